@@ -1,0 +1,104 @@
+"""Workspaces: CreateProject, GetProject, ListProjects, UpdateProject, DeleteProject.
+
+Each workspace has an IANA time zone, dwsched's extension: `TimeZone` on create and update
+(raw clients and the CLI send it; the SDK models have no such field and ignore it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dwsched.api import wire
+from dwsched.api.context import Context, Handler
+from dwsched.api.params import Params, to_choice
+from dwsched.domain.calendar import zone
+from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.models import NewProject, ProjectChanges, ProjectStatus
+
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,63}")
+MAX_PROJECT_PAGE = 100
+SETTABLE_STATUSES = (ProjectStatus.AVAILABLE, ProjectStatus.FORBIDDEN)
+
+
+def create_project(ctx: Context, p: Params) -> dict[str, Any]:
+    name = p.required_text("Name", max_length=64)
+    if not NAME.fullmatch(name):
+        raise InvalidArgument(
+            "Name",
+            f"The parameter Name {name!r} must start with a letter and hold 3 to 64 letters, "
+            "digits or underscores.",
+        )
+    tz = p.text("TimeZone", max_length=64) or ctx.default_timezone
+    zone(tz)
+    project = ctx.store.create_project(
+        NewProject(
+            name=name,
+            timezone=tz,
+            display_name=p.text("DisplayName", max_length=256) or name,
+            description=p.text("Description", max_length=4096) or "",
+            owner=ctx.access_key_id,
+            dev_environment_enabled=p.boolean("DevEnvironmentEnabled") is not False,
+        ),
+        ctx.now_ms,
+    )
+    return {"Id": project.id, "ProjectId": project.id}
+
+
+def get_project(ctx: Context, p: Params) -> dict[str, Any]:
+    return {"Project": wire.project(ctx.store.get_project(p.required_integer("Id")))}
+
+
+def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
+    number = p.integer("PageNumber") or 1
+    size = p.integer("PageSize", maximum=MAX_PROJECT_PAGE) or 10
+    total, found = ctx.store.list_projects(
+        ids=p.int_list("Ids", 1000),
+        names=p.str_list("Names", 1000),
+        status=p.choice("Status", ProjectStatus),
+        offset=(number - 1) * size,
+        limit=size,
+    )
+    return {
+        "PagingInfo": wire.paging(number, size, total, "Projects", [wire.project(x) for x in found])
+    }
+
+
+def update_project(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("Id")
+    status = p.text("Status", max_length=32)
+    tz = p.text("TimeZone", max_length=64)
+    if tz is not None:
+        zone(tz)
+    changes = ProjectChanges(
+        display_name=p.text("DisplayName", max_length=256),
+        description=p.text("Description", max_length=4096),
+        status=None if status is None else _settable(status),
+        timezone=tz,
+        dev_environment_enabled=p.boolean("DevEnvironmentEnabled"),
+    )
+    ctx.store.update_project(project_id, changes, ctx.now_ms)
+    return {}
+
+
+def _settable(status: str) -> ProjectStatus:
+    found = to_choice("Status", status, ProjectStatus)
+    if found not in SETTABLE_STATUSES:
+        raise InvalidArgument(
+            "Status", "The parameter Status can be set to Available or Forbidden."
+        )
+    return found
+
+
+def delete_project(ctx: Context, p: Params) -> dict[str, Any]:
+    ctx.store.delete_project(p.required_integer("Id"))
+    return {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateProject": create_project,
+    "GetProject": get_project,
+    "ListProjects": list_projects,
+    "UpdateProject": update_project,
+    "DeleteProject": delete_project,
+}

@@ -1,0 +1,108 @@
+"""The HTTP application: one RPC route, a health check, and the error envelope.
+
+Per request: read the body, find the action, authenticate, parse parameters, call one
+handler, serialise. Every `DwschedError` becomes a DataWorks error envelope; anything else
+is logged with its traceback under the RequestId and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dwsched.api import dispatch
+from dwsched.api.auth import SignedRequest, authenticate
+from dwsched.api.context import Context
+from dwsched.api.errors import INTERNAL_ERROR, envelope, status_and_code
+from dwsched.api.params import Params
+from dwsched.clock import Clock
+from dwsched.domain.errors import DwschedError, InvalidArgument
+from dwsched.store import Store
+
+log = logging.getLogger("dwsched.api")
+JSON = "application/json;charset=utf-8"
+MAX_BODY = 1024 * 1024
+_encode = msgspec.json.Encoder().encode
+
+
+def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
+    return Response(_encode(body), status, {"x-acs-request-id": request_id}, media_type=JSON)
+
+
+def _form(request: Request, body: bytes) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "")
+    if not body or not content_type.startswith("application/x-www-form-urlencoded"):
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument("body", "The form body is not valid UTF-8.") from exc
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def _headers(request: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in request.headers.raw:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+class RpcEndpoint:
+    def __init__(self, store: Store, clock: Clock, default_timezone: str) -> None:
+        self.store = store
+        self.clock = clock
+        self.default_timezone = default_timezone
+
+    async def endpoint(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4()).upper()
+        body = await request.body()
+        try:
+            return self._handle(request, body, request_id)
+        except DwschedError as error:
+            status, code = status_and_code(error)
+            return _json(status, envelope(request_id, status, code, error.message), request_id)
+        except Exception:
+            log.exception("internal_error request_id=%s path=%s", request_id, request.url.path)
+            status, code, message = INTERNAL_ERROR
+            return _json(status, envelope(request_id, status, code, message), request_id)
+
+    def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
+        if len(body) > MAX_BODY:
+            raise InvalidArgument("body", f"The request body is larger than {MAX_BODY} bytes.")
+        headers = _headers(request)
+        query = dict(request.query_params)
+        form = _form(request, body)
+        action = headers.get("x-acs-action") or query.get("Action") or form.get("Action")
+        version = headers.get("x-acs-version") or query.get("Version") or form.get("Version")
+        handler = dispatch.lookup(action, version)
+        now_ms = self.clock.now_ms()
+        signed = SignedRequest(request.method, request.url.path, query, headers, body, form)
+        access_key_id = authenticate(self.store, signed, now_ms)
+        ctx = Context(self.store, request_id, access_key_id, now_ms, self.default_timezone)
+        result = handler(ctx, Params({**query, **form}))
+        result["RequestId"] = request_id
+        return _json(200, result, request_id)
+
+
+def create_app(store: Store, clock: Clock, default_timezone: str) -> Starlette:
+    rpc = RpcEndpoint(store, clock, default_timezone)
+
+    async def healthz(_request: Request) -> Response:
+        store.ping()
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    return Starlette(
+        routes=[
+            Route("/", rpc.endpoint, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )

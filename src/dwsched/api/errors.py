@@ -1,0 +1,46 @@
+"""The one table from dwsched errors to DataWorks error envelopes (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwsched.domain import errors as e
+
+API_VERSION = "2024-05-18"
+
+# Most specific first: the first class an error is an instance of decides.
+TABLE: list[tuple[type[e.DwschedError], int, str]] = [
+    (e.MissingArgument, 400, "MissingParameter"),
+    (e.InvalidArgument, 400, "InvalidParameter"),
+    (e.ProjectNotFound, 404, "Invalid.Tenant.ProjectNotExist"),
+    (e.InstanceNotFound, 404, "Invalid.WorkflowInstance.NotExist"),
+    (e.AccessKeyNotFound, 404, "InvalidAccessKeyId.NotFound"),
+    (e.UnknownAction, 404, "InvalidAction.NotFound"),
+    (e.NotFound, 404, "NotFound"),
+    (e.ProjectNotEmpty, 409, "OperationDenied.ProjectNotEmpty"),
+    (e.Conflict, 409, "Conflict"),
+    (e.IncompleteSignature, 400, "IncompleteSignature"),
+    (e.SignatureMismatch, 400, "SignatureDoesNotMatch"),
+    (e.AccessKeyInactive, 400, "InvalidAccessKeyId.Inactive"),
+    (e.TimestampInvalid, 400, "InvalidTimeStamp.Format"),
+    (e.TimestampExpired, 400, "InvalidTimeStamp.Expired"),
+    (e.NonceUsed, 400, "SignatureNonceUsed"),
+]
+
+
+def status_and_code(error: e.DwschedError) -> tuple[int, str]:
+    for kind, status, code in TABLE:
+        if isinstance(error, kind):
+            return status, code
+    return 400, "InvalidParameter"
+
+
+def envelope(request_id: str, status: int, code: str, message: str) -> dict[str, Any]:
+    return {"RequestId": request_id, "HttpStatusCode": status, "Code": code, "Message": message}
+
+
+INTERNAL_ERROR = (
+    500,
+    "InternalError",
+    "The request processing has failed due to some unknown error.",
+)

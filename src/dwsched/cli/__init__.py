@@ -1,0 +1,29 @@
+"""The `dwsched` command."""
+
+from __future__ import annotations
+
+import click
+
+from dwsched import __version__
+from dwsched.cli import db, instances, keys, projects, serve, transfer
+from dwsched.cli.options import Group
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="dwsched")
+def cli() -> None:
+    """dwsched: workflow instances, served the DataWorks way."""
+
+
+cli.add_command(serve.serve)
+cli.add_command(serve.demo)
+cli.add_command(keys.keys)
+cli.add_command(projects.projects)
+cli.add_command(transfer.import_)
+cli.add_command(transfer.export)
+cli.add_command(instances.instances)
+cli.add_command(db.db)
+
+
+def main() -> None:
+    cli(prog_name="dwsched")

@@ -1,0 +1,74 @@
+"""`dwsched projects`: workspaces and their time zones."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dwsched.cli.options import db_option, open_store, timezone_option
+from dwsched.clock import SystemClock
+from dwsched.domain.calendar import zone
+from dwsched.domain.models import NewProject, Project, ProjectChanges
+
+
+@click.group()
+def projects() -> None:
+    """Create and inspect workspaces."""
+
+
+def _table(found: list[Project]) -> Table:
+    table = Table("Id", "Name", "Time zone", "Status", "Description")
+    for p in found:
+        table.add_row(str(p.id), p.name, p.timezone, p.status.value, p.description)
+    return table
+
+
+@projects.command("create")
+@db_option()
+@click.option("--name", required=True, help="Workspace name (letters, digits, underscores).")
+@click.option("--timezone", default=None, help="IANA time zone; default: --default-timezone.")
+@click.option("--description", default="", help="Free text.")
+@timezone_option
+def create(
+    db_url: str, name: str, timezone: str | None, description: str, default_timezone: str
+) -> None:
+    """Create a workspace and print its id."""
+    tz = timezone or default_timezone
+    zone(tz)
+    with open_store(db_url) as store:
+        project = store.create_project(
+            NewProject(name=name, timezone=tz, description=description), SystemClock().now_ms()
+        )
+    click.echo(f"created workspace {project.id} ({project.name}, {project.timezone})")
+
+
+@projects.command("list")
+@db_option()
+def list_(db_url: str) -> None:
+    """List workspaces."""
+    with open_store(db_url) as store:
+        Console().print(_table(store.all_projects()))
+
+
+@projects.command("show")
+@db_option()
+@click.argument("project_id", type=int)
+def show(db_url: str, project_id: int) -> None:
+    """Show one workspace."""
+    with open_store(db_url) as store:
+        Console().print(_table([store.get_project(project_id)]))
+
+
+@projects.command("set-timezone")
+@db_option()
+@click.argument("project_id", type=int)
+@click.argument("timezone")
+def set_timezone(db_url: str, project_id: int, timezone: str) -> None:
+    """Change a workspace's time zone (BizDates keep their calendar days)."""
+    zone(timezone)
+    with open_store(db_url) as store:
+        project = store.update_project(
+            project_id, ProjectChanges(timezone=timezone), SystemClock().now_ms()
+        )
+    click.echo(f"workspace {project.id} now uses {project.timezone}")

@@ -1,0 +1,108 @@
+"""`dwsched serve` and `dwsched demo`."""
+
+from __future__ import annotations
+
+import click
+
+from dwsched import config
+from dwsched.cli.options import db_option, open_store, timezone_option
+from dwsched.clock import SystemClock
+from dwsched.runtime import demo as demo_data
+from dwsched.runtime.keys import create_key
+from dwsched.runtime.server import serve as run_server
+
+
+def _server_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option(
+        "--log-level",
+        envvar=config.LOG_LEVEL_ENV,
+        default="info",
+        show_default=True,
+        show_envvar=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        help="Log level.",
+    )(f)
+    f = click.option(
+        "--port",
+        envvar=config.PORT_ENV,
+        default=config.DEFAULT_PORT,
+        show_default=True,
+        show_envvar=True,
+        type=click.IntRange(1, 65535),
+        help="TCP port to listen on.",
+    )(f)
+    f = click.option(
+        "--host",
+        envvar=config.HOST_ENV,
+        default=config.DEFAULT_HOST,
+        show_default=True,
+        show_envvar=True,
+        help="Address to listen on.",
+    )(f)
+    return timezone_option(f)
+
+
+@click.command()
+@db_option()
+@_server_options
+def serve(db_url: str, host: str, port: int, default_timezone: str, log_level: str) -> None:
+    """Serve the DataWorks API (migrating the database first)."""
+    store = open_store(db_url)
+    click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
+    run_server(store, host, port, default_timezone, log_level)
+
+
+@click.command()
+@db_option(config.DEMO_DATABASE_URL)
+@_server_options
+def demo(db_url: str, host: str, port: int, default_timezone: str, log_level: str) -> None:
+    """Serve a demo database: generated instances for the last days, and a fresh key."""
+    store = open_store(db_url)
+    now = SystemClock().now_ms()
+    project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
+    key = create_key(store, "demo", now)
+    endpoint = f"{host}:{port}"
+    click.echo(
+        _DEMO_TEXT.format(
+            endpoint=endpoint,
+            db=db_url,
+            key_id=key.id,
+            secret=key.secret,
+            project=project.id,
+            tz=project.timezone,
+        )
+    )
+    run_server(store, host, port, default_timezone, log_level)
+
+
+_DEMO_TEXT = """
+dwsched demo: workspace {project} ("demo_generated", time zone {tz}) holds GENERATED
+instances for the last 8 BizDates, labelled with the tag dwsched:demo. Database: {db}
+
+  Endpoint          http://{endpoint}/
+  AccessKeyId       {key_id}
+  AccessKeySecret   {secret}
+
+Official SDK (pip install alibabacloud-dataworks-public20240518):
+
+  import time
+  from alibabacloud_tea_openapi.models import Config
+  from alibabacloud_dataworks_public20240518.client import Client
+  from alibabacloud_dataworks_public20240518 import models
+  client = Client(Config(access_key_id="{key_id}",
+                         access_key_secret="{secret}",
+                         endpoint="{endpoint}", protocol="http"))
+  yesterday_ms = int(time.time() * 1000) - 86_400_000  # any instant of the BizDate will do
+  page = client.list_workflow_instances(models.ListWorkflowInstancesRequest(
+      project_id={project}, biz_date=yesterday_ms, sort_by="StartedTime Desc", page_size=5))
+  for i in page.body.paging_info.workflow_instances: print(i.id, i.name, i.status)
+
+CLI:
+
+  export ALIBABA_CLOUD_ACCESS_KEY_ID={key_id}
+  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}
+  .venv/bin/dwsched instances list --endpoint {endpoint} --project {project} \\
+      --biz-date yesterday --status Failure
+
+Press Ctrl-C to stop.
+"""

@@ -1,0 +1,22 @@
+"""Configuration names and defaults, resolved at the edge: flag > DWSCHED_* env > default.
+
+click resolves flags and environment variables (each option's --help names its variable);
+this module owns the names and the defaults so that every command agrees on them.
+"""
+
+from __future__ import annotations
+
+DATABASE_URL_ENV = "DWSCHED_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///dwsched.db"
+DEMO_DATABASE_URL = "sqlite:///dwsched-demo.db"
+HOST_ENV = "DWSCHED_HOST"
+DEFAULT_HOST = "127.0.0.1"
+PORT_ENV = "DWSCHED_PORT"
+DEFAULT_PORT = 8765
+TIMEZONE_ENV = "DWSCHED_DEFAULT_TIMEZONE"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+LOG_LEVEL_ENV = "DWSCHED_LOG_LEVEL"
+ENDPOINT_ENV = "DWSCHED_ENDPOINT"
+DEFAULT_ENDPOINT = "127.0.0.1:8765"
+ACCESS_KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+ACCESS_KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"

@@ -1,0 +1,92 @@
+"""The one exception tree of dwsched.
+
+Every error a client can cause is a `DwschedError`. The API maps each class to an HTTP
+status and a DataWorks `Code` in one table (`dwsched.api.errors`); the CLI prints the message.
+"""
+
+from __future__ import annotations
+
+
+class DwschedError(Exception):
+    """Root of every error dwsched raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DwschedError):
+    """A parameter has a value that is not allowed. `param` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class MissingArgument(DwschedError):
+    """A required parameter is absent."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(f"The required parameter {param} is missing.")
+        self.param = param
+
+
+class NotFound(DwschedError):
+    """Something named by id does not exist."""
+
+
+class ProjectNotFound(NotFound):
+    def __init__(self, project_id: int) -> None:
+        super().__init__(f"The workspace {project_id} does not exist.")
+        self.project_id = project_id
+
+
+class InstanceNotFound(NotFound):
+    def __init__(self, instance_id: int) -> None:
+        super().__init__(f"The workflow instance {instance_id} does not exist.")
+        self.instance_id = instance_id
+
+
+class AccessKeyNotFound(NotFound):
+    def __init__(self, access_key_id: str) -> None:
+        super().__init__(f"The AccessKeyId {access_key_id} does not exist.")
+
+
+class UnknownAction(NotFound):
+    """The action, or the action in this version, is not served."""
+
+
+class Conflict(DwschedError):
+    """The request contradicts the current state (a duplicate name, a non-empty workspace)."""
+
+
+class ProjectNotEmpty(Conflict):
+    pass
+
+
+class AuthenticationError(DwschedError):
+    """The request's signature, key, time or nonce is not acceptable."""
+
+
+class IncompleteSignature(AuthenticationError):
+    pass
+
+
+class SignatureMismatch(AuthenticationError):
+    pass
+
+
+class AccessKeyInactive(AuthenticationError):
+    pass
+
+
+class TimestampInvalid(AuthenticationError):
+    pass
+
+
+class TimestampExpired(AuthenticationError):
+    pass
+
+
+class NonceUsed(AuthenticationError):
+    pass

@@ -1,0 +1,7 @@
+"""Storage: one interface (`Store`) over SQLite or PostgreSQL, SQLAlchemy Core only."""
+
+from __future__ import annotations
+
+from dwsched.store.store import Store
+
+__all__ = ["Store"]

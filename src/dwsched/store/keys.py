@@ -1,0 +1,56 @@
+"""AccessKeys: the credentials that sign requests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dwsched.domain.errors import AccessKeyNotFound
+from dwsched.domain.models import AccessKey, KeyStatus
+from dwsched.store.schema import access_keys
+
+
+def _key(row: sa.Row[tuple[object, ...]]) -> AccessKey:
+    m = row._mapping
+    return AccessKey(
+        id=m["id"],
+        secret=m["secret"],
+        name=m["name"],
+        status=KeyStatus(m["status"]),
+        create_time=m["create_time"],
+    )
+
+
+def insert_key(conn: sa.Connection, key: AccessKey) -> None:
+    conn.execute(
+        sa.insert(access_keys).values(
+            id=key.id,
+            secret=key.secret,
+            name=key.name,
+            status=key.status.value,
+            create_time=key.create_time,
+        )
+    )
+
+
+def key_by_id(conn: sa.Connection, access_key_id: str) -> AccessKey | None:
+    row = conn.execute(sa.select(access_keys).where(access_keys.c.id == access_key_id)).first()
+    return None if row is None else _key(row)
+
+
+def all_keys(conn: sa.Connection) -> list[AccessKey]:
+    rows = conn.execute(sa.select(access_keys).order_by(access_keys.c.create_time))
+    return [_key(r) for r in rows]
+
+
+def set_key_status(conn: sa.Connection, access_key_id: str, status: KeyStatus) -> None:
+    done = conn.execute(
+        sa.update(access_keys).where(access_keys.c.id == access_key_id).values(status=status.value)
+    )
+    if done.rowcount == 0:
+        raise AccessKeyNotFound(access_key_id)
+
+
+def delete_key(conn: sa.Connection, access_key_id: str) -> None:
+    done = conn.execute(sa.delete(access_keys).where(access_keys.c.id == access_key_id))
+    if done.rowcount == 0:
+        raise AccessKeyNotFound(access_key_id)

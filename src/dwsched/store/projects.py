@@ -1,0 +1,148 @@
+"""Workspaces: create, read, list, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
+from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
+from dwsched.store.instances import delete_project_instances
+from dwsched.store.schema import projects, workflow_instances
+
+
+def _project(row: sa.Row[tuple[object, ...]]) -> Project:
+    m = row._mapping
+    return Project(
+        id=m["id"],
+        name=m["name"],
+        display_name=m["display_name"],
+        description=m["description"],
+        owner=m["owner"],
+        status=ProjectStatus(m["status"]),
+        timezone=m["timezone"],
+        dev_environment_enabled=bool(m["dev_environment_enabled"]),
+        create_time=m["create_time"],
+        modify_time=m["modify_time"],
+    )
+
+
+def insert_project(conn: sa.Connection, new: NewProject, now_ms: int) -> Project:
+    if conn.execute(sa.select(projects.c.id).where(projects.c.name == new.name)).first():
+        raise Conflict(f"A workspace named {new.name!r} exists already.")
+    if (
+        new.id is not None
+        and conn.execute(sa.select(projects.c.id).where(projects.c.id == new.id)).first()
+    ):
+        raise Conflict(f"A workspace with id {new.id} exists already.")
+    values = {
+        "name": new.name,
+        "display_name": new.display_name or new.name,
+        "description": new.description,
+        "owner": new.owner,
+        "status": ProjectStatus.AVAILABLE.value,
+        "timezone": new.timezone,
+        "dev_environment_enabled": new.dev_environment_enabled,
+        "create_time": now_ms,
+        "modify_time": now_ms,
+    }
+    if new.id is not None:
+        values["id"] = new.id
+    inserted = conn.execute(sa.insert(projects).values(**values)).inserted_primary_key
+    assert inserted is not None
+    project_id = inserted[0]
+    if conn.dialect.name == "postgresql" and new.id is not None:
+        _advance_sequence(conn)
+    return project_by_id(conn, int(project_id))
+
+
+def _advance_sequence(conn: sa.Connection) -> None:
+    """Keep PostgreSQL's id sequence ahead of ids given explicitly (imports)."""
+    conn.exec_driver_sql(
+        "SELECT setval(pg_get_serial_sequence('projects', 'id'), "
+        "GREATEST((SELECT MAX(id) FROM projects), 1))"
+    )
+
+
+def project_by_id(conn: sa.Connection, project_id: int) -> Project:
+    row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
+    if row is None:
+        raise ProjectNotFound(project_id)
+    return _project(row)
+
+
+def project_timezone(conn: sa.Connection, project_id: int) -> str:
+    tz = conn.execute(
+        sa.select(projects.c.timezone).where(projects.c.id == project_id)
+    ).scalar_one_or_none()
+    if tz is None:
+        raise ProjectNotFound(project_id)
+    return str(tz)
+
+
+def projects_page(
+    conn: sa.Connection,
+    ids: Sequence[int] | None,
+    names: Sequence[str] | None,
+    status: ProjectStatus | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Project]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if ids:
+        where.append(projects.c.id.in_(ids))
+    if names:
+        where.append(projects.c.name.in_(names))
+    if status is not None:
+        where.append(projects.c.status == status.value)
+    total = conn.execute(sa.select(sa.func.count()).select_from(projects).where(*where)).scalar()
+    rows = conn.execute(
+        sa.select(projects).where(*where).order_by(projects.c.id).offset(offset).limit(limit)
+    ).all()
+    return int(total or 0), [_project(r) for r in rows]
+
+
+def all_projects(conn: sa.Connection) -> list[Project]:
+    return [_project(r) for r in conn.execute(sa.select(projects).order_by(projects.c.id))]
+
+
+def update_project(
+    conn: sa.Connection, project_id: int, changes: ProjectChanges, now_ms: int
+) -> Project:
+    project_by_id(conn, project_id)
+    values: dict[str, object] = {
+        name: getattr(changes, name)
+        for name in ("display_name", "description", "timezone", "dev_environment_enabled")
+        if getattr(changes, name) is not None
+    }
+    if changes.status is not None:
+        values["status"] = changes.status.value
+    values["modify_time"] = now_ms
+    conn.execute(sa.update(projects).where(projects.c.id == project_id).values(**values))
+    return project_by_id(conn, project_id)
+
+
+def count_project_instances(conn: sa.Connection, project_id: int) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(workflow_instances)
+            .where(workflow_instances.c.project_id == project_id)
+        ).scalar()
+        or 0
+    )
+
+
+def delete_project(conn: sa.Connection, project_id: int) -> None:
+    """Delete a workspace. One that holds instances must first be disabled (Forbidden)."""
+    project = project_by_id(conn, project_id)
+    held = count_project_instances(conn, project_id)
+    if held and project.status is not ProjectStatus.FORBIDDEN:
+        raise ProjectNotEmpty(
+            f"The workspace {project_id} holds {held} workflow instances. Disable it first "
+            "(UpdateProject with Status=Forbidden), then delete it: the instances are deleted "
+            "with it."
+        )
+    delete_project_instances(conn, project_id)
+    conn.execute(sa.delete(projects).where(projects.c.id == project_id))

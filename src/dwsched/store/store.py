@@ -1,0 +1,193 @@
+"""The one storage interface: a facade owning the engine and its transactions.
+
+Reads run in a plain transaction (a consistent snapshot for a count and its page); writes
+in a write transaction (`BEGIN IMMEDIATE` on SQLite). Each method is one unit of work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from dwsched.domain.errors import Conflict, InstanceNotFound
+from dwsched.domain.models import (
+    AccessKey,
+    EnvType,
+    KeyStatus,
+    NewProject,
+    Project,
+    ProjectChanges,
+    ProjectStatus,
+    WorkflowInstance,
+)
+from dwsched.domain.queries import InstancePage, InstanceQuery
+from dwsched.store import instances, keys, nonces, projects, workflows
+from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.migrate import upgrade
+
+IMPORT_BATCH = 5000
+NONCE_SWEEP_EVERY_MS = 60_000
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._last_sweep = 0
+        self._sweep_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> Store:
+        engine = create_engine(url)
+        if migrate:
+            upgrade(engine)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    # Workspaces
+
+    def create_project(self, new: NewProject, now_ms: int) -> Project:
+        with self.write() as conn:
+            return projects.insert_project(conn, new, now_ms)
+
+    def get_project(self, project_id: int) -> Project:
+        with self.read() as conn:
+            return projects.project_by_id(conn, project_id)
+
+    def list_projects(
+        self,
+        ids: Sequence[int] | None = None,
+        names: Sequence[str] | None = None,
+        status: ProjectStatus | None = None,
+        offset: int = 0,
+        limit: int = 1000,
+    ) -> tuple[int, list[Project]]:
+        with self.read() as conn:
+            return projects.projects_page(conn, ids, names, status, offset, limit)
+
+    def all_projects(self) -> list[Project]:
+        with self.read() as conn:
+            return projects.all_projects(conn)
+
+    def update_project(self, project_id: int, changes: ProjectChanges, now_ms: int) -> Project:
+        with self.write() as conn:
+            return projects.update_project(conn, project_id, changes, now_ms)
+
+    def delete_project(self, project_id: int) -> None:
+        with self.write() as conn:
+            projects.delete_project(conn, project_id)
+
+    # Workflow instances
+
+    def list_instances(self, query: InstanceQuery) -> tuple[str, InstancePage]:
+        """The project's time zone and one page of its instances (ProjectNotFound if none)."""
+        with self.read() as conn:
+            tz = projects.project_timezone(conn, query.project_id)
+            return tz, instances.list_instances(conn, query, tz)
+
+    def get_instance(self, instance_id: int) -> tuple[str, WorkflowInstance]:
+        with self.read() as conn:
+            found = instances.instances_by_ids(conn, [instance_id]).get(instance_id)
+            if found is None:
+                raise InstanceNotFound(instance_id)
+            return projects.project_timezone(conn, found.project_id), found
+
+    def import_instances(
+        self,
+        items: Sequence[WorkflowInstance],
+        new_projects: Iterable[NewProject],
+        replace: bool,
+        now_ms: int,
+        on_progress: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        """Write all of `items` or nothing: one transaction, ids checked before writing."""
+        with self.write() as conn:
+            for new in new_projects:
+                projects.insert_project(conn, new, now_ms)
+            ids = [i.id for i in items]
+            existing = instances.existing_instance_ids(conn, ids)
+            if existing and not replace:
+                shown = ", ".join(str(i) for i in sorted(existing)[:10])
+                raise Conflict(
+                    f"{len(existing)} instance ids exist already ({shown}); use --replace."
+                )
+            instances.delete_instances(conn, sorted(existing))
+            workflows.ensure_workflows(
+                conn, {(i.workflow_id, i.project_id, i.name, i.owner) for i in items}, now_ms
+            )
+            for start in range(0, len(items), IMPORT_BATCH):
+                batch = items[start : start + IMPORT_BATCH]
+                instances.insert_instances(conn, batch)
+                on_progress(len(batch))
+
+    def iter_instances(
+        self, project_id: int, env_type: EnvType | None, biz_day_key: int | None
+    ) -> Iterator[WorkflowInstance]:
+        with self.read() as conn:
+            projects.project_by_id(conn, project_id)
+            yield from instances.iter_instances(conn, project_id, env_type, biz_day_key)
+
+    # Access keys and replay protection
+
+    def create_key(self, key: AccessKey) -> None:
+        with self.write() as conn:
+            keys.insert_key(conn, key)
+
+    def get_key(self, access_key_id: str) -> AccessKey | None:
+        with self.engine.connect() as conn:
+            return keys.key_by_id(conn, access_key_id)
+
+    def list_keys(self) -> list[AccessKey]:
+        with self.read() as conn:
+            return keys.all_keys(conn)
+
+    def set_key_status(self, access_key_id: str, status: KeyStatus) -> None:
+        with self.write() as conn:
+            keys.set_key_status(conn, access_key_id, status)
+
+    def delete_key(self, access_key_id: str) -> None:
+        with self.write() as conn:
+            keys.delete_key(conn, access_key_id)
+
+    def remember_nonce(self, access_key_id: str, nonce: str, expires_at: int, now_ms: int) -> bool:
+        """Record a nonce; False when this key used it already within the window."""
+        with self.write() as conn:
+            fresh = nonces.remember_nonce(conn, access_key_id, nonce, expires_at)
+            if now_ms - self._last_sweep > NONCE_SWEEP_EVERY_MS and self._sweep_lock.acquire(
+                blocking=False
+            ):
+                try:
+                    self._last_sweep = now_ms
+                    nonces.sweep_nonces(conn, now_ms)
+                finally:
+                    self._sweep_lock.release()
+            return fresh
