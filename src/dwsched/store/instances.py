@@ -1,23 +1,28 @@
 """Workflow instances: the partitioned listing of DESIGN.md §3, lookups, bulk writes.
 
-Listing runs at most four statements, each inside one (project, env, day) slice of an index:
-the count, the count of rows with a value for a nullable sort key (to split the order into
-"has a value" then "has none"), and the page's ids, then the rows for those ids. The ids are
-chosen first so that a deep page skips index entries, not table rows.
+Listing runs two statements, each inside one (project, env, day) slice of an index: the count,
+and the page (ids chosen on the index first, so that a deep page skips index entries, not
+table rows; then the rows for those ids, put in order in Python). A single nullable sort key
+(StartedTime, FinishedTime) splits the order into "has a value" then "has none", which costs
+two more statements on the page where the two meet. Statements are compiled once per query
+shape (`plan`) and run on the DBAPI cursor: this is the hottest path of the service.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
 from dwsched.domain.queries import InstancePage, InstanceQuery, SortField, SortKey
-from dwsched.store.schema import instance_tags, workflow_instances as wi
+from dwsched.store.schema import instance_tags, partitions, workflow_instances as wi
+from dwsched.store.statements import Compiled, run, run_many
 
 SORT_COLUMNS: dict[SortField, sa.Column[int]] = {
     SortField.ID: wi.c.id,
@@ -26,102 +31,164 @@ SORT_COLUMNS: dict[SortField, sa.Column[int]] = {
     SortField.FINISHED_TIME: wi.c.finished_time,
     SortField.CREATE_TIME: wi.c.create_time,
 }
+SORT_ATTRIBUTES = {
+    SortField.ID: "id",
+    SortField.TRIGGER_TIME: "trigger_time",
+    SortField.STARTED_TIME: "started_time",
+    SortField.FINISHED_TIME: "finished_time",
+    SortField.CREATE_TIME: "create_time",
+}
 IN_CHUNK = 500
+bp = sa.bindparam
 
 
-def _conditions(q: InstanceQuery, tz: str) -> list[sa.ColumnElement[bool]]:
-    day = day_key(q.biz_day(tz))
-    where = [
-        wi.c.project_id == q.project_id,
-        wi.c.env_type == q.env_type.value,
-        wi.c.biz_day == day,
-    ]
-    if q.type is not None:
-        where.append(wi.c.type == q.type.value)
-    if q.workflow_id is not None:
-        where.append(wi.c.workflow_id == q.workflow_id)
-    if q.unified_workflow_instance_id is not None:
-        where.append(wi.c.unified_workflow_instance_id == q.unified_workflow_instance_id)
-    if q.owner is not None:
-        where.append(wi.c.owner == q.owner)
-    if q.ids is not None:
-        where.append(wi.c.id.in_(q.ids))
-    if len(q.statuses) == 1:
-        where.append(wi.c.status == q.statuses[0].value)
-    elif q.statuses:
-        where.append(wi.c.status.in_([s.value for s in q.statuses]))
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a query's SQL depends on (not its values): one compiled plan per shape."""
+
+    type: bool
+    workflow: bool
+    unified: bool
+    owner: bool
+    ids: int
+    statuses: int
+    window: bool
+    name: bool
+    tags: tuple[bool, ...]  # per tag: is the value matched too?
+    sort: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    count: Compiled
+    page: Compiled
+    valued_count: Compiled | None = None  # single nullable sort key: rows with a value
+    null_page: Compiled | None = None  # ... and the page of rows without one
+
+
+def shape_of(q: InstanceQuery) -> Shape:
+    return Shape(
+        type=q.type is not None,
+        workflow=q.workflow_id is not None,
+        unified=q.unified_workflow_instance_id is not None,
+        owner=q.owner is not None,
+        ids=-1 if q.ids is None else len(q.ids),
+        statuses=len(q.statuses),
+        window=q.execution_date_ms is not None,
+        name=bool(q.name),
+        tags=tuple(m.value is not None for m in q.tags),
+        sort=q.sort,
+    )
+
+
+def escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def values_of(q: InstanceQuery, tz: str, partition_id: int) -> dict[str, Any]:
+    """The bound values of the query's plan; the window is taken in zone `tz`."""
+    values: dict[str, Any] = {
+        "partition_id": partition_id,
+        "type": None if q.type is None else q.type.value,
+        "workflow_id": q.workflow_id,
+        "unified_id": q.unified_workflow_instance_id,
+        "owner": q.owner,
+        "name_pattern": f"%{escape_like(q.name.casefold())}%" if q.name else None,
+        "limit": q.page.size,
+        "offset": q.page.offset,
+    }
+    for n, instance_id in enumerate(q.ids or ()):
+        values[f"id_{n}"] = instance_id
+    for n, status in enumerate(q.statuses):
+        values[f"status_{n}"] = status.value
     window = q.trigger_window(tz)
     if window is not None:
-        start, end = window
-        where.extend([wi.c.trigger_time >= start, wi.c.trigger_time < end])
-    if q.name:
-        where.append(wi.c.name_folded.contains(q.name.casefold(), autoescape=True))
-    if q.tags:
+        values["window_start"], values["window_end"] = window
+    for n, match in enumerate(q.tags):
+        values[f"tag_key_{n}"] = match.key
+        values[f"tag_value_{n}"] = match.value
+    return values
+
+
+def _conditions(shape: Shape) -> list[sa.ColumnElement[bool]]:
+    where = [wi.c.partition_id == bp("partition_id")]
+    if shape.type:
+        where.append(wi.c.type == bp("type"))
+    if shape.workflow:
+        where.append(wi.c.workflow_id == bp("workflow_id"))
+    if shape.unified:
+        where.append(wi.c.unified_workflow_instance_id == bp("unified_id"))
+    if shape.owner:
+        where.append(wi.c.owner == bp("owner"))
+    if shape.ids >= 0:
+        where.append(wi.c.id.in_([bp(f"id_{n}") for n in range(shape.ids)]))
+    if shape.statuses == 1:
+        where.append(wi.c.status == bp("status_0"))
+    elif shape.statuses:
+        where.append(wi.c.status.in_([bp(f"status_{n}") for n in range(shape.statuses)]))
+    if shape.window:
+        where.extend(
+            [wi.c.trigger_time >= bp("window_start"), wi.c.trigger_time < bp("window_end")]
+        )
+    if shape.name:
+        where.append(wi.c.name_folded.like(bp("name_pattern"), escape="/"))
+    if shape.tags:
         t = instance_tags.c
         matches = [
-            sa.and_(t.key == m.key, t.value == m.value) if m.value is not None else t.key == m.key
-            for m in q.tags
+            sa.and_(t.key == bp(f"tag_key_{n}"), t.value == bp(f"tag_value_{n}"))
+            if with_value
+            else t.key == bp(f"tag_key_{n}")
+            for n, with_value in enumerate(shape.tags)
         ]
         where.append(
             wi.c.id.in_(
                 sa.select(t.instance_id).where(
-                    t.project_id == q.project_id,
-                    t.env_type == q.env_type.value,
-                    t.biz_day == day,
-                    sa.or_(*matches),
+                    t.partition_id == bp("partition_id"), sa.or_(*matches)
                 )
             )
         )
     return where
 
 
-def _count(conn: sa.Connection, where: Sequence[sa.ColumnElement[bool]]) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(wi).where(*where)).scalar() or 0)
-
-
 def _ordered(column: sa.ColumnElement[int], descending: bool) -> sa.UnaryExpression[int]:
     return column.desc() if descending else column.asc()
 
 
-def _ids(
-    conn: sa.Connection,
+def _count_of(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(wi).where(*where)
+
+
+def _page_of(
     where: Sequence[sa.ColumnElement[bool]],
     order: Sequence[sa.ColumnElement[Any]],
-    offset: int,
-    limit: int,
-) -> list[int]:
-    stmt = sa.select(wi.c.id).where(*where).order_by(*order).offset(offset).limit(limit)
-    return [int(i) for i in conn.execute(stmt).scalars()]
+    limit: str = "limit",
+    offset: str = "offset",
+) -> sa.Select[Any]:
+    """The rows of one page: ids chosen on the index first, then the rows for those ids."""
+    ids = sa.select(wi.c.id).where(*where).order_by(*order).limit(bp(limit)).offset(bp(offset))
+    return sa.select(wi).where(wi.c.id.in_(ids))
 
 
-def _page_ids(
-    conn: sa.Connection, q: InstanceQuery, where: list[sa.ColumnElement[bool]]
-) -> list[int]:
-    first = q.sort[0]
+@lru_cache(maxsize=2048)
+def plan(shape: Shape, dialect: sa.Dialect) -> Plan:
+    where = _conditions(shape)
+    first = shape.sort[0]
     tie = _ordered(wi.c.id, first.descending)
-    offset, limit = q.page.offset, q.page.size
-    if len(q.sort) > 1:
-        return _ids(conn, where, _multi_key_order(q.sort, tie), offset, limit)
     column = SORT_COLUMNS[first.field]
+    count = Compiled(_count_of(where), dialect)
+    if len(shape.sort) > 1:
+        return Plan(count, Compiled(_page_of(where, _multi_key_order(shape.sort, tie)), dialect))
     if not first.field.nullable:
         order = [tie] if first.field is SortField.ID else [_ordered(column, first.descending), tie]
-        return _ids(conn, where, order, offset, limit)
+        return Plan(count, Compiled(_page_of(where, order), dialect))
     # Rows with a value, in the key's order, then rows without one (nulls last both ways).
-    valued = _count(conn, [*where, column.is_not(None)])
-    ids: list[int] = []
-    if offset < valued:
-        ids = _ids(
-            conn,
-            [*where, column.is_not(None)],
-            [_ordered(column, first.descending), tie],
-            offset,
-            limit,
-        )
-    if len(ids) < limit:
-        ids += _ids(
-            conn, [*where, column.is_(None)], [tie], max(0, offset - valued), limit - len(ids)
-        )
-    return ids
+    valued, unvalued = [*where, column.is_not(None)], [*where, column.is_(None)]
+    return Plan(
+        count,
+        Compiled(_page_of(valued, [_ordered(column, first.descending), tie]), dialect),
+        Compiled(_count_of(valued), dialect),
+        Compiled(_page_of(unvalued, [tie], "null_limit", "null_offset"), dialect),
+    )
 
 
 def _multi_key_order(
@@ -138,40 +205,91 @@ def _multi_key_order(
     return order
 
 
-def list_instances(conn: sa.Connection, q: InstanceQuery, tz: str) -> InstancePage:
+def order_key(sort: Sequence[SortKey]) -> Callable[[WorkflowInstance], tuple[Any, ...]]:
+    """The listing order in Python (the SQL's, for re-ordering a page's rows)."""
+    fields = [(SORT_ATTRIBUTES[k.field], k.descending) for k in sort]
+    tie_descending = sort[0].descending
+
+    def key(i: WorkflowInstance) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for attribute, descending in fields:
+            v = getattr(i, attribute)
+            parts.append((v is None, 0 if v is None else -v if descending else v))
+        parts.append(-i.id if tie_descending else i.id)
+        return tuple(parts)
+
+    return key
+
+
+@lru_cache(maxsize=8)
+def _partition_statement(dialect: sa.Dialect) -> Compiled:
+    statement = sa.select(partitions.c.id).where(
+        partitions.c.project_id == bp("project_id"),
+        partitions.c.env_type == bp("env_type"),
+        partitions.c.biz_day == bp("biz_day"),
+    )
+    return Compiled(statement, dialect)
+
+
+def list_instances(cursor: Any, dialect: sa.Dialect, q: InstanceQuery, tz: str) -> InstancePage:
     """One page of the query's partition; `tz` is the project's zone, which fixes the day."""
-    where = _conditions(q, tz)
-    total = _count(conn, where)
+    key = {
+        "project_id": q.project_id,
+        "env_type": q.env_type.value,
+        "biz_day": day_key(q.biz_day(tz)),
+    }
+    found_partition = run(cursor, _partition_statement(dialect), key)
+    if not found_partition:
+        return InstancePage(0, ())
+    p = plan(shape_of(q), dialect)
+    values = values_of(q, tz, found_partition[0][0])
+    total = int(run(cursor, p.count, values)[0][0])
     if total <= q.page.offset:
         return InstancePage(total, ())
-    ids = _page_ids(conn, q, where)
-    found = instances_by_ids(conn, ids)
-    return InstancePage(total, tuple(found[i] for i in ids if i in found))
+    rows = run(cursor, p.page, values)
+    if p.valued_count is not None and p.null_page is not None and len(rows) < q.page.size:
+        valued = int(run(cursor, p.valued_count, values)[0][0])
+        values["null_offset"] = max(0, q.page.offset - valued)
+        values["null_limit"] = q.page.size - len(rows)
+        rows += run(cursor, p.null_page, values)
+    found = [_instance_of(r) for r in rows]
+    found.sort(key=order_key(q.sort))
+    return InstancePage(total, tuple(found))
 
 
-def _instance(row: sa.Row[tuple[object, ...]]) -> WorkflowInstance:
-    m = row._mapping
+_COLUMNS = [c.name for c in wi.columns]
+_AT = {name: n for n, name in enumerate(_COLUMNS)}
+
+
+_ENV = {e.value: e for e in EnvType}
+_TYPE = {t.value: t for t in InstanceType}
+_STATUS = {s.value: s for s in Status}
+_day = lru_cache(maxsize=4096)(day_from_key)
+_decode_tags = msgspec.json.Decoder(list[tuple[str, str]]).decode
+
+
+def _instance_of(r: Sequence[Any]) -> WorkflowInstance:
     return WorkflowInstance(
-        id=m["id"],
-        project_id=m["project_id"],
-        env_type=EnvType(m["env_type"]),
-        biz_day=day_from_key(m["biz_day"]),
-        type=InstanceType(m["type"]),
-        status=Status(m["status"]),
-        workflow_id=m["workflow_id"],
-        workflow_task_instance_id=m["workflow_task_instance_id"],
-        unified_workflow_instance_id=m["unified_workflow_instance_id"],
-        name=m["name"],
-        owner=m["owner"],
-        create_user=m["create_user"],
-        modify_user=m["modify_user"],
-        trigger_time=m["trigger_time"],
-        started_time=m["started_time"],
-        finished_time=m["finished_time"],
-        create_time=m["create_time"],
-        modify_time=m["modify_time"],
-        workflow_parameters=m["workflow_parameters"],
-        tags=tuple(Tag(k, v) for k, v in json.loads(m["tags"])),
+        id=r[_AT["id"]],
+        project_id=r[_AT["project_id"]],
+        env_type=_ENV[r[_AT["env_type"]]],
+        biz_day=_day(r[_AT["biz_day"]]),
+        type=_TYPE[r[_AT["type"]]],
+        status=_STATUS[r[_AT["status"]]],
+        workflow_id=r[_AT["workflow_id"]],
+        workflow_task_instance_id=r[_AT["workflow_task_instance_id"]],
+        unified_workflow_instance_id=r[_AT["unified_workflow_instance_id"]],
+        name=r[_AT["name"]],
+        owner=r[_AT["owner"]],
+        create_user=r[_AT["create_user"]],
+        modify_user=r[_AT["modify_user"]],
+        trigger_time=r[_AT["trigger_time"]],
+        started_time=r[_AT["started_time"]],
+        finished_time=r[_AT["finished_time"]],
+        create_time=r[_AT["create_time"]],
+        modify_time=r[_AT["modify_time"]],
+        workflow_parameters=r[_AT["workflow_parameters"]],
+        tags=tuple(Tag(k, v) for k, v in _decode_tags(r[_AT["tags"]])),
     )
 
 
@@ -180,7 +298,7 @@ def instances_by_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Workf
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start : start + IN_CHUNK]
         for row in conn.execute(sa.select(wi).where(wi.c.id.in_(chunk))):
-            found[row.id] = _instance(row)
+            found[row.id] = _instance_of(row)
     return found
 
 
@@ -194,65 +312,131 @@ def existing_instance_ids(conn: sa.Connection, ids: Sequence[int]) -> set[int]:
     return found
 
 
-def _row(i: WorkflowInstance) -> dict[str, object]:
-    return {
-        "id": i.id,
-        "project_id": i.project_id,
-        "env_type": i.env_type.value,
-        "biz_day": day_key(i.biz_day),
-        "type": i.type.value,
-        "status": i.status.value,
-        "workflow_id": i.workflow_id,
-        "workflow_task_instance_id": i.workflow_task_instance_id,
-        "unified_workflow_instance_id": i.unified_workflow_instance_id,
-        "name": i.name,
-        "name_folded": i.name.casefold(),
-        "owner": i.owner,
-        "create_user": i.create_user,
-        "modify_user": i.modify_user,
-        "trigger_time": i.trigger_time,
-        "started_time": i.started_time,
-        "finished_time": i.finished_time,
-        "create_time": i.create_time,
-        "modify_time": i.modify_time,
-        "workflow_parameters": i.workflow_parameters,
-        "tags": json.dumps([[t.key, t.value] for t in i.tags], ensure_ascii=False),
-    }
+def _row(i: WorkflowInstance, partition_id: int) -> tuple[Any, ...]:
+    """The instance's column values, in the table's column order."""
+    return (
+        i.id,
+        partition_id,
+        i.project_id,
+        _VALUE[i.env_type],
+        _key(i.biz_day),
+        _VALUE[i.type],
+        _VALUE[i.status],
+        i.workflow_id,
+        i.workflow_task_instance_id,
+        i.unified_workflow_instance_id,
+        i.name,
+        i.name.casefold(),
+        i.owner,
+        i.create_user,
+        i.modify_user,
+        i.trigger_time,
+        i.started_time,
+        i.finished_time,
+        i.create_time,
+        i.modify_time,
+        i.workflow_parameters,
+        _encode_tags([(t.key, t.value) for t in i.tags]),
+    )
 
 
-def _tag_rows(i: WorkflowInstance) -> Iterator[dict[str, object]]:
-    for position, tag in enumerate(i.tags):
-        yield {
-            "instance_id": i.id,
-            "position": position,
-            "key": tag.key,
-            "value": tag.value,
-            "project_id": i.project_id,
-            "env_type": i.env_type.value,
-            "biz_day": day_key(i.biz_day),
-        }
+_VALUE: dict[Any, str] = {m: m.value for kind in (EnvType, InstanceType, Status) for m in kind}
+_key = lru_cache(maxsize=4096)(day_key)
+_tag_encoder = msgspec.json.Encoder()
+
+
+def _encode_tags(pairs: list[tuple[str, str]]) -> str:
+    return _tag_encoder.encode(pairs).decode()
+
+
+def _tag_rows(i: WorkflowInstance, partition_id: int) -> Iterator[tuple[Any, ...]]:
+    """The instance's distinct tags as instance_tags rows, in the table's column order."""
+    for key, value in {(t.key, t.value) for t in i.tags}:
+        yield (partition_id, key, value, i.id)
+
+
+def partition_ids(
+    conn: sa.Connection, keys: set[tuple[int, str, int]]
+) -> dict[tuple[int, str, int], int]:
+    """The ids of (project_id, env_type, biz_day) partitions, created when missing."""
+    p = partitions.c
+    found: dict[tuple[int, str, int], int] = {}
+    for project_id in {k[0] for k in keys}:
+        rows = conn.execute(
+            sa.select(p.id, p.env_type, p.biz_day).where(p.project_id == project_id)
+        ).all()
+        found.update({(project_id, env, day): pid for pid, env, day in rows})
+    missing = sorted(keys - set(found))
+    for project_id, env, day in missing:
+        found[(project_id, env, day)] = conn.execute(
+            sa.insert(partitions).values(project_id=project_id, env_type=env, biz_day=day)
+        ).inserted_primary_key[0]  # type: ignore[index]
+    return found
+
+
+@lru_cache(maxsize=8)
+def _inserts(dialect: sa.Dialect) -> tuple[Compiled, Compiled]:
+    def insert(table: sa.Table) -> Compiled:
+        values: dict[str, Any] = {c.name: bp(c.name) for c in table.columns}
+        return Compiled(sa.insert(table).values(values), dialect)
+
+    return insert(wi), insert(instance_tags)
 
 
 def insert_instances(conn: sa.Connection, instances: Sequence[WorkflowInstance]) -> None:
-    """Insert new instances with their tags (ids must not exist yet)."""
+    """Insert new instances with their tags (ids must not exist yet), in `conn`'s transaction.
+
+    Bulk loads run on the DBAPI cursor: building SQLAlchemy parameters per row would cost
+    more than SQLite's own work.
+    """
     if not instances:
         return
-    conn.execute(sa.insert(wi), [_row(i) for i in instances])
-    tags = [t for i in instances for t in _tag_rows(i)]
-    if tags:
-        conn.execute(sa.insert(instance_tags), tags)
+    insert_row, insert_tag = _inserts(conn.dialect)
+    parts = partition_ids(
+        conn, {(i.project_id, i.env_type.value, _key(i.biz_day)) for i in instances}
+    )
+    placed = [(i, parts[(i.project_id, i.env_type.value, _key(i.biz_day))]) for i in instances]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        run_many(cursor, insert_row, [_row(i, p) for i, p in placed], wi)
+        tags = [t for i, p in placed if i.tags for t in _tag_rows(i, p)]
+        if tags:
+            run_many(cursor, insert_tag, tags, instance_tags)
+    finally:
+        cursor.close()
 
 
 def delete_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
+    t = instance_tags.c
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start : start + IN_CHUNK]
-        conn.execute(sa.delete(instance_tags).where(instance_tags.c.instance_id.in_(chunk)))
+        rows = conn.execute(sa.select(wi.c.partition_id, wi.c.id).where(wi.c.id.in_(chunk))).all()
+        by_partition: dict[int, list[int]] = {}
+        for partition_id, instance_id in rows:
+            by_partition.setdefault(partition_id, []).append(instance_id)
+        for partition_id, members in by_partition.items():
+            conn.execute(
+                sa.delete(instance_tags).where(
+                    t.partition_id == partition_id, t.instance_id.in_(members)
+                )
+            )
         conn.execute(sa.delete(wi).where(wi.c.id.in_(chunk)))
 
 
+def _project_partitions(project_id: int) -> sa.Select[Any]:
+    return sa.select(partitions.c.id).where(partitions.c.project_id == project_id)
+
+
 def delete_project_instances(conn: sa.Connection, project_id: int) -> None:
-    conn.execute(sa.delete(instance_tags).where(instance_tags.c.project_id == project_id))
-    conn.execute(sa.delete(wi).where(wi.c.project_id == project_id))
+    ids = _project_partitions(project_id)
+    conn.execute(sa.delete(instance_tags).where(instance_tags.c.partition_id.in_(ids)))
+    conn.execute(sa.delete(wi).where(wi.c.partition_id.in_(ids)))
+    conn.execute(sa.delete(partitions).where(partitions.c.project_id == project_id))
+
+
+def count_project_instances(conn: sa.Connection, project_id: int) -> int:
+    count = sa.select(sa.func.count()).where(wi.c.partition_id.in_(_project_partitions(project_id)))
+    return int(conn.execute(count).scalar() or 0)
 
 
 def iter_instances(
@@ -262,19 +446,24 @@ def iter_instances(
     biz_day_key: int | None,
     batch: int = 5000,
 ) -> Iterable[WorkflowInstance]:
-    """Every instance of a project (optionally one env, one day), by day then id."""
-    where: list[sa.ColumnElement[bool]] = [wi.c.project_id == project_id]
+    """Every instance of a project (optionally one env, one day), by day, env, then id."""
+    p = partitions.c
+    where: list[sa.ColumnElement[bool]] = [p.project_id == project_id]
     if env_type is not None:
-        where.append(wi.c.env_type == env_type.value)
+        where.append(p.env_type == env_type.value)
     if biz_day_key is not None:
-        where.append(wi.c.biz_day == biz_day_key)
-    after: tuple[int, int] | None = None
-    while True:
-        stmt = sa.select(wi).where(*where)
-        if after is not None:
-            stmt = stmt.where(sa.tuple_(wi.c.biz_day, wi.c.id) > sa.tuple_(*after))
-        rows = conn.execute(stmt.order_by(wi.c.biz_day, wi.c.id).limit(batch)).all()
-        if not rows:
-            return
-        yield from (_instance(r) for r in rows)
-        after = (rows[-1].biz_day, rows[-1].id)
+        where.append(p.biz_day == biz_day_key)
+    chosen = conn.execute(sa.select(p.id).where(*where).order_by(p.biz_day, p.env_type)).all()
+    for (partition_id,) in chosen:
+        after = 0
+        while True:
+            rows = conn.execute(
+                sa.select(wi)
+                .where(wi.c.partition_id == partition_id, wi.c.id > after)
+                .order_by(wi.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                break
+            yield from (_instance_of(r) for r in rows)
+            after = rows[-1].id

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import sqlalchemy as sa
 
 from dwsched.domain.errors import AccessKeyNotFound
 from dwsched.domain.models import AccessKey, KeyStatus
 from dwsched.store.schema import access_keys
+from dwsched.store.statements import Compiled, run
 
 
 def _key(row: sa.Row[tuple[object, ...]]) -> AccessKey:
@@ -35,6 +39,23 @@ def insert_key(conn: sa.Connection, key: AccessKey) -> None:
 def key_by_id(conn: sa.Connection, access_key_id: str) -> AccessKey | None:
     row = conn.execute(sa.select(access_keys).where(access_keys.c.id == access_key_id)).first()
     return None if row is None else _key(row)
+
+
+@lru_cache(maxsize=8)
+def _by_id(dialect: sa.Dialect) -> Compiled:
+    return Compiled(sa.select(access_keys).where(access_keys.c.id == sa.bindparam("id")), dialect)
+
+
+def key_on_cursor(cursor: Any, dialect: sa.Dialect, access_key_id: str) -> AccessKey | None:
+    """The key, on a raw cursor (every request looks its key up)."""
+    rows = run(cursor, _by_id(dialect), {"id": access_key_id})
+    if not rows:
+        return None
+    r = dict(zip(_KEY_COLUMNS, rows[0], strict=True))
+    return AccessKey(r["id"], r["secret"], r["name"], KeyStatus(r["status"]), r["create_time"])
+
+
+_KEY_COLUMNS = [c.name for c in access_keys.columns]
 
 
 def all_keys(conn: sa.Connection) -> list[AccessKey]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 
 from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
 from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
-from dwsched.store.instances import delete_project_instances
-from dwsched.store.schema import projects, workflow_instances
+from dwsched.store.instances import count_project_instances, delete_project_instances
+from dwsched.store.schema import projects
+from dwsched.store.statements import Compiled, run
 
 
 def _project(row: sa.Row[tuple[object, ...]]) -> Project:
@@ -81,6 +84,21 @@ def project_timezone(conn: sa.Connection, project_id: int) -> str:
     return str(tz)
 
 
+@lru_cache(maxsize=8)
+def _timezone_statement(dialect: sa.Dialect) -> Compiled:
+    return Compiled(
+        sa.select(projects.c.timezone).where(projects.c.id == sa.bindparam("project_id")), dialect
+    )
+
+
+def timezone_on_cursor(cursor: Any, dialect: sa.Dialect, project_id: int) -> str:
+    """The workspace's zone, on a raw cursor (the listing's hot path)."""
+    rows = run(cursor, _timezone_statement(dialect), {"project_id": project_id})
+    if not rows:
+        raise ProjectNotFound(project_id)
+    return str(rows[0][0])
+
+
 def projects_page(
     conn: sa.Connection,
     ids: Sequence[int] | None,
@@ -121,17 +139,6 @@ def update_project(
     values["modify_time"] = now_ms
     conn.execute(sa.update(projects).where(projects.c.id == project_id).values(**values))
     return project_by_id(conn, project_id)
-
-
-def count_project_instances(conn: sa.Connection, project_id: int) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(workflow_instances)
-            .where(workflow_instances.c.project_id == project_id)
-        ).scalar()
-        or 0
-    )
 
 
 def delete_project(conn: sa.Connection, project_id: int) -> None:

@@ -1,8 +1,8 @@
 """Every table and index, the single source that Alembic migrations must match.
 
 Workflow instances are read one (project, env, BizDate) partition at a time (DESIGN.md §3), so
-every index that serves listing leads with `(project_id, env_type, biz_day)` and ends with
-`id`: a sort, a page and a count each stay inside one partition's slice of the index.
+every index that serves listing leads with the partition's id and ends with the instance id:
+a sort, a page and a count each stay inside one partition's slice of the index.
 `biz_day` is the calendar day as yyyymmdd; its instant depends on the workspace's zone.
 """
 
@@ -50,11 +50,24 @@ workflows = sa.Table(
     sa.Index(None, "project_id", "id"),
 )
 
+# One row per (project, env, BizDate): the unit every listing stays inside. Instances and
+# their tag index carry its small integer id, so that index keys are short and compare fast.
+partitions = sa.Table(
+    "partitions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("project_id", sa.BigInteger(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("env_type", sa.String(4), nullable=False),
+    sa.Column("biz_day", sa.Integer(), nullable=False),
+    sa.UniqueConstraint("project_id", "env_type", "biz_day"),
+)
+
 workflow_instances = sa.Table(
     "workflow_instances",
     metadata,
     sa.Column("id", BigId, primary_key=True),
-    sa.Column("project_id", sa.BigInteger(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("partition_id", sa.BigInteger(), sa.ForeignKey("partitions.id"), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
     sa.Column("env_type", sa.String(4), nullable=False),
     sa.Column("biz_day", sa.Integer(), nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
@@ -74,39 +87,28 @@ workflow_instances = sa.Table(
     sa.Column("create_time", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
     sa.Column("workflow_parameters", sa.Text(), nullable=False),
-    # The tags as the API shows them ([{"Key","Value"}] JSON); instance_tags serves filtering.
+    # The tags as the API shows them ([[key, value], ...] JSON); instance_tags serves filtering.
     sa.Column("tags", sa.Text(), nullable=False),
-    sa.Index("ix_wi_part_id", "project_id", "env_type", "biz_day", "id"),
-    sa.Index("ix_wi_part_status", "project_id", "env_type", "biz_day", "status", "id"),
-    sa.Index("ix_wi_part_trigger", "project_id", "env_type", "biz_day", "trigger_time", "id"),
-    sa.Index("ix_wi_part_started", "project_id", "env_type", "biz_day", "started_time", "id"),
-    sa.Index("ix_wi_part_finished", "project_id", "env_type", "biz_day", "finished_time", "id"),
-    sa.Index("ix_wi_part_create", "project_id", "env_type", "biz_day", "create_time", "id"),
-    sa.Index("ix_wi_part_workflow", "project_id", "env_type", "biz_day", "workflow_id"),
-    sa.Index(
-        "ix_wi_part_unified", "project_id", "env_type", "biz_day", "unified_workflow_instance_id"
-    ),
+    sa.Index("ix_wi_part_id", "partition_id", "id"),
+    sa.Index("ix_wi_part_status", "partition_id", "status", "id"),
+    sa.Index("ix_wi_part_trigger", "partition_id", "trigger_time", "id"),
+    sa.Index("ix_wi_part_started", "partition_id", "started_time", "id"),
+    sa.Index("ix_wi_part_finished", "partition_id", "finished_time", "id"),
+    sa.Index("ix_wi_part_create", "partition_id", "create_time", "id"),
+    sa.Index("ix_wi_part_workflow", "partition_id", "workflow_id", "id"),
+    sa.Index("ix_wi_part_unified", "partition_id", "unified_workflow_instance_id"),
 )
 
+# The distinct (key, value) tags of each instance, clustered by partition and tag: a Tags
+# filter is one key range per tag inside the partition. (A WITHOUT ROWID table on SQLite.)
 instance_tags = sa.Table(
     "instance_tags",
     metadata,
-    sa.Column(
-        "instance_id",
-        sa.BigInteger(),
-        sa.ForeignKey("workflow_instances.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("position", sa.Integer(), primary_key=True),
-    sa.Column("key", sa.String(128), nullable=False),
-    sa.Column("value", sa.String(256), nullable=False),
-    # The partition, copied so that a tag filter is one index range inside it.
-    sa.Column("project_id", sa.BigInteger(), nullable=False),
-    sa.Column("env_type", sa.String(4), nullable=False),
-    sa.Column("biz_day", sa.Integer(), nullable=False),
-    sa.Index(
-        "ix_tags_part_key_value", "project_id", "env_type", "biz_day", "key", "value", "instance_id"
-    ),
+    sa.Column("partition_id", sa.BigInteger(), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), primary_key=True),
+    sa.Column("instance_id", sa.BigInteger(), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 access_keys = sa.Table(

@@ -27,6 +27,7 @@ from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.store import instances, keys, nonces, projects, workflows
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import upgrade
+from dwsched.store.statements import raw_transaction
 
 IMPORT_BATCH = 5000
 NONCE_SWEEP_EVERY_MS = 60_000
@@ -110,9 +111,9 @@ class Store:
 
     def list_instances(self, query: InstanceQuery) -> tuple[str, InstancePage]:
         """The project's time zone and one page of its instances (ProjectNotFound if none)."""
-        with self.read() as conn:
-            tz = projects.project_timezone(conn, query.project_id)
-            return tz, instances.list_instances(conn, query, tz)
+        with raw_transaction(self.engine, write=False) as cursor:
+            tz = projects.timezone_on_cursor(cursor, self.engine.dialect, query.project_id)
+            return tz, instances.list_instances(cursor, self.engine.dialect, query, tz)
 
     def get_instance(self, instance_id: int) -> tuple[str, WorkflowInstance]:
         with self.read() as conn:
@@ -142,7 +143,7 @@ class Store:
                 )
             instances.delete_instances(conn, sorted(existing))
             workflows.ensure_workflows(
-                conn, {(i.workflow_id, i.project_id, i.name, i.owner) for i in items}, now_ms
+                conn, ((i.workflow_id, i.project_id, i.name, i.owner) for i in items), now_ms
             )
             for start in range(0, len(items), IMPORT_BATCH):
                 batch = items[start : start + IMPORT_BATCH]
@@ -163,8 +164,8 @@ class Store:
             keys.insert_key(conn, key)
 
     def get_key(self, access_key_id: str) -> AccessKey | None:
-        with self.engine.connect() as conn:
-            return keys.key_by_id(conn, access_key_id)
+        with raw_transaction(self.engine, write=False) as cursor:
+            return keys.key_on_cursor(cursor, self.engine.dialect, access_key_id)
 
     def list_keys(self) -> list[AccessKey]:
         with self.read() as conn:
@@ -180,14 +181,17 @@ class Store:
 
     def remember_nonce(self, access_key_id: str, nonce: str, expires_at: int, now_ms: int) -> bool:
         """Record a nonce; False when this key used it already within the window."""
-        with self.write() as conn:
-            fresh = nonces.remember_nonce(conn, access_key_id, nonce, expires_at)
-            if now_ms - self._last_sweep > NONCE_SWEEP_EVERY_MS and self._sweep_lock.acquire(
-                blocking=False
-            ):
-                try:
-                    self._last_sweep = now_ms
+        with raw_transaction(self.engine, write=True) as cursor:
+            fresh = nonces.remember_nonce(
+                cursor, self.engine.dialect, access_key_id, nonce, expires_at
+            )
+        if now_ms - self._last_sweep > NONCE_SWEEP_EVERY_MS and self._sweep_lock.acquire(
+            blocking=False
+        ):
+            try:
+                self._last_sweep = now_ms
+                with self.write() as conn:
                     nonces.sweep_nonces(conn, now_ms)
-                finally:
-                    self._sweep_lock.release()
-            return fresh
+            finally:
+                self._sweep_lock.release()
+        return fresh

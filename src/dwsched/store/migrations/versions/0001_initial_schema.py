@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 05:52:31.380349
+Create Date: 2026-11-28
 """
 
 from __future__ import annotations
@@ -26,6 +26,17 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("create_time", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_access_keys")),
+    )
+    op.create_table(
+        "instance_tags",
+        sa.Column("partition_id", sa.BigInteger(), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=256), nullable=False),
+        sa.Column("instance_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "partition_id", "key", "value", "instance_id", name=op.f("pk_instance_tags")
+        ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "projects",
@@ -70,8 +81,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "partitions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("project_id", sa.BigInteger(), nullable=False),
+        sa.Column("env_type", sa.String(length=4), nullable=False),
+        sa.Column("biz_day", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name=op.f("fk_partitions_project_id_projects")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_partitions")),
+        sa.UniqueConstraint(
+            "project_id",
+            "env_type",
+            "biz_day",
+            name=op.f("uq_partitions_project_id_env_type_biz_day"),
+        ),
+    )
+    op.create_table(
         "workflow_instances",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("partition_id", sa.BigInteger(), nullable=False),
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("env_type", sa.String(length=4), nullable=False),
         sa.Column("biz_day", sa.Integer(), nullable=False),
@@ -93,70 +122,32 @@ def upgrade() -> None:
         sa.Column("workflow_parameters", sa.Text(), nullable=False),
         sa.Column("tags", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"], name=op.f("fk_workflow_instances_project_id_projects")
+            ["partition_id"],
+            ["partitions.id"],
+            name=op.f("fk_workflow_instances_partition_id_partitions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_instances")),
     )
     with op.batch_alter_table("workflow_instances", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_wi_part_create",
-            ["project_id", "env_type", "biz_day", "create_time", "id"],
-            unique=False,
+            "ix_wi_part_create", ["partition_id", "create_time", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_wi_part_finished",
-            ["project_id", "env_type", "biz_day", "finished_time", "id"],
-            unique=False,
+            "ix_wi_part_finished", ["partition_id", "finished_time", "id"], unique=False
+        )
+        batch_op.create_index("ix_wi_part_id", ["partition_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_wi_part_started", ["partition_id", "started_time", "id"], unique=False
+        )
+        batch_op.create_index("ix_wi_part_status", ["partition_id", "status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_wi_part_trigger", ["partition_id", "trigger_time", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_wi_part_id", ["project_id", "env_type", "biz_day", "id"], unique=False
+            "ix_wi_part_unified", ["partition_id", "unified_workflow_instance_id"], unique=False
         )
         batch_op.create_index(
-            "ix_wi_part_started",
-            ["project_id", "env_type", "biz_day", "started_time", "id"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_wi_part_status", ["project_id", "env_type", "biz_day", "status", "id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_wi_part_trigger",
-            ["project_id", "env_type", "biz_day", "trigger_time", "id"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_wi_part_unified",
-            ["project_id", "env_type", "biz_day", "unified_workflow_instance_id"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_wi_part_workflow",
-            ["project_id", "env_type", "biz_day", "workflow_id"],
-            unique=False,
-        )
-
-    op.create_table(
-        "instance_tags",
-        sa.Column("instance_id", sa.BigInteger(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=128), nullable=False),
-        sa.Column("value", sa.String(length=256), nullable=False),
-        sa.Column("project_id", sa.BigInteger(), nullable=False),
-        sa.Column("env_type", sa.String(length=4), nullable=False),
-        sa.Column("biz_day", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["instance_id"],
-            ["workflow_instances.id"],
-            name=op.f("fk_instance_tags_instance_id_workflow_instances"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("instance_id", "position", name=op.f("pk_instance_tags")),
-    )
-    with op.batch_alter_table("instance_tags", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_tags_part_key_value",
-            ["project_id", "env_type", "biz_day", "key", "value", "instance_id"],
-            unique=False,
+            "ix_wi_part_workflow", ["partition_id", "workflow_id", "id"], unique=False
         )
 
     # ### end Alembic commands ###
@@ -164,10 +155,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("instance_tags", schema=None) as batch_op:
-        batch_op.drop_index("ix_tags_part_key_value")
-
-    op.drop_table("instance_tags")
     with op.batch_alter_table("workflow_instances", schema=None) as batch_op:
         batch_op.drop_index("ix_wi_part_workflow")
         batch_op.drop_index("ix_wi_part_unified")
@@ -179,6 +166,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_wi_part_create")
 
     op.drop_table("workflow_instances")
+    op.drop_table("partitions")
     with op.batch_alter_table("workflows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflows_project_id_id"))
 
@@ -188,5 +176,6 @@ def downgrade() -> None:
 
     op.drop_table("request_nonces")
     op.drop_table("projects")
+    op.drop_table("instance_tags")
     op.drop_table("access_keys")
     # ### end Alembic commands ###

@@ -1,0 +1,82 @@
+"""Hot paths: Core statements compiled once per dialect, run on the DBAPI cursor.
+
+SQLAlchemy builds and compiles every statement here, but only once per statement shape;
+a request then pays only for binding values and the driver's round trip. Cold paths use
+SQLAlchemy's Connection as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class Compiled:
+    """One statement in the dialect's own SQL text, with how to order its parameters."""
+
+    __slots__ = ("positions", "sql")
+
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        positions = getattr(compiled, "positiontup", None)
+        self.positions: tuple[str, ...] | None = (
+            tuple(positions) if dialect.paramstyle == "qmark" and positions is not None else None
+        )
+
+    def bind(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        if self.positions is None:
+            return values
+        return tuple(values[name] for name in self.positions)
+
+
+def run(cursor: Any, compiled: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    cursor.execute(compiled.sql, compiled.bind(values))
+    return list(cursor.fetchall())
+
+
+def run_many(
+    cursor: Any, compiled: Compiled, rows: Sequence[tuple[Any, ...]], table: sa.Table
+) -> None:
+    """Bulk INSERT of `rows`, each a tuple in `table`'s column order (`compiled` inserts
+    every column of `table`, each bound by its name)."""
+    names = [c.name for c in table.columns]
+    if compiled.positions is not None:
+        if list(compiled.positions) != names:
+            raise RuntimeError(f"{table.name}: insert parameters are not in column order")
+        cursor.executemany(compiled.sql, rows)
+    else:
+        cursor.executemany(compiled.sql, [dict(zip(names, r, strict=True)) for r in rows])
+
+
+@contextmanager
+def raw_transaction(engine: sa.Engine, write: bool) -> Iterator[Any]:
+    """A DBAPI cursor inside one transaction on a pooled connection.
+
+    SQLite connections run in driver autocommit mode (see connect.py), so the transaction is
+    begun here: `BEGIN IMMEDIATE` for writes. psycopg begins one implicitly.
+    """
+    connection = engine.raw_connection()
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        cursor = connection.cursor()
+        if sqlite:
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cursor
+        except BaseException:
+            if sqlite:
+                cursor.execute("ROLLBACK")
+            else:
+                connection.rollback()
+            raise
+        if sqlite:
+            cursor.execute("COMMIT")
+        else:
+            connection.commit()
+        cursor.close()
+    finally:
+        connection.close()

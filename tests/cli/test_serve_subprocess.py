@@ -1,0 +1,149 @@
+"""`dwsched serve` and `dwsched demo` as real processes, used through the official SDK."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from tests.cli.helpers import (
+    DAY_MS,
+    SHANGHAI_DAY_MS,
+    canonical_biz_date,
+    cli_env,
+    dwsched_process,
+    invoke,
+    jsonl,
+    ok,
+    record,
+    run_cli,
+    sdk,
+    sdk_list,
+)
+from tests.conftest import free_port
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback" not in text, text
+
+
+def test_serve_create_key_list_and_stop_on_sigint(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    port = free_port()
+    with dwsched_process("serve", "--db", db, "--port", str(port)) as server:
+        server.wait_listening(port)
+        assert f"http://127.0.0.1:{port}/" in server.stdout
+
+        made = run_cli("keys", "create", "--json", "--db", db)
+        assert made.returncode == 0, made.stderr.decode()
+        lines = made.stdout.decode().splitlines()
+        assert len(lines) == 1
+        key = json.loads(lines[0])
+        assert set(key) == {"AccessKeyId", "AccessKeySecret"}
+
+        # Data written by another process while the server runs is served at once.
+        lines_in = [record(n, 77, Name=f"ods_serve_{n}") for n in (1, 2, 3)]
+        ok(invoke("import", "--db", db, "-", input=jsonl(lines_in)))
+
+        client = sdk(f"127.0.0.1:{port}", key["AccessKeyId"], key["AccessKeySecret"])
+        paging = sdk_list(client, 77, SHANGHAI_DAY_MS + 5 * 3_600_000)
+        assert paging.total_count == 3
+        assert [i.id for i in paging.workflow_instances] == [3, 2, 1]
+        assert {i.biz_date for i in paging.workflow_instances} == {SHANGHAI_DAY_MS}
+        assert sdk_list(client, 77, SHANGHAI_DAY_MS + DAY_MS).total_count == 0
+
+        started = time.monotonic()
+        code = server.interrupt()
+        assert time.monotonic() - started < 15
+    assert code == 0, server.stderr
+    _no_traceback(server.stdout + server.stderr)
+
+
+def test_serve_reads_its_settings_from_the_environment(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'env.db'}"
+    port = free_port()
+    env = cli_env(
+        DWSCHED_DATABASE_URL=db,
+        DWSCHED_PORT=str(port),
+        DWSCHED_HOST="127.0.0.1",
+        DWSCHED_DEFAULT_TIMEZONE="Europe/Berlin",
+        DWSCHED_LOG_LEVEL="warning",
+    )
+    with dwsched_process("serve", env=env) as server:
+        server.wait_listening(port)
+        assert (tmp_path / "env.db").exists()
+        key = json.loads(ok(invoke("keys", "create", "--json", "--db", db)).stdout)
+        ok(invoke("import", "--db", db, "-", input=jsonl([record(5, 88)])))
+        client = sdk(f"127.0.0.1:{port}", key["AccessKeyId"], key["AccessKeySecret"])
+        assert sdk_list(client, 88, SHANGHAI_DAY_MS).total_count == 1
+        code = server.interrupt()
+    assert code == 0, server.stderr
+    assert "INFO" not in server.stderr  # DWSCHED_LOG_LEVEL=warning
+    _no_traceback(server.stdout + server.stderr)
+
+
+def _field(banner: str, name: str) -> str:
+    m = re.search(rf"^\s*{name}\s+(\S+)\s*$", banner, re.MULTILINE)
+    assert m, f"{name} not in\n{banner}"
+    return m.group(1)
+
+
+def test_demo_prints_working_credentials_and_serves_yesterday(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    port = free_port()
+    with dwsched_process("demo", "--db", db, "--port", str(port)) as demo:
+        demo.wait_for(lambda: "Ctrl-C" in demo.stdout, "the demo banner")
+        demo.wait_listening(port)
+        banner = demo.stdout
+        endpoint = _field(banner, "Endpoint")
+        assert endpoint == f"http://127.0.0.1:{port}/"
+        key_id = _field(banner, "AccessKeyId")
+        secret = _field(banner, "AccessKeySecret")
+        workspace = re.search(r"workspace (\d+) .*time zone (\S+?)\)", banner)
+        assert workspace, banner
+        project_id, tz = int(workspace.group(1)), workspace.group(2)
+        assert tz == "Asia/Shanghai"
+
+        client = sdk(endpoint, key_id, secret)
+        now = int(time.time() * 1000)
+        yesterday = now - DAY_MS
+        paging = sdk_list(client, project_id, yesterday, page_size=100)
+        assert paging.total_count >= 32, paging.total_count
+        items = paging.workflow_instances
+        assert len(items) == min(paging.total_count, 100)
+        assert {i.biz_date for i in items} == {canonical_biz_date(yesterday, tz)}
+        assert all(any((t.key, t.value) == ("dwsched", "demo") for t in i.tags) for i in items)
+        assert all(i.project_id == project_id and i.env_type == "Prod" for i in items)
+
+        # The banner's own example: newest starts first, five of them.
+        page = sdk_list(client, project_id, yesterday, sort_by="StartedTime Desc", page_size=5)
+        assert len(page.workflow_instances) == 5
+        started = [i.started_time for i in page.workflow_instances if i.started_time is not None]
+        assert started == sorted(started, reverse=True)
+
+        # And the banner's CLI example.
+        env = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+        }
+        listed = ok(
+            invoke(
+                "instances", "list", "--endpoint", f"127.0.0.1:{port}", "--project",
+                str(project_id), "--biz-date", "yesterday", "--json", env=env,
+            )
+        )  # fmt: skip
+        assert json.loads(listed.stdout)["PagingInfo"]["TotalCount"] == paging.total_count
+
+        code = demo.interrupt()
+    assert code == 0, demo.stderr
+    _no_traceback(demo.stdout + demo.stderr)
+
+    # A second start reuses the workspace and makes a new key.
+    port2 = free_port()
+    with dwsched_process("demo", "--db", db, "--port", str(port2)) as again:
+        again.wait_for(lambda: "Ctrl-C" in again.stdout, "the second demo banner")
+        assert re.search(rf"workspace {project_id} ", again.stdout), again.stdout
+        assert _field(again.stdout, "AccessKeyId") != key_id
+        again.wait_listening(port2)
+        assert again.interrupt() == 0
