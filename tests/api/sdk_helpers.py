@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from alibabacloud_dataworks_public20240518 import models
-from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ClientException
 
 from dwsched import signing
 from dwsched.domain.models import WorkflowInstance
@@ -63,18 +63,26 @@ def listed_ids(
     return [i.id for i in paging.workflow_instances]
 
 
-def sdk_error(call: Callable[[], Any]) -> ClientException:
-    """The ClientException a call raises (fails the test when it succeeds)."""
-    with pytest.raises(ClientException) as caught:
+def sdk_error(call: Callable[[], Any]) -> AlibabaCloudException:
+    """The error a call raises (fails the test when it succeeds).
+
+    Server errors are caught too, so that an unexpected 500 fails the assertion on the status
+    with a short message rather than with a traceback through the SDK.
+    """
+    with pytest.raises(AlibabaCloudException) as caught:
         call()
     return caught.value
 
 
 def assert_sdk_error(
-    error: ClientException, status: int, code: str, names: str | None = None
+    error: AlibabaCloudException, status: int, code: str, names: str | None = None
 ) -> None:
-    """The SDK error has this HTTP status and Code, a full envelope, and names `names`."""
+    """The SDK error has this HTTP status and Code, a full envelope, and names `names`.
+
+    A 4xx arrives as the SDK's ClientException.
+    """
     assert (error.status_code, error.code) == (status, code), error.data
+    assert isinstance(error, ClientException) == (status < 500)
     data = error.data
     assert data["Code"] == code
     assert data["HttpStatusCode"] == status

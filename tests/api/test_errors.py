@@ -72,6 +72,8 @@ INVALID_LIST: list[tuple[dict[str, Any], str, str | None]] = [
     ({"project_id": "abc"}, "ProjectId", None),
     ({"project_id": 0}, "ProjectId", None),
     ({"project_id": -7}, "ProjectId", None),
+    ({"project_id": 2**63}, "ProjectId", None),
+    ({"ids": [2**63]}, "Ids", None),
     ({"workflow_id": "x"}, "WorkflowId", None),
     ({"workflow_id": 0}, "WorkflowId", None),
     ({"unified_workflow_instance_id": -5}, "UnifiedWorkflowInstanceId", None),
@@ -88,20 +90,20 @@ def _request(project_id: int, fields: dict[str, Any]) -> models.ListWorkflowInst
     return models.ListWorkflowInstancesRequest(**values)
 
 
-@pytest.mark.parametrize(
-    ("fields", "param", "hint"),
-    INVALID_LIST,
-    ids=[f"{param}={next(iter(f.values()))!r}"[:60] for f, param, _ in INVALID_LIST],
-)
-def test_invalid_list_parameters_are_invalid_parameter(
-    live: LiveServer, fields: dict[str, Any], param: str, hint: str | None
-) -> None:
+@pytest.mark.parametrize("param", sorted({param for _, param, _ in INVALID_LIST}))
+def test_invalid_list_parameters_are_invalid_parameter(live: LiveServer, param: str) -> None:
     p = project(live.store)
     sdk = live.sdk()
-    error = sdk_error(lambda: sdk.list_workflow_instances(_request(p.id, fields)))
-    assert_sdk_error(error, 400, "InvalidParameter", param)
-    if hint is not None:
-        assert hint in error.data["Message"]
+    for fields, named, hint in INVALID_LIST:
+        if named != param:
+            continue
+        error = sdk_error(lambda f=fields: sdk.list_workflow_instances(_request(p.id, f)))
+        try:
+            assert_sdk_error(error, 400, "InvalidParameter", param)
+            if hint is not None:
+                assert hint in error.data["Message"], error.data["Message"]
+        except AssertionError as failure:
+            raise AssertionError(f"{fields}: {failure}") from None
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,81 @@ def test_missing_required_parameters_of_other_actions(live: LiveServer) -> None:
         assert_sdk_error(sdk_error(call), 400, "MissingParameter", param)
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"project_id": "--5"}, "ProjectId"),
+        ({"page_size": "--5"}, "PageSize"),
+        ({"page_number": "--1"}, "PageNumber"),
+        ({"biz_date": "--1743350400000"}, "BizDate"),
+        ({"workflow_id": "---3"}, "WorkflowId"),
+        ({"ids": ["--1"]}, "Ids"),
+        ({"filter": '{"executionDate":"--1743350400000"}'}, "Filter"),
+    ],
+)
+def test_a_doubled_minus_sign_is_invalid_parameter(
+    live: LiveServer, fields: dict[str, Any], param: str
+) -> None:
+    p = project(live.store)
+    sdk = live.sdk()
+    error = sdk_error(lambda: sdk.list_workflow_instances(_request(p.id, fields)))
+    assert_sdk_error(error, 400, "InvalidParameter", param)
+
+
+def _not_an_internal_error(response: Any, param: str) -> None:
+    """A value the server cannot serve is the client's error, never a 500."""
+    if response.status_code != 200:
+        assert_error(response, 400, "InvalidParameter", param)
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "Pacific/Kiritimati", "America/New_York"])
+def test_extreme_instants_are_not_internal_errors(live: LiveServer, tz: str) -> None:
+    p = project(live.store, tz=tz)
+    last_ms = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+    for instant in (0, 1, last_ms - 86_400_000, last_ms):
+        form = {"ProjectId": p.id, "BizDate": instant}
+        _not_an_internal_error(acs3(live, "ListWorkflowInstances", form=form).send(), "BizDate")
+        form = {"ProjectId": p.id, "BizDate": SHANGHAI_DAY_MS}
+        form["Filter"] = f'{{"executionDate":{instant}}}'
+        response = acs3(live, "ListWorkflowInstances", form=form).send()
+        _not_an_internal_error(response, "Filter")
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "param"),
+    [
+        ("ListWorkflowInstances", {"Name": "a\x00b"}, "Name"),
+        ("ListWorkflowInstances", {"Owner": "10\x0000"}, "Owner"),
+        ("ListWorkflowInstances", {"Tags": '["k\\u0000:v"]'}, "Tags"),
+        ("ListWorkflowInstances", {"SortBy": "Id\x00"}, "SortBy"),
+        ("UpdateProject", {"Description": "nul\x00here"}, "Description"),
+        ("UpdateProject", {"DisplayName": "nul\x00here"}, "DisplayName"),
+    ],
+)
+def test_a_nul_character_is_not_an_internal_error(
+    live: LiveServer, action: str, form: dict[str, str], param: str
+) -> None:
+    p = project(live.store)
+    put(live.store, [instance(p.id)])
+    before = _project_view(live, p.id)
+    sent = {"ProjectId": p.id, "BizDate": SHANGHAI_DAY_MS, "Id": p.id, **form}
+    response = acs3(live, action, form=sent).send()
+    _not_an_internal_error(response, param)
+    if action == "ListWorkflowInstances" and response.status_code == 200:
+        assert response.json()["PagingInfo"]["WorkflowInstances"] == []
+    if action == "UpdateProject":
+        expected = {**before, param: form[param]} if response.status_code == 200 else before
+        assert _project_view(live, p.id) == expected
+
+
+def test_a_nul_character_in_a_new_project_is_not_an_internal_error(live: LiveServer) -> None:
+    name = f"nul_{project(live.store).id}"
+    response = acs3(live, "CreateProject", form={"Name": name, "DisplayName": "a\x00b"}).send()
+    _not_an_internal_error(response, "DisplayName")
+    listed = live.sdk().list_projects(models.ListProjectsRequest(names=[name])).body
+    assert listed.paging_info.total_count == (1 if response.status_code == 200 else 0)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_invalid_ids_of_other_actions(live: LiveServer, algorithm: str) -> None:
     sdk = live.sdk(algorithm)
@@ -189,6 +266,14 @@ def test_invalid_ids_of_other_actions(live: LiveServer, algorithm: str) -> None:
     ]
     for call in calls:
         assert_sdk_error(sdk_error(call), 400, "InvalidParameter", "Id")
+
+
+def test_a_doubled_minus_sign_in_an_id_is_invalid_parameter(live: LiveServer) -> None:
+    sdk = live.sdk()
+    error = sdk_error(
+        lambda: sdk.get_workflow_instance(models.GetWorkflowInstanceRequest(id="--1"))
+    )
+    assert_sdk_error(error, 400, "InvalidParameter", "Id")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -372,13 +372,15 @@ def test_rows_without_a_value_come_last_in_both_directions(
     project_id, ids = _nulls_fixture(live)
     want = [ids[k] for k in expected]
     assert listed_ids(live, project_id, sort_by=sort_by) == want
-    for size in (1, 2, 3, 4):  # pages that straddle the boundary between values and nulls
+    for size in (2, 4):  # pages that straddle the boundary between values and nulls
         pages = [
             list_instances(live, project_id, sort_by=sort_by, page_size=size, page_number=n)
-            for n in range(1, 7)
+            for n in range(1, 5 // size + 2)
         ]
         assert all(pg.total_count == 5 for pg in pages)
         assert [i.id for pg in pages for i in pg.workflow_instances] == want, size
+    last = list_instances(live, project_id, sort_by=sort_by, page_size=1, page_number=5)
+    assert [i.id for i in last.workflow_instances] == want[4:]
 
 
 def _ties_fixture(live: LiveServer) -> tuple[int, dict[str, int]]:

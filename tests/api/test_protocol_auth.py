@@ -114,17 +114,13 @@ def test_parameters_split_across_query_and_body(live: LiveServer, scheme: str) -
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_flat_arrays(live: LiveServer, scheme: str, method: str) -> None:
     p = project(live.store)
-    a, b, c = (
-        instance(p.id, tags=(), name="flat_a"),
-        instance(p.id, name="flat_b"),
-        instance(p.id, name="flat_c"),
-    )
+    a, b, c = instance(p.id), instance(p.id), instance(p.id)
     put(live.store, [a, b, c])
     base = {"ProjectId": p.id, "BizDate": SHANGHAI_DAY_MS, "SortBy": "Id Asc"}
     flat_ids = {"Ids.1": a.id, "Ids.2": c.id}
     response = signed(scheme, live, "ListWorkflowInstances", {**base, **flat_ids}, method).send()
     assert listed(response) == [a.id, c.id]
-    # The index orders the items, and numbers need not be contiguous.
+    # Indexes need not be contiguous nor in order.
     many = {"Ids.10": b.id, "Ids.2": a.id}
     response = signed(scheme, live, "ListWorkflowInstances", {**base, **many}, method).send()
     assert listed(response) == [a.id, b.id]
@@ -159,11 +155,12 @@ def test_flat_tags(live: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("True", True), ("true", True), ("TRUE", True), ("False", False), ("false", False)],
-)
-def test_booleans_in_either_case(live: LiveServer, scheme: str, text: str, value: bool) -> None:
+def test_booleans_in_either_case(live: LiveServer, scheme: str) -> None:
+    for text, value in [("True", True), ("False", False), ("true", True), ("false", False)]:
+        _boolean_round_trip(live, scheme, text, value)
+
+
+def _boolean_round_trip(live: LiveServer, scheme: str, text: str, value: bool) -> None:
     p = project(live.store)
     start = "false" if value else "true"
     ok_json(
@@ -412,6 +409,36 @@ def test_a_disabled_access_key_is_inactive_until_enabled(live: LiveServer, algor
     assert call().body.request_id
 
 
+# Authentication: what the v1 signature covers
+
+
+def test_v1_action_comes_from_the_signed_parameters(live: LiveServer) -> None:
+    """The v1 signature covers parameters, not headers: an added x-acs-action header must
+    not turn a signed GetProject into a DeleteProject."""
+    p = project(live.store)
+    raw = v1(live, "GetProject", {"Id": p.id}, method="GET")
+    raw.headers["x-acs-action"] = "DeleteProject"
+    response = raw.send()
+    if response.status_code == 200:
+        assert response.json()["Project"]["Id"] == p.id  # the signed action ran
+    else:
+        assert 400 <= response.status_code < 500
+    ok_json(acs3(live, "GetProject", query={"Id": p.id}, method="GET").send())  # still there
+
+
+def test_v1_body_cannot_override_a_signed_query_parameter(live: LiveServer) -> None:
+    """A form body added to a signed v1 GET must not replace the signed `Id`."""
+    mine, other = project(live.store), project(live.store)
+    raw = v1(live, "GetProject", {"Id": mine.id}, method="GET")
+    raw.headers["content-type"] = "application/x-www-form-urlencoded"
+    raw.body = f"Id={other.id}".encode()
+    response = raw.send()
+    if response.status_code == 200:
+        assert response.json()["Project"]["Id"] == mine.id
+    else:
+        assert_error(response, 400, "SignatureDoesNotMatch")
+
+
 # Authentication: time and replay
 
 
@@ -524,3 +551,15 @@ def test_every_error_is_a_json_envelope(live: LiveServer) -> None:
         assert body["HttpStatusCode"] == response.status_code
         assert response.headers.get("x-acs-request-id", body["RequestId"]) == body["RequestId"]
     assert len({r.json()["RequestId"] for r in responses}) == len(responses)
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/"), ("DELETE", "/"), ("GET", "/nope")])
+def test_other_methods_and_paths_get_the_json_envelope(
+    live: LiveServer, method: str, path: str
+) -> None:
+    response = HTTP.request(method, f"http://{live.endpoint}{path}")
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    assert set(body) >= {"RequestId", "HttpStatusCode", "Code", "Message"}
+    assert body["HttpStatusCode"] == response.status_code

@@ -69,8 +69,10 @@ def invoke(
 
 def _explain(result: Result) -> str:
     text = f"exit code {result.exit_code}\n--- output ---\n{result.output}"
-    if result.exc_info is not None and result.exception is not None and not isinstance(
-        result.exception, SystemExit
+    if (
+        result.exc_info is not None
+        and result.exception is not None
+        and not isinstance(result.exception, SystemExit)
     ):
         text += "--- exception ---\n" + "".join(traceback.format_exception(*result.exc_info))
     return text

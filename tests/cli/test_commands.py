@@ -26,6 +26,13 @@ from tests.cli.helpers import (
 )
 from tests.conftest import DAY, LiveServer, free_port, instance, project, put, tags
 
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database, for behaviour that does not depend on the backend."""
+    return f"sqlite:///{tmp_path / 'one.db'}"
+
+
 # Keys
 
 
@@ -39,30 +46,30 @@ def _new_key(db: str) -> tuple[str, str]:
     return data["AccessKeyId"], data["AccessKeySecret"]
 
 
-def test_keys_create_json_prints_one_line_of_two_keys(db_url: str) -> None:
-    result = ok(invoke("keys", "create", "--db", db_url, "--json"))
+def test_keys_create_json_prints_one_line_of_two_keys(sqlite_url: str) -> None:
+    result = ok(invoke("keys", "create", "--db", sqlite_url, "--json"))
     assert result.stdout.count("\n") == 1 and result.stdout.endswith("\n")
     assert result.stderr == ""
     data = json.loads(result.stdout)
     assert set(data) == {"AccessKeyId", "AccessKeySecret"}
     assert data["AccessKeyId"] != data["AccessKeySecret"]
     assert len(data["AccessKeySecret"]) >= 20
-    again = json.loads(ok(invoke("keys", "create", "--db", db_url, "--json")).stdout)
+    again = json.loads(ok(invoke("keys", "create", "--db", sqlite_url, "--json")).stdout)
     assert again["AccessKeyId"] != data["AccessKeyId"]
     assert again["AccessKeySecret"] != data["AccessKeySecret"]
 
-    plain = ok(invoke("keys", "create", "--db", db_url))
+    plain = ok(invoke("keys", "create", "--db", sqlite_url))
     assert "AccessKeyId" in plain.stdout and "AccessKeySecret" in plain.stdout
 
 
-def test_keys_list_shows_ids_never_secrets(db_url: str) -> None:
-    made = [_new_key(db_url) for _ in range(2)]
-    out = ok(invoke("keys", "list", "--db", db_url)).output
+def test_keys_list_shows_ids_never_secrets(sqlite_url: str) -> None:
+    made = [_new_key(sqlite_url) for _ in range(2)]
+    out = ok(invoke("keys", "list", "--db", sqlite_url)).output
     for key_id, secret in made:
         assert key_id in out
         assert secret not in out
-    ok(invoke("keys", "disable", "--db", db_url, made[0][0]))
-    out = ok(invoke("keys", "list", "--db", db_url)).output
+    ok(invoke("keys", "disable", "--db", sqlite_url, made[0][0]))
+    out = ok(invoke("keys", "list", "--db", sqlite_url)).output
     row = next(line for line in out.splitlines() if made[0][0] in line)
     assert "Disabled" in row
     assert made[0][1] not in out
@@ -103,8 +110,20 @@ def test_unknown_key_id_is_a_clean_error(action: str, tmp_path: Path) -> None:
 
 
 def test_projects_create_list_show_set_timezone(db_url: str) -> None:
-    result = ok(invoke("projects", "create", "--db", db_url, "--name", "berlin_team",
-                       "--timezone", "Europe/Berlin", "--description", "ETL"))  # fmt: skip
+    result = ok(
+        invoke(
+            "projects",
+            "create",
+            "--db",
+            db_url,
+            "--name",
+            "berlin_team",
+            "--timezone",
+            "Europe/Berlin",
+            "--description",
+            "ETL",
+        )
+    )
     m = re.search(r"created workspace (\d+) \(berlin_team, Europe/Berlin\)", result.stdout)
     assert m, result.stdout
     berlin = int(m.group(1))
@@ -129,31 +148,42 @@ def test_projects_create_list_show_set_timezone(db_url: str) -> None:
     env = {"DWSCHED_DEFAULT_TIMEZONE": "Asia/Tokyo"}
     tokyo = ok(invoke("projects", "create", "--db", db_url, "--name", "tokyo_ws", env=env))
     assert "Asia/Tokyo" in tokyo.stdout
-    flagged = invoke("projects", "create", "--db", db_url, "--name", "lisbon_ws",
-                     "--default-timezone", "Europe/Lisbon", env=env)  # fmt: skip
+    flagged = invoke(
+        "projects",
+        "create",
+        "--db",
+        db_url,
+        "--name",
+        "lisbon_ws",
+        "--default-timezone",
+        "Europe/Lisbon",
+        env=env,
+    )
     assert "Europe/Lisbon" in ok(flagged).stdout
 
 
-def test_projects_errors_are_clean(db_url: str) -> None:
-    first = create_project(db_url, "unique_name")
+def test_projects_errors_are_clean(sqlite_url: str) -> None:
+    first = create_project(sqlite_url, "unique_name")
     clean_error(
-        invoke("projects", "create", "--db", db_url, "--name", "bad_zone", "--timezone", "Nope/X"),
+        invoke(
+            "projects", "create", "--db", sqlite_url, "--name", "bad_zone", "--timezone", "Nope/X"
+        ),
         "Nope/X",
     )
     clean_error(
-        invoke("projects", "create", "--db", db_url, "--name", "unique_name"), "unique_name"
+        invoke("projects", "create", "--db", sqlite_url, "--name", "unique_name"), "unique_name"
     )
-    clean_error(invoke("projects", "show", "--db", db_url, "987654"), "987654")
-    clean_error(invoke("projects", "set-timezone", "--db", db_url, "987654", "UTC"), "987654")
+    clean_error(invoke("projects", "show", "--db", sqlite_url, "987654"), "987654")
+    clean_error(invoke("projects", "set-timezone", "--db", sqlite_url, "987654", "UTC"), "987654")
     clean_error(
-        invoke("projects", "set-timezone", "--db", db_url, str(first), "Europe/Nowhere"),
+        invoke("projects", "set-timezone", "--db", sqlite_url, str(first), "Europe/Nowhere"),
         "Europe/Nowhere",
     )
-    clean_error(invoke("projects", "create", "--db", db_url))  # --name is required
+    clean_error(invoke("projects", "create", "--db", sqlite_url))  # --name is required
 
-    listed = ok(invoke("projects", "list", "--db", db_url)).stdout
+    listed = ok(invoke("projects", "list", "--db", sqlite_url)).stdout
     assert "bad_zone" not in listed
-    assert "Asia/Shanghai" in ok(invoke("projects", "show", "--db", db_url, str(first))).stdout
+    assert "Asia/Shanghai" in ok(invoke("projects", "show", "--db", sqlite_url, str(first))).stdout
 
 
 @pytest.mark.parametrize("name", ["has space", "semi;colon", "", "x" * 200])
@@ -184,9 +214,9 @@ def test_database_from_flag_then_environment_then_cwd(
     env = {"DWSCHED_DATABASE_URL": env_db}
     via_env = json.loads(ok(invoke("keys", "create", "--json", env=env)).stdout)["AccessKeyId"]
     assert (tmp_path / "from_env.db").exists()
-    via_flag = json.loads(
-        ok(invoke("keys", "create", "--json", "--db", flag_db, env=env)).stdout
-    )["AccessKeyId"]
+    via_flag = json.loads(ok(invoke("keys", "create", "--json", "--db", flag_db, env=env)).stdout)[
+        "AccessKeyId"
+    ]
 
     assert plain in _key_ids(cwd_db)
     assert via_env not in _key_ids(cwd_db) and via_flag not in _key_ids(cwd_db)
@@ -292,23 +322,59 @@ def listed(live: LiveServer) -> dict[str, int]:
     p = project(live.store)
     base = SHANGHAI_DAY_MS + 86_400_000 + 2 * 3_600_000
     rows = [
-        instance(p.id, name="ods_orders_daily", status=Status.SUCCESS, started_time=base + 5,
-                 tags=tags("team:growth", "layer:ods"), owner="203045001"),
-        instance(p.id, name="dwd_ORDERS_detail", status=Status.FAILURE, started_time=base + 9,
-                 tags=tags("team:finance", "layer:dwd"), owner="203045002"),
-        instance(p.id, name="dws_payments_daily", status=Status.RUNNING, started_time=base + 1,
-                 finished_time=None, tags=tags("team:growth", "layer:dws")),
-        instance(p.id, name="ads_report_hourly", status=Status.NOT_RUN, started_time=None,
-                 finished_time=None, tags=tags("layer:ads")),
-        instance(p.id, name="ods_users_daily", status=Status.FAILURE, started_time=base + 3,
-                 type=InstanceType.SUPPLEMENT_DATA, tags=tags("team:")),
-        instance(p.id, name="ods_clicks_daily", status=Status.WAIT_TIME, started_time=None,
-                 finished_time=None, workflow_id=4242),
+        instance(
+            p.id,
+            name="ods_orders_daily",
+            status=Status.SUCCESS,
+            started_time=base + 5,
+            tags=tags("team:growth", "layer:ods"),
+            owner="203045001",
+        ),
+        instance(
+            p.id,
+            name="dwd_ORDERS_detail",
+            status=Status.FAILURE,
+            started_time=base + 9,
+            tags=tags("team:finance", "layer:dwd"),
+            owner="203045002",
+        ),
+        instance(
+            p.id,
+            name="dws_payments_daily",
+            status=Status.RUNNING,
+            started_time=base + 1,
+            finished_time=None,
+            tags=tags("team:growth", "layer:dws"),
+        ),
+        instance(
+            p.id,
+            name="ads_report_hourly",
+            status=Status.NOT_RUN,
+            started_time=None,
+            finished_time=None,
+            tags=tags("layer:ads"),
+        ),
+        instance(
+            p.id,
+            name="ods_users_daily",
+            status=Status.FAILURE,
+            started_time=base + 3,
+            type=InstanceType.SUPPLEMENT_DATA,
+            tags=tags("team:"),
+        ),
+        instance(
+            p.id,
+            name="ods_clicks_daily",
+            status=Status.WAIT_TIME,
+            started_time=None,
+            finished_time=None,
+            workflow_id=4242,
+        ),
         instance(p.id, name="ods_refunds_daily", status=Status.SUCCESS, started_time=base + 7),
         instance(p.id, name="ods_ads_daily", status=Status.SUCCESS, started_time=base + 2),
         instance(p.id, name="next_day_only", biz_day=DAY + timedelta(days=1)),
         instance(p.id, name="dev_only", env_type=EnvType.DEV),
-    ]  # fmt: skip
+    ]
     put(live.store, rows)
     ids = {i.name: i.id for i in rows}
     ids["project"] = p.id
@@ -318,10 +384,19 @@ def listed(live: LiveServer) -> dict[str, int]:
 def _list(live: LiveServer, project_id: int, *args: str) -> dict[str, object]:
     result = ok(
         invoke(
-            "instances", "list", "--endpoint", live.endpoint, "--access-key-id", live.key_id,
-            "--access-key-secret", live.secret, "--project", str(project_id), *args,
+            "instances",
+            "list",
+            "--endpoint",
+            live.endpoint,
+            "--access-key-id",
+            live.key_id,
+            "--access-key-secret",
+            live.secret,
+            "--project",
+            str(project_id),
+            *args,
         )
-    )  # fmt: skip
+    )
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
     data: dict[str, object] = json.loads(lines[0])
@@ -389,8 +464,14 @@ def test_instances_list_sort_and_pages(live: LiveServer, listed: dict[str, int])
     by_start = _names(
         _list(live, pid, "--biz-date", "2025-03-31", "--json", "--sort", "StartedTime Desc")
     )
-    started = ["dwd_ORDERS_detail", "ods_refunds_daily", "ods_orders_daily", "ods_users_daily",
-               "ods_ads_daily", "dws_payments_daily"]  # fmt: skip
+    started = [
+        "dwd_ORDERS_detail",
+        "ods_refunds_daily",
+        "ods_orders_daily",
+        "ods_users_daily",
+        "ods_ads_daily",
+        "dws_payments_daily",
+    ]
     assert by_start[:6] == started
     not_started = sorted(["ads_report_hourly", "ods_clicks_daily"], key=listed.__getitem__)
     assert by_start[6:] == not_started[::-1]  # no StartedTime: last, ties by Id Desc
@@ -399,8 +480,19 @@ def test_instances_list_sort_and_pages(live: LiveServer, listed: dict[str, int])
     assert asc[:6] == started[::-1]
 
     pages = [
-        _list(live, pid, "--biz-date", "2025-03-31", "--json", "--sort", "StartedTime Desc",
-              "--page-size", "3", "--page", str(n))  # fmt: skip
+        _list(
+            live,
+            pid,
+            "--biz-date",
+            "2025-03-31",
+            "--json",
+            "--sort",
+            "StartedTime Desc",
+            "--page-size",
+            "3",
+            "--page",
+            str(n),
+        )
         for n in (1, 2, 3, 4)
     ]
     for n, page in enumerate(pages, start=1):
@@ -412,14 +504,20 @@ def test_instances_list_sort_and_pages(live: LiveServer, listed: dict[str, int])
 
 def _table(live: LiveServer, project_id: int, columns: str, *args: str) -> str:
     result = invoke(
-        "instances", "list", "--project", str(project_id), "--biz-date", "2025-03-31", *args,
+        "instances",
+        "list",
+        "--project",
+        str(project_id),
+        "--biz-date",
+        "2025-03-31",
+        *args,
         env={
             "DWSCHED_ENDPOINT": live.endpoint,
             "ALIBABA_CLOUD_ACCESS_KEY_ID": live.key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": live.secret,
             "COLUMNS": columns,
         },
-    )  # fmt: skip
+    )
     return ok(result).stdout
 
 
@@ -476,10 +574,18 @@ def test_instances_list_errors_are_clean(live: LiveServer, listed: dict[str, int
     list_ = ["instances", "list", "--endpoint", live.endpoint]
     clean_error(invoke(*list_, *common, "--access-key-secret", "wrong", *day), "SignatureDoesNot")
     clean_error(
-        invoke(*list_, "--access-key-id", live.key_id, "--access-key-secret", live.secret,
-               "--project", "98765432", *day),
+        invoke(
+            *list_,
+            "--access-key-id",
+            live.key_id,
+            "--access-key-secret",
+            live.secret,
+            "--project",
+            "98765432",
+            *day,
+        ),
         "ProjectNotExist",
-    )  # fmt: skip
+    )
     clean_error(
         invoke(*list_, *common, "--access-key-secret", live.secret, *day, "--sort", "Nme Desc"),
         "InvalidParameter",
@@ -487,23 +593,47 @@ def test_instances_list_errors_are_clean(live: LiveServer, listed: dict[str, int
     clean_error(invoke(*list_, *common, *day), "--access-key-secret")
     nowhere = f"127.0.0.1:{free_port()}"
     clean_error(
-        invoke("instances", "list", "--endpoint", nowhere, *common,
-               "--access-key-secret", live.secret, *day),
+        invoke(
+            "instances",
+            "list",
+            "--endpoint",
+            nowhere,
+            *common,
+            "--access-key-secret",
+            live.secret,
+            *day,
+        ),
         nowhere,
-    )  # fmt: skip
+    )
 
 
 def test_instances_list_bad_biz_date_names_the_option(live: LiveServer) -> None:
     result = invoke(
-        "instances", "list", "--endpoint", live.endpoint, "--access-key-id", live.key_id,
-        "--access-key-secret", live.secret, "--project", "1", "--biz-date", "31.03.2025",
-    )  # fmt: skip
+        "instances",
+        "list",
+        "--endpoint",
+        live.endpoint,
+        "--access-key-id",
+        live.key_id,
+        "--access-key-secret",
+        live.secret,
+        "--project",
+        "1",
+        "--biz-date",
+        "31.03.2025",
+    )
     clean_error(result, "YYYY-MM-DD", "--biz-date")
 
 
 def test_instances_get(live: LiveServer, listed: dict[str, int]) -> None:
-    auth = ["--endpoint", live.endpoint, "--access-key-id", live.key_id,
-            "--access-key-secret", live.secret]  # fmt: skip
+    auth = [
+        "--endpoint",
+        live.endpoint,
+        "--access-key-id",
+        live.key_id,
+        "--access-key-secret",
+        live.secret,
+    ]
     wanted = listed["dwd_ORDERS_detail"]
     item = json.loads(ok(invoke("instances", "get", *auth, str(wanted))).stdout)
     assert item["Id"] == wanted

@@ -126,7 +126,9 @@ def _check_time_and_nonce(
     store: Store, access_key_id: str, timestamp: str, nonce: str, now_ms: int
 ) -> None:
     try:
-        at = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if len(timestamp) != 20 or timestamp[10] != "T" or timestamp[19] != "Z":
+            raise ValueError(timestamp)
+        at = datetime.fromisoformat(timestamp[:19]).replace(tzinfo=UTC)
     except ValueError as exc:
         raise TimestampInvalid(
             f"The timestamp {timestamp!r} is not in the format yyyy-MM-ddTHH:mm:ssZ (UTC)."

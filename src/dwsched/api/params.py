@@ -36,6 +36,7 @@ class Params:
             raise InvalidArgument(
                 name, f"The parameter {name} is longer than {max_length} characters."
             )
+        no_nul(name, value)
         return value
 
     def required_text(self, name: str, max_length: int = 1024) -> str:
@@ -102,6 +103,8 @@ class Params:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidArgument(name, f"The parameter {name} must be a JSON array of strings.")
+        for item in value:
+            no_nul(name, item)
         if len(value) > maximum_items:
             raise InvalidArgument(
                 name, f"The parameter {name} takes at most {maximum_items} items, got {len(value)}."
@@ -128,6 +131,11 @@ class Params:
         if not items:
             return None
         return [value for _, value in sorted(items)]
+
+
+def no_nul(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise InvalidArgument(name, f"The parameter {name} must not contain the NUL character.")
 
 
 def to_int(name: str, value: object, minimum: int, maximum: int) -> int:

@@ -54,7 +54,7 @@ def to_instance(r: InstanceRecord, tz: str) -> WorkflowInstance:
         id=r.Id,
         project_id=r.ProjectId,
         env_type=r.EnvType,
-        biz_day=day_of(r.BizDate, tz),
+        biz_day=day_of(r.BizDate, tz, "$.BizDate"),
         type=r.Type,
         status=r.Status,
         workflow_id=r.WorkflowId,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dwsched.cli.options import db_option
-from dwsched.store.connect import create_engine
-from dwsched.store.migrate import current_revision, head_revision, upgrade
+from dwsched.cli.options import db_option, open_store
+from dwsched.store import Store
+from dwsched.store.migrate import head_revision
 
 
 @click.group()
@@ -18,16 +18,13 @@ def db() -> None:
 @db_option()
 def upgrade_(db_url: str) -> None:
     """Apply every pending migration."""
-    engine = create_engine(db_url)
-    upgrade(engine)
-    click.echo(f"at revision {current_revision(engine)}")
-    engine.dispose()
+    with open_store(db_url) as store:
+        click.echo(f"at revision {store.revision()}")
 
 
 @db.command("current")
 @db_option()
 def current(db_url: str) -> None:
     """Print the database's revision and the newest one."""
-    engine = create_engine(db_url)
-    click.echo(f"database: {current_revision(engine)}  head: {head_revision()}")
-    engine.dispose()
+    with Store.open(db_url, migrate=False) as store:
+        click.echo(f"database: {store.revision()}  head: {head_revision()}")

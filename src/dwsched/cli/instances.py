@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,6 +27,15 @@ STATUS_STYLE = {
 }
 STATUSES = list(STATUS_STYLE)
 TYPES = ["Normal", "Manual", "SmokeTest", "SupplementData", "ManualWorkflow", "TriggerWorkflow"]
+
+
+def _check_day(_ctx: click.Context, _param: click.Parameter, text: str) -> str:
+    if text not in ("today", "yesterday"):
+        try:
+            date.fromisoformat(text)
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: expected YYYY-MM-DD, today or yesterday") from exc
+    return text
 
 
 def _day(text: str, tz: ZoneInfo) -> date:
@@ -67,7 +77,10 @@ def instances() -> None:
 @client_options
 @click.option("--project", "project_id", type=int, required=True, help="Workspace id.")
 @click.option(
-    "--biz-date", required=True, help="YYYY-MM-DD (in the workspace's zone), today, yesterday."
+    "--biz-date",
+    required=True,
+    callback=_check_day,
+    help="YYYY-MM-DD (in the workspace's zone), today, yesterday.",
 )
 @click.option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="Environment.")
 @click.option("--type", "type_", type=click.Choice(TYPES), default=None, help="Instance type.")
@@ -127,10 +140,14 @@ def list_(
 
 def _print_page(paging: dict[str, Any], tz: ZoneInfo, project: str, day: date) -> None:
     title = f"{project} · BizDate {day} · {tz.key}"
-    table = Table(
-        "Id", "Name", "Type", "Status", "Started", "Finished", "Took", "Owner", title=title
-    )
-    for item in paging["WorkflowInstances"]:
+    items = paging["WorkflowInstances"]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Id", justify="right", overflow="fold")
+    widest = max((len(i["Name"]) for i in items), default=4)
+    table.add_column("Name", no_wrap=True, min_width=min(widest, 60))
+    for heading in ("Type", "Status", "Started", "Finished", "Took", "Owner"):
+        table.add_column(heading, overflow="fold")
+    for item in items:
         style = STATUS_STYLE.get(item["Status"], "")
         table.add_row(
             str(item["Id"]),

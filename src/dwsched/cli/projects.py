@@ -10,6 +10,7 @@ from dwsched.cli.options import db_option, open_store, timezone_option
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.domain.models import NewProject, Project, ProjectChanges
+from dwsched.domain.projects import check_project_name
 
 
 @click.group()
@@ -34,6 +35,7 @@ def create(
     db_url: str, name: str, timezone: str | None, description: str, default_timezone: str
 ) -> None:
     """Create a workspace and print its id."""
+    check_project_name(name, "--name")
     tz = timezone or default_timezone
     zone(tz)
     with open_store(db_url) as store:

@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from dwsched.domain.errors import InvalidArgument
 
 MIN_MS = 0
-MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_MS = 253_402_214_399_999  # 9999-12-30T23:59:59.999Z
+# Business days dwsched can represent in every zone (a day's end must be representable too).
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(9999, 12, 30)
 
 
 @lru_cache(maxsize=512)
@@ -34,9 +37,25 @@ def zone_names() -> set[str]:
     return available_timezones()
 
 
-def day_of(instant_ms: int, tz: str) -> date:
-    """The calendar day in zone `tz` that contains the instant."""
-    return datetime.fromtimestamp(instant_ms / 1000, UTC).astimezone(zone(tz)).date()
+def day_of(instant_ms: int, tz: str, param: str = "BizDate") -> date:
+    """The calendar day in zone `tz` that contains the instant.
+
+    InvalidArgument naming `param` when the day is outside FIRST_DAY..LAST_DAY, so that a
+    day's first instant and its end are representable in every zone.
+    """
+    if not MIN_MS <= instant_ms <= MAX_MS:
+        raise InvalidArgument(
+            param,
+            f"The parameter {param} must be epoch milliseconds between {MIN_MS} and {MAX_MS}.",
+        )
+    day = datetime.fromtimestamp(instant_ms / 1000, UTC).astimezone(zone(tz)).date()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidArgument(
+            param,
+            f"The parameter {param} falls on {day} in {tz}; days from {FIRST_DAY} to "
+            f"{LAST_DAY} are supported.",
+        )
+    return day
 
 
 @lru_cache(maxsize=65536)

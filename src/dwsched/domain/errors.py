@@ -90,3 +90,7 @@ class TimestampExpired(AuthenticationError):
 
 class NonceUsed(AuthenticationError):
     pass
+
+
+class StoreUnavailable(DwschedError):
+    """The database cannot be opened or reached."""

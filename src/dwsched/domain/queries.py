@@ -153,13 +153,13 @@ class InstanceQuery:
             )
 
     def biz_day(self, tz: str) -> date:
-        return day_of(self.biz_date_ms, tz)
+        return day_of(self.biz_date_ms, tz, "BizDate")
 
     def trigger_window(self, tz: str) -> tuple[int, int] | None:
         """[start, end) in epoch ms of the executionDate's day, if one is asked for."""
         if self.execution_date_ms is None:
             return None
-        return day_window_ms(day_of(self.execution_date_ms, tz), tz)
+        return day_window_ms(day_of(self.execution_date_ms, tz, "Filter.executionDate"), tz)
 
 
 @dataclass(frozen=True, slots=True)

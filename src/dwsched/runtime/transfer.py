@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import msgspec
 
 from dwsched.api import records
-from dwsched.domain.errors import DwschedError
+from dwsched.domain.errors import DwschedError, InvalidArgument
 from dwsched.domain.models import EnvType, NewProject, WorkflowInstance
 from dwsched.store import Store
 
@@ -59,6 +59,12 @@ def read_records(lines: Iterable[bytes]) -> list[tuple[int, records.InstanceReco
             if len(errors) < MAX_REPORTED:
                 errors.append(f"line {number}: `$.Id` {record.Id} repeats line {seen[record.Id]}")
             continue
+        nul = _field_with_nul(record) if b"\\u0000" in line else None
+        if nul is not None:
+            count += 1
+            if len(errors) < MAX_REPORTED:
+                errors.append(f"line {number}: `{nul}` contains the NUL character")
+            continue
         if record.StartedTime is None and record.FinishedTime is not None:
             count += 1
             if len(errors) < MAX_REPORTED:
@@ -71,6 +77,19 @@ def read_records(lines: Iterable[bytes]) -> list[tuple[int, records.InstanceReco
     return found
 
 
+def _field_with_nul(r: records.InstanceRecord) -> str | None:
+    texts = [
+        ("$.Name", r.Name),
+        ("$.Owner", r.Owner),
+        ("$.CreateUser", r.CreateUser),
+        ("$.ModifyUser", r.ModifyUser),
+        ("$.WorkflowParameters", r.WorkflowParameters),
+    ]
+    for n, tag in enumerate(r.Tags):
+        texts += [(f"$.Tags[{n}].Key", tag.Key), (f"$.Tags[{n}].Value", tag.Value)]
+    return next((path for path, text in texts if "\x00" in text), None)
+
+
 def import_lines(
     store: Store,
     lines: Iterable[bytes],
@@ -80,19 +99,33 @@ def import_lines(
     on_progress: Callable[[int], None] = lambda n: None,
 ) -> ImportResult:
     parsed = read_records(lines)
-    zones = {p.id: p.timezone for p in store.all_projects()}
-    created = sorted({r.ProjectId for _, r in parsed} - set(zones))
-    for project_id in created:
+    known = store.all_projects()
+    zones = {p.id: p.timezone for p in known}
+    taken = {p.name for p in known}
+    created: list[NewProject] = []
+    for project_id in sorted({r.ProjectId for _, r in parsed} - set(zones)):
         zones[project_id] = default_timezone
-    items = [records.to_instance(r, zones[r.ProjectId]) for _, r in parsed]
-    store.import_instances(
-        items,
-        [NewProject(id=p, name=f"project_{p}", timezone=default_timezone) for p in created],
-        replace,
-        now_ms,
-        on_progress,
-    )
-    return ImportResult(len(items), created)
+        name = next(
+            n
+            for n in (
+                f"project_{project_id}",
+                *(f"project_{project_id}_{k}" for k in range(2, 999)),
+            )
+            if n not in taken
+        )
+        taken.add(name)
+        created.append(NewProject(id=project_id, name=name, timezone=default_timezone))
+    items: list[WorkflowInstance] = []
+    errors: list[str] = []
+    for number, record in parsed:
+        try:
+            items.append(records.to_instance(record, zones[record.ProjectId]))
+        except InvalidArgument as exc:
+            errors.append(f"line {number}: `{exc.param}`: {exc.message}")
+    if errors:
+        raise ImportRejected(errors[:MAX_REPORTED], len(errors))
+    store.import_instances(items, created, replace, now_ms, on_progress)
+    return ImportResult(len(items), [p.id for p in created if p.id is not None])
 
 
 def export_lines(

@@ -43,7 +43,7 @@ workflows = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True),
     sa.Column("project_id", sa.BigInteger(), nullable=False),
-    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
@@ -77,7 +77,7 @@ workflow_instances = sa.Table(
     sa.Column("unified_workflow_instance_id", sa.BigInteger(), nullable=False),
     sa.Column("name", sa.String(512), nullable=False),
     # casefold(name): Name filters are case-insensitive for every script, not only ASCII.
-    sa.Column("name_folded", sa.String(512), nullable=False),
+    sa.Column("name_folded", sa.Text(), nullable=False),  # folding may lengthen a name
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("create_user", sa.String(64), nullable=False),
     sa.Column("modify_user", sa.String(64), nullable=False),

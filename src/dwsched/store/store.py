@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from dwsched.domain.errors import Conflict, InstanceNotFound
+from dwsched.domain.errors import Conflict, InstanceNotFound, StoreUnavailable
 from dwsched.domain.models import (
     AccessKey,
     EnvType,
@@ -26,7 +26,7 @@ from dwsched.domain.models import (
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.store import instances, keys, nonces, projects, workflows
 from dwsched.store.connect import WRITE, create_engine
-from dwsched.store.migrate import upgrade
+from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.statements import raw_transaction
 
 IMPORT_BATCH = 5000
@@ -42,9 +42,19 @@ class Store:
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> Store:
+        """Connect (and migrate to head); StoreUnavailable when the database is unusable."""
         engine = create_engine(url)
-        if migrate:
-            upgrade(engine)
+        try:
+            if migrate:
+                upgrade(engine)
+            else:
+                with engine.connect():
+                    pass
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            shown = engine.url.render_as_string(hide_password=True)
+            raise StoreUnavailable(f"cannot use the database {shown}: {reason}") from exc
         return cls(engine)
 
     @property
@@ -69,6 +79,10 @@ class Store:
     def write(self) -> Iterator[sa.Connection]:
         with self._writer.begin() as conn:
             yield conn
+
+    def revision(self) -> str | None:
+        """The Alembic revision the database is at."""
+        return current_revision(self.engine)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -6,7 +6,6 @@ Each workspace has an IANA time zone, dwsched's extension: `TimeZone` on create 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dwsched.api import wire
@@ -15,20 +14,14 @@ from dwsched.api.params import Params, to_choice
 from dwsched.domain.calendar import zone
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.models import NewProject, ProjectChanges, ProjectStatus
+from dwsched.domain.projects import check_project_name
 
-NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,63}")
 MAX_PROJECT_PAGE = 100
 SETTABLE_STATUSES = (ProjectStatus.AVAILABLE, ProjectStatus.FORBIDDEN)
 
 
 def create_project(ctx: Context, p: Params) -> dict[str, Any]:
-    name = p.required_text("Name", max_length=64)
-    if not NAME.fullmatch(name):
-        raise InvalidArgument(
-            "Name",
-            f"The parameter Name {name!r} must start with a letter and hold 3 to 64 letters, "
-            "digits or underscores.",
-        )
+    name = check_project_name(p.required_text("Name", max_length=64))
     tz = p.text("TimeZone", max_length=64) or ctx.default_timezone
     zone(tz)
     project = ctx.store.create_project(
