@@ -110,8 +110,8 @@ def generate(
             for _ in range(rng.randrange(8, 16)):
                 trigger = rng.choice(triggers)
                 started = rng.choice([None, None, trigger, trigger + 1000, trigger + 60_000])
-                if started is None:
-                    finished = rng.choice([None, None, None, trigger + 5])
+                if started is None:  # an instance that has not started has not finished
+                    finished = None
                 else:
                     finished = rng.choice([None, started, started + 1000, started + 7_000])
                 name = rng.choice(NAME_PARTS)
@@ -271,7 +271,8 @@ def draw_query(
         tags=maybe(
             data,
             st.lists(
-                st.sampled_from(tag_specs_of(members) or tag_specs()) | st.sampled_from(tag_specs()),
+                st.sampled_from(tag_specs_of(members) or tag_specs())
+                | st.sampled_from(tag_specs()),
                 min_size=1,
                 max_size=4,
             ).map(tuple),
@@ -420,7 +421,9 @@ def build(project_id: int, base: int, rows: list[dict[str, Any]]) -> list[Workfl
             modify_user="1",
             trigger_time=r["trigger"],
             started_time=None if r["started"] is None else base_time + r["started"],
-            finished_time=None if r["finished"] is None else base_time + r["finished"],
+            finished_time=(
+                None if r["finished"] is None or r["started"] is None else base_time + r["finished"]
+            ),
             create_time=base_time + r["create"],
             modify_time=base_time,
             tags=tuple(Tag(k, v) for k, v in r["tags"]),

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dwsched.api import dispatch
-from dwsched.api.auth import SignedRequest, authenticate
+from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
 from dwsched.api.context import Context
 from dwsched.api.errors import INTERNAL_ERROR, envelope, status_and_code
 from dwsched.api.params import Params
@@ -37,6 +37,16 @@ def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
     return Response(_encode(body), status, {"x-acs-request-id": request_id}, media_type=JSON)
 
 
+def _unique(pairs: list[tuple[str, str]], where: str) -> dict[str, str]:
+    """Parameters by name; a name given twice is refused (never silently one of the two)."""
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if name in found:
+            raise InvalidArgument(name, f"The parameter {name} is given twice in the {where}.")
+        found[name] = value
+    return found
+
+
 def _form(request: Request, body: bytes) -> dict[str, str]:
     content_type = request.headers.get("content-type", "")
     if not body or not content_type.startswith("application/x-www-form-urlencoded"):
@@ -45,7 +55,7 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidArgument("body", "The form body is not valid UTF-8.") from exc
-    return dict(parse_qsl(text, keep_blank_values=True))
+    return _unique(parse_qsl(text, keep_blank_values=True), "body")
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -79,16 +89,25 @@ class RpcEndpoint:
         if len(body) > MAX_BODY:
             raise InvalidArgument("body", f"The request body is larger than {MAX_BODY} bytes.")
         headers = _headers(request)
-        query = dict(request.query_params)
+        query = _unique(request.query_params.multi_items(), "query string")
         form = _form(request, body)
-        action = headers.get("x-acs-action") or query.get("Action") or form.get("Action")
-        version = headers.get("x-acs-version") or query.get("Version") or form.get("Version")
+        for name in query.keys() & form.keys():
+            raise InvalidArgument(
+                name, f"The parameter {name} is given both in the query string and the body."
+            )
+        params = {**query, **form}
+        # The action comes from what the request's signature covers: the signed x-acs-*
+        # headers for ACS3, the signed parameters for the v1 signature.
+        if signed_by_headers(headers, query):
+            action, version = headers.get("x-acs-action"), headers.get("x-acs-version")
+        else:
+            action, version = params.get("Action"), params.get("Version")
         handler = dispatch.lookup(action, version)
         now_ms = self.clock.now_ms()
         signed = SignedRequest(request.method, request.url.path, query, headers, body, form)
         access_key_id = authenticate(self.store, signed, now_ms)
         ctx = Context(self.store, request_id, access_key_id, now_ms, self.default_timezone)
-        result = handler(ctx, Params({**query, **form}))
+        result = handler(ctx, Params(params))
         result["RequestId"] = request_id
         return _json(200, result, request_id)
 
@@ -100,9 +119,17 @@ def create_app(store: Store, clock: Clock, default_timezone: str) -> Starlette:
         store.ping()
         return Response(b'{"status":"ok"}', media_type=JSON)
 
+    async def not_served(request: Request, exc: Exception) -> Response:
+        request_id = str(uuid.uuid4()).upper()
+        status = getattr(exc, "status_code", 404)
+        message = f"{request.method} {request.url.path} is not served: use POST / or GET /."
+        code = "InvalidAction.NotFound" if status == 404 else "UnsupportedHTTPMethod"
+        return _json(status, envelope(request_id, status, code, message), request_id)
+
     return Starlette(
         routes=[
             Route("/", rpc.endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={404: not_served, 405: not_served},
     )

@@ -38,17 +38,24 @@ class SignedRequest:
     form: Mapping[str, str]
 
 
-def authenticate(store: Store, request: SignedRequest, now_ms: int) -> str:
-    """The AccessKeyId that signed the request, or an AuthenticationError."""
-    authorization = request.headers.get("authorization")
-    if authorization:
-        return _acs3(store, request, authorization, now_ms)
-    if "Signature" in request.query:
-        return _rpc(store, request, now_ms)
+def signed_by_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
+    """True for ACS3 (an Authorization header), False for the v1 signature (a Signature
+    parameter); IncompleteSignature for an unsigned request."""
+    if headers.get("authorization"):
+        return True
+    if "Signature" in query:
+        return False
     raise IncompleteSignature(
         "The request is not signed: send an ACS3-HMAC-SHA256 Authorization header or the "
         "v1 RPC signature parameters (AccessKeyId, Signature, Timestamp, SignatureNonce)."
     )
+
+
+def authenticate(store: Store, request: SignedRequest, now_ms: int) -> str:
+    """The AccessKeyId that signed the request, or an AuthenticationError."""
+    if signed_by_headers(request.headers, request.query):
+        return _acs3(store, request, request.headers["authorization"], now_ms)
+    return _rpc(store, request, now_ms)
 
 
 def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int) -> str:
@@ -68,7 +75,13 @@ def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int)
             "The Authorization header must carry Credential, SignedHeaders and Signature."
         )
     signed = [h.strip().lower() for h in names.split(";")]
-    for needed in ("x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"):
+    for needed in (
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+    ):
         if needed not in signed or needed not in request.headers:
             raise IncompleteSignature(f"The header {needed} must be sent and signed.")
     key = _key(store, credential)

@@ -8,6 +8,7 @@ booleans as `true`/`True`. Every reader names the parameter in the error it rais
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from dwsched.domain.errors import InvalidArgument, MissingArgument
 E = TypeVar("E", bound=enum.Enum)
 INT64_MAX = 2**63 - 1
 _BOOLS = {"true": True, "false": False}
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 class Params:
@@ -143,7 +145,7 @@ def to_int(name: str, value: object, minimum: int, maximum: int) -> int:
         raise InvalidArgument(name, f"The parameter {name} must be an integer, got {value!r}.")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         number = int(value)
     else:
         raise InvalidArgument(name, f"The parameter {name} must be an integer, got {value!r}.")

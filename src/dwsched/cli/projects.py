@@ -37,7 +37,7 @@ def create(
     """Create a workspace and print its id."""
     check_project_name(name, "--name")
     tz = timezone or default_timezone
-    zone(tz)
+    zone(tz, "--timezone")
     with open_store(db_url) as store:
         project = store.create_project(
             NewProject(name=name, timezone=tz, description=description), SystemClock().now_ms()
@@ -68,7 +68,7 @@ def show(db_url: str, project_id: int) -> None:
 @click.argument("timezone")
 def set_timezone(db_url: str, project_id: int, timezone: str) -> None:
     """Change a workspace's time zone (BizDates keep their calendar days)."""
-    zone(timezone)
+    zone(timezone, "TIMEZONE")
     with open_store(db_url) as store:
         project = store.update_project(
             project_id, ProjectChanges(timezone=timezone), SystemClock().now_ms()

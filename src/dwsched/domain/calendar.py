@@ -21,16 +21,15 @@ LAST_DAY = date(9999, 12, 30)
 
 
 @lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo:
-    """The zone called `name`; InvalidArgument (param TimeZone) when it is not an IANA zone."""
-    if not name or name != name.strip() or name.startswith("/") or ".." in name:
-        raise InvalidArgument("TimeZone", f"The time zone {name!r} is not an IANA time zone.")
+def zone(name: str, param: str = "TimeZone") -> ZoneInfo:
+    """The zone called `name`; InvalidArgument naming `param` when it is not an IANA zone."""
+    message = f"The parameter {param} {name!r} is not an IANA time zone (e.g. Asia/Shanghai)."
+    if not name or name != name.strip() or name.startswith("/") or ".." in name or "\x00" in name:
+        raise InvalidArgument(param, message)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidArgument(
-            "TimeZone", f"The time zone {name!r} is not an IANA time zone (e.g. Asia/Shanghai)."
-        ) from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise InvalidArgument(param, message) from exc
 
 
 def zone_names() -> set[str]:

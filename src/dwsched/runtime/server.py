@@ -14,7 +14,7 @@ from dwsched.store import Store
 
 
 def build_app(store: Store, default_timezone: str) -> Starlette:
-    zone(default_timezone)
+    zone(default_timezone, "--default-timezone")
     return create_app(store, SystemClock(), default_timezone)
 
 

@@ -20,27 +20,26 @@ from dwsched.store.statements import Compiled, run
 @lru_cache(maxsize=8)
 def _insert(dialect: sa.Dialect) -> Compiled:
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(request_nonces)
-        .values(
-            access_key_id=sa.bindparam("key"),
-            nonce=sa.bindparam("nonce"),
-            expires_at=sa.bindparam("expires_at"),
-        )
-        .on_conflict_do_nothing()
-        .returning(request_nonces.c.nonce)
+    statement = insert(request_nonces).values(
+        access_key_id=sa.bindparam("key"),
+        nonce=sa.bindparam("nonce"),
+        expires_at=sa.bindparam("expires_at"),
     )
-    return Compiled(statement, dialect)
+    # A row left by an expired request (not swept yet) is taken over; a live one wins.
+    upsert = statement.on_conflict_do_update(
+        index_elements=[request_nonces.c.access_key_id, request_nonces.c.nonce],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=request_nonces.c.expires_at < sa.bindparam("now"),
+    ).returning(request_nonces.c.nonce)
+    return Compiled(upsert, dialect)
 
 
 def remember_nonce(
-    cursor: Any, dialect: sa.Dialect, access_key_id: str, nonce: str, expires_at: int
+    cursor: Any, dialect: sa.Dialect, access_key_id: str, nonce: str, expires_at: int, now_ms: int
 ) -> bool:
-    """True when the nonce is new for this key; False when it was seen already."""
-    rows = run(
-        cursor, _insert(dialect), {"key": access_key_id, "nonce": nonce, "expires_at": expires_at}
-    )
-    return bool(rows)
+    """True when the nonce is new (or expired) for this key; False when it is live already."""
+    values = {"key": access_key_id, "nonce": nonce, "expires_at": expires_at, "now": now_ms}
+    return bool(run(cursor, _insert(dialect), values))
 
 
 def sweep_nonces(conn: sa.Connection, now_ms: int) -> int:

@@ -17,17 +17,21 @@ import sqlalchemy as sa
 class Compiled:
     """One statement in the dialect's own SQL text, with how to order its parameters."""
 
-    __slots__ = ("positions", "sql")
+    __slots__ = ("fixed", "positions", "sql")
 
     def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
+        # Literals inside the statement (e.g. CASE ... THEN 1) compile to anonymous parameters.
+        self.fixed = {k: v for k, v in compiled.params.items() if v is not None}
         positions = getattr(compiled, "positiontup", None)
         self.positions: tuple[str, ...] | None = (
             tuple(positions) if dialect.paramstyle == "qmark" and positions is not None else None
         )
 
     def bind(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        if self.fixed:
+            values = {**self.fixed, **values}
         if self.positions is None:
             return values
         return tuple(values[name] for name in self.positions)

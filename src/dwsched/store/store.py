@@ -197,7 +197,7 @@ class Store:
         """Record a nonce; False when this key used it already within the window."""
         with raw_transaction(self.engine, write=True) as cursor:
             fresh = nonces.remember_nonce(
-                cursor, self.engine.dialect, access_key_id, nonce, expires_at
+                cursor, self.engine.dialect, access_key_id, nonce, expires_at, now_ms
             )
         if now_ms - self._last_sweep > NONCE_SWEEP_EVERY_MS and self._sweep_lock.acquire(
             blocking=False

@@ -6,7 +6,7 @@ from typing import Any
 
 from dwsched.api import wire
 from dwsched.api.context import Context, Handler
-from dwsched.api.params import Params, to_choice, to_int
+from dwsched.api.params import INT64_MAX, Params, to_choice, to_int
 from dwsched.domain.calendar import MAX_MS, MIN_MS
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.models import EnvType, InstanceType, Status
@@ -38,7 +38,9 @@ def list_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
         statuses=statuses,
         execution_date_ms=execution_date,
         sort=parse_sort(p.text("SortBy", max_length=256) or ""),
-        page=page(p.integer("PageNumber"), p.integer("PageSize")),
+        page=page(
+            p.integer("PageNumber", minimum=-INT64_MAX), p.integer("PageSize", minimum=-INT64_MAX)
+        ),
     )
     tz, found = ctx.store.list_instances(query)
     items = [wire.workflow_instance(i, tz) for i in found.items]

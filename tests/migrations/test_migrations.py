@@ -1,0 +1,181 @@
+"""The one Alembic history against `dwsched.store.schema.metadata`, on SQLite and PostgreSQL.
+
+An empty database upgraded to head must be exactly what the metadata declares (autogenerate
+finds nothing to do), be stamped with the head revision, and stay untouched by a second
+upgrade; several processes opening a fresh database at once must all succeed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from dwsched.store import Store
+from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from dwsched.store.schema import metadata
+from tests.conftest import new_database_url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    e = create_engine(db_url)
+    yield e
+    e.dispose()
+
+
+def schema_diff(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def versions(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+
+
+def shape(engine: sa.Engine) -> dict[str, Any]:
+    """Tables with their columns, indexes, keys and constraints, as the database reports them."""
+    inspector = sa.inspect(engine)
+    found: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        found[table] = (
+            [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            inspector.get_pk_constraint(table),
+            sorted(str(fk) for fk in inspector.get_foreign_keys(table)),
+            sorted(str(u) for u in inspector.get_unique_constraints(table)),
+        )
+    return found
+
+
+def test_head_is_one_revision() -> None:
+    head = head_revision()
+    assert head is not None
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [head]
+
+
+def test_upgrading_an_empty_database_gives_the_declared_schema(engine: sa.Engine) -> None:
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert schema_diff(engine) == []
+    assert versions(engine) == [head_revision()]
+    assert current_revision(engine) == head_revision()
+    tables = set(sa.inspect(engine).get_table_names())
+    assert tables == set(metadata.tables) | {"alembic_version"}
+
+
+def test_sqlite_table_options_are_as_declared(engine: sa.Engine) -> None:
+    """What autogenerate does not compare: WITHOUT ROWID tables and rowid-alias keys."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite table options")
+    upgrade(engine)
+    with engine.connect() as conn:
+        ddl = dict(
+            conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+        )
+    for table in metadata.tables.values():
+        without_rowid = table.dialect_options["sqlite"]["with_rowid"] is False
+        assert ("WITHOUT ROWID" in ddl[table.name].upper()) == without_rowid, table.name
+    for name in ("projects", "partitions", "workflows", "workflow_instances"):
+        assert '"id" INTEGER NOT NULL' in ddl[name] or "id INTEGER NOT NULL" in ddl[name], name
+
+
+def test_a_second_upgrade_changes_nothing(engine: sa.Engine) -> None:
+    upgrade(engine)
+    before = shape(engine)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        upgrade(engine)
+        # And through Alembic itself, past dwsched's own "already at head" check.
+        with engine.execution_options(**{WRITE: True}).begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    writes = [
+        s
+        for s in statements
+        if s.lstrip().split(None, 1)[0].upper()
+        in ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
+    ]
+    assert writes == []
+    assert shape(engine) == before
+    assert versions(engine) == [head_revision()]
+
+
+def test_downgrade_to_base_and_back(engine: sa.Engine) -> None:
+    upgrade(engine)
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert schema_diff(engine) == []
+    assert versions(engine) == [head_revision()]
+
+
+def test_store_open_migrates_and_reopens(db_url: str) -> None:
+    with Store.open(db_url) as first:
+        assert current_revision(first.engine) == head_revision()
+    with Store.open(db_url) as second:
+        assert schema_diff(second.engine) == []
+        assert versions(second.engine) == [head_revision()]
+
+
+def open_concurrently(url: str, n: int) -> tuple[int, list[BaseException]]:
+    """`n` threads call Store.open(url) at the same moment; (how many opened, the errors)."""
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+    opened: list[Store] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(Store.open(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for s in opened:
+        s.close()
+    return len(opened), errors
+
+
+def test_concurrent_opens_of_a_fresh_postgresql_database_all_succeed(tmp_path: Path) -> None:
+    """Several processes starting at once on an empty database (pg_advisory_xact_lock)."""
+    for attempt in range(3):
+        urls = new_database_url("postgres", tmp_path)
+        url = next(urls)
+        try:
+            opened, errors = open_concurrently(url, 4)
+            assert (opened, errors) == (4, []), attempt
+            check = create_engine(url)
+            try:
+                assert versions(check) == [head_revision()]
+                assert schema_diff(check) == []
+            finally:
+                check.dispose()
+        finally:
+            urls.close()
