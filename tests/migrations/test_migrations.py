@@ -78,15 +78,19 @@ def test_upgrading_an_empty_database_gives_the_declared_schema(engine: sa.Engine
     assert tables == set(metadata.tables) | {"alembic_version"}
 
 
-def test_sqlite_table_options_are_as_declared(engine: sa.Engine) -> None:
+def test_sqlite_table_options_are_as_declared(tmp_path: Path) -> None:
     """What autogenerate does not compare: WITHOUT ROWID tables and rowid-alias keys."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite table options")
-    upgrade(engine)
-    with engine.connect() as conn:
-        ddl = dict(
-            conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
-        )
+    engine = create_engine(f"sqlite:///{tmp_path / 'options.db'}")
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            ddl = dict(
+                conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+                ).all()
+            )
+    finally:
+        engine.dispose()
     for table in metadata.tables.values():
         without_rowid = table.dialect_options["sqlite"]["with_rowid"] is False
         assert ("WITHOUT ROWID" in ddl[table.name].upper()) == without_rowid, table.name

@@ -6,10 +6,10 @@ import click
 
 from dwsched import __version__
 from dwsched.cli import db, instances, keys, projects, serve, transfer
-from dwsched.cli.options import Group
+from dwsched.cli.options import ENV_PREFIX, Group
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, context_settings={"auto_envvar_prefix": ENV_PREFIX})
 @click.version_option(__version__, prog_name="dwsched")
 def cli() -> None:
     """dwsched: workflow instances, served the DataWorks way."""

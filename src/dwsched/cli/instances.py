@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dwsched.cli.options import client_options
+from dwsched.cli.options import client_options, option
 from dwsched.client import Client
 
 STATUS_STYLE = {
@@ -75,24 +75,44 @@ def instances() -> None:
 
 @instances.command("list")
 @client_options
-@click.option("--project", "project_id", type=int, required=True, help="Workspace id.")
-@click.option(
+@option(
+    "--project",
+    "project_id",
+    envvar="DWSCHED_INSTANCES_LIST_PROJECT",
+    type=int,
+    required=True,
+    help="Workspace id.",
+)
+@option(
     "--biz-date",
     required=True,
     callback=_check_day,
     help="YYYY-MM-DD (in the workspace's zone), today, yesterday.",
 )
-@click.option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="Environment.")
-@click.option("--type", "type_", type=click.Choice(TYPES), default=None, help="Instance type.")
-@click.option("--status", multiple=True, type=click.Choice(STATUSES), help="Status (repeatable).")
-@click.option("--workflow", type=int, default=None, help="Workflow id.")
-@click.option("--name", default=None, help="Name contains (case-insensitive).")
-@click.option("--owner", default=None, help="Owner account id.")
-@click.option("--tag", "tags", multiple=True, help="key:value, key: or key (repeatable; any).")
-@click.option("--sort", default=None, help='e.g. "StartedTime Desc" or "TriggerTime,Id Desc".')
-@click.option("--page", type=int, default=1, show_default=True, help="Page number.")
-@click.option("--page-size", type=int, default=20, show_default=True, help="Rows per page.")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON response.")
+@option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="Environment.")
+@option(
+    "--type",
+    "type_",
+    envvar="DWSCHED_INSTANCES_LIST_TYPE",
+    type=click.Choice(TYPES),
+    default=None,
+    help="Instance type.",
+)
+@option("--status", multiple=True, type=click.Choice(STATUSES), help="Status (repeatable).")
+@option("--workflow", type=int, default=None, help="Workflow id.")
+@option("--name", default=None, help="Name contains (case-insensitive).")
+@option("--owner", default=None, help="Owner account id.")
+@option("--tag", "tags", multiple=True, help="key:value, key: or key (repeatable; any).")
+@option("--sort", default=None, help='e.g. "StartedTime Desc" or "TriggerTime,Id Desc".')
+@option("--page", type=int, default=1, show_default=True, help="Page number.")
+@option("--page-size", type=int, default=20, show_default=True, help="Rows per page.")
+@option(
+    "--json",
+    "as_json",
+    envvar="DWSCHED_INSTANCES_LIST_JSON",
+    is_flag=True,
+    help="Print the raw JSON response.",
+)
 def list_(
     endpoint: str,
     access_key_id: str,

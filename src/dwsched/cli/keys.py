@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dwsched.cli.options import db_option, open_store
+from dwsched.cli.options import db_option, open_store, option
 from dwsched.clock import SystemClock
 from dwsched.domain.models import KeyStatus
 from dwsched.runtime.keys import create_key
@@ -22,8 +22,14 @@ def keys() -> None:
 
 @keys.command("create")
 @db_option()
-@click.option("--name", default="", help="A label for the key.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
+@option("--name", default="", help="A label for the key.")
+@option(
+    "--json",
+    "as_json",
+    envvar="DWSCHED_KEYS_CREATE_JSON",
+    is_flag=True,
+    help="Print one JSON line.",
+)
 def create(db_url: str, name: str, as_json: bool) -> None:
     """Create a key; its secret is shown this once."""
     with open_store(db_url) as store:

@@ -12,6 +12,13 @@ from dwsched.domain.errors import DwschedError
 from dwsched.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+ENV_PREFIX = "DWSCHED"
+
+
+def option(*names: str, **attrs: Any) -> Callable[[F], F]:
+    """click.option whose --help names its environment variable (explicit, or DWSCHED_...)."""
+    attrs.setdefault("show_envvar", True)
+    return click.option(*names, **attrs)
 
 
 class Group(click.Group):
@@ -25,7 +32,7 @@ class Group(click.Group):
 
 
 def db_option(default: str = config.DEFAULT_DATABASE_URL) -> Callable[[F], F]:
-    return click.option(
+    return option(
         "--db",
         "db_url",
         envvar=config.DATABASE_URL_ENV,
@@ -37,7 +44,7 @@ def db_option(default: str = config.DEFAULT_DATABASE_URL) -> Callable[[F], F]:
 
 
 def timezone_option(f: F) -> F:
-    return click.option(
+    return option(
         "--default-timezone",
         envvar=config.TIMEZONE_ENV,
         default=config.DEFAULT_TIMEZONE,
@@ -52,21 +59,21 @@ def open_store(db_url: str) -> Store:
 
 
 def client_options(f: F) -> F:
-    f = click.option(
+    f = option(
         "--access-key-secret",
         envvar=config.ACCESS_KEY_SECRET_ENV,
         required=True,
         show_envvar=True,
         help="AccessKeySecret that signs the requests.",
     )(f)
-    f = click.option(
+    f = option(
         "--access-key-id",
         envvar=config.ACCESS_KEY_ID_ENV,
         required=True,
         show_envvar=True,
         help="AccessKeyId that signs the requests.",
     )(f)
-    return click.option(
+    return option(
         "--endpoint",
         envvar=config.ENDPOINT_ENV,
         default=config.DEFAULT_ENDPOINT,

@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dwsched.cli.options import db_option, open_store, timezone_option
+from dwsched.cli.options import db_option, open_store, option, timezone_option
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.domain.models import NewProject, Project, ProjectChanges
@@ -27,9 +27,9 @@ def _table(found: list[Project]) -> Table:
 
 @projects.command("create")
 @db_option()
-@click.option("--name", required=True, help="Workspace name (letters, digits, underscores).")
-@click.option("--timezone", default=None, help="IANA time zone; default: --default-timezone.")
-@click.option("--description", default="", help="Free text.")
+@option("--name", required=True, help="Workspace name (letters, digits, underscores).")
+@option("--timezone", default=None, help="IANA time zone; default: --default-timezone.")
+@option("--description", default="", help="Free text.")
 @timezone_option
 def create(
     db_url: str, name: str, timezone: str | None, description: str, default_timezone: str

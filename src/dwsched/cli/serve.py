@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dwsched import config
-from dwsched.cli.options import db_option, open_store, timezone_option
+from dwsched.cli.options import db_option, open_store, option, timezone_option
 from dwsched.clock import SystemClock
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
@@ -13,7 +13,7 @@ from dwsched.runtime.server import serve as run_server
 
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
-    f = click.option(
+    f = option(
         "--log-level",
         envvar=config.LOG_LEVEL_ENV,
         default="info",
@@ -22,7 +22,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
         type=click.Choice(["debug", "info", "warning", "error"]),
         help="Log level.",
     )(f)
-    f = click.option(
+    f = option(
         "--port",
         envvar=config.PORT_ENV,
         default=config.DEFAULT_PORT,
@@ -31,7 +31,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
         type=click.IntRange(1, 65535),
         help="TCP port to listen on.",
     )(f)
-    f = click.option(
+    f = option(
         "--host",
         envvar=config.HOST_ENV,
         default=config.DEFAULT_HOST,

@@ -10,7 +10,7 @@ from typing import BinaryIO
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from dwsched.cli.options import db_option, open_store, timezone_option
+from dwsched.cli.options import db_option, open_store, option, timezone_option
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import day_key
 from dwsched.domain.models import EnvType
@@ -24,7 +24,7 @@ def _lines(stream: BinaryIO) -> Iterator[bytes]:
 @click.command("import")
 @db_option()
 @timezone_option
-@click.option("--replace", is_flag=True, help="Replace instances whose Id exists already.")
+@option("--replace", is_flag=True, help="Replace instances whose Id exists already.")
 @click.argument("file", type=click.File("rb"))
 def import_(db_url: str, default_timezone: str, replace: bool, file: BinaryIO) -> None:
     """Import FILE (JSON Lines; - for standard input): all of it, or nothing."""
@@ -48,10 +48,17 @@ def import_(db_url: str, default_timezone: str, replace: bool, file: BinaryIO) -
 
 @click.command()
 @db_option()
-@click.option("--project", "project_id", type=int, required=True, help="Workspace id.")
-@click.option("--biz-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="One BizDate.")
-@click.option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="One environment.")
-@click.option("--output", "-o", type=click.File("wb"), default="-", help="File (default stdout).")
+@option(
+    "--project",
+    "project_id",
+    envvar="DWSCHED_EXPORT_PROJECT",
+    type=int,
+    required=True,
+    help="Workspace id.",
+)
+@option("--biz-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="One BizDate.")
+@option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="One environment.")
+@option("--output", "-o", type=click.File("wb"), default="-", help="File (default stdout).")
 def export(
     db_url: str, project_id: int, biz_date: date | None, env: str | None, output: BinaryIO
 ) -> None:
