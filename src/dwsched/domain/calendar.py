@@ -36,6 +36,7 @@ def zone_names() -> set[str]:
     return available_timezones()
 
 
+@lru_cache(maxsize=65536)
 def day_of(instant_ms: int, tz: str, param: str = "BizDate") -> date:
     """The calendar day in zone `tz` that contains the instant.
 

@@ -64,6 +64,15 @@ class ProjectNotEmpty(Conflict):
     pass
 
 
+class InstancesExist(Conflict):
+    """Instances with these ids exist already."""
+
+    def __init__(self, ids: list[int]) -> None:
+        shown = ", ".join(str(i) for i in ids[:10])
+        super().__init__(f"{len(ids)} instance ids exist already ({shown}); use --replace.")
+        self.ids = ids
+
+
 class AuthenticationError(DwschedError):
     """The request's signature, key, time or nonce is not acceptable."""
 

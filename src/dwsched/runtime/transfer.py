@@ -1,7 +1,8 @@
 """Import and export of workflow instances as JSON Lines (see dwsched.api.records).
 
-Import reads and validates the whole input before it writes anything; then writes it in one
-transaction. Unknown workspaces are created with the default time zone.
+Import is all or nothing: one transaction, rolled back on the first error, while the rest
+of the input is still validated so that every bad line is reported. Unknown workspaces are
+created with the default time zone.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 import msgspec
 
 from dwsched.api import records
-from dwsched.domain.errors import DwschedError, InvalidArgument
+from dwsched.domain.errors import DwschedError, InstancesExist, InvalidArgument
 from dwsched.domain.models import EnvType, NewProject, WorkflowInstance
-from dwsched.store import Store
+from dwsched.store import ImportBatch, Store
 
 MAX_REPORTED = 20
 
@@ -35,47 +36,88 @@ class ImportResult:
     projects_created: list[int]
 
 
-def read_records(lines: Iterable[bytes]) -> list[tuple[int, records.InstanceRecord]]:
-    found: list[tuple[int, records.InstanceRecord]] = []
-    errors: list[str] = []
-    count = 0
-    seen: dict[int, int] = {}
-    for number, line in enumerate(lines, start=1):
+BATCH = 5000
+
+
+class _Reader:
+    """Lines → validated batches of instances. Every error is recorded with its line; at the
+    end of the input the reader raises ImportRejected if there was any (the store then rolls
+    back whatever it wrote)."""
+
+    def __init__(self, lines: Iterable[bytes], zones: dict[int, str], taken: set[str], tz: str):
+        self.lines = lines
+        self.zones = zones
+        self.taken = taken
+        self.default_timezone = tz
+        self.errors: list[str] = []
+        self.count = 0
+        self.seen: dict[int, int] = {}
+        self.created: list[int] = []
+
+    def error(self, number: int, text: str) -> None:
+        self.count += 1
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append(f"line {number}: {text}")
+
+    def batches(self) -> Iterator[ImportBatch]:
+        items: list[WorkflowInstance] = []
+        new: list[NewProject] = []
+        for number, line in enumerate(self.lines, start=1):
+            record = self.record(number, line)
+            if record is None:
+                continue
+            if record.ProjectId not in self.zones:
+                new.append(self.new_project(record.ProjectId))
+            try:
+                instance = records.to_instance(record, self.zones[record.ProjectId])
+            except InvalidArgument as exc:
+                self.error(number, f"`{exc.param}`: {exc.message}")
+                continue
+            if self.count:
+                continue  # nothing will be written: only look for more errors
+            items.append(instance)
+            if len(items) >= BATCH:
+                yield ImportBatch(items, new)
+                items, new = [], []
+        if self.count:
+            raise ImportRejected(self.errors, self.count)
+        if items or new:
+            yield ImportBatch(items, new)
+
+    def record(self, number: int, line: bytes) -> records.InstanceRecord | None:
         if not line.strip():
-            continue
+            return None
         try:
             record = records.decoder.decode(line)
         except msgspec.ValidationError as exc:
-            count += 1
-            if len(errors) < MAX_REPORTED:
-                errors.append(f"line {number}: {exc}")
-            continue
+            self.error(number, str(exc))
+            return None
         except msgspec.DecodeError as exc:
-            count += 1
-            if len(errors) < MAX_REPORTED:
-                errors.append(f"line {number}: not a JSON object ({exc})")
-            continue
-        if record.Id in seen:
-            count += 1
-            if len(errors) < MAX_REPORTED:
-                errors.append(f"line {number}: `$.Id` {record.Id} repeats line {seen[record.Id]}")
-            continue
+            self.error(number, f"not a JSON object ({exc})")
+            return None
+        if record.Id in self.seen:
+            self.error(number, f"`$.Id` {record.Id} repeats line {self.seen[record.Id]}")
+            return None
+        self.seen[record.Id] = number
         nul = _field_with_nul(record) if b"\\u0000" in line else None
         if nul is not None:
-            count += 1
-            if len(errors) < MAX_REPORTED:
-                errors.append(f"line {number}: `{nul}` contains the NUL character")
-            continue
+            self.error(number, f"`{nul}` contains the NUL character")
+            return None
         if record.StartedTime is None and record.FinishedTime is not None:
-            count += 1
-            if len(errors) < MAX_REPORTED:
-                errors.append(f"line {number}: `$.FinishedTime` is set but `$.StartedTime` is null")
-            continue
-        seen[record.Id] = number
-        found.append((number, record))
-    if count:
-        raise ImportRejected(errors, count)
-    return found
+            self.error(number, "`$.FinishedTime` is set but `$.StartedTime` is null")
+            return None
+        return record
+
+    def new_project(self, project_id: int) -> NewProject:
+        candidates = (
+            f"project_{project_id}",
+            *(f"project_{project_id}_{k}" for k in range(2, 999)),
+        )
+        name = next(n for n in candidates if n not in self.taken)
+        self.taken.add(name)
+        self.zones[project_id] = self.default_timezone
+        self.created.append(project_id)
+        return NewProject(id=project_id, name=name, timezone=self.default_timezone)
 
 
 def _field_with_nul(r: records.InstanceRecord) -> str | None:
@@ -99,54 +141,31 @@ def import_lines(
     now_ms: int,
     on_progress: Callable[[int], None] = lambda n: None,
 ) -> ImportResult:
-    """Validate every line, then write them all in one transaction (or nothing)."""
+    """Validate and write every line in one transaction: all of them, or nothing.
+
+    Lines are read and validated on one thread while the store writes the batches before
+    them on another; the first error stops the writing, the rest of the input is still
+    checked so that the report names every bad line (up to 20), and everything is rolled
+    back.
+    """
+    known = store.all_projects()
+    reader = _Reader(
+        lines, {p.id: p.timezone for p in known}, {p.name for p in known}, default_timezone
+    )
     # A bulk load allocates millions of objects that all stay alive: the cyclic collector
     # would traverse them again and again for nothing (it halves the throughput).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _import(store, lines, replace, default_timezone, now_ms, on_progress)
+        written = store.import_batches(reader.batches(), replace, now_ms, on_progress)
+    except InstancesExist as exc:
+        lines_of = [(reader.seen.get(i, 0), i) for i in exc.ids]
+        errors = [f"line {n}: `$.Id` {i} exists already (use --replace)" for n, i in lines_of]
+        raise ImportRejected(errors[:MAX_REPORTED], len(errors)) from exc
     finally:
         if collecting:
             gc.enable()
-
-
-def _import(
-    store: Store,
-    lines: Iterable[bytes],
-    replace: bool,
-    default_timezone: str,
-    now_ms: int,
-    on_progress: Callable[[int], None],
-) -> ImportResult:
-    parsed = read_records(lines)
-    known = store.all_projects()
-    zones = {p.id: p.timezone for p in known}
-    taken = {p.name for p in known}
-    created: list[NewProject] = []
-    for project_id in sorted({r.ProjectId for _, r in parsed} - set(zones)):
-        zones[project_id] = default_timezone
-        name = next(
-            n
-            for n in (
-                f"project_{project_id}",
-                *(f"project_{project_id}_{k}" for k in range(2, 999)),
-            )
-            if n not in taken
-        )
-        taken.add(name)
-        created.append(NewProject(id=project_id, name=name, timezone=default_timezone))
-    items: list[WorkflowInstance] = []
-    errors: list[str] = []
-    for number, record in parsed:
-        try:
-            items.append(records.to_instance(record, zones[record.ProjectId]))
-        except InvalidArgument as exc:
-            errors.append(f"line {number}: `{exc.param}`: {exc.message}")
-    if errors:
-        raise ImportRejected(errors[:MAX_REPORTED], len(errors))
-    store.import_instances(items, created, replace, now_ms, on_progress)
-    return ImportResult(len(items), [p.id for p in created if p.id is not None])
+    return ImportResult(written, reader.created)
 
 
 def export_lines(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dwsched.store.bulk import ImportBatch
 from dwsched.store.store import Store
 
-__all__ = ["Store"]
+__all__ = ["ImportBatch", "Store"]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from dwsched.domain.errors import Conflict, InstanceNotFound, StoreUnavailable
+from dwsched.domain.errors import InstanceNotFound, InstancesExist, StoreUnavailable
 from dwsched.domain.models import (
     AccessKey,
     EnvType,
@@ -25,6 +25,7 @@ from dwsched.domain.models import (
 )
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.store import instances, keys, nonces, projects, workflows
+from dwsched.store.bulk import ImportBatch
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.statements import raw_transaction
@@ -139,30 +140,47 @@ class Store:
     def import_instances(
         self,
         items: Sequence[WorkflowInstance],
-        new_projects: Iterable[NewProject],
+        new_projects: Sequence[NewProject],
         replace: bool,
         now_ms: int,
         on_progress: Callable[[int], None] = lambda n: None,
     ) -> None:
-        """Write all of `items` or nothing: one transaction, ids checked before writing."""
+        """Write all of `items` (creating `new_projects` first) or nothing."""
+        self.import_batches([ImportBatch(items, new_projects)], replace, now_ms, on_progress)
+
+    def import_batches(
+        self,
+        batches: Iterable[ImportBatch],
+        replace: bool,
+        now_ms: int,
+        on_progress: Callable[[int], None] = lambda n: None,
+    ) -> int:
+        """Write every batch in one transaction, or nothing.
+
+        `batches` is consumed as it is written (a bulk load needs memory for one batch, not
+        for the whole input); an error it raises, or InstancesExist for ids present already
+        (unless `replace`), rolls back everything.
+        """
+        written = 0
         with self.write() as conn:
-            for new in new_projects:
-                projects.insert_project(conn, new, now_ms)
-            ids = [i.id for i in items]
-            existing = instances.existing_instance_ids(conn, ids)
-            if existing and not replace:
-                shown = ", ".join(str(i) for i in sorted(existing)[:10])
-                raise Conflict(
-                    f"{len(existing)} instance ids exist already ({shown}); use --replace."
-                )
-            instances.delete_instances(conn, sorted(existing))
-            workflows.ensure_workflows(
-                conn, ((i.workflow_id, i.project_id, i.name, i.owner) for i in items), now_ms
-            )
-            for start in range(0, len(items), IMPORT_BATCH):
-                batch = items[start : start + IMPORT_BATCH]
-                instances.insert_instances(conn, batch)
-                on_progress(len(batch))
+            for batch in batches:
+                for new in batch.new_projects:
+                    projects.insert_project(conn, new, now_ms)
+                for start in range(0, len(batch.items), IMPORT_BATCH):
+                    chunk = batch.items[start : start + IMPORT_BATCH]
+                    existing = instances.existing_instance_ids(conn, [i.id for i in chunk])
+                    if existing and not replace:
+                        raise InstancesExist(sorted(existing))
+                    instances.delete_instances(conn, sorted(existing))
+                    workflows.ensure_workflows(
+                        conn,
+                        ((i.workflow_id, i.project_id, i.name, i.owner) for i in chunk),
+                        now_ms,
+                    )
+                    instances.insert_instances(conn, chunk)
+                    written += len(chunk)
+                    on_progress(len(chunk))
+        return written
 
     def iter_instances(
         self, project_id: int, env_type: EnvType | None, biz_day_key: int | None
