@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
-
 from dwsched import signing
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import day_start_ms
@@ -50,7 +48,7 @@ from dwsched.domain.models import (
 )
 from dwsched.domain.queries import InstanceQuery, page, parse_sort, parse_tag_match
 from dwsched.runtime.keys import create_key
-from dwsched.store import Store
+from dwsched.store import Store, instances as store_instances, projects as store_projects
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -216,38 +214,47 @@ def domain_query(pid: int, biz_ms: int, params: dict[str, Any]) -> InstanceQuery
     )
 
 
+class Recording:
+    """A DBAPI cursor that records the statements run through it."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.calls: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, parameters: Any = ()) -> Any:
+        self.calls.append((sql, parameters))
+        return self.cursor.execute(sql, parameters)
+
+    def fetchall(self) -> Any:
+        return self.cursor.fetchall()
+
+
 def sql_floor(
     store: Store, pid: int, biz_ms: int, qs: dict[str, dict[str, Any]], n: int
 ) -> dict[str, float]:
-    """Median ms of the server's statements for each query, run with the bare driver."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(
-        _c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool
-    ) -> None:
-        captured.append((statement, parameters))
-
+    """Median ms of the statements the server runs for each query, on the bare driver."""
     floors: dict[str, float] = {}
-    for name, params in qs.items():
-        captured.clear()
-        sa.event.listen(store.engine, "before_cursor_execute", capture)
-        store.list_instances(domain_query(pid, biz_ms, params))
-        sa.event.remove(store.engine, "before_cursor_execute", capture)
-        statements = [(s, p) for s, p in captured if not s.startswith(("BEGIN", "COMMIT"))]
-        raw = store.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
+    dialect = store.engine.dialect
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for name, params in qs.items():
+            recording = Recording(cursor)
+            tz = store_projects.timezone_on_cursor(recording, dialect, pid)
+            store_instances.list_instances(
+                recording, dialect, domain_query(pid, biz_ms, params), tz
+            )
             times = []
             for _ in range(n):
                 t0 = time.perf_counter()
-                for statement, parameters in statements:
+                for statement, parameters in recording.calls:
                     cursor.execute(statement, parameters)
                     cursor.fetchall()
                 times.append((time.perf_counter() - t0) * 1000)
-            raw.rollback()
-        finally:
-            raw.close()
-        floors[name] = round(statistics.median(times), 3)
+            floors[name] = round(statistics.median(times), 3)
+        raw.rollback()
+    finally:
+        raw.close()
     return floors
 
 

@@ -12,11 +12,15 @@ from hypothesis import given, settings, strategies as st
 
 from dwsched.domain import calendar
 from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.models import EnvType
 from dwsched.domain.queries import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
+    MAX_IDS,
     MAX_PAGE_NUMBER,
     MAX_PAGE_SIZE,
+    MAX_TAGS,
+    InstanceQuery,
     Page,
     SortField,
     SortKey,
@@ -27,6 +31,7 @@ from dwsched.domain.queries import (
 )
 from tests import reference
 
+SHANGHAI_DAY_MS = 1_743_350_400_000  # 2025-03-31T00:00+08:00
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
 
@@ -197,6 +202,31 @@ def test_page_rejects(number: int, size: int, param: str) -> None:
     assert raised.value.param == param
 
 
+def test_instance_query_limits_ids_and_tags() -> None:
+    base = {"project_id": 1, "env_type": EnvType.PROD, "biz_date_ms": SHANGHAI_DAY_MS}
+    assert len(InstanceQuery(**base, ids=tuple(range(1, MAX_IDS + 1))).ids or ()) == MAX_IDS
+    with pytest.raises(InvalidArgument) as raised:
+        InstanceQuery(**base, ids=tuple(range(1, MAX_IDS + 2)))
+    assert raised.value.param == "Ids"
+    many = tuple(TagMatch(f"k{n}", None) for n in range(MAX_TAGS + 1))
+    assert len(InstanceQuery(**base, tags=many[:MAX_TAGS]).tags) == MAX_TAGS
+    with pytest.raises(InvalidArgument) as raised:
+        InstanceQuery(**base, tags=many)
+    assert raised.value.param == "Tags"
+
+
+def test_instance_query_days_are_taken_in_the_zone_given() -> None:
+    q = InstanceQuery(1, EnvType.PROD, SHANGHAI_DAY_MS, execution_date_ms=SHANGHAI_DAY_MS)
+    assert q.biz_day("Asia/Shanghai") == date(2025, 3, 31)
+    assert q.biz_day("UTC") == date(2025, 3, 30)
+    assert q.trigger_window("Asia/Shanghai") == (SHANGHAI_DAY_MS, SHANGHAI_DAY_MS + 86_400_000)
+    assert q.trigger_window("UTC") == (
+        SHANGHAI_DAY_MS - 16 * 3_600_000,
+        SHANGHAI_DAY_MS + 8 * 3_600_000,
+    )
+    assert InstanceQuery(1, EnvType.PROD, SHANGHAI_DAY_MS).trigger_window("UTC") is None
+
+
 # calendar: zones
 
 
@@ -215,9 +245,6 @@ def test_zone_rejects_other_names(name: str) -> None:
 
 
 # calendar: days
-
-
-SHANGHAI_DAY_MS = 1_743_350_400_000  # 2025-03-31T00:00+08:00
 
 
 def test_day_of_takes_the_day_in_the_zone() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import (
     Conflict,
     InstanceNotFound,
+    InstancesExist,
     ProjectNotEmpty,
     ProjectNotFound,
 )
@@ -32,8 +34,14 @@ from dwsched.domain.models import (
     Tag,
     WorkflowInstance,
 )
-from dwsched.domain.queries import InstanceQuery, page, parse_sort, parse_tag_match
-from dwsched.store import Store
+from dwsched.domain.queries import (
+    MAX_PAGE_NUMBER,
+    InstanceQuery,
+    page,
+    parse_sort,
+    parse_tag_match,
+)
+from dwsched.store import ImportBatch, Store
 from dwsched.store.schema import request_nonces
 from tests import reference
 from tests.conftest import DAY, SHANGHAI_DAY_MS, instance, project, put, tags
@@ -201,6 +209,8 @@ def test_page_past_the_end_is_empty_with_the_true_total(store: Store) -> None:
     assert listed(store, query(p.id, page_size=3, page_number=3)) == (7, [1])
     assert listed(store, query(p.id, page_size=3, page_number=4)) == (7, [])
     assert listed(store, query(p.id, page_size=500, page_number=10_000)) == (7, [])
+    deepest = query(p.id, sort="FinishedTime Desc", page_size=500, page_number=MAX_PAGE_NUMBER)
+    assert listed(store, deepest) == (7, [])
     assert listed(store, query(p.id, sort="StartedTime", page_size=3, page_number=4)) == (7, [])
 
 
@@ -583,6 +593,39 @@ def test_import_creates_workspaces_with_their_ids(store: Store) -> None:
     assert store.get_instance(2) == ("UTC", items[1])
 
 
+def test_import_batches_write_everything_in_one_transaction(store: Store) -> None:
+    p = project(store)
+    put(store, [instance(p.id, id=1)])
+    before = snapshot(store)
+    first = ImportBatch([instance(900, id=10)], [NewProject("batch_ws", "UTC", id=900)])
+
+    def failing() -> Iterator[ImportBatch]:
+        yield first
+        yield ImportBatch([instance(p.id, id=11)])
+        raise RuntimeError("the input broke off")
+
+    with pytest.raises(RuntimeError):
+        store.import_batches(failing(), replace=False, now_ms=NOW)
+    assert snapshot(store) == before
+    with pytest.raises(InstancesExist) as raised:
+        store.import_batches(
+            [first, ImportBatch([instance(p.id, id=12), instance(p.id, id=1)])],
+            replace=False,
+            now_ms=NOW,
+        )
+    assert raised.value.ids == [1]
+    assert snapshot(store) == before
+    progress: list[int] = []
+    second = ImportBatch([instance(p.id, id=12), instance(p.id, id=13)])
+    written = store.import_batches(
+        iter([first, second]), replace=False, now_ms=NOW, on_progress=progress.append
+    )
+    assert (written, sum(progress)) == (3, 3)
+    assert store.get_project(900).name == "batch_ws"
+    assert listed(store, query(p.id)) == (3, [13, 12, 1])
+    assert listed(store, query(900, reference.first_instant(DAY, "UTC"))) == (1, [10])
+
+
 # Export order
 
 
@@ -696,6 +739,15 @@ def test_delete_refuses_a_workspace_with_instances_until_disabled(store: Store) 
     again = instance(other.id, id=1, tags=tags("k:v"))
     put(store, [again])
     assert listed(store, query(other.id, tags=("k",), sort="Id")) == (1, [1])
+
+
+def test_a_deleted_workspaces_id_is_not_given_to_a_new_one(store: Store) -> None:
+    """Workspace ids name workspaces in every request: a client still holding the id of a
+    deleted workspace must not silently reach a different one (and both backends agree)."""
+    first, last = project(store), project(store)
+    store.delete_project(last.id)
+    fresh = project(store)
+    assert fresh.id not in (first.id, last.id)
 
 
 def test_delete_an_empty_workspace_and_a_missing_one(store: Store) -> None:

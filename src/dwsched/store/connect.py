@@ -7,6 +7,8 @@ with SQLAlchemy's pool.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +42,19 @@ def create_engine(url: str) -> sa.Engine:
     return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
+def _set_wal(cursor: Any) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without waiting out the
+    busy timeout, when another connection is switching the same new file: retry a while."""
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> sa.Engine:
     if url.database in (None, "", ":memory:"):
         raise InvalidArgument("--db", "An in-memory SQLite database is not supported; name a file.")
@@ -51,10 +66,10 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 

@@ -36,6 +36,7 @@ projects = sa.Table(
     sa.Column("dev_environment_enabled", sa.Boolean(), nullable=False),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sqlite_autoincrement=True,  # never give a deleted workspace's id to a new one
 )
 
 workflows = sa.Table(
@@ -97,6 +98,10 @@ workflow_instances = sa.Table(
     sa.Index("ix_wi_part_create", "partition_id", "create_time", "id"),
     sa.Index("ix_wi_part_workflow", "partition_id", "workflow_id", "id"),
     sa.Index("ix_wi_part_unified", "partition_id", "unified_workflow_instance_id"),
+    # Covers the Name filter: a substring search reads the partition's slice of this index,
+    # not its rows.
+    sa.Index("ix_wi_part_name", "partition_id", "name_folded"),
+    sqlite_autoincrement=True,  # ids are public: never reused after a delete
 )
 
 # The distinct (key, value) tags of each instance, clustered by partition and tag: a Tags

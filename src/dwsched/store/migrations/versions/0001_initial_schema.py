@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("modify_time", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("name", name=op.f("uq_projects_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "request_nonces",
@@ -127,6 +128,7 @@ def upgrade() -> None:
             name=op.f("fk_workflow_instances_partition_id_partitions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_instances")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("workflow_instances", schema=None) as batch_op:
         batch_op.create_index(
@@ -136,6 +138,7 @@ def upgrade() -> None:
             "ix_wi_part_finished", ["partition_id", "finished_time", "id"], unique=False
         )
         batch_op.create_index("ix_wi_part_id", ["partition_id", "id"], unique=False)
+        batch_op.create_index("ix_wi_part_name", ["partition_id", "name_folded"], unique=False)
         batch_op.create_index(
             "ix_wi_part_started", ["partition_id", "started_time", "id"], unique=False
         )
@@ -161,6 +164,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_wi_part_trigger")
         batch_op.drop_index("ix_wi_part_status")
         batch_op.drop_index("ix_wi_part_started")
+        batch_op.drop_index("ix_wi_part_name")
         batch_op.drop_index("ix_wi_part_id")
         batch_op.drop_index("ix_wi_part_finished")
         batch_op.drop_index("ix_wi_part_create")
