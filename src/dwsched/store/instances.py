@@ -163,43 +163,47 @@ def _page_of(
     order: Sequence[sa.ColumnElement[Any]],
     limit: str = "limit",
     offset: str = "offset",
-    hint: str | None = None,
 ) -> sa.Select[Any]:
     """The rows of one page: ids chosen on the index first, then the rows for those ids."""
     ids = sa.select(wi.c.id).where(*where).order_by(*order).limit(bp(limit)).offset(bp(offset))
-    if hint is not None:
-        ids = ids.with_hint(wi, hint, "sqlite")
     return sa.select(wi).where(wi.c.id.in_(ids))
 
 
 # A Name filter that matches few rows is answered from the name index and the matches
 # sorted; SQLite's planner would rather walk the partition in id order to avoid the sort,
-# reading every row. PostgreSQL's planner weighs this from its statistics by itself.
+# reading every row. Ordering by `column + 0` keeps it off the ordering indexes.
+# PostgreSQL's planner weighs this from its statistics by itself.
 FEW_NAME_MATCHES = 5000
+
+
+def _unindexed(column: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    return column + sa.literal_column("0", sa.BigInteger())
 
 
 @lru_cache(maxsize=2048)
 def plan(shape: Shape, dialect: sa.Dialect, by_name: bool = False) -> Plan:
-    """The statements of a query shape. `by_name`: pick the page from the name index."""
-    hint = "INDEXED BY ix_wi_part_name" if by_name else None
+    """The statements of a query shape. `by_name`: sort the page's matches rather than read
+    the partition in an index's order."""
     where = _conditions(shape)
     first = shape.sort[0]
-    tie = _ordered(wi.c.id, first.descending)
-    column = SORT_COLUMNS[first.field]
+    key = _unindexed if by_name else (lambda c: c)
+    tie = _ordered(key(wi.c.id), first.descending)
+    column = key(SORT_COLUMNS[first.field])
     count = Compiled(_count_of(where), dialect)
     if len(shape.sort) > 1:
         order = _multi_key_order(shape.sort, tie)
-        return Plan(count, Compiled(_page_of(where, order, hint=hint), dialect))
+        return Plan(count, Compiled(_page_of(where, order), dialect))
     if not first.field.nullable:
         order = [tie] if first.field is SortField.ID else [_ordered(column, first.descending), tie]
-        return Plan(count, Compiled(_page_of(where, order, hint=hint), dialect))
+        return Plan(count, Compiled(_page_of(where, order), dialect))
     # Rows with a value, in the key's order, then rows without one (nulls last both ways).
-    valued, unvalued = [*where, column.is_not(None)], [*where, column.is_(None)]
+    nullable = SORT_COLUMNS[first.field]
+    valued, unvalued = [*where, nullable.is_not(None)], [*where, nullable.is_(None)]
     return Plan(
         count,
-        Compiled(_page_of(valued, [_ordered(column, first.descending), tie], hint=hint), dialect),
+        Compiled(_page_of(valued, [_ordered(column, first.descending), tie]), dialect),
         Compiled(_count_of(valued), dialect),
-        Compiled(_page_of(unvalued, [tie], "null_limit", "null_offset", hint), dialect),
+        Compiled(_page_of(unvalued, [tie], "null_limit", "null_offset"), dialect),
     )
 
 
