@@ -55,17 +55,23 @@ def _instances(
     project: Project, now_ms: int, days: int, rng: random.Random
 ) -> list[WorkflowInstance]:
     today = day_of(now_ms, project.timezone)
-    workflows = [
+    daily = [
         (1000 + n, f"{layer}_{subject}_daily", rng.choice(TEAMS), rng.choice(OWNERS), layer)
         for n, (layer, subject) in enumerate((lay, sub) for lay in LAYERS for sub in SUBJECTS)
+    ]
+    hourly = [
+        (2000 + n, f"ods_{subject}_hourly", rng.choice(TEAMS), rng.choice(OWNERS), "ods")
+        for n, subject in enumerate(SUBJECTS[:4])
     ]
     out: list[WorkflowInstance] = []
     next_id = 1
     for back in range(days, 0, -1):
         biz_day = today - timedelta(days=back)
         run_day_start = day_start_ms(biz_day + timedelta(days=1), project.timezone)
-        for workflow_id, name, team, owner, layer in workflows:
-            offset = (LAYERS.index(layer) * 60 + rng.randrange(0, 60)) * MINUTE + 30 * MINUTE
+        runs = [
+            (wf, (LAYERS.index(wf[4]) * 60 + rng.randrange(0, 60) + 30) * MINUTE) for wf in daily
+        ] + [(wf, (hour * 60 + 5) * MINUTE) for wf in hourly for hour in range(24)]
+        for (workflow_id, name, team, owner, layer), offset in runs:
             kinds = [(InstanceType.NORMAL, EnvType.PROD)]
             if rng.random() < 0.08:
                 kinds.append((InstanceType.SUPPLEMENT_DATA, EnvType.PROD))
