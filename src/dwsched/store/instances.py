@@ -10,6 +10,7 @@ shape (`plan`) and run on the DBAPI cursor: this is the hottest path of the serv
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,6 +57,18 @@ class Shape:
     name: bool
     tags: tuple[bool, ...]  # per tag: is the value matched too?
     sort: tuple[SortKey, ...]
+
+
+def _only_partition(shape: Shape) -> bool:
+    """No filter at all: the partition's counter is the TotalCount."""
+    return shape == Shape(False, False, False, False, -1, 0, False, False, (), shape.sort)
+
+
+def _only_tags(shape: Shape) -> bool:
+    """Tags are the only filter: count on the tag index alone."""
+    return bool(shape.tags) and shape == Shape(
+        False, False, False, False, -1, 0, False, False, shape.tags, shape.sort
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +171,22 @@ def _count_of(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
     return sa.select(sa.func.count()).select_from(wi).where(*where)
 
 
+def _tag_count(shape: Shape) -> sa.Select[Any]:
+    """Instances with any of the tags, counted on instance_tags (clustered by partition and
+    tag) without visiting the instances."""
+    t = instance_tags.c
+    matches = [
+        sa.and_(t.key == bp(f"tag_key_{n}"), t.value == bp(f"tag_value_{n}"))
+        if with_value
+        else t.key == bp(f"tag_key_{n}")
+        for n, with_value in enumerate(shape.tags)
+    ]
+    counted = t.instance_id if len(matches) == 1 and shape.tags[0] else sa.distinct(t.instance_id)
+    return sa.select(sa.func.count(counted)).where(
+        t.partition_id == bp("partition_id"), sa.or_(*matches)
+    )
+
+
 def _page_of(
     where: Sequence[sa.ColumnElement[bool]],
     order: Sequence[sa.ColumnElement[Any]],
@@ -189,7 +218,7 @@ def plan(shape: Shape, dialect: sa.Dialect, by_name: bool = False) -> Plan:
     key = _unindexed if by_name else (lambda c: c)
     tie = _ordered(key(wi.c.id), first.descending)
     column = key(SORT_COLUMNS[first.field])
-    count = Compiled(_count_of(where), dialect)
+    count = Compiled(_tag_count(shape) if _only_tags(shape) else _count_of(where), dialect)
     if len(shape.sort) > 1:
         order = _multi_key_order(shape.sort, tie)
         return Plan(count, Compiled(_page_of(where, order), dialect))
@@ -239,7 +268,7 @@ def order_key(sort: Sequence[SortKey]) -> Callable[[WorkflowInstance], tuple[Any
 
 @lru_cache(maxsize=8)
 def _partition_statement(dialect: sa.Dialect) -> Compiled:
-    statement = sa.select(partitions.c.id).where(
+    statement = sa.select(partitions.c.id, partitions.c.instance_count).where(
         partitions.c.project_id == bp("project_id"),
         partitions.c.env_type == bp("env_type"),
         partitions.c.biz_day == bp("biz_day"),
@@ -257,13 +286,15 @@ def list_instances(cursor: Any, dialect: sa.Dialect, q: InstanceQuery, tz: str) 
     found_partition = run(cursor, _partition_statement(dialect), key)
     if not found_partition:
         return InstancePage(0, ())
-    p = plan(shape_of(q), dialect)
-    values = values_of(q, tz, found_partition[0][0])
-    total = int(run(cursor, p.count, values)[0][0])
+    shape = shape_of(q)
+    p = plan(shape, dialect)
+    partition_id, held = found_partition[0]
+    values = values_of(q, tz, partition_id)
+    total = int(held) if _only_partition(shape) else int(run(cursor, p.count, values)[0][0])
     if total <= q.page.offset:
         return InstancePage(total, ())
     if q.name and dialect.name == "sqlite" and total <= FEW_NAME_MATCHES:
-        p = plan(shape_of(q), dialect, by_name=True)
+        p = plan(shape, dialect, by_name=True)
     rows = run(cursor, p.page, values)
     if p.valued_count is not None and p.null_page is not None and len(rows) < q.page.size:
         valued = int(run(cursor, p.valued_count, values)[0][0])
@@ -414,6 +445,7 @@ def insert_instances(conn: sa.Connection, instances: Sequence[WorkflowInstance])
         conn, {(i.project_id, i.env_type.value, _key(i.biz_day)) for i in instances}
     )
     placed = [(i, parts[(i.project_id, i.env_type.value, _key(i.biz_day))]) for i in instances]
+    _add_to_counts(conn, Counter(p for _, p in placed))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         run_many(cursor, insert_row, [_row(i, p) for i, p in placed], wi)
@@ -422,6 +454,15 @@ def insert_instances(conn: sa.Connection, instances: Sequence[WorkflowInstance])
             run_many(cursor, insert_tag, tags, instance_tags)
     finally:
         cursor.close()
+
+
+def _add_to_counts(conn: sa.Connection, changes: Counter[int]) -> None:
+    for partition_id, change in changes.items():
+        conn.execute(
+            sa.update(partitions)
+            .where(partitions.c.id == partition_id)
+            .values(instance_count=partitions.c.instance_count + change)
+        )
 
 
 def delete_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
@@ -439,6 +480,7 @@ def delete_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
                 )
             )
         conn.execute(sa.delete(wi).where(wi.c.id.in_(chunk)))
+        _add_to_counts(conn, Counter({p: -len(members) for p, members in by_partition.items()}))
 
 
 def _project_partitions(project_id: int) -> sa.Select[Any]:

@@ -60,6 +60,9 @@ partitions = sa.Table(
     sa.Column("project_id", sa.BigInteger(), sa.ForeignKey("projects.id"), nullable=False),
     sa.Column("env_type", sa.String(4), nullable=False),
     sa.Column("biz_day", sa.Integer(), nullable=False),
+    # How many instances the partition holds: an unfiltered listing's TotalCount without a
+    # scan. Kept by store.instances, the only module that inserts or deletes instances.
+    sa.Column("instance_count", sa.BigInteger(), nullable=False, server_default="0"),
     sa.UniqueConstraint("project_id", "env_type", "biz_day"),
 )
 

@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("env_type", sa.String(length=4), nullable=False),
         sa.Column("biz_day", sa.Integer(), nullable=False),
+        sa.Column("instance_count", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_partitions_project_id_projects")
         ),
