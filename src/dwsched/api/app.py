@@ -8,12 +8,14 @@ is logged with its traceback under the RequestId and answered with a bare 500.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,6 +32,7 @@ from dwsched.store import Store
 log = logging.getLogger("dwsched.api")
 JSON = "application/json;charset=utf-8"
 MAX_BODY = 1024 * 1024
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -37,10 +40,29 @@ def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
     return Response(_encode(body), status, {"x-acs-request-id": request_id}, media_type=JSON)
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY before it is all in memory."""
+    too_large = InvalidArgument("body", f"The request body is larger than {MAX_BODY} bytes.")
+    declared = request.headers.get("content-length", "0")
+    if not declared.isascii() or not declared.isdigit() or int(declared) > MAX_BODY:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _unique(pairs: list[tuple[str, str]], where: str) -> dict[str, str]:
-    """Parameters by name; a name given twice is refused (never silently one of the two)."""
+    """Parameters by name; a name given twice, or not a plain name, is refused."""
     found: dict[str, str] = {}
     for name, value in pairs:
+        if not PARAMETER_NAME.fullmatch(name):
+            # Signatures canonicalise names unencoded: `a=1&b` must never be one name.
+            raise InvalidArgument(name[:64], f"The parameter name {name[:64]!r} is not valid.")
         if name in found:
             raise InvalidArgument(name, f"The parameter {name} is given twice in the {where}.")
         found[name] = value
@@ -74,9 +96,11 @@ class RpcEndpoint:
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
-        body = await request.body()
         try:
-            return self._handle(request, body, request_id)
+            body = await _read_body(request)
+            # Database work runs on a worker thread: a slow statement (or a lock held by an
+            # import) must not stall the event loop and every other request with it.
+            return await run_in_threadpool(self._handle, request, body, request_id)
         except DwschedError as error:
             status, code = status_and_code(error)
             return _json(status, envelope(request_id, status, code, error.message), request_id)
@@ -86,8 +110,6 @@ class RpcEndpoint:
             return _json(status, envelope(request_id, status, code, message), request_id)
 
     def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
-        if len(body) > MAX_BODY:
-            raise InvalidArgument("body", f"The request body is larger than {MAX_BODY} bytes.")
         headers = _headers(request)
         query = _unique(request.query_params.multi_items(), "query string")
         form = _form(request, body)

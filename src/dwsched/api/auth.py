@@ -7,6 +7,7 @@ forger cannot burn nonces).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from dwsched.domain.models import AccessKey, KeyStatus
 from dwsched.store import Store
 
 WINDOW_MS = 15 * 60 * 1000
+KEY_ID = re.compile(r"[\x21-\x7e]{1,64}")
+NONCE = re.compile(r"[\x21-\x7e]{1,128}")
 _V1_PARAMS = ("AccessKeyId", "Signature", "SignatureMethod", "Timestamp", "SignatureNonce")
 
 
@@ -84,6 +87,8 @@ def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int)
     ):
         if needed not in signed or needed not in request.headers:
             raise IncompleteSignature(f"The header {needed} must be sent and signed.")
+    if request.form and "content-type" not in signed:
+        raise IncompleteSignature("The header content-type must be signed when a body is sent.")
     key = _key(store, credential)
     payload_hash = request.headers["x-acs-content-sha256"]
     if payload_hash != signing.body_sha256(request.body):
@@ -127,6 +132,8 @@ def _rpc(store: Store, request: SignedRequest, now_ms: int) -> str:
 
 
 def _key(store: Store, access_key_id: str) -> AccessKey:
+    if not KEY_ID.fullmatch(access_key_id):
+        raise AccessKeyNotFound(access_key_id[:64])
     key = store.get_key(access_key_id)
     if key is None:
         raise AccessKeyNotFound(access_key_id)
@@ -151,7 +158,9 @@ def _check_time_and_nonce(
         raise TimestampExpired(
             f"The timestamp {timestamp} is more than 15 minutes away from the server time."
         )
-    if len(nonce) > 128:
-        raise IncompleteSignature("The signature nonce is longer than 128 characters.")
+    if not NONCE.fullmatch(nonce):
+        raise IncompleteSignature(
+            "The signature nonce must be 1 to 128 printable ASCII characters."
+        )
     if not store.remember_nonce(access_key_id, nonce, at_ms + WINDOW_MS, now_ms):
         raise NonceUsed(f"The signature nonce {nonce} has been used already.")

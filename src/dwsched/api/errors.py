@@ -25,6 +25,7 @@ TABLE: list[tuple[type[e.DwschedError], int, str]] = [
     (e.TimestampInvalid, 400, "InvalidTimeStamp.Format"),
     (e.TimestampExpired, 400, "InvalidTimeStamp.Expired"),
     (e.NonceUsed, 400, "SignatureNonceUsed"),
+    (e.StoreBusy, 503, "ServiceUnavailable"),
 ]
 
 

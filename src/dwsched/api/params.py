@@ -20,6 +20,7 @@ E = TypeVar("E", bound=enum.Enum)
 INT64_MAX = 2**63 - 1
 _BOOLS = {"true": True, "false": False}
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INDEX = re.compile(r"[1-9][0-9]{0,5}")
 
 
 class Params:
@@ -84,7 +85,7 @@ class Params:
             return flat
         try:
             return msgspec.json.decode(value)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise InvalidArgument(name, f"The parameter {name} is not valid JSON: {exc}.") from exc
 
     def int_list(self, name: str, maximum_items: int) -> list[int] | None:
@@ -127,7 +128,7 @@ class Params:
         for key, value in self.values.items():
             if key.startswith(prefix):
                 index = key[len(prefix) :]
-                if not index.isdigit() or int(index) < 1:
+                if not _INDEX.fullmatch(index):
                     raise InvalidArgument(name, f"The parameter {key} is not a valid list item.")
                 items.append((int(index), value))
         if not items:

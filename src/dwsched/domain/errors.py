@@ -103,3 +103,7 @@ class NonceUsed(AuthenticationError):
 
 class StoreUnavailable(DwschedError):
     """The database cannot be opened or reached."""
+
+
+class StoreBusy(DwschedError):
+    """The database stayed locked by another writer past the busy timeout."""

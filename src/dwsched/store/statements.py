@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dwsched.domain.errors import StoreBusy
+
 
 class Compiled:
     """One statement in the dialect's own SQL text, with how to order its parameters."""
@@ -65,10 +67,14 @@ def raw_transaction(engine: sa.Engine, write: bool) -> Iterator[Any]:
     """
     connection = engine.raw_connection()
     sqlite = engine.dialect.name == "sqlite"
+    busy = engine.dialect.loaded_dbapi.OperationalError
     try:
         cursor = connection.cursor()
         if sqlite:
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        elif not write:
+            # One snapshot for a count and its page (READ COMMITTED gives each its own).
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
             yield cursor
         except BaseException:
@@ -82,5 +88,9 @@ def raw_transaction(engine: sa.Engine, write: bool) -> Iterator[Any]:
         else:
             connection.commit()
         cursor.close()
+    except busy as exc:
+        if sqlite and "locked" in str(exc):
+            raise StoreBusy("The database is busy with a long write; try again.") from exc
+        raise
     finally:
         connection.close()

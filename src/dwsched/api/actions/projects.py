@@ -15,6 +15,7 @@ from dwsched.domain.calendar import zone
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.models import NewProject, ProjectChanges, ProjectStatus
 from dwsched.domain.projects import check_project_name
+from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PROJECT_PAGE = 100
 SETTABLE_STATUSES = (ProjectStatus.AVAILABLE, ProjectStatus.FORBIDDEN)
@@ -43,7 +44,7 @@ def get_project(ctx: Context, p: Params) -> dict[str, Any]:
 
 
 def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
-    number = p.integer("PageNumber") or 1
+    number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_PROJECT_PAGE) or 10
     total, found = ctx.store.list_projects(
         ids=p.int_list("Ids", 1000),
