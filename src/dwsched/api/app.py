@@ -26,7 +26,7 @@ from dwsched.api.context import Context
 from dwsched.api.errors import INTERNAL_ERROR, envelope, status_and_code
 from dwsched.api.params import Params
 from dwsched.clock import Clock
-from dwsched.domain.errors import DwschedError, InvalidArgument
+from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.api")
@@ -88,18 +88,32 @@ def _headers(request: Request) -> dict[str, str]:
     return headers
 
 
+class _Offload(Exception):
+    """This request must be served on a worker thread (it writes, or would wait)."""
+
+
 class RpcEndpoint:
+    """The RPC route. On SQLite, reads are served on the event loop (each statement is
+    short, and WAL readers never wait); writes, and reads whose nonce would queue behind
+    another writer (an import), move to a worker thread so that the loop never stalls. On
+    PostgreSQL every request runs on a worker thread (each statement is a network round
+    trip)."""
+
     def __init__(self, store: Store, clock: Clock, default_timezone: str) -> None:
         self.store = store
         self.clock = clock
         self.default_timezone = default_timezone
+        self.inline = store.dialect == "sqlite"
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
         try:
             body = await _read_body(request)
-            # Database work runs on a worker thread: a slow statement (or a lock held by an
-            # import) must not stall the event loop and every other request with it.
+            if self.inline:
+                try:
+                    return self._handle(request, body, request_id, inline=True)
+                except _Offload:
+                    pass
             return await run_in_threadpool(self._handle, request, body, request_id)
         except DwschedError as error:
             status, code = status_and_code(error)
@@ -109,7 +123,11 @@ class RpcEndpoint:
             status, code, message = INTERNAL_ERROR
             return _json(status, envelope(request_id, status, code, message), request_id)
 
-    def _handle(self, request: Request, body: bytes, request_id: str) -> Response:
+    def _handle(
+        self, request: Request, body: bytes, request_id: str, inline: bool = False
+    ) -> Response:
+        """Serve one request. `inline` (on the event loop): only reads that need not wait
+        for a lock; anything else raises _Offload to be served on a worker thread."""
         headers = _headers(request)
         query = _unique(request.query_params.multi_items(), "query string")
         form = _form(request, body)
@@ -125,9 +143,16 @@ class RpcEndpoint:
         else:
             action, version = params.get("Action"), params.get("Version")
         handler = dispatch.lookup(action, version)
+        if inline and not dispatch.reads_only(action):
+            raise _Offload
         now_ms = self.clock.now_ms()
         signed = SignedRequest(request.method, request.url.path, query, headers, body, form)
-        access_key_id = authenticate(self.store, signed, now_ms)
+        try:
+            access_key_id = authenticate(self.store, signed, now_ms, wait=not inline)
+        except StoreBusy as exc:
+            if inline:
+                raise _Offload from exc
+            raise
         ctx = Context(self.store, request_id, access_key_id, now_ms, self.default_timezone)
         result = handler(ctx, Params(params))
         result["RequestId"] = request_id

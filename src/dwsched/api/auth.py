@@ -54,14 +54,15 @@ def signed_by_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> b
     )
 
 
-def authenticate(store: Store, request: SignedRequest, now_ms: int) -> str:
-    """The AccessKeyId that signed the request, or an AuthenticationError."""
+def authenticate(store: Store, request: SignedRequest, now_ms: int, wait: bool = True) -> str:
+    """The AccessKeyId that signed the request, or an AuthenticationError. `wait` false:
+    StoreBusy rather than queueing behind another SQLite writer to record the nonce."""
     if signed_by_headers(request.headers, request.query):
-        return _acs3(store, request, request.headers["authorization"], now_ms)
-    return _rpc(store, request, now_ms)
+        return _acs3(store, request, request.headers["authorization"], now_ms, wait)
+    return _rpc(store, request, now_ms, wait)
 
 
-def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int) -> str:
+def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int, wait: bool) -> str:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != signing.ACS3:
         raise IncompleteSignature(
@@ -107,11 +108,12 @@ def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int)
         request.headers["x-acs-date"],
         request.headers["x-acs-signature-nonce"],
         now_ms,
+        wait,
     )
     return key.id
 
 
-def _rpc(store: Store, request: SignedRequest, now_ms: int) -> str:
+def _rpc(store: Store, request: SignedRequest, now_ms: int, wait: bool) -> str:
     params = {**request.form, **request.query}
     for name in _V1_PARAMS:
         if not params.get(name):
@@ -127,7 +129,9 @@ def _rpc(store: Store, request: SignedRequest, now_ms: int) -> str:
             "Specified signature is not matched with our calculation. "
             f"server string to sign is {string_to_sign}"
         )
-    _check_time_and_nonce(store, key.id, params["Timestamp"], params["SignatureNonce"], now_ms)
+    _check_time_and_nonce(
+        store, key.id, params["Timestamp"], params["SignatureNonce"], now_ms, wait
+    )
     return key.id
 
 
@@ -143,7 +147,7 @@ def _key(store: Store, access_key_id: str) -> AccessKey:
 
 
 def _check_time_and_nonce(
-    store: Store, access_key_id: str, timestamp: str, nonce: str, now_ms: int
+    store: Store, access_key_id: str, timestamp: str, nonce: str, now_ms: int, wait: bool
 ) -> None:
     try:
         if len(timestamp) != 20 or timestamp[10] != "T" or timestamp[19] != "Z":
@@ -162,5 +166,5 @@ def _check_time_and_nonce(
         raise IncompleteSignature(
             "The signature nonce must be 1 to 128 printable ASCII characters."
         )
-    if not store.remember_nonce(access_key_id, nonce, at_ms + WINDOW_MS, now_ms):
+    if not store.remember_nonce(access_key_id, nonce, at_ms + WINDOW_MS, now_ms, wait):
         raise NonceUsed(f"The signature nonce {nonce} has been used already.")

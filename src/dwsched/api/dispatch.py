@@ -22,3 +22,8 @@ def lookup(action: str | None, version: str | None) -> Handler:
             f"version {API_VERSION}."
         )
     return handler
+
+
+def reads_only(action: str | None) -> bool:
+    """Get* and List* actions change nothing (beyond the request's nonce)."""
+    return bool(action) and action.startswith(("Get", "List"))  # type: ignore[union-attr]

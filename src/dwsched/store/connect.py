@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 
 from dwsched.domain.errors import InvalidArgument
+from dwsched.store.statements import BUSY_TIMEOUT_MS
 
 WRITE = "dwsched_write"
 
@@ -66,7 +67,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

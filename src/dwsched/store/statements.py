@@ -15,6 +15,8 @@ import sqlalchemy as sa
 
 from dwsched.domain.errors import StoreBusy
 
+BUSY_TIMEOUT_MS = 30_000
+
 
 class Compiled:
     """One statement in the dialect's own SQL text, with how to order its parameters."""
@@ -59,18 +61,26 @@ def run_many(
 
 
 @contextmanager
-def raw_transaction(engine: sa.Engine, write: bool) -> Iterator[Any]:
+def raw_transaction(engine: sa.Engine, write: bool, wait: bool = True) -> Iterator[Any]:
     """A DBAPI cursor inside one transaction on a pooled connection.
 
     SQLite connections run in driver autocommit mode (see connect.py), so the transaction is
-    begun here: `BEGIN IMMEDIATE` for writes. psycopg begins one implicitly.
+    begun here: `BEGIN IMMEDIATE` for writes. psycopg begins one implicitly. With `wait`
+    false, a SQLite write that would queue behind another writer raises StoreBusy at once.
     """
     connection = engine.raw_connection()
     sqlite = engine.dialect.name == "sqlite"
     busy = engine.dialect.loaded_dbapi.OperationalError
+    impatient = sqlite and write and not wait
     try:
         cursor = connection.cursor()
-        if sqlite:
+        if impatient:
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        elif sqlite:
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         elif not write:
             # One snapshot for a count and its page (READ COMMITTED gives each its own).

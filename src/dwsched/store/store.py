@@ -211,9 +211,15 @@ class Store:
         with self.write() as conn:
             keys.delete_key(conn, access_key_id)
 
-    def remember_nonce(self, access_key_id: str, nonce: str, expires_at: int, now_ms: int) -> bool:
-        """Record a nonce; False when this key used it already within the window."""
-        with raw_transaction(self.engine, write=True) as cursor:
+    def remember_nonce(
+        self, access_key_id: str, nonce: str, expires_at: int, now_ms: int, wait: bool = True
+    ) -> bool:
+        """Record a nonce; False when this key used it already within the window.
+
+        `wait` false: StoreBusy at once, instead of queueing, while another writer holds
+        the SQLite database.
+        """
+        with raw_transaction(self.engine, write=True, wait=wait) as cursor:
             fresh = nonces.remember_nonce(
                 cursor, self.engine.dialect, access_key_id, nonce, expires_at, now_ms
             )
