@@ -174,8 +174,3 @@ def export_lines(
     tz = store.get_project(project_id).timezone
     for instance in store.iter_instances(project_id, env_type, biz_day_key):
         yield records.encoder.encode(records.from_instance(instance, tz)) + b"\n"
-
-
-def instances_to_lines(items: Iterable[WorkflowInstance], tz: str) -> Iterator[bytes]:
-    for instance in items:
-        yield records.encoder.encode(records.from_instance(instance, tz)) + b"\n"

@@ -36,11 +36,6 @@ def insert_key(conn: sa.Connection, key: AccessKey) -> None:
     )
 
 
-def key_by_id(conn: sa.Connection, access_key_id: str) -> AccessKey | None:
-    row = conn.execute(sa.select(access_keys).where(access_keys.c.id == access_key_id)).first()
-    return None if row is None else _key(row)
-
-
 @lru_cache(maxsize=8)
 def _by_id(dialect: sa.Dialect) -> Compiled:
     return Compiled(sa.select(access_keys).where(access_keys.c.id == sa.bindparam("id")), dialect)
