@@ -61,12 +61,15 @@ def run_many(
 
 
 @contextmanager
-def raw_transaction(engine: sa.Engine, write: bool, wait: bool = True) -> Iterator[Any]:
+def raw_transaction(
+    engine: sa.Engine, write: bool, wait: bool = True, snapshot: bool = True
+) -> Iterator[Any]:
     """A DBAPI cursor inside one transaction on a pooled connection.
 
     SQLite connections run in driver autocommit mode (see connect.py), so the transaction is
     begun here: `BEGIN IMMEDIATE` for writes. psycopg begins one implicitly. With `wait`
     false, a SQLite write that would queue behind another writer raises StoreBusy at once.
+    `snapshot` false, for a read of one statement: no explicit transaction at all.
     """
     connection = engine.raw_connection()
     sqlite = engine.dialect.name == "sqlite"
@@ -80,23 +83,23 @@ def raw_transaction(engine: sa.Engine, write: bool, wait: bool = True) -> Iterat
                 cursor.execute("BEGIN IMMEDIATE")
             finally:
                 cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        elif sqlite:
+        elif sqlite and (write or snapshot):
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        elif not write:
+        elif not sqlite and not write and snapshot:
             # One snapshot for a count and its page (READ COMMITTED gives each its own).
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
             yield cursor
         except BaseException:
-            if sqlite:
-                cursor.execute("ROLLBACK")
-            else:
+            if not sqlite:
                 connection.rollback()
+            elif write or snapshot:
+                cursor.execute("ROLLBACK")
             raise
-        if sqlite:
-            cursor.execute("COMMIT")
-        else:
+        if not sqlite:
             connection.commit()
+        elif write or snapshot:
+            cursor.execute("COMMIT")
         cursor.close()
     except busy as exc:
         if sqlite and "locked" in str(exc):

@@ -196,7 +196,7 @@ class Store:
             keys.insert_key(conn, key)
 
     def get_key(self, access_key_id: str) -> AccessKey | None:
-        with raw_transaction(self.engine, write=False) as cursor:
+        with raw_transaction(self.engine, write=False, snapshot=False) as cursor:
             return keys.key_on_cursor(cursor, self.engine.dialect, access_key_id)
 
     def list_keys(self) -> list[AccessKey]:
