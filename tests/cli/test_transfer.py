@@ -408,3 +408,58 @@ def test_repeated_and_same_key_tags_round_trip(db_url: str) -> None:
     assert _with_tag(db_url, 980, "team:finance") == [96]
     assert _with_tag(db_url, 980, "sla:") == [96]
     assert _with_tag(db_url, 980, "team") == [96]
+
+
+def test_long_input_decoded_in_a_second_process(db_url: str, tmp_path: Path) -> None:
+    """An input of 25,000 lines (past the size that moves decoding to a worker process):
+    every instance lands, across partitions and chunks; an error or a repeated id far into
+    it still rejects everything and names its line."""
+    count = 25_000
+    days = [SHANGHAI_DAY_MS + d * DAY_MS for d in range(5)]
+    lines = [
+        record(
+            n,
+            4300 + n % 3,  # unknown workspaces, created by the import
+            BizDate=days[n % 5],
+            EnvType="Dev" if n % 7 == 0 else "Prod",
+            Tags=[{"Key": "k", "Value": str(n % 4)}, {"Key": "k", "Value": str(n % 4)}],
+        )
+        for n in range(1, count + 1)
+    ]
+    bad = list(lines)
+    bad[23_456] = record(3, 4300)  # line 23,457 repeats the id of line 3
+    bad[24_999] = record(count, 4300, Status="Done")
+    failed = run_cli("import", "--db", db_url, str(write_jsonl(tmp_path / "bad.jsonl", bad)))
+    err = failed.stderr.decode()
+    assert failed.returncode != 0 and "Traceback" not in err, err
+    assert re.search(r"line 23457\b.*\$\.Id.* 3 repeats line 3\b", err), err
+    assert re.search(r"line 25000\b.*\$\.Status", err), err
+    assert "2 error(s)" in err, err
+    clean_error(invoke("export", "--db", db_url, "--project", "4300"), "4300")
+
+    done = run_cli("import", "--db", db_url, str(write_jsonl(tmp_path / "in.jsonl", lines)))
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"imported 25000 instances" in done.stdout
+    got: dict[int, dict[str, Any]] = {}
+    for project_id in (4300, 4301, 4302):
+        got.update(by_id(export(db_url, project_id)))
+    assert len(got) == count
+    for n in (1, 4999, 5000, 5001, 12_345, count):
+        assert got[n] == expected_export(lines[n - 1], "Asia/Shanghai")
+    with Store.open(db_url) as store:
+        _, page = store.list_instances(
+            InstanceQuery(
+                project_id=4301,
+                env_type=EnvType.PROD,
+                biz_date_ms=days[1],
+                tags=(parse_tag_match("k:1"),),
+            )
+        )
+    expected = [
+        n for n in range(1, count + 1) if n % 3 == 1 and n % 5 == 1 and n % 7 and n % 4 == 1
+    ]
+    assert page.total == len(expected)
+
+    again = run_cli("import", "--db", db_url, str(tmp_path / "in.jsonl"))
+    assert again.returncode != 0
+    assert re.search(r"line 1\b.*\$\.Id.* 1 exists already", again.stderr.decode())

@@ -8,15 +8,22 @@ created with the default time zone.
 from __future__ import annotations
 
 import gc
+import itertools
+import multiprocessing
+import pickle
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import msgspec
 
 from dwsched.api import records
+from dwsched.domain.calendar import day_key, day_of
 from dwsched.domain.errors import DwschedError, InstancesExist, InvalidArgument
-from dwsched.domain.models import EnvType, NewProject, WorkflowInstance
-from dwsched.store import ImportBatch, Store
+from dwsched.domain.models import EnvType, NewProject
+from dwsched.store import EncodedBatch, RowBuilder, Store
+from dwsched.store.bulk import VALUES
 
 MAX_REPORTED = 20
 
@@ -36,53 +43,86 @@ class ImportResult:
     projects_created: list[int]
 
 
-BATCH = 5000
+CHUNK = 5000  # lines decoded, and written, at a time
+PARALLEL_FROM = 20_000  # inputs this long are decoded in a second process
+AHEAD = 4  # chunks decoded ahead of the writer
 
 
-class _Reader:
-    """Lines → validated batches of instances. Every error is recorded with its line; at the
-    end of the input the reader raises ImportRejected if there was any (the store then rolls
-    back whatever it wrote)."""
+@dataclass(slots=True)
+class _Decoded:
+    """One chunk of input: its rows (empty once the input has had an error), the line of
+    each row's id, and the errors found in it."""
 
-    def __init__(self, lines: Iterable[bytes], zones: dict[int, str], taken: set[str], tz: str):
-        self.lines = lines
-        self.zones = zones
-        self.taken = taken
-        self.default_timezone = tz
-        self.errors: list[str] = []
-        self.count = 0
+    batch: EncodedBatch
+    lines: list[int]
+    errors: list[str]
+    error_count: int
+    new_projects: list[int]
+
+
+class _Decoder:
+    """Lines → rows, chunk after chunk in input order; it keeps what spans chunks: the ids
+    seen and the line that had each, the workspaces' zones (unknown workspaces get the
+    default zone), whether any line failed."""
+
+    def __init__(self, zones: dict[int, str], default_timezone: str) -> None:
+        self.zones = dict(zones)
+        self.default_timezone = default_timezone
         self.seen: dict[int, int] = {}
-        self.created: list[int] = []
+        self.failed = False
 
-    def error(self, number: int, text: str) -> None:
-        self.count += 1
-        if len(self.errors) < MAX_REPORTED:
-            self.errors.append(f"line {number}: {text}")
-
-    def batches(self) -> Iterator[ImportBatch]:
-        items: list[WorkflowInstance] = []
-        new: list[NewProject] = []
-        for number, line in enumerate(self.lines, start=1):
-            record = self.record(number, line)
-            if record is None:
-                continue
-            if record.ProjectId not in self.zones:
-                new.append(self.new_project(record.ProjectId))
+    def decode(self, lines: list[bytes], first: int) -> _Decoded:
+        builder = RowBuilder()
+        numbers: list[int] = []
+        errors: list[str] = []
+        new: list[int] = []
+        count = 0
+        for number, line in enumerate(lines, start=first):
             try:
-                instance = records.to_instance(record, self.zones[record.ProjectId])
-            except InvalidArgument as exc:
-                self.error(number, f"`{exc.param}`: {exc.message}")
+                record = self.record(number, line)
+                if record is None:
+                    continue
+                tz = self.zones.get(record.ProjectId)
+                if tz is None:
+                    tz = self.zones[record.ProjectId] = self.default_timezone
+                    new.append(record.ProjectId)
+                day = day_key(day_of(record.BizDate, tz, "$.BizDate"))
+            except (_LineError, InvalidArgument) as exc:
+                count += 1
+                if len(errors) < MAX_REPORTED:
+                    text = (
+                        f"`{exc.param}`: {exc.message}" if isinstance(exc, InvalidArgument) else exc
+                    )
+                    errors.append(f"line {number}: {text}")
+                self.failed = True
                 continue
-            if self.count:
+            if self.failed:
                 continue  # nothing will be written: only look for more errors
-            items.append(instance)
-            if len(items) >= BATCH:
-                yield ImportBatch(items, new)
-                items, new = [], []
-        if self.count:
-            raise ImportRejected(self.errors, self.count)
-        if items or new:
-            yield ImportBatch(items, new)
+            r = record
+            builder.add(
+                r.Id,
+                r.ProjectId,
+                VALUES[r.EnvType],
+                day,
+                VALUES[r.Type],
+                VALUES[r.Status],
+                r.WorkflowId,
+                r.WorkflowTaskInstanceId,
+                r.UnifiedWorkflowInstanceId,
+                r.Name,
+                r.Owner,
+                r.CreateUser,
+                r.ModifyUser,
+                r.TriggerTime,
+                r.StartedTime,
+                r.FinishedTime,
+                r.CreateTime,
+                r.ModifyTime,
+                r.WorkflowParameters,
+                [(t.Key, t.Value) for t in r.Tags],
+            )
+            numbers.append(number)
+        return _Decoded(builder.take(), numbers, errors, count, new)
 
     def record(self, number: int, line: bytes) -> records.InstanceRecord | None:
         if not line.strip():
@@ -90,34 +130,22 @@ class _Reader:
         try:
             record = records.decoder.decode(line)
         except msgspec.ValidationError as exc:
-            self.error(number, str(exc))
-            return None
+            raise _LineError(str(exc)) from exc
         except msgspec.DecodeError as exc:
-            self.error(number, f"not a JSON object ({exc})")
-            return None
+            raise _LineError(f"not a JSON object ({exc})") from exc
         if record.Id in self.seen:
-            self.error(number, f"`$.Id` {record.Id} repeats line {self.seen[record.Id]}")
-            return None
+            raise _LineError(f"`$.Id` {record.Id} repeats line {self.seen[record.Id]}")
         self.seen[record.Id] = number
         nul = _field_with_nul(record) if b"\\u0000" in line else None
         if nul is not None:
-            self.error(number, f"`{nul}` contains the NUL character")
-            return None
+            raise _LineError(f"`{nul}` contains the NUL character")
         if record.StartedTime is None and record.FinishedTime is not None:
-            self.error(number, "`$.FinishedTime` is set but `$.StartedTime` is null")
-            return None
+            raise _LineError("`$.FinishedTime` is set but `$.StartedTime` is null")
         return record
 
-    def new_project(self, project_id: int) -> NewProject:
-        candidates = (
-            f"project_{project_id}",
-            *(f"project_{project_id}_{k}" for k in range(2, 999)),
-        )
-        name = next(n for n in candidates if n not in self.taken)
-        self.taken.add(name)
-        self.zones[project_id] = self.default_timezone
-        self.created.append(project_id)
-        return NewProject(id=project_id, name=name, timezone=self.default_timezone)
+
+class _LineError(Exception):
+    pass
 
 
 def _field_with_nul(r: records.InstanceRecord) -> str | None:
@@ -133,6 +161,69 @@ def _field_with_nul(r: records.InstanceRecord) -> str | None:
     return next((path for path, text in texts if "\x00" in text), None)
 
 
+# The decoder of a worker process (one per import, so chunks are decoded in order).
+_worker: _Decoder | None = None
+
+
+def _start_worker(zones: dict[int, str], default_timezone: str) -> None:
+    global _worker
+    gc.disable()  # see import_lines
+    _worker = _Decoder(zones, default_timezone)
+
+
+def _decode_in_worker(lines: list[bytes], first: int) -> bytes:
+    """The decoded chunk, pickled here: unpickled by the executor's result thread it would
+    hold the GIL while the writer waits for it between SQLite steps."""
+    if _worker is None:
+        raise RuntimeError("the import worker was not started")
+    return pickle.dumps(_worker.decode(lines, first), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    chunk: list[bytes] = []
+    first = 1
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == CHUNK:
+            yield first, chunk
+            first += CHUNK
+            chunk = []
+    if chunk:
+        yield first, chunk
+
+
+def _decoded(lines: Iterable[bytes], decoder: _Decoder, parallel_from: int) -> Iterator[_Decoded]:
+    """Decoded chunks in input order. A short input is decoded here; a long one in a second
+    process, AHEAD chunks in advance, while this one writes (decoding costs as much as
+    SQLite's own work, and two cores do both at once)."""
+    chunks = _chunks(lines)
+    head: list[tuple[int, list[bytes]]] = []
+    for chunk in chunks:
+        head.append(chunk)
+        if len(head) * CHUNK >= parallel_from:
+            break
+    else:
+        for first, part in head:
+            yield decoder.decode(part, first)
+        return
+    pool = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(decoder.zones, decoder.default_timezone),
+    )
+    try:
+        pending: deque[Future[bytes]] = deque()
+        for first, part in itertools.chain(head, chunks):
+            pending.append(pool.submit(_decode_in_worker, part, first))
+            if len(pending) > AHEAD:
+                yield pickle.loads(pending.popleft().result())
+        while pending:
+            yield pickle.loads(pending.popleft().result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def import_lines(
     store: Store,
     lines: Iterable[bytes],
@@ -140,32 +231,61 @@ def import_lines(
     default_timezone: str,
     now_ms: int,
     on_progress: Callable[[int], None] = lambda n: None,
+    parallel_from: int = PARALLEL_FROM,
 ) -> ImportResult:
     """Validate and write every line in one transaction: all of them, or nothing.
 
-    Lines are read and validated on one thread while the store writes the batches before
-    them on another; the first error stops the writing, the rest of the input is still
-    checked so that the report names every bad line (up to 20), and everything is rolled
-    back.
+    Chunks of lines are decoded into rows (in a second process for a long input) while
+    the store writes the chunks before them; the first error stops the writing, the rest of
+    the input is still checked so that the report names every bad line (up to 20), and
+    everything is rolled back.
     """
     known = store.all_projects()
-    reader = _Reader(
-        lines, {p.id: p.timezone for p in known}, {p.name for p in known}, default_timezone
-    )
+    taken = {p.name for p in known}
+    decoder = _Decoder({p.id: p.timezone for p in known}, default_timezone)
+    created: list[int] = []
+    errors: list[str] = []
+    error_count = 0
+    last: _Decoded | None = None
+
+    def batches() -> Iterator[EncodedBatch]:
+        nonlocal error_count, last
+        for chunk in _decoded(lines, decoder, parallel_from):
+            errors.extend(chunk.errors[: MAX_REPORTED - len(errors)])
+            error_count += chunk.error_count
+            if error_count:
+                continue  # nothing will be written: only look for more errors
+            for project_id in chunk.new_projects:
+                chunk.batch.new_projects.append(_new_project(project_id, taken, default_timezone))
+                created.append(project_id)
+            last = chunk
+            yield chunk.batch
+        if error_count:
+            raise ImportRejected(errors, error_count)
+
     # A bulk load allocates millions of objects that all stay alive: the cyclic collector
     # would traverse them again and again for nothing (it halves the throughput).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        written = store.import_batches(reader.batches(), replace, now_ms, on_progress)
+        written = store.import_encoded(batches(), replace, now_ms, on_progress)
     except InstancesExist as exc:
-        lines_of = [(reader.seen.get(i, 0), i) for i in exc.ids]
-        errors = [f"line {n}: `$.Id` {i} exists already (use --replace)" for n, i in lines_of]
-        raise ImportRejected(errors[:MAX_REPORTED], len(errors)) from exc
+        line_of = dict(zip(last.batch.ids, last.lines, strict=True)) if last else {}
+        found = [
+            f"line {line_of.get(i, 0)}: `$.Id` {i} exists already (use --replace)" for i in exc.ids
+        ]
+        raise ImportRejected(found[:MAX_REPORTED], len(found)) from exc
     finally:
         if collecting:
             gc.enable()
-    return ImportResult(written, reader.created)
+    return ImportResult(written, created)
+
+
+def _new_project(project_id: int, taken: set[str], timezone: str) -> NewProject:
+    candidates = (f"project_{project_id}", *(f"project_{project_id}_{k}" for k in range(2, 999)))
+    name = next(n for n in candidates if n not in taken)
+    taken.add(name)
+    return NewProject(id=project_id, name=name, timezone=timezone)
 
 
 def export_lines(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dwsched.store.bulk import ImportBatch
+from dwsched.store.bulk import EncodedBatch, ImportBatch, RowBuilder
 from dwsched.store.store import Store
 
-__all__ = ["ImportBatch", "Store"]
+__all__ = ["EncodedBatch", "ImportBatch", "RowBuilder", "Store"]

@@ -11,7 +11,7 @@ shape (`plan`) and run on the DBAPI cursor: this is the hottest path of the serv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
 from dwsched.domain.queries import InstancePage, InstanceQuery, SortField, SortKey
+from dwsched.store.bulk import EncodedBatch
 from dwsched.store.schema import instance_tags, partitions, workflow_instances as wi
-from dwsched.store.statements import Compiled, run, run_many
+from dwsched.store.statements import Compiled, run
 
 SORT_COLUMNS: dict[SortField, sa.Column[int]] = {
     SortField.ID: wi.c.id,
@@ -377,56 +378,24 @@ def instances_by_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Workf
 
 
 def existing_instance_ids(conn: sa.Connection, ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start : start + IN_CHUNK]
-        found.update(
-            int(i) for i in conn.execute(sa.select(wi.c.id).where(wi.c.id.in_(chunk))).scalars()
-        )
-    return found
+    """Which of `ids` exist: one statement for the lot (an import asks this of every id)."""
+    if not ids:
+        return set()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if conn.dialect.name == "sqlite":
+            cursor.execute(
+                "SELECT id FROM workflow_instances WHERE id IN (SELECT value FROM json_each(?))",
+                (_ids_encoder.encode(list(ids)).decode(),),
+            )
+        else:
+            cursor.execute("SELECT id FROM workflow_instances WHERE id = ANY(%s)", (list(ids),))
+        return {int(i) for (i,) in cursor.fetchall()}
+    finally:
+        cursor.close()
 
 
-def _row(i: WorkflowInstance, partition_id: int) -> tuple[Any, ...]:
-    """The instance's column values, in the table's column order."""
-    return (
-        i.id,
-        partition_id,
-        i.project_id,
-        _VALUE[i.env_type],
-        _key(i.biz_day),
-        _VALUE[i.type],
-        _VALUE[i.status],
-        i.workflow_id,
-        i.workflow_task_instance_id,
-        i.unified_workflow_instance_id,
-        i.name,
-        i.name.casefold(),
-        i.owner,
-        i.create_user,
-        i.modify_user,
-        i.trigger_time,
-        i.started_time,
-        i.finished_time,
-        i.create_time,
-        i.modify_time,
-        i.workflow_parameters,
-        _encode_tags([(t.key, t.value) for t in i.tags]),
-    )
-
-
-_VALUE: dict[Any, str] = {m: m.value for kind in (EnvType, InstanceType, Status) for m in kind}
-_key = lru_cache(maxsize=4096)(day_key)
-_tag_encoder = msgspec.json.Encoder()
-
-
-def _encode_tags(pairs: list[tuple[str, str]]) -> str:
-    return _tag_encoder.encode(pairs).decode()
-
-
-def _tag_rows(i: WorkflowInstance, partition_id: int) -> Iterator[tuple[Any, ...]]:
-    """The instance's distinct tags as instance_tags rows, in the table's column order."""
-    for key, value in {(t.key, t.value) for t in i.tags}:
-        yield (partition_id, key, value, i.id)
+_ids_encoder = msgspec.json.Encoder()
 
 
 def partition_ids(
@@ -448,35 +417,36 @@ def partition_ids(
     return found
 
 
-@lru_cache(maxsize=8)
-def _inserts(dialect: sa.Dialect) -> tuple[Compiled, Compiled]:
-    def insert(table: sa.Table) -> Compiled:
-        values: dict[str, Any] = {c.name: bp(c.name) for c in table.columns}
-        return Compiled(sa.insert(table).values(values), dialect)
+def _insert_sql(dialect: sa.Dialect, table: sa.Table) -> str:
+    """INSERT of every column of `table`, the partition id as a literal placeholder `{}`
+    (bound once per partition, not once per row), the rest as positional parameters."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    values = ", ".join("{}" if c.name == "partition_id" else mark for c in table.columns)
+    names = ", ".join(c.name for c in table.columns)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({values})"
 
-    return insert(wi), insert(instance_tags)
 
-
-def insert_instances(conn: sa.Connection, instances: Sequence[WorkflowInstance]) -> None:
+def insert_encoded(conn: sa.Connection, batch: EncodedBatch) -> None:
     """Insert new instances with their tags (ids must not exist yet), in `conn`'s transaction.
 
     Bulk loads run on the DBAPI cursor: building SQLAlchemy parameters per row would cost
-    more than SQLite's own work.
+    more than the database's own work.
     """
-    if not instances:
+    if not batch.rows:
         return
-    insert_row, insert_tag = _inserts(conn.dialect)
-    parts = partition_ids(
-        conn, {(i.project_id, i.env_type.value, _key(i.biz_day)) for i in instances}
-    )
-    placed = [(i, parts[(i.project_id, i.env_type.value, _key(i.biz_day))]) for i in instances]
-    _add_to_counts(conn, Counter(p for _, p in placed))
+    parts = partition_ids(conn, set(batch.rows))
+    _add_to_counts(conn, Counter({parts[k]: len(rows) for k, rows in batch.rows.items()}))
+    row_sql = _insert_sql(conn.dialect, wi)
+    tag_sql = _insert_sql(conn.dialect, instance_tags)
+    if wi.columns.keys()[1] != "partition_id" or instance_tags.columns.keys()[0] != "partition_id":
+        raise RuntimeError("bulk rows expect partition_id second in instances, first in tags")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        run_many(cursor, insert_row, [_row(i, p) for i, p in placed], wi)
-        tags = [t for i, p in placed if i.tags for t in _tag_rows(i, p)]
-        if tags:
-            run_many(cursor, insert_tag, tags, instance_tags)
+        for key, rows in batch.rows.items():
+            partition_id = int(parts[key])
+            cursor.executemany(row_sql.format(partition_id), rows)
+            if batch.tags.get(key):
+                cursor.executemany(tag_sql.format(partition_id), batch.tags[key])
     finally:
         cursor.close()
 

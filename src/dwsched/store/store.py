@@ -25,7 +25,7 @@ from dwsched.domain.models import (
 )
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.store import instances, keys, nonces, projects, workflows
-from dwsched.store.bulk import ImportBatch
+from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.statements import raw_transaction
@@ -155,31 +155,45 @@ class Store:
         now_ms: int,
         on_progress: Callable[[int], None] = lambda n: None,
     ) -> int:
+        """Write every batch in one transaction, or nothing (see import_encoded)."""
+
+        def encoded() -> Iterator[EncodedBatch]:
+            for batch in batches:
+                for start in range(0, max(len(batch.items), 1), IMPORT_BATCH):
+                    rows = encode(batch.items[start : start + IMPORT_BATCH])
+                    rows.new_projects = list(batch.new_projects) if start == 0 else []
+                    yield rows
+
+        return self.import_encoded(encoded(), replace, now_ms, on_progress)
+
+    def import_encoded(
+        self,
+        batches: Iterable[EncodedBatch],
+        replace: bool,
+        now_ms: int,
+        on_progress: Callable[[int], None] = lambda n: None,
+    ) -> int:
         """Write every batch in one transaction, or nothing.
 
-        `batches` is consumed as it is written (a bulk load needs memory for one batch, not
-        for the whole input); an error it raises, or InstancesExist for ids present already
-        (unless `replace`), rolls back everything.
+        `batches` is consumed as it is written (a bulk load needs memory for a few batches,
+        not for the whole input); an error it raises, or InstancesExist for ids present
+        already (unless `replace`), rolls back everything.
         """
         written = 0
         with self.write() as conn:
             for batch in batches:
                 for new in batch.new_projects:
                     projects.insert_project(conn, new, now_ms)
-                for start in range(0, len(batch.items), IMPORT_BATCH):
-                    chunk = batch.items[start : start + IMPORT_BATCH]
-                    existing = instances.existing_instance_ids(conn, [i.id for i in chunk])
-                    if existing and not replace:
-                        raise InstancesExist(sorted(existing))
-                    instances.delete_instances(conn, sorted(existing))
-                    workflows.ensure_workflows(
-                        conn,
-                        ((i.workflow_id, i.project_id, i.name, i.owner) for i in chunk),
-                        now_ms,
-                    )
-                    instances.insert_instances(conn, chunk)
-                    written += len(chunk)
-                    on_progress(len(chunk))
+                existing = instances.existing_instance_ids(conn, batch.ids)
+                if existing and not replace:
+                    raise InstancesExist(sorted(existing))
+                instances.delete_instances(conn, sorted(existing))
+                workflows.ensure_workflows(
+                    conn, ((w, *rest) for w, rest in batch.workflows.items()), now_ms
+                )
+                instances.insert_encoded(conn, batch)
+                written += len(batch.ids)
+                on_progress(len(batch.ids))
         return written
 
     def iter_instances(
