@@ -24,6 +24,7 @@ from dwsched.domain.errors import (
 )
 from dwsched.domain.models import AccessKey, KeyStatus
 from dwsched.store import Store
+from dwsched.store.keys import KeySession
 
 WINDOW_MS = 15 * 60 * 1000
 KEY_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -90,26 +91,29 @@ def _acs3(store: Store, request: SignedRequest, authorization: str, now_ms: int,
             raise IncompleteSignature(f"The header {needed} must be sent and signed.")
     if request.form and "content-type" not in signed:
         raise IncompleteSignature("The header content-type must be signed when a body is sent.")
-    key = _key(store, credential)
     payload_hash = request.headers["x-acs-content-sha256"]
-    if payload_hash != signing.body_sha256(request.body):
-        raise SignatureMismatch("The header x-acs-content-sha256 does not match the request body.")
-    string_to_sign = signing.acs3_string_to_sign(
-        request.method, request.path, request.query, request.headers, signed, payload_hash
-    )
-    if not signing.same(signing.acs3_signature(string_to_sign, key.secret), signature):
-        raise SignatureMismatch(
-            "Specified signature does not match our calculation. "
-            f"server StringToSign is [{string_to_sign.replace(chr(10), ' ')}]"
+    if not KEY_ID.fullmatch(credential):
+        raise AccessKeyNotFound(credential[:64])
+    with store.key_session(credential, wait) as session:
+        key = _enabled(session.key, credential)
+        if payload_hash != signing.body_sha256(request.body):
+            raise SignatureMismatch(
+                "The header x-acs-content-sha256 does not match the request body."
+            )
+        string_to_sign = signing.acs3_string_to_sign(
+            request.method, request.path, request.query, request.headers, signed, payload_hash
         )
-    _check_time_and_nonce(
-        store,
-        key.id,
-        request.headers["x-acs-date"],
-        request.headers["x-acs-signature-nonce"],
-        now_ms,
-        wait,
-    )
+        if not signing.same(signing.acs3_signature(string_to_sign, key.secret), signature):
+            raise SignatureMismatch(
+                "Specified signature does not match our calculation. "
+                f"server StringToSign is [{string_to_sign.replace(chr(10), ' ')}]"
+            )
+        _check_time_and_nonce(
+            session,
+            request.headers["x-acs-date"],
+            request.headers["x-acs-signature-nonce"],
+            now_ms,
+        )
     return key.id
 
 
@@ -122,23 +126,22 @@ def _rpc(store: Store, request: SignedRequest, now_ms: int, wait: bool) -> str:
         raise IncompleteSignature(
             "The v1 signature must be SignatureMethod=HMAC-SHA1, SignatureVersion=1.0."
         )
-    key = _key(store, params["AccessKeyId"])
-    string_to_sign = signing.rpc_string_to_sign(request.method, params)
-    if not signing.same(signing.rpc_signature(string_to_sign, key.secret), params["Signature"]):
-        raise SignatureMismatch(
-            "Specified signature is not matched with our calculation. "
-            f"server string to sign is {string_to_sign}"
-        )
-    _check_time_and_nonce(
-        store, key.id, params["Timestamp"], params["SignatureNonce"], now_ms, wait
-    )
+    access_key_id = params["AccessKeyId"]
+    if not KEY_ID.fullmatch(access_key_id):
+        raise AccessKeyNotFound(access_key_id[:64])
+    with store.key_session(access_key_id, wait) as session:
+        key = _enabled(session.key, access_key_id)
+        string_to_sign = signing.rpc_string_to_sign(request.method, params)
+        if not signing.same(signing.rpc_signature(string_to_sign, key.secret), params["Signature"]):
+            raise SignatureMismatch(
+                "Specified signature is not matched with our calculation. "
+                f"server string to sign is {string_to_sign}"
+            )
+        _check_time_and_nonce(session, params["Timestamp"], params["SignatureNonce"], now_ms)
     return key.id
 
 
-def _key(store: Store, access_key_id: str) -> AccessKey:
-    if not KEY_ID.fullmatch(access_key_id):
-        raise AccessKeyNotFound(access_key_id[:64])
-    key = store.get_key(access_key_id)
+def _enabled(key: AccessKey | None, access_key_id: str) -> AccessKey:
     if key is None:
         raise AccessKeyNotFound(access_key_id)
     if key.status is not KeyStatus.ENABLED:
@@ -146,9 +149,7 @@ def _key(store: Store, access_key_id: str) -> AccessKey:
     return key
 
 
-def _check_time_and_nonce(
-    store: Store, access_key_id: str, timestamp: str, nonce: str, now_ms: int, wait: bool
-) -> None:
+def _check_time_and_nonce(session: KeySession, timestamp: str, nonce: str, now_ms: int) -> None:
     try:
         if len(timestamp) != 20 or timestamp[10] != "T" or timestamp[19] != "Z":
             raise ValueError(timestamp)
@@ -166,5 +167,5 @@ def _check_time_and_nonce(
         raise IncompleteSignature(
             "The signature nonce must be 1 to 128 printable ASCII characters."
         )
-    if not store.remember_nonce(access_key_id, nonce, at_ms + WINDOW_MS, now_ms, wait):
+    if not session.remember_nonce(nonce, at_ms + WINDOW_MS, now_ms):
         raise NonceUsed(f"The signature nonce {nonce} has been used already.")

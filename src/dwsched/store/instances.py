@@ -333,7 +333,6 @@ def _tagged_page(
 
 
 _COLUMNS = [c.name for c in wi.columns]
-_AT = {name: n for n, name in enumerate(_COLUMNS)}
 
 
 _ENV = {e.value: e for e in EnvType}
@@ -343,28 +342,51 @@ _day = lru_cache(maxsize=4096)(day_from_key)
 _decode_tags = msgspec.json.Decoder(list[tuple[str, str]]).decode
 
 
+_ROW_ORDER = (
+    "id partition_id project_id env_type biz_day type status workflow_id "
+    "workflow_task_instance_id unified_workflow_instance_id name name_folded owner create_user "
+    "modify_user trigger_time started_time finished_time create_time modify_time "
+    "workflow_parameters tags"
+).split()
+if _COLUMNS != _ROW_ORDER:
+    raise RuntimeError("_instance_of unpacks the workflow_instances columns in another order")
+
+
+@lru_cache(maxsize=16384)
+def _tags(text: str) -> tuple[Tag, ...]:
+    """Decoded tags: the same few tag sets recur across a day's instances."""
+    return tuple(Tag(k, v) for k, v in _decode_tags(text))
+
+
 def _instance_of(r: Sequence[Any]) -> WorkflowInstance:
+    """A row of every workflow_instances column, in table order (every listing reads
+    rows this way, so it unpacks them positionally)."""
+    (
+        id_, _, project_id, env, day, kind, status, workflow_id, task_instance_id, unified_id,
+        name, _, owner, create_user, modify_user, trigger_time, started_time, finished_time,
+        create_time, modify_time, parameters, tags,
+    ) = r  # fmt: skip
     return WorkflowInstance(
-        id=r[_AT["id"]],
-        project_id=r[_AT["project_id"]],
-        env_type=_ENV[r[_AT["env_type"]]],
-        biz_day=_day(r[_AT["biz_day"]]),
-        type=_TYPE[r[_AT["type"]]],
-        status=_STATUS[r[_AT["status"]]],
-        workflow_id=r[_AT["workflow_id"]],
-        workflow_task_instance_id=r[_AT["workflow_task_instance_id"]],
-        unified_workflow_instance_id=r[_AT["unified_workflow_instance_id"]],
-        name=r[_AT["name"]],
-        owner=r[_AT["owner"]],
-        create_user=r[_AT["create_user"]],
-        modify_user=r[_AT["modify_user"]],
-        trigger_time=r[_AT["trigger_time"]],
-        started_time=r[_AT["started_time"]],
-        finished_time=r[_AT["finished_time"]],
-        create_time=r[_AT["create_time"]],
-        modify_time=r[_AT["modify_time"]],
-        workflow_parameters=r[_AT["workflow_parameters"]],
-        tags=tuple(Tag(k, v) for k, v in _decode_tags(r[_AT["tags"]])),
+        id_,
+        project_id,
+        _ENV[env],
+        _day(day),
+        _TYPE[kind],
+        _STATUS[status],
+        workflow_id,
+        task_instance_id,
+        unified_id,
+        name,
+        owner,
+        create_user,
+        modify_user,
+        trigger_time,
+        started_time,
+        finished_time,
+        create_time,
+        modify_time,
+        parameters,
+        _tags(tags),
     )
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from dwsched.domain.errors import AccessKeyNotFound
 from dwsched.domain.models import AccessKey, KeyStatus
+from dwsched.store import nonces
 from dwsched.store.schema import access_keys
 from dwsched.store.statements import Compiled, run
 
@@ -51,6 +52,25 @@ def key_on_cursor(cursor: Any, dialect: sa.Dialect, access_key_id: str) -> Acces
 
 
 _KEY_COLUMNS = [c.name for c in access_keys.columns]
+
+
+class KeySession:
+    """One signed request's key and nonce, inside one write transaction (Store.key_session)."""
+
+    def __init__(self, cursor: Any, dialect: sa.Dialect, access_key_id: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+        self.key = key_on_cursor(cursor, dialect, access_key_id)
+        self.now_ms: int | None = None
+
+    def remember_nonce(self, nonce: str, expires_at: int, now_ms: int) -> bool:
+        """True when the nonce is new (or expired) for this key; False when it is live."""
+        if self.key is None:
+            raise RuntimeError("no key to remember a nonce for")
+        self.now_ms = now_ms
+        return nonces.remember_nonce(
+            self.cursor, self.dialect, self.key.id, nonce, expires_at, now_ms
+        )
 
 
 def all_keys(conn: sa.Connection) -> list[AccessKey]:

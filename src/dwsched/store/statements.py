@@ -7,6 +7,7 @@ SQLAlchemy's Connection as usual.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -60,30 +61,67 @@ def run_many(
         cursor.executemany(compiled.sql, [dict(zip(names, r, strict=True)) for r in rows])
 
 
+class HotConnections:
+    """DBAPI connections for the hot paths (every request's key, nonce and listing).
+
+    On SQLite, one connection per thread (and per patience: `wait` false has a zero busy
+    timeout), kept open: a pool checkout costs as much as the short statements it serves.
+    On PostgreSQL, the engine's pool.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.busy = engine.dialect.loaded_dbapi.OperationalError
+        self._local = threading.local()
+        self._kept: list[Any] = []
+        self._lock = threading.Lock()
+
+    def get(self, wait: bool) -> Any:
+        if not self.sqlite:
+            return self.engine.raw_connection()
+        name = "patient" if wait else "impatient"
+        connection = getattr(self._local, name, None)
+        if connection is None:
+            proxied = self.engine.raw_connection()
+            proxied.detach()  # ours for the thread's life, outside the pool's count
+            connection = proxied.dbapi_connection
+            if connection is None:
+                raise RuntimeError("the pool gave a closed connection")
+            if not wait:
+                connection.execute("PRAGMA busy_timeout=0")
+            with self._lock:
+                self._kept.append(connection)
+            setattr(self._local, name, connection)
+        return connection
+
+    def release(self, connection: Any) -> None:
+        if not self.sqlite:
+            connection.close()  # back to the pool
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            connection.close()
+
+
 @contextmanager
 def raw_transaction(
-    engine: sa.Engine, write: bool, wait: bool = True, snapshot: bool = True
+    hot: HotConnections, write: bool, wait: bool = True, snapshot: bool = True
 ) -> Iterator[Any]:
-    """A DBAPI cursor inside one transaction on a pooled connection.
+    """A DBAPI cursor inside one transaction.
 
     SQLite connections run in driver autocommit mode (see connect.py), so the transaction is
     begun here: `BEGIN IMMEDIATE` for writes. psycopg begins one implicitly. With `wait`
     false, a SQLite write that would queue behind another writer raises StoreBusy at once.
     `snapshot` false, for a read of one statement: no explicit transaction at all.
     """
-    connection = engine.raw_connection()
-    sqlite = engine.dialect.name == "sqlite"
-    busy = engine.dialect.loaded_dbapi.OperationalError
-    impatient = sqlite and write and not wait
+    connection = hot.get(wait)
+    sqlite = hot.sqlite
     try:
         cursor = connection.cursor()
-        if impatient:
-            cursor.execute("PRAGMA busy_timeout=0")
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-            finally:
-                cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        elif sqlite and (write or snapshot):
+        if sqlite and (write or snapshot):
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         elif not sqlite and not write and snapshot:
             # One snapshot for a count and its page (READ COMMITTED gives each its own).
@@ -93,7 +131,7 @@ def raw_transaction(
         except BaseException:
             if not sqlite:
                 connection.rollback()
-            elif write or snapshot:
+            elif connection.in_transaction:
                 cursor.execute("ROLLBACK")
             raise
         if not sqlite:
@@ -101,9 +139,11 @@ def raw_transaction(
         elif write or snapshot:
             cursor.execute("COMMIT")
         cursor.close()
-    except busy as exc:
+    except hot.busy as exc:
+        if sqlite and connection.in_transaction:
+            connection.execute("ROLLBACK")
         if sqlite and "locked" in str(exc):
             raise StoreBusy("The database is busy with a long write; try again.") from exc
         raise
     finally:
-        connection.close()
+        hot.release(connection)

@@ -28,7 +28,7 @@ from dwsched.store import instances, keys, nonces, projects, workflows
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
-from dwsched.store.statements import raw_transaction
+from dwsched.store.statements import HotConnections, raw_transaction
 
 IMPORT_BATCH = 5000
 NONCE_SWEEP_EVERY_MS = 60_000
@@ -40,6 +40,7 @@ class Store:
         self._writer = engine.execution_options(**{WRITE: True})
         self._last_sweep = 0
         self._sweep_lock = threading.Lock()
+        self._hot = HotConnections(engine)
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> Store:
@@ -63,6 +64,7 @@ class Store:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        self._hot.close()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -126,7 +128,7 @@ class Store:
 
     def list_instances(self, query: InstanceQuery) -> tuple[str, InstancePage]:
         """The project's time zone and one page of its instances (ProjectNotFound if none)."""
-        with raw_transaction(self.engine, write=False) as cursor:
+        with raw_transaction(self._hot, write=False) as cursor:
             tz = projects.timezone_on_cursor(cursor, self.engine.dialect, query.project_id)
             return tz, instances.list_instances(cursor, self.engine.dialect, query, tz)
 
@@ -209,9 +211,19 @@ class Store:
         with self.write() as conn:
             keys.insert_key(conn, key)
 
-    def get_key(self, access_key_id: str) -> AccessKey | None:
-        with raw_transaction(self.engine, write=False, snapshot=False) as cursor:
-            return keys.key_on_cursor(cursor, self.engine.dialect, access_key_id)
+    @contextmanager
+    def key_session(self, access_key_id: str, wait: bool = True) -> Iterator[keys.KeySession]:
+        """A request's credential check in one write transaction: its key (None if there is
+        none), then its nonce (`KeySession.remember_nonce`), committed together at the end.
+
+        `wait` false: StoreBusy at once, instead of queueing, while another writer holds
+        the SQLite database.
+        """
+        with raw_transaction(self._hot, write=True, wait=wait) as cursor:
+            session = keys.KeySession(cursor, self.engine.dialect, access_key_id)
+            yield session
+        if session.now_ms is not None:
+            self._sweep_nonces(session.now_ms)
 
     def list_keys(self) -> list[AccessKey]:
         with self.read() as conn:
@@ -228,15 +240,15 @@ class Store:
     def remember_nonce(
         self, access_key_id: str, nonce: str, expires_at: int, now_ms: int, wait: bool = True
     ) -> bool:
-        """Record a nonce; False when this key used it already within the window.
-
-        `wait` false: StoreBusy at once, instead of queueing, while another writer holds
-        the SQLite database.
-        """
-        with raw_transaction(self.engine, write=True, wait=wait) as cursor:
+        """Record a nonce; False when this key used it already within the window."""
+        with raw_transaction(self._hot, write=True, wait=wait) as cursor:
             fresh = nonces.remember_nonce(
                 cursor, self.engine.dialect, access_key_id, nonce, expires_at, now_ms
             )
+        self._sweep_nonces(now_ms)
+        return fresh
+
+    def _sweep_nonces(self, now_ms: int) -> None:
         if now_ms - self._last_sweep > NONCE_SWEEP_EVERY_MS and self._sweep_lock.acquire(
             blocking=False
         ):
@@ -246,4 +258,3 @@ class Store:
                     nonces.sweep_nonces(conn, now_ms)
             finally:
                 self._sweep_lock.release()
-        return fresh
