@@ -9,6 +9,7 @@ separate client process. In the same run it measures two floors:
 
     .venv/bin/python bench/list_instances.py --dataset A
     .venv/bin/python bench/list_instances.py --dataset B            # 10 M instances, slow build
+    .venv/bin/python bench/list_instances.py --dataset A --workers 2   # both servers
     .venv/bin/python bench/list_instances.py --dataset A --db postgresql://postgres@127.0.0.1/bench
 
 Prints a table and, last, one JSON line with the figures.
@@ -415,6 +416,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput window per query")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes, for dwsched and the floor alike"
+    )
     args = parser.parse_args()
     ds = DATASETS[args.dataset]
     results_dir = ROOT / "results"
@@ -463,6 +467,8 @@ def main() -> None:
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(args.workers),
         ],
         port,
     )
@@ -485,6 +491,8 @@ def main() -> None:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(args.workers),
         ],
         floor_port,
     )
@@ -514,6 +522,7 @@ def main() -> None:
         json.dumps(
             {
                 "dataset": ds.name,
+                "workers": args.workers,
                 "queries": measured,
                 "floor": {
                     "http_p50_ms": floor["p50_ms"],

@@ -264,6 +264,7 @@ ENV_VARS = {
         "--port": "DWSCHED_PORT",
         "--default-timezone": "DWSCHED_DEFAULT_TIMEZONE",
         "--log-level": "DWSCHED_LOG_LEVEL",
+        "--workers": "DWSCHED_WORKERS",
     },
     ("demo",): {
         "--db": "DWSCHED_DATABASE_URL",

@@ -146,3 +146,36 @@ def test_demo_prints_working_credentials_and_serves_yesterday(tmp_path: Path) ->
         code = demo.interrupt()
     assert code == 0, demo.stderr
     _no_traceback(demo.stdout + demo.stderr)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s*{pid}$", text, re.MULTILINE):
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_serve_with_several_worker_processes(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'workers.db'}"
+    port = free_port()
+    with dwsched_process("serve", "--db", db, "--port", str(port), "--workers", "2") as server:
+        server.wait_listening(port)
+        key = json.loads(ok(invoke("keys", "create", "--json", "--db", db)).stdout)
+        ok(invoke("import", "--db", db, "-", input=jsonl([record(n, 99) for n in (1, 2)])))
+        workers = [
+            c
+            for c in _children(server.popen.pid)
+            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
+        ]
+        assert len(workers) == 2, workers
+        for _ in range(6):  # a new connection each time: either worker may answer
+            client = sdk(f"127.0.0.1:{port}", key["AccessKeyId"], key["AccessKeySecret"])
+            assert sdk_list(client, 99, SHANGHAI_DAY_MS).total_count == 2
+        code = server.interrupt()
+    assert code == 0, server.stderr
+    _no_traceback(server.stdout + server.stderr)

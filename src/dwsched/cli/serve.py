@@ -14,6 +14,15 @@ from dwsched.runtime.server import serve as run_server
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
     f = option(
+        "--workers",
+        envvar=config.WORKERS_ENV,
+        default=1,
+        show_default=True,
+        show_envvar=True,
+        type=click.IntRange(1, 64),
+        help="Server processes sharing the port (one per core is a good start).",
+    )(f)
+    f = option(
         "--log-level",
         envvar=config.LOG_LEVEL_ENV,
         default="info",
@@ -45,17 +54,21 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @click.command()
 @db_option()
 @_server_options
-def serve(db_url: str, host: str, port: int, default_timezone: str, log_level: str) -> None:
+def serve(
+    db_url: str, host: str, port: int, default_timezone: str, log_level: str, workers: int
+) -> None:
     """Serve the DataWorks API (migrating the database first)."""
     store = open_store(db_url)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
-    run_server(store, host, port, default_timezone, log_level)
+    run_server(store, host, port, default_timezone, log_level, workers)
 
 
 @click.command()
 @db_option(config.DEMO_DATABASE_URL)
 @_server_options
-def demo(db_url: str, host: str, port: int, default_timezone: str, log_level: str) -> None:
+def demo(
+    db_url: str, host: str, port: int, default_timezone: str, log_level: str, workers: int
+) -> None:
     """Serve a demo database: generated instances for the last days, and a fresh key."""
     store = open_store(db_url)
     now = SystemClock().now_ms()
@@ -72,7 +85,7 @@ def demo(db_url: str, host: str, port: int, default_timezone: str, log_level: st
             tz=project.timezone,
         )
     )
-    run_server(store, host, port, default_timezone, log_level)
+    run_server(store, host, port, default_timezone, log_level, workers)
 
 
 _DEMO_TEXT = """
