@@ -318,18 +318,91 @@ def list_instances(cursor: Any, dialect: sa.Dialect, q: InstanceQuery, tz: str) 
     return InstancePage(total, tuple(found))
 
 
+# Pages that end within this many ids are cut from the top of each tag's range; deeper
+# ones unite the ranges whole.
+TOP_OF_RANGES = 2000
+# Up to this many exact tags are counted in SQL (each range minus those before it).
+COUNTED_TAGS = 4
+
+
 def _tagged_page(
     cursor: Any, dialect: sa.Dialect, q: InstanceQuery, partition_id: int
 ) -> InstancePage:
-    """Tags as the only filter, sorted by Id: count and page from the matching ids alone."""
-    ids = sorted(_tagged_ids(cursor, dialect, q, partition_id), reverse=q.sort[0].descending)
-    chosen = ids[q.page.offset : q.page.offset + q.page.size]
+    """Tags as the only filter, sorted by Id: count and page from the matching ids alone.
+
+    Exact tags (key and value) each name one range of instance_tags whose instance ids are
+    distinct and in order: the union is counted in SQL (every range, minus the ids of the
+    ranges before it), and a page near the start is cut from the top of each range. A key
+    alone may match an instance several times (one row per value), and a deep page needs the
+    whole union: both unite the ranges here.
+    """
+    descending = q.sort[0].descending
+    start, end = q.page.offset, q.page.offset + q.page.size
+    exact = all(m.value is not None for m in q.tags) and len(q.tags) <= COUNTED_TAGS
+    if exact and end <= TOP_OF_RANGES:
+        values: dict[str, Any] = {"partition_id": partition_id}
+        for n, match in enumerate(q.tags):
+            values[f"tag_key_{n}"], values[f"tag_value_{n}"] = match.key, match.value
+        total = int(run(cursor, _union_count(dialect, len(q.tags)), values)[0][0])
+        top: set[int] = set()
+        if start < total:
+            for match in q.tags:
+                ranged = {"partition_id": partition_id, "key": match.key, "value": match.value}
+                rows = run(cursor, _tagged_top(dialect, descending), {**ranged, "limit": end})
+                top.update(r[0] for r in rows)
+        chosen = sorted(top, reverse=descending)[start:end]
+    else:
+        ids = sorted(_tagged_ids(cursor, dialect, q, partition_id), reverse=descending)
+        total, chosen = len(ids), ids[start:end]
     if not chosen:
-        return InstancePage(len(ids), ())
-    values = {f"id_{k}": i for k, i in enumerate(chosen)}
-    found = [_instance_of(r) for r in run(cursor, _rows_by_ids(dialect, len(chosen)), values)]
+        return InstancePage(total, ())
+    by_id = {f"id_{k}": i for k, i in enumerate(chosen)}
+    found = [_instance_of(r) for r in run(cursor, _rows_by_ids(dialect, len(chosen)), by_id)]
     found.sort(key=order_key(q.sort))
-    return InstancePage(len(ids), tuple(found))
+    return InstancePage(total, tuple(found))
+
+
+@lru_cache(maxsize=16)
+def _union_count(dialect: sa.Dialect, tags: int) -> Compiled:
+    """How many distinct instances carry any of `tags` exact tags: Σ over the ranges of the
+    entries whose instance is in no range before it (probes of the primary key, in SQL)."""
+    t = instance_tags
+    counts: list[sa.ScalarSelect[Any]] = []
+    for i in range(tags):
+        b = t.alias(f"b{i}")
+        where: list[sa.ColumnElement[bool]] = [
+            b.c.partition_id == bp("partition_id"),
+            b.c.key == bp(f"tag_key_{i}"),
+            b.c.value == bp(f"tag_value_{i}"),
+        ]
+        for j in range(i):
+            a = t.alias(f"a{i}_{j}")
+            where.append(
+                ~sa.exists().where(
+                    a.c.partition_id == bp("partition_id"),
+                    a.c.key == bp(f"tag_key_{j}"),
+                    a.c.value == bp(f"tag_value_{j}"),
+                    a.c.instance_id == b.c.instance_id,
+                )
+            )
+        counts.append(sa.select(sa.func.count()).select_from(b).where(*where).scalar_subquery())
+    total: sa.ColumnElement[Any] = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return Compiled(sa.select(total), dialect)
+
+
+@lru_cache(maxsize=8)
+def _tagged_top(dialect: sa.Dialect, descending: bool) -> Compiled:
+    """The first `limit` ids of one exact tag's range, in Id order."""
+    t = instance_tags.c
+    return Compiled(
+        sa.select(t.instance_id)
+        .where(t.partition_id == bp("partition_id"), t.key == bp("key"), t.value == bp("value"))
+        .order_by(_ordered(t.instance_id, descending))
+        .limit(bp("limit")),
+        dialect,
+    )
 
 
 _COLUMNS = [c.name for c in wi.columns]
