@@ -6,6 +6,8 @@ finish, two to four tags each) as a JSON Lines file in the import format, then t
 
 1. in-process: `dwsched.runtime.transfer.import_lines` into a fresh, migrated SQLite store
    (reading and validating the file is timed; opening and migrating the database is not);
+0. first, for scale: the store writing rows decoded beforehand (SQLite's own cost, the
+   ceiling of any importer with this schema);
 2. the CLI: `dwsched import --db sqlite:///fresh.db FILE` as a subprocess, wall clock, so it
    includes interpreter start-up and migration; the start-up cost is measured on an empty file
    and reported too.
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from dwsched.domain.models import NewProject
-from dwsched.runtime.transfer import import_lines
+from dwsched.runtime.transfer import _chunks, _Decoder, import_lines
 from dwsched.store import Store
 
 TARGET = 50_000
@@ -178,6 +180,24 @@ def in_process(path: Path, db: Path, count: int) -> float:
     return elapsed
 
 
+def writer_alone(path: Path, db: Path, zones: dict[int, str], count: int) -> float:
+    """The store writing rows decoded beforehand (untimed): what SQLite itself costs, the
+    ceiling of an import however its decoding is done."""
+    decoder = _Decoder(zones, "Asia/Shanghai")
+    with path.open("rb") as lines:
+        chunks = [decoder.decode(part, first).batch for first, part in _chunks(lines)]
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        started = time.perf_counter()
+        written = store.import_encoded(chunks, False, int(time.time() * 1000))
+        elapsed = time.perf_counter() - started
+        if written != count:
+            raise AssertionError(f"the writer wrote {written} of {count}")
+    finally:
+        store.close()
+    return elapsed
+
+
 def _dwsched() -> str:
     script = Path(sys.executable).with_name("dwsched")
     return str(script) if script.exists() else "dwsched"
@@ -217,8 +237,13 @@ def main() -> int:
 
         for old in workdir.glob("*.db*"):
             old.unlink()
-        for name in ("in_process.db", "startup.db", "cli.db"):
+        for name in ("in_process.db", "startup.db", "cli.db", "writer.db"):
             prepare(workdir / name, zones)
+        seconds_writer = writer_alone(source, workdir / "writer.db", zones, args.count)
+        print(
+            f"SQLite alone (rows ready): {seconds_writer:6.2f} s  "
+            f"{args.count / seconds_writer:10,.0f} instances/s  (the ceiling of any importer)"
+        )
         seconds = in_process(source, workdir / "in_process.db", args.count)
         print(
             f"in-process import_lines: {seconds:6.2f} s  {args.count / seconds:10,.0f} instances/s"
