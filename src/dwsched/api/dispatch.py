@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dwsched.api.actions import projects, workflow_instances
+from dwsched.api.actions import projects, workflow_instances, workflows
 from dwsched.api.context import Handler
 from dwsched.api.errors import API_VERSION
 from dwsched.domain.errors import MissingArgument, UnknownAction
 
-ACTIONS: dict[str, Handler] = {**workflow_instances.HANDLERS, **projects.HANDLERS}
+ACTIONS: dict[str, Handler] = {
+    **workflow_instances.HANDLERS,
+    **projects.HANDLERS,
+    **workflows.HANDLERS,
+}
 
 
 def lookup(action: str | None, version: str | None) -> Handler:

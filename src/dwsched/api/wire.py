@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dwsched.domain.calendar import day_start_ms
-from dwsched.domain.models import Project, WorkflowInstance
+from dwsched.domain.models import Project, WorkflowDefinition, WorkflowInstance
+from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 
 
 def workflow_instance(i: WorkflowInstance, tz: str) -> dict[str, Any]:
@@ -53,3 +54,97 @@ def project(p: Project) -> dict[str, Any]:
 
 def paging(number: int, size: int, total: int, name: str, items: list[Any]) -> dict[str, Any]:
     return {"PageNumber": number, "PageSize": size, "TotalCount": total, name: items}
+
+
+def workflow_definition(d: WorkflowDefinition) -> dict[str, Any]:
+    """The GetWorkflowDefinition item: the FlowSpec text as stored."""
+    return {
+        "Id": str(d.id),
+        "Name": d.name,
+        "Owner": d.owner,
+        "ProjectId": d.project_id,
+        "Spec": d.spec,
+        "WorkflowId": d.workflow_id,
+        "CreateTime": d.create_time,
+        "ModifyTime": d.modify_time,
+    }
+
+
+def workflow_definition_item(d: WorkflowDefinition) -> dict[str, Any]:
+    """The ListWorkflowDefinitions item."""
+    return {
+        "Id": str(d.id),
+        "Name": d.name,
+        "Owner": d.owner,
+        "Description": d.description,
+        "ProjectId": d.project_id,
+        "Type": d.kind,
+        "CreateTime": d.create_time,
+        "ModifyTime": d.modify_time,
+        "Script": {"Id": str(d.id), "Path": d.name, "Runtime": {"Command": "WORKFLOW"}},
+    }
+
+
+def workflow(w: DeployedWorkflow, with_tasks: bool = False) -> dict[str, Any]:
+    """The ListWorkflows item; GetWorkflow adds Tasks, Dependencies and Outputs."""
+    s = w.spec
+    found: dict[str, Any] = {
+        "Id": w.id,
+        "Name": s.name,
+        "ClientUniqueCode": s.client_id,
+        "Description": s.description,
+        "EnvType": w.env_type.value,
+        "Owner": s.owner,
+        "Parameters": " ".join(f"{k}={v}" for k, v in s.parameters),
+        "ProjectId": w.project_id,
+        "Tags": [],
+        "Trigger": {
+            "Type": s.trigger.type.value,
+            "Cron": s.trigger.cron or "",
+            "StartTime": s.trigger.start_time,
+            "EndTime": s.trigger.end_time,
+            "Recurrence": "Normal",
+        },
+        "CreateTime": w.create_time,
+        "ModifyTime": w.modify_time,
+        "CreateUser": w.create_user,
+        "ModifyUser": w.modify_user,
+    }
+    if not with_tasks:
+        return found
+    task_ids = {t.node.id: t.id for t in w.tasks}
+    found["Tasks"] = [_task(w, t, task_ids) for t in w.tasks]
+    # The workflow's own dependencies on other workflows: dwsched has none yet (the edges
+    # between its tasks are each task's `UpstreamTaskIds`, a dwsched extension).
+    found["Dependencies"] = []
+    found["Outputs"] = {"TaskOutputs": [{"Output": o} for o in s.outputs]}
+    return found
+
+
+def _task(w: DeployedWorkflow, t: DeployedTask, task_ids: dict[str, int]) -> dict[str, Any]:
+    n = t.node
+    return {
+        "UpstreamTaskIds": [task_ids[u.node_id] for u in n.upstream if u.node_id in task_ids],
+        "Id": t.id,
+        "Name": n.name,
+        "Type": n.command,
+        "ClientUniqueCode": n.id,
+        "Description": "",
+        "EnvType": w.env_type.value,
+        "Owner": t.owner,
+        "Priority": n.priority,
+        "ProjectId": t.project_id,
+        "RerunMode": n.rerun_mode.api,
+        "RerunTimes": n.rerun_times,
+        "RerunInterval": n.rerun_interval_ms // 1000,
+        "Timeout": n.timeout_s,
+        "TriggerRecurrence": n.recurrence.value,
+        "RuntimeResource": {"ResourceGroupId": n.resource_group, "Cu": "", "Image": ""},
+        "DataSource": {"Name": ""},
+        "BaselineId": 0,
+        "WorkflowId": w.id,
+        "CreateTime": t.create_time,
+        "ModifyTime": t.modify_time,
+        "CreateUser": w.create_user,
+        "ModifyUser": w.modify_user,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dwsched import __version__
-from dwsched.cli import db, instances, keys, projects, serve, transfer
+from dwsched.cli import db, instances, keys, projects, serve, transfer, workflows
 from dwsched.cli.options import ENV_PREFIX, Group
 
 
@@ -22,6 +22,7 @@ cli.add_command(projects.projects)
 cli.add_command(transfer.import_)
 cli.add_command(transfer.export)
 cli.add_command(instances.instances)
+cli.add_command(workflows.workflows)
 cli.add_command(db.db)
 
 

@@ -47,6 +47,16 @@ class InstanceNotFound(NotFound):
         self.instance_id = instance_id
 
 
+class DefinitionNotFound(NotFound):
+    def __init__(self, definition_id: str) -> None:
+        super().__init__(f"The workflow definition {definition_id} does not exist.")
+
+
+class WorkflowNotFound(NotFound):
+    def __init__(self, workflow_id: int) -> None:
+        super().__init__(f"The workflow {workflow_id} does not exist.")
+
+
 class AccessKeyNotFound(NotFound):
     def __init__(self, access_key_id: str) -> None:
         super().__init__(f"The AccessKeyId {access_key_id} does not exist.")

@@ -133,3 +133,20 @@ class AccessKey:
     name: str
     status: KeyStatus
     create_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDefinition:
+    """A Data Studio workflow definition: its FlowSpec text as given, and the workflow
+    deployed from it (None once deleted, or before it was ever deployed)."""
+
+    id: int
+    project_id: int
+    kind: str
+    name: str
+    owner: str
+    description: str
+    spec: str
+    workflow_id: int | None
+    create_time: int
+    modify_time: int

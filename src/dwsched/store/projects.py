@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
 from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
 from dwsched.store.instances import count_project_instances, delete_project_instances
-from dwsched.store.schema import projects
+from dwsched.store.schema import projects, tasks, workflow_definitions, workflows
 from dwsched.store.statements import Compiled, run
 
 
@@ -152,4 +152,6 @@ def delete_project(conn: sa.Connection, project_id: int) -> None:
             "with it."
         )
     delete_project_instances(conn, project_id)
+    for table in (tasks, workflow_definitions, workflows):
+        conn.execute(sa.delete(table).where(table.c.project_id == project_id))
     conn.execute(sa.delete(projects).where(projects.c.id == project_id))

@@ -39,6 +39,9 @@ projects = sa.Table(
     sqlite_autoincrement=True,  # never give a deleted workspace's id to a new one
 )
 
+# Workflows: those deployed from a FlowSpec definition (the engine schedules and runs them),
+# and those only named by imported instances (records: `definition_id` is null, the engine
+# never runs them). The trigger and strategy columns are the deployed version's.
 workflows = sa.Table(
     "workflows",
     metadata,
@@ -48,7 +51,74 @@ workflows = sa.Table(
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.Column("definition_id", sa.BigInteger(), nullable=True),
+    sa.Column("env_type", sa.String(4), nullable=False, server_default="Prod"),
+    sa.Column("kind", sa.String(32), nullable=False, server_default=sa.text("''")),
+    sa.Column("client_unique_code", sa.String(256), nullable=False, server_default=sa.text("''")),
+    sa.Column("description", sa.Text(), nullable=False, server_default=sa.text("''")),
+    sa.Column("parameters", sa.Text(), nullable=False, server_default=sa.text("''")),
+    sa.Column("trigger_type", sa.String(16), nullable=False, server_default=sa.text("''")),
+    sa.Column("cron", sa.String(256), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default=sa.text("''")),
+    sa.Column("start_time", sa.String(32), nullable=False, server_default=sa.text("''")),
+    sa.Column("end_time", sa.String(32), nullable=False, server_default=sa.text("''")),
+    sa.Column("start_ms", sa.BigInteger(), nullable=True),
+    sa.Column("end_ms", sa.BigInteger(), nullable=True),
+    sa.Column("instance_mode", sa.String(16), nullable=False, server_default=sa.text("''")),
+    # The normalised spec of the deployed version (JSON), and its number: instances are
+    # generated from the version current when they are made.
+    sa.Column("spec", sa.Text(), nullable=False, server_default=sa.text("''")),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("deploy_time", sa.BigInteger(), nullable=True),
+    sa.Column("create_user", sa.String(64), nullable=False, server_default=sa.text("''")),
+    sa.Column("modify_user", sa.String(64), nullable=False, server_default=sa.text("''")),
+    # Scheduling: the first run date (yyyymmdd) of the deployment and the last one whose
+    # Normal instances exist (the scheduler's catch-up point).
+    sa.Column("first_run_day", sa.Integer(), nullable=True),
+    sa.Column("generated_through", sa.Integer(), nullable=True),
     sa.Index(None, "project_id", "id"),
+    sa.Index(None, "definition_id"),
+)
+
+# Data Studio workflow definitions: the FlowSpec text as given, and the deployed workflow it
+# became (a definition is deployed when it is created or updated).
+workflow_definitions = sa.Table(
+    "workflow_definitions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("project_id", sa.BigInteger(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("workflow_id", sa.BigInteger(), nullable=True),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.Index(None, "project_id", "id"),
+    sqlite_autoincrement=True,  # ids are public: never reused after a delete
+)
+
+# The deployed nodes of a workflow. A node keeps its task id across versions (matched by
+# its spec id); a node dropped by a later version is kept, marked deleted, for the task
+# instances that name it.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("workflow_id", sa.BigInteger(), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Column("node_id", sa.String(256), nullable=False),
+    sa.Column("position", sa.Integer(), nullable=False),  # upstream before downstream
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("spec", sa.Text(), nullable=False),  # the node as JSON (domain NodeSpec)
+    sa.Column("deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.UniqueConstraint("workflow_id", "node_id"),
+    sqlite_autoincrement=True,
 )
 
 # One row per (project, env, BizDate): the unit every listing stays inside. Instances and
@@ -117,6 +187,86 @@ instance_tags = sa.Table(
     sa.Column("value", sa.String(256), primary_key=True),
     sa.Column("instance_id", sa.BigInteger(), primary_key=True),
     sqlite_with_rowid=False,
+)
+
+# Task instances: one per node of every workflow instance the engine made (imported
+# instances have none: the engine never runs them). The node's settings are copied in when
+# the instance is made, so a later deployment changes only later instances.
+task_instances = sa.Table(
+    "task_instances",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("workflow_instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("partition_id", sa.BigInteger(), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Column("env_type", sa.String(4), nullable=False),
+    sa.Column("biz_day", sa.Integer(), nullable=False),
+    sa.Column("workflow_id", sa.BigInteger(), nullable=False),
+    sa.Column("task_id", sa.BigInteger(), nullable=False),
+    sa.Column("unified_workflow_instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("workflow_instance_type", sa.String(16), nullable=False),
+    sa.Column("trigger_type", sa.String(16), nullable=False),
+    sa.Column("trigger_recurrence", sa.String(32), nullable=False),
+    sa.Column("position", sa.Integer(), nullable=False),  # upstream before downstream
+    sa.Column("upstream", sa.Text(), nullable=False),  # JSON: ids of same-instance upstreams
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("period_number", sa.Integer(), nullable=False),
+    sa.Column("trigger_time", sa.BigInteger(), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("resource_group", sa.String(128), nullable=False),
+    sa.Column("spec", sa.Text(), nullable=False),  # the node (domain NodeSpec) as deployed
+    sa.Column("parameters", sa.Text(), nullable=False),  # the workflow's `k=v` parameters
+    sa.Column("run_number", sa.Integer(), nullable=False),
+    sa.Column("started_time", sa.BigInteger(), nullable=True),
+    sa.Column("finished_time", sa.BigInteger(), nullable=True),
+    sa.Column("waiting_trigger_time", sa.BigInteger(), nullable=True),
+    sa.Column("waiting_resource_time", sa.BigInteger(), nullable=True),
+    sa.Column("next_try_at", sa.BigInteger(), nullable=True),  # a retry waits until then
+    # The attempt in progress: the worker that claimed it, its process, its last heartbeat.
+    sa.Column("worker", sa.String(128), nullable=True),
+    sa.Column("pid", sa.Integer(), nullable=True),
+    sa.Column("process", sa.String(64), nullable=True),
+    sa.Column("heartbeat_at", sa.BigInteger(), nullable=True),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.Index("ix_ti_part_id", "partition_id", "id"),
+    sa.Index("ix_ti_instance", "workflow_instance_id", "position"),
+    sa.Index("ix_ti_status", "status", "trigger_time", "id"),
+    sqlite_autoincrement=True,
+)
+
+# One row per attempt of a task instance: its outcome and its (size-capped) log.
+task_attempts = sa.Table(
+    "task_attempts",
+    metadata,
+    sa.Column("task_instance_id", sa.BigInteger(), primary_key=True),
+    sa.Column("run_number", sa.Integer(), primary_key=True),
+    sa.Column("worker", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("started_time", sa.BigInteger(), nullable=False),
+    sa.Column("finished_time", sa.BigInteger(), nullable=True),
+    sa.Column("log", sa.Text(), nullable=False),
+)
+
+# The cycles the scheduler has made instances for: generating twice is a no-op.
+scheduled_cycles = sa.Table(
+    "scheduled_cycles",
+    metadata,
+    sa.Column("workflow_id", sa.BigInteger(), primary_key=True),
+    sa.Column("trigger_time", sa.BigInteger(), primary_key=True),
+    sa.Column("workflow_instance_id", sa.BigInteger(), nullable=False),
+)
+
+# Counters for ids that are not a table's own key (WorkflowTaskInstanceId).
+id_counters = sa.Table(
+    "id_counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_value", sa.BigInteger(), nullable=False),
 )
 
 access_keys = sa.Table(

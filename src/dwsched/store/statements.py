@@ -47,20 +47,6 @@ def run(cursor: Any, compiled: Compiled, values: Mapping[str, Any]) -> list[tupl
     return list(cursor.fetchall())
 
 
-def run_many(
-    cursor: Any, compiled: Compiled, rows: Sequence[tuple[Any, ...]], table: sa.Table
-) -> None:
-    """Bulk INSERT of `rows`, each a tuple in `table`'s column order (`compiled` inserts
-    every column of `table`, each bound by its name)."""
-    names = [c.name for c in table.columns]
-    if compiled.positions is not None:
-        if list(compiled.positions) != names:
-            raise RuntimeError(f"{table.name}: insert parameters are not in column order")
-        cursor.executemany(compiled.sql, rows)
-    else:
-        cursor.executemany(compiled.sql, [dict(zip(names, r, strict=True)) for r in rows])
-
-
 class HotConnections:
     """DBAPI connections for the hot paths (every request's key, nonce and listing).
 

@@ -12,7 +12,13 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from dwsched.domain.errors import InstanceNotFound, InstancesExist, StoreUnavailable
+from dwsched.domain.errors import (
+    DefinitionNotFound,
+    InstanceNotFound,
+    InstancesExist,
+    StoreUnavailable,
+)
+from dwsched.domain.flowspec import TriggerType, WorkflowSpec
 from dwsched.domain.models import (
     AccessKey,
     EnvType,
@@ -21,10 +27,12 @@ from dwsched.domain.models import (
     Project,
     ProjectChanges,
     ProjectStatus,
+    WorkflowDefinition,
     WorkflowInstance,
 )
 from dwsched.domain.queries import InstancePage, InstanceQuery
-from dwsched.store import instances, keys, nonces, projects, workflows
+from dwsched.domain.workflows import DeployedWorkflow
+from dwsched.store import definitions, instances, keys, nonces, projects, workflows
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
@@ -204,6 +212,102 @@ class Store:
         with self.read() as conn:
             projects.project_by_id(conn, project_id)
             yield from instances.iter_instances(conn, project_id, env_type, biz_day_key)
+
+    # Workflow definitions and deployed workflows
+
+    def create_definition(
+        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int, nodes: bool
+    ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
+        """Store a definition and deploy it (with its nodes, or none as DataWorks'
+        CreateWorkflowDefinition does)."""
+        with self.write() as conn:
+            projects.project_by_id(conn, project_id)
+            found = definitions.insert_definition(conn, project_id, text, spec, now_ms)
+            deployed = definitions.deploy(conn, found, spec, user, now_ms, with_nodes=nodes)
+            return definitions.definition_by_id(conn, found.id), deployed
+
+    def import_definition(
+        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int
+    ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
+        """Create the definition with its nodes, or overwrite the one it names: by its spec
+        id when that is a definition id of the workspace, else by its name."""
+        with self.write() as conn:
+            projects.project_by_id(conn, project_id)
+            found: WorkflowDefinition | None = None
+            if spec.client_id.isdigit():
+                try:
+                    found = definitions.definition_by_id(conn, int(spec.client_id), project_id)
+                except DefinitionNotFound:
+                    found = None
+            found = found or definitions.definition_by_name(conn, project_id, spec.name)
+            if found is None:
+                found = definitions.insert_definition(conn, project_id, text, spec, now_ms)
+            else:
+                found = definitions.update_definition(
+                    conn, found.id, project_id, text, spec, now_ms
+                )
+            deployed = definitions.deploy(conn, found, spec, user, now_ms, with_nodes=True)
+            return definitions.definition_by_id(conn, found.id), deployed
+
+    def update_definition(
+        self,
+        definition_id: int,
+        project_id: int,
+        text: str,
+        spec: WorkflowSpec,
+        user: str,
+        now_ms: int,
+    ) -> DeployedWorkflow:
+        """Change the definition's own fields and deploy them as the next version (its nodes
+        stay as deployed)."""
+        with self.write() as conn:
+            found = definitions.update_definition(
+                conn, definition_id, project_id, text, spec, now_ms
+            )
+            return definitions.deploy(conn, found, spec, user, now_ms, with_nodes=False)
+
+    def delete_definition(self, definition_id: int, project_id: int) -> None:
+        with self.write() as conn:
+            definitions.delete_definition(conn, definition_id, project_id)
+
+    def get_definition(self, definition_id: int, project_id: int | None) -> WorkflowDefinition:
+        with self.read() as conn:
+            return definitions.definition_by_id(conn, definition_id, project_id)
+
+    def list_definitions(
+        self,
+        project_id: int,
+        kind: str | None,
+        name: str | None,
+        owner: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[WorkflowDefinition]]:
+        with self.read() as conn:
+            projects.project_by_id(conn, project_id)
+            return definitions.definitions_page(conn, project_id, kind, name, owner, offset, limit)
+
+    def get_workflow(self, workflow_id: int) -> DeployedWorkflow:
+        with self.read() as conn:
+            return definitions.workflow_by_id(conn, workflow_id)
+
+    def list_workflows(
+        self,
+        project_id: int,
+        env_type: EnvType,
+        ids: Sequence[int] | None,
+        name: str | None,
+        owner: str | None,
+        trigger_type: TriggerType | None,
+        order: tuple[str, bool],
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[DeployedWorkflow]]:
+        with self.read() as conn:
+            projects.project_by_id(conn, project_id)
+            return definitions.workflows_page(
+                conn, project_id, env_type, ids, name, owner, trigger_type, order, offset, limit
+            )
 
     # Access keys and replay protection
 

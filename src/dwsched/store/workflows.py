@@ -10,13 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dwsched.store.schema import workflows
-from dwsched.store.statements import Compiled, run_many
+from dwsched.store.statements import Compiled
+
+_NAMED = ("id", "project_id", "name", "owner", "create_time", "modify_time")
 
 
 @lru_cache(maxsize=8)
 def _insert_missing(dialect: sa.Dialect) -> Compiled:
+    """A workflow known only by name (from imported instances): the other columns keep
+    their defaults."""
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    values: dict[str, Any] = {c.name: sa.bindparam(c.name) for c in workflows.columns}
+    values: dict[str, Any] = {name: sa.bindparam(name) for name in _NAMED}
     return Compiled(insert(workflows).values(values).on_conflict_do_nothing(), dialect)
 
 
@@ -31,6 +35,13 @@ def ensure_workflows(
         return
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        run_many(cursor, _insert_missing(conn.dialect), list(first.values()), workflows)
+        compiled = _insert_missing(conn.dialect)
+        rows = list(first.values())
+        if compiled.positions is None:
+            cursor.executemany(compiled.sql, [dict(zip(_NAMED, r, strict=True)) for r in rows])
+        else:
+            if compiled.positions != _NAMED:
+                raise RuntimeError("workflow insert parameters are not in _NAMED order")
+            cursor.executemany(compiled.sql, rows)
     finally:
         cursor.close()

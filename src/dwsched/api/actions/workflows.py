@@ -1,0 +1,169 @@
+"""Workflow definitions (Data Studio) and the workflows deployed from them (scheduler side).
+
+CreateWorkflowDefinition, ImportWorkflowDefinition, UpdateWorkflowDefinition,
+DeleteWorkflowDefinition, ListWorkflowDefinitions, GetWorkflowDefinition, ListWorkflows,
+GetWorkflow. A definition is deployed when it is created, imported or updated; its
+workflow's id is the `WorkflowId` of the instance APIs. Import runs at once: its AsyncJob is
+returned complete.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dwsched.api import wire
+from dwsched.api.context import Context, Handler
+from dwsched.api.params import Params, to_int
+from dwsched.domain import flowspec
+from dwsched.domain.errors import InvalidArgument, WorkflowNotFound
+from dwsched.domain.models import EnvType
+from dwsched.domain.queries import MAX_PAGE_NUMBER
+
+MAX_SPEC = 512 * 1024
+MAX_DEFINITION_PAGE = 100
+MAX_WORKFLOW_PAGE = 100
+WORKFLOW_SORTS = {"Id": "id", "CreateTime": "create_time", "ModifyTime": "modify_time"}
+
+
+def _spec(ctx: Context, p: Params, project_id: int) -> tuple[str, flowspec.WorkflowSpec]:
+    text = p.required_text("Spec", max_length=MAX_SPEC)
+    tz = ctx.store.get_project(project_id).timezone
+    return text, flowspec.parse(text, tz, default_owner=ctx.access_key_id)
+
+
+def _definition_id(p: Params) -> int:
+    """Definition ids are strings on the wire (numeric in dwsched)."""
+    return to_int("Id", p.required_text("Id", max_length=32).strip(), 1, 2**63 - 1)
+
+
+def create_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    text, spec = _spec(ctx, p, project_id)
+    definition, _ = ctx.store.create_definition(
+        project_id, text, spec, ctx.access_key_id, ctx.now_ms, nodes=False
+    )
+    return {"Id": str(definition.id)}
+
+
+def import_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    dry_run = p.boolean("DryRun") is True
+    text, spec = _spec(ctx, p, project_id)
+    response = ""
+    if not dry_run:
+        definition, _ = ctx.store.import_definition(
+            project_id, text, spec, ctx.access_key_id, ctx.now_ms
+        )
+        response = str(definition.id)
+    return {
+        "AsyncJob": {
+            "Id": uuid.uuid4().hex,
+            "Type": "Create",
+            "Status": "Success",
+            "Progress": 100,
+            "Completed": True,
+            "CreateTime": ctx.now_ms,
+            "Error": "",
+            "Response": response,
+        }
+    }
+
+
+def update_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
+    definition_id = _definition_id(p)
+    project_id = p.required_integer("ProjectId")
+    text, spec = _spec(ctx, p, project_id)
+    ctx.store.update_definition(
+        definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms
+    )
+    return {"Success": True}
+
+
+def delete_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
+    definition_id = _definition_id(p)
+    ctx.store.delete_definition(definition_id, p.required_integer("ProjectId"))
+    return {"Success": True}
+
+
+def get_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
+    definition_id = _definition_id(p)
+    found = ctx.store.get_definition(definition_id, p.integer("ProjectId"))
+    return {"WorkflowDefinition": wire.workflow_definition(found)}
+
+
+def list_workflow_definitions(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    kind = p.choice("Type", flowspec.WorkflowKind)
+    number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
+    size = p.integer("PageSize", maximum=MAX_DEFINITION_PAGE) or 10
+    total, found = ctx.store.list_definitions(
+        project_id,
+        None if kind is None else kind.value,
+        p.text("Name", max_length=512),
+        p.text("Owner", max_length=64),
+        (number - 1) * size,
+        size,
+    )
+    items = [wire.workflow_definition_item(d) for d in found]
+    return {"PagingInfo": wire.paging(number, size, total, "WorkflowDefinitions", items)}
+
+
+def list_workflows(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
+    size = p.integer("PageSize", maximum=MAX_WORKFLOW_PAGE) or 10
+    trigger = p.text("TriggerType", max_length=32)
+    trigger_type = None
+    if trigger is not None:
+        if trigger == "TriggerWorkflow":  # no event-triggered workflows yet: none match
+            return {"PagingInfo": wire.paging(number, size, 0, "Workflows", [])}
+        trigger_type = p.choice("TriggerType", flowspec.TriggerType)
+    total, found = ctx.store.list_workflows(
+        project_id,
+        p.choice("EnvType", EnvType) or EnvType.PROD,
+        p.int_list("Ids", 1000),
+        p.text("Name", max_length=512),
+        p.text("Owner", max_length=64),
+        trigger_type,
+        _workflow_sort(p.text("SortBy", max_length=64)),
+        (number - 1) * size,
+        size,
+    )
+    items = [wire.workflow(w) for w in found]
+    return {"PagingInfo": wire.paging(number, size, total, "Workflows", items)}
+
+
+def _workflow_sort(text: str | None) -> tuple[str, bool]:
+    if not text or not text.strip():
+        return "id", True
+    field, _, direction = text.strip().partition(" ")
+    direction = direction.strip() or "Desc"
+    if field not in WORKFLOW_SORTS or direction not in ("Asc", "Desc"):
+        raise InvalidArgument(
+            "SortBy",
+            f"The parameter SortBy {text!r} must be one of Id, CreateTime, ModifyTime, "
+            "optionally followed by Asc or Desc.",
+        )
+    return WORKFLOW_SORTS[field], direction == "Desc"
+
+
+def get_workflow(ctx: Context, p: Params) -> dict[str, Any]:
+    workflow_id = p.required_integer("Id")
+    env = p.choice("EnvType", EnvType) or EnvType.PROD
+    found = ctx.store.get_workflow(workflow_id)
+    if found.env_type is not env:
+        raise WorkflowNotFound(workflow_id)
+    return {"Workflow": wire.workflow(found, with_tasks=True)}
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateWorkflowDefinition": create_workflow_definition,
+    "ImportWorkflowDefinition": import_workflow_definition,
+    "UpdateWorkflowDefinition": update_workflow_definition,
+    "DeleteWorkflowDefinition": delete_workflow_definition,
+    "GetWorkflowDefinition": get_workflow_definition,
+    "ListWorkflowDefinitions": list_workflow_definitions,
+    "ListWorkflows": list_workflows,
+    "GetWorkflow": get_workflow,
+}

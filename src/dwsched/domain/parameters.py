@@ -1,0 +1,264 @@
+"""DataWorks scheduling parameters: the text a task runs, with `$bizdate`, `${...}` and `$[...]`
+replaced by values of its cycle.
+
+A cycle has a business date (`biz_day`) and a scheduled instant (`cyc_time_ms`, shown in the
+workspace's zone `tz`). `substitute` replaces, in one left-to-right pass:
+
+- `$bizdate`: the business date, yyyymmdd. `$cyctime`: the scheduled time, yyyymmddhh24miss.
+  `$gmtdate`: the run date (the day after the business date), yyyymmdd. A longer word
+  (`$bizdate_x`) is not one of these and is left alone.
+- `${name}` for a name in `params`: that parameter's value, itself substituted first, so
+  `bizdate=$bizdate` or `day=${yyyy-mm-dd}` work. A parameter whose value refers back to itself,
+  directly or through others, leaves the inner reference as it is. Parameters take precedence
+  over date formats: a parameter called `yyyymmdd` hides the format.
+- `${format}` and `${format±N}`: the business date in `format`, built from `yyyy`, `yy`, `mm`,
+  `dd` and separators (any character but an ASCII letter or digit, e.g. `-`, `/`, `:`, `年`).
+  N (digits, optionally multiplied: `7*2`) counts the format's smallest unit, as DataWorks
+  documents: days when the format has `dd` (`${yyyymmdd-1}`), months when its smallest part is
+  `mm` (`${yyyymm-1}`, `${mm+1}`), years when only a year is shown (`${yyyy-1}`). Month and
+  year offsets clamp the day to the target month (2024-03-31 - 1 month is 2024-02-29), which
+  matters only for formats that show no day anyway.
+- `$[format]` and `$[format±N]`: the scheduled time in `tz`, in `format` built from `yyyy`,
+  `yy`, `mm`, `dd`, `hh24`, `mi`, `ss` and separators. N is always in days (Oracle-style date
+  arithmetic, as in DataWorks): `$[yyyymmdd-1]`, `$[hh24miss-1/24]` (an hour),
+  `$[hh24mi-30/24/60]` (30 minutes); `/` divides and `*` multiplies, left to right.
+  A whole number of days moves the calendar and keeps the wall-clock time (across a
+  daylight-saving change `$[yyyymmdd hh24-1]` is still the previous day at the same hour); an
+  offset with a fraction of a day is elapsed time (`-1/24` is the instant one real hour earlier,
+  shown in `tz`, so 03:30 just after a spring-forward gap minus 1/24 is 01:30).
+  `$[add_months(format,N)]` moves the calendar by N months (clamping the day) and keeps the
+  time.
+
+Anything else between `${` `}` or `$[` `]` (an unknown name, `${hh24}`, a date the offset would
+push out of the years 1..9999) is left unchanged, as DataWorks leaves unknown text alone.
+Formats are lower case; surrounding spaces inside the brackets are ignored.
+
+Pure: no I/O and no clock; every instant is an argument.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+
+from dwsched.domain.calendar import MAX_MS, MIN_MS, zone
+from dwsched.domain.errors import InvalidArgument
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US_PER_DAY = 86_400_000_000
+
+_REFERENCE = re.compile(
+    r"\$\{(?P<brace>[^{}$]*)\}"
+    r"|\$\[(?P<bracket>[^\[\]$]*)\]"
+    r"|\$(?P<builtin>bizdate|cyctime|gmtdate)(?![A-Za-z0-9_])"
+)
+_OFFSET = re.compile(
+    r"(?P<format>.*?)\s*(?P<sign>[+-])\s*(?P<amount>[0-9]+(?:\s*[*/]\s*[0-9]+)*)", re.DOTALL
+)
+_ADD_MONTHS = re.compile(
+    r"add_months\s*\(\s*(?P<format>[^,()]*?)\s*,\s*(?P<sign>[+-]?)\s*"
+    r"(?P<amount>[0-9]+(?:\s*\*\s*[0-9]+)*)\s*\)"
+)
+_FACTOR = re.compile(r"([*/])\s*([0-9]+)")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_DATE_FIELDS = ("yyyy", "yy", "mm", "dd")
+_TIME_FIELDS = ("yyyy", "yy", "mm", "dd", "hh24", "mi", "ss")
+_CYCTIME = ("yyyy", "mm", "dd", "hh24", "mi", "ss")
+_RENDER: dict[str, Callable[[datetime], str]] = {
+    "yyyy": lambda t: f"{t.year:04d}",
+    "yy": lambda t: f"{t.year % 100:02d}",
+    "mm": lambda t: f"{t.month:02d}",
+    "dd": lambda t: f"{t.day:02d}",
+    "hh24": lambda t: f"{t.hour:02d}",
+    "mi": lambda t: f"{t.minute:02d}",
+    "ss": lambda t: f"{t.second:02d}",
+}
+
+
+def substitute(
+    text: str, biz_day: date, cyc_time_ms: int, tz: str, params: Mapping[str, str]
+) -> str:
+    """`text` with the scheduling parameters of the cycle (`biz_day`, `cyc_time_ms` in `tz`)
+    replaced, as described in the module docstring.
+
+    InvalidArgument when `tz` is not an IANA zone (param `TimeZone`) or `cyc_time_ms` is
+    outside the representable range (param `CycTime`); never for the text itself.
+    """
+    if not MIN_MS <= cyc_time_ms <= MAX_MS:
+        raise InvalidArgument(
+            "CycTime",
+            f"The parameter CycTime must be epoch milliseconds between {MIN_MS} and {MAX_MS}.",
+        )
+    cyc = (_EPOCH + timedelta(milliseconds=cyc_time_ms)).astimezone(zone(tz))
+    return _Cycle(biz_day, cyc, params).expand(text, frozenset())
+
+
+def parse_assignments(text: str, param: str = "Parameters") -> dict[str, str]:
+    """The parameters in DataWorks' string form `"k1=v1 k2=v2"`, in order.
+
+    Pairs are separated by whitespace, so a value cannot contain spaces; a value may be empty
+    (`k=`) or contain `=` (only the first `=` separates). Names are letters, digits and `_`,
+    not starting with a digit, so that `${name}` can refer to them.
+
+    InvalidArgument naming `param` for a pair without `=`, a name that is not a name, or a
+    name given twice: the caller validating a node's parameters needs to reject these, since
+    substitution would otherwise silently ignore them.
+    """
+    result: dict[str, str] = {}
+    for item in text.split():
+        name, sep, value = item.partition("=")
+        if not sep or not _NAME.fullmatch(name):
+            raise InvalidArgument(
+                param,
+                f"The parameter {param} must be space-separated name=value pairs (e.g. "
+                f"bizdate=$bizdate day=${{yyyy-mm-dd}}); {item!r} is not one.",
+            )
+        if name in result:
+            raise InvalidArgument(param, f"The parameter {param} names {name!r} twice.")
+        result[name] = value
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    biz_day: date
+    cyc: datetime  # aware, in the workspace's zone
+    params: Mapping[str, str]
+
+    def expand(self, text: str, active: frozenset[str]) -> str:
+        """`text` substituted; `active` holds the parameters being expanded (a cycle guard)."""
+
+        def replace(match: re.Match[str]) -> str:
+            builtin, bracket, brace = match["builtin"], match["bracket"], match["brace"]
+            value: str | None
+            if builtin is not None:
+                value = self.builtin(builtin)
+            elif bracket is not None:
+                value = _scheduled(bracket.strip(), self.cyc)
+            else:
+                key = brace.strip()
+                if key in self.params and key not in active:
+                    return self.expand(self.params[key], active | {key})
+                value = _business(key, self.biz_day)
+            return match[0] if value is None else value
+
+        return _REFERENCE.sub(replace, text)
+
+    def builtin(self, name: str) -> str:
+        if name == "bizdate":
+            return f"{self.biz_day:%Y%m%d}"
+        if name == "gmtdate":
+            return f"{self.biz_day + timedelta(days=1):%Y%m%d}"
+        return _render(_CYCTIME, self.cyc)
+
+
+def _business(expr: str, biz_day: date) -> str | None:
+    """`${expr}` for a business date: the date in `expr`'s format moved by its offset, or None
+    when `expr` is not a date format (or the result is out of range)."""
+    fmt, offset = _split_offset(expr)
+    pieces = _pieces(fmt, _DATE_FIELDS)
+    if pieces is None or offset is None or offset.denominator != 1:
+        return None
+    n = int(offset)
+    try:
+        if "dd" in pieces:
+            day = biz_day + timedelta(days=n)
+        elif "mm" in pieces:
+            day = _add_months(biz_day, n)
+        else:
+            day = _add_months(biz_day, 12 * n)
+    except (OverflowError, ValueError):
+        return None
+    return _render(pieces, datetime.combine(day, time()))
+
+
+def _scheduled(expr: str, cyc: datetime) -> str | None:
+    """`$[expr]` for a scheduled time `cyc` (aware, in the workspace's zone): the time in
+    `expr`'s format moved by its offset in days, or None when `expr` is not a time format."""
+    local = cyc.replace(tzinfo=None)
+    months = _ADD_MONTHS.fullmatch(expr)
+    try:
+        if months is not None:
+            pieces = _pieces(months["format"], _TIME_FIELDS)
+            n = _amount(months["amount"])
+            if pieces is None or n is None or n.denominator != 1:
+                return None
+            n = -n if months["sign"] == "-" else n
+            moved = datetime.combine(_add_months(local.date(), int(n)), local.time())
+            return _render(pieces, moved)
+        fmt, offset = _split_offset(expr)
+        pieces = _pieces(fmt, _TIME_FIELDS)
+        if pieces is None or offset is None:
+            return None
+        if offset.denominator == 1:
+            moved = local + timedelta(days=int(offset))
+        else:
+            elapsed = timedelta(microseconds=round(offset * _US_PER_DAY))
+            moved = (cyc.astimezone(UTC) + elapsed).astimezone(cyc.tzinfo).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        return None
+    return _render(pieces, moved)
+
+
+def _split_offset(expr: str) -> tuple[str, Fraction | None]:
+    """(format, signed offset); offset 0 when there is none, None when it divides by zero."""
+    match = _OFFSET.fullmatch(expr)
+    if match is None:
+        return expr, Fraction(0)
+    amount = _amount(match["amount"])
+    if amount is None:
+        return match["format"], None
+    return match["format"], -amount if match["sign"] == "-" else amount
+
+
+def _amount(text: str) -> Fraction | None:
+    """`12`, `7*2`, `30/24/60`: evaluated left to right; None on a division by zero."""
+    first = re.match(r"[0-9]+", text)
+    if first is None:
+        return None
+    value = Fraction(int(first[0]))
+    for op, number in _FACTOR.findall(text, first.end()):
+        if op == "*":
+            value *= int(number)
+        elif int(number) == 0:
+            return None
+        else:
+            value /= int(number)
+    return value
+
+
+def _pieces(fmt: str, fields: tuple[str, ...]) -> tuple[str, ...] | None:
+    """`fmt` split into fields and one-character separators; None unless it is a format (at
+    least one field, no other ASCII letters or digits)."""
+    pieces: list[str] = []
+    i = 0
+    while i < len(fmt):
+        field = next((f for f in fields if fmt.startswith(f, i)), None)
+        if field is not None:
+            pieces.append(field)
+            i += len(field)
+            continue
+        ch = fmt[i]
+        if ch.isascii() and ch.isalnum():
+            return None
+        pieces.append(ch)
+        i += 1
+    if not any(piece in _RENDER for piece in pieces):
+        return None
+    return tuple(pieces)
+
+
+def _render(pieces: tuple[str, ...], at: datetime) -> str:
+    return "".join(_RENDER[p](at) if p in _RENDER else p for p in pieces)
+
+
+def _add_months(day: date, months: int) -> date:
+    """`day` moved by whole months, the day clamped to the target month's length."""
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    last = monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))

@@ -1,0 +1,379 @@
+"""Cycles of a scheduled workflow: which instants a trigger fires on a run date, and which run
+dates are due to have their instances generated.
+
+A trigger is a 6-field cron `second minute hour day-of-month month day-of-week` (DataWorks'
+Spring/Quartz-like form, with `?`, `L`, `W` and `#`), an IANA zone and a validity window of
+epoch ms, both ends inclusive. Day-of-week numbers follow Spring and croniter: 0 or 7 is
+Sunday, 1 is Monday; names (MON, ...) are read the same everywhere.
+
+A run date D is a calendar date in the trigger's zone. Its cycles are the instants whose local
+wall-clock time falls on D and matches the cron; each cycle's BizDate is D - 1 day, and cycles
+are numbered 1.. in time order over the whole day, so a cycle keeps its number when the
+validity window or an immediate deploy leaves earlier cycles out.
+
+Daylight saving: a matching wall-clock time fires once.
+- A wall-clock time that occurs twice (fall back) fires at its first instant only: a daily
+  02:30 job runs once, and an hourly job has 24 cycles (the repeated hour's second 02:00 is
+  not a new cycle). Users expect a daily job to run daily, not twice.
+- A wall-clock time that does not exist (spring forward) gives one cycle at the first instant
+  after the gap (03:00 for a 02:30 job in Europe/Berlin); it merges with a cycle already at
+  that instant, so an hourly job has 23 cycles. A gap that ends on the next day drops the time.
+dwsched computes this without iterating croniter, from the cron's times of day.
+
+Day-restricted crons (a day-of-month, month or day-of-week that is not every day) still give
+every date one instance: on a run day the cycles above; on any other day one dry-run cycle
+(`SkipCycle`) at the cron's first time of day.
+
+Generation: under `T+1` the instances of D are generated at 23:30 local on D - 1; under
+`Immediately` the deploy's own date is generated at deploy time (`immediate_cycles`) and later
+dates follow `T+1`. Nothing here reads the clock: every instant is an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import product
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterError, croniter
+
+from dwsched.domain.calendar import day_start_ms, zone
+from dwsched.domain.errors import InvalidArgument
+
+GENERATE_AT = time(23, 30)
+IMMEDIATE_BUFFER_MS = 600_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_DAY_S = 86_400
+_WINDOW_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+_FIELD_NAMES = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
+_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_WEEKDAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+# What each field may contain before croniter reads it; this keeps out croniter's own
+# extensions (`H` hashing, `R` random) that DataWorks does not have.
+_FIELD_SYNTAX = (
+    re.compile(r"[0-9,*/-]+"),
+    re.compile(r"[0-9,*/-]+"),
+    re.compile(r"[0-9,*/-]+"),
+    re.compile(r"[0-9,*/?LW-]+"),
+    re.compile(rf"(?:[0-9,*/-]|{_MONTHS})+"),
+    re.compile(rf"(?:[0-9,*/?#L-]|{_WEEKDAYS})+"),
+)
+_FIELD_HINTS = (
+    "0-59 with , - * /",
+    "0-59 with , - * /",
+    "0-23 with , - * /",
+    "1-31 with , - * / ?, L for the last day, 15W for the weekday nearest the 15th",
+    "1-12 or JAN-DEC with , - * /",
+    "0-7 (0 and 7 are Sunday) or SUN-SAT with , - * / ?, L5 for the last Friday, 5#3 for the third",
+)
+_EVERY_DAY = ("*", "?")
+
+
+class InstanceMode(enum.StrEnum):
+    """When a deployed workflow's instances are generated (FlowSpec `instanceMode`)."""
+
+    T_PLUS_1 = "T+1"
+    IMMEDIATELY = "Immediately"
+
+
+class CycleKind(enum.StrEnum):
+    """How a cycle's instance runs when triggered (DataWorks `TriggerRecurrence`)."""
+
+    NORMAL = "Normal"
+    SKIP_CYCLE = "SkipCycle"  # a non-run day of a day-restricted cron: Success, not run
+    REALTIME_DEPRECATED = "RealtimeDeprecated"  # expired at an immediate deploy: Success
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A workflow's schedule: cron, IANA zone, validity window [start_ms, end_ms]."""
+
+    cron: str
+    timezone: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One instance-to-be of a run date."""
+
+    trigger_time: int  # epoch ms
+    biz_day: date  # run_date - 1 day
+    run_date: date
+    period_number: int  # 1-based position among the run date's cycles
+    kind: CycleKind
+
+    @property
+    def dry_run(self) -> bool:
+        """True when the instance turns Success at its time without running."""
+        return self.kind is not CycleKind.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class _Cron:
+    text: str
+    seconds: tuple[int, ...]  # wall-clock seconds after local midnight, ascending
+    day_expr: str | None  # the day fields alone; None when every date is a run day
+
+
+class _BadCron(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def parse_cron(text: str, path: str) -> str:
+    """`text` with single spaces and upper-case names, when it is a valid 6-field cron.
+
+    InvalidArgument naming `path` otherwise; the message says which field is wrong or why
+    the whole expression is not accepted (a date that never occurs, both day fields set).
+    """
+    normalised = " ".join(text.split()).upper()
+    try:
+        return _compile(normalised).text
+    except _BadCron as exc:
+        message = f"The cron {text!r} at {path} is invalid: {exc.problem}."
+        raise InvalidArgument(path, message) from exc
+
+
+@lru_cache(maxsize=16384)
+def _compile(text: str) -> _Cron:
+    fields = text.split(" ") if text else []
+    if len(fields) != 6:
+        raise _BadCron(
+            f"it has {len(fields)} fields, expected 6: second minute hour day-of-month "
+            "month day-of-week"
+        )
+    for i, token in enumerate(fields):
+        _check_field(i, token)
+    dom, month, dow = fields[3:]
+    if dom not in _EVERY_DAY and dow not in _EVERY_DAY:
+        raise _BadCron("day-of-month and day-of-week cannot both be set; put ? in one of them")
+    try:
+        expanded, nth = croniter.expand(text, second_at_beginning=True, strict=True)
+    except (CroniterError, ValueError, LookupError, TypeError) as exc:
+        raise _BadCron(_croniter_reason(exc)) from exc
+    minutes, hours, days, months, weekdays, seconds = expanded
+    times = sorted(
+        h * 3600 + m * 60 + s
+        for h, m, s in product(_values(hours, 24), _values(minutes, 60), _values(seconds, 60))
+    )
+    # croniter reads day-of-week 7 as 0, so a full week is the seven values 0-6.
+    every_day = (
+        len(_values(days, 32, 1)) == 31
+        and len(_values(months, 13, 1)) == 12
+        and len(_values(weekdays, 7)) == 7
+        and not nth
+    )
+    return _Cron(text, tuple(times), None if every_day else f"0 0 0 {dom} {month} {dow}")
+
+
+@lru_cache(maxsize=4096)
+def _check_field(i: int, token: str) -> None:
+    name, hint = _FIELD_NAMES[i], _FIELD_HINTS[i]
+    if not _FIELD_SYNTAX[i].fullmatch(token):
+        raise _BadCron(f"the {name} field {token!r} is not valid (allowed: {hint})")
+    probe = ["0", "0", "0", "*", "*", "?"]
+    if i == 5:
+        probe[3] = "?"
+    probe[i] = token
+    try:
+        croniter.expand(" ".join(probe), second_at_beginning=True, strict=True)
+    except (CroniterError, ValueError, LookupError, TypeError) as exc:
+        raise _BadCron(f"the {name} field {token!r} is not valid (allowed: {hint})") from exc
+
+
+def _croniter_reason(exc: Exception) -> str:
+    # croniter prefixes the expression in brackets; keep only what it says about it.
+    reason = str(exc).split("]", 1)[-1].strip(" .").removeprefix("is not acceptable")
+    reason = reason.strip(" .,")
+    if "never occur" in reason:
+        return f"it never fires ({reason})"
+    return f"it is not accepted ({reason})" if reason else "it is not accepted"
+
+
+def _values(field: Sequence[int | str], stop: int, start: int = 0) -> set[int]:
+    if "*" in field:
+        return set(range(start, stop))
+    return {v for v in field if isinstance(v, int)}
+
+
+def _cron(text: str, path: str) -> _Cron:
+    return _compile(parse_cron(text, path))
+
+
+@lru_cache(maxsize=65536)
+def _runs_on(day_expr: str, day: date) -> bool:
+    at = datetime(day.year, day.month, day.day)
+    return bool(croniter.match(day_expr, at, second_at_beginning=True))
+
+
+def parse_window_time(text: str, tz: str, path: str) -> int:
+    """Epoch ms of `yyyy-MM-dd HH:mm:ss` read as wall-clock time in zone `tz`.
+
+    A time that occurs twice is its first occurrence; a time inside a daylight-saving gap is
+    the first instant after the gap. InvalidArgument naming `path` when the text is not such
+    a time or the zone is not an IANA zone.
+    """
+    z = zone(tz, path)
+    match = _WINDOW_TIME.fullmatch(text)
+    problem = f"The time {text!r} at {path} is invalid: expected yyyy-MM-dd HH:mm:ss."
+    if match is None:
+        raise InvalidArgument(path, problem)
+    try:
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        wall = datetime(year, month, day, hour, minute, second)
+        return _wall_instants(wall, z)[0] * 1000
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(path, problem) from exc
+
+
+def _epoch_s(at: datetime) -> int:
+    return (at - _EPOCH) // _SECOND
+
+
+def _wall_instants(wall: datetime, z: ZoneInfo) -> list[int]:
+    """Epoch seconds at which the naive `wall` is the local time in `z`, ascending.
+
+    Two for a repeated time; for a time in a gap, the first instant after the gap.
+    """
+    early = _epoch_s(wall.replace(tzinfo=z, fold=0))
+    late = _epoch_s(wall.replace(tzinfo=z, fold=1))
+    if early == late:
+        return [early]
+    if early < late:
+        return [early, late]
+    # In a gap fold=0 lands after it and fold=1 before it; the gap's end lies between.
+    lo, hi = late, early
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, z).replace(tzinfo=None) > wall:
+            hi = mid
+        else:
+            lo = mid
+    return [hi]
+
+
+@lru_cache(maxsize=4096)
+def _plain_day_start(day: date, tz: str) -> int | None:
+    """Epoch s of `day`'s local midnight when the day has no offset change, else None."""
+    z = zone(tz)
+    start = day_start_ms(day, tz) // 1000
+    end = day_start_ms(day + timedelta(days=1), tz) // 1000
+    if end - start != _DAY_S:
+        return None
+    offset = datetime.fromtimestamp(start, z).utcoffset()
+    for probe in (*range(start, end, 3600), end - 1):
+        if datetime.fromtimestamp(probe, z).utcoffset() != offset:
+            return None
+    return start
+
+
+def _instants(day: date, tz: str, seconds: tuple[int, ...]) -> list[int]:
+    """Distinct epoch seconds on local `day` for the wall-clock `seconds`, ascending."""
+    base = _plain_day_start(day, tz)
+    if base is not None:
+        return [base + s for s in seconds]
+    z = zone(tz)
+    midnight = datetime(day.year, day.month, day.day)
+    found: set[int] = set()
+    for s in seconds:
+        for instant in _wall_instants(midnight + timedelta(seconds=s), z)[:1]:
+            if datetime.fromtimestamp(instant, z).date() == day:
+                found.add(instant)
+    return sorted(found)
+
+
+def cycles_on(trigger: Trigger, run_date: date) -> list[Cycle]:
+    """The cycles of `run_date` inside the trigger's window, in time order.
+
+    A run day of the cron has one `Normal` cycle per matching instant; a non-run day of a
+    day-restricted cron has one `SkipCycle` cycle at the cron's first time of day.
+    InvalidArgument naming `cron` or `timezone` when the trigger does not parse.
+    """
+    cron = _cron(trigger.cron, "cron")
+    zone(trigger.timezone, "timezone")
+    if cron.day_expr is None or _runs_on(cron.day_expr, run_date):
+        kind, instants = CycleKind.NORMAL, _instants(run_date, trigger.timezone, cron.seconds)
+    else:
+        kind, instants = (
+            CycleKind.SKIP_CYCLE,
+            _instants(run_date, trigger.timezone, cron.seconds[:1])[:1],
+        )
+    biz_day = run_date - timedelta(days=1)
+    return [
+        Cycle(s * 1000, biz_day, run_date, number, kind)
+        for number, s in enumerate(instants, start=1)
+        if trigger.start_ms <= s * 1000 <= trigger.end_ms
+    ]
+
+
+def immediate_cycles(trigger: Trigger, deployed_ms: int, new_workflow: bool) -> list[Cycle]:
+    """The deploy date's cycles under `Immediately`, generated at `deployed_ms`.
+
+    Cycles at or before deployed_ms + IMMEDIATE_BUFFER_MS have expired: a new workflow gets
+    them as `RealtimeDeprecated` dry runs, a modified workflow does not get them at all (its
+    instances generated before the deploy stand). The rest are as `cycles_on` gives them.
+    """
+    run_date = _local_date(deployed_ms, trigger.timezone)
+    expiry = deployed_ms + IMMEDIATE_BUFFER_MS
+    out: list[Cycle] = []
+    for cycle in cycles_on(trigger, run_date):
+        if cycle.trigger_time > expiry:
+            out.append(cycle)
+        elif new_workflow:
+            out.append(replace(cycle, kind=CycleKind.REALTIME_DEPRECATED))
+    return out
+
+
+def generation_time_ms(run_date: date, tz: str) -> int:
+    """Epoch ms at which `T+1` generates `run_date`'s instances: 23:30 local the day before."""
+    eve = run_date - timedelta(days=1)
+    return _wall_instants(datetime.combine(eve, GENERATE_AT), zone(tz))[0] * 1000
+
+
+def first_run_date(trigger_tz: str, deployed_ms: int, mode: InstanceMode) -> date:
+    """The first run date a deployment at `deployed_ms` has instances for.
+
+    `Immediately`: the deploy's own local date. `T+1`: the next date, or the one after it
+    when the deploy is at or after that next date's generation time (23:30 local).
+    """
+    today = _local_date(deployed_ms, trigger_tz)
+    if mode is InstanceMode.IMMEDIATELY:
+        return today
+    tomorrow = today + timedelta(days=1)
+    if deployed_ms >= generation_time_ms(tomorrow, trigger_tz):
+        return tomorrow + timedelta(days=1)
+    return tomorrow
+
+
+def due_run_dates(
+    tz: str, first: date, last_generated: date | None, now_ms: int, limit: int
+) -> list[date]:
+    """Run dates still to generate at `now_ms`, oldest first, at most `limit` of them.
+
+    Dates run from the day after `last_generated` (or from `first`, never before it) to the
+    latest date whose generation time has come. A caller catching up after downtime calls
+    again with the last date it generated until the list is empty.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    start = first if last_generated is None else max(first, last_generated + timedelta(days=1))
+    latest = _local_date(now_ms, tz) + timedelta(days=1)
+    while generation_time_ms(latest, tz) > now_ms:
+        latest -= timedelta(days=1)
+    count = min((latest - start).days + 1, limit)
+    return [start + timedelta(days=i) for i in range(count)]
+
+
+def _local_date(instant_ms: int, tz: str) -> date:
+    return datetime.fromtimestamp(instant_ms // 1000, zone(tz)).date()

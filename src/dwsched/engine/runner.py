@@ -1,0 +1,357 @@
+"""Running one task attempt as a local process, and recognising that process later.
+
+`command_for` decides what a task type runs; an `Attempt` runs it once: the content is written
+to a file in a private temporary directory, the process starts in its own process group with
+exactly the environment the caller built, stdout and stderr are captured together (capped),
+and `wait` returns an `Outcome` once the process has exited, timed out or been stopped.
+
+The attempt ends when its main process exits. Anything still running in its process group
+then is killed, so no stray process outlives the attempt or holds its log open. A process that
+left the group (`setsid`) is not followed.
+
+`process_identity` and `process_alive` let an engine that restarted tell whether a recorded
+pid is still the attempt's process rather than a new process that reused the pid. No database
+code here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SCRIPT = "{script}"
+DEFAULT_GRACE_S = 3.0
+DEFAULT_LOG_CAP = 1_000_000
+SHELL_TYPES = frozenset({"DIDE_SHELL", "SHELL"})
+PYTHON_TYPES = frozenset({"PYTHON"})
+VIRTUAL_TYPES = frozenset({"VIRTUAL"})
+
+_READ_SIZE = 65_536
+_POLL_MS = 100
+_DRAIN_S = 2.0  # how long to wait for the log pipe to close after the group is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What an attempt runs.
+
+    `{script}` in `argv` stands for the path of a file holding `script`. An element that is
+    exactly `{script}` becomes the path; `{script}` inside a longer element (a shell command
+    line, as in `("bash", "-c", "cat {script}")`) becomes the shell-quoted path.
+    `filename` names that file (its suffix helps interpreters and tracebacks).
+    """
+
+    argv: tuple[str, ...]
+    script: str | None
+    filename: str = "script"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended.
+
+    `exit_code` is None when the process was ended by a signal (a timeout, a stop, or anything
+    else that killed it) and its own exit status otherwise. `log` is stdout and stderr
+    interleaved, decoded as UTF-8 (invalid bytes replaced), capped.
+    """
+
+    exit_code: int | None
+    timed_out: bool
+    stopped: bool
+    log: str
+    pid: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.stopped
+
+
+def runner_variable(task_type: str) -> str:
+    """The environment variable that configures how `task_type` runs: DWSCHED_RUNNER_<TYPE>."""
+    return "DWSCHED_RUNNER_" + re.sub(r"[^A-Z0-9]", "_", task_type.upper())
+
+
+def command_for(
+    task_type: str, content: str, configured: Mapping[str, str]
+) -> Command | str | None:
+    """What a task of `task_type` with `content` runs.
+
+    None for VIRTUAL (nothing runs; the attempt succeeds at once, with no log). A Command for a
+    type in `configured` (type -> shell command line containing `{script}`, run by bash; this
+    also overrides the built-in types), for DIDE_SHELL and SHELL (bash runs the content) and
+    for PYTHON (python3 from PATH, unbuffered; this interpreter when there is no python3).
+    Otherwise a message saying how to configure the type: never a silent success.
+    """
+    if task_type in VIRTUAL_TYPES:
+        return None
+    template = configured.get(task_type)
+    if template is not None:
+        if not template.strip():
+            return f"The runner for task type {task_type} is configured as an empty command."
+        return Command(("bash", "-c", template), content)
+    if task_type in SHELL_TYPES:
+        return Command(("bash", SCRIPT), content, "script.sh")
+    if task_type in PYTHON_TYPES:
+        python = shutil.which("python3") or sys.executable
+        return Command((python, "-u", SCRIPT), content, "script.py")
+    variable = runner_variable(task_type)
+    return (
+        f"dwsched cannot run task type {task_type}: no runner is configured for it. Set the "
+        f"environment variable {variable} to a shell command that runs the file {SCRIPT} "
+        f"holding the task's code, e.g. {variable}='my-client -f {SCRIPT}'."
+    )
+
+
+class Attempt:
+    """One run of a Command: `start`, then `wait` (once); `stop` and `log_so_far` from any
+    thread.
+
+    `env` is the child's whole environment. `timeout_s` counts from `start`; on a timeout the
+    process group gets SIGTERM, then SIGKILL after `grace_s`. `cwd` defaults to the attempt's
+    temporary directory, which (with the script) is removed when `wait` returns, or when
+    `start` fails.
+    """
+
+    def __init__(
+        self,
+        command: Command,
+        env: Mapping[str, str],
+        timeout_s: float | None,
+        log_cap: int = DEFAULT_LOG_CAP,
+        cwd: str | None = None,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self._command = command
+        self._env = dict(env)
+        self._timeout_s = timeout_s
+        self._log = _CappedLog(log_cap)
+        self._cwd = cwd
+        self._grace_s = grace_s
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._abandon = threading.Event()
+        self._tmpdir: str | None = None
+        self._exited = False
+        self._stop_requested = False
+        self._stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        """The process's pid (also its process group id) once started."""
+        proc = self._proc
+        return None if proc is None else proc.pid
+
+    def start(self) -> int:
+        """Spawn the process in its own session and process group; its pid.
+
+        OSError when it cannot be started (e.g. the program does not exist).
+        """
+        with self._lock:
+            if self._proc is not None:
+                raise RuntimeError("This attempt has already started.")
+            self._tmpdir = tempfile.mkdtemp(prefix="dwsched-attempt-")
+            try:
+                argv = self._argv(self._tmpdir)
+                read_fd, write_fd = os.pipe()
+                try:
+                    self._proc = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=write_fd,
+                        stderr=subprocess.STDOUT,
+                        env=self._env,
+                        cwd=self._cwd if self._cwd is not None else self._tmpdir,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
+                except BaseException:
+                    os.close(read_fd)
+                    raise
+                finally:
+                    os.close(write_fd)
+            except BaseException:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                raise
+            self._reader = threading.Thread(
+                target=self._read, args=(read_fd,), name=f"attempt-log-{self._proc.pid}"
+            )
+            self._reader.daemon = True
+            self._reader.start()
+            if self._stop_requested:
+                self._kill_locked()
+            return self._proc.pid
+
+    def wait(self) -> Outcome:
+        """Block until the process exits, times out or is stopped; the Outcome."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError("This attempt has not started.")
+        timed_out = False
+        try:
+            proc.wait(timeout=self._timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self._signal_group(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self._grace_s)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                proc.wait()
+        with self._lock:
+            self._exited = True
+            stopped = self._stopped
+        # The main process is gone: end whatever it left behind in its group.
+        kill_group(proc.pid)
+        self._finish_log()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        code = proc.returncode
+        return Outcome(
+            exit_code=None if timed_out or stopped or code < 0 else code,
+            timed_out=timed_out and not stopped,
+            stopped=stopped,
+            log=self._log.text(),
+            pid=proc.pid,
+        )
+
+    def stop(self) -> None:
+        """Kill the process group now (SIGKILL); `wait` then reports `stopped`. Before `start`,
+        the attempt is killed as soon as it starts; after it has ended, nothing happens."""
+        with self._lock:
+            self._stop_requested = True
+            if self._proc is not None and not self._exited:
+                self._kill_locked()
+
+    def log_so_far(self) -> str:
+        """The output captured up to now (with a truncation note when capped)."""
+        return self._log.text()
+
+    def _kill_locked(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._stopped = True
+            kill_group(self._proc.pid)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with self._lock, contextlib.suppress(ProcessLookupError):
+            if self._proc is not None:
+                os.killpg(self._proc.pid, sig)
+
+    def _argv(self, tmpdir: str) -> list[str]:
+        command = self._command
+        if command.script is None:
+            return list(command.argv)
+        path = os.path.join(tmpdir, command.filename)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(command.script)
+        quoted = shlex.quote(path)
+        return [path if arg == SCRIPT else arg.replace(SCRIPT, quoted) for arg in command.argv]
+
+    def _read(self, fd: int) -> None:
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            while True:
+                if not poller.poll(_POLL_MS):
+                    if self._abandon.is_set():
+                        return
+                    continue
+                chunk = os.read(fd, _READ_SIZE)
+                if not chunk:
+                    return
+                self._log.append(chunk)
+        finally:
+            os.close(fd)
+
+    def _finish_log(self) -> None:
+        reader = self._reader
+        if reader is None:
+            return
+        reader.join(_DRAIN_S)
+        # Something outside the group still holds the pipe: stop reading rather than hang.
+        self._abandon.set()
+        reader.join()
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by `pid`; nothing if there is no such group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def process_identity(pid: int) -> str | None:
+    """A string naming the live process `pid` that a later process reusing the pid does not
+    share, or None when no such process is running (a zombie counts as gone).
+
+    On Linux: `<pid>:<start time>` from /proc/<pid>/stat (field 22, clock ticks since boot).
+    Elsewhere only `<pid>`, which cannot tell a reused pid apart.
+    """
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", errors="replace")
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+        return str(pid) if _signalable(pid) else None
+    except OSError:
+        return None
+    # Field 2 (comm) is parenthesised and may contain spaces or ")": split after the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    # fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return f"{pid}:{fields[19]}"
+
+
+def process_alive(pid: int, identity: str) -> bool:
+    """Whether `pid` is still the live process `process_identity` described as `identity`."""
+    return process_identity(pid) == identity
+
+
+def _signalable(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _CappedLog:
+    """Bytes kept up to `cap`, the rest counted; thread-safe."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = max(0, cap)
+        self._kept = bytearray()
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def append(self, chunk: bytes) -> None:
+        with self._lock:
+            room = self._cap - len(self._kept)
+            if room > 0:
+                self._kept += chunk[:room]
+            self._dropped += max(0, len(chunk) - max(0, room))
+
+    def text(self) -> str:
+        with self._lock:
+            kept, dropped = bytes(self._kept), self._dropped
+        text = kept.decode("utf-8", errors="replace")
+        if dropped:
+            newline = "" if not text or text.endswith("\n") else "\n"
+            text += f"{newline}... [log truncated: {dropped} bytes dropped]\n"
+        return text

@@ -1,0 +1,343 @@
+"""Workflow definitions (FlowSpec text) and the workflows deployed from them.
+
+Deploying writes the workflow's row (its trigger, strategy and normalised spec, with a
+version number) and one task row per node. A node keeps its task id across versions,
+matched by its spec id; a node that a new version drops is marked deleted, not removed,
+because task instances name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from dwsched.domain.errors import DefinitionNotFound, WorkflowNotFound
+from dwsched.domain.flowspec import NodeSpec, TriggerType, WorkflowSpec
+from dwsched.domain.models import EnvType, WorkflowDefinition
+from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
+from dwsched.store.schema import tasks, workflow_definitions as defs, workflows
+
+_encode = msgspec.json.Encoder().encode
+_spec_decoder = msgspec.json.Decoder(WorkflowSpec)
+_node_decoder = msgspec.json.Decoder(NodeSpec)
+
+
+def _definition(row: sa.Row[Any]) -> WorkflowDefinition:
+    m = row._mapping
+    return WorkflowDefinition(
+        id=m["id"],
+        project_id=m["project_id"],
+        kind=m["kind"],
+        name=m["name"],
+        owner=m["owner"],
+        description=m["description"],
+        spec=m["spec"],
+        workflow_id=m["workflow_id"],
+        create_time=m["create_time"],
+        modify_time=m["modify_time"],
+    )
+
+
+def insert_definition(
+    conn: sa.Connection, project_id: int, text: str, spec: WorkflowSpec, now_ms: int
+) -> WorkflowDefinition:
+    inserted = conn.execute(
+        sa.insert(defs).values(
+            project_id=project_id,
+            kind=spec.kind.value,
+            name=spec.name,
+            owner=spec.owner,
+            description=spec.description,
+            spec=text,
+            workflow_id=None,
+            create_time=now_ms,
+            modify_time=now_ms,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    return definition_by_id(conn, int(inserted[0]), project_id)
+
+
+def update_definition(
+    conn: sa.Connection,
+    definition_id: int,
+    project_id: int,
+    text: str,
+    spec: WorkflowSpec,
+    now_ms: int,
+) -> WorkflowDefinition:
+    definition_by_id(conn, definition_id, project_id)
+    conn.execute(
+        sa.update(defs)
+        .where(defs.c.id == definition_id)
+        .values(
+            kind=spec.kind.value,
+            name=spec.name,
+            owner=spec.owner,
+            description=spec.description,
+            spec=text,
+            modify_time=now_ms,
+        )
+    )
+    return definition_by_id(conn, definition_id, project_id)
+
+
+def definition_by_id(
+    conn: sa.Connection, definition_id: int, project_id: int | None = None
+) -> WorkflowDefinition:
+    where = [defs.c.id == definition_id]
+    if project_id is not None:
+        where.append(defs.c.project_id == project_id)
+    row = conn.execute(sa.select(defs).where(*where)).first()
+    if row is None:
+        raise DefinitionNotFound(str(definition_id))
+    return _definition(row)
+
+
+def definition_by_name(
+    conn: sa.Connection, project_id: int, name: str
+) -> WorkflowDefinition | None:
+    row = conn.execute(
+        sa.select(defs)
+        .where(defs.c.project_id == project_id, defs.c.name == name)
+        .order_by(defs.c.id)
+    ).first()
+    return None if row is None else _definition(row)
+
+
+def delete_definition(conn: sa.Connection, definition_id: int, project_id: int) -> None:
+    """Delete the definition; its workflow stops being scheduled (it stays, undeployed, for
+    the instances it made)."""
+    found = definition_by_id(conn, definition_id, project_id)
+    if found.workflow_id is not None:
+        conn.execute(
+            sa.update(workflows)
+            .where(workflows.c.id == found.workflow_id)
+            .values(definition_id=None)
+        )
+    conn.execute(sa.delete(defs).where(defs.c.id == definition_id))
+
+
+def definitions_page(
+    conn: sa.Connection,
+    project_id: int,
+    kind: str | None,
+    name: str | None,
+    owner: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[WorkflowDefinition]]:
+    where: list[sa.ColumnElement[bool]] = [defs.c.project_id == project_id]
+    if kind is not None:
+        where.append(defs.c.kind == kind)
+    if name:
+        where.append(sa.func.lower(defs.c.name).contains(name.lower(), autoescape=True))
+    if owner is not None:
+        where.append(defs.c.owner == owner)
+    total = conn.execute(sa.select(sa.func.count()).select_from(defs).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(defs).where(*where).order_by(defs.c.id.desc()).offset(offset).limit(limit)
+    )
+    return int(total), [_definition(r) for r in rows]
+
+
+# Deployment
+
+
+def deploy(
+    conn: sa.Connection,
+    definition: WorkflowDefinition,
+    spec: WorkflowSpec,
+    user: str,
+    now_ms: int,
+    with_nodes: bool,
+) -> DeployedWorkflow:
+    """Deploy `spec` as the definition's workflow: a new workflow the first time, the next
+    version after. `with_nodes` false keeps the deployed nodes (the definition's own fields
+    change only, as UpdateWorkflowDefinition does in DataWorks)."""
+    values: dict[str, Any] = {
+        "project_id": definition.project_id,
+        "name": spec.name,
+        "owner": spec.owner,
+        "modify_time": now_ms,
+        "definition_id": definition.id,
+        "env_type": EnvType.PROD.value,
+        "kind": spec.kind.value,
+        "client_unique_code": spec.client_id,
+        "description": spec.description,
+        "parameters": " ".join(f"{k}={v}" for k, v in spec.parameters),
+        "trigger_type": spec.trigger.type.value,
+        "cron": spec.trigger.cron,
+        "timezone": spec.trigger.timezone,
+        "start_time": spec.trigger.start_time,
+        "end_time": spec.trigger.end_time,
+        "start_ms": spec.trigger.start_ms,
+        "end_ms": spec.trigger.end_ms,
+        "instance_mode": spec.strategy.instance_mode.value,
+        "deploy_time": now_ms,
+        "modify_user": user,
+    }
+    if definition.workflow_id is None:
+        values |= {"create_time": now_ms, "create_user": user, "version": 1}
+        inserted = conn.execute(sa.insert(workflows).values(**values)).inserted_primary_key
+        assert inserted is not None
+        workflow_id = int(inserted[0])
+        conn.execute(
+            sa.update(defs).where(defs.c.id == definition.id).values(workflow_id=workflow_id)
+        )
+    else:
+        workflow_id = definition.workflow_id
+        values["version"] = workflows.c.version + 1
+        conn.execute(sa.update(workflows).where(workflows.c.id == workflow_id).values(**values))
+    if with_nodes:
+        _deploy_nodes(conn, workflow_id, definition.project_id, spec, now_ms)
+    full = _with_nodes(spec, _tasks_of(conn, workflow_id))
+    conn.execute(
+        sa.update(workflows)
+        .where(workflows.c.id == workflow_id)
+        .values(spec=_encode(full).decode())
+    )
+    return workflow_by_id(conn, workflow_id)
+
+
+def _with_nodes(spec: WorkflowSpec, deployed: Sequence[DeployedTask]) -> WorkflowSpec:
+    """The spec as deployed: its own fields, with the nodes the workflow now has."""
+    return replace(spec, nodes=tuple(t.node for t in deployed))
+
+
+def _deploy_nodes(
+    conn: sa.Connection, workflow_id: int, project_id: int, spec: WorkflowSpec, now_ms: int
+) -> None:
+    t = tasks.c
+    existing = {
+        r.node_id: r.id
+        for r in conn.execute(sa.select(t.id, t.node_id).where(t.workflow_id == workflow_id))
+    }
+    for position, node in enumerate(spec.nodes):
+        values = {
+            "position": position,
+            "name": node.name,
+            "type": node.command,
+            "owner": spec.owner,
+            "spec": _encode(node).decode(),
+            "deleted": False,
+            "modify_time": now_ms,
+        }
+        if node.id in existing:
+            conn.execute(sa.update(tasks).where(t.id == existing[node.id]).values(**values))
+        else:
+            conn.execute(
+                sa.insert(tasks).values(
+                    workflow_id=workflow_id,
+                    project_id=project_id,
+                    node_id=node.id,
+                    create_time=now_ms,
+                    **values,
+                )
+            )
+    dropped = set(existing) - {node.id for node in spec.nodes}
+    if dropped:
+        conn.execute(
+            sa.update(tasks)
+            .where(t.workflow_id == workflow_id, t.node_id.in_(sorted(dropped)))
+            .values(deleted=True, modify_time=now_ms)
+        )
+
+
+def workflow_by_id(conn: sa.Connection, workflow_id: int) -> DeployedWorkflow:
+    w = workflows.c
+    row = conn.execute(sa.select(workflows).where(w.id == workflow_id, w.kind != "")).first()
+    if row is None:
+        raise WorkflowNotFound(workflow_id)
+    return _workflow(row, _tasks_of(conn, workflow_id))
+
+
+def _tasks_of(conn: sa.Connection, workflow_id: int) -> tuple[DeployedTask, ...]:
+    """The workflow's deployed tasks, upstream first (deleted nodes left out)."""
+    t = tasks.c
+    rows = conn.execute(
+        sa.select(tasks)
+        .where(t.workflow_id == workflow_id, t.deleted == sa.false())
+        .order_by(t.position)
+    )
+    return tuple(
+        DeployedTask(
+            id=r.id,
+            workflow_id=r.workflow_id,
+            project_id=r.project_id,
+            owner=r.owner,
+            node=_node_decoder.decode(r.spec),
+            create_time=r.create_time,
+            modify_time=r.modify_time,
+        )
+        for r in rows
+    )
+
+
+def _workflow(row: sa.Row[Any], deployed: tuple[DeployedTask, ...]) -> DeployedWorkflow:
+    m = row._mapping
+    spec = _spec_decoder.decode(m["spec"]) if m["spec"] else None
+    if spec is None:
+        raise WorkflowNotFound(m["id"])
+    return DeployedWorkflow(
+        id=m["id"],
+        project_id=m["project_id"],
+        definition_id=m["definition_id"] or 0,
+        env_type=EnvType(m["env_type"]),
+        spec=spec,
+        version=m["version"],
+        deploy_time=m["deploy_time"] or 0,
+        create_time=m["create_time"],
+        modify_time=m["modify_time"],
+        create_user=m["create_user"],
+        modify_user=m["modify_user"],
+        tasks=deployed,
+    )
+
+
+def workflows_page(
+    conn: sa.Connection,
+    project_id: int,
+    env_type: EnvType,
+    ids: Sequence[int] | None,
+    name: str | None,
+    owner: str | None,
+    trigger_type: TriggerType | None,
+    order: tuple[str, bool],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[DeployedWorkflow]]:
+    """Deployed workflows (those with a definition) of a workspace, without their tasks."""
+    w = workflows.c
+    where: list[sa.ColumnElement[bool]] = [
+        w.project_id == project_id,
+        w.env_type == env_type.value,
+        w.definition_id.is_not(None),
+    ]
+    if ids is not None:
+        where.append(w.id.in_(list(ids)))
+    if name:
+        where.append(sa.func.lower(w.name).contains(name.lower(), autoescape=True))
+    if owner is not None:
+        where.append(w.owner == owner)
+    if trigger_type is not None:
+        where.append(w.trigger_type == trigger_type.value)
+    column, descending = order
+    sort = getattr(w, column)
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(workflows).where(*where)
+    ).scalar_one()
+    rows = conn.execute(
+        sa.select(workflows)
+        .where(*where)
+        .order_by(
+            sort.desc() if descending else sort.asc(), w.id.desc() if descending else w.id.asc()
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), [_workflow(r, ()) for r in rows]
