@@ -7,11 +7,13 @@ in a write transaction (`BEGIN IMMEDIATE` on SQLite). Each method is one unit of
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 
 import sqlalchemy as sa
 
+from dwsched.domain import execution
 from dwsched.domain.errors import (
     DefinitionNotFound,
     InstanceNotFound,
@@ -22,17 +24,20 @@ from dwsched.domain.flowspec import TriggerType, WorkflowSpec
 from dwsched.domain.models import (
     AccessKey,
     EnvType,
+    InstanceType,
     KeyStatus,
     NewProject,
     Project,
     ProjectChanges,
     ProjectStatus,
+    Status,
     WorkflowDefinition,
     WorkflowInstance,
 )
 from dwsched.domain.queries import InstancePage, InstanceQuery
+from dwsched.domain.schedule import Cycle
 from dwsched.domain.workflows import DeployedWorkflow
-from dwsched.store import definitions, instances, keys, nonces, projects, workflows
+from dwsched.store import definitions, engine, instances, keys, nonces, projects, workflows
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
@@ -308,6 +313,96 @@ class Store:
             return definitions.workflows_page(
                 conn, project_id, env_type, ids, name, owner, trigger_type, order, offset, limit
             )
+
+    # The engine
+
+    def scheduled_workflows(self) -> list[engine.ScheduledWorkflow]:
+        with self.read() as conn:
+            return engine.scheduled_workflows(conn)
+
+    def generate(
+        self,
+        workflow: DeployedWorkflow,
+        run_days: Sequence[tuple[date, Sequence[Cycle]]],
+        first_run_day: date | None,
+        now_ms: int,
+    ) -> int:
+        """Make the Normal instances of each run date's cycles (idempotent), and remember
+        the last date made; the number of instances made."""
+        made = 0
+        with self.write() as conn:
+            if first_run_day is not None:
+                engine.set_first_run_day(conn, workflow.id, first_run_day)
+            for day, cycles in run_days:
+                made += len(
+                    engine.make_instances(conn, workflow, cycles, InstanceType.NORMAL, now_ms)
+                )
+                engine.mark_generated(conn, workflow.id, day)
+        return made
+
+    def plan(self, now_ms: int, limit: int = 500) -> int:
+        """Apply the moves that time and upstreams allow (domain.execution.plan) to the
+        unfinished instances; the number of task instances moved."""
+        moved = 0
+        with self.write() as conn:
+            for instance_id, states in engine.unfinished_instances(conn, limit).items():
+                moves = execution.plan(states, now_ms)
+                if moves:
+                    engine.apply_moves(conn, moves)
+                    engine.refresh_workflow_instances(conn, [instance_id], now_ms)
+                    moved += len(moves)
+        return moved
+
+    def claim_task(
+        self, worker: str, group_slots: Mapping[str, int], default_slots: int, now_ms: int
+    ) -> engine.Claimed | None:
+        """The next task instance for `worker` whose resource group has a free slot."""
+        with self.write() as conn:
+            running = engine.running_by_group(conn)
+            groups = set(running) | set(group_slots)
+            full = sorted(
+                g for g in groups if running.get(g, 0) >= group_slots.get(g, default_slots)
+            )
+            return engine.claim(conn, worker, full, now_ms)
+
+    def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
+        with self.write() as conn:
+            engine.record_process(conn, task_instance_id, pid, identity)
+
+    def set_checking(self, claimed: engine.Claimed, log: str, now_ms: int) -> None:
+        with self.write() as conn:
+            engine.set_checking(conn, claimed, log, now_ms)
+
+    def finish_task(
+        self,
+        claimed: engine.Claimed,
+        status: Status,
+        exit_code: int | None,
+        log: str,
+        now_ms: int,
+        retry_at: int | None = None,
+        unchosen_outputs: Sequence[str] = (),
+    ) -> None:
+        with self.write() as conn:
+            if unchosen_outputs:
+                engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
+            engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at)
+
+    def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> None:
+        with self.write() as conn:
+            engine.heartbeat(conn, worker, task_instance_ids, now_ms)
+
+    def stale_attempts(self, heartbeat_before: int) -> list[engine.Claimed]:
+        with self.read() as conn:
+            return engine.stale_attempts(conn, heartbeat_before)
+
+    def attempt_process(self, task_instance_id: int) -> tuple[int | None, str | None, str | None]:
+        with self.read() as conn:
+            return engine.process_of(conn, task_instance_id)
+
+    def save_log(self, claimed: engine.Claimed, log: str) -> None:
+        with self.write() as conn:
+            engine.append_log(conn, claimed, log)
 
     # Access keys and replay protection
 

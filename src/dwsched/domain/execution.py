@@ -1,0 +1,190 @@
+"""How task instances move through the DataWorks statuses, and what that makes of their
+workflow instance. Pure: the engine passes the time and the state, and writes the result.
+
+    NotRun ──upstream done──▶ WaitTime ──TriggerTime──▶ WaitResource ──slot──▶ Running
+      (a branch node is claimed into CheckingCondition instead of Running)
+    Running ──exit 0──▶ Checking (if the node has a quality check) ──▶ Success | Failure
+    Running ──fails──▶ WaitResource again (a retry, after rerunInterval) | Failure
+
+A dry run (TriggerRecurrence other than Normal: SkipCycle, ConditionUnchoose, Skip,
+RealtimeDeprecated, SkipUnchoose) turns Success at its TriggerTime without running; Pause
+turns Failure. A task waits for every same-instance upstream to succeed; a failed upstream
+leaves it NotRun.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dwsched.domain.models import Status
+
+FINISHED = frozenset({Status.SUCCESS, Status.FAILURE})
+ACTIVE_ORDER = (Status.RUNNING, Status.CHECKING, Status.CHECKING_CONDITION, Status.WAIT_RESOURCE)
+
+
+class Recurrence(enum.StrEnum):
+    """DataWorks' TriggerRecurrence: how a task instance runs when its time comes."""
+
+    NORMAL = "Normal"
+    SKIP = "Skip"
+    PAUSE = "Pause"
+    SKIP_CYCLE = "SkipCycle"
+    SKIP_UNCHOOSE = "SkipUnchoose"
+    CONDITION_UNCHOOSE = "ConditionUnchoose"
+    REALTIME_DEPRECATED = "RealtimeDeprecated"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    id: int
+    status: Status
+    upstream: tuple[int, ...]
+    trigger_time: int
+    recurrence: Recurrence
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Set the task instance's status (and, for a dry run, finish it at `at`)."""
+
+    task_instance_id: int
+    status: Status
+    at: int
+    dry_run: bool = False
+
+
+def plan(tasks: Sequence[TaskState], now_ms: int) -> list[Move]:
+    """The moves the time and the upstreams allow now (workers do the rest)."""
+    by_id = {t.id: t for t in tasks}
+    moves: list[Move] = []
+    for t in tasks:
+        if t.status is Status.NOT_RUN:
+            ups = [by_id[u] for u in t.upstream if u in by_id]
+            if all(u.status is Status.SUCCESS for u in ups):
+                moves.append(_after_upstream(t, now_ms))
+        elif t.status is Status.WAIT_TIME and now_ms >= t.trigger_time:
+            moves.append(_at_trigger_time(t, now_ms))
+    return moves
+
+
+def _after_upstream(t: TaskState, now_ms: int) -> Move:
+    if now_ms < t.trigger_time:
+        return Move(t.id, Status.WAIT_TIME, now_ms)
+    return _at_trigger_time(t, now_ms)
+
+
+def _at_trigger_time(t: TaskState, now_ms: int) -> Move:
+    if t.recurrence is Recurrence.NORMAL:
+        return Move(t.id, Status.WAIT_RESOURCE, now_ms)
+    if t.recurrence is Recurrence.PAUSE:
+        return Move(t.id, Status.FAILURE, now_ms, dry_run=True)
+    return Move(t.id, Status.SUCCESS, now_ms, dry_run=True)
+
+
+def workflow_status(statuses: Sequence[Status]) -> Status:
+    """A workflow instance's status from its task instances': the most advanced active one;
+    else Failure if any failed; Success when all succeeded; else waiting for time, or not
+    run yet."""
+    present = set(statuses)
+    for status in ACTIVE_ORDER:
+        if status in present:
+            return status
+    if Status.FAILURE in present:
+        return Status.FAILURE
+    if present and present <= {Status.SUCCESS}:
+        return Status.SUCCESS
+    if Status.WAIT_TIME in present:
+        return Status.WAIT_TIME
+    return Status.NOT_RUN
+
+
+def retry_allowed(rerun_mode: str, rerun_times: int, attempts_made: int, failed: bool) -> bool:
+    """Whether a failed attempt is retried automatically: the node allows reruns (after a
+    failure), and fewer than `rerun_times` retries were made."""
+    if rerun_mode == "Denied" or not failed:
+        return False
+    return attempts_made <= rerun_times
+
+
+# Branch conditions: `when` expressions such as `${a} == 1` or `'$bizdate' > '20250101'`,
+# evaluated after substitution by a small evaluator (literals, comparisons, and/or/not,
+# + - * / %), never by eval().
+
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+}
+
+
+class ConditionError(ValueError):
+    pass
+
+
+def evaluate_condition(text: str, names: Mapping[str, Any] | None = None) -> bool:
+    """The truth of a branch condition (already substituted); ConditionError if it is not
+    one this evaluator understands."""
+    source = text.strip().replace("&&", " and ").replace("||", " or ")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ConditionError(f"the condition {text!r} is not an expression: {exc.msg}") from exc
+    return bool(_value(tree.body, names or {}, text))
+
+
+def _value(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in ("true", "false"):
+            return node.id == "true"
+        if node.id in names:
+            return names[node.id]
+        raise ConditionError(f"the condition {text!r} names {node.id!r}, which has no value")
+    if isinstance(node, ast.BoolOp):
+        values = [bool(_value(v, names, text)) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _value(node.operand, names, text)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_value(node.operand, names, text)
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _value(node.left, names, text), _value(node.right, names, text)
+        try:
+            return _ARITHMETIC[type(node.op)](left, right)
+        except (TypeError, ZeroDivisionError) as exc:
+            raise ConditionError(f"the condition {text!r} cannot be computed: {exc}") from exc
+    if isinstance(node, ast.Compare):
+        left = _value(node.left, names, text)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _value(right_node, names, text)
+            compare = _COMPARE.get(type(op))
+            if compare is None:
+                raise ConditionError(f"the condition {text!r} uses an unsupported comparison")
+            try:
+                if not compare(left, right):
+                    return False
+            except TypeError as exc:
+                raise ConditionError(f"the condition {text!r} compares unlike values") from exc
+            left = right
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return tuple(_value(e, names, text) for e in node.elts)
+    raise ConditionError(f"the condition {text!r} uses something other than values and operators")

@@ -1,0 +1,91 @@
+"""The engine as a background service: the scheduler, the planner and one worker on a loop.
+
+`dwsched serve` runs it beside the API (one process on one database). Each tick: recover
+attempts whose worker stopped beating, generate due instances, plan, claim and start work,
+beat for the attempts in progress.
+
+Recovery: an attempt whose heartbeat is older than STALE_MS belonged to a worker that
+died (or to this process before a restart). If its process still lives on this host (same
+pid and start time) it is killed; the attempt is then failed, or retried as its rerun
+policy allows, with a log line that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dwsched.clock import Clock
+from dwsched.engine.runner import kill_group, process_alive
+from dwsched.engine.scheduler import Scheduler
+from dwsched.engine.worker import HEARTBEAT_MS, Worker, WorkerSettings
+from dwsched.store import Store
+
+log = logging.getLogger("dwsched.engine")
+STALE_MS = 6 * HEARTBEAT_MS
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: WorkerSettings | None = None,
+        tick_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.scheduler = Scheduler(store, clock)
+        self.worker = Worker(store, clock, settings or WorkerSettings())
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_beat = 0
+
+    def tick(self) -> None:
+        """One round of everything (tests call it directly with a manual clock)."""
+        self.recover()
+        self.scheduler.tick()
+        self.worker.claim_and_start()
+        now = self.clock.now_ms()
+        if now - self._last_beat >= HEARTBEAT_MS:
+            self.worker.heartbeat()
+            self._last_beat = now
+
+    def recover(self) -> int:
+        now = self.clock.now_ms()
+        stale = self.store.stale_attempts(now - STALE_MS)
+        for claimed in stale:
+            pid, identity, worker = self.store.attempt_process(claimed.id)
+            if worker == self.worker.name and self.worker.busy:
+                continue  # our own, beating soon
+            note = (
+                f"dwsched: the worker {worker} running attempt {claimed.run_number} stopped "
+                f"beating (no heartbeat for over {STALE_MS // 1000}s); the attempt failed."
+            )
+            if pid is not None and identity is not None and process_alive(pid, identity):
+                kill_group(pid)
+                note += f" Its process group {pid} was still alive and was killed."
+            log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
+            self.worker.fail_stale(claimed, note)
+        return len(stale)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="dwsched-engine", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("engine tick failed; retrying")
+            self._stop.wait(self.tick_s)
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """Stop ticking and stop the attempts in progress (they are recorded as stopped)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.worker.stop_all()
+        self.worker.wait_idle(timeout_s)

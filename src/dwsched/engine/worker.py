@@ -1,0 +1,228 @@
+"""A worker: claims task instances whose resource group has a free slot and runs them.
+
+Each claimed attempt runs on its own thread: a branch node evaluates its conditions
+(`CheckingCondition`); VIRTUAL succeeds at once; other types run as a local process in its
+own process group (engine.runner), with the scheduling parameters substituted, then the
+node's quality check (`Checking`). A failed attempt is retried after `rerunInterval` while
+the node's rerun policy allows; a timeout kills the process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dwsched.clock import Clock
+from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
+from dwsched.domain.models import Status
+from dwsched.domain.parameters import parse_assignments, substitute
+from dwsched.engine.runner import Attempt, Command, command_for, process_identity
+from dwsched.store import Store
+from dwsched.store.engine import Claimed
+
+log = logging.getLogger("dwsched.worker")
+HEARTBEAT_MS = 5_000
+LOG_CAP = 1_000_000
+DEFAULT_GROUP_SLOTS = 4
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    slots: int = 4  # attempts this worker runs at once
+    group_slots: Mapping[str, int] = field(default_factory=dict)  # per resource group, all workers
+    default_group_slots: int = DEFAULT_GROUP_SLOTS
+    runners: Mapping[str, str] = field(default_factory=dict)  # task type -> command with {script}
+    log_cap: int = LOG_CAP
+
+
+class Worker:
+    def __init__(
+        self, store: Store, clock: Clock, settings: WorkerSettings, name: str = ""
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.name = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lock = threading.Lock()
+        self._running: dict[int, tuple[threading.Thread, Attempt | None]] = {}
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            self._running = {k: v for k, v in self._running.items() if v[0].is_alive()}
+            return len(self._running)
+
+    def claim_and_start(self) -> int:
+        """Claim as many task instances as free slots allow and start them; how many."""
+        started = 0
+        while self.busy < self.settings.slots:
+            claimed = self.store.claim_task(
+                self.name,
+                self.settings.group_slots,
+                self.settings.default_group_slots,
+                self.clock.now_ms(),
+            )
+            if claimed is None:
+                break
+            thread = threading.Thread(
+                target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
+            )
+            with self._lock:
+                self._running[claimed.id] = (thread, None)
+            thread.start()
+            started += 1
+        return started
+
+    def heartbeat(self) -> None:
+        with self._lock:
+            ids = [k for k, (thread, _) in self._running.items() if thread.is_alive()]
+        self.store.heartbeat(self.name, ids, self.clock.now_ms())
+
+    def wait_idle(self, timeout_s: float = 60) -> None:
+        with self._lock:
+            threads = [t for t, _ in self._running.values()]
+        for thread in threads:
+            thread.join(timeout_s)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            attempts = [a for _, a in self._running.values() if a is not None]
+        for attempt in attempts:
+            attempt.stop()
+
+    def fail_stale(self, claimed: Claimed, note: str) -> None:
+        """End an attempt whose worker died: failed, or retried as the node allows."""
+        self._done(claimed, Status.FAILURE, None, note + "\n")
+
+    # One attempt
+
+    def _run(self, claimed: Claimed) -> None:
+        try:
+            if claimed.status is Status.CHECKING_CONDITION:
+                self._branch(claimed)
+            else:
+                self._execute(claimed)
+        except Exception:
+            log.exception(
+                "task_instance_id=%s run_number=%s failed in the worker",
+                claimed.id,
+                claimed.run_number,
+            )
+            self.store.finish_task(
+                claimed,
+                Status.FAILURE,
+                None,
+                "dwsched: the worker failed (see its log)",
+                self.clock.now_ms(),
+            )
+
+    def _params(self, claimed: Claimed) -> dict[str, str]:
+        values = parse_assignments(claimed.parameters)
+        values.update({k: v for k, v in claimed.node.parameters})
+        return values
+
+    def _text(self, claimed: Claimed, text: str) -> str:
+        return substitute(
+            text, claimed.biz_day, claimed.trigger_time, claimed.timezone, self._params(claimed)
+        )
+
+    def _branch(self, claimed: Claimed) -> None:
+        lines: list[str] = []
+        chosen: list[str] = []
+        unchosen: list[str] = []
+        for branch in claimed.node.branches:
+            condition = self._text(claimed, branch.when)
+            try:
+                taken = evaluate_condition(condition)
+            except ConditionError as exc:
+                lines.append(f"branch {branch.output}: {exc}")
+                self.store.finish_task(
+                    claimed, Status.FAILURE, None, "\n".join(lines), self.clock.now_ms()
+                )
+                return
+            lines.append(f"branch {branch.output}: {condition!r} is {taken}")
+            (chosen if taken else unchosen).append(branch.output)
+        unchosen = [o for o in unchosen if o not in chosen]
+        self.store.finish_task(
+            claimed,
+            Status.SUCCESS,
+            0,
+            "\n".join(lines),
+            self.clock.now_ms(),
+            unchosen_outputs=unchosen,
+        )
+
+    def _execute(self, claimed: Claimed) -> None:
+        node = claimed.node
+        content = self._text(claimed, node.content)
+        command = command_for(node.command, content, self.settings.runners)
+        if isinstance(command, str):
+            self._done(claimed, Status.FAILURE, None, command + "\n")
+            return
+        log_text = ""
+        exit_code: int | None = 0
+        if command is not None:
+            outcome = self._process(claimed, command, node.timeout_s or None)
+            log_text, exit_code = outcome
+            if exit_code != 0:
+                self._done(claimed, Status.FAILURE, exit_code, log_text)
+                return
+        check = node.quality_check
+        if check is not None:
+            self.store.set_checking(claimed, log_text, self.clock.now_ms())
+            check_log, check_code = self._process(
+                claimed,
+                Command(("bash", "{script}"), self._text(claimed, check.command), "check.sh"),
+                None,
+            )
+            log_text += f"\n--- quality check (exit {check_code}) ---\n{check_log}"
+            if check_code != 0 and check.blocking:
+                self._done(claimed, Status.FAILURE, check_code, log_text)
+                return
+        self._done(claimed, Status.SUCCESS, exit_code, log_text)
+
+    def _process(
+        self, claimed: Claimed, command: Command, timeout_s: float | None
+    ) -> tuple[str, int | None]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DWSCHED_TASK_INSTANCE_ID": str(claimed.id),
+                "DWSCHED_RUN_NUMBER": str(claimed.run_number),
+                "DWSCHED_WORKFLOW_INSTANCE_ID": str(claimed.workflow_instance_id),
+                "DWSCHED_BIZDATE": claimed.biz_day.strftime("%Y%m%d"),
+            }
+        )
+        attempt = Attempt(command, env, timeout_s, log_cap=self.settings.log_cap)
+        pid = attempt.start()
+        with self._lock:
+            thread = self._running.get(claimed.id, (threading.current_thread(), None))[0]
+            self._running[claimed.id] = (thread, attempt)
+        self.store.record_process(claimed.id, pid, process_identity(pid))
+        outcome = attempt.wait()
+        text = outcome.log
+        if outcome.timed_out:
+            text += (
+                f"\ndwsched: the attempt exceeded its timeout of {timeout_s:.0f}s and was killed.\n"
+            )
+        elif outcome.stopped:
+            text += "\ndwsched: the attempt was stopped.\n"
+        return text, outcome.exit_code
+
+    def _done(self, claimed: Claimed, status: Status, exit_code: int | None, log_text: str) -> None:
+        now = self.clock.now_ms()
+        node = claimed.node
+        retry_at = None
+        if status is Status.FAILURE and retry_allowed(
+            node.rerun_mode.value, node.rerun_times, claimed.run_number, failed=True
+        ):
+            retry_at = now + node.rerun_interval_ms
+            wait_s = node.rerun_interval_ms / 1000
+            log_text += (
+                f"\ndwsched: attempt {claimed.run_number} failed; retrying in {wait_s:g}s.\n"
+            )
+        self.store.finish_task(claimed, status, exit_code, log_text, now, retry_at=retry_at)

@@ -1,0 +1,589 @@
+"""The engine's storage: instances made from schedules, task instances and their attempts.
+
+Workflow instances the engine makes are written through `instances.insert_encoded`, like
+imported ones (so partitions and their counts stay right), with one task instance per
+deployed node. Every change of a task instance's status recomputes its workflow instance's
+Status, StartedTime, FinishedTime and ModifyTime in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from dwsched.domain.calendar import day_from_key, day_key
+from dwsched.domain.execution import Move, Recurrence, TaskState, workflow_status
+from dwsched.domain.flowspec import NodeSpec
+from dwsched.domain.models import EnvType, InstanceType, Status
+from dwsched.domain.schedule import Cycle
+from dwsched.domain.workflows import DeployedWorkflow
+from dwsched.store import definitions, instances
+from dwsched.store.bulk import RowBuilder
+from dwsched.store.schema import (
+    id_counters,
+    scheduled_cycles,
+    task_attempts,
+    task_instances as ti,
+    workflow_instances as wi,
+    workflows,
+)
+
+RUNNING_STATES = (Status.RUNNING.value, Status.CHECKING.value, Status.CHECKING_CONDITION.value)
+UNFINISHED = tuple(s.value for s in Status if s not in (Status.SUCCESS, Status.FAILURE))
+_node_decoder = msgspec.json.Decoder(NodeSpec)
+_ids = msgspec.json.Decoder(list[int])
+_encode = msgspec.json.Encoder().encode
+
+
+def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> int:
+    """The first of `count` new ids of `table` (its own key), inside a write transaction.
+
+    SQLite: past the largest id ever used (sqlite_sequence) and the largest present; the
+    write lock keeps others out until commit. PostgreSQL: the table's sequence.
+    """
+    if conn.dialect.name == "postgresql":
+        first = conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {int(count)})"
+        ).scalars()
+        values = sorted(int(v) for v in first)
+        if values != list(range(values[0], values[0] + count)):
+            # Not contiguous (another session took some): ask for a fresh block past them.
+            conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {values[-1] + count})"
+            )
+            return values[-1] + 1
+        return values[0]
+    used = conn.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
+    ).scalar()
+    present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+    return max(int(used or 0), int(present or 0)) + 1
+
+
+def next_counter(conn: sa.Connection, name: str, count: int) -> int:
+    """The first of `count` values of a named counter (write transaction)."""
+    c = id_counters.c
+    current = conn.execute(sa.select(c.next_value).where(c.name == name)).scalar()
+    if current is None:
+        conn.execute(sa.insert(id_counters).values(name=name, next_value=1 + count))
+        return 1
+    conn.execute(sa.update(id_counters).where(c.name == name).values(next_value=current + count))
+    return int(current)
+
+
+def advance_sequence(conn: sa.Connection, table: sa.Table) -> None:
+    """Keep PostgreSQL's id sequence past ids written explicitly (imports)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"GREATEST((SELECT MAX(id) FROM {table.name}), 1))"
+        )
+
+
+# Generation
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledWorkflow:
+    workflow: DeployedWorkflow
+    first_run_day: date | None
+    generated_through: date | None
+
+
+def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
+    """Deployed cycle workflows with a cron: those the scheduler makes instances for."""
+    w = workflows.c
+    rows = conn.execute(
+        sa.select(w.id, w.first_run_day, w.generated_through).where(
+            w.definition_id.is_not(None),
+            w.kind == "CycleWorkflow",
+            w.trigger_type == "Scheduler",
+        )
+    ).all()
+    return [
+        ScheduledWorkflow(
+            definitions.workflow_by_id(conn, r.id),
+            None if r.first_run_day is None else day_from_key(r.first_run_day),
+            None if r.generated_through is None else day_from_key(r.generated_through),
+        )
+        for r in rows
+    ]
+
+
+def set_first_run_day(conn: sa.Connection, workflow_id: int, day: date) -> None:
+    conn.execute(
+        sa.update(workflows).where(workflows.c.id == workflow_id).values(first_run_day=day_key(day))
+    )
+
+
+def mark_generated(conn: sa.Connection, workflow_id: int, day: date) -> None:
+    conn.execute(
+        sa.update(workflows)
+        .where(workflows.c.id == workflow_id)
+        .values(generated_through=day_key(day))
+    )
+
+
+def make_instances(
+    conn: sa.Connection,
+    workflow: DeployedWorkflow,
+    cycles: Sequence[Cycle],
+    kind: InstanceType,
+    now_ms: int,
+) -> list[int]:
+    """One workflow instance per cycle not made already, each with its task instances
+    (NotRun); the ids of those made."""
+    made = {
+        int(t)
+        for t in conn.execute(
+            sa.select(scheduled_cycles.c.trigger_time).where(
+                scheduled_cycles.c.workflow_id == workflow.id,
+                scheduled_cycles.c.trigger_time.in_([c.trigger_time for c in cycles]),
+            )
+        ).scalars()
+    }
+    todo = [c for c in cycles if c.trigger_time not in made]
+    if not todo:
+        return []
+    first_id = allocate_ids(conn, wi, len(todo))
+    first_task_id = next_counter(conn, "workflow_task_instance", len(todo))
+    spec = workflow.spec
+    parameters = " ".join(f"{k}={v}" for k, v in spec.parameters)
+    builder = RowBuilder()
+    for n, cycle in enumerate(todo):
+        instance_id = first_id + n
+        builder.add(
+            instance_id,
+            workflow.project_id,
+            workflow.env_type.value,
+            day_key(cycle.biz_day),
+            kind.value,
+            Status.NOT_RUN.value,
+            workflow.id,
+            first_task_id + n,
+            instance_id,
+            spec.name,
+            spec.owner,
+            spec.owner,
+            spec.owner,
+            cycle.trigger_time,
+            None,
+            None,
+            now_ms,
+            now_ms,
+            parameters,
+            [],
+        )
+    batch = builder.take()
+    instances.insert_encoded(conn, batch)
+    partition = {key: pid for key, pid in instances.partition_ids(conn, set(batch.rows)).items()}
+    count = len(todo) * len(workflow.tasks)
+    first_ti = allocate_ids(conn, ti, count) if count else 0
+    rows: list[dict[str, Any]] = []
+    for n, cycle in enumerate(todo):
+        instance_id = first_id + n
+        base = first_ti + n * len(workflow.tasks)
+        ids = {t.node.id: base + k for k, t in enumerate(workflow.tasks)}
+        key = (workflow.project_id, workflow.env_type.value, day_key(cycle.biz_day))
+        recurrence = Recurrence(cycle.kind.value)
+        for k, task in enumerate(workflow.tasks):
+            node = task.node
+            own = recurrence
+            if own is Recurrence.NORMAL and node.recurrence.value != "Normal":
+                own = Recurrence(node.recurrence.value)
+            rows.append(
+                {
+                    "id": base + k,
+                    "workflow_instance_id": instance_id,
+                    "partition_id": partition[key],
+                    "project_id": workflow.project_id,
+                    "env_type": workflow.env_type.value,
+                    "biz_day": day_key(cycle.biz_day),
+                    "workflow_id": workflow.id,
+                    "task_id": task.id,
+                    "unified_workflow_instance_id": instance_id,
+                    "workflow_instance_type": kind.value,
+                    "trigger_type": "Scheduler",
+                    "trigger_recurrence": own.value,
+                    "position": k,
+                    "upstream": _encode(
+                        [
+                            ids[u.node_id]
+                            for u in node.upstream
+                            if u.node_id in ids and u.type.value == "Normal"
+                        ]
+                    ).decode(),
+                    "name": node.name,
+                    "type": node.command,
+                    "owner": task.owner,
+                    "status": Status.NOT_RUN.value,
+                    "period_number": cycle.period_number,
+                    "trigger_time": cycle.trigger_time,
+                    "priority": node.priority,
+                    "resource_group": node.resource_group,
+                    "spec": _encode(node).decode(),
+                    "parameters": parameters,
+                    "run_number": 0,
+                    "started_time": None,
+                    "finished_time": None,
+                    "waiting_trigger_time": None,
+                    "waiting_resource_time": None,
+                    "next_try_at": None,
+                    "worker": None,
+                    "pid": None,
+                    "process": None,
+                    "heartbeat_at": None,
+                    "create_time": now_ms,
+                    "modify_time": now_ms,
+                }
+            )
+    if rows:
+        conn.execute(sa.insert(ti), rows)
+    conn.execute(
+        sa.insert(scheduled_cycles),
+        [
+            {
+                "workflow_id": workflow.id,
+                "trigger_time": c.trigger_time,
+                "workflow_instance_id": first_id + n,
+            }
+            for n, c in enumerate(todo)
+        ],
+    )
+    return [first_id + n for n in range(len(todo))]
+
+
+# Planning
+
+
+def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[TaskState]]:
+    """The task states of workflow instances that have a task not yet finished (oldest
+    trigger time first, at most `limit` instances)."""
+    ids = [
+        int(i)
+        for i in conn.execute(
+            sa.select(ti.c.workflow_instance_id)
+            .where(ti.c.status.in_(UNFINISHED))
+            .group_by(ti.c.workflow_instance_id)
+            .order_by(sa.func.min(ti.c.trigger_time))
+            .limit(limit)
+        ).scalars()
+    ]
+    if not ids:
+        return {}
+    found: dict[int, list[TaskState]] = {i: [] for i in ids}
+    rows = conn.execute(
+        sa.select(
+            ti.c.id,
+            ti.c.workflow_instance_id,
+            ti.c.status,
+            ti.c.upstream,
+            ti.c.trigger_time,
+            ti.c.trigger_recurrence,
+        )
+        .where(ti.c.workflow_instance_id.in_(ids))
+        .order_by(ti.c.workflow_instance_id, ti.c.position)
+    )
+    for r in rows:
+        found[r.workflow_instance_id].append(
+            TaskState(
+                r.id,
+                Status(r.status),
+                tuple(_ids.decode(r.upstream)),
+                r.trigger_time,
+                Recurrence(r.trigger_recurrence),
+            )
+        )
+    return found
+
+
+def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> None:
+    for m in moves:
+        values: dict[str, Any] = {"status": m.status.value, "modify_time": m.at}
+        if m.status is Status.WAIT_TIME:
+            values["waiting_trigger_time"] = m.at
+        if m.status is Status.WAIT_RESOURCE:
+            values["waiting_resource_time"] = m.at
+        if m.dry_run:
+            values |= {"started_time": m.at, "finished_time": m.at}
+        conn.execute(sa.update(ti).where(ti.c.id == m.task_instance_id).values(**values))
+
+
+def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: int) -> None:
+    """Derive each workflow instance's Status and times from its task instances."""
+    for instance_id in sorted(set(ids)):
+        rows = conn.execute(
+            sa.select(ti.c.status, ti.c.started_time, ti.c.finished_time).where(
+                ti.c.workflow_instance_id == instance_id
+            )
+        ).all()
+        if not rows:
+            continue
+        status = workflow_status([Status(r.status) for r in rows])
+        started = [r.started_time for r in rows if r.started_time is not None]
+        finished = [r.finished_time for r in rows if r.finished_time is not None]
+        done = status in (Status.SUCCESS, Status.FAILURE)
+        conn.execute(
+            sa.update(wi)
+            .where(wi.c.id == instance_id)
+            .values(
+                status=status.value,
+                started_time=min(started) if started else None,
+                finished_time=max(finished) if done and finished else None,
+                modify_time=now_ms,
+            )
+        )
+
+
+# Work: claiming, heartbeats, outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A task instance a worker now runs: attempt `run_number`."""
+
+    id: int
+    workflow_instance_id: int
+    run_number: int
+    status: Status  # Running, or CheckingCondition for a branch node
+    node: NodeSpec
+    parameters: str
+    biz_day: date
+    trigger_time: int
+    timezone: str
+    env_type: EnvType
+
+
+def running_by_group(conn: sa.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        sa.select(ti.c.resource_group, sa.func.count())
+        .where(ti.c.status.in_(RUNNING_STATES))
+        .group_by(ti.c.resource_group)
+    )
+    return {str(g): int(n) for g, n in rows}
+
+
+def claim(
+    conn: sa.Connection, worker: str, full_groups: Sequence[str], now_ms: int
+) -> Claimed | None:
+    """Take the most urgent task instance waiting for a resource (priority, then trigger
+    time) outside the full resource groups, and mark it claimed by `worker`. Call inside a
+    write transaction; on PostgreSQL the row is locked with SKIP LOCKED, so concurrent
+    workers take different rows."""
+    where: list[sa.ColumnElement[bool]] = [
+        ti.c.status == Status.WAIT_RESOURCE.value,
+        sa.or_(ti.c.next_try_at.is_(None), ti.c.next_try_at <= now_ms),
+    ]
+    if full_groups:
+        where.append(ti.c.resource_group.not_in(list(full_groups)))
+    query = (
+        sa.select(ti)
+        .where(*where)
+        .order_by(ti.c.priority.desc(), ti.c.trigger_time, ti.c.id)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    node = _node_decoder.decode(row.spec)
+    status = Status.CHECKING_CONDITION if node.command == "CONTROLLER_BRANCH" else Status.RUNNING
+    run_number = row.run_number + 1
+    conn.execute(
+        sa.update(ti)
+        .where(ti.c.id == row.id)
+        .values(
+            status=status.value,
+            run_number=run_number,
+            worker=worker,
+            pid=None,
+            process=None,
+            heartbeat_at=now_ms,
+            started_time=row.started_time or now_ms,
+            finished_time=None,
+            next_try_at=None,
+            modify_time=now_ms,
+        )
+    )
+    conn.execute(
+        sa.insert(task_attempts).values(
+            task_instance_id=row.id,
+            run_number=run_number,
+            worker=worker,
+            status=status.value,
+            exit_code=None,
+            started_time=now_ms,
+            finished_time=None,
+            log="",
+        )
+    )
+    refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
+    return _claimed(conn, row.id)
+
+
+def record_process(
+    conn: sa.Connection, task_instance_id: int, pid: int, process: str | None
+) -> None:
+    conn.execute(sa.update(ti).where(ti.c.id == task_instance_id).values(pid=pid, process=process))
+
+
+def set_checking(conn: sa.Connection, claimed: Claimed, log: str, now_ms: int) -> None:
+    conn.execute(
+        sa.update(ti)
+        .where(ti.c.id == claimed.id)
+        .values(status=Status.CHECKING.value, modify_time=now_ms)
+    )
+    _attempt(conn, claimed, Status.CHECKING, None, log, None)
+    refresh_workflow_instances(conn, [claimed.workflow_instance_id], now_ms)
+
+
+def heartbeat(conn: sa.Connection, worker: str, ids: Sequence[int], now_ms: int) -> None:
+    if ids:
+        conn.execute(
+            sa.update(ti)
+            .where(ti.c.id.in_(list(ids)), ti.c.worker == worker)
+            .values(heartbeat_at=now_ms)
+        )
+
+
+def finish(
+    conn: sa.Connection,
+    claimed: Claimed,
+    status: Status,
+    exit_code: int | None,
+    log: str,
+    now_ms: int,
+    retry_at: int | None,
+) -> None:
+    """Record the attempt's end: Success, Failure, or (retry_at given) back to
+    WaitResource until `retry_at`. Branch outcomes are applied by `choose_branches`."""
+    _attempt(conn, claimed, status, exit_code, log, now_ms)
+    values: dict[str, Any] = {"worker": None, "pid": None, "process": None, "modify_time": now_ms}
+    if retry_at is not None:
+        values |= {
+            "status": Status.WAIT_RESOURCE.value,
+            "next_try_at": retry_at,
+            "waiting_resource_time": now_ms,
+        }
+    else:
+        values |= {"status": status.value, "finished_time": now_ms}
+    conn.execute(
+        sa.update(ti)
+        .where(ti.c.id == claimed.id, ti.c.run_number == claimed.run_number)
+        .values(**values)
+    )
+    refresh_workflow_instances(conn, [claimed.workflow_instance_id], now_ms)
+
+
+def _attempt(
+    conn: sa.Connection,
+    claimed: Claimed,
+    status: Status,
+    exit_code: int | None,
+    log: str,
+    finished: int | None,
+) -> None:
+    conn.execute(
+        sa.update(task_attempts)
+        .where(
+            task_attempts.c.task_instance_id == claimed.id,
+            task_attempts.c.run_number == claimed.run_number,
+        )
+        .values(status=status.value, exit_code=exit_code, log=log, finished_time=finished)
+    )
+
+
+def unchoose(conn: sa.Connection, claimed: Claimed, outputs: Sequence[str], now_ms: int) -> None:
+    """A branch chose: downstream tasks fed only by the outputs not chosen become dry runs
+    (ConditionUnchoose), and so does everything below them."""
+    rows = conn.execute(
+        sa.select(ti.c.id, ti.c.spec, ti.c.upstream).where(
+            ti.c.workflow_instance_id == claimed.workflow_instance_id
+        )
+    ).all()
+    unchosen = set(outputs)
+    skipped: set[int] = set()
+    for r in sorted(rows, key=lambda r: r.id):
+        node = _node_decoder.decode(r.spec)
+        via = [u for u in node.upstream if u.type.value == "Normal"]
+        from_branch = [u for u in via if u.node_id == claimed.node.id]
+        ups = set(_ids.decode(r.upstream))
+        if (from_branch and all(u.output in unchosen for u in from_branch)) or (
+            ups and ups <= skipped
+        ):
+            skipped.add(r.id)
+    if skipped:
+        conn.execute(
+            sa.update(ti)
+            .where(ti.c.id.in_(sorted(skipped)))
+            .values(trigger_recurrence=Recurrence.CONDITION_UNCHOOSE.value, modify_time=now_ms)
+        )
+
+
+def attempt_log(conn: sa.Connection, task_instance_id: int, run_number: int | None) -> str | None:
+    a = task_attempts.c
+    query = sa.select(a.log).where(a.task_instance_id == task_instance_id)
+    if run_number is None:
+        query = query.order_by(a.run_number.desc()).limit(1)
+    else:
+        query = query.where(a.run_number == run_number)
+    found = conn.execute(query).scalar()
+    return None if found is None else str(found)
+
+
+def append_log(conn: sa.Connection, claimed: Claimed, log: str) -> None:
+    conn.execute(
+        sa.update(task_attempts)
+        .where(
+            task_attempts.c.task_instance_id == claimed.id,
+            task_attempts.c.run_number == claimed.run_number,
+        )
+        .values(log=log)
+    )
+
+
+def stale_attempts(conn: sa.Connection, heartbeat_before: int) -> list[Claimed]:
+    """Attempts in progress whose worker has not beaten since `heartbeat_before`."""
+    rows = conn.execute(
+        sa.select(ti.c.id).where(
+            ti.c.status.in_(RUNNING_STATES),
+            sa.or_(ti.c.heartbeat_at.is_(None), ti.c.heartbeat_at < heartbeat_before),
+        )
+    ).scalars()
+    return [_claimed(conn, int(i)) for i in rows]
+
+
+def _claimed(conn: sa.Connection, task_instance_id: int) -> Claimed:
+    row = conn.execute(sa.select(ti).where(ti.c.id == task_instance_id)).one()
+    tz = conn.execute(
+        sa.select(workflows.c.timezone).where(workflows.c.id == row.workflow_id)
+    ).scalar()
+    return Claimed(
+        row.id,
+        row.workflow_instance_id,
+        row.run_number,
+        Status(row.status),
+        _node_decoder.decode(row.spec),
+        row.parameters,
+        day_from_key(row.biz_day),
+        row.trigger_time,
+        str(tz or "UTC"),
+        EnvType(row.env_type),
+    )
+
+
+def process_of(
+    conn: sa.Connection, task_instance_id: int
+) -> tuple[int | None, str | None, str | None]:
+    """(pid, process identity, worker) of the attempt in progress."""
+    row = conn.execute(
+        sa.select(ti.c.pid, ti.c.process, ti.c.worker).where(ti.c.id == task_instance_id)
+    ).one()
+    return row.pid, row.process, row.worker
