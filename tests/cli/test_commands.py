@@ -265,6 +265,8 @@ ENV_VARS = {
         "--default-timezone": "DWSCHED_DEFAULT_TIMEZONE",
         "--log-level": "DWSCHED_LOG_LEVEL",
         "--workers": "DWSCHED_WORKERS",
+        "--engine": "DWSCHED_ENGINE",
+        "--slots": "DWSCHED_SLOTS",
     },
     ("demo",): {
         "--db": "DWSCHED_DATABASE_URL",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.cli.helpers import (
     DAY_MS,
@@ -178,4 +180,60 @@ def test_serve_with_several_worker_processes(tmp_path: Path) -> None:
             assert sdk_list(client, 99, SHANGHAI_DAY_MS).total_count == 2
         code = server.interrupt()
     assert code == 0, server.stderr
+    _no_traceback(server.stdout + server.stderr)
+
+
+def test_serve_runs_the_engine(tmp_path: Path) -> None:
+    """`serve` schedules deployed workflows itself: an hourly workflow deployed with
+    instanceMode Immediately gets today's 24 instances at once; the hours already past (and
+    the next ten minutes) are expired dry runs that turn Success, the rest wait for their
+    time."""
+    db = f"sqlite:///{tmp_path / 'engine.db'}"
+    port = free_port()
+    with dwsched_process("serve", "--db", db, "--port", str(port)) as server:
+        server.wait_listening(port)
+        key = json.loads(ok(invoke("keys", "create", "--json", "--db", db)).stdout)
+        made = ok(invoke("projects", "create", "--db", db, "--name", "engine_ws")).stdout
+        project_id = int(re.search(r"\b(\d+)\b", made).group(1))  # type: ignore[union-attr]
+        spec = {
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": "hourly",
+                        "trigger": {"cron": "0 0 * * * ?", "timezone": "Asia/Shanghai"},
+                        "strategy": {"instanceMode": "Immediately"},
+                        "nodes": [{"id": "n", "script": {"runtime": {"command": "VIRTUAL"}}}],
+                    }
+                ]
+            },
+        }
+        path = tmp_path / "hourly.json"
+        path.write_text(json.dumps(spec))
+        env = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": key["AccessKeyId"],
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key["AccessKeySecret"],
+            "DWSCHED_ENDPOINT": f"127.0.0.1:{port}",
+        }
+        deployed_ms = int(time.time() * 1000)
+        ok(invoke("workflows", "apply", "--project", str(project_id), str(path), env=env))
+        client = sdk(f"127.0.0.1:{port}", key["AccessKeyId"], key["AccessKeySecret"])
+        local = datetime.fromtimestamp(deployed_ms / 1000, ZoneInfo("Asia/Shanghai"))
+        midnight = datetime(local.year, local.month, local.day, tzinfo=ZoneInfo("Asia/Shanghai"))
+        hours = [int((midnight + timedelta(hours=h)).timestamp() * 1000) for h in range(24)]
+        expired = sum(1 for h in hours if h <= deployed_ms + 600_000)
+        biz_date = int((midnight - timedelta(days=1)).timestamp() * 1000)
+        deadline = time.monotonic() + 20
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            paging = sdk_list(client, project_id, biz_date, page_size=100)
+            statuses = sorted(i.status for i in paging.workflow_instances)
+            if paging.total_count == 24 and statuses.count("Success") >= expired:
+                break
+            time.sleep(0.2)
+        assert len(statuses) == 24, statuses
+        assert statuses.count("Success") in (expired, expired + 1), (expired, statuses)
+        assert set(statuses) <= {"Success", "WaitTime"}, statuses
+        assert server.interrupt() == 0, server.stderr
     _no_traceback(server.stdout + server.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from dwsched import config
@@ -9,10 +11,28 @@ from dwsched.cli.options import db_option, open_store, option, timezone_option
 from dwsched.clock import SystemClock
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
-from dwsched.runtime.server import serve as run_server
+from dwsched.runtime.server import engine_settings, serve as run_server
 
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = option(
+        "--slots",
+        envvar=config.SLOTS_ENV,
+        default=4,
+        show_default=True,
+        show_envvar=True,
+        type=click.IntRange(1, 256),
+        help="Task attempts the engine runs at once (task types other than shell, Python and "
+        "virtual run through DWSCHED_RUNNER_<TYPE>='command {script}').",
+    )(f)
+    f = option(
+        "--engine/--no-engine",
+        envvar=config.ENGINE_ENV,
+        default=True,
+        show_default=True,
+        show_envvar=True,
+        help="Run the scheduler and a worker in this process beside the API.",
+    )(f)
     f = option(
         "--workers",
         envvar=config.WORKERS_ENV,
@@ -55,19 +75,34 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @db_option()
 @_server_options
 def serve(
-    db_url: str, host: str, port: int, default_timezone: str, log_level: str, workers: int
+    db_url: str,
+    host: str,
+    port: int,
+    default_timezone: str,
+    log_level: str,
+    workers: int,
+    engine: bool,
+    slots: int,
 ) -> None:
-    """Serve the DataWorks API (migrating the database first)."""
+    """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
-    run_server(store, host, port, default_timezone, log_level, workers)
+    settings = engine_settings(slots, os.environ) if engine else None
+    run_server(store, host, port, default_timezone, log_level, workers, settings)
 
 
 @click.command()
 @db_option(config.DEMO_DATABASE_URL)
 @_server_options
 def demo(
-    db_url: str, host: str, port: int, default_timezone: str, log_level: str, workers: int
+    db_url: str,
+    host: str,
+    port: int,
+    default_timezone: str,
+    log_level: str,
+    workers: int,
+    engine: bool,
+    slots: int,
 ) -> None:
     """Serve a demo database: generated instances for the last days, and a fresh key."""
     store = open_store(db_url)
@@ -85,7 +120,8 @@ def demo(
             tz=project.timezone,
         )
     )
-    run_server(store, host, port, default_timezone, log_level, workers)
+    settings = engine_settings(slots, os.environ) if engine else None
+    run_server(store, host, port, default_timezone, log_level, workers, settings)
 
 
 _DEMO_TEXT = """

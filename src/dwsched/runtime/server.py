@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import uvicorn
@@ -13,6 +14,8 @@ from starlette.applications import Starlette
 from dwsched.api.app import create_app
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
+from dwsched.engine.service import Engine
+from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 
 
@@ -23,6 +26,18 @@ def build_app(store: Store, default_timezone: str) -> Starlette:
 
 # How `serve` hands its settings to worker processes (which import `worker_app`).
 _WORKER_ENV = "_DWSCHED_WORKER"
+RUNNER_PREFIX = "DWSCHED_RUNNER_"
+
+
+def engine_settings(slots: int, environ: Mapping[str, str]) -> WorkerSettings:
+    """Worker settings: `slots` attempts at once; DWSCHED_RUNNER_<TYPE> variables give the
+    command that runs each other task type (with `{script}` for the code's file)."""
+    runners = {
+        name.removeprefix(RUNNER_PREFIX): value
+        for name, value in environ.items()
+        if name.startswith(RUNNER_PREFIX) and len(name) > len(RUNNER_PREFIX)
+    }
+    return WorkerSettings(slots=slots, runners=runners)
 
 
 def serve(
@@ -32,14 +47,33 @@ def serve(
     default_timezone: str,
     log_level: str = "info",
     workers: int = 1,
+    engine: WorkerSettings | None = None,
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
-    With `workers` > 1, that many processes accept on the same socket, each with its own
-    connections to the database (migrated once, here, before they start). Nonces live in
-    the database, so a request is accepted once whichever process receives it.
+    With `engine` settings, the engine (scheduler, planner, one worker) runs in this
+    process beside the API: the default, one process on one database. With `workers` > 1,
+    that many processes accept on the same socket, each with its own connections to the
+    database (migrated once, here, before they start); the engine stays in this process.
+    Nonces live in the database, so a request is accepted once whichever process receives
+    it.
     """
     _configure_logging(log_level)
+    running = None
+    if engine is not None:
+        running = Engine(store, SystemClock(), engine)
+        running.start()
+    try:
+        _serve(store, host, port, default_timezone, log_level, workers)
+    finally:
+        if running is not None:
+            running.stop()
+        store.close()
+
+
+def _serve(
+    store: Store, host: str, port: int, default_timezone: str, log_level: str, workers: int
+) -> None:
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -52,15 +86,11 @@ def serve(
     if workers > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
         url = store.engine.url.render_as_string(hide_password=False)
-        store.close()
         os.environ[_WORKER_ENV] = json.dumps([url, default_timezone, log_level])
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
         return
     app = build_app(store, default_timezone)
-    try:
-        uvicorn.run(app, **options)
-    finally:
-        store.close()
+    uvicorn.run(app, **options)
 
 
 def worker_app() -> Starlette:

@@ -1,0 +1,345 @@
+"""The engine end to end: workflows deployed through the official SDK, instances generated
+by the scheduler under a manual clock, tasks run as real processes by the worker, statuses
+read back with ListWorkflowInstances over HTTP (both databases).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from alibabacloud_dataworks_public20240518 import models
+
+from dwsched.clock import ManualClock
+from dwsched.domain.calendar import day_start_ms
+from dwsched.domain.schedule import generation_time_ms
+from dwsched.engine.runner import process_alive, process_identity
+from dwsched.engine.service import STALE_MS, Engine
+from dwsched.engine.worker import WorkerSettings
+from tests.cli.helpers import export
+from tests.conftest import LiveServer, project, running_server
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[LiveServer]:
+    """A server on a database of its own: an engine works on every instance of its
+    database, so each test needs one that no other test's instances share."""
+    with running_server(db_url) as server:
+        yield server
+
+
+SECOND = 1000
+
+
+def flow(
+    nodes: list[dict[str, Any]], cron: str = "00 30 02 * * ?", **strategy: Any
+) -> dict[str, Any]:
+    return {
+        "version": "1.1.0",
+        "kind": "CycleWorkflow",
+        "spec": {
+            "workflows": [
+                {
+                    "name": f"flow_{time.monotonic_ns()}",
+                    "trigger": {"type": "Scheduler", "cron": cron, "timezone": TZ},
+                    "strategy": {"instanceMode": "T+1", "rerunTimes": 0, **strategy},
+                    "nodes": nodes,
+                }
+            ]
+        },
+    }
+
+
+def node(
+    node_id: str, command: str, content: str = "", after: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": node_id,
+        "name": node_id,
+        "script": {"runtime": {"command": command}, "content": content},
+        "outputs": {"nodeOutputs": [{"data": f"{node_id}_out"}]},
+        **extra,
+    }
+    if after is not None:
+        found["inputs"] = {"nodeOutputs": [{"data": f"{after}_out"}]}
+    return found
+
+
+class Run:
+    """A deployed workflow, its engine under a manual clock, and what the SDK shows."""
+
+    def __init__(self, live: LiveServer, spec: dict[str, Any], **settings: Any) -> None:
+        self.live = live
+        self.project = project(live.store)
+        before = datetime.now(ZoneInfo(TZ))
+        request = models.ImportWorkflowDefinitionRequest(
+            project_id=self.project.id, spec=json.dumps(spec)
+        )
+        job = live.sdk().import_workflow_definition(request).body.async_job
+        assert job.status == "Success", job
+        got = live.sdk().get_workflow_definition(
+            models.GetWorkflowDefinitionRequest(id=job.response)
+        )
+        self.workflow_id = got.body.workflow_definition.workflow_id
+        # T+1: the first run date is the day after the deploy (two after, past 23:30).
+        self.first = before.date() + timedelta(
+            days=2 if before.hour * 60 + before.minute >= 23 * 60 + 30 else 1
+        )
+        self.clock = ManualClock(generation_time_ms(self.first, TZ))
+        self.engine = Engine(live.store, self.clock, WorkerSettings(slots=4, **settings))
+
+    def biz_ms(self, run_date: date | None = None) -> int:
+        return day_start_ms((run_date or self.first) - timedelta(days=1), TZ)
+
+    def at(self, run_date: date, hour: int, minute: int = 0) -> int:
+        return int(
+            datetime(
+                run_date.year, run_date.month, run_date.day, hour, minute, tzinfo=ZoneInfo(TZ)
+            ).timestamp()
+            * 1000
+        )
+
+    def instances(self, run_date: date | None = None) -> list[Any]:
+        request = models.ListWorkflowInstancesRequest(
+            project_id=self.project.id,
+            biz_date=self.biz_ms(run_date),
+            workflow_id=self.workflow_id,
+            page_size=100,
+            sort_by="TriggerTime Asc",
+        )
+        return self.live.sdk().list_workflow_instances(request).body.paging_info.workflow_instances
+
+    def trigger_times(self, run_date: date | None = None) -> list[int]:
+        """TriggerTime, which the API's item does not carry: from `dwsched export`."""
+        day = ((run_date or self.first) - timedelta(days=1)).isoformat()
+        url = self.live.store.engine.url.render_as_string(hide_password=False)
+        lines = export(url, self.project.id, "--biz-date", day)
+        return sorted(i["TriggerTime"] for i in lines if i["WorkflowId"] == self.workflow_id)
+
+    def status(self) -> str:
+        (only,) = self.instances()
+        return str(only.status)
+
+    def until(self, want: str, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        seen = []
+        while time.monotonic() < deadline:
+            now = self.status()
+            if not seen or seen[-1] != now:
+                seen.append(now)
+            if now == want:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"never {want}; saw {seen}")
+
+    def run_until_done(self, rounds: int = 20) -> None:
+        for _ in range(rounds):
+            self.engine.tick()
+            self.engine.worker.wait_idle()
+            if self.status() in ("Success", "Failure") and not self.engine.worker.busy:
+                self.engine.tick()
+                if self.status() in ("Success", "Failure"):
+                    return
+        raise AssertionError(f"still {self.status()} after {rounds} rounds")
+
+
+def test_an_instance_walks_every_status(live: LiveServer) -> None:
+    spec = flow(
+        [
+            node("extract", "DIDE_SHELL", "sleep 1.5; echo extract $bizdate"),
+            node(
+                "report",
+                "PYTHON",
+                "print('report ${yyyy-mm-dd}')",
+                after="extract",
+                qualityCheck={"command": "sleep 1.5; test 1 -eq 1"},
+            ),
+            node("done", "VIRTUAL", after="report"),
+        ]
+    )
+    run = Run(live, spec)
+    assert run.instances() == []
+    run.engine.scheduler.generate()
+    (made,) = run.instances()
+    trigger = run.at(run.first, 2, 30)
+    assert (made.status, made.type, run.trigger_times()) == ("NotRun", "Normal", [trigger])
+    assert made.biz_date == run.biz_ms() and made.workflow_id == run.workflow_id
+    assert made.started_time is None and made.finished_time is None
+
+    live.store.plan(run.clock.now_ms())  # before its time
+    assert run.status() == "WaitTime"
+    run.clock.advance(trigger - run.clock.now_ms())
+    live.store.plan(run.clock.now_ms())  # its time has come: waiting for a slot
+    assert run.status() == "WaitResource"
+    assert run.engine.worker.claim_and_start() == 1
+    assert run.status() == "Running"  # extract sleeps 1.5 s
+    run.engine.worker.wait_idle()
+    run.engine.tick()  # report: ready, claimed, runs; its quality check sleeps 1.5 s
+    run.until("Checking")
+    run.engine.worker.wait_idle()
+    run.run_until_done()
+    (finished,) = run.instances()
+    assert finished.status == "Success"
+    assert finished.started_time is not None and finished.finished_time >= finished.started_time
+
+
+def test_failure_is_retried_then_fails(live: LiveServer) -> None:
+    spec = flow(
+        [
+            node("flaky", "DIDE_SHELL", "echo trying; exit 3"),
+            node("after", "VIRTUAL", after="flaky"),
+        ],
+        rerunMode="Allowed",
+        rerunTimes=1,
+        rerunInterval=60_000,
+    )
+    run = Run(live, spec)
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.engine.tick()
+    run.engine.worker.wait_idle()
+    run.engine.tick()
+    assert run.status() == "WaitResource"  # the retry waits out rerunInterval
+    run.clock.advance(30 * SECOND)
+    run.engine.tick()
+    run.engine.worker.wait_idle()
+    assert run.status() == "WaitResource"
+    run.clock.advance(31 * SECOND)
+    run.engine.tick()  # the second (last) attempt
+    run.engine.worker.wait_idle()
+    run.engine.tick()
+    assert run.status() == "Failure"
+
+
+def test_timeout_kills_the_process_group(live: LiveServer) -> None:
+    spec = flow([node("slow", "DIDE_SHELL", "sleep 60 & sleep 60; wait", timeout=1)])
+    run = Run(live, spec)
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    started = time.monotonic()
+    run.engine.tick()
+    run.engine.worker.wait_idle(30)
+    assert time.monotonic() - started < 15
+    run.engine.tick()
+    assert run.status() == "Failure"
+
+
+def test_branch_not_chosen_is_a_dry_run(live: LiveServer) -> None:
+    spec = flow(
+        [
+            node("start", "VIRTUAL"),
+            {
+                "id": "pick",
+                "name": "pick",
+                "script": {"runtime": {"command": "CONTROLLER_BRANCH"}},
+                "inputs": {"nodeOutputs": [{"data": "start_out"}]},
+                "branch": {
+                    "branches": [
+                        {"when": "'$bizdate' > '20000101'", "output": {"data": "yes"}},
+                        {"when": "1 == 2", "output": {"data": "no"}},
+                    ]
+                },
+            },
+            {
+                "id": "chosen",
+                "name": "chosen",
+                "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "echo chosen"},
+                "inputs": {"nodeOutputs": [{"data": "yes"}]},
+            },
+            {
+                "id": "skipped",
+                "name": "skipped",
+                "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "exit 1"},
+                "inputs": {"nodeOutputs": [{"data": "no"}]},
+            },
+        ]
+    )
+    run = Run(live, spec)
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.run_until_done()
+    assert run.status() == "Success"  # `skipped` (exit 1) never ran
+
+
+def test_unconfigured_task_type_fails_and_a_configured_one_runs(live: LiveServer) -> None:
+    spec = flow([node("sql", "ODPS_SQL", "select 1;")])
+    run = Run(live, spec)
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.run_until_done()
+    assert run.status() == "Failure"
+    configured = Run(
+        live, flow([node("sql", "ODPS_SQL", "select 1;")]), runners={"ODPS_SQL": "cat {script}"}
+    )
+    configured.clock.advance(configured.at(configured.first, 2, 30) - configured.clock.now_ms())
+    configured.run_until_done()
+    assert configured.status() == "Success"
+
+
+def test_generation_is_idempotent_and_catches_up(live: LiveServer) -> None:
+    run = Run(live, flow([node("n", "VIRTUAL")], cron="0 0 */6 * * ?"))
+    run.engine.tick()
+    run.engine.tick()
+    assert run.trigger_times() == [run.at(run.first, h) for h in (0, 6, 12, 18)]
+    # Down for three days: each missed run date is made once, all BizDates filled.
+    run.clock.advance(3 * 86_400_000)
+    for _ in range(3):
+        run.engine.scheduler.generate()
+    for k in range(4):
+        day = run.first + timedelta(days=k)
+        assert len(run.instances(day)) == 4, day
+    assert run.instances(run.first + timedelta(days=4)) == []
+
+
+def test_weekly_schedule_makes_dry_runs_on_other_days(live: LiveServer) -> None:
+    run = Run(live, flow([node("n", "DIDE_SHELL", "exit 1")], cron="0 0 3 ? * MON"))
+    days = [run.first + timedelta(days=k) for k in range(7)]
+    run.clock.advance(generation_time_ms(days[-1], TZ) - run.clock.now_ms())
+    run.engine.scheduler.generate()
+    run.clock.advance(run.at(days[-1], 4) - run.clock.now_ms())
+    for _ in range(3):
+        run.engine.tick()
+        run.engine.worker.wait_idle()
+    statuses = {d.weekday(): run.instances(d)[0].status for d in days}
+    assert statuses[0] == "Failure"  # Monday ran `exit 1`
+    assert all(statuses[w] == "Success" for w in range(1, 7))  # dry runs
+
+
+def test_an_attempt_whose_worker_died_is_failed_and_its_process_killed(live: LiveServer) -> None:
+    run = Run(live, flow([node("long", "DIDE_SHELL", "sleep 120")]))
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.engine.tick()
+    assert run.status() == "Running"
+    deadline = time.monotonic() + 10
+    pid = identity = None
+    while time.monotonic() < deadline and identity is None:
+        # The process is recorded once started.
+        tasks = live.store.stale_attempts(run.clock.now_ms() + 1)
+        if tasks:
+            pid, identity, _ = live.store.attempt_process(tasks[0].id)
+        time.sleep(0.05)
+    assert pid is not None and identity is not None and process_alive(pid, identity)
+    # The first worker goes silent; another engine on the same database finds the attempt.
+    other = Engine(
+        live.store, ManualClock(run.clock.now_ms() + STALE_MS + SECOND), WorkerSettings()
+    )
+    assert other.recover() == 1  # only this test's attempt is in its database
+    assert not _eventually(lambda: process_alive(pid, identity))
+    run.engine.worker.wait_idle()
+    assert run.status() == "Failure"
+    assert process_identity(pid) is None or not process_alive(pid, identity)
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not check():
+            return False
+        time.sleep(0.05)
+    return check()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
