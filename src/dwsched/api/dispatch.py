@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dwsched.api.actions import projects, workflow_instances, workflows
+from dwsched.api.actions import projects, task_instances, workflow_instances, workflows
 from dwsched.api.context import Handler
 from dwsched.api.errors import API_VERSION
 from dwsched.domain.errors import MissingArgument, UnknownAction
@@ -11,6 +11,7 @@ ACTIONS: dict[str, Handler] = {
     **workflow_instances.HANDLERS,
     **projects.HANDLERS,
     **workflows.HANDLERS,
+    **task_instances.HANDLERS,
 }
 
 

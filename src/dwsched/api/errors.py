@@ -14,6 +14,7 @@ TABLE: list[tuple[type[e.DwschedError], int, str]] = [
     (e.InvalidArgument, 400, "InvalidParameter"),
     (e.ProjectNotFound, 404, "Invalid.Tenant.ProjectNotExist"),
     (e.InstanceNotFound, 404, "Invalid.WorkflowInstance.NotExist"),
+    (e.TaskInstanceNotFound, 404, "Invalid.TaskInstance.NotExist"),
     (e.DefinitionNotFound, 404, "Invalid.WorkflowDefinition.NotExist"),
     (e.WorkflowNotFound, 404, "Invalid.Workflow.NotExist"),
     (e.AccessKeyNotFound, 404, "InvalidAccessKeyId.NotFound"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.models import Project, WorkflowDefinition, WorkflowInstance
+from dwsched.domain.task_instances import TaskInstance
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 
 
@@ -148,3 +149,101 @@ def _task(w: DeployedWorkflow, t: DeployedTask, task_ids: dict[str, int]) -> dic
         "CreateUser": w.create_user,
         "ModifyUser": w.modify_user,
     }
+
+
+def _task_instance_fields(t: TaskInstance, tz: str) -> dict[str, Any]:
+    """The fields every task-instance item shares; Bizdate in the workspace's zone."""
+    n = t.node
+    return {
+        "Id": t.id,
+        "TaskId": t.task_id,
+        "TaskName": t.name,
+        "TaskType": t.type,
+        "Status": t.status,
+        "Bizdate": day_start_ms(t.biz_day, tz),
+        "TriggerTime": t.trigger_time,
+        "StartedTime": t.started_time,
+        "FinishedTime": t.finished_time,
+        "WaitingTriggerTime": t.waiting_trigger_time,
+        "WaitingResourceTime": t.waiting_resource_time,
+        "CreateTime": t.create_time,
+        "ModifyTime": t.modify_time,
+        "CreateUser": t.owner,
+        "ModifyUser": t.owner,
+        "Owner": t.owner,
+        "ProjectId": t.project_id,
+        "Priority": t.priority,
+        # DataWorks counts runs from 1 ("default 1"): an instance not run yet shows run 1.
+        "RunNumber": max(t.run_number, 1),
+        "PeriodNumber": t.period_number,
+        "TriggerType": t.trigger_type,
+        "TriggerRecurrence": t.trigger_recurrence,
+        "WorkflowId": t.workflow_id,
+        "WorkflowName": t.workflow_name,
+        "WorkflowInstanceId": t.workflow_instance_id,
+        "WorkflowInstanceType": t.workflow_instance_type.value,
+        "UnifiedWorkflowInstanceId": t.unified_workflow_instance_id,
+        "RuntimeResource": {"ResourceGroupId": t.resource_group, "Cu": "", "Image": ""},
+        "Runtime": {"Gateway": t.worker or "", "ProcessId": "" if t.pid is None else str(t.pid)},
+        "DataSource": {"Name": ""},
+        "BaselineId": 0,
+        "Timeout": n.timeout_s,
+        "RerunMode": n.rerun_mode.api,
+        "OperationType": "",
+        "Description": "",
+    }
+
+
+def _script_parameters(t: TaskInstance) -> str:
+    return " ".join(f"{k}={v}" for k, v in t.node.parameters)
+
+
+def task_instance(t: TaskInstance, tz: str) -> dict[str, Any]:
+    """The ListTaskInstances item."""
+    return {
+        **_task_instance_fields(t, tz),
+        "ProjectEnv": t.env_type.value,
+        "ScriptParameters": _script_parameters(t),
+        "Tags": [],
+    }
+
+
+def task_instance_detail(t: TaskInstance, tz: str) -> dict[str, Any]:
+    """The GetTaskInstance item: the list item's fields, the script, inputs and outputs."""
+    n = t.node
+    outputs = [*n.outputs, *(b.output for b in n.branches)]
+    return {
+        **_task_instance_fields(t, tz),
+        "ProjectEnv": t.env_type.value,
+        "Script": {"Content": n.content, "Parameters": _script_parameters(t)},
+        "Inputs": {"Variables": []},
+        "Outputs": {"TaskOutputs": [{"Output": o} for o in outputs], "Variables": []},
+        "Tags": [],
+    }
+
+
+def task_instance_neighbours(
+    number: int, size: int, total: int, upstream: bool, items: list[TaskInstance], tz: str
+) -> dict[str, Any]:
+    """The PagingInfo of ListUpstreamTaskInstances / ListDownstreamTaskInstances: each
+    neighbour with its DependencyType, and the deprecated flat list with StepType.
+    dwsched's dependencies inside a workflow instance are all Normal (same cycle)."""
+    name = "UpstreamTaskInstances" if upstream else "DownstreamTaskInstances"
+    linked = [
+        {
+            "DependencyType": "Normal",
+            "TaskInstance": {**_task_instance_fields(t, tz), "EnvType": t.env_type.value},
+        }
+        for t in items
+    ]
+    found = paging(number, size, total, name, linked)
+    found["TaskInstances"] = [
+        {
+            **_task_instance_fields(t, tz),
+            "EnvType": t.env_type.value,
+            "ProjectEnv": t.env_type.value,
+            "StepType": "Normal",
+        }
+        for t in items
+    ]
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dwsched import __version__
-from dwsched.cli import db, instances, keys, projects, serve, transfer, workflows
+from dwsched.cli import db, instances, keys, projects, roles, serve, transfer, workflows
 from dwsched.cli.options import ENV_PREFIX, Group
 
 
@@ -17,6 +17,8 @@ def cli() -> None:
 
 cli.add_command(serve.serve)
 cli.add_command(serve.demo)
+cli.add_command(roles.scheduler)
+cli.add_command(roles.worker)
 cli.add_command(keys.keys)
 cli.add_command(projects.projects)
 cli.add_command(transfer.import_)

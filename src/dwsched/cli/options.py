@@ -81,3 +81,28 @@ def client_options(f: F) -> F:
         show_envvar=True,
         help="host:port (or URL) of a running dwsched server.",
     )(f)
+
+
+def log_level_option(f: F) -> F:
+    return option(
+        "--log-level",
+        envvar=config.LOG_LEVEL_ENV,
+        default="info",
+        show_default=True,
+        show_envvar=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        help="Log level.",
+    )(f)
+
+
+def slots_option(f: F) -> F:
+    return option(
+        "--slots",
+        envvar=config.SLOTS_ENV,
+        default=4,
+        show_default=True,
+        show_envvar=True,
+        type=click.IntRange(1, 256),
+        help="Task attempts run at once (task types other than shell, Python and virtual run "
+        "through DWSCHED_RUNNER_<TYPE>='command {script}').",
+    )(f)

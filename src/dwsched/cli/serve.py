@@ -7,7 +7,14 @@ import os
 import click
 
 from dwsched import config
-from dwsched.cli.options import db_option, open_store, option, timezone_option
+from dwsched.cli.options import (
+    db_option,
+    log_level_option,
+    open_store,
+    option,
+    slots_option,
+    timezone_option,
+)
 from dwsched.clock import SystemClock
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
@@ -15,16 +22,7 @@ from dwsched.runtime.server import engine_settings, serve as run_server
 
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
-    f = option(
-        "--slots",
-        envvar=config.SLOTS_ENV,
-        default=4,
-        show_default=True,
-        show_envvar=True,
-        type=click.IntRange(1, 256),
-        help="Task attempts the engine runs at once (task types other than shell, Python and "
-        "virtual run through DWSCHED_RUNNER_<TYPE>='command {script}').",
-    )(f)
+    f = slots_option(f)
     f = option(
         "--engine/--no-engine",
         envvar=config.ENGINE_ENV,
@@ -42,15 +40,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
         type=click.IntRange(1, 64),
         help="Server processes sharing the port (one per core is a good start).",
     )(f)
-    f = option(
-        "--log-level",
-        envvar=config.LOG_LEVEL_ENV,
-        default="info",
-        show_default=True,
-        show_envvar=True,
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        help="Log level.",
-    )(f)
+    f = log_level_option(f)
     f = option(
         "--port",
         envvar=config.PORT_ENV,

@@ -47,6 +47,12 @@ class InstanceNotFound(NotFound):
         self.instance_id = instance_id
 
 
+class TaskInstanceNotFound(NotFound):
+    def __init__(self, task_instance_id: int) -> None:
+        super().__init__(f"The task instance {task_instance_id} does not exist.")
+        self.task_instance_id = task_instance_id
+
+
 class DefinitionNotFound(NotFound):
     def __init__(self, definition_id: str) -> None:
         super().__init__(f"The workflow definition {definition_id} does not exist.")

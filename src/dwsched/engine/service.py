@@ -18,57 +18,87 @@ import threading
 from dwsched.clock import Clock
 from dwsched.engine.runner import kill_group, process_alive
 from dwsched.engine.scheduler import Scheduler
-from dwsched.engine.worker import HEARTBEAT_MS, Worker, WorkerSettings
+from dwsched.engine.worker import HEARTBEAT_MS, Worker, WorkerSettings, worker_dead
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.engine")
 STALE_MS = 6 * HEARTBEAT_MS
+# Planning and claiming run every tick; generation and recovery, which read every deployed
+# workflow and every attempt in progress, run this often.
+GENERATE_EVERY_MS = 5_000
 
 
 class Engine:
+    """The roles this process plays: the scheduler (with the planner and recovery), a
+    worker, or both (`dwsched serve`)."""
+
     def __init__(
         self,
         store: Store,
         clock: Clock,
         settings: WorkerSettings | None = None,
-        tick_s: float = 0.5,
+        tick_s: float = 0.1,
+        scheduling: bool = True,
+        working: bool = True,
     ) -> None:
         self.store = store
         self.clock = clock
         self.scheduler = Scheduler(store, clock)
         self.worker = Worker(store, clock, settings or WorkerSettings())
         self.tick_s = tick_s
+        self.scheduling = scheduling
+        self.working = working
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_beat = 0
+        self._last_generation: int | None = None
 
     def tick(self) -> None:
-        """One round of everything (tests call it directly with a manual clock)."""
-        self.recover()
-        self.scheduler.tick()
-        self.worker.claim_and_start()
-        now = self.clock.now_ms()
-        if now - self._last_beat >= HEARTBEAT_MS:
-            self.worker.heartbeat()
-            self._last_beat = now
+        """One round of this process's roles (tests call it directly with a manual clock)."""
+        if self.scheduling:
+            now = self.clock.now_ms()
+            if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
+                self.recover()
+                self.scheduler.generate()
+                self._last_generation = now
+            self.store.plan(now)
+        if self.working:
+            self.worker.claim_and_start()
+            now = self.clock.now_ms()
+            if now - self._last_beat >= HEARTBEAT_MS:
+                self.worker.heartbeat()
+                self._last_beat = now
 
     def recover(self) -> int:
+        """Fail (or retry) the attempts of dead workers: at once when the worker was a
+        process of this host that no longer lives, else once it has not beaten for
+        STALE_MS."""
         now = self.clock.now_ms()
-        stale = self.store.stale_attempts(now - STALE_MS)
+        stale = self.store.stale_attempts(now + 1)
+        recovered = 0
         for claimed in stale:
             pid, identity, worker = self.store.attempt_process(claimed.id)
-            if worker == self.worker.name and self.worker.busy:
-                continue  # our own, beating soon
+            if worker == self.worker.name:
+                continue  # our own
+            heartbeat = self.store.attempt_heartbeat(claimed.id)
+            if not worker_dead(worker) and heartbeat is not None and heartbeat >= now - STALE_MS:
+                continue
+            recovered += 1
+            why = (
+                "is no longer running"
+                if worker_dead(worker)
+                else f"stopped beating (no heartbeat for over {STALE_MS // 1000}s)"
+            )
             note = (
-                f"dwsched: the worker {worker} running attempt {claimed.run_number} stopped "
-                f"beating (no heartbeat for over {STALE_MS // 1000}s); the attempt failed."
+                f"dwsched: the worker {worker} running attempt {claimed.run_number} {why}; "
+                "the attempt failed."
             )
             if pid is not None and identity is not None and process_alive(pid, identity):
                 kill_group(pid)
                 note += f" Its process group {pid} was still alive and was killed."
             log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
             self.worker.fail_stale(claimed, note)
-        return len(stale)
+        return recovered
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="dwsched-engine", daemon=True)

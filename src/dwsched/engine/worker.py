@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Mapping
@@ -20,7 +21,13 @@ from dwsched.clock import Clock
 from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
 from dwsched.domain.models import Status
 from dwsched.domain.parameters import parse_assignments, substitute
-from dwsched.engine.runner import Attempt, Command, command_for, process_identity
+from dwsched.engine.runner import (
+    Attempt,
+    Command,
+    command_for,
+    process_alive,
+    process_identity,
+)
 from dwsched.store import Store
 from dwsched.store.engine import Claimed
 
@@ -28,6 +35,26 @@ log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
 DEFAULT_GROUP_SLOTS = 4
+
+
+def worker_name() -> str:
+    """host/pid:start-time/random: identifies this worker and lets another process of the
+    same host tell whether it still lives (engine.runner.process_identity)."""
+    identity = process_identity(os.getpid()) or str(os.getpid())
+    return f"{socket.gethostname()}/{identity}/{uuid.uuid4().hex[:6]}"
+
+
+def worker_dead(name: str | None) -> bool:
+    """True when `name` is a worker of this host whose process no longer lives (False when
+    it lives, or runs elsewhere: then only a missing heartbeat tells)."""
+    if not name:
+        return True
+    host, _, rest = name.partition("/")
+    identity = rest.rpartition("/")[0]
+    pid_text = identity.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or ":" not in identity:
+        return False
+    return not process_alive(int(pid_text), identity)
 
 
 @dataclass(frozen=True)
@@ -46,7 +73,7 @@ class Worker:
         self.store = store
         self.clock = clock
         self.settings = settings
-        self.name = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.name = name or worker_name()
         self._lock = threading.Lock()
         self._running: dict[int, tuple[threading.Thread, Attempt | None]] = {}
 

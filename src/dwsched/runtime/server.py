@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,6 +93,30 @@ def _serve(
         return
     app = build_app(store, default_timezone)
     uvicorn.run(app, **options)
+
+
+def run_roles(
+    store: Store, log_level: str, scheduling: bool, settings: WorkerSettings | None
+) -> None:
+    """Run the scheduler role, or a worker (with `settings`), until SIGINT or SIGTERM."""
+    _configure_logging(log_level)
+    engine = Engine(
+        store,
+        SystemClock(),
+        settings,
+        scheduling=scheduling,
+        working=settings is not None,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    engine.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        engine.stop()
+        store.close()
 
 
 def worker_app() -> Starlette:

@@ -587,3 +587,8 @@ def process_of(
         sa.select(ti.c.pid, ti.c.process, ti.c.worker).where(ti.c.id == task_instance_id)
     ).one()
     return row.pid, row.process, row.worker
+
+
+def heartbeat_of(conn: sa.Connection, task_instance_id: int) -> int | None:
+    found = conn.execute(sa.select(ti.c.heartbeat_at).where(ti.c.id == task_instance_id)).scalar()
+    return None if found is None else int(found)

@@ -14,10 +14,12 @@ from datetime import date
 import sqlalchemy as sa
 
 from dwsched.domain import execution
+from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import (
     DefinitionNotFound,
     InstanceNotFound,
     InstancesExist,
+    NotFound,
     StoreUnavailable,
 )
 from dwsched.domain.flowspec import TriggerType, WorkflowSpec
@@ -36,8 +38,18 @@ from dwsched.domain.models import (
 )
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.domain.schedule import Cycle
+from dwsched.domain.task_instances import TaskInstance, TaskInstancePage, TaskInstanceQuery
 from dwsched.domain.workflows import DeployedWorkflow
-from dwsched.store import definitions, engine, instances, keys, nonces, projects, workflows
+from dwsched.store import (
+    definitions,
+    engine,
+    instances,
+    keys,
+    nonces,
+    projects,
+    task_instances,
+    workflows,
+)
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
@@ -400,6 +412,10 @@ class Store:
         with self.read() as conn:
             return engine.process_of(conn, task_instance_id)
 
+    def attempt_heartbeat(self, task_instance_id: int) -> int | None:
+        with self.read() as conn:
+            return engine.heartbeat_of(conn, task_instance_id)
+
     def save_log(self, claimed: engine.Claimed, log: str) -> None:
         with self.write() as conn:
             engine.append_log(conn, claimed, log)
@@ -457,3 +473,53 @@ class Store:
                     nonces.sweep_nonces(conn, now_ms)
             finally:
                 self._sweep_lock.release()
+
+    # Task instances
+
+    def list_task_instances(self, query: TaskInstanceQuery) -> tuple[str, TaskInstancePage]:
+        """The project's time zone and one page of its task instances of the query's
+        BizDate, taken in that zone (ProjectNotFound if there is no such workspace)."""
+        with self.read() as conn:
+            tz = projects.project_timezone(conn, query.project_id)
+            day = day_key(query.biz_day(tz))
+            found = task_instances.partition_id(conn, query.project_id, query.env_type, day)
+            if found is None:
+                return tz, TaskInstancePage(0, ())
+            return tz, task_instances.task_instances_page(conn, found, query)
+
+    def get_task_instance(self, task_instance_id: int) -> tuple[str, TaskInstance]:
+        """The task instance and its project's time zone (TaskInstanceNotFound if none)."""
+        with self.read() as conn:
+            found = task_instances.task_instance_by_id(conn, task_instance_id)
+            return projects.project_timezone(conn, found.project_id), found
+
+    def task_instance_log(self, task_instance_id: int, run_number: int | None) -> str:
+        """The log of attempt `run_number`, by default the latest.
+
+        An instance that has not run yet answers an empty log for its run 1 (the RunNumber
+        it shows). TaskInstanceNotFound for no such instance; NotFound for a run it has not
+        had.
+        """
+        with self.read() as conn:
+            latest = task_instances.run_number_of(conn, task_instance_id)
+            wanted = latest if run_number is None else run_number
+            if latest == 0 and wanted <= 1:
+                return ""
+            log = engine.attempt_log(conn, task_instance_id, wanted)
+            if log is None:
+                runs = f"its runs are 1 to {latest}" if latest else "it has not run yet"
+                raise NotFound(f"The task instance {task_instance_id} has no run {wanted}: {runs}.")
+            return log
+
+    def neighbour_task_instances(
+        self, task_instance_id: int, upstream: bool, offset: int, limit: int
+    ) -> tuple[str, int, list[TaskInstance]]:
+        """The project's time zone, how many direct upstreams (or downstreams) the task
+        instance has in its workflow instance, and those from `offset`, by id ascending."""
+        with self.read() as conn:
+            found = task_instances.task_instance_by_id(conn, task_instance_id)
+            tz = projects.project_timezone(conn, found.project_id)
+            ids = list(found.upstream) if upstream else task_instances.downstream_ids(conn, found)
+            chosen = ids[offset : offset + limit]
+            by_id = task_instances.task_instances_by_ids(conn, chosen)
+            return tz, len(ids), [by_id[i] for i in chosen if i in by_id]

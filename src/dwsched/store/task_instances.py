@@ -1,0 +1,208 @@
+"""Task instances read back: the partitioned listing, lookups by id, neighbours.
+
+A listing stays inside one (project, env, BizDate) partition (`ix_ti_part_id`): its count and
+its page each filter the partition's rows. A TaskName filter is matched in Python on the
+casefolded name (every script, on both databases: SQLite's lower() folds only ASCII), over
+the partition's rows that pass the other filters, already in the listing's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from dwsched.domain.calendar import day_from_key
+from dwsched.domain.errors import TaskInstanceNotFound
+from dwsched.domain.flowspec import NodeSpec
+from dwsched.domain.models import EnvType, InstanceType
+from dwsched.domain.queries import SortField, SortKey
+from dwsched.domain.task_instances import (
+    TaskInstance,
+    TaskInstancePage,
+    TaskInstanceQuery,
+    TimeRange,
+)
+from dwsched.store.schema import partitions, task_instances as ti, workflows
+
+SORT_COLUMNS: dict[SortField, sa.Column[Any]] = {
+    SortField.ID: ti.c.id,
+    SortField.TRIGGER_TIME: ti.c.trigger_time,
+    SortField.STARTED_TIME: ti.c.started_time,
+    SortField.FINISHED_TIME: ti.c.finished_time,
+    SortField.CREATE_TIME: ti.c.create_time,
+}
+IN_CHUNK = 500
+_node = msgspec.json.Decoder(NodeSpec).decode
+_ids = msgspec.json.Decoder(list[int]).decode
+
+
+def partition_id(conn: sa.Connection, project_id: int, env: EnvType, biz_day: int) -> int | None:
+    """The id of the (project, env, yyyymmdd) partition, None when it holds nothing yet."""
+    p = partitions.c
+    found = conn.execute(
+        sa.select(p.id).where(
+            p.project_id == project_id, p.env_type == env.value, p.biz_day == biz_day
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def _range(column: sa.Column[Any], r: TimeRange) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if r.start is not None:
+        where.append(column >= r.start)
+    if r.end is not None:
+        where.append(column <= r.end)
+    return where
+
+
+def _conditions(partition: int, q: TaskInstanceQuery) -> list[sa.ColumnElement[bool]]:
+    c = ti.c
+    where: list[sa.ColumnElement[bool]] = [c.partition_id == partition]
+    equal: list[tuple[sa.Column[Any], Any]] = [
+        (c.id, q.id),
+        (c.task_id, q.task_id),
+        (c.type, q.task_type),
+        (c.owner, q.owner),
+        (c.resource_group, q.resource_group),
+        (c.status, q.status),
+        (c.trigger_type, None if q.trigger_type is None else q.trigger_type.value),
+        (
+            c.trigger_recurrence,
+            None if q.trigger_recurrence is None else q.trigger_recurrence.value,
+        ),
+        (c.workflow_id, q.workflow_id),
+        (c.workflow_instance_id, q.workflow_instance_id),
+        (
+            c.workflow_instance_type,
+            None if q.workflow_instance_type is None else q.workflow_instance_type.value,
+        ),
+        (c.unified_workflow_instance_id, q.unified_workflow_instance_id),
+    ]
+    where.extend(column == value for column, value in equal if value is not None)
+    if q.ids is not None:
+        where.append(c.id.in_(q.ids))
+    if q.task_ids is not None:
+        where.append(c.task_id.in_(q.task_ids))
+    where.extend(_range(c.started_time, q.started))
+    where.extend(_range(c.finished_time, q.finished))
+    where.extend(_range(c.create_time, q.created))
+    return where
+
+
+def _order(sort: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
+    """The listing order: each key (a nullable key's unset rows last, both ways), then the
+    id in the first key's direction (as ListWorkflowInstances orders)."""
+    order: list[sa.ColumnElement[Any]] = []
+    for key in sort:
+        column = SORT_COLUMNS[key.field]
+        if key.field.nullable:
+            order.append(sa.case((column.is_(None), 1), else_=0).asc())
+        order.append(column.desc() if key.descending else column.asc())
+    if sort[-1].field is not SortField.ID:
+        order.append(ti.c.id.desc() if sort[0].descending else ti.c.id.asc())
+    return order
+
+
+def _selected() -> sa.Select[Any]:
+    """Every task_instances column and the workflow's name."""
+    return sa.select(ti, workflows.c.name.label("workflow_name")).select_from(
+        ti.outerjoin(workflows, workflows.c.id == ti.c.workflow_id)
+    )
+
+
+def task_instances_page(
+    conn: sa.Connection, partition: int, q: TaskInstanceQuery
+) -> TaskInstancePage:
+    """One page of the query's task instances inside `partition`, and how many match."""
+    where = _conditions(partition, q)
+    order = _order(q.sort)
+    start, size = q.page.offset, q.page.size
+    if q.task_name:
+        wanted = q.task_name.casefold()
+        ranked = conn.execute(sa.select(ti.c.id, ti.c.name).where(*where).order_by(*order))
+        ids = [int(i) for i, name in ranked if wanted in name.casefold()]
+        chosen = ids[start : start + size]
+        by_id = task_instances_by_ids(conn, chosen)
+        return TaskInstancePage(len(ids), tuple(by_id[i] for i in chosen))
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(ti).where(*where)).scalar_one())
+    if total <= start:
+        return TaskInstancePage(total, ())
+    rows = conn.execute(_selected().where(*where).order_by(*order).limit(size).offset(start))
+    return TaskInstancePage(total, tuple(_task_instance(r) for r in rows))
+
+
+def task_instances_by_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, TaskInstance]:
+    """The task instances among `ids` that exist, by id."""
+    found: dict[int, TaskInstance] = {}
+    for begin in range(0, len(ids), IN_CHUNK):
+        chunk = list(ids[begin : begin + IN_CHUNK])
+        for row in conn.execute(_selected().where(ti.c.id.in_(chunk))):
+            found[row.id] = _task_instance(row)
+    return found
+
+
+def task_instance_by_id(conn: sa.Connection, task_instance_id: int) -> TaskInstance:
+    """The task instance, or TaskInstanceNotFound."""
+    row = conn.execute(_selected().where(ti.c.id == task_instance_id)).first()
+    if row is None:
+        raise TaskInstanceNotFound(task_instance_id)
+    return _task_instance(row)
+
+
+def downstream_ids(conn: sa.Connection, found: TaskInstance) -> list[int]:
+    """The ids of the task instances of the same workflow instance that name `found` as an
+    upstream, ascending."""
+    rows = conn.execute(
+        sa.select(ti.c.id, ti.c.upstream).where(
+            ti.c.workflow_instance_id == found.workflow_instance_id
+        )
+    )
+    return sorted(int(i) for i, text in rows if found.id in _ids(text))
+
+
+def run_number_of(conn: sa.Connection, task_instance_id: int) -> int:
+    """The instance's latest attempt number (0 before the first), or TaskInstanceNotFound."""
+    found = conn.execute(sa.select(ti.c.run_number).where(ti.c.id == task_instance_id)).scalar()
+    if found is None:
+        raise TaskInstanceNotFound(task_instance_id)
+    return int(found)
+
+
+def _task_instance(r: sa.Row[Any]) -> TaskInstance:
+    return TaskInstance(
+        id=r.id,
+        project_id=r.project_id,
+        env_type=EnvType(r.env_type),
+        biz_day=day_from_key(r.biz_day),
+        workflow_id=r.workflow_id,
+        workflow_name=r.workflow_name or "",
+        workflow_instance_id=r.workflow_instance_id,
+        workflow_instance_type=InstanceType(r.workflow_instance_type),
+        unified_workflow_instance_id=r.unified_workflow_instance_id,
+        task_id=r.task_id,
+        upstream=tuple(sorted(set(_ids(r.upstream)))),
+        name=r.name,
+        type=r.type,
+        owner=r.owner,
+        status=r.status,
+        trigger_type=r.trigger_type,
+        trigger_recurrence=r.trigger_recurrence,
+        period_number=r.period_number,
+        trigger_time=r.trigger_time,
+        priority=r.priority,
+        resource_group=r.resource_group,
+        node=_node(r.spec),
+        run_number=r.run_number,
+        started_time=r.started_time,
+        finished_time=r.finished_time,
+        waiting_trigger_time=r.waiting_trigger_time,
+        waiting_resource_time=r.waiting_resource_time,
+        worker=r.worker,
+        pid=r.pid,
+        create_time=r.create_time,
+        modify_time=r.modify_time,
+    )

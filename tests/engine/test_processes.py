@@ -1,0 +1,179 @@
+"""The engine's roles as real processes on one database (SQLite and PostgreSQL): two
+`dwsched worker`s and a `dwsched scheduler` never run one attempt twice; a `dwsched serve`
+killed with SIGKILL mid-run loses nothing, and after a restart the orphaned attempt's process
+is found by its identity, killed, and the attempt failed with a log line that says so.
+
+Instances are made through the store for a past run date, so that they are due at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dwsched.domain import flowspec
+from dwsched.domain.models import EnvType
+from dwsched.domain.queries import InstanceQuery, page
+from dwsched.domain.schedule import Trigger, cycles_on
+from dwsched.domain.task_instances import TaskInstanceQuery
+from dwsched.engine.runner import process_alive
+from dwsched.store import Store
+from tests.cli.helpers import DWSCHED, cli_env, dwsched_process
+from tests.conftest import free_port, project
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def _deploy_due(store: Store, nodes: list[dict[str, Any]], cron: str) -> tuple[int, int, list[int]]:
+    """A workflow whose cycles of yesterday's run date exist now (all due): (project id,
+    BizDate ms, trigger times)."""
+    p = project(store)
+    text = json.dumps(
+        {
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": "due_now",
+                        "trigger": {"cron": cron, "timezone": TZ},
+                        "strategy": {"rerunTimes": 0},
+                        "nodes": nodes,
+                    }
+                ]
+            },
+        }
+    )
+    now = int(time.time() * 1000)
+    spec = flowspec.parse(text, TZ)
+    _, deployed = store.create_definition(p.id, text, spec, "tester", now, nodes=True)
+    run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
+    assert spec.trigger.cron is not None
+    trigger = Trigger(spec.trigger.cron, TZ, spec.trigger.start_ms, spec.trigger.end_ms)
+    cycles = cycles_on(trigger, run_date)
+    assert store.generate(deployed, [(run_date, cycles)], None, now) == len(cycles)
+    biz = datetime(run_date.year, run_date.month, run_date.day, tzinfo=ZoneInfo(TZ)) - timedelta(
+        days=1
+    )
+    return p.id, int(biz.timestamp() * 1000), [c.trigger_time for c in cycles]
+
+
+def _statuses(store: Store, project_id: int, biz_ms: int) -> list[str]:
+    _, found = store.list_instances(
+        InstanceQuery(
+            project_id=project_id, env_type=EnvType.PROD, biz_date_ms=biz_ms, page=page(1, 500)
+        )
+    )
+    return [i.status.value for i in found.items]
+
+
+def _wait(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_two_workers_never_run_an_attempt_twice(store: Store, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "runs.txt"
+    nodes = [
+        {
+            "id": "record",
+            "script": {
+                "runtime": {"command": "DIDE_SHELL"},
+                "content": f'echo "$DWSCHED_TASK_INSTANCE_ID $DWSCHED_RUN_NUMBER" >> {out}',
+            },
+        }
+    ]
+    project_id, biz_ms, triggers = _deploy_due(store, nodes, "0 0/30 * * * ?")
+    assert len(triggers) == 48
+    with (
+        dwsched_process("scheduler", "--db", db_url) as scheduler,
+        dwsched_process("worker", "--db", db_url, "--slots", "4") as first,
+        dwsched_process("worker", "--db", db_url, "--slots", "4") as second,
+    ):
+        _wait(
+            lambda: _statuses(store, project_id, biz_ms).count("Success") == 48,
+            "48 instances to succeed",
+        )
+        codes = [p.interrupt() for p in (first, second, scheduler)]
+    assert codes == [0, 0, 0], (first.stderr, second.stderr, scheduler.stderr)
+    runs = out.read_text().split("\n")[:-1]
+    assert len(runs) == 48
+    assert len({r.split()[0] for r in runs}) == 48  # 48 task instances, one run each
+    assert {r.split()[1] for r in runs} == {"1"}
+    workers_seen = first.stdout + second.stdout
+    assert "worker (4 slots)" in workers_seen
+
+
+def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url: str) -> None:
+    nodes = [
+        {"id": "long", "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "sleep 300"}}
+    ]
+    project_id, biz_ms, _ = _deploy_due(store, nodes, "00 30 02 * * ?")
+    port = free_port()
+    popen = subprocess.Popen(
+        [
+            str(DWSCHED),
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
+    )
+    try:
+        _wait(lambda: _statuses(store, project_id, biz_ms) == ["Running"], "the attempt to run")
+        found: list[tuple[int | None, str | None, str | None]] = []
+
+        def recorded() -> bool:
+            found[:] = [store.attempt_process(c.id) for c in store.stale_attempts(2**62)]
+            return bool(found) and found[0][1] is not None
+
+        _wait(recorded, "the attempt's process to be recorded")
+        pid, identity, _worker = found[0]
+        assert pid is not None and identity is not None
+        os.kill(popen.pid, signal.SIGKILL)
+        popen.wait(10)
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+    # The server is gone; its task's process group lives on, orphaned; nothing is lost.
+    assert process_alive(pid, identity)
+    assert _statuses(store, project_id, biz_ms) == ["Running"]
+
+    with dwsched_process("serve", "--db", db_url, "--port", str(free_port())) as again:
+        _wait(lambda: _statuses(store, project_id, biz_ms) == ["Failure"], "recovery")
+        _wait(lambda: not process_alive(pid, identity), "the orphan to be killed", 10)
+        assert again.interrupt() == 0
+    log = store.task_instance_log(_only_task(store, project_id, biz_ms), None)
+    assert "is no longer running" in log and "was killed" in log, log
+
+
+def _only_task(store: Store, project_id: int, biz_ms: int) -> int:
+    _, found = store.list_task_instances(
+        TaskInstanceQuery(project_id=project_id, biz_date_ms=biz_ms)
+    )
+    (only,) = found.items
+    return only.id
