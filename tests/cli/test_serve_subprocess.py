@@ -7,6 +7,7 @@ import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.cli.helpers import (
@@ -110,13 +111,44 @@ def test_demo_prints_working_credentials_and_serves_yesterday(tmp_path: Path) ->
         client = sdk(endpoint, key_id, secret)
         now = int(time.time() * 1000)
         yesterday = now - DAY_MS
+        # Today's runs (BizDate yesterday): every cycle of the three workflows, made at once.
+        per_day = 288 + 24 + 144
+        deadline = time.monotonic() + 30
+        while sdk_list(client, project_id, yesterday).total_count < per_day:
+            assert time.monotonic() < deadline, "today's instances were not made"
+            time.sleep(0.2)
         paging = sdk_list(client, project_id, yesterday, page_size=100)
-        assert paging.total_count >= 32, paging.total_count
+        assert paging.total_count == per_day
         items = paging.workflow_instances
-        assert len(items) == min(paging.total_count, 100)
         assert {i.biz_date for i in items} == {canonical_biz_date(yesterday, tz)}
-        assert all(any((t.key, t.value) == ("dwsched", "demo") for t in i.tags) for i in items)
         assert all(i.project_id == project_id and i.env_type == "Prod" for i in items)
+        assert {i.type for i in items} == {"Normal"}
+
+        # The last half hour's cycles really run: a run that took time has succeeded
+        # within a minute (dry runs start and finish at once).
+        def real_runs() -> list[Any]:
+            found = []
+            for day in (yesterday, yesterday - DAY_MS):
+                for status in ("Success", "Failure"):
+                    listed = sdk_list(
+                        client,
+                        project_id,
+                        day,
+                        page_size=500,
+                        filter=json.dumps({"status": status}),
+                    )
+                    found += [
+                        i
+                        for i in listed.workflow_instances
+                        if i.finished_time - i.started_time >= 1000
+                    ]
+            return found
+
+        deadline = time.monotonic() + 60
+        while not real_runs():
+            assert time.monotonic() < deadline, "no demo run finished within a minute"
+            time.sleep(0.5)
+        assert {i.status for i in real_runs()} <= {"Success", "Failure"}
 
         # The banner's own example: newest starts first, five of them.
         page = sdk_list(client, project_id, yesterday, sort_by="StartedTime Desc", page_size=5)

@@ -94,7 +94,7 @@ def demo(
     engine: bool,
     slots: int,
 ) -> None:
-    """Serve a demo database: generated instances for the last days, and a fresh key."""
+    """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
@@ -115,8 +115,10 @@ def demo(
 
 
 _DEMO_TEXT = """
-dwsched demo: workspace {project} ("demo_generated", time zone {tz}) holds GENERATED
-instances for the last 8 BizDates, labelled with the tag dwsched:demo. Database: {db}
+dwsched demo: workspace {project} ("demo", time zone {tz}) runs three example workflows
+(orders_chain every 5 minutes, hourly_rollup, flaky_load every 10 minutes). The last half
+hour's cycles run right away; watch them go Running, Checking, fail, retry, succeed.
+Database: {db}
 
   Endpoint          http://{endpoint}/
   AccessKeyId       {key_id}
@@ -131,7 +133,7 @@ Official SDK (pip install alibabacloud-dataworks-public20240518):
   client = Client(Config(access_key_id="{key_id}",
                          access_key_secret="{secret}",
                          endpoint="{endpoint}", protocol="http"))
-  yesterday_ms = int(time.time() * 1000) - 86_400_000  # any instant of the BizDate will do
+  yesterday_ms = int(time.time() * 1000) - 86_400_000  # today's runs have yesterday's BizDate
   page = client.list_workflow_instances(models.ListWorkflowInstancesRequest(
       project_id={project}, biz_date=yesterday_ms, sort_by="StartedTime Desc", page_size=5))
   for i in page.body.paging_info.workflow_instances: print(i.id, i.name, i.status)
@@ -141,7 +143,8 @@ CLI:
   export ALIBABA_CLOUD_ACCESS_KEY_ID={key_id}
   export ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}
   .venv/bin/dwsched instances list --endpoint {endpoint} --project {project} \\
-      --biz-date yesterday --status Failure
+      --biz-date yesterday --sort "StartedTime Desc"
+  .venv/bin/dwsched workflows list --endpoint {endpoint} --project {project}
 
 Press Ctrl-C to stop.
 """

@@ -1,0 +1,1 @@
+"""FlowSpec files of the demo workflows."""
