@@ -44,7 +44,8 @@ class Engine:
         self.store = store
         self.clock = clock
         self.scheduler = Scheduler(store, clock)
-        self.worker = Worker(store, clock, settings or WorkerSettings())
+        self._wake = threading.Event()
+        self.worker = Worker(store, clock, settings or WorkerSettings(), on_finish=self._wake.set)
         self.tick_s = tick_s
         self.scheduling = scheduling
         self.working = working
@@ -105,16 +106,22 @@ class Engine:
         self._thread.start()
 
     def _loop(self) -> None:
+        woken = False
         while not self._stop.is_set():
             try:
-                self.tick()
+                if woken and self.working:
+                    self.worker.claim_and_start()  # an attempt ended: its downstream may wait
+                else:
+                    self.tick()
             except Exception:
                 log.exception("engine tick failed; retrying")
-            self._stop.wait(self.tick_s)
+            woken = self._wake.wait(self.tick_s)
+            self._wake.clear()
 
     def stop(self, timeout_s: float = 10) -> None:
         """Stop ticking and stop the attempts in progress (they are recorded as stopped)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.worker.stop_all()

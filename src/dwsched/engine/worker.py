@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dwsched.clock import Clock
@@ -22,6 +22,7 @@ from dwsched.domain.execution import ConditionError, evaluate_condition, retry_a
 from dwsched.domain.models import Status
 from dwsched.domain.parameters import parse_assignments, substitute
 from dwsched.engine.runner import (
+    VIRTUAL_TYPES,
     Attempt,
     Command,
     command_for,
@@ -35,6 +36,10 @@ log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
 DEFAULT_GROUP_SLOTS = 4
+
+
+def _virtual(claimed: Claimed) -> bool:
+    return claimed.status is Status.RUNNING and claimed.node.command in VIRTUAL_TYPES
 
 
 def worker_name() -> str:
@@ -68,12 +73,18 @@ class WorkerSettings:
 
 class Worker:
     def __init__(
-        self, store: Store, clock: Clock, settings: WorkerSettings, name: str = ""
+        self,
+        store: Store,
+        clock: Clock,
+        settings: WorkerSettings,
+        name: str = "",
+        on_finish: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.name = name or worker_name()
+        self.on_finish = on_finish  # called after each attempt ends (the engine wakes up)
         self._lock = threading.Lock()
         self._running: dict[int, tuple[threading.Thread, Attempt | None]] = {}
 
@@ -86,22 +97,34 @@ class Worker:
     def claim_and_start(self) -> int:
         """Claim as many task instances as free slots allow and start them; how many."""
         started = 0
-        while self.busy < self.settings.slots:
-            claimed = self.store.claim_task(
+        while True:
+            free = self.settings.slots - self.busy
+            if free <= 0:
+                break
+            claims = self.store.claim_tasks(
                 self.name,
                 self.settings.group_slots,
                 self.settings.default_group_slots,
+                free,
                 self.clock.now_ms(),
             )
-            if claimed is None:
+            virtual = [c for c in claims if _virtual(c)]
+            if virtual:
+                # Zero-load nodes: nothing to run, so they end in one transaction here.
+                self.store.finish_virtual(virtual, self.clock.now_ms())
+                self.on_finish()
+            for claimed in claims:
+                if _virtual(claimed):
+                    continue
+                thread = threading.Thread(
+                    target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
+                )
+                with self._lock:
+                    self._running[claimed.id] = (thread, None)
+                thread.start()
+            started += len(claims)
+            if len(claims) < free:
                 break
-            thread = threading.Thread(
-                target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
-            )
-            with self._lock:
-                self._running[claimed.id] = (thread, None)
-            thread.start()
-            started += 1
         return started
 
     def heartbeat(self) -> None:
@@ -133,6 +156,7 @@ class Worker:
                 self._branch(claimed)
             else:
                 self._execute(claimed)
+            self.on_finish()
         except Exception:
             log.exception(
                 "task_instance_id=%s run_number=%s failed in the worker",

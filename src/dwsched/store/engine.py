@@ -8,7 +8,7 @@ Status, StartedTime, FinishedTime and ModifyTime in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,7 +17,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
-from dwsched.domain.execution import Move, Recurrence, TaskState, workflow_status
+from dwsched.domain.execution import Move, Recurrence, TaskState, plan, workflow_status
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.schedule import Cycle
@@ -275,6 +275,11 @@ def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[Task
             .limit(limit)
         ).scalars()
     ]
+    return states_of(conn, ids)
+
+
+def states_of(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskState]]:
+    """The task states of these workflow instances, upstream first."""
     if not ids:
         return {}
     found: dict[int, list[TaskState]] = {i: [] for i in ids}
@@ -367,6 +372,30 @@ def running_by_group(conn: sa.Connection) -> dict[str, int]:
         .group_by(ti.c.resource_group)
     )
     return {str(g): int(n) for g, n in rows}
+
+
+def claim_many(
+    conn: sa.Connection,
+    worker: str,
+    free: Callable[[str], int],
+    full: set[str],
+    limit: int,
+    now_ms: int,
+) -> list[Claimed]:
+    """Up to `limit` claims in one transaction, each within its resource group's free
+    slots (`free(group)` before this call; `full` the groups with none)."""
+    taken: dict[str, int] = {}
+    found: list[Claimed] = []
+    while len(found) < limit:
+        one = claim(conn, worker, sorted(full), now_ms)
+        if one is None:
+            break
+        found.append(one)
+        group = one.node.resource_group
+        taken[group] = taken.get(group, 0) + 1
+        if taken[group] >= free(group):
+            full.add(group)
+    return found
 
 
 def claim(
@@ -479,6 +508,10 @@ def finish(
         .where(ti.c.id == claimed.id, ti.c.run_number == claimed.run_number)
         .values(**values)
     )
+    # Its downstream tasks may be ready now: plan the instance at once rather than at the
+    # next tick (dispatch latency).
+    states = states_of(conn, [claimed.workflow_instance_id]).get(claimed.workflow_instance_id, [])
+    apply_moves(conn, plan(states, now_ms))
     refresh_workflow_instances(conn, [claimed.workflow_instance_id], now_ms)
 
 

@@ -365,17 +365,24 @@ class Store:
                     moved += len(moves)
         return moved
 
-    def claim_task(
-        self, worker: str, group_slots: Mapping[str, int], default_slots: int, now_ms: int
-    ) -> engine.Claimed | None:
-        """The next task instance for `worker` whose resource group has a free slot."""
+    def claim_tasks(
+        self,
+        worker: str,
+        group_slots: Mapping[str, int],
+        default_slots: int,
+        limit: int,
+        now_ms: int,
+    ) -> list[engine.Claimed]:
+        """Up to `limit` task instances for `worker`, each in a resource group with a free
+        slot (counted over every worker), in one transaction."""
         with self.write() as conn:
             running = engine.running_by_group(conn)
-            groups = set(running) | set(group_slots)
-            full = sorted(
-                g for g in groups if running.get(g, 0) >= group_slots.get(g, default_slots)
-            )
-            return engine.claim(conn, worker, full, now_ms)
+
+            def free(group: str) -> int:
+                return group_slots.get(group, default_slots) - running.get(group, 0)
+
+            full = {g for g in set(running) | set(group_slots) if free(g) <= 0}
+            return engine.claim_many(conn, worker, free, full, limit, now_ms)
 
     def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
         with self.write() as conn:
@@ -399,6 +406,12 @@ class Store:
             if unchosen_outputs:
                 engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
             engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at)
+
+    def finish_virtual(self, claims: Sequence[engine.Claimed], now_ms: int) -> None:
+        """End claimed VIRTUAL attempts (nothing runs) as Success, in one transaction."""
+        with self.write() as conn:
+            for claimed in claims:
+                engine.finish(conn, claimed, Status.SUCCESS, 0, "", now_ms, None)
 
     def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> None:
         with self.write() as conn:
