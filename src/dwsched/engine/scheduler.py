@@ -21,9 +21,11 @@ from dwsched.domain.schedule import (
     immediate_cycles,
 )
 from dwsched.store import Store
+from dwsched.store.engine import GenerationPlan
 
 log = logging.getLogger("dwsched.scheduler")
 DAYS_PER_TICK = 7  # run dates made per workflow per tick while catching up
+PLANS_PER_TRANSACTION = 500  # workflows generated per write transaction
 
 
 class Scheduler:
@@ -39,7 +41,7 @@ class Scheduler:
 
     def generate(self) -> int:
         now = self.clock.now_ms()
-        made = 0
+        plans: list[GenerationPlan] = []
         for scheduled in self.store.scheduled_workflows():
             w = scheduled.workflow
             t = w.spec.trigger
@@ -59,13 +61,12 @@ class Scheduler:
             for day in due_run_dates(t.timezone, first, last, now, DAYS_PER_TICK):
                 run_days.append((day, cycles_on(trigger, day)))
             if run_days or new_first is not None:
-                count = self.store.generate(w, run_days, new_first, now)
-                if count:
-                    log.info(
-                        "generated workflow_id=%s instances=%s through=%s",
-                        w.id,
-                        count,
-                        run_days[-1][0],
-                    )
-                made += count
+                plans.append(GenerationPlan(w, run_days, new_first))
+        made = 0
+        for start in range(0, len(plans), PLANS_PER_TRANSACTION):
+            chunk = plans[start : start + PLANS_PER_TRANSACTION]
+            count = self.store.generate_many(chunk, now)
+            if count:
+                log.info("generated instances=%s for workflows=%s", count, len(chunk))
+            made += count
         return made

@@ -99,21 +99,31 @@ class ScheduledWorkflow:
 def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
     """Deployed cycle workflows with a cron: those the scheduler makes instances for."""
     w = workflows.c
-    rows = conn.execute(
-        sa.select(w.id, w.first_run_day, w.generated_through).where(
+    ids = conn.execute(
+        sa.select(w.id).where(
             w.definition_id.is_not(None),
             w.kind == "CycleWorkflow",
             w.trigger_type == "Scheduler",
         )
-    ).all()
+    ).scalars()
+    found = definitions.workflows_by_ids(conn, [int(i) for i in ids])
     return [
         ScheduledWorkflow(
-            definitions.workflow_by_id(conn, r.id),
-            None if r.first_run_day is None else day_from_key(r.first_run_day),
-            None if r.generated_through is None else day_from_key(r.generated_through),
+            workflow,
+            None if first is None else day_from_key(first),
+            None if through is None else day_from_key(through),
         )
-        for r in rows
+        for workflow, first, through in found
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationPlan:
+    """What the scheduler makes for one workflow: cycles per run date, in date order."""
+
+    workflow: DeployedWorkflow
+    run_days: Sequence[tuple[date, Sequence[Cycle]]]
+    first_run_day: date | None
 
 
 def set_first_run_day(conn: sa.Connection, workflow_id: int, day: date) -> None:
@@ -139,27 +149,28 @@ def make_instances(
 ) -> list[int]:
     """One workflow instance per cycle not made already, each with its task instances
     (NotRun); the ids of those made."""
-    made = {
-        int(t)
-        for t in conn.execute(
-            sa.select(scheduled_cycles.c.trigger_time).where(
-                scheduled_cycles.c.workflow_id == workflow.id,
-                scheduled_cycles.c.trigger_time.in_([c.trigger_time for c in cycles]),
-            )
-        ).scalars()
-    }
-    todo = [c for c in cycles if c.trigger_time not in made]
+    return make_instances_many(conn, [(workflow, cycles)], kind, now_ms).get(workflow.id, [])
+
+
+def make_instances_many(
+    conn: sa.Connection,
+    items: Sequence[tuple[DeployedWorkflow, Sequence[Cycle]]],
+    kind: InstanceType,
+    now_ms: int,
+) -> dict[int, list[int]]:
+    """make_instances for many workflows at once: ids, rows and keys are written in a few
+    statements for the lot (a day's generation for thousands of workflows)."""
+    made = _made_cycles(conn, items)
+    todo = [(w, c) for w, cycles in items for c in cycles if (w.id, c.trigger_time) not in made]
     if not todo:
-        return []
+        return {}
     first_id = allocate_ids(conn, wi, len(todo))
     first_task_id = next_counter(conn, "workflow_task_instance", len(todo))
-    spec = workflow.spec
-    parameters = " ".join(f"{k}={v}" for k, v in spec.parameters)
     builder = RowBuilder()
-    for n, cycle in enumerate(todo):
-        instance_id = first_id + n
+    for n, (workflow, cycle) in enumerate(todo):
+        spec = workflow.spec
         builder.add(
-            instance_id,
+            first_id + n,
             workflow.project_id,
             workflow.env_type.value,
             day_key(cycle.biz_day),
@@ -167,7 +178,7 @@ def make_instances(
             Status.NOT_RUN.value,
             workflow.id,
             first_task_id + n,
-            instance_id,
+            first_id + n,
             spec.name,
             spec.owner,
             spec.owner,
@@ -177,86 +188,123 @@ def make_instances(
             None,
             now_ms,
             now_ms,
-            parameters,
+            _parameters(workflow),
             [],
         )
     batch = builder.take()
     instances.insert_encoded(conn, batch)
-    partition = {key: pid for key, pid in instances.partition_ids(conn, set(batch.rows)).items()}
-    count = len(todo) * len(workflow.tasks)
-    first_ti = allocate_ids(conn, ti, count) if count else 0
+    partition = instances.partition_ids(conn, set(batch.rows))
+    count = sum(len(w.tasks) for w, _ in todo)
+    next_ti = allocate_ids(conn, ti, count) if count else 0
     rows: list[dict[str, Any]] = []
-    for n, cycle in enumerate(todo):
+    made_ids: dict[int, list[int]] = {}
+    for n, (workflow, cycle) in enumerate(todo):
         instance_id = first_id + n
-        base = first_ti + n * len(workflow.tasks)
-        ids = {t.node.id: base + k for k, t in enumerate(workflow.tasks)}
+        made_ids.setdefault(workflow.id, []).append(instance_id)
         key = (workflow.project_id, workflow.env_type.value, day_key(cycle.biz_day))
-        recurrence = Recurrence(cycle.kind.value)
-        for k, task in enumerate(workflow.tasks):
-            node = task.node
-            own = recurrence
-            if own is Recurrence.NORMAL and node.recurrence.value != "Normal":
-                own = Recurrence(node.recurrence.value)
-            rows.append(
-                {
-                    "id": base + k,
-                    "workflow_instance_id": instance_id,
-                    "partition_id": partition[key],
-                    "project_id": workflow.project_id,
-                    "env_type": workflow.env_type.value,
-                    "biz_day": day_key(cycle.biz_day),
-                    "workflow_id": workflow.id,
-                    "task_id": task.id,
-                    "unified_workflow_instance_id": instance_id,
-                    "workflow_instance_type": kind.value,
-                    "trigger_type": "Scheduler",
-                    "trigger_recurrence": own.value,
-                    "position": k,
-                    "upstream": _encode(
-                        [
-                            ids[u.node_id]
-                            for u in node.upstream
-                            if u.node_id in ids and u.type.value == "Normal"
-                        ]
-                    ).decode(),
-                    "name": node.name,
-                    "type": node.command,
-                    "owner": task.owner,
-                    "status": Status.NOT_RUN.value,
-                    "period_number": cycle.period_number,
-                    "trigger_time": cycle.trigger_time,
-                    "priority": node.priority,
-                    "resource_group": node.resource_group,
-                    "spec": _encode(node).decode(),
-                    "parameters": parameters,
-                    "run_number": 0,
-                    "started_time": None,
-                    "finished_time": None,
-                    "waiting_trigger_time": None,
-                    "waiting_resource_time": None,
-                    "next_try_at": None,
-                    "worker": None,
-                    "pid": None,
-                    "process": None,
-                    "heartbeat_at": None,
-                    "create_time": now_ms,
-                    "modify_time": now_ms,
-                }
-            )
+        rows += _task_rows(workflow, cycle, instance_id, next_ti, partition[key], kind, now_ms)
+        next_ti += len(workflow.tasks)
     if rows:
         conn.execute(sa.insert(ti), rows)
     conn.execute(
         sa.insert(scheduled_cycles),
         [
             {
-                "workflow_id": workflow.id,
+                "workflow_id": w.id,
                 "trigger_time": c.trigger_time,
                 "workflow_instance_id": first_id + n,
             }
-            for n, c in enumerate(todo)
+            for n, (w, c) in enumerate(todo)
         ],
     )
-    return [first_id + n for n in range(len(todo))]
+    return made_ids
+
+
+def _made_cycles(
+    conn: sa.Connection, items: Sequence[tuple[DeployedWorkflow, Sequence[Cycle]]]
+) -> set[tuple[int, int]]:
+    """(workflow id, trigger time) of the cycles among `items` that have instances."""
+    made: set[tuple[int, int]] = set()
+    ids = [w.id for w, cycles in items if cycles]
+    lowest = min((c.trigger_time for _, cycles in items for c in cycles), default=0)
+    highest = max((c.trigger_time for _, cycles in items for c in cycles), default=0)
+    sc = scheduled_cycles.c
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            sa.select(sc.workflow_id, sc.trigger_time).where(
+                sc.workflow_id.in_(ids[start : start + 500]),
+                sc.trigger_time.between(lowest, highest),
+            )
+        )
+        made.update((int(w), int(t)) for w, t in rows)
+    return made
+
+
+def _parameters(workflow: DeployedWorkflow) -> str:
+    return " ".join(f"{k}={v}" for k, v in workflow.spec.parameters)
+
+
+def _task_rows(
+    workflow: DeployedWorkflow,
+    cycle: Cycle,
+    instance_id: int,
+    first_id: int,
+    partition_id: int,
+    kind: InstanceType,
+    now_ms: int,
+) -> list[dict[str, Any]]:
+    ids = {t.node.id: first_id + k for k, t in enumerate(workflow.tasks)}
+    recurrence = Recurrence(cycle.kind.value)
+    rows = []
+    for k, task in enumerate(workflow.tasks):
+        node = task.node
+        own = recurrence
+        if own is Recurrence.NORMAL and node.recurrence.value != "Normal":
+            own = Recurrence(node.recurrence.value)
+        upstream = [
+            ids[u.node_id] for u in node.upstream if u.node_id in ids and u.type.value == "Normal"
+        ]
+        rows.append(
+            {
+                "id": first_id + k,
+                "workflow_instance_id": instance_id,
+                "partition_id": partition_id,
+                "project_id": workflow.project_id,
+                "env_type": workflow.env_type.value,
+                "biz_day": day_key(cycle.biz_day),
+                "workflow_id": workflow.id,
+                "task_id": task.id,
+                "unified_workflow_instance_id": instance_id,
+                "workflow_instance_type": kind.value,
+                "trigger_type": "Scheduler",
+                "trigger_recurrence": own.value,
+                "position": k,
+                "upstream": _encode(upstream).decode(),
+                "name": node.name,
+                "type": node.command,
+                "owner": task.owner,
+                "status": Status.NOT_RUN.value,
+                "period_number": cycle.period_number,
+                "trigger_time": cycle.trigger_time,
+                "priority": node.priority,
+                "resource_group": node.resource_group,
+                "spec": _encode(node).decode(),
+                "parameters": _parameters(workflow),
+                "run_number": 0,
+                "started_time": None,
+                "finished_time": None,
+                "waiting_trigger_time": None,
+                "waiting_resource_time": None,
+                "next_try_at": None,
+                "worker": None,
+                "pid": None,
+                "process": None,
+                "heartbeat_at": None,
+                "create_time": now_ms,
+                "modify_time": now_ms,
+            }
+        )
+    return rows
 
 
 # Planning

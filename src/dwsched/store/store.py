@@ -352,6 +352,27 @@ class Store:
                 engine.mark_generated(conn, workflow.id, day)
         return made
 
+    def generate_many(self, plans: Sequence[engine.GenerationPlan], now_ms: int) -> int:
+        """`generate` for many workflows in one transaction."""
+        with self.write() as conn:
+            for p in plans:
+                if p.first_run_day is not None:
+                    engine.set_first_run_day(conn, p.workflow.id, p.first_run_day)
+            days = sorted({day for p in plans for day, _ in p.run_days})
+            made = 0
+            for day in days:
+                items = [(p.workflow, c) for p in plans for d, c in p.run_days if d == day]
+                made += sum(
+                    len(ids)
+                    for ids in engine.make_instances_many(
+                        conn, items, InstanceType.NORMAL, now_ms
+                    ).values()
+                )
+            for p in plans:
+                if p.run_days:
+                    engine.mark_generated(conn, p.workflow.id, p.run_days[-1][0])
+        return made
+
     def plan(self, now_ms: int, limit: int = 500) -> int:
         """Apply the moves that time and upstreams allow (domain.execution.plan) to the
         unfinished instances; the number of task instances moved."""
