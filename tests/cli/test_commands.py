@@ -267,6 +267,7 @@ ENV_VARS = {
         "--workers": "DWSCHED_WORKERS",
         "--engine": "DWSCHED_ENGINE",
         "--slots": "DWSCHED_SLOTS",
+        "--group-slots": "DWSCHED_GROUP_SLOTS",
     },
     ("demo",): {
         "--db": "DWSCHED_DATABASE_URL",

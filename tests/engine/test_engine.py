@@ -17,12 +17,13 @@ from alibabacloud_dataworks_public20240518 import models
 
 from dwsched.clock import ManualClock
 from dwsched.domain.calendar import day_start_ms
+from dwsched.domain.models import Status
 from dwsched.domain.schedule import generation_time_ms
 from dwsched.engine.runner import process_alive, process_identity
 from dwsched.engine.service import STALE_MS, Engine
 from dwsched.engine.worker import WorkerSettings
 from tests.cli.helpers import export
-from tests.conftest import LiveServer, project, running_server
+from tests.conftest import LiveServer, instance, project, put, running_server
 
 TZ = "Asia/Shanghai"
 
@@ -343,3 +344,45 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 10) -> bool:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def _task_statuses(run: Run) -> dict[str, str]:
+    request = models.ListTaskInstancesRequest(
+        project_id=run.project.id, bizdate=run.biz_ms(), page_size=100
+    )
+    paging = run.live.sdk().list_task_instances(request).body.paging_info
+    return {t.task_name: t.status for t in paging.task_instances}
+
+
+def test_a_full_resource_group_makes_work_wait_and_priority_goes_first(live: LiveServer) -> None:
+    group = {"runtimeResource": {"resourceGroup": "etl"}}
+    spec = flow(
+        [
+            node("low", "DIDE_SHELL", "sleep 1", priority=1, **group),
+            node("high", "DIDE_SHELL", "sleep 1", priority=8, **group),
+            node("elsewhere", "DIDE_SHELL", "sleep 1"),
+        ]
+    )
+    run = Run(live, spec, group_slots={"etl": 1})
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.engine.tick()
+    # One slot in `etl`: the higher priority runs, the other waits for the slot; the
+    # default group has room of its own.
+    assert _task_statuses(run) == {"high": "Running", "low": "WaitResource", "elsewhere": "Running"}
+    run.engine.worker.wait_idle()
+    run.engine.tick()
+    assert _task_statuses(run)["low"] == "Running"
+    run.run_until_done()
+    assert set(_task_statuses(run).values()) == {"Success"}
+
+
+def test_imported_instances_are_records_the_engine_never_runs(live: LiveServer) -> None:
+    p = project(live.store)
+    waiting = instance(p.id, status=Status.NOT_RUN, started_time=None, finished_time=None)
+    put(live.store, [waiting])
+    engine = Engine(live.store, ManualClock(waiting.trigger_time + 86_400_000), WorkerSettings())
+    for _ in range(3):
+        engine.tick()
+    engine.worker.wait_idle()
+    got = live.sdk().get_workflow_instance(models.GetWorkflowInstanceRequest(id=waiting.id))
+    assert got.body.workflow_instance.status == "NotRun"

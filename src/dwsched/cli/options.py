@@ -95,7 +95,29 @@ def log_level_option(f: F) -> F:
     )(f)
 
 
+def _group_slots(_ctx: click.Context, _param: click.Parameter, text: str | None) -> dict[str, int]:
+    """`etl=1,reports=2,*=4` → {group: slots}; `*` is every other group."""
+    found: dict[str, int] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit() or int(value) < 1:
+            raise click.BadParameter(f"{item!r}: expected GROUP=N with N >= 1 (or *=N)")
+        found[name.strip()] = int(value)
+    return found
+
+
 def slots_option(f: F) -> F:
+    f = option(
+        "--group-slots",
+        envvar=config.GROUP_SLOTS_ENV,
+        default=None,
+        show_envvar=True,
+        callback=_group_slots,
+        help="Attempts at once per resource group, over all workers: GROUP=N,... "
+        "(`*=N` for groups not named; default 4 each).",
+    )(f)
     return option(
         "--slots",
         envvar=config.SLOTS_ENV,

@@ -28,8 +28,10 @@ def scheduler(db_url: str, log_level: str) -> None:
 @db_option()
 @log_level_option
 @slots_option
-def worker(db_url: str, log_level: str, slots: int) -> None:
+def worker(db_url: str, log_level: str, slots: int, group_slots: dict[str, int]) -> None:
     """Claim and run task instances (DWSCHED_RUNNER_<TYPE> configures other task types)."""
     store = open_store(db_url)
     click.echo(f"dwsched worker ({slots} slots) on {store.engine.url.render_as_string()}")
-    run_roles(store, log_level, scheduling=False, settings=engine_settings(slots, os.environ))
+    run_roles(
+        store, log_level, scheduling=False, settings=engine_settings(slots, os.environ, group_slots)
+    )

@@ -73,11 +73,12 @@ def serve(
     workers: int,
     engine: bool,
     slots: int,
+    group_slots: dict[str, int],
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
-    settings = engine_settings(slots, os.environ) if engine else None
+    settings = engine_settings(slots, os.environ, group_slots) if engine else None
     run_server(store, host, port, default_timezone, log_level, workers, settings)
 
 
@@ -93,6 +94,7 @@ def demo(
     workers: int,
     engine: bool,
     slots: int,
+    group_slots: dict[str, int],
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
@@ -110,7 +112,7 @@ def demo(
             tz=project.timezone,
         )
     )
-    settings = engine_settings(slots, os.environ) if engine else None
+    settings = engine_settings(slots, os.environ, group_slots) if engine else None
     run_server(store, host, port, default_timezone, log_level, workers, settings)
 
 

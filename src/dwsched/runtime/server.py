@@ -17,7 +17,7 @@ from dwsched.api.app import create_app
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.service import Engine
-from dwsched.engine.worker import WorkerSettings
+from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
 from dwsched.store import Store
 
 
@@ -31,15 +31,22 @@ _WORKER_ENV = "_DWSCHED_WORKER"
 RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
-def engine_settings(slots: int, environ: Mapping[str, str]) -> WorkerSettings:
-    """Worker settings: `slots` attempts at once; DWSCHED_RUNNER_<TYPE> variables give the
-    command that runs each other task type (with `{script}` for the code's file)."""
+def engine_settings(
+    slots: int, environ: Mapping[str, str], group_slots: Mapping[str, int] | None = None
+) -> WorkerSettings:
+    """Worker settings: `slots` attempts at once; `group_slots` per resource group (`*` for
+    the others); DWSCHED_RUNNER_<TYPE> variables give the command that runs each other task
+    type (with `{script}` for the code's file)."""
     runners = {
         name.removeprefix(RUNNER_PREFIX): value
         for name, value in environ.items()
         if name.startswith(RUNNER_PREFIX) and len(name) > len(RUNNER_PREFIX)
     }
-    return WorkerSettings(slots=slots, runners=runners)
+    groups = dict(group_slots or {})
+    default = groups.pop("*", DEFAULT_GROUP_SLOTS)
+    return WorkerSettings(
+        slots=slots, runners=runners, group_slots=groups, default_group_slots=default
+    )
 
 
 def serve(
