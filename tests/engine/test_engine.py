@@ -386,3 +386,27 @@ def test_imported_instances_are_records_the_engine_never_runs(live: LiveServer) 
     engine.worker.wait_idle()
     got = live.sdk().get_workflow_instance(models.GetWorkflowInstanceRequest(id=waiting.id))
     assert got.body.workflow_instance.status == "NotRun"
+
+
+def test_a_running_attempts_log_can_be_followed(live: LiveServer) -> None:
+    run = Run(
+        live, flow([node("talk", "DIDE_SHELL", "echo started $bizdate; sleep 2; echo finished")])
+    )
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.engine.tick()
+    request = models.ListTaskInstancesRequest(project_id=run.project.id, bizdate=run.biz_ms())
+    (task,) = live.sdk().list_task_instances(request).body.paging_info.task_instances
+
+    def log() -> str:
+        got = live.sdk().get_task_instance_log(models.GetTaskInstanceLogRequest(id=task.id))
+        return str(got.body.task_instance_log)
+
+    bizdate = (run.first - timedelta(days=1)).strftime("%Y%m%d")
+    deadline = time.monotonic() + 10
+    while f"started {bizdate}" not in log():
+        assert time.monotonic() < deadline, log()
+        run.engine.worker.heartbeat()  # saves what the attempt has written so far
+        time.sleep(0.1)
+    assert "finished" not in log()
+    run.engine.worker.wait_idle()
+    assert log().splitlines()[:2] == [f"started {bizdate}", "finished"]

@@ -86,7 +86,7 @@ class Worker:
         self.name = name or worker_name()
         self.on_finish = on_finish  # called after each attempt ends (the engine wakes up)
         self._lock = threading.Lock()
-        self._running: dict[int, tuple[threading.Thread, Attempt | None]] = {}
+        self._running: dict[int, tuple[threading.Thread, Attempt | None, Claimed]] = {}
 
     @property
     def busy(self) -> int:
@@ -120,7 +120,7 @@ class Worker:
                     target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
                 )
                 with self._lock:
-                    self._running[claimed.id] = (thread, None)
+                    self._running[claimed.id] = (thread, None, claimed)
                 thread.start()
             started += len(claims)
             if len(claims) < free:
@@ -128,19 +128,24 @@ class Worker:
         return started
 
     def heartbeat(self) -> None:
+        """Beat for the attempts in progress, and save what each has logged so far (so a
+        running attempt's log can be followed)."""
         with self._lock:
-            ids = [k for k, (thread, _) in self._running.items() if thread.is_alive()]
-        self.store.heartbeat(self.name, ids, self.clock.now_ms())
+            live = [v for v in self._running.values() if v[0].is_alive()]
+        self.store.heartbeat(self.name, [c.id for _, _, c in live], self.clock.now_ms())
+        for _, attempt, claimed in live:
+            if attempt is not None:
+                self.store.save_log(claimed, attempt.log_so_far())
 
     def wait_idle(self, timeout_s: float = 60) -> None:
         with self._lock:
-            threads = [t for t, _ in self._running.values()]
+            threads = [t for t, _, _ in self._running.values()]
         for thread in threads:
             thread.join(timeout_s)
 
     def stop_all(self) -> None:
         with self._lock:
-            attempts = [a for _, a in self._running.values() if a is not None]
+            attempts = [a for _, a, _ in self._running.values() if a is not None]
         for attempt in attempts:
             attempt.stop()
 
@@ -251,8 +256,8 @@ class Worker:
         attempt = Attempt(command, env, timeout_s, log_cap=self.settings.log_cap)
         pid = attempt.start()
         with self._lock:
-            thread = self._running.get(claimed.id, (threading.current_thread(), None))[0]
-            self._running[claimed.id] = (thread, attempt)
+            thread = self._running.get(claimed.id, (threading.current_thread(), None, claimed))[0]
+            self._running[claimed.id] = (thread, attempt, claimed)
         self.store.record_process(claimed.id, pid, process_identity(pid))
         outcome = attempt.wait()
         text = outcome.log

@@ -620,11 +620,13 @@ def attempt_log(conn: sa.Connection, task_instance_id: int, run_number: int | No
 
 
 def append_log(conn: sa.Connection, claimed: Claimed, log: str) -> None:
+    """The log so far of an attempt still in progress (an ended one keeps its final log)."""
     conn.execute(
         sa.update(task_attempts)
         .where(
             task_attempts.c.task_instance_id == claimed.id,
             task_attempts.c.run_number == claimed.run_number,
+            task_attempts.c.finished_time.is_(None),
         )
         .values(log=log)
     )
