@@ -22,7 +22,6 @@ from dwsched.domain.execution import ConditionError, evaluate_condition, retry_a
 from dwsched.domain.models import Status
 from dwsched.domain.parameters import parse_assignments, substitute
 from dwsched.engine.runner import (
-    VIRTUAL_TYPES,
     Attempt,
     Command,
     command_for,
@@ -30,16 +29,12 @@ from dwsched.engine.runner import (
     process_identity,
 )
 from dwsched.store import Store
-from dwsched.store.engine import Claimed
+from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
 
 log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
 DEFAULT_GROUP_SLOTS = 4
-
-
-def _virtual(claimed: Claimed) -> bool:
-    return claimed.status is Status.RUNNING and claimed.node.command in VIRTUAL_TYPES
 
 
 def worker_name() -> str:
@@ -95,36 +90,30 @@ class Worker:
             return len(self._running)
 
     def claim_and_start(self) -> int:
-        """Claim as many task instances as free slots allow and start them; how many."""
+        """Claim as many task instances as free slots allow and start them (VIRTUAL ones
+        end as they are claimed); how many were claimed."""
         started = 0
         while True:
             free = self.settings.slots - self.busy
             if free <= 0:
                 break
-            claims = self.store.claim_tasks(
+            claims, virtual = self.store.claim_tasks(
                 self.name,
                 self.settings.group_slots,
                 self.settings.default_group_slots,
                 free,
                 self.clock.now_ms(),
             )
-            virtual = [c for c in claims if _virtual(c)]
-            if virtual:
-                # Zero-load nodes: nothing to run, so they end in one transaction here.
-                self.store.finish_virtual(virtual, self.clock.now_ms())
-                self.on_finish()
             for claimed in claims:
-                if _virtual(claimed):
-                    continue
                 thread = threading.Thread(
                     target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
                 )
                 with self._lock:
                     self._running[claimed.id] = (thread, None, claimed)
                 thread.start()
-            started += len(claims)
-            if len(claims) < free:
-                break
+            started += len(claims) + virtual
+            if len(claims) < free and virtual < VIRTUAL_PER_CLAIM:
+                break  # nothing more is waiting (or every group is full)
         return started
 
     def heartbeat(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
@@ -33,6 +33,8 @@ from dwsched.store.schema import (
     workflows,
 )
 
+VIRTUAL_PER_CLAIM = 200
+VIRTUAL_ENDED: Literal["virtual"] = "virtual"
 RUNNING_STATES = (Status.RUNNING.value, Status.CHECKING.value, Status.CHECKING_CONDITION.value)
 UNFINISHED = tuple(s.value for s in Status if s not in (Status.SUCCESS, Status.FAILURE))
 _node_decoder = msgspec.json.Decoder(NodeSpec)
@@ -429,26 +431,40 @@ def claim_many(
     full: set[str],
     limit: int,
     now_ms: int,
-) -> list[Claimed]:
+) -> tuple[list[Claimed], int]:
     """Up to `limit` claims in one transaction, each within its resource group's free
-    slots (`free(group)` before this call; `full` the groups with none)."""
+    slots (`free(group)` before this call; `full` the groups with none).
+
+    A VIRTUAL node (nothing to run) ends here, in the same transaction, and takes no slot;
+    its downstream may then be claimed too. At most VIRTUAL_PER_CLAIM of them per call;
+    (the claims, how many VIRTUAL nodes ended).
+    """
     taken: dict[str, int] = {}
     found: list[Claimed] = []
-    while len(found) < limit:
-        one = claim(conn, worker, sorted(full), now_ms)
+    virtual = 0
+    while len(found) < limit and virtual < VIRTUAL_PER_CLAIM:
+        one = claim(conn, worker, sorted(full), now_ms, end_virtual=True)
         if one is None:
             break
+        if one == VIRTUAL_ENDED:
+            virtual += 1
+            continue
+        assert not isinstance(one, str)
         found.append(one)
         group = one.node.resource_group
         taken[group] = taken.get(group, 0) + 1
         if taken[group] >= free(group):
             full.add(group)
-    return found
+    return found, virtual
 
 
 def claim(
-    conn: sa.Connection, worker: str, full_groups: Sequence[str], now_ms: int
-) -> Claimed | None:
+    conn: sa.Connection,
+    worker: str,
+    full_groups: Sequence[str],
+    now_ms: int,
+    end_virtual: bool = False,
+) -> Claimed | Literal["virtual"] | None:
     """Take the most urgent task instance waiting for a resource (priority, then trigger
     time) outside the full resource groups, and mark it claimed by `worker`. Call inside a
     write transaction; on PostgreSQL the row is locked with SKIP LOCKED, so concurrent
@@ -459,20 +475,36 @@ def claim(
     ]
     if full_groups:
         where.append(ti.c.resource_group.not_in(list(full_groups)))
-    query = (
-        sa.select(ti)
-        .where(*where)
-        .order_by(ti.c.priority.desc(), ti.c.trigger_time, ti.c.id)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    row = conn.execute(query).first()
+    # One priority at a time, highest first: each lookup is one range of ix_ti_claim in
+    # trigger-time order, where a single ORDER BY priority DESC, trigger_time would sort
+    # every waiting task.
+    priorities = conn.execute(
+        sa.select(ti.c.priority)
+        .where(ti.c.status == Status.WAIT_RESOURCE.value)
+        .distinct()
+        .order_by(ti.c.priority.desc())
+    ).scalars()
+    row = None
+    for priority in list(priorities):
+        query = (
+            sa.select(ti)
+            .where(*where, ti.c.priority == priority)
+            .order_by(ti.c.trigger_time, ti.c.id)
+            .limit(1)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row = conn.execute(query).first()
+        if row is not None:
+            break
     if row is None:
         return None
     node = _node_decoder.decode(row.spec)
     status = Status.CHECKING_CONDITION if node.command == "CONTROLLER_BRANCH" else Status.RUNNING
     run_number = row.run_number + 1
+    if end_virtual and node.command == "VIRTUAL":
+        _end_virtual(conn, row, run_number, worker, now_ms)
+        return VIRTUAL_ENDED
     conn.execute(
         sa.update(ti)
         .where(ti.c.id == row.id)
@@ -503,6 +535,39 @@ def claim(
     )
     refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
     return _claimed(conn, row.id)
+
+
+def _end_virtual(
+    conn: sa.Connection, row: sa.Row[Any], run_number: int, worker: str, now_ms: int
+) -> None:
+    """A claimed VIRTUAL node: nothing runs, so its attempt starts and succeeds at once."""
+    conn.execute(
+        sa.update(ti)
+        .where(ti.c.id == row.id)
+        .values(
+            status=Status.SUCCESS.value,
+            run_number=run_number,
+            started_time=row.started_time or now_ms,
+            finished_time=now_ms,
+            next_try_at=None,
+            modify_time=now_ms,
+        )
+    )
+    conn.execute(
+        sa.insert(task_attempts).values(
+            task_instance_id=row.id,
+            run_number=run_number,
+            worker=worker,
+            status=Status.SUCCESS.value,
+            exit_code=0,
+            started_time=now_ms,
+            finished_time=now_ms,
+            log="",
+        )
+    )
+    states = states_of(conn, [row.workflow_instance_id]).get(row.workflow_instance_id, [])
+    apply_moves(conn, plan(states, now_ms))
+    refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
 
 
 def record_process(

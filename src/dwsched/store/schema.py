@@ -235,6 +235,9 @@ task_instances = sa.Table(
     sa.Index("ix_ti_part_id", "partition_id", "id"),
     sa.Index("ix_ti_instance", "workflow_instance_id", "position"),
     sa.Index("ix_ti_status", "status", "trigger_time", "id"),
+    # Claiming: the most urgent waiting task first (one priority at a time, highest first;
+    # then trigger time).
+    sa.Index("ix_ti_claim", "status", "priority", "trigger_time", "id"),
     sqlite_autoincrement=True,
 )
 

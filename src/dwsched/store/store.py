@@ -393,9 +393,10 @@ class Store:
         default_slots: int,
         limit: int,
         now_ms: int,
-    ) -> list[engine.Claimed]:
+    ) -> tuple[list[engine.Claimed], int]:
         """Up to `limit` task instances for `worker`, each in a resource group with a free
-        slot (counted over every worker), in one transaction."""
+        slot (counted over every worker), in one transaction; VIRTUAL ones end as they are
+        claimed ((the claims, how many VIRTUAL ended))."""
         with self.write() as conn:
             running = engine.running_by_group(conn)
 
@@ -427,12 +428,6 @@ class Store:
             if unchosen_outputs:
                 engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
             engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at)
-
-    def finish_virtual(self, claims: Sequence[engine.Claimed], now_ms: int) -> None:
-        """End claimed VIRTUAL attempts (nothing runs) as Success, in one transaction."""
-        with self.write() as conn:
-            for claimed in claims:
-                engine.finish(conn, claimed, Status.SUCCESS, 0, "", now_ms, None)
 
     def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> None:
         with self.write() as conn:

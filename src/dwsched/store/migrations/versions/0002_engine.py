@@ -88,6 +88,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_ti_instance", ["workflow_instance_id", "position"], unique=False)
         batch_op.create_index("ix_ti_part_id", ["partition_id", "id"], unique=False)
         batch_op.create_index("ix_ti_status", ["status", "trigger_time", "id"], unique=False)
+        batch_op.create_index(
+            "ix_ti_claim", ["status", "priority", "trigger_time", "id"], unique=False
+        )
 
     op.create_table(
         "tasks",
@@ -241,6 +244,7 @@ def downgrade() -> None:
     op.drop_table("workflow_definitions")
     op.drop_table("tasks")
     with op.batch_alter_table("task_instances", schema=None) as batch_op:
+        batch_op.drop_index("ix_ti_claim")
         batch_op.drop_index("ix_ti_status")
         batch_op.drop_index("ix_ti_part_id")
         batch_op.drop_index("ix_ti_instance")
