@@ -521,20 +521,33 @@ def claim(
             modify_time=now_ms,
         )
     )
+    _new_attempt(conn, row.id, run_number, worker, status, now_ms, ended=False)
+    refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
+    return _claimed(conn, row.id)
+
+
+def _new_attempt(
+    conn: sa.Connection,
+    task_instance_id: int,
+    run_number: int,
+    worker: str,
+    status: Status,
+    now_ms: int,
+    ended: bool,
+) -> None:
+    """The attempt's row: in progress, or (a VIRTUAL node) ended successfully already."""
     conn.execute(
         sa.insert(task_attempts).values(
-            task_instance_id=row.id,
+            task_instance_id=task_instance_id,
             run_number=run_number,
             worker=worker,
             status=status.value,
-            exit_code=None,
+            exit_code=0 if ended else None,
             started_time=now_ms,
-            finished_time=None,
+            finished_time=now_ms if ended else None,
             log="",
         )
     )
-    refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
-    return _claimed(conn, row.id)
 
 
 def _end_virtual(
@@ -553,18 +566,7 @@ def _end_virtual(
             modify_time=now_ms,
         )
     )
-    conn.execute(
-        sa.insert(task_attempts).values(
-            task_instance_id=row.id,
-            run_number=run_number,
-            worker=worker,
-            status=Status.SUCCESS.value,
-            exit_code=0,
-            started_time=now_ms,
-            finished_time=now_ms,
-            log="",
-        )
-    )
+    _new_attempt(conn, row.id, run_number, worker, Status.SUCCESS, now_ms, ended=True)
     states = states_of(conn, [row.workflow_instance_id]).get(row.workflow_instance_id, [])
     apply_moves(conn, plan(states, now_ms))
     refresh_workflow_instances(conn, [row.workflow_instance_id], now_ms)
