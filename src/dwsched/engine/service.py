@@ -26,6 +26,9 @@ STALE_MS = 6 * HEARTBEAT_MS
 # Planning and claiming run every tick; generation and recovery, which read every deployed
 # workflow and every attempt in progress, run this often.
 GENERATE_EVERY_MS = 5_000
+# Time-driven moves (a TriggerTime reached, a retry's wait over) are planned this often; a
+# task that ends plans its own instance at once.
+PLAN_EVERY_MS = 1_000
 
 
 class Engine:
@@ -53,6 +56,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._last_beat = 0
         self._last_generation: int | None = None
+        self._last_plan: int | None = None
 
     def tick(self) -> None:
         """One round of this process's roles (tests call it directly with a manual clock)."""
@@ -62,7 +66,9 @@ class Engine:
                 self.recover()
                 self.scheduler.generate()
                 self._last_generation = now
-            self.store.plan(now)
+            if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
+                self.store.plan(now)
+                self._last_plan = now
         if self.working:
             self.worker.claim_and_start()
             now = self.clock.now_ms()

@@ -415,6 +415,19 @@ class Claimed:
     env_type: EnvType
 
 
+def has_waiting(conn: sa.Connection, now_ms: int) -> bool:
+    """Whether any task instance waits for a resource now (not for a retry's time)."""
+    found = conn.execute(
+        sa.select(ti.c.id)
+        .where(
+            ti.c.status == Status.WAIT_RESOURCE.value,
+            sa.or_(ti.c.next_try_at.is_(None), ti.c.next_try_at <= now_ms),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def running_by_group(conn: sa.Connection) -> dict[str, int]:
     rows = conn.execute(
         sa.select(ti.c.resource_group, sa.func.count())

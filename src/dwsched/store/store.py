@@ -376,6 +376,10 @@ class Store:
     def plan(self, now_ms: int, limit: int = 500) -> int:
         """Apply the moves that time and upstreams allow (domain.execution.plan) to the
         unfinished instances; the number of task instances moved."""
+        with self.read() as conn:  # most ticks have nothing to move: no write lock for them
+            found = engine.unfinished_instances(conn, limit)
+        if not any(execution.plan(states, now_ms) for states in found.values()):
+            return 0
         moved = 0
         with self.write() as conn:
             for instance_id, states in engine.unfinished_instances(conn, limit).items():
@@ -397,6 +401,9 @@ class Store:
         """Up to `limit` task instances for `worker`, each in a resource group with a free
         slot (counted over every worker), in one transaction; VIRTUAL ones end as they are
         claimed ((the claims, how many VIRTUAL ended))."""
+        with self.read() as conn:  # an idle tick takes no write lock
+            if not engine.has_waiting(conn, now_ms):
+                return [], 0
         with self.write() as conn:
             running = engine.running_by_group(conn)
 
