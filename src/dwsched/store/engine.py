@@ -515,6 +515,9 @@ def claim(
     node = _node_decoder.decode(row.spec)
     status = Status.CHECKING_CONDITION if node.command == "CONTROLLER_BRANCH" else Status.RUNNING
     run_number = row.run_number + 1
+    # The time was read before this transaction began; on PostgreSQL the row may have
+    # become ready (committed by another transaction) after that. It cannot start earlier.
+    now_ms = max(now_ms, row.waiting_resource_time or 0)
     if end_virtual and node.command == "VIRTUAL":
         _end_virtual(conn, row, run_number, worker, now_ms)
         return VIRTUAL_ENDED
