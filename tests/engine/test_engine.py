@@ -410,3 +410,43 @@ def test_a_running_attempts_log_can_be_followed(live: LiveServer) -> None:
     assert "finished" not in log()
     run.engine.worker.wait_idle()
     assert log().splitlines()[:2] == [f"started {bizdate}", "finished"]
+
+
+def test_a_branch_is_checking_its_condition_between_claim_and_result(live: LiveServer) -> None:
+    """CheckingCondition is the state a claimed branch node holds while its worker
+    evaluates the conditions: claimed here with the worker's own call, seen through the
+    SDK, then run by that worker."""
+    spec = flow(
+        [
+            {
+                "id": "pick",
+                "name": "pick",
+                "script": {"runtime": {"command": "CONTROLLER_BRANCH"}},
+                "branch": {
+                    "branches": [
+                        {"when": "'$bizdate' != ''", "output": {"data": "yes"}},
+                        {"when": "1 == 2", "output": {"data": "no"}},
+                    ]
+                },
+            },
+            {
+                "id": "no_path",
+                "name": "no_path",
+                "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "exit 1"},
+                "inputs": {"nodeOutputs": [{"data": "no"}]},
+            },
+        ]
+    )
+    run = Run(live, spec)
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.engine.scheduler.generate()
+    live.store.plan(run.clock.now_ms())
+    worker = run.engine.worker
+    claims, _ = live.store.claim_tasks(worker.name, {}, 4, 4, run.clock.now_ms())
+    assert [c.node.id for c in claims] == ["pick"]
+    assert run.status() == "CheckingCondition"
+    assert _task_statuses(run) == {"pick": "CheckingCondition", "no_path": "NotRun"}
+    worker.run_claimed(claims[0])
+    run.run_until_done()
+    assert _task_statuses(run) == {"pick": "Success", "no_path": "Success"}  # a dry run
+    assert run.status() == "Success"

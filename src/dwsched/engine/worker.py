@@ -106,7 +106,10 @@ class Worker:
             )
             for claimed in claims:
                 thread = threading.Thread(
-                    target=self._run, args=(claimed,), name=f"task-{claimed.id}", daemon=True
+                    target=self.run_claimed,
+                    args=(claimed,),
+                    name=f"task-{claimed.id}",
+                    daemon=True,
                 )
                 with self._lock:
                     self._running[claimed.id] = (thread, None, claimed)
@@ -144,7 +147,8 @@ class Worker:
 
     # One attempt
 
-    def _run(self, claimed: Claimed) -> None:
+    def run_claimed(self, claimed: Claimed) -> None:
+        """Run an attempt this worker has claimed (Store.claim_tasks) to its end."""
         try:
             if claimed.status is Status.CHECKING_CONDITION:
                 self._branch(claimed)
