@@ -177,3 +177,67 @@ def _only_task(store: Store, project_id: int, biz_ms: int) -> int:
     )
     (only,) = found.items
     return only.id
+
+
+def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
+    store: Store, db_url: str
+) -> None:
+    """Many workflows deployed Immediately: `dwsched scheduler` makes today's instances in
+    chunks of transactions; it is killed (SIGKILL) as soon as the first instances appear,
+    restarted, and in the end every workflow has exactly its instances."""
+    p = project(store)
+    now = int(time.time() * 1000)
+    count = 1200
+    for k in range(count):
+        text = json.dumps(
+            {
+                "version": "1.1.0",
+                "kind": "CycleWorkflow",
+                "spec": {
+                    "workflows": [
+                        {
+                            "name": f"w{k}",
+                            "trigger": {"cron": "0 0 0/8 * * ?", "timezone": TZ},
+                            "strategy": {"instanceMode": "Immediately"},
+                            "nodes": [{"id": "n", "script": {"runtime": {"command": "VIRTUAL"}}}],
+                        }
+                    ]
+                },
+            }
+        )
+        store.create_definition(p.id, text, flowspec.parse(text, TZ), "t", now, nodes=True)
+    today = datetime.now(ZoneInfo(TZ)).date()
+    biz = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(TZ)) - timedelta(days=1)
+    biz_ms = int(biz.timestamp() * 1000)
+
+    def made() -> int:
+        _, found = store.list_instances(
+            InstanceQuery(
+                project_id=p.id, env_type=EnvType.PROD, biz_date_ms=biz_ms, page=page(1, 1)
+            )
+        )
+        return found.total
+
+    popen = subprocess.Popen(
+        [str(DWSCHED), "scheduler", "--db", db_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
+    )
+    try:
+        _wait(lambda: made() > 0, "the first instances")
+        os.kill(popen.pid, signal.SIGKILL)
+        popen.wait(10)
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+    at_kill = made()
+    with dwsched_process("scheduler", "--db", db_url) as again:
+        _wait(lambda: made() == 3 * count, f"{3 * count} instances (had {at_kill} at the kill)")
+        time.sleep(0.5)  # nothing more comes
+        assert made() == 3 * count
+        assert again.interrupt() == 0
+    _, found = store.list_instances(
+        InstanceQuery(project_id=p.id, env_type=EnvType.PROD, biz_date_ms=biz_ms, page=page(1, 500))
+    )
+    assert len(found.items) == 500
