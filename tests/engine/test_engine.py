@@ -450,3 +450,23 @@ def test_a_branch_is_checking_its_condition_between_claim_and_result(live: LiveS
     run.run_until_done()
     assert _task_statuses(run) == {"pick": "Success", "no_path": "Success"}  # a dry run
     assert run.status() == "Success"
+
+
+def test_an_instance_blocked_below_a_failure_does_not_stall_the_planner(
+    live: LiveServer,
+) -> None:
+    """A failed task leaves its downstream NotRun (as DataWorks does) and its instance
+    Failure; the planner then passes over it, even when it looks at one instance at a
+    time, so later instances still run."""
+    run = Run(live, flow([node("a", "DIDE_SHELL", "exit 1"), node("b", "VIRTUAL", after="a")]))
+    run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
+    run.run_until_done()
+    assert run.status() == "Failure"
+    assert _task_statuses(run) == {"a": "Failure", "b": "NotRun"}
+    second = run.first + timedelta(days=1)
+    run.clock.advance(generation_time_ms(second, TZ) - run.clock.now_ms())
+    run.engine.scheduler.generate()
+    run.clock.advance(run.at(second, 2, 30) - run.clock.now_ms())
+    assert live.store.plan(run.clock.now_ms(), limit=1) == 1  # the new instance's `a`
+    (later,) = run.instances(second)
+    assert later.status == "WaitResource"

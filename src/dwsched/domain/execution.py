@@ -56,6 +56,7 @@ class Move:
     status: Status
     at: int
     dry_run: bool = False
+    since: Status = Status.NOT_RUN  # applied only if the task is still in this status
 
 
 def plan(tasks: Sequence[TaskState], now_ms: int) -> list[Move]:
@@ -74,33 +75,46 @@ def plan(tasks: Sequence[TaskState], now_ms: int) -> list[Move]:
 
 def _after_upstream(t: TaskState, now_ms: int) -> Move:
     if now_ms < t.trigger_time:
-        return Move(t.id, Status.WAIT_TIME, now_ms)
+        return Move(t.id, Status.WAIT_TIME, now_ms, since=t.status)
     return _at_trigger_time(t, now_ms)
 
 
 def _at_trigger_time(t: TaskState, now_ms: int) -> Move:
     if t.recurrence is Recurrence.NORMAL:
-        return Move(t.id, Status.WAIT_RESOURCE, now_ms)
+        return Move(t.id, Status.WAIT_RESOURCE, now_ms, since=t.status)
     if t.recurrence is Recurrence.PAUSE:
-        return Move(t.id, Status.FAILURE, now_ms, dry_run=True)
-    return Move(t.id, Status.SUCCESS, now_ms, dry_run=True)
+        return Move(t.id, Status.FAILURE, now_ms, dry_run=True, since=t.status)
+    return Move(t.id, Status.SUCCESS, now_ms, dry_run=True, since=t.status)
 
 
-def workflow_status(statuses: Sequence[Status]) -> Status:
+def workflow_status(tasks: Sequence[TaskState]) -> Status:
     """A workflow instance's status from its task instances': the most advanced active one;
-    else Failure if any failed; Success when all succeeded; else waiting for time, or not
-    run yet."""
-    present = set(statuses)
+    else waiting for time, or not run yet, while some task can still run; else Failure if
+    any failed (what is left waits below a failure, DataWorks leaves it NotRun), else
+    Success."""
+    present = {t.status for t in tasks}
     for status in ACTIVE_ORDER:
         if status in present:
             return status
+    blocked = blocked_tasks(tasks)
+    pending = {t.status for t in tasks if t.status not in FINISHED and t.id not in blocked}
+    if Status.WAIT_TIME in pending:
+        return Status.WAIT_TIME
+    if Status.NOT_RUN in pending:
+        return Status.NOT_RUN
     if Status.FAILURE in present:
         return Status.FAILURE
-    if present and present <= {Status.SUCCESS}:
-        return Status.SUCCESS
-    if Status.WAIT_TIME in present:
-        return Status.WAIT_TIME
-    return Status.NOT_RUN
+    return Status.SUCCESS if present else Status.NOT_RUN
+
+
+def blocked_tasks(tasks: Sequence[TaskState]) -> set[int]:
+    """Unfinished tasks that can never run: below a failed task (tasks come upstream first)."""
+    failed = {t.id for t in tasks if t.status is Status.FAILURE}
+    blocked: set[int] = set()
+    for t in tasks:
+        if t.status not in FINISHED and any(u in failed or u in blocked for u in t.upstream):
+            blocked.add(t.id)
+    return blocked
 
 
 def retry_allowed(rerun_mode: str, rerun_times: int, attempts_made: int, failed: bool) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from dwsched.clock import Clock
 from dwsched.engine.runner import kill_group, process_alive
@@ -22,7 +24,18 @@ from dwsched.engine.worker import HEARTBEAT_MS, Worker, WorkerSettings, worker_d
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.engine")
-STALE_MS = 6 * HEARTBEAT_MS
+
+
+def _guarded(what: str, step: Callable[[], object]) -> None:
+    """One step of a tick; its failure is logged and does not skip the others."""
+    try:
+        step()
+    except Exception:
+        log.exception("engine %s failed; retrying at the next tick", what)
+
+
+# Well above the 30 s a busy SQLite database may make a heartbeat wait (BUSY_TIMEOUT_MS).
+STALE_MS = 12 * HEARTBEAT_MS
 # Planning and claiming run every tick; generation and recovery, which read every deployed
 # workflow and every attempt in progress, run this often.
 GENERATE_EVERY_MS = 5_000
@@ -63,9 +76,9 @@ class Engine:
         if self.scheduling:
             now = self.clock.now_ms()
             if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
-                self.recover()
-                self.scheduler.generate()
                 self._last_generation = now
+                _guarded("recovery", self.recover)
+                _guarded("generation", self.scheduler.generate)
             if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
                 self.store.plan(now)
                 self._last_plan = now
@@ -85,8 +98,8 @@ class Engine:
         recovered = 0
         for claimed in stale:
             pid, identity, worker = self.store.attempt_process(claimed.id)
-            if worker == self.worker.name:
-                continue  # our own
+            if worker == self.worker.name and self.worker.running(claimed.id):
+                continue  # our own, in progress
             heartbeat = self.store.attempt_heartbeat(claimed.id)
             if not worker_dead(worker) and heartbeat is not None and heartbeat >= now - STALE_MS:
                 continue
@@ -112,16 +125,17 @@ class Engine:
         self._thread.start()
 
     def _loop(self) -> None:
-        woken = False
+        last_tick = 0.0
         while not self._stop.is_set():
             try:
-                if woken and self.working:
-                    self.worker.claim_and_start()  # an attempt ended: its downstream may wait
-                else:
+                if time.monotonic() - last_tick >= self.tick_s or not self.working:
+                    last_tick = time.monotonic()
                     self.tick()
+                else:
+                    self.worker.claim_and_start()  # an attempt ended: its downstream may wait
             except Exception:
                 log.exception("engine tick failed; retrying")
-            woken = self._wake.wait(self.tick_s)
+            self._wake.wait(self.tick_s)
             self._wake.clear()
 
     def stop(self, timeout_s: float = 10) -> None:

@@ -80,6 +80,7 @@ class Worker:
         self.settings = settings
         self.name = name or worker_name()
         self.on_finish = on_finish  # called after each attempt ends (the engine wakes up)
+        self.stopping = False
         self._lock = threading.Lock()
         self._running: dict[int, tuple[threading.Thread, Attempt | None, Claimed]] = {}
 
@@ -124,10 +125,16 @@ class Worker:
         running attempt's log can be followed)."""
         with self._lock:
             live = [v for v in self._running.values() if v[0].is_alive()]
-        self.store.heartbeat(self.name, [c.id for _, _, c in live], self.clock.now_ms())
+        mine = self.store.heartbeat(self.name, [c.id for _, _, c in live], self.clock.now_ms())
         for _, attempt, claimed in live:
-            if attempt is not None:
-                self.store.save_log(claimed, attempt.log_so_far())
+            if attempt is None:
+                continue
+            if claimed.id not in mine:
+                # Recovered by another engine (we were taken for dead): stop running it.
+                log.warning("task_instance_id=%s was taken over; stopping it", claimed.id)
+                attempt.stop()
+                continue
+            self.store.save_log(claimed, attempt.log_so_far())
 
     def wait_idle(self, timeout_s: float = 60) -> None:
         with self._lock:
@@ -135,7 +142,16 @@ class Worker:
         for thread in threads:
             thread.join(timeout_s)
 
+    def running(self, task_instance_id: int) -> bool:
+        """Whether this worker's thread for the attempt is alive."""
+        with self._lock:
+            found = self._running.get(task_instance_id)
+        return found is not None and found[0].is_alive()
+
     def stop_all(self) -> None:
+        """Shut down: stop the attempts in progress; they go back to wait for a resource
+        (without using up a retry's wait) and run again after a restart."""
+        self.stopping = True
         with self._lock:
             attempts = [a for _, a, _ in self._running.values() if a is not None]
         for attempt in attempts:
@@ -161,13 +177,18 @@ class Worker:
                 claimed.id,
                 claimed.run_number,
             )
-            self.store.finish_task(
-                claimed,
-                Status.FAILURE,
-                None,
-                "dwsched: the worker failed (see its log)",
-                self.clock.now_ms(),
-            )
+            try:
+                self.store.finish_task(
+                    claimed,
+                    Status.FAILURE,
+                    None,
+                    "dwsched: the worker failed (see its log)",
+                    self.clock.now_ms(),
+                )
+            except Exception:
+                # The database is unreachable too: recovery ends the attempt once this
+                # thread is gone (Engine.recover).
+                log.exception("task_instance_id=%s could not be ended", claimed.id)
 
     def _params(self, claimed: Claimed) -> dict[str, str]:
         values = parse_assignments(claimed.parameters)
@@ -226,7 +247,7 @@ class Worker:
             check_log, check_code = self._process(
                 claimed,
                 Command(("bash", "{script}"), self._text(claimed, check.command), "check.sh"),
-                None,
+                node.timeout_s or None,
             )
             log_text += f"\n--- quality check (exit {check_code}) ---\n{check_log}"
             if check_code != 0 and check.blocking:
@@ -266,7 +287,10 @@ class Worker:
         now = self.clock.now_ms()
         node = claimed.node
         retry_at = None
-        if status is Status.FAILURE and retry_allowed(
+        if status is Status.FAILURE and self.stopping:
+            retry_at = now
+            log_text += "\ndwsched: the worker shut down; the task waits to run again.\n"
+        elif status is Status.FAILURE and retry_allowed(
             node.rerun_mode.value, node.rerun_times, claimed.run_number, failed=True
         ):
             retry_at = now + node.rerun_interval_ms

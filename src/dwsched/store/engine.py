@@ -36,47 +36,48 @@ from dwsched.store.schema import (
 VIRTUAL_PER_CLAIM = 200
 VIRTUAL_ENDED: Literal["virtual"] = "virtual"
 RUNNING_STATES = (Status.RUNNING.value, Status.CHECKING.value, Status.CHECKING_CONDITION.value)
-UNFINISHED = tuple(s.value for s in Status if s not in (Status.SUCCESS, Status.FAILURE))
 _node_decoder = msgspec.json.Decoder(NodeSpec)
 _ids = msgspec.json.Decoder(list[int])
 _encode = msgspec.json.Encoder().encode
 
 
-def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> int:
-    """The first of `count` new ids of `table` (its own key), inside a write transaction.
+def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+    """`count` new ids of `table` (its own key), inside a write transaction.
 
     SQLite: past the largest id ever used (sqlite_sequence) and the largest present; the
-    write lock keeps others out until commit. PostgreSQL: the table's sequence.
+    write lock keeps others out until commit. PostgreSQL: the table's sequence (ids need
+    not be contiguous: concurrent sessions interleave).
     """
+    if count <= 0:
+        return []
     if conn.dialect.name == "postgresql":
-        first = conn.exec_driver_sql(
+        values = conn.exec_driver_sql(
             f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
             f"FROM generate_series(1, {int(count)})"
         ).scalars()
-        values = sorted(int(v) for v in first)
-        if values != list(range(values[0], values[0] + count)):
-            # Not contiguous (another session took some): ask for a fresh block past them.
-            conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), {values[-1] + count})"
-            )
-            return values[-1] + 1
-        return values[0]
+        return sorted(int(v) for v in values)
     used = conn.exec_driver_sql(
         "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
     ).scalar()
     present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
-    return max(int(used or 0), int(present or 0)) + 1
+    first = max(int(used or 0), int(present or 0)) + 1
+    return list(range(first, first + count))
 
 
 def next_counter(conn: sa.Connection, name: str, count: int) -> int:
-    """The first of `count` values of a named counter (write transaction)."""
+    """The first of `count` values of a named counter (write transaction; the row is
+    updated first, so concurrent PostgreSQL sessions queue on it)."""
     c = id_counters.c
-    current = conn.execute(sa.select(c.next_value).where(c.name == name)).scalar()
-    if current is None:
+    bumped = conn.execute(
+        sa.update(id_counters)
+        .where(c.name == name)
+        .values(next_value=c.next_value + count)
+        .returning(c.next_value)
+    ).scalar()
+    if bumped is None:
         conn.execute(sa.insert(id_counters).values(name=name, next_value=1 + count))
         return 1
-    conn.execute(sa.update(id_counters).where(c.name == name).values(next_value=current + count))
-    return int(current)
+    return int(bumped) - count
 
 
 def advance_sequence(conn: sa.Connection, table: sa.Table) -> None:
@@ -166,13 +167,13 @@ def make_instances_many(
     todo = [(w, c) for w, cycles in items for c in cycles if (w.id, c.trigger_time) not in made]
     if not todo:
         return {}
-    first_id = allocate_ids(conn, wi, len(todo))
+    instance_ids = allocate_ids(conn, wi, len(todo))
     first_task_id = next_counter(conn, "workflow_task_instance", len(todo))
     builder = RowBuilder()
     for n, (workflow, cycle) in enumerate(todo):
         spec = workflow.spec
         builder.add(
-            first_id + n,
+            instance_ids[n],
             workflow.project_id,
             workflow.env_type.value,
             day_key(cycle.biz_day),
@@ -180,7 +181,7 @@ def make_instances_many(
             Status.NOT_RUN.value,
             workflow.id,
             first_task_id + n,
-            first_id + n,
+            instance_ids[n],
             spec.name,
             spec.owner,
             spec.owner,
@@ -197,15 +198,15 @@ def make_instances_many(
     instances.insert_encoded(conn, batch)
     partition = instances.partition_ids(conn, set(batch.rows))
     count = sum(len(w.tasks) for w, _ in todo)
-    next_ti = allocate_ids(conn, ti, count) if count else 0
+    task_ids = iter(allocate_ids(conn, ti, count))
     rows: list[dict[str, Any]] = []
     made_ids: dict[int, list[int]] = {}
     for n, (workflow, cycle) in enumerate(todo):
-        instance_id = first_id + n
+        instance_id = instance_ids[n]
         made_ids.setdefault(workflow.id, []).append(instance_id)
         key = (workflow.project_id, workflow.env_type.value, day_key(cycle.biz_day))
-        rows += _task_rows(workflow, cycle, instance_id, next_ti, partition[key], kind, now_ms)
-        next_ti += len(workflow.tasks)
+        own = [next(task_ids) for _ in workflow.tasks]
+        rows += _task_rows(workflow, cycle, instance_id, own, partition[key], kind, now_ms)
     if rows:
         conn.execute(sa.insert(ti), rows)
     conn.execute(
@@ -214,7 +215,7 @@ def make_instances_many(
             {
                 "workflow_id": w.id,
                 "trigger_time": c.trigger_time,
-                "workflow_instance_id": first_id + n,
+                "workflow_instance_id": instance_ids[n],
             }
             for n, (w, c) in enumerate(todo)
         ],
@@ -250,12 +251,12 @@ def _task_rows(
     workflow: DeployedWorkflow,
     cycle: Cycle,
     instance_id: int,
-    first_id: int,
+    task_ids: Sequence[int],
     partition_id: int,
     kind: InstanceType,
     now_ms: int,
 ) -> list[dict[str, Any]]:
-    ids = {t.node.id: first_id + k for k, t in enumerate(workflow.tasks)}
+    ids = {t.node.id: task_ids[k] for k, t in enumerate(workflow.tasks)}
     recurrence = Recurrence(cycle.kind.value)
     rows = []
     for k, task in enumerate(workflow.tasks):
@@ -268,7 +269,7 @@ def _task_rows(
         ]
         rows.append(
             {
-                "id": first_id + k,
+                "id": task_ids[k],
                 "workflow_instance_id": instance_id,
                 "partition_id": partition_id,
                 "project_id": workflow.project_id,
@@ -313,13 +314,19 @@ def _task_rows(
 
 
 def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[TaskState]]:
-    """The task states of workflow instances that have a task not yet finished (oldest
-    trigger time first, at most `limit` instances)."""
+    """The task states of workflow instances the planner may move: with a task NotRun or
+    WaitTime, in an instance not finished (one whose remaining tasks all wait below a
+    failure is Failure, so it is left out: it can never move). Oldest trigger time first,
+    at most `limit` instances."""
     ids = [
         int(i)
         for i in conn.execute(
             sa.select(ti.c.workflow_instance_id)
-            .where(ti.c.status.in_(UNFINISHED))
+            .join(wi, wi.c.id == ti.c.workflow_instance_id)
+            .where(
+                ti.c.status.in_([Status.NOT_RUN.value, Status.WAIT_TIME.value]),
+                wi.c.status.not_in([Status.SUCCESS.value, Status.FAILURE.value]),
+            )
             .group_by(ti.c.workflow_instance_id)
             .order_by(sa.func.min(ti.c.trigger_time))
             .limit(limit)
@@ -367,20 +374,24 @@ def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> None:
             values["waiting_resource_time"] = m.at
         if m.dry_run:
             values |= {"started_time": m.at, "finished_time": m.at}
-        conn.execute(sa.update(ti).where(ti.c.id == m.task_instance_id).values(**values))
+        conn.execute(
+            sa.update(ti)
+            .where(ti.c.id == m.task_instance_id, ti.c.status == m.since.value)
+            .values(**values)
+        )
 
 
 def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: int) -> None:
     """Derive each workflow instance's Status and times from its task instances."""
     for instance_id in sorted(set(ids)):
         rows = conn.execute(
-            sa.select(ti.c.status, ti.c.started_time, ti.c.finished_time).where(
+            sa.select(ti.c.started_time, ti.c.finished_time).where(
                 ti.c.workflow_instance_id == instance_id
             )
         ).all()
         if not rows:
             continue
-        status = workflow_status([Status(r.status) for r in rows])
+        status = workflow_status(states_of(conn, [instance_id])[instance_id])
         started = [r.started_time for r in rows if r.started_time is not None]
         finished = [r.finished_time for r in rows if r.finished_time is not None]
         done = status in (Status.SUCCESS, Status.FAILURE)
@@ -394,6 +405,14 @@ def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: 
                 modify_time=now_ms,
             )
         )
+
+
+def lock_instance(conn: sa.Connection, instance_id: int) -> None:
+    """Serialise the transactions that change one workflow instance's tasks (PostgreSQL:
+    a row lock; under READ COMMITTED two of them would each derive the instance's status
+    from a state without the other's change. SQLite's write lock does this already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(wi.c.id).where(wi.c.id == instance_id).with_for_update())
 
 
 # Work: claiming, heartbeats, outcomes
@@ -413,6 +432,14 @@ class Claimed:
     trigger_time: int
     timezone: str
     env_type: EnvType
+    worker: str
+
+
+def lock_claims(conn: sa.Connection) -> None:
+    """PostgreSQL: one claiming transaction at a time, so that resource-group slots counted
+    at its start stay true (SQLite's write lock does this already)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346202)")
 
 
 def has_waiting(conn: sa.Connection, now_ms: int) -> bool:
@@ -512,6 +539,7 @@ def claim(
             break
     if row is None:
         return None
+    lock_instance(conn, row.workflow_instance_id)
     node = _node_decoder.decode(row.spec)
     status = Status.CHECKING_CONDITION if node.command == "CONTROLLER_BRANCH" else Status.RUNNING
     run_number = row.run_number + 1
@@ -595,22 +623,37 @@ def record_process(
 
 
 def set_checking(conn: sa.Connection, claimed: Claimed, log: str, now_ms: int) -> None:
+    lock_instance(conn, claimed.workflow_instance_id)
     conn.execute(
         sa.update(ti)
-        .where(ti.c.id == claimed.id)
+        .where(
+            ti.c.id == claimed.id,
+            ti.c.run_number == claimed.run_number,
+            ti.c.worker == claimed.worker,
+            ti.c.status == Status.RUNNING.value,
+        )
         .values(status=Status.CHECKING.value, modify_time=now_ms)
     )
     _attempt(conn, claimed, Status.CHECKING, None, log, None)
     refresh_workflow_instances(conn, [claimed.workflow_instance_id], now_ms)
 
 
-def heartbeat(conn: sa.Connection, worker: str, ids: Sequence[int], now_ms: int) -> None:
-    if ids:
-        conn.execute(
-            sa.update(ti)
-            .where(ti.c.id.in_(list(ids)), ti.c.worker == worker)
-            .values(heartbeat_at=now_ms)
+def heartbeat(conn: sa.Connection, worker: str, ids: Sequence[int], now_ms: int) -> set[int]:
+    """Beat for this worker's attempts in progress; the ids still its own (an attempt
+    recovered by another engine is not: the worker must stop it)."""
+    if not ids:
+        return set()
+    conn.execute(
+        sa.update(ti)
+        .where(ti.c.id.in_(list(ids)), ti.c.worker == worker, ti.c.status.in_(RUNNING_STATES))
+        .values(heartbeat_at=now_ms)
+    )
+    mine = conn.execute(
+        sa.select(ti.c.id).where(
+            ti.c.id.in_(list(ids)), ti.c.worker == worker, ti.c.status.in_(RUNNING_STATES)
         )
+    ).scalars()
+    return {int(i) for i in mine}
 
 
 def finish(
@@ -621,10 +664,11 @@ def finish(
     log: str,
     now_ms: int,
     retry_at: int | None,
-) -> None:
+) -> bool:
     """Record the attempt's end: Success, Failure, or (retry_at given) back to
-    WaitResource until `retry_at`. Branch outcomes are applied by `choose_branches`."""
-    _attempt(conn, claimed, status, exit_code, log, now_ms)
+    WaitResource until `retry_at`; False (nothing written) when the attempt is no longer
+    in progress for this worker (recovery, or another worker, has taken it over)."""
+    lock_instance(conn, claimed.workflow_instance_id)
     values: dict[str, Any] = {"worker": None, "pid": None, "process": None, "modify_time": now_ms}
     if retry_at is not None:
         values |= {
@@ -634,16 +678,25 @@ def finish(
         }
     else:
         values |= {"status": status.value, "finished_time": now_ms}
-    conn.execute(
+    done = conn.execute(
         sa.update(ti)
-        .where(ti.c.id == claimed.id, ti.c.run_number == claimed.run_number)
+        .where(
+            ti.c.id == claimed.id,
+            ti.c.run_number == claimed.run_number,
+            ti.c.worker == claimed.worker,
+            ti.c.status.in_(RUNNING_STATES),
+        )
         .values(**values)
     )
+    if done.rowcount == 0:
+        return False
+    _attempt(conn, claimed, status, exit_code, log, now_ms)
     # Its downstream tasks may be ready now: plan the instance at once rather than at the
     # next tick (dispatch latency).
     states = states_of(conn, [claimed.workflow_instance_id]).get(claimed.workflow_instance_id, [])
     apply_moves(conn, plan(states, now_ms))
     refresh_workflow_instances(conn, [claimed.workflow_instance_id], now_ms)
+    return True
 
 
 def _attempt(
@@ -742,6 +795,7 @@ def _claimed(conn: sa.Connection, task_instance_id: int) -> Claimed:
         row.trigger_time,
         str(tz or "UTC"),
         EnvType(row.env_type),
+        str(row.worker or ""),
     )
 
 

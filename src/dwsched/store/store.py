@@ -56,6 +56,12 @@ from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.statements import HotConnections, raw_transaction
 
 IMPORT_BATCH = 5000
+
+
+class _TakenOver(Exception):
+    """The attempt is no longer this worker's: roll back what was written."""
+
+
 NONCE_SWEEP_EVERY_MS = 60_000
 
 
@@ -382,7 +388,9 @@ class Store:
             return 0
         moved = 0
         with self.write() as conn:
-            for instance_id, states in engine.unfinished_instances(conn, limit).items():
+            for instance_id in engine.unfinished_instances(conn, limit):
+                engine.lock_instance(conn, instance_id)
+                states = engine.states_of(conn, [instance_id])[instance_id]
                 moves = execution.plan(states, now_ms)
                 if moves:
                     engine.apply_moves(conn, moves)
@@ -405,6 +413,7 @@ class Store:
             if not engine.has_waiting(conn, now_ms):
                 return [], 0
         with self.write() as conn:
+            engine.lock_claims(conn)  # slots are counted over every worker: one at a time
             running = engine.running_by_group(conn)
 
             def free(group: str) -> int:
@@ -430,15 +439,22 @@ class Store:
         now_ms: int,
         retry_at: int | None = None,
         unchosen_outputs: Sequence[str] = (),
-    ) -> None:
-        with self.write() as conn:
-            if unchosen_outputs:
-                engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
-            engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at)
+    ) -> bool:
+        """End the attempt; False (nothing written) when it was no longer this worker's."""
+        try:
+            with self.write() as conn:
+                if unchosen_outputs:
+                    engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
+                if not engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at):
+                    raise _TakenOver
+        except _TakenOver:
+            return False
+        return True
 
-    def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> None:
+    def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> set[int]:
+        """Beat for the attempts; the ids that are still this worker's."""
         with self.write() as conn:
-            engine.heartbeat(conn, worker, task_instance_ids, now_ms)
+            return engine.heartbeat(conn, worker, task_instance_ids, now_ms)
 
     def stale_attempts(self, heartbeat_before: int) -> list[engine.Claimed]:
         with self.read() as conn:
