@@ -234,6 +234,12 @@ class Attempt:
             if self._proc is not None and not self._exited:
                 self._kill_locked()
 
+    @property
+    def exited(self) -> bool:
+        """Whether the process has ended (and been reaped)."""
+        with self._lock:
+            return self._exited
+
     def log_so_far(self) -> str:
         """The output captured up to now (with a truncation note when capped)."""
         return self._log.text()

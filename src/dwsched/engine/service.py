@@ -98,12 +98,13 @@ class Engine:
         recovered = 0
         for claimed in stale:
             pid, identity, worker = self.store.attempt_process(claimed.id)
+            if worker is None or worker != claimed.worker:
+                continue  # it ended (or was claimed again) since it was read
             if worker == self.worker.name and self.worker.running(claimed.id):
                 continue  # our own, in progress
             heartbeat = self.store.attempt_heartbeat(claimed.id)
             if not worker_dead(worker) and heartbeat is not None and heartbeat >= now - STALE_MS:
                 continue
-            recovered += 1
             why = (
                 "is no longer running"
                 if worker_dead(worker)
@@ -116,8 +117,9 @@ class Engine:
             if pid is not None and identity is not None and process_alive(pid, identity):
                 kill_group(pid)
                 note += f" Its process group {pid} was still alive and was killed."
-            log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
-            self.worker.fail_stale(claimed, note)
+            if self.worker.fail_stale(claimed, note):
+                log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
+                recovered += 1
         return recovered
 
     def start(self) -> None:

@@ -130,9 +130,10 @@ class Worker:
             if attempt is None:
                 continue
             if claimed.id not in mine:
-                # Recovered by another engine (we were taken for dead): stop running it.
-                log.warning("task_instance_id=%s was taken over; stopping it", claimed.id)
-                attempt.stop()
+                if self.running(claimed.id) and attempt.pid is not None and not attempt.exited:
+                    # Recovered by another engine (we were taken for dead): stop it.
+                    log.warning("task_instance_id=%s was taken over; stopping it", claimed.id)
+                    attempt.stop()
                 continue
             self.store.save_log(claimed, attempt.log_so_far())
 
@@ -157,9 +158,10 @@ class Worker:
         for attempt in attempts:
             attempt.stop()
 
-    def fail_stale(self, claimed: Claimed, note: str) -> None:
-        """End an attempt whose worker died: failed, or retried as the node allows."""
-        self._done(claimed, Status.FAILURE, None, note + "\n")
+    def fail_stale(self, claimed: Claimed, note: str) -> bool:
+        """End an attempt whose worker died: failed, or retried as the node allows; False
+        when it had ended meanwhile."""
+        return self._done(claimed, Status.FAILURE, None, note + "\n")
 
     # One attempt
 
@@ -283,7 +285,7 @@ class Worker:
             text += "\ndwsched: the attempt was stopped.\n"
         return text, outcome.exit_code
 
-    def _done(self, claimed: Claimed, status: Status, exit_code: int | None, log_text: str) -> None:
+    def _done(self, claimed: Claimed, status: Status, exit_code: int | None, log_text: str) -> bool:
         now = self.clock.now_ms()
         node = claimed.node
         retry_at = None
@@ -298,4 +300,4 @@ class Worker:
             log_text += (
                 f"\ndwsched: attempt {claimed.run_number} failed; retrying in {wait_s:g}s.\n"
             )
-        self.store.finish_task(claimed, status, exit_code, log_text, now, retry_at=retry_at)
+        return self.store.finish_task(claimed, status, exit_code, log_text, now, retry_at=retry_at)
