@@ -216,6 +216,20 @@ def test_failure_is_retried_then_fails(live: LiveServer) -> None:
     run.engine.worker.wait_idle()
     run.engine.tick()
     assert run.status() == "Failure"
+    # ListTaskInstances with an Id gives that task instance's rerun history.
+    sdk = live.sdk()
+    everything = models.ListTaskInstancesRequest(project_id=run.project.id, bizdate=run.biz_ms())
+    (flaky,) = [
+        t
+        for t in sdk.list_task_instances(everything).body.paging_info.task_instances
+        if t.task_name == "flaky"
+    ]
+    history = models.ListTaskInstancesRequest(
+        project_id=run.project.id, bizdate=run.biz_ms(), id=flaky.id
+    )
+    runs = sdk.list_task_instances(history).body.paging_info.task_instances
+    assert [(t.run_number, t.status) for t in runs] == [(1, "Failure"), (2, "Failure")]
+    assert runs[0].finished_time <= runs[1].started_time
 
 
 def test_timeout_kills_the_process_group(live: LiveServer) -> None:

@@ -9,6 +9,7 @@ the partition's rows that pass the other filters, already in the listing's order
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -25,7 +26,7 @@ from dwsched.domain.task_instances import (
     TaskInstanceQuery,
     TimeRange,
 )
-from dwsched.store.schema import partitions, task_instances as ti, workflows
+from dwsched.store.schema import partitions, task_attempts, task_instances as ti, workflows
 
 SORT_COLUMNS: dict[SortField, sa.Column[Any]] = {
     SortField.ID: ti.c.id,
@@ -121,6 +122,8 @@ def task_instances_page(
     where = _conditions(partition, q)
     order = _order(q.sort)
     start, size = q.page.offset, q.page.size
+    if q.id is not None:
+        return _history(conn, where, q)
     if q.task_name:
         wanted = q.task_name.casefold()
         ranked = conn.execute(sa.select(ti.c.id, ti.c.name).where(*where).order_by(*order))
@@ -133,6 +136,35 @@ def task_instances_page(
         return TaskInstancePage(total, ())
     rows = conn.execute(_selected().where(*where).order_by(*order).limit(size).offset(start))
     return TaskInstancePage(total, tuple(_task_instance(r) for r in rows))
+
+
+def _history(
+    conn: sa.Connection, where: Sequence[sa.ColumnElement[bool]], q: TaskInstanceQuery
+) -> TaskInstancePage:
+    """`Id` given: the rerun history of that task instance, one item per attempt (its
+    RunNumber, Status and times), oldest first; the instance itself before any attempt."""
+    row = conn.execute(_selected().where(*where)).first()
+    if row is None or (q.task_name and q.task_name.casefold() not in row.name.casefold()):
+        return TaskInstancePage(0, ())
+    current = _task_instance(row)
+    a = task_attempts.c
+    attempts = conn.execute(
+        sa.select(a.run_number, a.status, a.started_time, a.finished_time)
+        .where(a.task_instance_id == current.id)
+        .order_by(a.run_number)
+    ).all()
+    items = [
+        replace(
+            current,
+            run_number=r.run_number,
+            status=current.status if r.run_number == current.run_number else r.status,
+            started_time=r.started_time,
+            finished_time=r.finished_time,
+        )
+        for r in attempts
+    ] or [current]
+    start, size = q.page.offset, q.page.size
+    return TaskInstancePage(len(items), tuple(items[start : start + size]))
 
 
 def task_instances_by_ids(conn: sa.Connection, ids: Sequence[int]) -> dict[int, TaskInstance]:
