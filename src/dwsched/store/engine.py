@@ -385,13 +385,31 @@ def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: 
     """Derive each workflow instance's Status and times from its task instances."""
     for instance_id in sorted(set(ids)):
         rows = conn.execute(
-            sa.select(ti.c.started_time, ti.c.finished_time).where(
-                ti.c.workflow_instance_id == instance_id
+            sa.select(
+                ti.c.id,
+                ti.c.status,
+                ti.c.upstream,
+                ti.c.trigger_time,
+                ti.c.trigger_recurrence,
+                ti.c.started_time,
+                ti.c.finished_time,
             )
+            .where(ti.c.workflow_instance_id == instance_id)
+            .order_by(ti.c.position)
         ).all()
         if not rows:
             continue
-        status = workflow_status(states_of(conn, [instance_id])[instance_id])
+        states = [
+            TaskState(
+                r.id,
+                Status(r.status),
+                tuple(_ids.decode(r.upstream)),
+                r.trigger_time,
+                Recurrence(r.trigger_recurrence),
+            )
+            for r in rows
+        ]
+        status = workflow_status(states)
         started = [r.started_time for r in rows if r.started_time is not None]
         finished = [r.finished_time for r in rows if r.finished_time is not None]
         done = status in (Status.SUCCESS, Status.FAILURE)
@@ -482,13 +500,19 @@ def claim_many(
     taken: dict[str, int] = {}
     found: list[Claimed] = []
     virtual = 0
+    # Read once, and again after a VIRTUAL node ends (it may have made downstream tasks of
+    # a new priority ready).
+    priorities: list[int] | None = None
     while len(found) < limit and virtual < VIRTUAL_PER_CLAIM:
-        one = claim(conn, worker, sorted(full), now_ms, end_virtual=True)
-        if one is None:
-            break
+        if priorities is None:
+            priorities = waiting_priorities(conn)
+        one = claim(conn, worker, sorted(full), now_ms, end_virtual=True, priorities=priorities)
         if one == VIRTUAL_ENDED:
             virtual += 1
+            priorities = None
             continue
+        if one is None:
+            break
         assert not isinstance(one, str)
         found.append(one)
         group = one.node.resource_group
@@ -498,12 +522,26 @@ def claim_many(
     return found, virtual
 
 
+def waiting_priorities(conn: sa.Connection) -> list[int]:
+    """The priorities of the task instances waiting for a resource, highest first."""
+    return [
+        int(p)
+        for p in conn.execute(
+            sa.select(ti.c.priority)
+            .where(ti.c.status == Status.WAIT_RESOURCE.value)
+            .distinct()
+            .order_by(ti.c.priority.desc())
+        ).scalars()
+    ]
+
+
 def claim(
     conn: sa.Connection,
     worker: str,
     full_groups: Sequence[str],
     now_ms: int,
     end_virtual: bool = False,
+    priorities: Sequence[int] | None = None,
 ) -> Claimed | Literal["virtual"] | None:
     """Take the most urgent task instance waiting for a resource (priority, then trigger
     time) outside the full resource groups, and mark it claimed by `worker`. Call inside a
@@ -518,14 +556,10 @@ def claim(
     # One priority at a time, highest first: each lookup is one range of ix_ti_claim in
     # trigger-time order, where a single ORDER BY priority DESC, trigger_time would sort
     # every waiting task.
-    priorities = conn.execute(
-        sa.select(ti.c.priority)
-        .where(ti.c.status == Status.WAIT_RESOURCE.value)
-        .distinct()
-        .order_by(ti.c.priority.desc())
-    ).scalars()
+    if priorities is None:
+        priorities = waiting_priorities(conn)
     row = None
-    for priority in list(priorities):
+    for priority in priorities:
         query = (
             sa.select(ti)
             .where(*where, ti.c.priority == priority)
