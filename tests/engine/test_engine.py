@@ -484,3 +484,43 @@ def test_an_instance_blocked_below_a_failure_does_not_stall_the_planner(
     assert live.store.plan(run.clock.now_ms(), limit=1) == 1  # the new instance's `a`
     (later,) = run.instances(second)
     assert later.status == "WaitResource"
+
+
+def test_a_new_version_applies_from_the_next_generated_instance(live: LiveServer) -> None:
+    first = flow(
+        [node("say", "DIDE_SHELL", "echo version one"), node("maybe", "DIDE_SHELL", "exit 1")]
+    )
+    run = Run(live, first)
+    run.engine.scheduler.generate()  # day 1, made from version one
+    second = json.loads(json.dumps(first))
+    nodes = second["spec"]["workflows"][0]["nodes"]
+    nodes[0]["script"]["content"] = "echo version two"
+    nodes[1]["recurrence"] = "Skip"  # a dry run from now on
+    request = models.ImportWorkflowDefinitionRequest(
+        project_id=run.project.id, spec=json.dumps(second)
+    )
+    assert live.sdk().import_workflow_definition(request).body.async_job.status == "Success"
+    day2 = run.first + timedelta(days=1)
+    run.clock.advance(generation_time_ms(day2, TZ) - run.clock.now_ms())
+    run.engine.scheduler.generate()  # day 2, made from version two
+    run.clock.advance(run.at(day2, 3) - run.clock.now_ms())
+    for _ in range(4):
+        run.engine.tick()
+        run.engine.worker.wait_idle()
+
+    def tasks(day: date) -> dict[str, Any]:
+        request = models.ListTaskInstancesRequest(
+            project_id=run.project.id, bizdate=run.biz_ms(day)
+        )
+        found = live.sdk().list_task_instances(request).body.paging_info.task_instances
+        return {t.task_name: t for t in found}
+
+    def log(task_id: int) -> str:
+        got = live.sdk().get_task_instance_log(models.GetTaskInstanceLogRequest(id=task_id))
+        return str(got.body.task_instance_log)
+
+    one, two = tasks(run.first), tasks(day2)
+    assert "version one" in log(one["say"].id) and "version two" in log(two["say"].id)
+    assert (one["maybe"].status, one["maybe"].trigger_recurrence) == ("Failure", "Normal")
+    assert (two["maybe"].status, two["maybe"].trigger_recurrence) == ("Success", "Skip")
+    assert log(two["maybe"].id) == ""  # a dry run runs nothing
