@@ -264,17 +264,18 @@ def _tasks_of(conn: sa.Connection, workflow_id: int) -> tuple[DeployedTask, ...]
         .where(t.workflow_id == workflow_id, t.deleted == sa.false())
         .order_by(t.position)
     )
-    return tuple(
-        DeployedTask(
-            id=r.id,
-            workflow_id=r.workflow_id,
-            project_id=r.project_id,
-            owner=r.owner,
-            node=_node_decoder.decode(r.spec),
-            create_time=r.create_time,
-            modify_time=r.modify_time,
-        )
-        for r in rows
+    return tuple(_task(r) for r in rows)
+
+
+def _task(r: sa.Row[Any]) -> DeployedTask:
+    return DeployedTask(
+        id=r.id,
+        workflow_id=r.workflow_id,
+        project_id=r.project_id,
+        owner=r.owner,
+        node=_node_decoder.decode(r.spec),
+        create_time=r.create_time,
+        modify_time=r.modify_time,
     )
 
 
@@ -358,17 +359,7 @@ def workflows_by_ids(
             .where(t.workflow_id.in_(chunk), t.deleted == sa.false())
             .order_by(t.workflow_id, t.position)
         ):
-            task_rows.setdefault(r.workflow_id, []).append(
-                DeployedTask(
-                    id=r.id,
-                    workflow_id=r.workflow_id,
-                    project_id=r.project_id,
-                    owner=r.owner,
-                    node=_node_decoder.decode(r.spec),
-                    create_time=r.create_time,
-                    modify_time=r.modify_time,
-                )
-            )
+            task_rows.setdefault(r.workflow_id, []).append(_task(r))
         rows = conn.execute(sa.select(workflows).where(workflows.c.id.in_(chunk)))
         for row in rows:
             deployed = _workflow(row, tuple(task_rows.get(row.id, ())))

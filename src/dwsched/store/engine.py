@@ -353,16 +353,19 @@ def states_of(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskSta
         .order_by(ti.c.workflow_instance_id, ti.c.position)
     )
     for r in rows:
-        found[r.workflow_instance_id].append(
-            TaskState(
-                r.id,
-                Status(r.status),
-                tuple(_ids.decode(r.upstream)),
-                r.trigger_time,
-                Recurrence(r.trigger_recurrence),
-            )
-        )
+        found[r.workflow_instance_id].append(_state(r))
     return found
+
+
+def _state(r: Any) -> TaskState:
+    """A task_instances row (with id, status, upstream, trigger columns) as a TaskState."""
+    return TaskState(
+        r.id,
+        Status(r.status),
+        tuple(_ids.decode(r.upstream)),
+        r.trigger_time,
+        Recurrence(r.trigger_recurrence),
+    )
 
 
 def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> None:
@@ -399,17 +402,7 @@ def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: 
         ).all()
         if not rows:
             continue
-        states = [
-            TaskState(
-                r.id,
-                Status(r.status),
-                tuple(_ids.decode(r.upstream)),
-                r.trigger_time,
-                Recurrence(r.trigger_recurrence),
-            )
-            for r in rows
-        ]
-        status = workflow_status(states)
+        status = workflow_status([_state(r) for r in rows])
         started = [r.started_time for r in rows if r.started_time is not None]
         finished = [r.finished_time for r in rows if r.finished_time is not None]
         done = status in (Status.SUCCESS, Status.FAILURE)
