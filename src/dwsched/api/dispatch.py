@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dwsched.api.actions import projects, task_instances, workflow_instances, workflows
+from dwsched.api.actions import (
+    operations,
+    projects,
+    task_instances,
+    workflow_instances,
+    workflows,
+)
 from dwsched.api.context import Handler
 from dwsched.api.errors import API_VERSION
 from dwsched.domain.errors import MissingArgument, UnknownAction
@@ -12,6 +18,7 @@ ACTIONS: dict[str, Handler] = {
     **projects.HANDLERS,
     **workflows.HANDLERS,
     **task_instances.HANDLERS,
+    **operations.HANDLERS,
 }
 
 

@@ -189,7 +189,8 @@ def _task_instance_fields(t: TaskInstance, tz: str) -> dict[str, Any]:
         "BaselineId": 0,
         "Timeout": n.timeout_s,
         "RerunMode": n.rerun_mode.api,
-        "OperationType": "",
+        # The latest operator action; "Suspend" while the instance is frozen.
+        "OperationType": t.operation_type,
         "Description": "",
     }
 

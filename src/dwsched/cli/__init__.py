@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from dwsched import __version__
-from dwsched.cli import db, instances, keys, projects, roles, serve, transfer, workflows
+from dwsched.cli import (
+    db,
+    instances,
+    keys,
+    operations,
+    projects,
+    roles,
+    serve,
+    transfer,
+    workflows,
+)
 from dwsched.cli.options import ENV_PREFIX, Group
 
 
@@ -25,6 +35,8 @@ cli.add_command(transfer.import_)
 cli.add_command(transfer.export)
 cli.add_command(instances.instances)
 cli.add_command(workflows.workflows)
+cli.add_command(operations.backfill)
+cli.add_command(operations.run_)
 cli.add_command(db.db)
 
 

@@ -6,6 +6,10 @@ workflow instance. Pure: the engine passes the time and the state, and writes th
     Running ──exit 0──▶ Checking (if the node has a quality check) ──▶ Success | Failure
     Running ──fails──▶ WaitResource again (a retry, after rerunInterval) | Failure
 
+An HTTP trigger node (SCHEDULER_TRIGGER) waits in WaitTrigger at its TriggerTime until
+TriggerSchedulerTaskInstance fires it (at once, if it was fired earlier), then succeeds. A
+suspended (frozen) task does not move, so nothing below it runs.
+
 A dry run (TriggerRecurrence other than Normal: SkipCycle, ConditionUnchoose, Skip,
 RealtimeDeprecated, SkipUnchoose) turns Success at its TriggerTime without running; Pause
 turns Failure. A task waits for every same-instance upstream to succeed; a failed upstream
@@ -46,6 +50,12 @@ class TaskState:
     upstream: tuple[int, ...]
     trigger_time: int
     recurrence: Recurrence
+    suspended: bool = False
+    trigger_node: bool = False  # an HTTP trigger node (SCHEDULER_TRIGGER)
+    triggered: bool = False  # fired by TriggerSchedulerTaskInstance already
+
+
+TRIGGER_NODE = "SCHEDULER_TRIGGER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ def plan(tasks: Sequence[TaskState], now_ms: int) -> list[Move]:
     by_id = {t.id: t for t in tasks}
     moves: list[Move] = []
     for t in tasks:
+        if t.suspended:
+            continue
         if t.status is Status.NOT_RUN:
             ups = [by_id[u] for u in t.upstream if u in by_id]
             if all(u.status is Status.SUCCESS for u in ups):
@@ -80,6 +92,10 @@ def _after_upstream(t: TaskState, now_ms: int) -> Move:
 
 
 def _at_trigger_time(t: TaskState, now_ms: int) -> Move:
+    if t.recurrence is Recurrence.NORMAL and t.trigger_node:
+        if t.triggered:
+            return Move(t.id, Status.SUCCESS, now_ms, dry_run=True, since=t.status)
+        return Move(t.id, Status.WAIT_TRIGGER, now_ms, since=t.status)
     if t.recurrence is Recurrence.NORMAL:
         return Move(t.id, Status.WAIT_RESOURCE, now_ms, since=t.status)
     if t.recurrence is Recurrence.PAUSE:
@@ -98,7 +114,7 @@ def workflow_status(tasks: Sequence[TaskState]) -> Status:
             return status
     blocked = blocked_tasks(tasks)
     pending = {t.status for t in tasks if t.status not in FINISHED and t.id not in blocked}
-    if Status.WAIT_TIME in pending:
+    if Status.WAIT_TIME in pending or Status.WAIT_TRIGGER in pending:
         return Status.WAIT_TIME
     if Status.NOT_RUN in pending:
         return Status.NOT_RUN

@@ -39,6 +39,7 @@ class WorkflowKind(enum.StrEnum):
 class TriggerType(enum.StrEnum):
     SCHEDULER = "Scheduler"
     MANUAL = "Manual"
+    TRIGGER_WORKFLOW = "TriggerWorkflow"  # runs when CreateWorkflowInstances triggers it
 
 
 class Recurrence(enum.StrEnum):
@@ -336,7 +337,7 @@ def parse(text: str, default_timezone: str, default_owner: str = "") -> Workflow
 def _trigger(t: _Trigger, kind: WorkflowKind, default_timezone: str, at: str) -> Trigger:
     tz = t.timezone or default_timezone
     _checked(lambda: zone(tz, f"{at}.timezone"), f"{at}.timezone")
-    if kind is WorkflowKind.MANUAL or t.type is TriggerType.MANUAL:
+    if kind is WorkflowKind.MANUAL or t.type in (TriggerType.MANUAL, TriggerType.TRIGGER_WORKFLOW):
         cron = None
     elif t.cron is None:
         raise invalid(f"{at}.cron", "a scheduled workflow needs a cron")
@@ -351,8 +352,14 @@ def _trigger(t: _Trigger, kind: WorkflowKind, default_timezone: str, at: str) ->
         raise invalid(f"{at}.endTime", "the end of the trigger's window is before its start")
     if not 0 <= t.delay_seconds <= 86_400:
         raise invalid(f"{at}.delaySeconds", "must be 0 to 86400")
+    if cron is not None:
+        shown = TriggerType.SCHEDULER
+    elif kind is WorkflowKind.CYCLE and t.type is TriggerType.TRIGGER_WORKFLOW:
+        shown = TriggerType.TRIGGER_WORKFLOW
+    else:
+        shown = TriggerType.MANUAL
     return Trigger(
-        TriggerType.MANUAL if cron is None else TriggerType.SCHEDULER,
+        shown,
         cron,
         tz,
         t.start_time,

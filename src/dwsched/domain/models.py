@@ -35,6 +35,7 @@ class Status(enum.StrEnum):
     CHECKING = "Checking"
     SUCCESS = "Success"
     FAILURE = "Failure"
+    WAIT_TRIGGER = "WaitTrigger"  # task instances only: an HTTP trigger node waits for its call
 
 
 class ProjectStatus(enum.StrEnum):

@@ -133,6 +133,8 @@ class TaskInstance:
     pid: int | None
     create_time: int
     modify_time: int
+    operation_type: str = ""  # the latest operator action (Rerun, Stop, Suspend, ...)
+    suspended: bool = False  # frozen by SuspendTaskInstances
 
 
 @dataclass(frozen=True, slots=True)

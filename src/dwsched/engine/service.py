@@ -42,6 +42,9 @@ GENERATE_EVERY_MS = 5_000
 # Time-driven moves (a TriggerTime reached, a retry's wait over) are planned this often; a
 # task that ends plans its own instance at once.
 PLAN_EVERY_MS = 1_000
+# How often a worker looks for its attempts stopped by an operator (StopTaskInstances):
+# their process groups are killed within this time.
+STOP_CHECK_MS = 500
 
 
 class Engine:
@@ -68,6 +71,7 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_beat = 0
+        self._last_stop_check = 0
         self._last_generation: int | None = None
         self._last_plan: int | None = None
 
@@ -80,6 +84,8 @@ class Engine:
                 _guarded("recovery", self.recover)
                 _guarded("generation", self.scheduler.generate)
             if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
+                _guarded("creation", lambda: self.store.create_pending(now))
+                _guarded("release", lambda: self.store.release_queued(now))
                 self.store.plan(now)
                 self._last_plan = now
         if self.working:
@@ -88,6 +94,9 @@ class Engine:
             if now - self._last_beat >= HEARTBEAT_MS:
                 self.worker.heartbeat()
                 self._last_beat = now
+            elif now - self._last_stop_check >= STOP_CHECK_MS:
+                self.worker.stop_taken()
+                self._last_stop_check = now
 
     def recover(self) -> int:
         """Fail (or retry) the attempts of dead workers: at once when the worker was a

@@ -137,6 +137,25 @@ class Worker:
                 continue
             self.store.save_log(claimed, attempt.log_so_far())
 
+    def stop_taken(self) -> int:
+        """Stop the processes of attempts that are no longer this worker's (an operator
+        stopped them, or recovery took them over); how many were stopped."""
+        with self._lock:
+            live = [v for v in self._running.values() if v[0].is_alive() and v[1] is not None]
+        if not live:
+            return 0
+        mine = self.store.attempts_of(self.name, [c.id for _, _, c in live])
+        stopped = 0
+        for _, attempt, claimed in live:
+            if claimed.id not in mine and attempt is not None and attempt.pid is not None:
+                if not attempt.exited:
+                    log.info(
+                        "task_instance_id=%s is no longer this worker's; stopping it", claimed.id
+                    )
+                    attempt.stop()
+                    stopped += 1
+        return stopped
+
     def wait_idle(self, timeout_s: float = 60) -> None:
         with self._lock:
             threads = [t for t, _, _ in self._running.values()]

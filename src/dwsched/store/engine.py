@@ -8,8 +8,8 @@ Status, StartedTime, FinishedTime and ModifyTime in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -17,7 +17,14 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
-from dwsched.domain.execution import Move, Recurrence, TaskState, plan, workflow_status
+from dwsched.domain.execution import (
+    TRIGGER_NODE,
+    Move,
+    Recurrence,
+    TaskState,
+    plan,
+    workflow_status,
+)
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.schedule import Cycle
@@ -26,6 +33,7 @@ from dwsched.store import definitions, instances
 from dwsched.store.bulk import RowBuilder
 from dwsched.store.schema import (
     id_counters,
+    operation_instances as oi,
     scheduled_cycles,
     task_attempts,
     task_instances as ti,
@@ -34,6 +42,8 @@ from dwsched.store.schema import (
 )
 
 VIRTUAL_PER_CLAIM = 200
+# operation_instances.state: the instance may run (no row: made by the scheduler).
+RELEASED = "Released"
 VIRTUAL_ENDED: Literal["virtual"] = "virtual"
 RUNNING_STATES = (Status.RUNNING.value, Status.CHECKING.value, Status.CHECKING_CONDITION.value)
 _node_decoder = msgspec.json.Decoder(NodeSpec)
@@ -164,63 +174,104 @@ def make_instances_many(
     """make_instances for many workflows at once: ids, rows and keys are written in a few
     statements for the lot (a day's generation for thousands of workflows)."""
     made = _made_cycles(conn, items)
-    todo = [(w, c) for w, cycles in items for c in cycles if (w.id, c.trigger_time) not in made]
+    todo = [
+        NewInstance(w, c, kind, w.spec.name, w.env_type, _parameters(w))
+        for w, cycles in items
+        for c in cycles
+        if (w.id, c.trigger_time) not in made
+    ]
     if not todo:
         return {}
-    instance_ids = allocate_ids(conn, wi, len(todo))
-    first_task_id = next_counter(conn, "workflow_task_instance", len(todo))
-    builder = RowBuilder()
-    for n, (workflow, cycle) in enumerate(todo):
-        spec = workflow.spec
-        builder.add(
-            instance_ids[n],
-            workflow.project_id,
-            workflow.env_type.value,
-            day_key(cycle.biz_day),
-            kind.value,
-            Status.NOT_RUN.value,
-            workflow.id,
-            first_task_id + n,
-            instance_ids[n],
-            spec.name,
-            spec.owner,
-            spec.owner,
-            spec.owner,
-            cycle.trigger_time,
-            None,
-            None,
-            now_ms,
-            now_ms,
-            _parameters(workflow),
-            [],
-        )
-    batch = builder.take()
-    instances.insert_encoded(conn, batch)
-    partition = instances.partition_ids(conn, set(batch.rows))
-    count = sum(len(w.tasks) for w, _ in todo)
-    task_ids = iter(allocate_ids(conn, ti, count))
-    rows: list[dict[str, Any]] = []
-    made_ids: dict[int, list[int]] = {}
-    for n, (workflow, cycle) in enumerate(todo):
-        instance_id = instance_ids[n]
-        made_ids.setdefault(workflow.id, []).append(instance_id)
-        key = (workflow.project_id, workflow.env_type.value, day_key(cycle.biz_day))
-        own = [next(task_ids) for _ in workflow.tasks]
-        rows += _task_rows(workflow, cycle, instance_id, own, partition[key], kind, now_ms)
-    if rows:
-        conn.execute(sa.insert(ti), rows)
+    instance_ids, _ = insert_instances(conn, todo, now_ms)
     conn.execute(
         sa.insert(scheduled_cycles),
         [
             {
-                "workflow_id": w.id,
-                "trigger_time": c.trigger_time,
+                "workflow_id": new.workflow.id,
+                "trigger_time": new.cycle.trigger_time,
                 "workflow_instance_id": instance_ids[n],
             }
-            for n, (w, c) in enumerate(todo)
+            for n, new in enumerate(todo)
         ],
     )
+    made_ids: dict[int, list[int]] = {}
+    for n, new in enumerate(todo):
+        made_ids.setdefault(new.workflow.id, []).append(instance_ids[n])
     return made_ids
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """A workflow instance to write, with one task instance per node of its workflow."""
+
+    workflow: DeployedWorkflow
+    cycle: Cycle
+    kind: InstanceType
+    name: str
+    env_type: EnvType
+    parameters: str  # the workflow's k=v parameters
+    tags: Sequence[tuple[str, str]] = ()
+    group: object = None  # instances of one group share a UnifiedWorkflowInstanceId
+    chosen: frozenset[int] | None = None  # task ids that run (others SkipUnchoose); all
+    task_parameters: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    priority: int | None = None
+    resource_group: str | None = None
+    trigger_type: str = "Scheduler"
+    run_now: bool = False  # tasks do not wait for the cycle's time (RunPolicy.Immediately)
+    user: str = ""
+
+
+def insert_instances(
+    conn: sa.Connection, todo: Sequence[NewInstance], now_ms: int
+) -> tuple[list[int], list[int]]:
+    """Write the instances (in a few statements); (their ids, their
+    WorkflowTaskInstanceIds), in the order of `todo`."""
+    instance_ids = allocate_ids(conn, wi, len(todo))
+    first_task_id = next_counter(conn, "workflow_task_instance", len(todo))
+    unified: dict[object, int] = {}
+    for n, new in enumerate(todo):
+        if new.group is not None:
+            unified.setdefault(new.group, instance_ids[n])
+    builder = RowBuilder()
+    for n, new in enumerate(todo):
+        spec = new.workflow.spec
+        user = new.user or spec.owner
+        builder.add(
+            instance_ids[n],
+            new.workflow.project_id,
+            new.env_type.value,
+            day_key(new.cycle.biz_day),
+            new.kind.value,
+            Status.NOT_RUN.value,
+            new.workflow.id,
+            first_task_id + n,
+            instance_ids[n] if new.group is None else unified[new.group],
+            new.name,
+            spec.owner,
+            user,
+            user,
+            new.cycle.trigger_time,
+            None,
+            None,
+            now_ms,
+            now_ms,
+            new.parameters,
+            list(new.tags),
+        )
+    batch = builder.take()
+    instances.insert_encoded(conn, batch)
+    partition = instances.partition_ids(conn, set(batch.rows))
+    count = sum(len(new.workflow.tasks) for new in todo)
+    task_ids = iter(allocate_ids(conn, ti, count))
+    rows: list[dict[str, Any]] = []
+    for n, new in enumerate(todo):
+        key = (new.workflow.project_id, new.env_type.value, day_key(new.cycle.biz_day))
+        own = [next(task_ids) for _ in new.workflow.tasks]
+        unified_id = instance_ids[n] if new.group is None else unified[new.group]
+        rows += _task_rows(new, instance_ids[n], unified_id, own, partition[key], now_ms)
+    if rows:
+        conn.execute(sa.insert(ti), rows)
+    return instance_ids, [first_task_id + n for n in range(len(todo))]
 
 
 def _made_cycles(
@@ -248,22 +299,35 @@ def _parameters(workflow: DeployedWorkflow) -> str:
 
 
 def _task_rows(
-    workflow: DeployedWorkflow,
-    cycle: Cycle,
+    new: NewInstance,
     instance_id: int,
+    unified_id: int,
     task_ids: Sequence[int],
     partition_id: int,
-    kind: InstanceType,
     now_ms: int,
 ) -> list[dict[str, Any]]:
+    workflow, cycle = new.workflow, new.cycle
     ids = {t.node.id: task_ids[k] for k, t in enumerate(workflow.tasks)}
     recurrence = Recurrence(cycle.kind.value)
+    trigger_time = min(cycle.trigger_time, now_ms) if new.run_now else cycle.trigger_time
     rows = []
     for k, task in enumerate(workflow.tasks):
         node = task.node
         own = recurrence
+        if own is Recurrence.NORMAL and new.chosen is not None and task.id not in new.chosen:
+            own = Recurrence.SKIP_UNCHOOSE
         if own is Recurrence.NORMAL and node.recurrence.value != "Normal":
             own = Recurrence(node.recurrence.value)
+        override = new.task_parameters.get(task.id)
+        if override:
+            merged = {**dict(node.parameters), **override}
+            node = replace(node, parameters=tuple(merged.items()))
+        if new.priority is not None or new.resource_group:
+            node = replace(
+                node,
+                priority=node.priority if new.priority is None else new.priority,
+                resource_group=new.resource_group or node.resource_group,
+            )
         upstream = [
             ids[u.node_id] for u in node.upstream if u.node_id in ids and u.type.value == "Normal"
         ]
@@ -273,13 +337,13 @@ def _task_rows(
                 "workflow_instance_id": instance_id,
                 "partition_id": partition_id,
                 "project_id": workflow.project_id,
-                "env_type": workflow.env_type.value,
+                "env_type": new.env_type.value,
                 "biz_day": day_key(cycle.biz_day),
                 "workflow_id": workflow.id,
                 "task_id": task.id,
-                "unified_workflow_instance_id": instance_id,
-                "workflow_instance_type": kind.value,
-                "trigger_type": "Scheduler",
+                "unified_workflow_instance_id": unified_id,
+                "workflow_instance_type": new.kind.value,
+                "trigger_type": new.trigger_type,
                 "trigger_recurrence": own.value,
                 "position": k,
                 "upstream": _encode(upstream).decode(),
@@ -288,11 +352,11 @@ def _task_rows(
                 "owner": task.owner,
                 "status": Status.NOT_RUN.value,
                 "period_number": cycle.period_number,
-                "trigger_time": cycle.trigger_time,
+                "trigger_time": trigger_time,
                 "priority": node.priority,
                 "resource_group": node.resource_group,
                 "spec": _encode(node).decode(),
-                "parameters": _parameters(workflow),
+                "parameters": new.parameters,
                 "run_number": 0,
                 "started_time": None,
                 "finished_time": None,
@@ -325,7 +389,12 @@ def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[Task
             .join(wi, wi.c.id == ti.c.workflow_instance_id)
             .where(
                 ti.c.status.in_([Status.NOT_RUN.value, Status.WAIT_TIME.value]),
+                ti.c.suspended.is_(False),
                 wi.c.status.not_in([Status.SUCCESS.value, Status.FAILURE.value]),
+                ~sa.exists().where(
+                    oi.c.workflow_instance_id == ti.c.workflow_instance_id,
+                    oi.c.state != RELEASED,
+                ),
             )
             .group_by(ti.c.workflow_instance_id)
             .order_by(sa.func.min(ti.c.trigger_time))
@@ -348,6 +417,7 @@ def states_of(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskSta
             ti.c.upstream,
             ti.c.trigger_time,
             ti.c.trigger_recurrence,
+            *STATE_EXTRA,
         )
         .where(ti.c.workflow_instance_id.in_(ids))
         .order_by(ti.c.workflow_instance_id, ti.c.position)
@@ -357,14 +427,21 @@ def states_of(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskSta
     return found
 
 
+STATE_EXTRA = (ti.c.suspended, ti.c.type, ti.c.triggered_at)
+
+
 def _state(r: Any) -> TaskState:
-    """A task_instances row (with id, status, upstream, trigger columns) as a TaskState."""
+    """A task_instances row (with id, status, upstream, trigger columns and STATE_EXTRA)
+    as a TaskState."""
     return TaskState(
         r.id,
         Status(r.status),
         tuple(_ids.decode(r.upstream)),
         r.trigger_time,
         Recurrence(r.trigger_recurrence),
+        bool(r.suspended),
+        r.type == TRIGGER_NODE,
+        r.triggered_at is not None,
     )
 
 
@@ -396,6 +473,7 @@ def refresh_workflow_instances(conn: sa.Connection, ids: Iterable[int], now_ms: 
                 ti.c.trigger_recurrence,
                 ti.c.started_time,
                 ti.c.finished_time,
+                *STATE_EXTRA,
             )
             .where(ti.c.workflow_instance_id == instance_id)
             .order_by(ti.c.position)
@@ -675,6 +753,17 @@ def heartbeat(conn: sa.Connection, worker: str, ids: Sequence[int], now_ms: int)
         .where(ti.c.id.in_(list(ids)), ti.c.worker == worker, ti.c.status.in_(RUNNING_STATES))
         .values(heartbeat_at=now_ms)
     )
+    mine = conn.execute(
+        sa.select(ti.c.id).where(
+            ti.c.id.in_(list(ids)), ti.c.worker == worker, ti.c.status.in_(RUNNING_STATES)
+        )
+    ).scalars()
+    return {int(i) for i in mine}
+
+
+def attempts_of(conn: sa.Connection, worker: str, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
     mine = conn.execute(
         sa.select(ti.c.id).where(
             ti.c.id.in_(list(ids)), ti.c.worker == worker, ti.c.status.in_(RUNNING_STATES)

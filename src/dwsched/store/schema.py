@@ -232,6 +232,12 @@ task_instances = sa.Table(
     sa.Column("heartbeat_at", sa.BigInteger(), nullable=True),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    # Operations (0003): frozen by SuspendTaskInstances (it does not run, nor does anything
+    # below it); the latest operation's name (the API's OperationType); when an HTTP trigger
+    # node was fired (TriggerSchedulerTaskInstance) before it reached WaitTrigger.
+    sa.Column("suspended", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("operation_type", sa.String(32), nullable=False, server_default=sa.text("''")),
+    sa.Column("triggered_at", sa.BigInteger(), nullable=True),
     sa.Index("ix_ti_part_id", "partition_id", "id"),
     sa.Index("ix_ti_instance", "workflow_instance_id", "position"),
     sa.Index("ix_ti_status", "status", "trigger_time", "id"),
@@ -262,6 +268,53 @@ scheduled_cycles = sa.Table(
     sa.Column("workflow_id", sa.BigInteger(), primary_key=True),
     sa.Column("trigger_time", sa.BigInteger(), primary_key=True),
     sa.Column("workflow_instance_id", sa.BigInteger(), nullable=False),
+)
+
+# Asynchronous operations (CreateWorkflowInstances, RerunWorkflowInstances): the request as
+# validated, its status and its result. The scheduler creates the instances of a Creating
+# one in one transaction, so a crash leaves it Creating and it is created after restart.
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("request", sa.Text(), nullable=False),  # JSON (domain.runs.RunRequest)
+    sa.Column("result", sa.Text(), nullable=False, server_default=sa.text("''")),  # JSON
+    sa.Column("failure_message", sa.Text(), nullable=False, server_default=sa.text("''")),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.Index(None, "status"),
+)
+
+# The workflow instances an operation created, and whether each may run: NotStarted (made
+# with AutoStartEnabled=false: waits for StartWorkflowInstances), Queued (a backfill's
+# BizDate waiting for its turn under Parallelism and RunPolicy), Released (runs). The
+# planner moves only instances with no row here or a Released one.
+operation_instances = sa.Table(
+    "operation_instances",
+    metadata,
+    sa.Column("workflow_instance_id", sa.BigInteger(), primary_key=True),
+    sa.Column("operation_id", sa.String(64), nullable=False),
+    sa.Column("biz_day", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Index(None, "operation_id", "state"),
+    sa.Index(None, "state", "workflow_instance_id"),
+)
+
+# Who did what to a task instance, when (ListTaskInstanceOperationLogs).
+task_operation_logs = sa.Table(
+    "task_operation_logs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("task_instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Index(None, "task_instance_id", "create_time", "id"),
+    sqlite_autoincrement=True,
 )
 
 # Counters for ids that are not a table's own key (WorkflowTaskInstanceId).

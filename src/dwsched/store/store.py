@@ -6,19 +6,24 @@ in a write transaction (`BEGIN IMMEDIATE` on SQLite). Each method is one unit of
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
-from dwsched.domain import execution
+from dwsched.domain import execution, runs
 from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import (
     DefinitionNotFound,
+    DwschedError,
     InstanceNotFound,
     InstancesExist,
+    InvalidArgument,
     NotFound,
     StoreUnavailable,
 )
@@ -36,7 +41,9 @@ from dwsched.domain.models import (
     WorkflowDefinition,
     WorkflowInstance,
 )
+from dwsched.domain.operations import Operation
 from dwsched.domain.queries import InstancePage, InstanceQuery
+from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.domain.schedule import Cycle
 from dwsched.domain.task_instances import TaskInstance, TaskInstancePage, TaskInstanceQuery
 from dwsched.domain.workflows import DeployedWorkflow
@@ -46,6 +53,7 @@ from dwsched.store import (
     instances,
     keys,
     nonces,
+    operations,
     projects,
     task_instances,
     workflows,
@@ -388,7 +396,7 @@ class Store:
             return 0
         moved = 0
         with self.write() as conn:
-            for instance_id in engine.unfinished_instances(conn, limit):
+            for instance_id in sorted(engine.unfinished_instances(conn, limit)):
                 engine.lock_instance(conn, instance_id)
                 states = engine.states_of(conn, [instance_id])[instance_id]
                 moves = execution.plan(states, now_ms)
@@ -455,6 +463,11 @@ class Store:
         """Beat for the attempts; the ids that are still this worker's."""
         with self.write() as conn:
             return engine.heartbeat(conn, worker, task_instance_ids, now_ms)
+
+    def attempts_of(self, worker: str, task_instance_ids: Sequence[int]) -> set[int]:
+        """Which of these attempts in progress are still `worker`'s (read only)."""
+        with self.read() as conn:
+            return engine.attempts_of(conn, worker, task_instance_ids)
 
     def stale_attempts(self, heartbeat_before: int) -> list[engine.Claimed]:
         with self.read() as conn:
@@ -575,3 +588,181 @@ class Store:
             chosen = ids[offset : offset + limit]
             by_id = task_instances.task_instances_by_ids(conn, chosen)
             return tz, len(ids), [by_id[i] for i in chosen if i in by_id]
+
+    # Operations: CreateWorkflowInstances, and the operator's actions on instances
+
+    def plan_run(self, request: RunRequest, now_ms: int) -> list[PlannedInstance]:
+        """The instances `request` would make (InvalidArgument when it cannot be done)."""
+        with self.read() as conn:
+            tz = projects.project_timezone(conn, request.project_id)
+            found = _run_workflows(conn, request)
+            runs.check_parameters(request, found.values())
+            return runs.plan_run(request, found, tz, now_ms)
+
+    def submit_run(self, operation_id: str, request: RunRequest, user: str, now_ms: int) -> int:
+        """Validate `request` and record it as a Creating operation (the scheduler creates
+        its instances: create_pending); how many instances it will make."""
+        count = len(self.plan_run(request, now_ms))
+        with self.write() as conn:
+            operations.insert_operation(
+                conn,
+                operation_id,
+                CREATE_KIND,
+                request.project_id,
+                operations.CREATING,
+                msgspec.json.encode(request).decode(),
+                user,
+                now_ms,
+            )
+        return count
+
+    def create_pending(self, now_ms: int) -> int:
+        """Create the instances of every Creating operation, each in one transaction (a
+        crash leaves it Creating: it is created again, whole, after restart); the number of
+        instances made."""
+        with self.read() as conn:
+            pending = operations.creating(conn)
+        made = 0
+        for operation_id, request, created_ms, user in pending:
+            try:
+                with self.write() as conn:
+                    if not operations.take_creation(conn, operation_id, now_ms):
+                        continue
+                    tz = projects.project_timezone(conn, request.project_id)
+                    found = _run_workflows(conn, request)
+                    planned = runs.plan_run(request, found, tz, created_ms)
+                    result = operations.create_instances(
+                        conn, operation_id, request, planned, user, now_ms
+                    )
+                    made += len(result["WorkflowInstanceIds"])
+            except DwschedError as exc:
+                with self.write() as conn:
+                    operations.fail_creation(conn, operation_id, exc.message, now_ms)
+        return made
+
+    def release_queued(self, now_ms: int) -> int:
+        """Let created instances run as their operation allows (Parallelism, RunPolicy);
+        the number released."""
+        with self.read() as conn:
+            queued = operations.queued_operations(conn)
+        released = 0
+        for operation_id, request in queued:
+            with self.write() as conn:
+                tz = projects.project_timezone(conn, request.project_id)
+                allowed = runs.in_window(request.run_policy, now_ms, tz)
+                released += operations.release(conn, operation_id, request, allowed)
+        return released
+
+    def operation(self, operation_id: str, kind: str) -> operations.OperationRecord:
+        with self.read() as conn:
+            return operations.operation_by_id(conn, operation_id, kind)
+
+    def task_operation(
+        self,
+        op: Operation,
+        ids: Sequence[int],
+        user: str,
+        comment: str,
+        now_ms: int,
+        latest_config: bool = False,
+    ) -> dict[int, operations.Result]:
+        with self.write() as conn:
+            engine.lock_claims(conn)
+            return operations.task_operation(conn, op, ids, user, comment, now_ms, latest_config)
+
+    def start_instances(
+        self, ids: Sequence[int], user: str, now_ms: int
+    ) -> dict[int, operations.Result]:
+        with self.write() as conn:
+            return {i: operations.start_instance(conn, i, user, now_ms) for i in ids}
+
+    def stop_instances(
+        self, ids: Sequence[int], user: str, comment: str, now_ms: int
+    ) -> dict[int, operations.Result]:
+        with self.write() as conn:
+            engine.lock_claims(conn)
+            return {
+                i: operations.stop_instance(conn, i, user, comment, now_ms) for i in sorted(ids)
+            }
+
+    def rerun_instances(
+        self,
+        operation_id: str,
+        project_id: int,
+        match: Mapping[str, object],
+        wanted: operations.TaskFilter,
+        user: str,
+        now_ms: int,
+    ) -> operations.OperationRecord:
+        """RerunWorkflowInstances: rerun the matching instances' matching tasks, recorded
+        as an operation (Success, or Failure with what could not be rerun)."""
+        with self.write() as conn:
+            engine.lock_claims(conn)
+            projects.project_by_id(conn, project_id)
+            ids = operations.matching_instances(conn, project_id, **match)  # type: ignore[arg-type]
+            results = {i: operations.rerun_instance(conn, i, wanted, user, now_ms) for i in ids}
+            failed = [f"{i}: {r.message}" for i, r in results.items() if not r.success]
+            if not ids:
+                failed = ["no workflow instance matches"]
+            status = "Failure" if failed else "Success"
+            operations.insert_operation(
+                conn,
+                operation_id,
+                RERUN_KIND,
+                project_id,
+                status,
+                json.dumps({k: v for k, v in match.items()}, default=str),
+                user,
+                now_ms,
+                result={"WorkflowInstanceIds": [i for i, r in results.items() if r.success]},
+                failure_message="; ".join(failed),
+            )
+            return operations.operation_by_id(conn, operation_id, RERUN_KIND)
+
+    def trigger_task(
+        self, task_id: int, trigger_time: int, env: EnvType, user: str, now_ms: int
+    ) -> operations.Result:
+        """TriggerSchedulerTaskInstance: fire the HTTP trigger node's instance of that
+        scheduled time (TaskInstanceNotFound when there is none)."""
+        with self.write() as conn:
+            engine.lock_claims(conn)
+            found = operations.scheduled_task_instance(conn, task_id, trigger_time, env)
+            if found is None:
+                raise NotFound(
+                    f"The task {task_id} has no {env} instance scheduled at {trigger_time}."
+                )
+            return operations.task_operation(conn, Operation.TRIGGER, [found], user, "", now_ms)[
+                found
+            ]
+
+    def operation_logs(
+        self, task_instance_id: int, start_ms: int, end_ms: int, offset: int, limit: int
+    ) -> tuple[int, list[sa.Row[Any]]]:
+        with self.read() as conn:
+            task_instances.task_instance_by_id(conn, task_instance_id)
+            return operations.operation_logs(
+                conn, task_instance_id, start_ms, end_ms, offset, limit
+            )
+
+
+CREATE_KIND = "CreateWorkflowInstances"
+RERUN_KIND = "RerunWorkflowInstances"
+
+
+def _run_workflows(conn: sa.Connection, request: RunRequest) -> dict[int, DeployedWorkflow]:
+    """The workflows a CreateWorkflowInstances request runs: its WorkflowId's, or (1) those
+    holding the tasks it names, in its workspace; InvalidArgument WorkflowId when none."""
+    if request.workflow_id != runs.DEFAULT_WORKFLOW:
+        try:
+            workflow = definitions.workflow_by_id(conn, request.workflow_id)
+        except NotFound:
+            workflow = None
+        if workflow is None or workflow.project_id != request.project_id:
+            raise InvalidArgument(
+                "WorkflowId",
+                f"The parameter WorkflowId {request.workflow_id} names no deployed workflow "
+                f"of the workspace {request.project_id}.",
+            )
+        return {workflow.id: workflow}
+    ids = operations.workflows_of_tasks(conn, request.project_id, request.task_ids)
+    return {w.id: w for w, _, _ in definitions.workflows_by_ids(conn, ids)}

@@ -237,4 +237,6 @@ def _task_instance(r: sa.Row[Any]) -> TaskInstance:
         pid=r.pid,
         create_time=r.create_time,
         modify_time=r.modify_time,
+        operation_type=r.operation_type,
+        suspended=bool(r.suspended),
     )

@@ -1,0 +1,559 @@
+"""`dwsched backfill`, `dwsched run` and the operations on instances (`dwsched instances
+start|stop|rerun|set-success|suspend|resume|logs`), through a running server."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from dwsched.cli.following import (
+    FINISHED,
+    CreateFailed,
+    Display,
+    Tracker,
+    await_created,
+    console,
+    follow,
+    shortened,
+)
+from dwsched.cli.instances import instances
+from dwsched.cli.options import F, client_options, option
+from dwsched.client import Client
+
+# What `dwsched run` makes, by the workflow's trigger type (a scheduled one: SmokeTest).
+RUN_TYPES = {"Manual": "ManualWorkflow", "TriggerWorkflow": "TriggerWorkflow"}
+# The exit code after Ctrl-C while following: the work goes on on the server.
+INTERRUPTED = 130
+LOG_POLL_S = 0.5
+BATCH_SIZE = 100  # ids per batch request
+
+
+# Parsing ids and dates
+
+
+def _integers(values: tuple[str, ...], what: str) -> list[int]:
+    """`1,2 3` and `4` → [1, 2, 3, 4], each once, in order."""
+    found: list[int] = []
+    for value in values:
+        for part in re.split(r"[\s,]+", value.strip()):
+            if not part:
+                continue
+            if not re.fullmatch(r"[0-9]{1,19}", part) or int(part) < 1:
+                raise click.BadParameter(f"{part!r} is not {what} (a positive integer)")
+            found.append(int(part))
+    return list(dict.fromkeys(found))
+
+
+def _instance_ids(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[int]:
+    found = _integers(values, "an instance id")
+    if not found:
+        raise click.BadParameter("give at least one instance id")
+    return found
+
+
+def _task_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[int]:
+    return _integers(values, "a task id")
+
+
+def _iso_day(_ctx: click.Context, _param: click.Parameter, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: expected a date as YYYY-MM-DD") from exc
+
+
+def _day_word(_ctx: click.Context, _param: click.Parameter, text: str | None) -> str | None:
+    if text is not None and text not in ("today", "yesterday"):
+        _iso_day(_ctx, _param, text)
+    return text
+
+
+def _resolve_day(text: str | None, tz: str) -> date | None:
+    """YYYY-MM-DD, or today / yesterday in the workspace's zone."""
+    if text is None:
+        return None
+    today = datetime.now(ZoneInfo(tz)).date()
+    return {"today": today, "yesterday": today - timedelta(days=1)}.get(text) or (
+        date.fromisoformat(text)
+    )
+
+
+# Creating instances and following them
+
+
+@dataclass
+class Workflow:
+    id: int
+    project_id: int
+    name: str
+    trigger: str  # Scheduler, Manual or TriggerWorkflow
+    task_ids: list[int]
+    tz: str
+
+
+def _workflow(client: Client, workflow_id: int) -> Workflow:
+    w = client.call("GetWorkflow", {"Id": workflow_id}, method="GET")["Workflow"]
+    project = client.call("GetProject", {"Id": w["ProjectId"]}, method="GET")["Project"]
+    trigger = w.get("Trigger") or {}
+    return Workflow(
+        id=int(w["Id"]),
+        project_id=int(w["ProjectId"]),
+        name=str(w["Name"]),
+        trigger=str(trigger.get("Type") or w.get("TriggerType") or "Scheduler"),
+        task_ids=[int(t["Id"]) for t in w.get("Tasks") or []],
+        tz=str(project.get("TimeZone") or "Asia/Shanghai"),
+    )
+
+
+def _check_tasks(w: Workflow, tasks: list[int]) -> None:
+    unknown = [t for t in tasks if t not in w.task_ids]
+    if unknown:
+        raise click.BadParameter(
+            f"{shortened(unknown)} not in workflow {w.id} (its tasks: {shortened(w.task_ids)})",
+            param_hint="'--tasks'",
+        )
+
+
+@dataclass
+class Operation:
+    """One CreateWorkflowInstances call: what to say when the user stops following it."""
+
+    client: Client
+    workflow: Workflow
+    type: str
+    days: list[date]
+    operation_id: str
+    what: str  # backfill, run
+    ids: list[int] | None = None
+
+    def watch(self, display: Display) -> bool:
+        """Wait for the instances (unless known), then for their end; True when every one
+        succeeded. The summary per BizDate is printed at the end."""
+        with display.shown():
+            if self.ids is None:
+                self.ids = self.await_ids(display)
+            tracker = Tracker(
+                self.client,
+                self.workflow.project_id,
+                self.workflow.id,
+                self.workflow.tz,
+                self.days,
+                self.ids,
+            )
+            follow(tracker, display)
+        console().print(tracker.summary())
+        return not tracker.failed
+
+    def await_ids(self, display: Display) -> list[int]:
+        try:
+            return await_created(self.client, self.operation_id, display).workflow_instance_ids
+        except CreateFailed as exc:
+            raise click.ClickException(f"the instances were not created: {exc}") from exc
+
+    def interrupted(self) -> None:
+        """Ctrl-C: how to follow the work, which goes on."""
+        out = console()
+        out.print(f"\nStopped following; the {self.what} goes on on the server.", highlight=False)
+        out.print(f"  operation  {self.operation_id}", highlight=False)
+        if self.ids is not None:
+            out.print(f"  instances  {shortened(self.ids)}", highlight=False)
+        if self.days:
+            last = f" (and each BizDate to {self.days[-1]})" if len(self.days) > 1 else ""
+            out.print(
+                f"  follow it  dwsched instances list --project {self.workflow.project_id} "
+                f"--biz-date {self.days[0]} --type {self.type} --workflow {self.workflow.id}"
+                + last,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _create(client: Client, w: Workflow, params: dict[str, Any]) -> str:
+    base = {"ProjectId": w.project_id, "WorkflowId": w.id}
+    return str(client.call("CreateWorkflowInstances", {**base, **params})["OperationId"])
+
+
+def _periods(start: date, end: date) -> dict[str, Any]:
+    return {"BizDates": [{"StartBizDate": start.isoformat(), "EndBizDate": end.isoformat()}]}
+
+
+def _follow_or_exit(op: Operation) -> None:
+    """Follow `op` to its end; exit 1 when an instance failed, INTERRUPTED on Ctrl-C."""
+    try:
+        succeeded = op.watch(Display(op.what))
+    except KeyboardInterrupt:
+        op.interrupted()
+        raise click.exceptions.Exit(INTERRUPTED) from None
+    if not succeeded:
+        raise click.exceptions.Exit(1)
+
+
+def _tasks_option(help_text: str) -> Callable[[F], F]:
+    return option(
+        "--tasks", multiple=True, callback=_task_ids, metavar="ID[,ID...]", help=help_text
+    )
+
+
+@click.command()
+@client_options
+@click.argument("workflow_id", type=int)
+@option(
+    "--from",
+    "start",
+    envvar="DWSCHED_BACKFILL_FROM",
+    required=True,
+    callback=_iso_day,
+    metavar="YYYY-MM-DD",
+    help="First BizDate.",
+)
+@option(
+    "--to",
+    "end",
+    envvar="DWSCHED_BACKFILL_TO",
+    required=True,
+    callback=_iso_day,
+    metavar="YYYY-MM-DD",
+    help="Last BizDate (included).",
+)
+@option(
+    "--parallelism",
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="BizDates run at once (1: one after another).",
+)
+@option("--desc", is_flag=True, help="Newest BizDate first (default: oldest first).")
+@_tasks_option("Root tasks to run, comma separated or repeated (default: every task).")
+@option("--name", default=None, help="Name of the backfill (default: WORKFLOW_backfill_FROM_TO).")
+@option("--wait/--no-wait", default=True, show_default=True, help="Follow the backfill to its end.")
+def backfill(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    workflow_id: int,
+    start: date,
+    end: date,
+    parallelism: int,
+    desc: bool,
+    tasks: list[int],
+    name: str | None,
+    wait: bool,
+) -> None:
+    """Backfill WORKFLOW_ID: one SupplementData instance per BizDate from --from to --to.
+
+    Shows the progress until every instance has finished; exits 0 when all succeeded, 1
+    when one failed. Ctrl-C stops following (exit code 130) and leaves the backfill
+    running: the command prints its operation, its instances and how to list them.
+    --no-wait prints the operation id and returns.
+    """
+    if start > end:
+        raise click.BadParameter(f"{start} is after --to {end}", param_hint="'--from'")
+    with Client(endpoint, access_key_id, access_key_secret) as client:
+        w = _workflow(client, workflow_id)
+        _check_tasks(w, tasks)
+        run = {
+            "Mode": "ManualSelection",
+            "Parallelism": parallelism,
+            "Order": "Desc" if desc else "Asc",
+        }
+        if tasks:
+            run["RootTaskIds"] = tasks
+        params = {
+            "Name": name or f"{w.name}_backfill_{start:%Y%m%d}_{end:%Y%m%d}",
+            "Type": "SupplementData",
+            "DefaultRunProperties": run,
+            "Periods": _periods(start, end),
+        }
+        operation_id = _create(client, w, params)
+        click.echo(f"backfill {operation_id}: {w.name} from {start} to {end}")
+        if not wait:
+            return
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        op = Operation(client, w, "SupplementData", days, operation_id, "backfill")
+        _follow_or_exit(op)
+
+
+@click.command("run")
+@client_options
+@click.argument("workflow_id", type=int)
+@option(
+    "--biz-date",
+    default=None,
+    callback=_day_word,
+    help="YYYY-MM-DD, today or yesterday (default: yesterday, in the workspace's zone).",
+)
+@_tasks_option("Tasks to run, comma separated or repeated (default: every task).")
+@option("--name", default=None, help="Name of the run (default: the workflow's).")
+@option("--wait/--no-wait", default=False, show_default=True, help="Follow the run to its end.")
+def run_(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    workflow_id: int,
+    biz_date: str | None,
+    tasks: list[int],
+    name: str | None,
+    wait: bool,
+) -> None:
+    """Run WORKFLOW_ID now, for one BizDate: a ManualWorkflow instance of a manual
+    workflow (a TriggerWorkflow instance of an event-triggered one), a SmokeTest instance
+    of the chosen tasks (default all) of a scheduled one.
+
+    Prints the operation and the instances made. With --wait, follows them to their end:
+    exit 0 when all succeeded, 1 when one failed, 130 after Ctrl-C (the run goes on).
+    """
+    with Client(endpoint, access_key_id, access_key_secret) as client:
+        w = _workflow(client, workflow_id)
+        _check_tasks(w, tasks)
+        day = _resolve_day(biz_date, w.tz)
+        type_ = RUN_TYPES.get(w.trigger, "SmokeTest")
+        params: dict[str, Any] = {"Name": name or w.name, "Type": type_}
+        if type_ == "SmokeTest":  # the tasks to test are required
+            run = {"RootTaskIds": tasks or w.task_ids}
+        else:  # the whole workflow unless told
+            run = {"IncludeTaskIds" if type_ == "TriggerWorkflow" else "RootTaskIds": tasks}
+        if tasks or type_ == "SmokeTest":
+            params["DefaultRunProperties"] = {"Mode": "ManualSelection", **run}
+        if day is not None:
+            params["Periods"] = _periods(day, day)
+        operation_id = _create(client, w, params)
+        days = [day or datetime.now(ZoneInfo(w.tz)).date() - timedelta(days=1)]
+        op = Operation(client, w, type_, days, operation_id, "run")
+        display = Display("run")
+        try:
+            with display.shown():
+                op.ids = op.await_ids(display)
+        except KeyboardInterrupt:
+            op.interrupted()
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        click.echo(f"{type_} {operation_id}: instances {shortened(op.ids, 100)}")
+        if wait:
+            _follow_or_exit(op)
+
+
+# Batch operations
+
+
+def _apply(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    action: str,
+    ids: list[int],
+    extra: dict[str, Any],
+) -> None:
+    """Send `action` for `ids` (in batches), print ✓/✗ per id, exit 1 if one failed."""
+    results: dict[str, Any] = {}
+    with Client(endpoint, access_key_id, access_key_secret) as client:
+        for begin in range(0, len(ids), BATCH_SIZE):
+            batch = ids[begin : begin + BATCH_SIZE]
+            results.update(client.call(action, {"Ids": batch, **extra}).get("SuccessInfo") or {})
+    failed = 0
+    for instance_id in ids:
+        found = results.get(str(instance_id)) or {"Success": False, "Message": "no answer"}
+        ok = found.get("Success") is True
+        failed += not ok
+        mark = click.style("✓", fg="green") if ok else click.style("✗", fg="red")
+        click.echo(f"{mark} {instance_id}  {found.get('Message') or ''}".rstrip())
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+_comment = option("--comment", default=None, help="Why (kept with the operation).")
+_ids = click.argument("ids", nargs=-1, required=True, callback=_instance_ids)
+
+
+@instances.command("start")
+@client_options
+@_comment
+@_ids
+def start(
+    endpoint: str, access_key_id: str, access_key_secret: str, comment: str | None, ids: list[int]
+) -> None:
+    """Start workflow instances IDS (created without starting; space or comma separated).
+
+    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
+    _apply(
+        endpoint,
+        access_key_id,
+        access_key_secret,
+        "StartWorkflowInstances",
+        ids,
+        {"Comment": comment},
+    )
+
+
+@instances.command("stop")
+@client_options
+@_comment
+@option(
+    "--workflow-instances",
+    is_flag=True,
+    help="IDS are workflow instances: stop each whole (default: task instances).",
+)
+@_ids
+def stop(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    comment: str | None,
+    workflow_instances: bool,
+    ids: list[int],
+) -> None:
+    """Stop task instances IDS (space or comma separated): they end as Failure.
+
+    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
+    action = "StopWorkflowInstances" if workflow_instances else "StopTaskInstances"
+    _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
+
+
+@instances.command("rerun")
+@client_options
+@_comment
+@option("--latest-config", is_flag=True, help="Run with the task's latest deployed settings.")
+@_ids
+def rerun(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    comment: str | None,
+    latest_config: bool,
+    ids: list[int],
+) -> None:
+    """Rerun task instances IDS (space or comma separated).
+
+    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
+    extra = {"Comment": comment, "UseLatestConfig": "true" if latest_config else None}
+    _apply(endpoint, access_key_id, access_key_secret, "RerunTaskInstances", ids, extra)
+
+
+def _simple(name: str, action: str, doc: str) -> None:
+    """An `instances` command that sends `action` for IDS with a --comment."""
+
+    def command(
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        comment: str | None,
+        ids: list[int],
+    ) -> None:
+        _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
+
+    command.__doc__ = (
+        doc + "\n\nPrints ✓ or ✗ per id with the server's message; exits 1 if one was refused."
+    )
+    instances.command(name)(client_options(_comment(_ids(command))))
+
+
+_simple(
+    "set-success",
+    "SetSuccessTaskInstances",
+    "Mark task instances IDS Success (space or comma separated); their downstream may run.",
+)
+_simple(
+    "suspend",
+    "SuspendTaskInstances",
+    "Suspend task instances IDS (space or comma separated): they do not run until resumed.",
+)
+_simple("resume", "ResumeTaskInstances", "Resume suspended task instances IDS.")
+
+
+# Logs
+
+
+@instances.command("logs")
+@client_options
+@click.argument("task_instance_id", type=int)
+@option(
+    "--run",
+    "run_number",
+    envvar="DWSCHED_INSTANCES_LOGS_RUN",
+    type=click.IntRange(1),
+    default=None,
+    help="Attempt number (default: the latest).",
+)
+@option(
+    "--follow",
+    "-f",
+    "follow_",
+    envvar="DWSCHED_INSTANCES_LOGS_FOLLOW",
+    is_flag=True,
+    help="Print new output as it comes, until the run ends.",
+)
+def logs(
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    task_instance_id: int,
+    run_number: int | None,
+    follow_: bool,
+) -> None:
+    """Print the log of task instance TASK_INSTANCE_ID.
+
+    With --follow, print new output every half second until the run has ended: exit 0
+    when it succeeded, 1 when it failed. Without --run, a retry that starts is followed
+    too. Ctrl-C stops following (exit code 130)."""
+    with Client(endpoint, access_key_id, access_key_secret) as client:
+        if not follow_:
+            click.echo(_log(client, task_instance_id, run_number), nl=False)
+            return
+        try:
+            status = _follow_log(client, task_instance_id, run_number)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(INTERRUPTED) from None
+    if status != "Success":
+        raise click.exceptions.Exit(1)
+
+
+def _log(client: Client, task_instance_id: int, run_number: int | None) -> str:
+    params = {"Id": task_instance_id, "RunNumber": run_number}
+    return str(client.call("GetTaskInstanceLog", params, method="GET")["TaskInstanceLog"] or "")
+
+
+def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -> str:
+    """Print run `run_number`'s log (default the latest run, then each retry) as it
+    grows; the run's final status once it has ended."""
+    explicit = run_number is not None
+    run, printed = run_number, 0
+    while True:
+        # The status first: a log read after the run has ended is the whole log.
+        ti = client.call("GetTaskInstance", {"Id": task_instance_id}, method="GET")["TaskInstance"]
+        latest = int(ti["RunNumber"])
+        run = latest if run is None else run
+        text = _log(client, task_instance_id, run)
+        if len(text) < printed:
+            printed = 0  # the log was replaced: print it again
+        click.echo(text[printed:], nl=False)
+        printed = len(text)
+        if latest == run and ti["Status"] in FINISHED:
+            return str(ti["Status"])
+        if latest > run:  # run `run` has ended and its log is printed whole
+            if explicit:
+                return _run_status(client, ti, run)
+            run, printed = latest, 0
+            click.echo(f"--- run {run} ---")
+            continue
+        time.sleep(LOG_POLL_S)
+
+
+def _run_status(client: Client, ti: dict[str, Any], run: int) -> str:
+    """The status an earlier attempt ended with (ListTaskInstances' rerun history)."""
+    params = {
+        "ProjectId": ti["ProjectId"],
+        "Bizdate": ti["Bizdate"],
+        "Id": ti["Id"],
+        "PageSize": 100,
+    }
+    history = client.call("ListTaskInstances", params)["PagingInfo"]["TaskInstances"]
+    return next((str(h["Status"]) for h in history if int(h["RunNumber"]) == run), "Failure")

@@ -1,0 +1,143 @@
+"""What an operator may do to a task instance in each status, and what it becomes: the one
+place these rules live (docs/operations.md shows them as a table). Pure: the store reads the
+instance, asks here, and writes the answer.
+
+    operation     allowed from                                        becomes
+    rerun         Success, Failure (as the node's RerunMode allows)   NotRun, run again
+    stop          any unfinished status                               Failure
+    set-success   Failure and every waiting status (not running)      Success
+    suspend       NotRun, WaitTime, WaitResource, WaitTrigger         NotRun, frozen
+    resume        a frozen (suspended) instance                       NotRun, runs on
+    trigger       WaitTrigger (or earlier: kept until it gets there)  Success
+
+A frozen instance does not run, nor does anything below it (its downstream waits for it
+to succeed). An instance being run (Running, Checking, CheckingCondition) can only be
+stopped.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from dwsched.domain.models import Status
+
+RUNNING = frozenset({Status.RUNNING, Status.CHECKING, Status.CHECKING_CONDITION})
+FINISHED = frozenset({Status.SUCCESS, Status.FAILURE})
+WAITING = frozenset({Status.NOT_RUN, Status.WAIT_TIME, Status.WAIT_RESOURCE, Status.WAIT_TRIGGER})
+
+
+class Operation(enum.StrEnum):
+    """The operations on a task instance, named as the API's OperationType shows them."""
+
+    RERUN = "Rerun"
+    STOP = "Stop"
+    SET_SUCCESS = "SetSuccess"
+    SUSPEND = "Suspend"
+    RESUME = "Resume"
+    TRIGGER = "Trigger"
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What the rules need of a task instance."""
+
+    id: int
+    status: Status
+    suspended: bool
+    rerun_mode: str  # FlowSpec's spelling: Allowed, FailureAllowed, Denied
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The operation is allowed: the instance's new status (None: unchanged) and whether
+    it is frozen after it."""
+
+    status: Status | None
+    suspended: bool
+
+
+class Refused(Exception):
+    """The operation is not allowed in the instance's current status; the message says why
+    and what would be allowed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def decide(op: Operation, t: Current) -> Outcome:
+    """The outcome of `op` on `t`, or Refused."""
+    name = f"The task instance {t.id}"
+    if op is Operation.STOP:
+        if t.status in FINISHED:
+            raise Refused(f"{name} has already ended ({t.status}); there is nothing to stop.")
+        return Outcome(Status.FAILURE, suspended=False)
+    if t.status in RUNNING:
+        raise Refused(
+            f"{name} is {t.status}; it cannot be {_done(op)} while it runs: stop it first."
+        )
+    if op is Operation.RERUN:
+        if t.status not in FINISHED:
+            raise Refused(
+                f"{name} has not finished ({_shown(t)}); only a Success or Failure instance "
+                "can be rerun."
+            )
+        if t.rerun_mode == "Denied":
+            raise Refused(f"{name} belongs to a node whose RerunMode is AllDenied.")
+        if t.rerun_mode == "FailureAllowed" and t.status is Status.SUCCESS:
+            raise Refused(
+                f"{name} succeeded, and its node's RerunMode FailureAllowed allows a rerun "
+                "only after a failure."
+            )
+        return Outcome(Status.NOT_RUN, suspended=False)
+    if op is Operation.SET_SUCCESS:
+        if t.status is Status.SUCCESS:
+            raise Refused(f"{name} has already succeeded.")
+        return Outcome(Status.SUCCESS, suspended=False)
+    if op is Operation.SUSPEND:
+        if t.suspended:
+            raise Refused(f"{name} is already suspended.")
+        if t.status in FINISHED:
+            raise Refused(
+                f"{name} has already ended ({t.status}); only an instance that has not run "
+                "yet can be suspended."
+            )
+        return Outcome(Status.NOT_RUN, suspended=True)
+    if op is Operation.RESUME:
+        if not t.suspended:
+            raise Refused(f"{name} is not suspended ({t.status}); there is nothing to resume.")
+        return Outcome(None, suspended=False)
+    # TRIGGER
+    if t.status in FINISHED:
+        raise Refused(f"{name} has already ended ({t.status}); it cannot be triggered again.")
+    if t.status is Status.WAIT_TRIGGER:
+        return Outcome(Status.SUCCESS, suspended=t.suspended)
+    return Outcome(None, suspended=t.suspended)  # kept: it succeeds on reaching WaitTrigger
+
+
+def _shown(t: Current) -> str:
+    return f"{t.status}, suspended" if t.suspended else str(t.status)
+
+
+def _done(op: Operation) -> str:
+    return {
+        Operation.RERUN: "rerun",
+        Operation.SET_SUCCESS: "set to success",
+        Operation.SUSPEND: "suspended",
+        Operation.RESUME: "resumed",
+        Operation.TRIGGER: "triggered",
+    }.get(op, str(op))
+
+
+def describe(op: Operation, comment: str) -> str:
+    """The operation log's line for `op`."""
+    text = {
+        Operation.RERUN: "rerun",
+        Operation.STOP: "stopped",
+        Operation.SET_SUCCESS: "set to success",
+        Operation.SUSPEND: "suspended",
+        Operation.RESUME: "resumed",
+        Operation.TRIGGER: "triggered",
+    }[op]
+    return f"{text}: {comment}" if comment else text

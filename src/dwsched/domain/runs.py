@@ -1,0 +1,429 @@
+"""CreateWorkflowInstances: which workflow instances a request makes, and which of their
+tasks run. Pure: the store passes the deployed workflows and the time.
+
+Types (DataWorks' CreateWorkflowInstances):
+- SupplementData (backfill): every cycle of each BizDate in `Periods` (at most 7 ranges;
+  `StartTime`/`EndTime` keep the cycles of the day between them), for a scheduled cycle
+  workflow, or (WorkflowId 1) for the cycle workflows holding the chosen tasks.
+- SmokeTest: chosen tasks of a cycle workflow, for one BizDate, now.
+- Manual: chosen tasks of manual workflows, now. ManualWorkflow: a manual workflow (all of
+  it, or from its RootTaskIds), now. TriggerWorkflow: a TriggerWorkflow-triggered workflow
+  (all of it, or its IncludeTaskIds), now.
+
+Chosen tasks run; the other tasks of the instance are SkipUnchoose dry runs. All instances
+of one BizDate share one UnifiedWorkflowInstanceId.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.flowspec import TriggerType, WorkflowKind
+from dwsched.domain.models import EnvType, InstanceType
+from dwsched.domain.parameters import parse_assignments
+from dwsched.domain.schedule import Cycle, CycleKind, Trigger, cycles_on
+from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
+
+DEFAULT_WORKFLOW = 1  # DataWorks' "WorkflowId of a scheduled task is always 1"
+MAX_RANGES = 7
+MAX_PARALLELISM = 10
+MAX_INSTANCES = 20_000  # per call: a larger backfill is split into several
+
+
+class Mode(enum.StrEnum):
+    GENERAL = "General"
+    MANUAL_SELECTION = "ManualSelection"
+    CHAIN = "Chain"
+    ALL_DOWNSTREAM = "AllDownstream"
+
+
+class RunPolicy(msgspec.Struct, frozen=True):
+    """When a backfill's BizDates may start: daily (or on weekends) between two local
+    times; `immediately`: a BizDate whose cycles lie in the future runs now, not at them."""
+
+    type: str = "Daily"  # Daily | Weekend
+    start: str = "00:00:00"
+    end: str = "23:59:59"
+    immediately: bool = False
+
+
+class RunRequest(msgspec.Struct, frozen=True):
+    """A validated CreateWorkflowInstances request, as stored with its operation."""
+
+    project_id: int
+    name: str
+    type: InstanceType
+    workflow_id: int
+    auto_start: bool = True
+    comment: str = ""
+    env_type: EnvType | None = None
+    mode: Mode = Mode.MANUAL_SELECTION
+    root_task_ids: tuple[int, ...] = ()
+    include_task_ids: tuple[int, ...] = ()
+    exclude_task_ids: tuple[int, ...] = ()
+    parallelism: int = 1
+    descending: bool = False
+    priority: int | None = None
+    resource_group: str | None = None
+    run_policy: RunPolicy | None = None
+    ranges: tuple[tuple[date, date], ...] = ()
+    day_start: str = "00:00:00"
+    day_end: str = "23:59:59"
+    tags: tuple[tuple[str, str], ...] = ()
+    overwrite_tags: bool = False
+    task_parameters: tuple[tuple[int, str], ...] = ()
+    workflow_parameters: str = ""
+
+    @property
+    def task_ids(self) -> set[int]:
+        """Every task id the request names."""
+        return {
+            *self.root_task_ids,
+            *self.include_task_ids,
+            *self.exclude_task_ids,
+            *(t for t, _ in self.task_parameters),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedInstance:
+    """One workflow instance to make."""
+
+    workflow: DeployedWorkflow
+    cycle: Cycle
+    chosen: frozenset[int]  # ids of the tasks that run; the others are SkipUnchoose
+    parameters: str  # the workflow's k=v parameters, as the instance has them
+    task_parameters: Mapping[int, Mapping[str, str]]  # overrides of each task's parameters
+
+
+def biz_days(request: RunRequest) -> list[date]:
+    """The request's BizDates in run order (Asc, or Desc), each once."""
+    days = sorted(
+        {
+            start + timedelta(days=n)
+            for start, end in request.ranges
+            for n in range((end - start).days + 1)
+        }
+    )
+    return days[::-1] if request.descending else days
+
+
+def plan_run(
+    request: RunRequest,
+    workflows: Mapping[int, DeployedWorkflow],
+    timezone: str,
+    now_ms: int,
+) -> list[PlannedInstance]:
+    """The instances `request` makes, in run order; InvalidArgument naming the parameter
+    when it cannot be done. `workflows`: the request's workflow, or (WorkflowId 1) the
+    workflows holding the tasks it names; `timezone`: the workspace's."""
+    chosen = _chosen(request, workflows)
+    if request.type is InstanceType.SUPPLEMENT_DATA:
+        days = biz_days(request)
+        if not days:
+            raise InvalidArgument(
+                "Periods", "The parameter Periods.BizDates is required for SupplementData."
+            )
+        today = _today(now_ms, timezone)
+        if days and max(days) > today:
+            raise InvalidArgument(
+                "Periods",
+                f"The parameter Periods.BizDates reaches {max(days)}, after today ({today}) in "
+                "the workspace's time zone: a backfill's BizDate cannot be in the future.",
+            )
+    else:
+        days = biz_days(request) or [_today(now_ms, timezone) - timedelta(days=1)]
+        if len(days) > 1:
+            raise InvalidArgument(
+                "Periods",
+                f"The parameter Periods names {len(days)} BizDates; a {request.type} instance "
+                "runs for one BizDate.",
+            )
+    planned: list[PlannedInstance] = []
+    for day in days:
+        for workflow_id, tasks in chosen.items():
+            workflow = workflows[workflow_id]
+            params = _workflow_parameters(request, workflow)
+            overrides = _task_parameters(request, workflow)
+            for cycle in _cycles(request, workflow, day, now_ms):
+                planned.append(PlannedInstance(workflow, cycle, tasks, params, overrides))
+                if len(planned) > MAX_INSTANCES:
+                    raise InvalidArgument(
+                        "Periods",
+                        f"The request would create more than {MAX_INSTANCES} workflow "
+                        "instances; split it into several calls.",
+                    )
+    if not planned:
+        raise InvalidArgument(
+            "Periods",
+            "The request creates no instance: no cycle of the workflow falls between "
+            f"Periods.StartTime {request.day_start} and EndTime {request.day_end}.",
+        )
+    return planned
+
+
+def _today(now_ms: int, timezone: str) -> date:
+    return datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def check_workflow(request: RunRequest, workflow: DeployedWorkflow) -> None:
+    """InvalidArgument WorkflowId when the workflow is not one `request.type` runs."""
+    spec = workflow.spec
+    kind = request.type
+    problem = None
+    if kind in (InstanceType.SUPPLEMENT_DATA, InstanceType.SMOKE_TEST) and not spec.scheduled:
+        problem = f"{kind} needs a scheduled cycle workflow"
+    elif kind in (InstanceType.MANUAL_WORKFLOW, InstanceType.MANUAL) and (
+        spec.kind is not WorkflowKind.MANUAL
+    ):
+        problem = f"{kind} needs a manual workflow (kind ManualWorkflow)"
+    elif kind is InstanceType.TRIGGER_WORKFLOW and (
+        spec.trigger.type is not TriggerType.TRIGGER_WORKFLOW
+    ):
+        problem = f"{kind} needs a workflow whose trigger type is TriggerWorkflow"
+    if problem is not None:
+        raise InvalidArgument(
+            "WorkflowId",
+            f"The parameter WorkflowId {workflow.id} names the workflow {spec.name!r}, a "
+            f"{spec.kind} triggered by {spec.trigger.type}; {problem}.",
+        )
+
+
+def _chosen(
+    request: RunRequest, workflows: Mapping[int, DeployedWorkflow]
+) -> dict[int, frozenset[int]]:
+    """The tasks that run, per workflow (only workflows with some)."""
+    for workflow in workflows.values():
+        check_workflow(request, workflow)
+    owner = {t.id: w.id for w in workflows.values() for t in w.tasks}
+    for param, ids in (
+        ("DefaultRunProperties.RootTaskIds", request.root_task_ids),
+        ("DefaultRunProperties.IncludeTaskIds", request.include_task_ids),
+        ("DefaultRunProperties.ExcludeTaskIds", request.exclude_task_ids),
+        ("TaskParameters", [t for t, _ in request.task_parameters]),
+    ):
+        for task_id in ids:
+            if task_id not in owner:
+                where = (
+                    "a task of the workflows this type runs"
+                    if request.workflow_id == DEFAULT_WORKFLOW
+                    else f"a task of the workflow {request.workflow_id}"
+                )
+                raise InvalidArgument(param, f"The parameter {param}: {task_id} is not {where}.")
+    roots, include = request.root_task_ids, request.include_task_ids
+    mode = request.mode
+    if mode in (Mode.GENERAL, Mode.ALL_DOWNSTREAM) and len(roots) != 1:
+        raise InvalidArgument(
+            "DefaultRunProperties.RootTaskIds",
+            f"The parameter DefaultRunProperties.RootTaskIds must name exactly one task in "
+            f"Mode {mode}; it names {len(roots)}.",
+        )
+    if mode is Mode.CHAIN and (roots or len(include) != 2):
+        raise InvalidArgument(
+            "DefaultRunProperties.IncludeTaskIds",
+            "In Mode Chain, DefaultRunProperties.IncludeTaskIds must be exactly [start, end] "
+            f"and RootTaskIds empty; got IncludeTaskIds {list(include)} and RootTaskIds "
+            f"{list(roots)}.",
+        )
+    if not roots and not include:
+        if request.workflow_id == DEFAULT_WORKFLOW or request.type in (
+            InstanceType.MANUAL,
+            InstanceType.SMOKE_TEST,
+        ):
+            raise InvalidArgument(
+                "DefaultRunProperties.RootTaskIds",
+                f"The parameter DefaultRunProperties.RootTaskIds is required: {request.type}"
+                + (" with WorkflowId 1" if request.workflow_id == DEFAULT_WORKFLOW else "")
+                + " runs the tasks it names.",
+            )
+        picked = set(owner)  # the whole workflow
+    else:
+        picked = _picked(mode, roots, include, owner, workflows)
+    picked -= set(request.exclude_task_ids)
+    if not picked:
+        raise InvalidArgument(
+            "DefaultRunProperties.ExcludeTaskIds",
+            "The parameter DefaultRunProperties.ExcludeTaskIds leaves no task to run.",
+        )
+    found: dict[int, set[int]] = {}
+    for task_id in picked:
+        found.setdefault(owner[task_id], set()).add(task_id)
+    return {w: frozenset(ids) for w, ids in sorted(found.items())}
+
+
+def _picked(
+    mode: Mode,
+    roots: Sequence[int],
+    include: Sequence[int],
+    owner: Mapping[int, int],
+    workflows: Mapping[int, DeployedWorkflow],
+) -> set[int]:
+    if mode is Mode.ALL_DOWNSTREAM:
+        return _below(workflows[owner[roots[0]]], {roots[0]}) | set(include)
+    if mode is Mode.CHAIN:
+        start, end = include
+        if owner[start] != owner[end]:
+            raise InvalidArgument(
+                "DefaultRunProperties.IncludeTaskIds",
+                f"In Mode Chain, the tasks {start} and {end} belong to different workflows.",
+            )
+        workflow = workflows[owner[start]]
+        on_path = _below(workflow, {start}) & _above(workflow, {end})
+        if not on_path:
+            raise InvalidArgument(
+                "DefaultRunProperties.IncludeTaskIds",
+                f"In Mode Chain, the task {end} is not downstream of the task {start}.",
+            )
+        return on_path
+    if mode is Mode.GENERAL:
+        root = roots[0]
+        below = _below(workflows[owner[root]], {root})
+        for task_id in include:
+            if task_id not in below:
+                raise InvalidArgument(
+                    "DefaultRunProperties.IncludeTaskIds",
+                    f"In Mode General, IncludeTaskIds must be the root task {root} or tasks "
+                    f"downstream of it; {task_id} is not.",
+                )
+        return {root, *include}
+    return {*roots, *include}
+
+
+def _downstream(workflow: DeployedWorkflow) -> dict[int, set[int]]:
+    by_node = {t.node.id: t.id for t in workflow.tasks}
+    below: dict[int, set[int]] = {t.id: set() for t in workflow.tasks}
+    for t in workflow.tasks:
+        for u in _normal_upstream(t):
+            if u in by_node:
+                below[by_node[u]].add(t.id)
+    return below
+
+
+def _normal_upstream(task: DeployedTask) -> Iterable[str]:
+    return (u.node_id for u in task.node.upstream if u.type.value == "Normal")
+
+
+def _below(workflow: DeployedWorkflow, start: set[int]) -> set[int]:
+    """`start` and every task downstream of it."""
+    return _closure(_downstream(workflow), start)
+
+
+def _above(workflow: DeployedWorkflow, start: set[int]) -> set[int]:
+    """`start` and every task upstream of it."""
+    above: dict[int, set[int]] = {t.id: set() for t in workflow.tasks}
+    for parent, children in _downstream(workflow).items():
+        for child in children:
+            above[child].add(parent)
+    return _closure(above, start)
+
+
+def _closure(edges: Mapping[int, set[int]], start: set[int]) -> set[int]:
+    seen = set(start)
+    todo = list(start)
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _cycles(request: RunRequest, workflow: DeployedWorkflow, day: date, now_ms: int) -> list[Cycle]:
+    """The cycles of BizDate `day` the request makes instances for."""
+    spec = workflow.spec
+    if request.type is not InstanceType.SUPPLEMENT_DATA or spec.trigger.cron is None:
+        return [Cycle(now_ms, day, day + timedelta(days=1), 1, CycleKind.NORMAL)]
+    t = spec.trigger
+    assert t.cron is not None
+    # A backfill runs past dates: the trigger's validity window does not apply.
+    trigger = Trigger(t.cron, t.timezone, -(2**62), 2**62)
+    zone = ZoneInfo(t.timezone)
+    low, high = time.fromisoformat(request.day_start), time.fromisoformat(request.day_end)
+    found = []
+    for cycle in cycles_on(trigger, day + timedelta(days=1)):
+        local = datetime.fromtimestamp(cycle.trigger_time / 1000, UTC).astimezone(zone).time()
+        if low <= local <= high:
+            found.append(cycle)
+    return found
+
+
+def _workflow_parameters(request: RunRequest, workflow: DeployedWorkflow) -> str:
+    """The instance's k=v parameters: the workflow's, overridden (periodic and trigger
+    workflows) by the request's WorkflowParameters."""
+    values = dict(workflow.spec.parameters)
+    if request.workflow_parameters and workflow.spec.kind is not WorkflowKind.MANUAL:
+        values.update(parse_assignments(request.workflow_parameters, "WorkflowParameters"))
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _task_parameters(request: RunRequest, workflow: DeployedWorkflow) -> dict[int, dict[str, str]]:
+    """Each task's parameter overrides: TaskParameters, then (a manual workflow) the
+    request's JSON WorkflowParameters, which rank above the task's own."""
+    overrides: dict[int, dict[str, str]] = {}
+    own = {t.id for t in workflow.tasks}
+    for task_id, text in request.task_parameters:
+        if task_id in own:
+            overrides[task_id] = parse_assignments(text, "TaskParameters")
+    if request.workflow_parameters and workflow.spec.kind is WorkflowKind.MANUAL:
+        values = manual_workflow_parameters(request.workflow_parameters)
+        for task_id in own:
+            overrides[task_id] = {**overrides.get(task_id, {}), **values}
+    return overrides
+
+
+def manual_workflow_parameters(text: str) -> dict[str, str]:
+    """A manual workflow's WorkflowParameters: a JSON object of names to values."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in value.items()
+    ):
+        raise InvalidArgument(
+            "WorkflowParameters",
+            "The parameter WorkflowParameters of a manual workflow must be a JSON object of "
+            'names to values, e.g. {"region": "hz"}.',
+        )
+    parse_assignments(" ".join(f"{k}=x" for k in value), "WorkflowParameters")
+    return {k: str(v) for k, v in value.items()}
+
+
+def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow]) -> None:
+    """InvalidArgument for parameters that do not fit the request's type or workflow."""
+    if request.workflow_parameters:
+        if request.workflow_id == DEFAULT_WORKFLOW:
+            raise InvalidArgument(
+                "WorkflowParameters",
+                "The parameter WorkflowParameters applies to a workflow; with WorkflowId 1 "
+                "set the parameters of each task in TaskParameters.",
+            )
+        for workflow in workflows:
+            if workflow.spec.kind is WorkflowKind.MANUAL:
+                manual_workflow_parameters(request.workflow_parameters)
+            else:
+                parse_assignments(request.workflow_parameters, "WorkflowParameters")
+    for _, text in request.task_parameters:
+        parse_assignments(text, "TaskParameters")
+
+
+def in_window(policy: RunPolicy | None, now_ms: int, timezone: str) -> bool:
+    """Whether a backfill's next BizDate may start now under its RunPolicy."""
+    if policy is None:
+        return True
+    local = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(ZoneInfo(timezone))
+    if policy.type == "Weekend" and local.weekday() < 5:
+        return False
+    low, high = time.fromisoformat(policy.start), time.fromisoformat(policy.end)
+    now = local.time().replace(microsecond=0)
+    if low <= high:
+        return low <= now <= high
+    return now >= low or now <= high  # a window across midnight
