@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import DefinitionNotFound, WorkflowNotFound
 from dwsched.domain.flowspec import NodeSpec, TriggerType, WorkflowSpec
 from dwsched.domain.models import EnvType, WorkflowDefinition
+from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 from dwsched.store.schema import tasks, workflow_definitions as defs, workflows
 
@@ -183,9 +184,19 @@ def deploy(
     }
     if definition.workflow_id is None:
         values |= {"create_time": now_ms, "create_user": user, "version": 1}
+        highest = conn.execute(sa.select(sa.func.max(workflows.c.id))).scalar()
+        if highest is None or highest < DEFAULT_WORKFLOW:
+            # Id 1 is DataWorks' default workflow (stand-alone periodic tasks, as in
+            # CreateWorkflowInstances' WorkflowId 1): never a deployed workflow's.
+            values["id"] = DEFAULT_WORKFLOW + 1
         inserted = conn.execute(sa.insert(workflows).values(**values)).inserted_primary_key
         assert inserted is not None
         workflow_id = int(inserted[0])
+        if "id" in values and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('workflows', 'id'), "
+                "(SELECT MAX(id) FROM workflows))"
+            )
         conn.execute(
             sa.update(defs).where(defs.c.id == definition.id).values(workflow_id=workflow_id)
         )
