@@ -716,3 +716,72 @@ def test_rerun_workflow_instances_reruns_failures_and_downstream(
         )
     )
     assert error.code == "InvalidParameter" and "Type" in error.message
+
+
+def test_http_trigger_node_waits_for_its_trigger(db_url: str) -> None:
+    """A SCHEDULER_TRIGGER node waits in WaitTrigger at its time until
+    TriggerSchedulerTaskInstance fires it; fired early, it passes at once (manual clock)."""
+    from tests.engine.test_engine import Run
+
+    with running_server(db_url) as live:
+        run = Run(
+            live,
+            flow(
+                [
+                    node("gate", "SCHEDULER_TRIGGER"),
+                    node("work", "DIDE_SHELL", "echo after the gate", after="gate"),
+                ],
+                cron="00 30 02 * * ?",
+            ),
+        )
+        sdk = live.sdk()
+        tasks = sdk.get_workflow(M.GetWorkflowRequest(id=run.workflow_id)).body.workflow.tasks
+        gate_id = next(t.id for t in tasks if t.name == "gate")
+        run.engine.scheduler.generate()
+        trigger = run.at(run.first, 2, 30)
+        run.clock.advance(trigger - run.clock.now_ms())
+        run.engine.tick()
+        (instance,) = run.instances()
+        space = Space(live)
+        space.project = run.project
+        gate = space.tasks(instance)["gate"]
+        assert (gate.status, instance.status) == ("WaitTrigger", "WaitTime")
+        time.sleep(0.2)
+        run.engine.tick()
+        assert space.task(gate.id).status == "WaitTrigger"  # nothing runs it but the call
+        missing = sdk_error(
+            lambda: sdk.trigger_scheduler_task_instance(
+                M.TriggerSchedulerTaskInstanceRequest(task_id=gate_id, trigger_time=trigger + 1)
+            )
+        )
+        assert missing.code == "NotFound" and "no Prod instance" in missing.message
+        fired = sdk.trigger_scheduler_task_instance(
+            M.TriggerSchedulerTaskInstanceRequest(
+                task_id=gate_id, trigger_time=trigger, env_type="Prod"
+            )
+        )
+        assert fired.body.success is True
+        assert space.task(gate.id).status == "Success"
+        # (The API's clock is the real one: its own planning sees `work` before its time;
+        # the engine's manual clock, past it, moves it on.)
+        run.clock.advance(2 * 1000)
+        run.run_until_done()
+        assert run.status() == "Success"
+        work = space.tasks(run.instances()[0])["work"]
+        assert "after the gate" in space.log(work.id)
+        again = sdk_error(
+            lambda: sdk.trigger_scheduler_task_instance(
+                M.TriggerSchedulerTaskInstanceRequest(task_id=gate_id, trigger_time=trigger)
+            )
+        )
+        assert again.code == "InvalidParameter" and "already ended" in again.message
+        logs = sdk.list_task_instance_operation_logs(
+            M.ListTaskInstanceOperationLogsRequest(id=gate.id)
+        ).body.paging_info
+        assert [e.operation_content for e in logs.operation_logs] == ["triggered"]
+        future = sdk_error(
+            lambda: sdk.list_task_instance_operation_logs(
+                M.ListTaskInstanceOperationLogsRequest(id=gate.id, date=trigger + 40 * 86_400_000)
+            )
+        )
+        assert future.code == "InvalidParameter" and "Date" in future.message
