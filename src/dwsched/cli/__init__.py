@@ -9,6 +9,7 @@ from dwsched.cli import (
     db,
     instances,
     keys,
+    logs,
     operations,
     projects,
     roles,
@@ -33,6 +34,8 @@ cli.add_command(keys.keys)
 cli.add_command(projects.projects)
 cli.add_command(transfer.import_)
 cli.add_command(transfer.export)
+for command in (*operations.INSTANCE_COMMANDS, logs.logs):
+    instances.instances.add_command(command)
 cli.add_command(instances.instances)
 cli.add_command(workflows.workflows)
 cli.add_command(operations.backfill)

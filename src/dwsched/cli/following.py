@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from dwsched.client import Client
 from dwsched.domain.calendar import day_start_ms
@@ -173,10 +173,11 @@ class Display:
         self._last = ""
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[counts]}"),
+            # The counts wrap on a narrow terminal rather than squeeze the bar.
+            TextColumn("{task.fields[counts]}", table_column=Column(ratio=1, overflow="fold")),
             console=self.console,
             transient=False,
         )

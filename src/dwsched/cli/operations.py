@@ -1,10 +1,10 @@
 """`dwsched backfill`, `dwsched run` and the operations on instances (`dwsched instances
-start|stop|rerun|set-success|suspend|resume|logs`), through a running server."""
+start|stop|rerun|set-success|suspend|resume`, INSTANCE_COMMANDS), through a running
+server."""
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import click
 
 from dwsched.cli.following import (
-    FINISHED,
     CreateFailed,
     Display,
     Tracker,
@@ -23,7 +22,6 @@ from dwsched.cli.following import (
     follow,
     shortened,
 )
-from dwsched.cli.instances import instances
 from dwsched.cli.options import F, client_options, option
 from dwsched.client import Client
 
@@ -31,7 +29,6 @@ from dwsched.client import Client
 RUN_TYPES = {"Manual": "ManualWorkflow", "TriggerWorkflow": "TriggerWorkflow"}
 # The exit code after Ctrl-C while following: the work goes on on the server.
 INTERRUPTED = 130
-LOG_POLL_S = 0.5
 BATCH_SIZE = 100  # ids per batch request
 
 
@@ -370,11 +367,12 @@ def _apply(
         raise click.exceptions.Exit(1)
 
 
+_RESULTS = "Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."
 _comment = option("--comment", default=None, help="Why (kept with the operation).")
 _ids = click.argument("ids", nargs=-1, required=True, callback=_instance_ids)
 
 
-@instances.command("start")
+@click.command("start")
 @client_options
 @_comment
 @_ids
@@ -394,7 +392,7 @@ def start(
     )
 
 
-@instances.command("stop")
+@click.command("stop")
 @client_options
 @_comment
 @option(
@@ -411,14 +409,15 @@ def stop(
     workflow_instances: bool,
     ids: list[int],
 ) -> None:
-    """Stop task instances IDS (space or comma separated): they end as Failure.
+    """Stop task instances IDS (space or comma separated), or with --workflow-instances
+    workflow instances: what runs is killed and ends as Failure.
 
     Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
     action = "StopWorkflowInstances" if workflow_instances else "StopTaskInstances"
     _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
 
 
-@instances.command("rerun")
+@click.command("rerun")
 @client_options
 @_comment
 @option("--latest-config", is_flag=True, help="Run with the task's latest deployed settings.")
@@ -438,7 +437,7 @@ def rerun(
     _apply(endpoint, access_key_id, access_key_secret, "RerunTaskInstances", ids, extra)
 
 
-def _simple(name: str, action: str, doc: str) -> None:
+def _simple(name: str, action: str, doc: str) -> click.Command:
     """An `instances` command that sends `action` for IDS with a --comment."""
 
     def command(
@@ -450,110 +449,21 @@ def _simple(name: str, action: str, doc: str) -> None:
     ) -> None:
         _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
 
-    command.__doc__ = (
-        doc + "\n\nPrints ✓ or ✗ per id with the server's message; exits 1 if one was refused."
-    )
-    instances.command(name)(client_options(_comment(_ids(command))))
+    command.__doc__ = f"{doc}\n\n{_RESULTS}"
+    return click.command(name)(client_options(_comment(_ids(command))))
 
 
-_simple(
+set_success = _simple(
     "set-success",
     "SetSuccessTaskInstances",
     "Mark task instances IDS Success (space or comma separated); their downstream may run.",
 )
-_simple(
+suspend = _simple(
     "suspend",
     "SuspendTaskInstances",
     "Suspend task instances IDS (space or comma separated): they do not run until resumed.",
 )
-_simple("resume", "ResumeTaskInstances", "Resume suspended task instances IDS.")
+resume = _simple("resume", "ResumeTaskInstances", "Resume suspended task instances IDS.")
 
-
-# Logs
-
-
-@instances.command("logs")
-@client_options
-@click.argument("task_instance_id", type=int)
-@option(
-    "--run",
-    "run_number",
-    envvar="DWSCHED_INSTANCES_LOGS_RUN",
-    type=click.IntRange(1),
-    default=None,
-    help="Attempt number (default: the latest).",
-)
-@option(
-    "--follow",
-    "-f",
-    "follow_",
-    envvar="DWSCHED_INSTANCES_LOGS_FOLLOW",
-    is_flag=True,
-    help="Print new output as it comes, until the run ends.",
-)
-def logs(
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    task_instance_id: int,
-    run_number: int | None,
-    follow_: bool,
-) -> None:
-    """Print the log of task instance TASK_INSTANCE_ID.
-
-    With --follow, print new output every half second until the run has ended: exit 0
-    when it succeeded, 1 when it failed. Without --run, a retry that starts is followed
-    too. Ctrl-C stops following (exit code 130)."""
-    with Client(endpoint, access_key_id, access_key_secret) as client:
-        if not follow_:
-            click.echo(_log(client, task_instance_id, run_number), nl=False)
-            return
-        try:
-            status = _follow_log(client, task_instance_id, run_number)
-        except KeyboardInterrupt:
-            raise click.exceptions.Exit(INTERRUPTED) from None
-    if status != "Success":
-        raise click.exceptions.Exit(1)
-
-
-def _log(client: Client, task_instance_id: int, run_number: int | None) -> str:
-    params = {"Id": task_instance_id, "RunNumber": run_number}
-    return str(client.call("GetTaskInstanceLog", params, method="GET")["TaskInstanceLog"] or "")
-
-
-def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -> str:
-    """Print run `run_number`'s log (default the latest run, then each retry) as it
-    grows; the run's final status once it has ended."""
-    explicit = run_number is not None
-    run, printed = run_number, 0
-    while True:
-        # The status first: a log read after the run has ended is the whole log.
-        ti = client.call("GetTaskInstance", {"Id": task_instance_id}, method="GET")["TaskInstance"]
-        latest = int(ti["RunNumber"])
-        run = latest if run is None else run
-        text = _log(client, task_instance_id, run)
-        if len(text) < printed:
-            printed = 0  # the log was replaced: print it again
-        click.echo(text[printed:], nl=False)
-        printed = len(text)
-        if latest == run and ti["Status"] in FINISHED:
-            return str(ti["Status"])
-        if latest > run:  # run `run` has ended and its log is printed whole
-            if explicit:
-                return _run_status(client, ti, run)
-            run, printed = latest, 0
-            click.echo(f"--- run {run} ---")
-            continue
-        time.sleep(LOG_POLL_S)
-
-
-def _run_status(client: Client, ti: dict[str, Any], run: int) -> str:
-    """The status an earlier attempt ended with (ListTaskInstances' rerun history)."""
-    params = {
-        "ProjectId": ti["ProjectId"],
-        "Bizdate": ti["Bizdate"],
-        "Id": ti["Id"],
-        "PageSize": 100,
-    }
-    history = client.call("ListTaskInstances", params)["PagingInfo"]["TaskInstances"]
-    return next((str(h["Status"]) for h in history if int(h["RunNumber"]) == run), "Failure")
+# The commands of `dwsched instances` this module adds.
+INSTANCE_COMMANDS = (start, stop, rerun, set_success, suspend, resume)
