@@ -83,6 +83,8 @@ class Worker:
         self.stopping = False
         self._lock = threading.Lock()
         self._running: dict[int, tuple[threading.Thread, Attempt | None, Claimed]] = {}
+        # (task instance, run) stopped before their process was made
+        self._cancelled: set[tuple[int, int]] = set()
 
     @property
     def busy(self) -> int:
@@ -141,19 +143,25 @@ class Worker:
         """Stop the processes of attempts that are no longer this worker's (an operator
         stopped them, or recovery took them over); how many were stopped."""
         with self._lock:
-            live = [v for v in self._running.values() if v[0].is_alive() and v[1] is not None]
+            live = [v for v in self._running.values() if v[0].is_alive()]
         if not live:
             return 0
         mine = self.store.attempts_of(self.name, [c.id for _, _, c in live])
         stopped = 0
-        for _, attempt, claimed in live:
-            if claimed.id not in mine and attempt is not None and attempt.pid is not None:
-                if not attempt.exited:
-                    log.info(
-                        "task_instance_id=%s is no longer this worker's; stopping it", claimed.id
-                    )
+        with self._lock:
+            for _, _, claimed in live:
+                found = self._running.get(claimed.id)
+                if claimed.id in mine or found is None or not found[0].is_alive():
+                    continue
+                attempt = found[1]
+                if attempt is None:  # its process is not made yet: stop it as it starts
+                    self._cancelled.add((claimed.id, claimed.run_number))
+                elif not attempt.exited:
                     attempt.stop()
-                    stopped += 1
+                else:
+                    continue
+                log.info("task_instance_id=%s is no longer this worker's; stopping it", claimed.id)
+                stopped += 1
         return stopped
 
     def wait_idle(self, timeout_s: float = 60) -> None:
@@ -289,10 +297,15 @@ class Worker:
             }
         )
         attempt = Attempt(command, env, timeout_s, log_cap=self.settings.log_cap)
-        pid = attempt.start()
         with self._lock:
+            # Registered before it starts: a stop noticed from now on stops it (Attempt.stop
+            # before start kills it as it starts); one noticed earlier is in _cancelled.
             thread = self._running.get(claimed.id, (threading.current_thread(), None, claimed))[0]
             self._running[claimed.id] = (thread, attempt, claimed)
+            if (claimed.id, claimed.run_number) in self._cancelled:
+                self._cancelled.discard((claimed.id, claimed.run_number))
+                attempt.stop()
+        pid = attempt.start()
         self.store.record_process(claimed.id, pid, process_identity(pid))
         outcome = attempt.wait()
         text = outcome.log
