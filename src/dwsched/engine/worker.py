@@ -115,6 +115,14 @@ class Worker:
                     daemon=True,
                 )
                 with self._lock:
+                    # A rerun claimed before the stopped attempt of the same task instance
+                    # was noticed: that attempt is no longer ours; stop it now.
+                    earlier = self._running.get(claimed.id)
+                    if earlier is not None and earlier[0].is_alive():
+                        if earlier[1] is not None:
+                            earlier[1].stop()
+                        else:
+                            self._cancelled.add((claimed.id, earlier[2].run_number))
                     self._running[claimed.id] = (thread, None, claimed)
                 thread.start()
             started += len(claims) + virtual
@@ -300,8 +308,11 @@ class Worker:
         with self._lock:
             # Registered before it starts: a stop noticed from now on stops it (Attempt.stop
             # before start kills it as it starts); one noticed earlier is in _cancelled.
-            thread = self._running.get(claimed.id, (threading.current_thread(), None, claimed))[0]
-            self._running[claimed.id] = (thread, attempt, claimed)
+            current = self._running.get(claimed.id)
+            if current is not None and current[2].run_number > claimed.run_number:
+                attempt.stop()  # a later run of this task instance has been claimed
+            else:
+                self._running[claimed.id] = (threading.current_thread(), attempt, claimed)
             if (claimed.id, claimed.run_number) in self._cancelled:
                 self._cancelled.discard((claimed.id, claimed.run_number))
                 attempt.stop()
