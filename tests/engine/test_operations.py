@@ -785,3 +785,67 @@ def test_http_trigger_node_waits_for_its_trigger(db_url: str) -> None:
             )
         )
         assert future.code == "InvalidParameter" and "Date" in future.message
+
+
+def test_run_policy_window_immediately_priority_and_resource_group(live: LiveServer) -> None:
+    space = Space(live)
+    workflow_id, tasks = space.deploy(flow([node("t", "DIDE_SHELL", "echo ran")]))
+    now = datetime.now(ZoneInfo(TZ))
+    later = (now + timedelta(hours=2)).strftime("%H:%M:%S")
+    much_later = (now + timedelta(hours=3)).strftime("%H:%M:%S")
+
+    def backfill(day: date, **run: Any) -> list[int]:
+        result = space.result(
+            space.create(
+                type="SupplementData",
+                workflow_id=workflow_id,
+                periods=periods((day.isoformat(), day.isoformat())),
+                default_run_properties=props(root_task_ids=[tasks["t"]], **run),
+            )
+        )
+        assert result.status == "Created", result.failure_message
+        return list(result.workflow_instance_ids)
+
+    # Outside its RunPolicy window, a backfill's BizDate waits (NotRun) to start.
+    (waiting,) = backfill(
+        days_ago(4),
+        run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
+            type="Daily", start_time=later, end_time=much_later
+        ),
+    )
+    # Inside it (a window around now, across midnight if need be), it runs.
+    (inside,) = backfill(
+        days_ago(5),
+        run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
+            type="Daily",
+            start_time=(now - timedelta(hours=1)).strftime("%H:%M:%S"),
+            end_time=(now + timedelta(hours=1)).strftime("%H:%M:%S"),
+        ),
+    )
+    (done,) = space.wait([inside])
+    assert done.status == "Success"
+    assert space.instance(waiting).status == "NotRun"
+    # Today's BizDate runs tomorrow at 02:30 unless Immediately; with Immediately, now.
+    (tomorrow,) = backfill(days_ago(0))
+    (now_run,) = backfill(
+        days_ago(0),
+        run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(immediately=True),
+        priority=7,
+        runtime_resource="etl",
+    )
+    (ran,) = space.wait([now_run])
+    assert ran.status == "Success"
+    assert space.wait([tomorrow], lambda i: i.status == "WaitTime")
+    task = space.tasks(ran)["t"]
+    assert (task.priority, task.runtime_resource.resource_group_id) == (7, "etl")
+    assert space.tasks(space.instance(tomorrow))["t"].priority == 1
+    # A bad window is refused, naming the field.
+    error = sdk_error(
+        lambda: backfill(
+            days_ago(1),
+            run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
+                type="Monthly"
+            ),
+        )
+    )
+    assert error.code == "InvalidParameter" and "RunPolicy.Type" in error.message
