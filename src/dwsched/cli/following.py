@@ -33,6 +33,7 @@ RUNNING = frozenset({"Running", "Checking", "CheckingCondition"})
 POLL_S = 0.5
 PAGE_SIZE = 500  # ListWorkflowInstances' largest page
 MAX_LISTED_IDS = 100  # ListWorkflowInstances' largest Ids filter
+SHOWN_IDS = 5  # instance ids shown per BizDate in the summary
 
 
 def _day_of(instant_ms: int, tz: str) -> date:
@@ -157,7 +158,9 @@ class Tracker:
                 s if len(statuses) == 1 else f"{s} {n}" for s, n in sorted(statuses.items())
             )
             style = "red" if "Failure" in statuses else "green" if status == "Success" else ""
-            ids = ", ".join(str(i["Id"]) for i in items)
+            ids = ", ".join(str(i["Id"]) for i in items[:SHOWN_IDS])
+            if len(items) > SHOWN_IDS:  # an hourly or minute workflow: many per BizDate
+                ids = f"{len(items)}: {ids}, … {items[-1]['Id']}"
             table.add_row(day.isoformat(), ids, f"[{style}]{status}[/]" if style else status)
         return table
 
