@@ -23,7 +23,7 @@ from starlette.routing import Route
 from dwsched.api import dispatch
 from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
 from dwsched.api.context import Context
-from dwsched.api.errors import INTERNAL_ERROR, envelope, status_and_code
+from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body
 from dwsched.api.params import Params
 from dwsched.clock import Clock
 from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
@@ -116,8 +116,10 @@ class RpcEndpoint:
                     pass
             return await run_in_threadpool(self._handle, request, body, request_id)
         except DwschedError as error:
-            status, code = status_and_code(error)
-            return _json(status, envelope(request_id, status, code, error.message), request_id)
+            status, error_json, extra = error_body(request_id, error)
+            response = _json(status, error_json, request_id)
+            response.headers.update(extra)
+            return response
         except Exception:
             log.exception("internal_error request_id=%s path=%s", request_id, request.url.path)
             status, code, message = INTERNAL_ERROR

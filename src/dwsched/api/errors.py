@@ -29,6 +29,8 @@ TABLE: list[tuple[type[e.DwschedError], int, str]] = [
     (e.TimestampExpired, 400, "InvalidTimeStamp.Expired"),
     (e.NonceUsed, 400, "SignatureNonceUsed"),
     (e.StoreBusy, 503, "ServiceUnavailable"),
+    (e.Forbidden, 403, "Forbidden.RAM"),
+    (e.Throttled, 429, "Throttling.User"),
 ]
 
 
@@ -41,6 +43,22 @@ def status_and_code(error: e.DwschedError) -> tuple[int, str]:
 
 def envelope(request_id: str, status: int, code: str, message: str) -> dict[str, Any]:
     return {"RequestId": request_id, "HttpStatusCode": status, "Code": code, "Message": message}
+
+
+def error_body(
+    request_id: str, error: e.DwschedError
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The HTTP status, the JSON envelope and the extra headers of an error: a 403 carries
+    AccessDeniedDetail; a 429 `x-acs-retry-after` (ms), which makes the SDK raise
+    ThrottlingException."""
+    status, code = status_and_code(error)
+    body = envelope(request_id, status, code, error.message)
+    headers: dict[str, str] = {}
+    if isinstance(error, e.Forbidden):
+        body["AccessDeniedDetail"] = error.detail
+    if isinstance(error, e.Throttled):
+        headers["x-acs-retry-after"] = str(max(1, error.retry_after_ms))
+    return status, body, headers
 
 
 INTERNAL_ERROR = (

@@ -123,3 +123,19 @@ class StoreUnavailable(DwschedError):
 
 class StoreBusy(DwschedError):
     """The database stayed locked by another writer past the busy timeout."""
+
+
+class Forbidden(DwschedError):
+    """The caller's policies or workspace roles do not allow the action (RAM's 403)."""
+
+    def __init__(self, message: str, detail: dict[str, str]) -> None:
+        super().__init__(message)
+        self.detail = detail  # AccessDeniedDetail: AuthAction, AuthPrincipalType, ...
+
+
+class Throttled(DwschedError):
+    """The caller's AccessKey is over its request rate; retry after `retry_after_ms`."""
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms

@@ -325,14 +325,115 @@ id_counters = sa.Table(
     sa.Column("next_value", sa.BigInteger(), nullable=False),
 )
 
+# Access control (0004): users own AccessKeys; RAM-style policy documents are attached to
+# users or groups; workspace members hold DataWorks workspace roles.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(128), nullable=False, server_default=sa.text("''")),
+    sa.Column("password_hash", sa.Text(), nullable=True),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+user_groups = sa.Table(
+    "user_groups",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+group_users = sa.Table(
+    "group_users",
+    metadata,
+    sa.Column("group_id", sa.BigInteger(), primary_key=True),
+    sa.Column("user_id", sa.BigInteger(), primary_key=True),
+    sa.Index(None, "user_id"),
+)
+
+# Custom policies (the built-in ones are defined in code: domain.policies).
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("description", sa.Text(), nullable=False, server_default=sa.text("''")),
+    sa.Column("document", sa.Text(), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+)
+
+policy_attachments = sa.Table(
+    "policy_attachments",
+    metadata,
+    sa.Column("policy_name", sa.String(128), primary_key=True),
+    sa.Column("principal_type", sa.String(8), primary_key=True),  # User | Group
+    sa.Column("principal_id", sa.BigInteger(), primary_key=True),
+    sa.Index(None, "principal_type", "principal_id"),
+)
+
+project_members = sa.Table(
+    "project_members",
+    metadata,
+    sa.Column("project_id", sa.BigInteger(), primary_key=True),
+    sa.Column("user_id", sa.BigInteger(), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default=sa.text("'Normal'")),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Index(None, "user_id"),
+)
+
+member_roles = sa.Table(
+    "member_roles",
+    metadata,
+    sa.Column("project_id", sa.BigInteger(), primary_key=True),
+    sa.Column("user_id", sa.BigInteger(), primary_key=True),
+    sa.Column("role_code", sa.String(64), primary_key=True),
+)
+
+# The secret is stored encrypted with the server key (`enc:` + key id + token); keys made
+# before 0004 belong to the `admin` user the migration creates.
 access_keys = sa.Table(
     "access_keys",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("secret", sa.Text(), nullable=False),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("user_id", sa.BigInteger(), nullable=True),
+    sa.Index(None, "user_id"),
+)
+
+# Throttling: per (AccessKey, action class), the tokens a process has leased from the
+# shared budget (see api/throttle.py).
+throttle_buckets = sa.Table(
+    "throttle_buckets",
+    metadata,
+    sa.Column("access_key_id", sa.String(64), primary_key=True),
+    sa.Column("action_class", sa.String(16), primary_key=True),
+    sa.Column("tokens", sa.Float(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+)
+
+# Every mutating action: who, with which key, what, on which ids, how it ended.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("access_key_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=True),
+    sa.Column("targets", sa.Text(), nullable=False),  # JSON list of ids
+    sa.Column("parameters", sa.Text(), nullable=False),  # JSON, secrets removed
+    sa.Column("result", sa.String(64), nullable=False),  # OK or the error Code
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Index(None, "create_time", "id"),
+    sqlite_autoincrement=True,
 )
 
 # Nonces seen in the replay window, shared by every API process of one deployment.
