@@ -20,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dwsched.api import dispatch
+from dwsched.api import audit, dispatch
+from dwsched.api.access import Authorizer, Caller
 from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
 from dwsched.api.context import Context
-from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body
+from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body, status_and_code
 from dwsched.api.params import Params
+from dwsched.api.throttle import Throttle
 from dwsched.clock import Clock
 from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
 from dwsched.store import Store
@@ -89,7 +91,12 @@ def _headers(request: Request) -> dict[str, str]:
 
 
 class _Offload(Exception):
-    """This request must be served on a worker thread (it writes, or would wait)."""
+    """This request must be served on a worker thread (it writes, or would wait).
+    `access_key_id`: the request is authenticated already (its nonce is spent)."""
+
+    def __init__(self, access_key_id: str | None = None) -> None:
+        super().__init__()
+        self.access_key_id = access_key_id
 
 
 class RpcEndpoint:
@@ -99,22 +106,29 @@ class RpcEndpoint:
     PostgreSQL every request runs on a worker thread (each statement is a network round
     trip)."""
 
-    def __init__(self, store: Store, clock: Clock, default_timezone: str) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, default_timezone: str, throttle: Throttle | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.default_timezone = default_timezone
         self.inline = store.dialect == "sqlite"
+        self.throttle = throttle
+        self.authorizer = Authorizer(store)
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
         try:
             body = await _read_body(request)
+            authenticated = None
             if self.inline:
                 try:
                     return self._handle(request, body, request_id, inline=True)
-                except _Offload:
-                    pass
-            return await run_in_threadpool(self._handle, request, body, request_id)
+                except _Offload as offload:
+                    authenticated = offload.access_key_id
+            return await run_in_threadpool(
+                self._handle, request, body, request_id, False, authenticated
+            )
         except DwschedError as error:
             status, error_json, extra = error_body(request_id, error)
             response = _json(status, error_json, request_id)
@@ -126,10 +140,16 @@ class RpcEndpoint:
             return _json(status, envelope(request_id, status, code, message), request_id)
 
     def _handle(
-        self, request: Request, body: bytes, request_id: str, inline: bool = False
+        self,
+        request: Request,
+        body: bytes,
+        request_id: str,
+        inline: bool = False,
+        authenticated: str | None = None,
     ) -> Response:
         """Serve one request. `inline` (on the event loop): only reads that need not wait
-        for a lock; anything else raises _Offload to be served on a worker thread."""
+        for a lock; anything else raises _Offload to be served on a worker thread.
+        `authenticated`: the key that signed it, verified inline before the offload."""
         headers = _headers(request)
         query = _unique(request.query_params.multi_items(), "query string")
         form = _form(request, body)
@@ -150,19 +170,83 @@ class RpcEndpoint:
         now_ms = self.clock.now_ms()
         signed = SignedRequest(request.method, request.url.path, query, headers, body, form)
         try:
-            access_key_id = authenticate(self.store, signed, now_ms, wait=not inline)
+            access_key_id = authenticated or authenticate(
+                self.store, signed, now_ms, wait=not inline
+            )
         except StoreBusy as exc:
             if inline:
                 raise _Offload from exc
             raise
-        ctx = Context(self.store, request_id, access_key_id, now_ms, self.default_timezone)
-        result = handler(ctx, Params(params))
+        if self.throttle is not None:
+            try:
+                self.throttle.admit(access_key_id, action or "", now_ms, wait=not inline)
+            except StoreBusy as exc:
+                if inline:  # the lease needs the database; the nonce is spent already
+                    raise _Offload(access_key_id) from exc
+                raise
+        source = request.client.host if request.client else ""
+        mutating = not dispatch.reads_only(action)
+        caller = None
+        try:
+            caller = self.authorizer.authorize(
+                access_key_id,
+                str(action),
+                params,
+                source,
+                request.url.scheme == "https",
+                now_ms,
+            )
+            ctx = Context(
+                self.store, request_id, access_key_id, now_ms, self.default_timezone, caller
+            )
+            result = handler(ctx, Params(params))
+        except DwschedError as error:
+            if mutating:
+                self._audit(caller, access_key_id, str(action), params, error, request_id, source)
+            raise
+        if mutating:
+            self._audit(caller, access_key_id, str(action), params, result, request_id, source)
         result["RequestId"] = request_id
         return _json(200, result, request_id)
 
+    def _audit(
+        self,
+        caller: Caller | None,
+        access_key_id: str,
+        action: str,
+        params: dict[str, str],
+        outcome: dict[str, Any] | DwschedError,
+        request_id: str,
+        source: str,
+    ) -> None:
+        """Record a mutating request (its failure too) in the audit log; a failure to
+        record is logged, not the client's problem."""
+        failed = isinstance(outcome, DwschedError)
+        result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
+        user = caller.name if caller is not None and caller.name != "root" else access_key_id
+        try:
+            self.store.record_audit(
+                audit.entry(
+                    now_ms=self.clock.now_ms(),
+                    user=user,
+                    access_key_id=access_key_id,
+                    action=action,
+                    params=params,
+                    result=result,
+                    request_id=request_id,
+                    source=source,
+                    answer=None if failed else outcome,  # type: ignore[arg-type]
+                )
+            )
+        except Exception:
+            log.exception("audit_failed request_id=%s action=%s", request_id, action)
 
-def create_app(store: Store, clock: Clock, default_timezone: str) -> Starlette:
-    rpc = RpcEndpoint(store, clock, default_timezone)
+
+def create_app(
+    store: Store, clock: Clock, default_timezone: str, throttle: Throttle | None = None
+) -> Starlette:
+    """The app; `throttle` None serves every request unthrottled."""
+    rpc = RpcEndpoint(store, clock, default_timezone, throttle)
 
     async def healthz(_request: Request) -> Response:
         store.ping()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dwsched.api.params import Params
 from dwsched.store import Store
+
+if TYPE_CHECKING:
+    from dwsched.api.access import Caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,21 @@ class Context:
     access_key_id: str
     now_ms: int
     default_timezone: str
+    caller: Caller | None = None  # who is asking (api.access); None outside the RPC route
+
+    @property
+    def user(self) -> str:
+        """The name operation logs and the audit record: the user, else the key's id."""
+        if self.caller is None or self.caller.name == "root":
+            return self.access_key_id
+        return self.caller.name
+
+    def may_read(self, project_id: int) -> bool:
+        return (
+            self.caller is None
+            or self.caller.readable is None
+            or (project_id in self.caller.readable)
+        )
 
 
 Handler = Callable[[Context, Params], dict[str, Any]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dwsched.api.actions import (
+    members,
     operations,
     projects,
     task_instances,
@@ -19,6 +20,7 @@ ACTIONS: dict[str, Handler] = {
     **workflows.HANDLERS,
     **task_instances.HANDLERS,
     **operations.HANDLERS,
+    **members.HANDLERS,
 }
 
 

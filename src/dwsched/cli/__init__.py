@@ -6,6 +6,7 @@ import click
 
 from dwsched import __version__
 from dwsched.cli import (
+    access,
     db,
     instances,
     keys,
@@ -41,6 +42,9 @@ cli.add_command(workflows.workflows)
 cli.add_command(operations.backfill)
 cli.add_command(operations.run_)
 cli.add_command(db.db)
+cli.add_command(access.users)
+cli.add_command(access.groups)
+cli.add_command(access.policies)
 
 
 def main() -> None:

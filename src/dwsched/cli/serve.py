@@ -7,6 +7,7 @@ import os
 import click
 
 from dwsched import config
+from dwsched.api.throttle import ThrottleSettings, parse_throttle
 from dwsched.cli.options import (
     db_option,
     log_level_option,
@@ -16,12 +17,33 @@ from dwsched.cli.options import (
     timezone_option,
 )
 from dwsched.clock import SystemClock
+from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
 from dwsched.runtime.server import engine_settings, serve as run_server
 
 
+def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> ThrottleSettings | None:
+    """`read=50/100,write=10/20` → the limits; a class not named keeps its default."""
+    try:
+        return parse_throttle(text, parse_throttle(config.DEFAULT_THROTTLE))
+    except InvalidArgument as exc:
+        raise click.BadParameter(exc.message, param=param) from exc
+
+
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = option(
+        "--throttle",
+        envvar=config.THROTTLE_ENV,
+        default=config.DEFAULT_THROTTLE,
+        show_default=True,
+        show_envvar=True,
+        metavar="LIMITS",
+        callback=_throttle,
+        help="Requests a second per AccessKey: RATE/BURST per action class (read: Get* and "
+        "List*; write: the others), shared by every process on the database; a class left "
+        "out keeps its default; CLASS=off or off: unthrottled.",
+    )(f)
     f = slots_option(f)
     f = option(
         "--engine/--no-engine",
@@ -74,12 +96,13 @@ def serve(
     engine: bool,
     slots: int,
     group_slots: dict[str, int],
+    throttle: ThrottleSettings | None,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
     settings = engine_settings(slots, os.environ, group_slots) if engine else None
-    run_server(store, host, port, default_timezone, log_level, workers, settings)
+    run_server(store, host, port, default_timezone, log_level, workers, settings, throttle)
 
 
 @click.command()
@@ -95,6 +118,7 @@ def demo(
     engine: bool,
     slots: int,
     group_slots: dict[str, int],
+    throttle: ThrottleSettings | None,
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
@@ -113,7 +137,7 @@ def demo(
         )
     )
     settings = engine_settings(slots, os.environ, group_slots) if engine else None
-    run_server(store, host, port, default_timezone, log_level, workers, settings)
+    run_server(store, host, port, default_timezone, log_level, workers, settings, throttle)
 
 
 _DEMO_TEXT = """

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from dwsched.api.app import create_app
+from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.service import Engine
@@ -21,9 +22,12 @@ from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
 from dwsched.store import Store
 
 
-def build_app(store: Store, default_timezone: str) -> Starlette:
+def build_app(
+    store: Store, default_timezone: str, throttle: ThrottleSettings | None = None
+) -> Starlette:
     zone(default_timezone, "--default-timezone")
-    return create_app(store, SystemClock(), default_timezone)
+    limiter = Throttle(store, throttle) if throttle is not None else None
+    return create_app(store, SystemClock(), default_timezone, limiter)
 
 
 # How `serve` hands its settings to worker processes (which import `worker_app`).
@@ -57,6 +61,7 @@ def serve(
     log_level: str = "info",
     workers: int = 1,
     engine: WorkerSettings | None = None,
+    throttle: ThrottleSettings | None = None,
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
@@ -65,7 +70,8 @@ def serve(
     that many processes accept on the same socket, each with its own connections to the
     database (migrated once, here, before they start); the engine stays in this process.
     Nonces live in the database, so a request is accepted once whichever process receives
-    it.
+    it. `throttle`: the per-AccessKey request limits (None: unthrottled), one budget shared
+    by every process on the database (api/throttle.py).
     """
     _configure_logging(log_level)
     running = None
@@ -73,7 +79,7 @@ def serve(
         running = Engine(store, SystemClock(), engine)
         running.start()
     try:
-        _serve(store, host, port, default_timezone, log_level, workers)
+        _serve(store, host, port, default_timezone, log_level, workers, throttle)
     finally:
         if running is not None:
             running.stop()
@@ -81,7 +87,13 @@ def serve(
 
 
 def _serve(
-    store: Store, host: str, port: int, default_timezone: str, log_level: str, workers: int
+    store: Store,
+    host: str,
+    port: int,
+    default_timezone: str,
+    log_level: str,
+    workers: int,
+    throttle: ThrottleSettings | None = None,
 ) -> None:
     options: dict[str, Any] = {
         "host": host,
@@ -95,10 +107,11 @@ def _serve(
     if workers > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
         url = store.engine.url.render_as_string(hide_password=False)
-        os.environ[_WORKER_ENV] = json.dumps([url, default_timezone, log_level])
+        limits = str(throttle) if throttle is not None else "off"
+        os.environ[_WORKER_ENV] = json.dumps([url, default_timezone, log_level, limits])
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
         return
-    app = build_app(store, default_timezone)
+    app = build_app(store, default_timezone, throttle)
     uvicorn.run(app, **options)
 
 
@@ -128,9 +141,9 @@ def run_roles(
 
 def worker_app() -> Starlette:
     """The app of one worker process of `serve --workers N`."""
-    url, default_timezone, log_level = json.loads(os.environ[_WORKER_ENV])
+    url, default_timezone, log_level, limits = json.loads(os.environ[_WORKER_ENV])
     _configure_logging(log_level)
-    return build_app(Store.open(url, migrate=False), default_timezone)
+    return build_app(Store.open(url, migrate=False), default_timezone, parse_throttle(limits))
 
 
 def _configure_logging(log_level: str) -> None:

@@ -48,6 +48,8 @@ from dwsched.domain.schedule import Cycle
 from dwsched.domain.task_instances import TaskInstance, TaskInstancePage, TaskInstanceQuery
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import (
+    access,
+    audit,
     definitions,
     engine,
     instances,
@@ -743,6 +745,134 @@ class Store:
             return operations.operation_logs(
                 conn, task_instance_id, start_ms, end_ms, offset, limit
             )
+
+    # Access control: users, groups, policies, workspace members
+
+    def create_user(self, name: str, display_name: str, now_ms: int) -> access.User:
+        with self.write() as conn:
+            return access.create_user(conn, name, display_name, now_ms)
+
+    def user(self, name: str) -> access.User:
+        with self.read() as conn:
+            return access.user_by_name(conn, name)
+
+    def users(self) -> list[access.User]:
+        with self.read() as conn:
+            return access.all_users(conn)
+
+    def delete_user(self, name: str) -> None:
+        with self.write() as conn:
+            access.delete_user(conn, name)
+
+    def create_group(self, name: str, now_ms: int) -> None:
+        with self.write() as conn:
+            access.create_group(conn, name, now_ms)
+
+    def add_to_group(self, group: str, user: str) -> None:
+        with self.write() as conn:
+            access.add_to_group(conn, group, user)
+
+    def groups(self) -> list[tuple[str, list[str]]]:
+        with self.read() as conn:
+            return access.groups(conn)
+
+    def create_policy(self, name: str, document: str, description: str, now_ms: int) -> None:
+        with self.write() as conn:
+            access.create_policy(conn, name, document, description, now_ms)
+
+    def custom_policies(self) -> list[tuple[str, str, str]]:
+        with self.read() as conn:
+            return access.custom_policies(conn)
+
+    def policy_exists(self, name: str) -> bool:
+        with self.read() as conn:
+            return access.policy_exists(conn, name)
+
+    def delete_policy(self, name: str) -> None:
+        with self.write() as conn:
+            access.delete_policy(conn, name)
+
+    def attach_policy(self, policy: str, principal_type: str, name: str, attach: bool) -> None:
+        with self.write() as conn:
+            principal = access.principal_id(conn, principal_type, name)
+            if attach:
+                access.attach(conn, policy, principal_type, principal)
+            else:
+                access.detach(conn, policy, principal_type, principal)
+
+    def attachments(self) -> list[tuple[str, str, str]]:
+        with self.read() as conn:
+            return access.attachments(conn)
+
+    def principal(self, access_key_id: str) -> access.Principal | None:
+        with self.read() as conn:
+            return access.principal_of_key(conn, access_key_id)
+
+    def member_roles(self, project_id: int, user_id: int) -> set[str] | None:
+        with self.read() as conn:
+            return access.member_roles_of(conn, project_id, user_id)
+
+    def member_projects(self, user_id: int) -> set[int]:
+        with self.read() as conn:
+            return access.member_projects(conn, user_id)
+
+    def projects_of(self, kind: str, ids: Sequence[Any]) -> dict[Any, int]:
+        with self.read() as conn:
+            return access.projects_of(conn, kind, ids)
+
+    def add_member(self, project_id: int, user_id: int, roles: Sequence[str], now_ms: int) -> None:
+        with self.write() as conn:
+            projects.project_by_id(conn, project_id)
+            _user_by_id(conn, user_id)
+            access.add_member(conn, project_id, user_id, roles, now_ms)
+
+    def change_roles(
+        self, project_id: int, user_id: int, roles: Sequence[str], grant: bool
+    ) -> None:
+        with self.write() as conn:
+            projects.project_by_id(conn, project_id)
+            if access.member_roles_of(conn, project_id, user_id) is None:
+                raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            if grant:
+                access.grant(conn, project_id, user_id, roles)
+            else:
+                access.revoke(conn, project_id, user_id, roles)
+
+    def remove_member(self, project_id: int, user_id: int) -> None:
+        with self.write() as conn:
+            projects.project_by_id(conn, project_id)
+            if access.member_roles_of(conn, project_id, user_id) is None:
+                raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            access.remove_member(conn, project_id, user_id)
+
+    def members(
+        self, project_id: int, user_ids: Sequence[int] | None, role_codes: Sequence[str] | None
+    ) -> list[tuple[access.User, str, set[str]]]:
+        with self.read() as conn:
+            projects.project_by_id(conn, project_id)
+            return access.members(conn, project_id, user_ids, role_codes)
+
+    def record_audit(self, entry: audit.AuditEntry) -> None:
+        with self.write() as conn:
+            audit.record(conn, entry)
+
+    def audit_entries(
+        self,
+        since_ms: int | None = None,
+        user: str | None = None,
+        actions: Sequence[str] | None = None,
+        project_id: int | None = None,
+        limit: int = 100,
+    ) -> list[audit.AuditEntry]:
+        with self.read() as conn:
+            return audit.entries(conn, since_ms, user, actions, project_id, limit)
+
+
+def _user_by_id(conn: sa.Connection, user_id: int) -> access.User:
+    found = access.user_by_id(conn, user_id)
+    if found is None:
+        raise InvalidArgument("UserId", f"The parameter UserId {user_id} names no user.")
+    return found
 
 
 CREATE_KIND = "CreateWorkflowInstances"

@@ -46,8 +46,13 @@ def get_project(ctx: Context, p: Params) -> dict[str, Any]:
 def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_PROJECT_PAGE) or 10
+    ids = p.int_list("Ids", 1000)
+    if ctx.caller is not None and ctx.caller.readable is not None:
+        # Only the workspaces the caller may read: others are not even counted.
+        readable = ctx.caller.readable
+        ids = [i for i in (ids if ids is not None else sorted(readable)) if i in readable] or [0]
     total, found = ctx.store.list_projects(
-        ids=p.int_list("Ids", 1000),
+        ids=ids,
         names=p.str_list("Names", 1000),
         status=p.choice("Status", ProjectStatus),
         offset=(number - 1) * size,

@@ -1,0 +1,165 @@
+"""Workspace members and roles, as DataWorks has them: CreateProjectMember,
+GetProjectMember, ListProjectMembers, DeleteProjectMember, GrantMemberProjectRoles,
+RevokeMemberProjectRoles, ListProjectRoles, GetProjectRole.
+
+A member's UserId is the dwsched user's id (a decimal string, as DataWorks account ids are);
+roles are DataWorks' built-in workspace roles (domain.access.ROLES).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwsched.api import wire
+from dwsched.api.context import Context, Handler
+from dwsched.api.params import Params
+from dwsched.domain.access import ROLES, Kind, Role
+from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound
+from dwsched.domain.queries import MAX_PAGE_NUMBER
+
+MAX_PAGE = 100
+_MODULES = {
+    Kind.READ: ["OperationCenter.Read", "DataStudio.Read"],
+    Kind.OPERATE: ["OperationCenter.Operate"],
+    Kind.DEVELOP: ["DataStudio.Develop", "DataStudio.Deploy"],
+    Kind.ADMINISTER: ["Workspace.Administer", "Workspace.Members"],
+}
+
+
+def _user_id(p: Params) -> int:
+    text = p.required_text("UserId", max_length=64).strip()
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise InvalidArgument("UserId", f"The parameter UserId must be a user id, got {text!r}.")
+    return int(text)
+
+
+def _roles(p: Params, required: bool) -> list[str]:
+    codes = p.str_list("RoleCodes", 50)
+    if not codes:
+        if required:
+            raise MissingArgument("RoleCodes")
+        return []
+    for code in codes:
+        if code not in ROLES:
+            raise InvalidArgument(
+                "RoleCodes",
+                f"The parameter RoleCodes holds {code!r}, not a workspace role; the roles are "
+                f"{', '.join(ROLES)}.",
+            )
+    return list(dict.fromkeys(codes))
+
+
+def _role(r: Role) -> dict[str, Any]:
+    return {"Code": r.code, "Name": r.name, "Type": "System"}
+
+
+def _member(project_id: int, user: Any, status: str, roles: set[str]) -> dict[str, Any]:
+    return {
+        "ProjectId": project_id,
+        "UserId": str(user.id),
+        "UserName": user.name,
+        "Status": status,
+        "Roles": [_role(ROLES[c]) for c in sorted(roles) if c in ROLES],
+    }
+
+
+def create_project_member(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    user_id = _user_id(p)
+    ctx.store.add_member(project_id, user_id, _roles(p, required=True), ctx.now_ms)
+    return {}
+
+
+def delete_project_member(ctx: Context, p: Params) -> dict[str, Any]:
+    ctx.store.remove_member(p.required_integer("ProjectId"), _user_id(p))
+    return {}
+
+
+def grant_member_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
+    ctx.store.change_roles(project_id, user_id, _roles(p, required=True), grant=True)
+    return {}
+
+
+def revoke_member_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
+    ctx.store.change_roles(project_id, user_id, _roles(p, required=True), grant=False)
+    return {}
+
+
+def get_project_member(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
+    found = ctx.store.members(project_id, [user_id], None)
+    if not found:
+        raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+    user, status, roles = found[0]
+    return {"ProjectMember": _member(project_id, user, status, roles)}
+
+
+def _page(p: Params) -> tuple[int, int]:
+    number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
+    size = p.integer("PageSize", maximum=MAX_PAGE) or 10
+    return number, size
+
+
+def list_project_members(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    raw_ids = p.str_list("UserIds", 100)
+    user_ids = None
+    if raw_ids:
+        if not all(i.isdigit() for i in raw_ids):
+            raise InvalidArgument("UserIds", "The parameter UserIds must be a list of user ids.")
+        user_ids = [int(i) for i in raw_ids]
+    codes = _roles(p, required=False) or None
+    number, size = _page(p)
+    found = ctx.store.members(project_id, user_ids, codes)
+    items = [_member(project_id, u, s, r) for u, s, r in found]
+    chosen = items[(number - 1) * size : number * size]
+    return {"PagingInfo": wire.paging(number, size, len(items), "ProjectMembers", chosen)}
+
+
+def _project_role(project_id: int, r: Role) -> dict[str, Any]:
+    modules = sorted({m for k in r.kinds for m in _MODULES[k]})
+    return {**_role(r), "ProjectId": project_id, "ModulePermissions": modules}
+
+
+def list_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    ctx.store.get_project(project_id)
+    kind = p.text("Type", max_length=32)
+    if kind not in (None, "System", "UserCustom"):
+        raise InvalidArgument("Type", "The parameter Type must be System or UserCustom.")
+    codes = set(p.str_list("Codes", 100) or []) or None
+    names = set(p.str_list("Names", 100) or []) or None
+    number, size = _page(p)
+    roles = [
+        r
+        for r in ROLES.values()
+        if kind != "UserCustom"
+        and (codes is None or r.code in codes)
+        and (names is None or r.name in names)
+    ]
+    items = [_project_role(project_id, r) for r in roles]
+    chosen = items[(number - 1) * size : number * size]
+    return {"PagingInfo": wire.paging(number, size, len(items), "ProjectRoles", chosen)}
+
+
+def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
+    project_id = p.required_integer("ProjectId")
+    ctx.store.get_project(project_id)
+    code = p.required_text("Code", max_length=64)
+    if code not in ROLES:
+        raise NotFound(f"The workspace role {code!r} does not exist.")
+    return {"ProjectRole": _project_role(project_id, ROLES[code])}
+
+
+HANDLERS: dict[str, Handler] = {
+    "CreateProjectMember": create_project_member,
+    "DeleteProjectMember": delete_project_member,
+    "GrantMemberProjectRoles": grant_member_project_roles,
+    "RevokeMemberProjectRoles": revoke_member_project_roles,
+    "GetProjectMember": get_project_member,
+    "ListProjectMembers": list_project_members,
+    "ListProjectRoles": list_project_roles,
+    "GetProjectRole": get_project_role,
+}

@@ -1,0 +1,53 @@
+"""What the audit log keeps of a mutating request: who, with which key, the action, the ids
+it names, its parameters (values that could be secrets removed, long ones cut), how it
+ended, its RequestId and where it came from."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dwsched.store.audit import AuditEntry
+
+SECRET = re.compile(r"secret|password|passwd|token|credential|signature", re.IGNORECASE)
+TARGET_PARAMS = ("Id", "Ids", "TaskId", "OperationId", "WorkflowId", "UserId", "ProjectId")
+MAX_VALUE = 2_000
+
+
+def entry(
+    *,
+    now_ms: int,
+    user: str,
+    access_key_id: str,
+    action: str,
+    params: Mapping[str, str],
+    result: str,
+    request_id: str,
+    source: str,
+    answer: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    kept = {
+        k: ("***" if SECRET.search(k) else (v if len(v) <= MAX_VALUE else v[:MAX_VALUE] + "…"))
+        for k, v in sorted(params.items())
+        if k not in ("Action", "Version", "AccessKeyId", "Signature", "SignatureNonce")
+    }
+    targets = [f"{k}={params[k]}" for k in TARGET_PARAMS if k in params]
+    targets += [f"{k}={v}" for k, v in params.items() if k.startswith("Ids.")]
+    if answer is not None and "OperationId" in answer:
+        targets.append(f"OperationId={answer['OperationId']}")
+    project = params.get("ProjectId", "")
+    return AuditEntry(
+        id=0,
+        create_time=now_ms,
+        user=user,
+        access_key_id=access_key_id,
+        action=action,
+        project_id=int(project) if project.isdigit() and len(project) < 19 else None,
+        targets=json.dumps(targets, ensure_ascii=False),
+        parameters=json.dumps(kept, ensure_ascii=False),
+        result=result,
+        request_id=request_id,
+        source=source,
+    )

@@ -1,0 +1,217 @@
+"""`dwsched users`, `dwsched groups`, `dwsched policies`: who may do what (docs/access.md).
+
+They work on the database directly, as `keys` and `projects` do: whoever can run them owns
+the deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dwsched.cli.options import db_option, open_store, option
+from dwsched.clock import SystemClock
+from dwsched.domain import policies as policy_rules
+from dwsched.domain.errors import InvalidArgument
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]{0,63}")
+_POLICY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+
+
+def _name(value: str, what: str, pattern: re.Pattern[str] = _NAME) -> str:
+    if not pattern.fullmatch(value):
+        raise InvalidArgument(
+            what,
+            f"{what} {value!r} must start with a letter and hold letters, digits and "
+            f"{'_ . @ -' if pattern is _NAME else '-'} only (at most "
+            f"{64 if pattern is _NAME else 128} characters).",
+        )
+    return value
+
+
+@click.group()
+def users() -> None:
+    """Users: they own AccessKeys (dwsched keys create --user NAME)."""
+
+
+@users.command("create")
+@db_option()
+@click.argument("name")
+@option("--display-name", default="", help="Shown name.")
+def create_user(db_url: str, name: str, display_name: str) -> None:
+    """Create a user (no policy: it may do nothing until one is attached)."""
+    _name(name, "NAME")
+    with open_store(db_url) as store:
+        user = store.create_user(name, display_name or name, SystemClock().now_ms())
+    click.echo(f"created user {user.name} (UserId {user.id})")
+
+
+@users.command("list")
+@db_option()
+def list_users(db_url: str) -> None:
+    """List users with their ids and policies."""
+    with open_store(db_url) as store:
+        found = store.users()
+        attached = store.attachments()
+    table = Table("UserId", "Name", "Display name", "Policies")
+    for u in found:
+        names = [p for p, kind, who in attached if kind == "User" and who == u.name]
+        table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
+    Console().print(table)
+
+
+@users.command("delete")
+@db_option()
+@click.argument("name")
+def delete_user(db_url: str, name: str) -> None:
+    """Delete a user (its AccessKeys first), its memberships and attachments."""
+    with open_store(db_url) as store:
+        store.delete_user(name)
+    click.echo(f"deleted user {name}")
+
+
+@click.group()
+def groups() -> None:
+    """Groups of users: policies attached to a group apply to its users."""
+
+
+@groups.command("create")
+@db_option()
+@click.argument("name")
+def create_group(db_url: str, name: str) -> None:
+    """Create a group."""
+    _name(name, "NAME")
+    with open_store(db_url) as store:
+        store.create_group(name, SystemClock().now_ms())
+    click.echo(f"created group {name}")
+
+
+@groups.command("add")
+@db_option()
+@click.argument("group")
+@click.argument("user")
+def add_user(db_url: str, group: str, user: str) -> None:
+    """Add USER to GROUP."""
+    with open_store(db_url) as store:
+        store.add_to_group(group, user)
+    click.echo(f"{user} is in {group}")
+
+
+@groups.command("list")
+@db_option()
+def list_groups(db_url: str) -> None:
+    """List groups and their users."""
+    with open_store(db_url) as store:
+        found = store.groups()
+    table = Table("Group", "Users")
+    for name, members in found:
+        table.add_row(name, ", ".join(members))
+    Console().print(table)
+
+
+@click.group()
+def policies() -> None:
+    """RAM-style policies: documents of Allow/Deny statements on dataworks:<Action> and
+    acs:dataworks:*:*:workspace/<ProjectId> (docs/access.md)."""
+
+
+@policies.command("create")
+@db_option()
+@click.argument("name")
+@option(
+    "--document",
+    "document_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The policy document (JSON file), or - for standard input.",
+)
+@option("--description", default="", help="Free text.")
+def create_policy(db_url: str, name: str, document_file: TextIO, description: str) -> None:
+    """Create a custom policy from a RAM policy document."""
+    _name(name, "NAME", _POLICY_NAME)
+    if policy_rules.is_builtin(name):
+        raise InvalidArgument("NAME", f"{name!r} is a built-in policy's name.")
+    text = document_file.read()
+    policy_rules.parse_policy(text, "--document")
+    with open_store(db_url) as store:
+        store.create_policy(name, text, description, SystemClock().now_ms())
+    click.echo(f"created policy {name}")
+
+
+@policies.command("list")
+@db_option()
+def list_policies(db_url: str) -> None:
+    """List built-in and custom policies, and where they are attached."""
+    with open_store(db_url) as store:
+        custom = store.custom_policies()
+        attached = store.attachments()
+    table = Table("Policy", "Type", "Attached to", "Description")
+    rows = [
+        (n, "System", policy_rules.BUILTIN_DESCRIPTIONS.get(n, "")) for n in policy_rules.BUILTIN
+    ]
+    rows += [(n, "Custom", d) for n, d, _ in custom]
+    for name, kind, description in rows:
+        where = ", ".join(f"{t.lower()}:{who}" for p, t, who in attached if p == name)
+        table.add_row(name, kind, where, description)
+    Console().print(table)
+
+
+@policies.command("show")
+@db_option()
+@click.argument("name")
+def show_policy(db_url: str, name: str) -> None:
+    """Print a policy's document."""
+    if policy_rules.is_builtin(name):
+        click.echo(policy_rules.BUILTIN_DOCUMENTS[name])
+        return
+    with open_store(db_url) as store:
+        found = {n: doc for n, _, doc in store.custom_policies()}
+    if name not in found:
+        raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
+    click.echo(found[name])
+
+
+@policies.command("delete")
+@db_option()
+@click.argument("name")
+def delete_policy(db_url: str, name: str) -> None:
+    """Delete a custom policy (detach it first)."""
+    with open_store(db_url) as store:
+        store.delete_policy(name)
+    click.echo(f"deleted policy {name}")
+
+
+def _attach(db_url: str, name: str, user: str | None, group: str | None, attach: bool) -> None:
+    if (user is None) == (group is None):
+        raise InvalidArgument("--user", "Give exactly one of --user and --group.")
+    with open_store(db_url) as store:
+        if not policy_rules.is_builtin(name) and not store.policy_exists(name):
+            raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
+        kind, who = ("User", user) if user is not None else ("Group", group)
+        assert who is not None
+        store.attach_policy(name, kind, who, attach)
+    click.echo(f"{'attached' if attach else 'detached'} {name} {'to' if attach else 'from'} {who}")
+
+
+@policies.command("attach")
+@db_option()
+@click.argument("name")
+@option("--user", default=None, help="The user to attach it to.")
+@option("--group", default=None, help="The group to attach it to.")
+def attach_policy(db_url: str, name: str, user: str | None, group: str | None) -> None:
+    """Attach a policy to a user or a group."""
+    _attach(db_url, name, user, group, attach=True)
+
+
+@policies.command("detach")
+@db_option()
+@click.argument("name")
+@option("--user", default=None, help="The user to detach it from.")
+@option("--group", default=None, help="The group to detach it from.")
+def detach_policy(db_url: str, name: str, user: str | None, group: str | None) -> None:
+    """Detach a policy from a user or a group."""
+    _attach(db_url, name, user, group, attach=False)
