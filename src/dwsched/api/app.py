@@ -28,7 +28,7 @@ from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body, status_and_
 from dwsched.api.params import Params
 from dwsched.api.throttle import Throttle
 from dwsched.clock import Clock
-from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
+from dwsched.domain.errors import DwschedError, Forbidden, InvalidArgument, StoreBusy
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.api")
@@ -224,6 +224,8 @@ class RpcEndpoint:
         failed = isinstance(outcome, DwschedError)
         result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
         user = caller.name if caller is not None and caller.name != "root" else access_key_id
+        if isinstance(outcome, Forbidden):  # denied before a caller was established
+            user = outcome.detail.get("AuthPrincipalDisplayName") or user
         try:
             self.store.record_audit(
                 audit.entry(

@@ -229,6 +229,24 @@ def attachments(conn: sa.Connection) -> list[tuple[str, str, str]]:
     )
 
 
+def set_key_user(conn: sa.Connection, access_key_id: str, user: str) -> None:
+    """Give the key to a user (its requests are then that user's)."""
+    owner = user_by_name(conn, user)
+    done = conn.execute(
+        sa.update(access_keys).where(access_keys.c.id == access_key_id).values(user_id=owner.id)
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"The AccessKey {access_key_id!r} does not exist.")
+
+
+def key_users(conn: sa.Connection) -> dict[str, str]:
+    """AccessKey id -> its user's name (keys without a user left out)."""
+    rows = conn.execute(
+        sa.select(access_keys.c.id, users.c.name).join(users, users.c.id == access_keys.c.user_id)
+    )
+    return {str(r.id): str(r.name) for r in rows}
+
+
 def principal_of_key(conn: sa.Connection, access_key_id: str) -> Principal | None:
     """The user owning the key and the policies that apply to it; None for a key without
     a user."""

@@ -63,6 +63,7 @@ from dwsched.store import (
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import current_revision, upgrade
+from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
 
 IMPORT_BATCH = 5000
@@ -489,9 +490,19 @@ class Store:
 
     # Access keys and replay protection
 
+    secrets: SecretBox | None = None
+    """Seals the AccessKeySecrets written and opens the sealed ones read (`use_secrets`);
+    None (library use, tests): secrets are written as given, and only plaintext ones and
+    those this process sealed or opened already can be read."""
+
+    def use_secrets(self, box: SecretBox) -> None:
+        """Seal and open AccessKeySecrets with `box` (the server key) from now on."""
+        self.secrets = box
+
     def create_key(self, key: AccessKey) -> None:
+        """Store a key, its secret sealed (`key.secret` is the plaintext)."""
         with self.write() as conn:
-            keys.insert_key(conn, key)
+            keys.insert_key(conn, key, self.secrets)
 
     @contextmanager
     def key_session(self, access_key_id: str, wait: bool = True) -> Iterator[keys.KeySession]:
@@ -502,14 +513,38 @@ class Store:
         the SQLite database.
         """
         with raw_transaction(self._hot, write=True, wait=wait) as cursor:
-            session = keys.KeySession(cursor, self.engine.dialect, access_key_id)
+            session = keys.KeySession(cursor, self.engine.dialect, access_key_id, self.secrets)
             yield session
         if session.now_ms is not None:
             self._sweep_nonces(session.now_ms)
 
     def list_keys(self) -> list[AccessKey]:
+        """Every key, its secret as stored (sealed)."""
         with self.read() as conn:
             return keys.all_keys(conn)
+
+    def sealed_key_ids(self) -> set[str]:
+        """The ids of the server keys the stored secrets are sealed with."""
+        with self.read() as conn:
+            return keys.sealed_key_ids(conn)
+
+    def seal_plaintext_keys(self) -> int:
+        """Seal the secrets stored in plaintext before sealing existed, in one transaction,
+        with the server key of `use_secrets`; how many there were."""
+        if self.secrets is None:
+            raise RuntimeError("no server key to seal secrets with (Store.use_secrets)")
+        with self.write() as conn:
+            return keys.seal_plaintext(conn, self.secrets)
+
+    def reseal_keys(self, new: SecretBox) -> int:
+        """Seal every secret with `new` instead of the current server key, in one
+        transaction, then use `new`; how many secrets were sealed anew."""
+        if self.secrets is None:
+            raise RuntimeError("no current server key to open secrets with (Store.use_secrets)")
+        with self.write() as conn:
+            done = keys.reseal(conn, new, self.secrets)
+        self.secrets = new
+        return done
 
     def set_key_status(self, access_key_id: str, status: KeyStatus) -> None:
         with self.write() as conn:
@@ -803,6 +838,14 @@ class Store:
     def attachments(self) -> list[tuple[str, str, str]]:
         with self.read() as conn:
             return access.attachments(conn)
+
+    def set_key_user(self, access_key_id: str, user: str) -> None:
+        with self.write() as conn:
+            access.set_key_user(conn, access_key_id, user)
+
+    def key_users(self) -> dict[str, str]:
+        with self.read() as conn:
+            return access.key_users(conn)
 
     def principal(self, access_key_id: str) -> access.Principal | None:
         with self.read() as conn:

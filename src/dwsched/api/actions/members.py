@@ -18,11 +18,15 @@ from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PAGE = 100
+# What each kind of action grants, as DataWorks' ModulePermissions (module, permission).
 _MODULES = {
-    Kind.READ: ["OperationCenter.Read", "DataStudio.Read"],
-    Kind.OPERATE: ["OperationCenter.Operate"],
-    Kind.DEVELOP: ["DataStudio.Develop", "DataStudio.Deploy"],
-    Kind.ADMINISTER: ["Workspace.Administer", "Workspace.Members"],
+    Kind.READ: [
+        ("OperationCenter", "Operation Center", "Read"),
+        ("DataStudio", "Data Studio", "Read"),
+    ],
+    Kind.OPERATE: [("OperationCenter", "Operation Center", "Operate")],
+    Kind.DEVELOP: [("DataStudio", "Data Studio", "Develop")],
+    Kind.ADMINISTER: [("Workspace", "Workspace Management", "Administer")],
 }
 
 
@@ -120,7 +124,14 @@ def list_project_members(ctx: Context, p: Params) -> dict[str, Any]:
 
 def _project_role(project_id: int, r: Role) -> dict[str, Any]:
     modules = sorted({m for k in r.kinds for m in _MODULES[k]})
-    return {**_role(r), "ProjectId": project_id, "ModulePermissions": modules}
+    return {
+        **_role(r),
+        "ProjectId": project_id,
+        "ModulePermissions": [
+            {"ModuleId": module, "ModuleName": name, "PermissionType": permission}
+            for module, name, permission in modules
+        ],
+    }
 
 
 def list_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
