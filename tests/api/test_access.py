@@ -1,5 +1,5 @@
 """Access control through the official SDK over real HTTP (both databases): users with
-policies and workspace roles, a matrix of users × actions × workspaces, the workspace of
+policies and workspace roles, a matrix of users x actions x workspaces, the workspace of
 every id a batch touches, Forbidden.RAM with AccessDeniedDetail, members and roles actions,
 listing that does not leak, and the audit log.
 """
@@ -7,6 +7,7 @@ listing that does not leak, and the audit log.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
