@@ -191,7 +191,6 @@ def test_explicit_deny_wins_and_conditions_apply(live: LiveServer) -> None:
     store.create_policy("DenyListB", json.dumps(deny_b), "", NOW)
     store.attach_policy("DenyListB", "User", "admin", attach=True)
     admin = w.users["admin"]
-    import time
 
     time.sleep(2.1)  # authorisation facts are cached for 2 s
     detail = denied(
@@ -253,7 +252,6 @@ def test_members_and_roles_actions(live: LiveServer) -> None:
         ["role_project_guest"],
     )
     # Now the reader may read workspace b.
-    import time
 
     time.sleep(2.1)
     w.users["reader"].get_workflow_instance(M.GetWorkflowInstanceRequest(id=w.instances["b"]))
