@@ -45,6 +45,7 @@ cli.add_command(db.db)
 cli.add_command(access.users)
 cli.add_command(access.groups)
 cli.add_command(access.policies)
+cli.add_command(access.audit)
 
 
 def main() -> None:

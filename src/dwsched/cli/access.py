@@ -6,7 +6,9 @@ the deployment.
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime
 from typing import TextIO
 
 import click
@@ -215,3 +217,75 @@ def attach_policy(db_url: str, name: str, user: str | None, group: str | None) -
 def detach_policy(db_url: str, name: str, user: str | None, group: str | None) -> None:
     """Detach a policy from a user or a group."""
     _attach(db_url, name, user, group, attach=False)
+
+
+@click.command()
+@db_option()
+@option("--since", default=None, help="Only entries from this day on (YYYY-MM-DD, UTC).")
+@option("--user", "user_name", default=None, help="Only this user's (or AccessKeyId's) entries.")
+@option("--action", "actions", multiple=True, help="Only these actions (repeatable).")
+@option("--project", "project_id", type=int, default=None, help="Only this workspace's entries.")
+@option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="At most this many, newest first.",
+)
+@option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit(
+    db_url: str,
+    since: str | None,
+    user_name: str | None,
+    actions: tuple[str, ...],
+    project_id: int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The audit log: every mutating action, who made it, with which key, on what, and
+    how it ended (newest first)."""
+    since_ms = None
+    if since is not None:
+        try:
+            day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidArgument(
+                "--since", f"--since must be YYYY-MM-DD, got {since!r}."
+            ) from None
+        since_ms = int(day.timestamp() * 1000)
+    with open_store(db_url) as store:
+        found = store.audit_entries(since_ms, user_name, list(actions) or None, project_id, limit)
+    if as_json:
+        for e in found:
+            click.echo(
+                json.dumps(
+                    {
+                        "Time": e.create_time,
+                        "User": e.user,
+                        "AccessKeyId": e.access_key_id,
+                        "Action": e.action,
+                        "ProjectId": e.project_id,
+                        "Targets": json.loads(e.targets),
+                        "Parameters": json.loads(e.parameters),
+                        "Result": e.result,
+                        "RequestId": e.request_id,
+                        "Source": e.source,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    table = Table("Time (UTC)", "User", "Action", "Targets", "Result", "Source", "RequestId")
+    for e in found:
+        when = datetime.fromtimestamp(e.create_time / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        style = "green" if e.result == "OK" else "red"
+        table.add_row(
+            when,
+            e.user,
+            e.action,
+            ", ".join(json.loads(e.targets)),
+            f"[{style}]{e.result}[/]",
+            e.source,
+            e.request_id,
+        )
+    Console().print(table)

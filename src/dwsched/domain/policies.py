@@ -272,13 +272,18 @@ class Decision:
 # Parsing
 
 
+_Patterns = str | list[str] | msgspec.UnsetType  # UNSET: absent (JSON null is refused)
+
+
 class _Statement(msgspec.Struct, rename="pascal", forbid_unknown_fields=True):
     effect: str
-    action: str | list[str] | None = None
-    not_action: str | list[str] | None = None
-    resource: str | list[str] | None = None
-    not_resource: str | list[str] | None = None
-    condition: dict[str, Any] | None = None  # read by hand: msgspec's paths omit dict keys
+    action: _Patterns = msgspec.UNSET
+    not_action: _Patterns = msgspec.UNSET
+    resource: _Patterns = msgspec.UNSET
+    not_resource: _Patterns = msgspec.UNSET
+    condition: dict[str, Any] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )  # read by hand: msgspec's paths omit dict keys
 
 
 class _Document(msgspec.Struct, rename="pascal", forbid_unknown_fields=True):
@@ -340,7 +345,11 @@ def _statement(s: _Statement, at: str, invalid: _Fault) -> Statement:
                 f"{r!r} is not * or acs:dataworks:<region>:<account>:workspace/<id> "
                 "(region and account may be *; the id digits, * and ?)",
             )
-    conditions = () if s.condition is None else _conditions(s.condition, f"{at}.Condition", invalid)
+    conditions = (
+        ()
+        if isinstance(s.condition, msgspec.UnsetType)
+        else _conditions(s.condition, f"{at}.Condition", invalid)
+    )
     return Statement(
         effect,
         tuple(a.translate(_LOWER) for _, a in actions),
@@ -352,27 +361,27 @@ def _statement(s: _Statement, at: str, invalid: _Fault) -> Statement:
 
 
 def _pick(
-    plain: str | list[str] | None,
-    negated: str | list[str] | None,
+    plain: _Patterns,
+    negated: _Patterns,
     name: str,
     at: str,
     invalid: _Fault,
 ) -> tuple[list[tuple[str, str]], bool]:
     """The (path, pattern) pairs of `name` or `Not<name>` (exactly one must be given), and
     whether they are the `Not` form."""
-    if plain is not None and negated is not None:
-        raise invalid(at, f"a statement has {name} or Not{name}, not both")
-    if plain is None:
-        if negated is None:
-            raise invalid(at, f"a statement needs {name} (or Not{name})")
-        value, field = negated, f"{at}.Not{name}"
+    if not isinstance(plain, msgspec.UnsetType):
+        if not isinstance(negated, msgspec.UnsetType):
+            raise invalid(at, f"a statement has {name} or Not{name}, not both")
+        value, field, is_not = plain, f"{at}.{name}", False
+    elif not isinstance(negated, msgspec.UnsetType):
+        value, field, is_not = negated, f"{at}.Not{name}", True
     else:
-        value, field = plain, f"{at}.{name}"
+        raise invalid(at, f"a statement needs {name} (or Not{name})")
     if isinstance(value, str):
-        return [(field, value)], plain is None
+        return [(field, value)], is_not
     if not value:
         raise invalid(field, f"at least one {name} is required")
-    return [(f"{field}[{j}]", v) for j, v in enumerate(value)], plain is None
+    return [(f"{field}[{j}]", v) for j, v in enumerate(value)], is_not
 
 
 def _conditions(block: dict[str, Any], at: str, invalid: _Fault) -> tuple[Condition, ...]:
