@@ -183,3 +183,19 @@ def test_concurrent_opens_of_a_fresh_postgresql_database_all_succeed(tmp_path: P
                 check.dispose()
         finally:
             urls.close()
+
+
+def test_keys_made_before_access_control_stay_administrators(engine: sa.Engine) -> None:
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO access_keys (id, secret, name, status, create_time) "
+                "VALUES ('LTAIold', 's3cret', 'old', 'Enabled', 5)"
+            )
+        )
+    upgrade(engine)
+    store = Store(engine)
+    principal = store.principal("LTAIold")
+    assert principal is not None
+    assert (principal.user.name, principal.policy_names) == ("admin", ("AdministratorAccess",))
