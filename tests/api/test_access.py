@@ -343,3 +343,34 @@ def test_mutating_actions_are_audited(live: LiveServer) -> None:
     # Reads are not audited.
     operator.get_workflow_instance(M.GetWorkflowInstanceRequest(id=w.instances["a"]))
     assert len(live.store.audit_entries(user="operator")) == 2
+
+
+def test_the_creator_of_a_workspace_owns_it(live: LiveServer) -> None:
+    store = live.store
+    creator, _ = user_client(live, "creator")
+    store.create_policy(
+        "CreateAndRead",
+        json.dumps(
+            {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["dataworks:CreateProject", "dataworks:Get*", "dataworks:List*"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+        "",
+        NOW,
+    )
+    store.attach_policy("CreateAndRead", "User", "creator", attach=True)
+    made = creator.create_project(M.CreateProjectRequest(name="mine_1")).body.id
+    member = creator.get_project_member(
+        M.GetProjectMemberRequest(project_id=made, user_id=str(store.user("creator").id))
+    ).body.project_member
+    assert [r.code for r in member.roles] == ["role_project_owner"]
+    time.sleep(2.1)
+    listed = creator.list_projects(M.ListProjectsRequest()).body.paging_info.projects
+    assert [p.id for p in listed] == [made]

@@ -43,6 +43,7 @@ class Caller:
 
     name: str
     readable: frozenset[int] | None
+    user_id: int | None = None  # None for the tenant's own key
 
 
 class _Cache:
@@ -148,7 +149,7 @@ class Authorizer:
             readable = frozenset(
                 self._cache.get(("member", user.id), lambda: self.store.member_projects(user.id))
             )
-        return Caller(user.name, readable)
+        return Caller(user.name, readable, user.id)
 
     def _subject(self, access_key_id: str) -> _Subject | None:
         principal = self.store.principal(access_key_id)

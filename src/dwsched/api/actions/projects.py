@@ -18,6 +18,7 @@ from dwsched.domain.projects import check_project_name
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PROJECT_PAGE = 100
+OWNER_ROLE = "role_project_owner"
 SETTABLE_STATUSES = (ProjectStatus.AVAILABLE, ProjectStatus.FORBIDDEN)
 
 
@@ -36,6 +37,9 @@ def create_project(ctx: Context, p: Params) -> dict[str, Any]:
         ),
         ctx.now_ms,
     )
+    if ctx.caller is not None and ctx.caller.user_id is not None:
+        # As in DataWorks, the user who creates a workspace is its owner.
+        ctx.store.add_member(project.id, ctx.caller.user_id, [OWNER_ROLE], ctx.now_ms)
     return {"Id": project.id, "ProjectId": project.id}
 
 
