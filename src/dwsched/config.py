@@ -22,8 +22,13 @@ SLOTS_ENV = "DWSCHED_SLOTS"
 GROUP_SLOTS_ENV = "DWSCHED_GROUP_SLOTS"
 THROTTLE_ENV = "DWSCHED_THROTTLE"
 # Requests a second per AccessKey, RATE/BURST per action class (Get*/List* read, others write).
-DEFAULT_THROTTLE = "read=50/100,write=10/20"
+DEFAULT_THROTTLE = "read=200/400,write=20/40"
 ENDPOINT_ENV = "DWSCHED_ENDPOINT"
 DEFAULT_ENDPOINT = "127.0.0.1:8765"
 ACCESS_KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ACCESS_KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+# The server key that seals AccessKeySecrets: the key itself (wins), else its file, by
+# default beside a SQLite database (`<file>.key`), or in the user's config directory.
+SECRET_KEY_ENV = "DWSCHED_SECRET_KEY"
+SECRET_KEY_FILE_ENV = "DWSCHED_SECRET_KEY_FILE"
+DEFAULT_SECRET_KEY_DIR = "~/.config/dwsched"

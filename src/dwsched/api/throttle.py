@@ -24,7 +24,10 @@ Design: one budget across processes without a lock per request.
   the database write); admitting from the lease takes a process-wide lock for a few
   dictionary operations only.
 - `wait` false (on the event loop, SQLite): a request whose lease is empty raises StoreBusy
-  instead of touching the database, and the caller serves it on a worker thread.
+  instead of touching the database, and the caller serves it on a worker thread (without
+  authenticating it again: its nonce is spent).
+- Settings: `--throttle` / `DWSCHED_THROTTLE` (`parse_throttle`), e.g. the default
+  `read=200/400,write=20/40`; `off` leaves every request unthrottled.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ READ, WRITE = "read", "write"
 CLASSES = (READ, WRITE)
 OFF = "off"
 _PART = re.compile(
-    r"(?P<cls>[a-z_]+)\s*=\s*(?:(?P<off>off)|(?P<rate>[0-9]+(?:\.[0-9]+)?)\s*/\s*(?P<burst>[0-9]+))"
+    r"(?P<cls>[a-z_]+)\s*=\s*"
+    r"(?:(?P<off>off)|(?P<rate>[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*/\s*(?P<burst>[0-9]+))"
 )
 
 
@@ -55,7 +59,7 @@ class Limit:
     burst: int
 
     def __str__(self) -> str:
-        return f"{self.rate:g}/{self.burst}"
+        return f"{repr(self.rate).removesuffix('.0')}/{self.burst}"
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
+from dwsched.cli.keys import secret_key_file_option, unlock_store
 from dwsched.cli.options import (
     db_option,
     log_level_option,
@@ -85,9 +87,11 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 
 @click.command()
 @db_option()
+@secret_key_file_option
 @_server_options
 def serve(
     db_url: str,
+    secret_key_file: Path | None,
     host: str,
     port: int,
     default_timezone: str,
@@ -100,6 +104,7 @@ def serve(
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
+    unlock_store(store, db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
     settings = engine_settings(slots, os.environ, group_slots) if engine else None
     run_server(store, host, port, default_timezone, log_level, workers, settings, throttle)
@@ -107,9 +112,11 @@ def serve(
 
 @click.command()
 @db_option(config.DEMO_DATABASE_URL)
+@secret_key_file_option
 @_server_options
 def demo(
     db_url: str,
+    secret_key_file: Path | None,
     host: str,
     port: int,
     default_timezone: str,
@@ -122,6 +129,7 @@ def demo(
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
+    unlock_store(store, db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
     key = create_key(store, "demo", now)

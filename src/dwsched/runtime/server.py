@@ -19,6 +19,7 @@ from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.service import Engine
 from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
+from dwsched.runtime.keys import handover, take_over
 from dwsched.store import Store
 
 
@@ -109,6 +110,7 @@ def _serve(
         url = store.engine.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
         os.environ[_WORKER_ENV] = json.dumps([url, default_timezone, log_level, limits])
+        os.environ.update(handover(store))  # where the server key is
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
         return
     app = build_app(store, default_timezone, throttle)
@@ -143,7 +145,9 @@ def worker_app() -> Starlette:
     """The app of one worker process of `serve --workers N`."""
     url, default_timezone, log_level, limits = json.loads(os.environ[_WORKER_ENV])
     _configure_logging(log_level)
-    return build_app(Store.open(url, migrate=False), default_timezone, parse_throttle(limits))
+    store = Store.open(url, migrate=False)
+    take_over(store, os.environ)
+    return build_app(store, default_timezone, parse_throttle(limits))
 
 
 def _configure_logging(log_level: str) -> None:
