@@ -44,6 +44,7 @@ class Caller:
     name: str
     readable: frozenset[int] | None
     user_id: int | None = None  # None for the tenant's own key
+    workspaces: frozenset[int] = frozenset()  # those the request touches
 
 
 class _Cache:
@@ -88,10 +89,26 @@ class Authorizer:
     ) -> Caller:
         """The caller, if it may make this request; Forbidden otherwise."""
         subject = self._cache.get(("key", access_key_id), lambda: self._subject(access_key_id))
-        if subject is None:
-            return Caller("root", None)
         rule = access.rule_of(action)
         workspaces = self._workspaces(rule.where, params)
+        if subject is None:
+            return Caller("root", None, None, frozenset(workspaces))
+        try:
+            return self._check(subject, action, rule, workspaces, source_ip, secure, now_ms)
+        except Forbidden as denied:
+            denied.workspaces = frozenset(workspaces)
+            raise
+
+    def _check(
+        self,
+        subject: _Subject,
+        action: str,
+        rule: access.Rule,
+        workspaces: set[int],
+        source_ip: str,
+        secure: bool,
+        now_ms: int,
+    ) -> Caller:
         context = {
             "acs:SourceIp": source_ip,
             "acs:CurrentTime": datetime.fromtimestamp(now_ms / 1000, UTC).strftime(
@@ -149,7 +166,7 @@ class Authorizer:
             readable = frozenset(
                 self._cache.get(("member", user.id), lambda: self.store.member_projects(user.id))
             )
-        return Caller(user.name, readable, user.id)
+        return Caller(user.name, readable, user.id, frozenset(workspaces))
 
     def _subject(self, access_key_id: str) -> _Subject | None:
         principal = self.store.principal(access_key_id)

@@ -224,8 +224,10 @@ class RpcEndpoint:
         failed = isinstance(outcome, DwschedError)
         result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
         user = caller.name if caller is not None and caller.name != "root" else access_key_id
+        workspaces = caller.workspaces if caller is not None else frozenset()
         if isinstance(outcome, Forbidden):  # denied before a caller was established
             user = outcome.detail.get("AuthPrincipalDisplayName") or user
+            workspaces = outcome.workspaces
         try:
             self.store.record_audit(
                 audit.entry(
@@ -238,6 +240,7 @@ class RpcEndpoint:
                     request_id=request_id,
                     source=source,
                     answer=None if failed else outcome,  # type: ignore[arg-type]
+                    workspaces=workspaces,
                 )
             )
         except Exception:

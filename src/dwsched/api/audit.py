@@ -27,7 +27,10 @@ def entry(
     request_id: str,
     source: str,
     answer: Mapping[str, Any] | None = None,
+    workspaces: frozenset[int] = frozenset(),
 ) -> AuditEntry:
+    """The entry; its workspace is the one the request touched (the first, if a batch
+    touched several), else its ProjectId parameter."""
     kept = {
         k: ("***" if SECRET.search(k) else (v if len(v) <= MAX_VALUE else v[:MAX_VALUE] + "…"))
         for k, v in sorted(params.items())
@@ -44,7 +47,13 @@ def entry(
         user=user,
         access_key_id=access_key_id,
         action=action,
-        project_id=int(project) if project.isdigit() and len(project) < 19 else None,
+        project_id=(
+            min(workspaces)
+            if workspaces
+            else int(project)
+            if project.isdigit() and len(project) < 19
+            else None
+        ),
         targets=json.dumps(targets, ensure_ascii=False),
         parameters=json.dumps(kept, ensure_ascii=False),
         result=result,

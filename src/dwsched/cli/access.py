@@ -59,7 +59,11 @@ def list_users(db_url: str) -> None:
     with open_store(db_url) as store:
         found = store.users()
         attached = store.attachments()
-    table = Table("UserId", "Name", "Display name", "Policies")
+    table = Table("UserId")
+    widest = max((len(u.name) for u in found), default=4)
+    table.add_column("Name", no_wrap=True, min_width=min(widest, 64))
+    table.add_column("Display name", overflow="fold")
+    table.add_column("Policies", overflow="fold")
     for u in found:
         names = [p for p, kind, who in attached if kind == "User" and who == u.name]
         table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
@@ -182,6 +186,8 @@ def show_policy(db_url: str, name: str) -> None:
 @click.argument("name")
 def delete_policy(db_url: str, name: str) -> None:
     """Delete a custom policy (detach it first)."""
+    if policy_rules.is_builtin(name):
+        raise InvalidArgument("NAME", f"{name!r} is a built-in policy: it cannot be deleted.")
     with open_store(db_url) as store:
         store.delete_policy(name)
     click.echo(f"deleted policy {name}")

@@ -128,9 +128,12 @@ class StoreBusy(DwschedError):
 class Forbidden(DwschedError):
     """The caller's policies or workspace roles do not allow the action (RAM's 403)."""
 
-    def __init__(self, message: str, detail: dict[str, str]) -> None:
+    def __init__(
+        self, message: str, detail: dict[str, str], workspaces: frozenset[int] = frozenset()
+    ) -> None:
         super().__init__(message)
         self.detail = detail  # AccessDeniedDetail: AuthAction, AuthPrincipalType, ...
+        self.workspaces = workspaces  # those the request touched (for the audit log)
 
 
 class Throttled(DwschedError):

@@ -82,11 +82,18 @@ def all_users(conn: sa.Connection) -> list[User]:
 
 def delete_user(conn: sa.Connection, name: str) -> None:
     user = user_by_name(conn, name)
-    keys = conn.execute(sa.select(sa.func.count()).where(access_keys.c.user_id == user.id)).scalar()
+    keys = sorted(
+        str(k)
+        for k in conn.execute(
+            sa.select(access_keys.c.id).where(access_keys.c.user_id == user.id)
+        ).scalars()
+    )
     if keys:
+        many = len(keys) > 1
         raise Conflict(
-            f"The user {name!r} still owns {keys} AccessKeys; delete them first "
-            "(dwsched keys list, dwsched keys delete ID)."
+            f"The user {name!r} still owns the AccessKey{'s' if many else ''} "
+            f"{', '.join(keys)}; delete {'them' if many else 'it'} first "
+            "(dwsched keys delete ID)."
         )
     for table, column in (
         (group_users, group_users.c.user_id),
@@ -170,10 +177,14 @@ def delete_policy(conn: sa.Connection, name: str) -> None:
         sa.select(sa.func.count()).where(policy_attachments.c.policy_name == name)
     ).scalar()
     if attached:
-        raise Conflict(f"The policy {name!r} is attached {attached} times; detach it first.")
+        times = "once" if attached == 1 else f"{attached} times"
+        raise Conflict(
+            f"The policy {name!r} is attached {times}; detach it first (dwsched policies list "
+            "shows where)."
+        )
     done = conn.execute(sa.delete(policies).where(policies.c.name == name))
     if done.rowcount == 0:
-        raise NotFound(f"The policy {name!r} does not exist (built-in policies cannot be deleted).")
+        raise NotFound(f"The policy {name!r} does not exist.")
 
 
 def policy_exists(conn: sa.Connection, name: str) -> bool:
