@@ -1,4 +1,4 @@
-"""AccessKeys: the credentials that sign requests."""
+"""AccessKeys: the credentials that sign requests, their secrets sealed at rest (`secrets.py`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from dwsched.domain.errors import AccessKeyNotFound
 from dwsched.domain.models import AccessKey, KeyStatus
 from dwsched.store import nonces
 from dwsched.store.schema import access_keys
+from dwsched.store.secrets import (
+    SecretBox,
+    ServerKeyError,
+    UnreadableSecret,
+    reveal,
+    sealed_key_id,
+)
 from dwsched.store.statements import Compiled, run
 
 
 def _key(row: sa.Row[tuple[object, ...]]) -> AccessKey:
+    """The key with its secret as stored (sealed, unless from before sealing)."""
     m = row._mapping
     return AccessKey(
         id=m["id"],
@@ -25,11 +33,12 @@ def _key(row: sa.Row[tuple[object, ...]]) -> AccessKey:
     )
 
 
-def insert_key(conn: sa.Connection, key: AccessKey) -> None:
+def insert_key(conn: sa.Connection, key: AccessKey, box: SecretBox | None) -> None:
+    """Store a new key, its secret sealed with `box` (as given without one)."""
     conn.execute(
         sa.insert(access_keys).values(
             id=key.id,
-            secret=key.secret,
+            secret=box.seal(key.id, key.secret) if box is not None else key.secret,
             name=key.name,
             status=key.status.value,
             create_time=key.create_time,
@@ -42,13 +51,17 @@ def _by_id(dialect: sa.Dialect) -> Compiled:
     return Compiled(sa.select(access_keys).where(access_keys.c.id == sa.bindparam("id")), dialect)
 
 
-def key_on_cursor(cursor: Any, dialect: sa.Dialect, access_key_id: str) -> AccessKey | None:
-    """The key, on a raw cursor (every request looks its key up)."""
+def key_on_cursor(
+    cursor: Any, dialect: sa.Dialect, access_key_id: str, box: SecretBox | None = None
+) -> AccessKey | None:
+    """The key with its secret opened, on a raw cursor (every request looks its key up);
+    UnreadableSecret when the secret is sealed with a key this process does not have."""
     rows = run(cursor, _by_id(dialect), {"id": access_key_id})
     if not rows:
         return None
     r = dict(zip(_KEY_COLUMNS, rows[0], strict=True))
-    return AccessKey(r["id"], r["secret"], r["name"], KeyStatus(r["status"]), r["create_time"])
+    secret = reveal(box, r["id"], r["secret"])
+    return AccessKey(r["id"], secret, r["name"], KeyStatus(r["status"]), r["create_time"])
 
 
 _KEY_COLUMNS = [c.name for c in access_keys.columns]
@@ -57,10 +70,12 @@ _KEY_COLUMNS = [c.name for c in access_keys.columns]
 class KeySession:
     """One signed request's key and nonce, inside one write transaction (Store.key_session)."""
 
-    def __init__(self, cursor: Any, dialect: sa.Dialect, access_key_id: str) -> None:
+    def __init__(
+        self, cursor: Any, dialect: sa.Dialect, access_key_id: str, box: SecretBox | None = None
+    ) -> None:
         self.cursor = cursor
         self.dialect = dialect
-        self.key = key_on_cursor(cursor, dialect, access_key_id)
+        self.key = key_on_cursor(cursor, dialect, access_key_id, box)
         self.now_ms: int | None = None
 
     def remember_nonce(self, nonce: str, expires_at: int, now_ms: int) -> bool:
@@ -90,3 +105,58 @@ def delete_key(conn: sa.Connection, access_key_id: str) -> None:
     done = conn.execute(sa.delete(access_keys).where(access_keys.c.id == access_key_id))
     if done.rowcount == 0:
         raise AccessKeyNotFound(access_key_id)
+
+
+def sealed_key_ids(conn: sa.Connection) -> set[str]:
+    """The ids of the server keys the stored secrets are sealed with."""
+    rows = conn.execute(sa.select(access_keys.c.secret).where(access_keys.c.secret.like("enc:%")))
+    return {kid for (stored,) in rows if (kid := sealed_key_id(stored)) is not None}
+
+
+def seal_plaintext(conn: sa.Connection, box: SecretBox) -> int:
+    """Seal the secrets stored in plaintext (from before sealing); how many were."""
+    rows = conn.execute(
+        sa.select(access_keys.c.id, access_keys.c.secret).where(
+            access_keys.c.secret.not_like("enc:%")
+        )
+    ).all()
+    return sum(
+        _replace_secret(conn, key_id, stored, box.seal(key_id, stored)) for key_id, stored in rows
+    )
+
+
+def reseal(conn: sa.Connection, new: SecretBox, old: SecretBox) -> int:
+    """Seal every secret with `new`: those sealed with `old` and plaintext ones; those sealed
+    with `new` already stay. ServerKeyError for a secret sealed with any other key (the
+    caller's transaction then changes nothing). How many were sealed anew."""
+    if conn.dialect.name == "postgresql":
+        # Writers wait (a key created meanwhile would be sealed with the old key); readers,
+        # hence signed requests, do not.
+        conn.exec_driver_sql("LOCK TABLE access_keys IN EXCLUSIVE MODE")
+    rows = conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all()
+    done = 0
+    for key_id, stored in rows:
+        kid = sealed_key_id(stored)
+        if kid == new.key_id:
+            continue
+        if kid is not None and kid != old.key_id:
+            raise ServerKeyError(
+                f"The AccessKeySecret of {key_id} is sealed with server key {kid}, neither the "
+                f"current one ({old.key_id}) nor the new one ({new.key_id}); nothing was changed."
+            )
+        try:
+            secret = old.open(key_id, stored)
+        except UnreadableSecret as exc:
+            raise ServerKeyError(f"{exc}; nothing was changed.") from exc
+        done += _replace_secret(conn, key_id, stored, new.seal(key_id, secret))
+    return done
+
+
+def _replace_secret(conn: sa.Connection, key_id: str, stored: str, sealed: str) -> int:
+    """Compare-and-set, so that two processes sealing at once seal each secret once."""
+    done = conn.execute(
+        sa.update(access_keys)
+        .where(access_keys.c.id == key_id, access_keys.c.secret == stored)
+        .values(secret=sealed)
+    )
+    return done.rowcount
