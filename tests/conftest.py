@@ -28,6 +28,7 @@ from alibabacloud_tea_openapi.models import Config
 
 from dwsched.api.app import create_app
 from dwsched.clock import SystemClock
+from dwsched.config import DEFAULT_SECRET_KEY_DIR
 from dwsched.domain.models import (
     EnvType,
     InstanceType,
@@ -37,7 +38,7 @@ from dwsched.domain.models import (
     Tag,
     WorkflowInstance,
 )
-from dwsched.runtime.keys import create_key
+from dwsched.runtime.keys import create_key, default_key_file, unlock
 from dwsched.store import Store
 
 PG_URL = os.environ.get(
@@ -193,8 +194,16 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def running_server(url: str, default_timezone: str = "Asia/Shanghai") -> Iterator[LiveServer]:
+def running_server(
+    url: str, default_timezone: str = "Asia/Shanghai", sealed: bool = True
+) -> Iterator[LiveServer]:
+    """A server on `url` in this process, and a key for it. `sealed` false: no server key
+    (its key's secret stored as given), for tests that unlock the store themselves."""
     store = Store.open(url)
+    # As `dwsched serve` runs: AccessKeySecrets sealed with the server key of the key file
+    # the CLI finds too (next to a SQLite file; the user's config directory otherwise).
+    if sealed:
+        unlock(store, None, default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser()))
     port = free_port()
     app = create_app(store, SystemClock(), default_timezone)
     server = uvicorn.Server(

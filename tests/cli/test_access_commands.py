@@ -233,11 +233,6 @@ def test_deleting_a_user_who_owns_a_key_lets_the_keys_be_found(sqlite_url: str) 
     assert key_id in error or "carol" in row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: docs/access.md and `dwsched users --help` say users own keys through "
-    "`dwsched keys create --user NAME`, but `keys create` has no --user option",
-)
 def test_keys_create_user_gives_the_key_to_the_user(sqlite_url: str) -> None:
     create_user(sqlite_url, "dave")
     assert "keys create --user" in ok(invoke("users", "--help")).stdout

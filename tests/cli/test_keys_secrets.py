@@ -83,7 +83,7 @@ def serving(
     """A live server whose store has the server key, as `dwsched serve` gives it; what this
     process sealed or opened before is forgotten, so every secret is really decrypted. The
     fixture's own key was made in plaintext, so it is sealed here, as on a first start."""
-    with running_server(db) as live:
+    with running_server(db, sealed=False) as live:
         unlock(live.store, secret_key, key_file or Path("/nonexistent/never.key"))
         forget_opened()
         yield live
@@ -240,7 +240,7 @@ def test_a_server_given_the_wrong_key_fails_the_request_without_showing_secrets(
     made = new_key(db, "--secret-key-file", str(tmp_path / "right.key"))
     forget_opened()
     caplog.set_level(logging.DEBUG)
-    with running_server(db) as live:
+    with running_server(db, sealed=False) as live:
         live.store.use_secrets(SecretBox(generate_server_key(), "wrong"))
         p = project(live.store)
         with pytest.raises(Exception) as failed:  # the SDK raises ServerException for a 500

@@ -849,3 +849,19 @@ def test_run_policy_window_immediately_priority_and_resource_group(live: LiveSer
         )
     )
     assert error.code == "InvalidParameter" and "RunPolicy.Type" in error.message
+
+
+def test_tasks_do_not_see_the_server_key(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DWSCHED_SECRET_KEY", "not-for-tasks")
+    monkeypatch.setenv("DWSCHED_VISIBLE", "for-tasks")
+    space = Space(live)
+    workflow_id, _ = space.deploy(
+        manual_flow(
+            [node("env", "DIDE_SHELL", 'echo "[${DWSCHED_SECRET_KEY:-hidden}] $DWSCHED_VISIBLE"')]
+        )
+    )
+    (instance_id,) = space.result(
+        space.create(type="ManualWorkflow", workflow_id=workflow_id)
+    ).workflow_instance_ids
+    (done,) = space.wait([instance_id])
+    assert "[hidden] for-tasks" in space.log(space.tasks(done)["env"].id)

@@ -17,6 +17,7 @@ CACHE_MS, so a change of policy or membership applies within that time.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from dwsched.store import Store
 from dwsched.store.access import Principal
 
 CACHE_MS = 2_000
+_ID = re.compile(r"[0-9]{1,19}")
 ADMINISTRATOR = "AdministratorAccess"
 T = TypeVar("T")
 
@@ -234,7 +236,8 @@ class Authorizer:
 
 
 def _int(text: str | None) -> int | None:
-    if text is None or not text.strip().lstrip("-").isdigit():
+    """A positive id, or None (the handler then refuses the value, naming it)."""
+    if text is None or not _ID.fullmatch(text.strip()):
         return None
     value = int(text)
     return value if 0 < value < 2**63 else None

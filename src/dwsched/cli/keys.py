@@ -85,17 +85,35 @@ def keys() -> None:
 @secret_key_file_option
 @option("--name", default="", help="A label for the key.")
 @option(
+    "--user",
+    "user_name",
+    default=None,
+    help="The user who owns the key: its requests are allowed by that user's policies "
+    "and workspace roles. Without it, the key is the tenant's own key, which may do "
+    "everything (docs/access.md).",
+)
+@option(
     "--json",
     "as_json",
     envvar="DWSCHED_KEYS_CREATE_JSON",
     is_flag=True,
     help="Print one JSON line.",
 )
-def create(db_url: str, secret_key_file: Path | None, name: str, as_json: bool) -> None:
+def create(
+    db_url: str, secret_key_file: Path | None, name: str, user_name: str | None, as_json: bool
+) -> None:
     """Create a key; its secret is shown this once (and stored sealed)."""
     with open_store(db_url) as store:
+        if user_name is not None:
+            store.user(user_name)  # refused before anything is made when there is none
         unlock_store(store, db_url, secret_key_file, quiet=as_json)
         key = create_key(store, name, SystemClock().now_ms())
+        if user_name is not None:
+            try:
+                store.set_key_user(key.id, user_name)
+            except BaseException:
+                store.delete_key(key.id)  # never leave it a tenant key by accident
+                raise
     if as_json:
         click.echo(json.dumps({"AccessKeyId": key.id, "AccessKeySecret": key.secret}))
     else:
@@ -109,10 +127,12 @@ def list_(db_url: str) -> None:
     """List keys (never their secrets)."""
     with open_store(db_url) as store:
         found = store.list_keys()
-    table = Table("AccessKeyId", "Name", "Status", "Created (UTC)")
+        owners = store.key_users()
+    table = Table("AccessKeyId", "Name", "User", "Status", "Created (UTC)")
     for key in found:
         created = datetime.fromtimestamp(key.create_time / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(key.id, key.name, key.status.value, created)
+        owner = owners.get(key.id, "(tenant key)")
+        table.add_row(key.id, key.name, owner, key.status.value, created)
     Console().print(table)
 
 

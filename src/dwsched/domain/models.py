@@ -130,7 +130,7 @@ class WorkflowInstance:
 @dataclass(frozen=True, slots=True)
 class AccessKey:
     id: str
-    secret: str
+    secret: str = field(repr=False)  # never in a log line by accident
     name: str
     status: KeyStatus
     create_time: int

@@ -35,6 +35,7 @@ log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
 DEFAULT_GROUP_SLOTS = 4
+HIDDEN_FROM_TASKS = frozenset({"DWSCHED_SECRET_KEY", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"})
 
 
 def worker_name() -> str:
@@ -295,7 +296,9 @@ class Worker:
     def _process(
         self, claimed: Claimed, command: Command, timeout_s: float | None
     ) -> tuple[str, int | None]:
-        env = dict(os.environ)
+        # The task's code gets the environment, minus the server key that seals the
+        # AccessKeySecrets (a task is anybody's code).
+        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_TASKS}
         env.update(
             {
                 "DWSCHED_TASK_INSTANCE_ID": str(claimed.id),
