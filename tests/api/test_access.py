@@ -17,6 +17,7 @@ from alibabacloud_dataworks_public20240518 import models as M
 from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 
 from dwsched.clock import SystemClock
+from dwsched.domain.access import ROLES, Kind
 from dwsched.runtime.keys import create_key
 from tests.api.sdk_helpers import sdk_error
 from tests.conftest import LiveServer, instance, project, put, running_server
@@ -374,3 +375,44 @@ def test_the_creator_of_a_workspace_owns_it(live: LiveServer) -> None:
     time.sleep(2.1)
     listed = creator.list_projects(M.ListProjectsRequest()).body.paging_info.projects
     assert [p.id for p in listed] == [made]
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_workspace_role_permits_its_kinds_of_action_in_its_workspace_only(
+    live: LiveServer, role: str
+) -> None:
+    """users x roles x actions x workspaces: a user whose policy allows every action, member
+    of workspace a with one role, gets exactly what the role's row of docs/access.md says."""
+    store = live.store
+    a, b = project(store).id, project(store).id
+    made = {pid: instance(pid) for pid in (a, b)}
+    put(store, list(made.values()))
+    everything = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    if not store.policy_exists("Everything"):
+        store.create_policy("Everything", json.dumps(everything), "", NOW)
+    client, user_id = user_client(live, f"u_{role}", "Everything")
+    store.add_member(a, user_id, [role], NOW)
+    spec = json.dumps(flow([node("y", "VIRTUAL")]))
+    calls: dict[Kind, Callable[[int], Any]] = {
+        Kind.READ: lambda pid: client.get_workflow_instance(
+            M.GetWorkflowInstanceRequest(id=made[pid].id)
+        ),
+        Kind.OPERATE: lambda pid: client.stop_workflow_instances(
+            M.StopWorkflowInstancesRequest(ids=[made[pid].id])
+        ),
+        Kind.DEVELOP: lambda pid: client.create_workflow_definition(
+            M.CreateWorkflowDefinitionRequest(project_id=pid, spec=spec)
+        ),
+        Kind.ADMINISTER: lambda pid: client.update_project(
+            M.UpdateProjectRequest(id=pid, description=f"by {role}")
+        ),
+    }
+    for kind, call in calls.items():
+        if kind in ROLES[role].kinds:
+            call(a)
+        else:
+            assert denied(lambda call=call: call(a))["PolicyType"] == "WorkspaceRole"
+        assert denied(lambda call=call: call(b))["PolicyType"] == "WorkspaceRole"
