@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -128,10 +129,13 @@ def list_(db_url: str) -> None:
     with open_store(db_url) as store:
         found = store.list_keys()
         owners = store.key_users()
-    table = Table("AccessKeyId", "Name", "User", "Status", "Created (UTC)")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("AccessKeyId", no_wrap=True)
+    for heading in ("Name", "User", "Status", "Created (UTC)"):
+        table.add_column(heading, overflow="fold")
     for key in found:
         created = datetime.fromtimestamp(key.create_time / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        owner = owners.get(key.id, "(tenant key)")
+        owner = owners.get(key.id, "-")  # a tenant key (docs/access.md)
         table.add_row(key.id, key.name, owner, key.status.value, created)
     Console().print(table)
 
