@@ -19,7 +19,7 @@ from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 from dwsched.clock import SystemClock
 from dwsched.domain.access import ROLES, Kind
 from dwsched.runtime.keys import create_key
-from tests.api.sdk_helpers import sdk_error
+from tests.api.sdk_helpers import acs3, sdk_error
 from tests.conftest import LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
 
@@ -416,3 +416,30 @@ def test_each_workspace_role_permits_its_kinds_of_action_in_its_workspace_only(
         else:
             assert denied(lambda call=call: call(a))["PolicyType"] == "WorkspaceRole"
         assert denied(lambda call=call: call(b))["PolicyType"] == "WorkspaceRole"
+
+
+def test_ids_in_any_form_the_handler_reads_are_checked(live: LiveServer) -> None:
+    """Found by review: ids given as JSON strings named no workspace and skipped the check."""
+    w = make_world(live)
+    operator = w.users["operator"]
+    for ids in ([w.instances["a"], str(w.instances["b"])], [str(w.instances["b"])]):
+        error = sdk_error(
+            lambda ids=ids: operator.stop_workflow_instances(
+                M.StopWorkflowInstancesRequest(ids=ids)  # type: ignore[arg-type]
+            )
+        )
+        assert error.code == "Forbidden.RAM", ids
+        assert f"workspace {w.ws['b']}" not in error.message  # not revealed
+    deep = "[" * 5000 + "]" * 5000
+    root = w.live.sdk()
+    response = acs3(w.live, "StopWorkflowInstances", form={"Ids": deep}).send()
+    assert response.status_code == 400 and response.json()["Code"] == "InvalidParameter"
+    for bad in ("²", "-1"):
+        error = sdk_error(
+            lambda bad=bad: root.create_project_member(
+                M.CreateProjectMemberRequest(
+                    project_id=w.ws["a"], user_id=bad, role_codes=["role_project_pe"]
+                )
+            )
+        )
+        assert (error.code, "UserId" in error.message) == ("InvalidParameter", True), bad

@@ -865,3 +865,72 @@ def test_tasks_do_not_see_the_server_key(live: LiveServer, monkeypatch: pytest.M
     ).workflow_instance_ids
     (done,) = space.wait([instance_id])
     assert "[hidden] for-tasks" in space.log(space.tasks(done)["env"].id)
+
+
+def test_review_findings_on_operations(live: LiveServer, tmp_path: Path) -> None:
+    """Found by review: a task operation ran an instance still held for StartWorkflowInstances;
+    a NUL in Tags was accepted (and then broke every creation on PostgreSQL); a deleted
+    workspace's queued operations stopped the release of every other; stopping an instance
+    that had already failed answered OK."""
+    space = Space(live)
+    marker = tmp_path / "ran"
+    workflow_id, _ = space.deploy(
+        manual_flow(
+            [
+                node("m1", "DIDE_SHELL", "exit 1"),
+                node("m2", "DIDE_SHELL", f"touch {marker}", after="m1"),
+            ],
+            rerunTimes=0,
+        )
+    )
+    (held,) = space.result(
+        space.create(type="ManualWorkflow", workflow_id=workflow_id, auto_start_enabled=False)
+    ).workflow_instance_ids
+    m1 = space.tasks(space.instance(held))["m1"]
+    assert success_info(
+        space.sdk.set_success_task_instances(M.SetSuccessTaskInstancesRequest(ids=[m1.id]))
+    ) == {str(m1.id): (True, "OK")}
+    time.sleep(1.5)
+    assert not marker.exists() and space.instance(held).status == "NotRun"
+    space.sdk.start_workflow_instances(M.StartWorkflowInstancesRequest(ids=[held]))
+    assert space.wait([held])[0].status == "Success" and marker.exists()
+
+    error = sdk_error(
+        lambda: space.create(
+            type="ManualWorkflow",
+            workflow_id=workflow_id,
+            tags=[M.CreateWorkflowInstancesRequestTags(key="k", value="a\x00b")],
+        )
+    )
+    assert error.code == "InvalidParameter" and "Tags" in error.message
+
+    # A workspace with a queued backfill is deleted; another workspace's runs go on.
+    doomed = Space(live)
+    cycle_id, cycle_tasks = doomed.deploy(flow([node("slow", "DIDE_SHELL", "sleep 2")]))
+    doomed.result(
+        doomed.create(
+            type="SupplementData",
+            workflow_id=cycle_id,
+            periods=periods((days_ago(4).isoformat(), days_ago(2).isoformat())),
+            default_run_properties=props(root_task_ids=[cycle_tasks["slow"]], parallelism=1),
+        )
+    )
+    doomed.sdk.update_project(M.UpdateProjectRequest(id=doomed.project.id, status="Forbidden"))
+    doomed.sdk.delete_project(M.DeleteProjectRequest(id=doomed.project.id))
+    other_id, _ = space.deploy(manual_flow([node("ok", "VIRTUAL")]))
+    runs = [
+        space.result(
+            space.create(type="ManualWorkflow", workflow_id=other_id)
+        ).workflow_instance_ids[0]
+        for _ in range(3)
+    ]
+    assert {i.status for i in space.wait(runs)} == {"Success"}
+
+    (failed,) = space.result(
+        space.create(type="ManualWorkflow", workflow_id=workflow_id)
+    ).workflow_instance_ids
+    assert space.wait([failed])[0].status == "Failure"  # m2 waits below m1's failure
+    refused = success_info(
+        space.sdk.stop_workflow_instances(M.StopWorkflowInstancesRequest(ids=[failed]))
+    )
+    assert refused[str(failed)][0] is False and "already ended" in refused[str(failed)][1]

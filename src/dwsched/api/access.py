@@ -17,7 +17,6 @@ CACHE_MS, so a change of policy or membership applies within that time.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,15 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
-
+from dwsched.api.params import Params
 from dwsched.domain import access, policies
 from dwsched.domain.errors import Forbidden
+from dwsched.domain.queries import MAX_IDS
 from dwsched.store import Store
 from dwsched.store.access import Principal
 
 CACHE_MS = 2_000
-_ID = re.compile(r"[0-9]{1,19}")
 ADMINISTRATOR = "AdministratorAccess"
 T = TypeVar("T")
 
@@ -125,6 +123,15 @@ class Authorizer:
             if project_id is not None:
                 here["dwsched:ProjectId"] = str(project_id)
             resource = policies.workspace_resource(project_id)
+            # Name the workspace only when the caller named it (ProjectId): an id's workspace
+            # is not the caller's to learn.
+            where = (
+                f"in the workspace {project_id}"
+                if project_id is not None and rule.where is access.Where.PROJECT_ID
+                else "in the workspace of the ids it names"
+                if project_id is not None
+                else "on the tenant"
+            )
             decision = policies.evaluate(
                 subject.policies, access.ram_action(action), resource, here
             )
@@ -134,8 +141,8 @@ class Authorizer:
                     user.name,
                     decision.reason,
                     "AccountLevelIdentityBasedPolicy",
-                    f"the policies of {user.name!r} do not allow dataworks:{action} on "
-                    f"{resource} ({decision.reason}"
+                    f"the policies of {user.name!r} do not allow dataworks:{action} "
+                    f"{where} ({decision.reason}"
                     + (f" by {decision.policy}" if decision.policy else "")
                     + ")",
                 )
@@ -151,7 +158,7 @@ class Authorizer:
                     user.name,
                     "ImplicitDeny",
                     "WorkspaceRole",
-                    f"{user.name!r} is not a member of the workspace {project_id}",
+                    f"{user.name!r} is not a member of the workspace ({where})",
                 )
             if not access.roles_permit(roles, rule.kind):
                 shown = ", ".join(sorted(roles)) or "no role"
@@ -160,7 +167,7 @@ class Authorizer:
                     user.name,
                     "ImplicitDeny",
                     "WorkspaceRole",
-                    f"the roles of {user.name!r} in the workspace {project_id} ({shown}) do "
+                    f"the roles of {user.name!r} {where} ({shown}) do "
                     f"not permit {rule.kind} actions",
                 )
         readable = None
@@ -190,7 +197,7 @@ class Authorizer:
         if where is W.TENANT:
             return set()
         found: set[int] = set()
-        project = _int(params.get("ProjectId"))
+        project = Params(params).integer("ProjectId")
         if where in (W.PROJECT_ID, W.DEFINITION) and project is not None:
             found.add(project)
         if where is W.PROJECT_ID:
@@ -206,15 +213,18 @@ class Authorizer:
             W.TASK: "Task",
             W.OPERATION: "Operation",
         }[where]
+        # The ids exactly as the handler reads them (Params): an id the handler would act on
+        # is never one this check missed; a value it refuses is refused here the same way.
+        p = Params(params)
         ids: list[Any]
         if where is W.OPERATION:
             ids = [params["OperationId"]] if params.get("OperationId") else []
         elif where is W.TASK:
-            ids = [i for i in [_int(params.get("TaskId"))] if i is not None]
+            ids = [i for i in [p.integer("TaskId")] if i is not None]
         elif where in (W.WORKFLOW_INSTANCES, W.TASK_INSTANCES):
-            ids = _ids(params)
+            ids = p.int_list("Ids", MAX_IDS) or []
         else:
-            ids = [i for i in [_int(params.get("Id"))] if i is not None]
+            ids = [i for i in [p.integer("Id")] if i is not None]
         if ids:
             found |= set(self.store.projects_of(kind, ids).values())
         return found
@@ -233,26 +243,3 @@ class Authorizer:
                 "EncodedDiagnosticMessage": "",
             },
         )
-
-
-def _int(text: str | None) -> int | None:
-    """A positive id, or None (the handler then refuses the value, naming it)."""
-    if text is None or not _ID.fullmatch(text.strip()):
-        return None
-    value = int(text)
-    return value if 0 < value < 2**63 else None
-
-
-def _ids(params: Mapping[str, str]) -> list[int]:
-    """`Ids` as JSON text, or the flat `Ids.1`, `Ids.2` form."""
-    text = params.get("Ids")
-    if text is None:
-        flat = [_int(v) for k, v in params.items() if k.startswith("Ids.")]
-        return [i for i in flat if i is not None]
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return []
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**63]

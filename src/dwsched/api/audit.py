@@ -51,7 +51,7 @@ def entry(
             min(workspaces)
             if workspaces
             else int(project)
-            if project.isdigit() and len(project) < 19
+            if re.fullmatch(r"[0-9]{1,18}", project)
             else None
         ),
         targets=json.dumps(targets, ensure_ascii=False),

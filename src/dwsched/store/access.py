@@ -264,9 +264,12 @@ def principal_of_key(conn: sa.Connection, access_key_id: str) -> Principal | Non
     user_id = conn.execute(
         sa.select(access_keys.c.user_id).where(access_keys.c.id == access_key_id)
     ).scalar()
-    user = None if user_id is None else user_by_id(conn, int(user_id))
+    if user_id is None:
+        return None  # the tenant's own key
+    user = user_by_id(conn, int(user_id))
     if user is None:
-        return None
+        # Its user is gone: the key may do nothing (never everything).
+        return Principal(User(int(user_id), f"deleted-user-{user_id}", "", 0), (), ())
     group_ids = [
         int(g)
         for g in conn.execute(

@@ -422,11 +422,21 @@ def _end_attempt(conn: sa.Connection, row: sa.Row[Any], note: str) -> None:
 
 
 def _replan(conn: sa.Connection, instance_ids: Iterable[int], now_ms: int) -> None:
-    """Move what the operations made ready, and derive the instances' statuses again."""
+    """Move what the operations made ready, and derive the instances' statuses again. An
+    instance its operation still holds (NotStarted, Queued) is not moved: it runs when it
+    is released, as the planner would have it."""
     ids = sorted(set(instance_ids))
-    states = states_of(conn, ids)
-    for instance_id in ids:
-        apply_moves(conn, plan(states.get(instance_id, []), now_ms))
+    held = {
+        int(i)
+        for i in conn.execute(
+            sa.select(oi.c.workflow_instance_id).where(
+                oi.c.workflow_instance_id.in_(ids), oi.c.state != RELEASED
+            )
+        ).scalars()
+    }
+    states = states_of(conn, [i for i in ids if i not in held])
+    for found in states.values():
+        apply_moves(conn, plan(found, now_ms))
     refresh_workflow_instances(conn, ids, now_ms)
 
 
@@ -508,7 +518,7 @@ def stop_instance(
     if status is None:
         return Result(False, "The instance does not exist.")
     rows = [r for r in instance_tasks(conn, workflow_instance_id) if r.status not in _FINISHED]
-    if not rows:
+    if not rows or status in _FINISHED:
         return Result(
             False, f"The workflow instance {workflow_instance_id} has already ended ({status})."
         )

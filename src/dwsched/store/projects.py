@@ -11,7 +11,16 @@ import sqlalchemy as sa
 from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
 from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
 from dwsched.store.instances import count_project_instances, delete_project_instances
-from dwsched.store.schema import projects, tasks, workflow_definitions, workflows
+from dwsched.store.schema import (
+    member_roles,
+    operation_instances,
+    operations,
+    project_members,
+    projects,
+    tasks,
+    workflow_definitions,
+    workflows,
+)
 from dwsched.store.statements import Compiled, run
 
 
@@ -152,6 +161,17 @@ def delete_project(conn: sa.Connection, project_id: int) -> None:
             "with it."
         )
     delete_project_instances(conn, project_id)
-    for table in (tasks, workflow_definitions, workflows):
+    op_ids = sa.select(operations.c.id).where(operations.c.project_id == project_id)
+    conn.execute(
+        sa.delete(operation_instances).where(operation_instances.c.operation_id.in_(op_ids))
+    )
+    for table in (
+        tasks,
+        workflow_definitions,
+        workflows,
+        operations,
+        project_members,
+        member_roles,
+    ):
         conn.execute(sa.delete(table).where(table.c.project_id == project_id))
     conn.execute(sa.delete(projects).where(projects.c.id == project_id))

@@ -7,6 +7,7 @@ in a write transaction (`BEGIN IMMEDIATE` on SQLite). Each method is one unit of
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
 
 IMPORT_BATCH = 5000
+log = logging.getLogger("dwsched.store")
 
 
 class _TakenOver(Exception):
@@ -675,6 +677,16 @@ class Store:
             except DwschedError as exc:
                 with self.write() as conn:
                     operations.fail_creation(conn, operation_id, exc.message, now_ms)
+            except Exception:
+                # Never let one operation stop the others: it fails, the cause is logged.
+                log.exception("creating operation_id=%s failed", operation_id)
+                with self.write() as conn:
+                    operations.fail_creation(
+                        conn,
+                        operation_id,
+                        "The instances could not be created (see the server log).",
+                        now_ms,
+                    )
         return made
 
     def release_queued(self, now_ms: int) -> int:
@@ -684,10 +696,13 @@ class Store:
             queued = operations.queued_operations(conn)
         released = 0
         for operation_id, request in queued:
-            with self.write() as conn:
-                tz = projects.project_timezone(conn, request.project_id)
-                allowed = runs.in_window(request.run_policy, now_ms, tz)
-                released += operations.release(conn, operation_id, request, allowed)
+            try:
+                with self.write() as conn:
+                    tz = projects.project_timezone(conn, request.project_id)
+                    allowed = runs.in_window(request.run_policy, now_ms, tz)
+                    released += operations.release(conn, operation_id, request, allowed)
+            except Exception:
+                log.exception("releasing operation_id=%s failed", operation_id)
         return released
 
     def operation(self, operation_id: str, kind: str) -> operations.OperationRecord:

@@ -8,6 +8,7 @@ roles are DataWorks' built-in workspace roles (domain.access.ROLES).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dwsched.api import wire
@@ -18,6 +19,7 @@ from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PAGE = 100
+_DIGITS = re.compile(r"[0-9]{1,19}")
 # What each kind of action grants, as DataWorks' ModulePermissions (module, permission).
 _MODULES = {
     Kind.READ: [
@@ -32,7 +34,7 @@ _MODULES = {
 
 def _user_id(p: Params) -> int:
     text = p.required_text("UserId", max_length=64).strip()
-    if not text.isdigit() or not 0 < int(text) < 2**63:
+    if not _DIGITS.fullmatch(text) or not 0 < int(text) < 2**63:
         raise InvalidArgument("UserId", f"The parameter UserId must be a user id, got {text!r}.")
     return int(text)
 
@@ -111,7 +113,7 @@ def list_project_members(ctx: Context, p: Params) -> dict[str, Any]:
     raw_ids = p.str_list("UserIds", 100)
     user_ids = None
     if raw_ids:
-        if not all(i.isdigit() for i in raw_ids):
+        if not all(_DIGITS.fullmatch(i) for i in raw_ids):
             raise InvalidArgument("UserIds", "The parameter UserIds must be a list of user ids.")
         user_ids = [int(i) for i in raw_ids]
     codes = _roles(p, required=False) or None

@@ -30,6 +30,7 @@ from dwsched.store.store import CREATE_KIND, RERUN_KIND
 
 DAY_MS = 86_400_000
 LOG_DAYS = 31
+_DIGITS = re.compile(r"[0-9]{1,18}")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]")
 
 
@@ -85,12 +86,15 @@ class _Tag(msgspec.Struct, rename="pascal", forbid_unknown_fields=True):
 
 
 def _decode(p: Params, name: str, kind: type[Any]) -> Any:
-    """The JSON-text parameter as `kind`; InvalidArgument naming the field at fault."""
+    """The JSON-text parameter as `kind`; InvalidArgument naming the field at fault (a NUL
+    character, which no database text column takes, included)."""
     text = p.text(name, max_length=65_536)
     if text is None:
         return None
     try:
-        return msgspec.json.decode(text, type=kind)
+        value = msgspec.json.decode(text, type=kind)
+        _no_nul(name, msgspec.to_builtins(value))
+        return value
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).rpartition(" - at ")
         where = path.strip("`").replace("$", name, 1) if path else name
@@ -99,6 +103,18 @@ def _decode(p: Params, name: str, kind: type[Any]) -> Any:
         ) from exc
     except msgspec.DecodeError as exc:
         raise InvalidArgument(name, f"The parameter {name} is not valid JSON: {exc}.") from exc
+
+
+def _no_nul(name: str, value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidArgument(name, f"The parameter {name} holds a NUL character.")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(name, k)
+            _no_nul(name, v)
+    if isinstance(value, list):
+        for v in value:
+            _no_nul(name, v)
 
 
 def _clock(name: str, value: str) -> str:
@@ -276,7 +292,7 @@ def _tag(t: _Tag) -> tuple[str, str]:
 
 
 def _task_key(key: str) -> int:
-    if not key.isdigit() or int(key) < 1:
+    if not _DIGITS.fullmatch(key) or int(key) < 1:
         raise InvalidArgument(
             "TaskParameters",
             f'The parameter TaskParameters maps task ids to parameters ({{"123": "a=1"}}); '
@@ -360,6 +376,10 @@ def rerun_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
         raise InvalidArgument(
             "StartTriggerTime", "The parameters StartTriggerTime and EndTriggerTime go together."
         )
+    if start is not None and end is not None and start > end:
+        raise InvalidArgument(
+            "StartTriggerTime", "The parameter StartTriggerTime is after EndTriggerTime."
+        )
     bizdate = p.integer("Bizdate", minimum=MIN_MS, maximum=MAX_MS)
     env = p.choice("EnvType", EnvType)
     status = p.choice("Status", Status)
@@ -407,7 +427,8 @@ def _task_filter(value: dict[str, Any] | None) -> TaskFilter:
             )
     ids = value.get("TaskIds")
     if ids is not None and (
-        not isinstance(ids, list) or not all(isinstance(i, int) and i > 0 for i in ids)
+        not isinstance(ids, list)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
     ):
         raise InvalidArgument("Filter", "The parameter Filter.TaskIds must be a list of task ids.")
     statuses = strings("TaskInstanceStatuses")
