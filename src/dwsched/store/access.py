@@ -319,6 +319,11 @@ def member_roles_of(conn: sa.Connection, project_id: int, user_id: int) -> set[s
     return {str(r) for r in rows.scalars()}
 
 
+def require_member(conn: sa.Connection, project_id: int, user_id: int) -> None:
+    if member_roles_of(conn, project_id, user_id) is None:
+        raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+
+
 def member_projects(conn: sa.Connection, user_id: int) -> set[int]:
     rows = conn.execute(
         sa.select(project_members.c.project_id).where(project_members.c.user_id == user_id)
@@ -395,24 +400,17 @@ def members(
 
 def projects_of(conn: sa.Connection, kind: str, ids: Sequence[Any]) -> dict[Any, int]:
     """Each existing id's workspace (ids that do not exist are left out)."""
-    table_column = {
-        "Project": (projects, projects.c.id, projects.c.id),
-        "WorkflowInstance": (
-            workflow_instances,
-            workflow_instances.c.id,
-            workflow_instances.c.project_id,
-        ),
-        "TaskInstance": (task_instances, task_instances.c.id, task_instances.c.project_id),
-        "Workflow": (workflows, workflows.c.id, workflows.c.project_id),
-        "Definition": (
-            workflow_definitions,
-            workflow_definitions.c.id,
-            workflow_definitions.c.project_id,
-        ),
-        "Task": (tasks, tasks.c.id, tasks.c.project_id),
-        "Operation": (operations, operations.c.id, operations.c.project_id),
-    }
-    _, key, project = table_column[kind]
+    table = {
+        "Project": projects,
+        "WorkflowInstance": workflow_instances,
+        "TaskInstance": task_instances,
+        "Workflow": workflows,
+        "Definition": workflow_definitions,
+        "Task": tasks,
+        "Operation": operations,
+    }[kind]
+    key = table.c.id
+    project = key if table is projects else table.c.project_id
     found: dict[Any, int] = {}
     wanted = list(dict.fromkeys(ids))
     for start in range(0, len(wanted), 500):

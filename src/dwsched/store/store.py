@@ -889,8 +889,7 @@ class Store:
     ) -> None:
         with self.write() as conn:
             projects.project_by_id(conn, project_id)
-            if access.member_roles_of(conn, project_id, user_id) is None:
-                raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            access.require_member(conn, project_id, user_id)
             if grant:
                 access.grant(conn, project_id, user_id, roles)
             else:
@@ -899,8 +898,7 @@ class Store:
     def remove_member(self, project_id: int, user_id: int) -> None:
         with self.write() as conn:
             projects.project_by_id(conn, project_id)
-            if access.member_roles_of(conn, project_id, user_id) is None:
-                raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            access.require_member(conn, project_id, user_id)
             access.remove_member(conn, project_id, user_id)
 
     def members(
