@@ -29,12 +29,5 @@ class Context:
             return self.access_key_id
         return self.caller.name
 
-    def may_read(self, project_id: int) -> bool:
-        return (
-            self.caller is None
-            or self.caller.readable is None
-            or (project_id in self.caller.readable)
-        )
-
 
 Handler = Callable[[Context, Params], dict[str, Any]]

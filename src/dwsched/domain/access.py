@@ -70,59 +70,55 @@ class Rule:
     where: Where
 
 
-def _rule(kind: Kind, where: Where) -> Rule:
-    return Rule(kind, where)
-
-
 R, OP, D, A = Kind.READ, Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER
 W = Where
 RULES: dict[str, Rule] = {
     # Workspaces
-    "CreateProject": _rule(A, W.TENANT),
-    "ListProjects": _rule(R, W.TENANT),  # answers only the workspaces the caller may read
-    "GetProject": _rule(R, W.PROJECT),
-    "UpdateProject": _rule(A, W.PROJECT),
-    "DeleteProject": _rule(A, W.PROJECT),
+    "CreateProject": Rule(A, W.TENANT),
+    "ListProjects": Rule(R, W.TENANT),  # answers only the workspaces the caller may read
+    "GetProject": Rule(R, W.PROJECT),
+    "UpdateProject": Rule(A, W.PROJECT),
+    "DeleteProject": Rule(A, W.PROJECT),
     # Members and roles
-    "CreateProjectMember": _rule(A, W.PROJECT_ID),
-    "DeleteProjectMember": _rule(A, W.PROJECT_ID),
-    "GrantMemberProjectRoles": _rule(A, W.PROJECT_ID),
-    "RevokeMemberProjectRoles": _rule(A, W.PROJECT_ID),
-    "GetProjectMember": _rule(R, W.PROJECT_ID),
-    "ListProjectMembers": _rule(R, W.PROJECT_ID),
-    "ListProjectRoles": _rule(R, W.PROJECT_ID),
-    "GetProjectRole": _rule(R, W.PROJECT_ID),
+    "CreateProjectMember": Rule(A, W.PROJECT_ID),
+    "DeleteProjectMember": Rule(A, W.PROJECT_ID),
+    "GrantMemberProjectRoles": Rule(A, W.PROJECT_ID),
+    "RevokeMemberProjectRoles": Rule(A, W.PROJECT_ID),
+    "GetProjectMember": Rule(R, W.PROJECT_ID),
+    "ListProjectMembers": Rule(R, W.PROJECT_ID),
+    "ListProjectRoles": Rule(R, W.PROJECT_ID),
+    "GetProjectRole": Rule(R, W.PROJECT_ID),
     # Workflow instances
-    "ListWorkflowInstances": _rule(R, W.PROJECT_ID),
-    "GetWorkflowInstance": _rule(R, W.WORKFLOW_INSTANCE),
-    "CreateWorkflowInstances": _rule(OP, W.PROJECT_ID),
-    "GetCreateWorkflowInstancesResult": _rule(R, W.OPERATION),
-    "StartWorkflowInstances": _rule(OP, W.WORKFLOW_INSTANCES),
-    "StopWorkflowInstances": _rule(OP, W.WORKFLOW_INSTANCES),
-    "RerunWorkflowInstances": _rule(OP, W.PROJECT_ID),
-    "GetRerunWorkflowInstancesResult": _rule(R, W.OPERATION),
+    "ListWorkflowInstances": Rule(R, W.PROJECT_ID),
+    "GetWorkflowInstance": Rule(R, W.WORKFLOW_INSTANCE),
+    "CreateWorkflowInstances": Rule(OP, W.PROJECT_ID),
+    "GetCreateWorkflowInstancesResult": Rule(R, W.OPERATION),
+    "StartWorkflowInstances": Rule(OP, W.WORKFLOW_INSTANCES),
+    "StopWorkflowInstances": Rule(OP, W.WORKFLOW_INSTANCES),
+    "RerunWorkflowInstances": Rule(OP, W.PROJECT_ID),
+    "GetRerunWorkflowInstancesResult": Rule(R, W.OPERATION),
     # Task instances
-    "ListTaskInstances": _rule(R, W.PROJECT_ID),
-    "GetTaskInstance": _rule(R, W.TASK_INSTANCE),
-    "GetTaskInstanceLog": _rule(R, W.TASK_INSTANCE),
-    "ListUpstreamTaskInstances": _rule(R, W.TASK_INSTANCE),
-    "ListDownstreamTaskInstances": _rule(R, W.TASK_INSTANCE),
-    "ListTaskInstanceOperationLogs": _rule(R, W.TASK_INSTANCE),
-    "RerunTaskInstances": _rule(OP, W.TASK_INSTANCES),
-    "StopTaskInstances": _rule(OP, W.TASK_INSTANCES),
-    "SetSuccessTaskInstances": _rule(OP, W.TASK_INSTANCES),
-    "SuspendTaskInstances": _rule(OP, W.TASK_INSTANCES),
-    "ResumeTaskInstances": _rule(OP, W.TASK_INSTANCES),
-    "TriggerSchedulerTaskInstance": _rule(OP, W.TASK),
+    "ListTaskInstances": Rule(R, W.PROJECT_ID),
+    "GetTaskInstance": Rule(R, W.TASK_INSTANCE),
+    "GetTaskInstanceLog": Rule(R, W.TASK_INSTANCE),
+    "ListUpstreamTaskInstances": Rule(R, W.TASK_INSTANCE),
+    "ListDownstreamTaskInstances": Rule(R, W.TASK_INSTANCE),
+    "ListTaskInstanceOperationLogs": Rule(R, W.TASK_INSTANCE),
+    "RerunTaskInstances": Rule(OP, W.TASK_INSTANCES),
+    "StopTaskInstances": Rule(OP, W.TASK_INSTANCES),
+    "SetSuccessTaskInstances": Rule(OP, W.TASK_INSTANCES),
+    "SuspendTaskInstances": Rule(OP, W.TASK_INSTANCES),
+    "ResumeTaskInstances": Rule(OP, W.TASK_INSTANCES),
+    "TriggerSchedulerTaskInstance": Rule(OP, W.TASK),
     # Workflows
-    "CreateWorkflowDefinition": _rule(D, W.PROJECT_ID),
-    "ImportWorkflowDefinition": _rule(D, W.PROJECT_ID),
-    "UpdateWorkflowDefinition": _rule(D, W.DEFINITION),
-    "DeleteWorkflowDefinition": _rule(D, W.DEFINITION),
-    "ListWorkflowDefinitions": _rule(R, W.PROJECT_ID),
-    "GetWorkflowDefinition": _rule(R, W.DEFINITION),
-    "ListWorkflows": _rule(R, W.PROJECT_ID),
-    "GetWorkflow": _rule(R, W.WORKFLOW),
+    "CreateWorkflowDefinition": Rule(D, W.PROJECT_ID),
+    "ImportWorkflowDefinition": Rule(D, W.PROJECT_ID),
+    "UpdateWorkflowDefinition": Rule(D, W.DEFINITION),
+    "DeleteWorkflowDefinition": Rule(D, W.DEFINITION),
+    "ListWorkflowDefinitions": Rule(R, W.PROJECT_ID),
+    "GetWorkflowDefinition": Rule(R, W.DEFINITION),
+    "ListWorkflows": Rule(R, W.PROJECT_ID),
+    "GetWorkflow": Rule(R, W.WORKFLOW),
 }
 del R, OP, D, A, W
 

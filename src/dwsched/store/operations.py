@@ -46,7 +46,6 @@ from dwsched.store.schema import (
     task_operation_logs as logs,
     tasks,
     workflow_instances as wi,
-    workflows,
 )
 
 CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
@@ -301,8 +300,9 @@ def task_operation(
     for instance_id in sorted({r.workflow_instance_id for r in rows.values()}):
         lock_instance(conn, instance_id)
     touched: set[int] = set()
+    rows = _rows(conn, ids)  # again, now that their instances are locked
     for task_instance_id in ids:
-        row = _rows(conn, [task_instance_id]).get(task_instance_id)
+        row = rows.get(task_instance_id)
         if row is None:
             results[task_instance_id] = Result(False, "The instance does not exist.")
             continue
@@ -638,12 +638,6 @@ def matching_instances(
         where.append(c.status == status)
     rows = conn.execute(sa.select(c.id, c.name).where(*where).order_by(c.id)).all()
     return [int(r.id) for r in rows if name is None or name.casefold() in str(r.name).casefold()]
-
-
-def workflow_project(conn: sa.Connection, workflow_id: int) -> int | None:
-    return conn.execute(
-        sa.select(workflows.c.project_id).where(workflows.c.id == workflow_id)
-    ).scalar()
 
 
 def workflows_of_tasks(conn: sa.Connection, project_id: int, task_ids: Iterable[int]) -> list[int]:
