@@ -89,6 +89,34 @@ class Authorizer:
     ) -> Caller:
         """The caller, if it may make this request; Forbidden otherwise."""
         subject = self._cache.get(("key", access_key_id), lambda: self._subject(access_key_id))
+        return self._authorize(subject, action, params, source_ip, secure, now_ms)
+
+    def authorize_user(
+        self,
+        user_id: int,
+        action: str,
+        params: Mapping[str, str],
+        source_ip: str,
+        secure: bool,
+        now_ms: int,
+    ) -> Caller:
+        """As `authorize`, for a user signed in to the web console (no AccessKey): the same
+        policies, roles and workspaces decide."""
+        subject = self._cache.get(
+            ("user", user_id),
+            lambda: self._documents(self.store.principal_of_user(user_id)),
+        )
+        return self._authorize(subject, action, params, source_ip, secure, now_ms)
+
+    def _authorize(
+        self,
+        subject: _Subject | None,
+        action: str,
+        params: Mapping[str, str],
+        source_ip: str,
+        secure: bool,
+        now_ms: int,
+    ) -> Caller:
         rule = access.rule_of(action)
         if subject is None and rule.kind is access.Kind.READ:
             return Caller("root", None)  # the tenant's key reading: nothing to look up
@@ -181,8 +209,10 @@ class Authorizer:
 
     def _subject(self, access_key_id: str) -> _Subject | None:
         principal = self.store.principal(access_key_id)
-        if principal is None:
-            return None
+        return None if principal is None else self._documents(principal)
+
+    @staticmethod
+    def _documents(principal: Principal) -> _Subject:
         custom = dict(principal.custom_documents)
         found: list[tuple[str, policies.Policy]] = []
         for name in principal.policy_names:

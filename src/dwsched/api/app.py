@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,17 +19,15 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from dwsched.api import audit, dispatch
-from dwsched.api.access import Authorizer, Caller
+from dwsched.api import dispatch
 from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
-from dwsched.api.context import Context
-from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body, status_and_code
-from dwsched.api.params import Params
+from dwsched.api.calls import Calls, Who
+from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body
 from dwsched.api.throttle import Throttle
 from dwsched.clock import Clock
-from dwsched.domain.errors import DwschedError, Forbidden, InvalidArgument, StoreBusy
+from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.api")
@@ -107,14 +106,19 @@ class RpcEndpoint:
     trip)."""
 
     def __init__(
-        self, store: Store, clock: Clock, default_timezone: str, throttle: Throttle | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        default_timezone: str,
+        throttle: Throttle | None = None,
+        calls: Calls | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.default_timezone = default_timezone
         self.inline = store.dialect == "sqlite"
         self.throttle = throttle
-        self.authorizer = Authorizer(store)
+        self.calls = calls or Calls(store, clock, default_timezone)
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
@@ -185,73 +189,31 @@ class RpcEndpoint:
                     raise _Offload(access_key_id) from exc
                 raise
         source = request.client.host if request.client else ""
-        mutating = not dispatch.reads_only(action)
-        caller = None
-        try:
-            caller = self.authorizer.authorize(
-                access_key_id,
-                str(action),
-                params,
-                source,
-                request.url.scheme == "https",
-                now_ms,
-            )
-            ctx = Context(
-                self.store, request_id, access_key_id, now_ms, self.default_timezone, caller
-            )
-            result = handler(ctx, Params(params))
-        except DwschedError as error:
-            if mutating:
-                self._audit(caller, access_key_id, str(action), params, error, request_id, source)
-            raise
-        if mutating:
-            self._audit(caller, access_key_id, str(action), params, result, request_id, source)
+        result = self.calls.run(
+            handler,
+            str(action),
+            params,
+            Who(access_key_id),
+            source,
+            request.url.scheme == "https",
+            request_id,
+            now_ms,
+        )
         result["RequestId"] = request_id
         return _json(200, result, request_id)
 
-    def _audit(
-        self,
-        caller: Caller | None,
-        access_key_id: str,
-        action: str,
-        params: dict[str, str],
-        outcome: dict[str, Any] | DwschedError,
-        request_id: str,
-        source: str,
-    ) -> None:
-        """Record a mutating request (its failure too) in the audit log; a failure to
-        record is logged, not the client's problem."""
-        failed = isinstance(outcome, DwschedError)
-        result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
-        user = caller.name if caller is not None and caller.name != "root" else access_key_id
-        workspaces = caller.workspaces if caller is not None else frozenset()
-        if isinstance(outcome, Forbidden):  # denied before a caller was established
-            user = outcome.detail.get("AuthPrincipalDisplayName") or user
-            workspaces = outcome.workspaces
-        try:
-            self.store.record_audit(
-                audit.entry(
-                    now_ms=self.clock.now_ms(),
-                    user=user,
-                    access_key_id=access_key_id,
-                    action=action,
-                    params=params,
-                    result=result,
-                    request_id=request_id,
-                    source=source,
-                    answer=None if failed else outcome,  # type: ignore[arg-type]
-                    workspaces=workspaces,
-                )
-            )
-        except Exception:
-            log.exception("audit_failed request_id=%s action=%s", request_id, action)
-
 
 def create_app(
-    store: Store, clock: Clock, default_timezone: str, throttle: Throttle | None = None
+    store: Store,
+    clock: Clock,
+    default_timezone: str,
+    throttle: Throttle | None = None,
+    calls: Calls | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The app; `throttle` None serves every request unthrottled."""
-    rpc = RpcEndpoint(store, clock, default_timezone, throttle)
+    """The app; `throttle` None serves every request unthrottled. `calls`: the executor of
+    actions, when shared with other routes (`routes`: the web console's)."""
+    rpc = RpcEndpoint(store, clock, default_timezone, throttle, calls)
 
     async def healthz(_request: Request) -> Response:
         store.ping()
@@ -268,6 +230,7 @@ def create_app(
         routes=[
             Route("/", rpc.endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *routes,
         ],
         exception_handlers={404: not_served, 405: not_served},
     )

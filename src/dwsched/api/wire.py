@@ -32,6 +32,7 @@ def workflow_instance(i: WorkflowInstance, tz: str) -> dict[str, Any]:
         "ProjectId": i.project_id,
         "Tags": [{"Key": t.key, "Value": t.value} for t in i.tags],
         "WorkflowParameters": i.workflow_parameters,
+        "TriggerTime": i.trigger_time,  # a dwsched extension (the SDK ignores it)
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -19,6 +20,7 @@ from dwsched.cli.options import db_option, open_store, option
 from dwsched.clock import SystemClock
 from dwsched.domain import policies as policy_rules
 from dwsched.domain.errors import InvalidArgument
+from dwsched.web import passwords
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]{0,63}")
 _POLICY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
@@ -68,6 +70,29 @@ def list_users(db_url: str) -> None:
         names = [p for p, kind, who in attached if kind == "User" and who == u.name]
         table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
     Console().print(table)
+
+
+@users.command("passwd")
+@db_option()
+@click.argument("name")
+@option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+def set_password(db_url: str, name: str, password_stdin: bool) -> None:
+    """Set the password NAME signs in to the web console with (/console/). It is stored as
+    an Argon2id hash; the user's open console sessions end."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            f"New password for {name}", hide_input=True, confirmation_prompt=True
+        )
+    hashed = passwords.hash_password(password)  # refuses a short one before any change
+    with open_store(db_url) as store:
+        store.set_password(name, hashed)
+    click.echo(f"password of {name} set; sign in at /console/")
 
 
 @users.command("delete")

@@ -133,9 +133,12 @@ def demo(
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
     key = create_key(store, "demo", now)
+    password = demo_data.console_user(store, now)
     endpoint = f"{host}:{port}"
     click.echo(
         _DEMO_TEXT.format(
+            user=demo_data.CONSOLE_USER,
+            password=password,
             endpoint=endpoint,
             db=db_url,
             key_id=key.id,
@@ -153,6 +156,8 @@ dwsched demo: workspace {project} ("demo", time zone {tz}) runs three example wo
 (orders_chain every 5 minutes, hourly_rollup, flaky_load every 10 minutes). The last half
 hour's cycles run right away; watch them go Running, Checking, fail, retry, succeed.
 Database: {db}
+
+Web console: http://{endpoint}/console/   user {user}   password {password}
 
   Endpoint          http://{endpoint}/
   AccessKeyId       {key_id}

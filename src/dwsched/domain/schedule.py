@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterError, croniter
 
-from dwsched.domain.calendar import day_start_ms, zone
+from dwsched.domain.calendar import MAX_MS, day_start_ms, zone
 from dwsched.domain.errors import InvalidArgument
 
 GENERATE_AT = time(23, 30)
@@ -377,3 +377,20 @@ def due_run_dates(
 
 def _local_date(instant_ms: int, tz: str) -> date:
     return datetime.fromtimestamp(instant_ms // 1000, zone(tz)).date()
+
+
+def next_runs(trigger: Trigger, after_ms: int, count: int, horizon_days: int = 400) -> list[Cycle]:
+    """The next `count` Normal cycles after `after_ms` (fewer when the trigger's window or
+    `horizon_days` ends first), in time order."""
+    found: list[Cycle] = []
+    day = _local_date(after_ms, trigger.timezone)
+    for _ in range(horizon_days):
+        if day > _local_date(min(trigger.end_ms, MAX_MS), trigger.timezone):
+            break
+        for cycle in cycles_on(trigger, day):
+            if cycle.trigger_time > after_ms and cycle.kind is CycleKind.NORMAL:
+                found.append(cycle)
+                if len(found) == count:
+                    return found
+        day += timedelta(days=1)
+    return found

@@ -14,19 +14,23 @@ sees tasks run, fail, retry and succeed within a minute of starting the demo.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timedelta
 from importlib import resources
 
 from dwsched.domain import flowspec
 from dwsched.domain.calendar import zone
+from dwsched.domain.errors import NotFound
 from dwsched.domain.models import NewProject, Project
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.store import Store
+from dwsched.web import passwords
 
 DEMO_PROJECT = "demo"
 FLOWS = ("orders_chain", "hourly_rollup", "flaky_load")
 CATCH_UP_MS = 30 * 60_000
 OWNER = "203045001"
+CONSOLE_USER = "demo"
 
 
 def find_demo_project(store: Store) -> Project | None:
@@ -73,3 +77,16 @@ def seed(store: Store, now_ms: int, timezone: str) -> Project:
             if recent:
                 store.generate(deployed, [(day, recent)], None, now_ms)
     return project
+
+
+def console_user(store: Store, now_ms: int) -> str:
+    """Make sure the console user `demo` exists with AdministratorAccess, give it a new
+    random password, and return it (shown once, at start)."""
+    try:
+        store.user(CONSOLE_USER)
+    except NotFound:
+        store.create_user(CONSOLE_USER, "demo administrator", now_ms)
+        store.attach_policy("AdministratorAccess", "User", CONSOLE_USER, attach=True)
+    password = secrets.token_urlsafe(9)
+    store.set_password(CONSOLE_USER, passwords.hash_password(password))
+    return password

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from dwsched.api.app import create_app
+from dwsched.api.calls import Calls
 from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
@@ -21,6 +22,7 @@ from dwsched.engine.service import Engine
 from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
 from dwsched.runtime.keys import handover, take_over
 from dwsched.store import Store
+from dwsched.web.console import Console
 
 
 def build_app(
@@ -28,7 +30,10 @@ def build_app(
 ) -> Starlette:
     zone(default_timezone, "--default-timezone")
     limiter = Throttle(store, throttle) if throttle is not None else None
-    return create_app(store, SystemClock(), default_timezone, limiter)
+    clock = SystemClock()
+    calls = Calls(store, clock, default_timezone)
+    console = Console(store, clock, calls, limiter)
+    return create_app(store, clock, default_timezone, limiter, calls, console.routes())
 
 
 # How `serve` hands its settings to worker processes (which import `worker_app`).

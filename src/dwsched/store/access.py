@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import Conflict, InvalidArgument, NotFound
 from dwsched.store.schema import (
     access_keys,
+    console_sessions,
     group_users,
     member_roles,
     operations,
@@ -76,6 +77,23 @@ def user_by_id(conn: sa.Connection, user_id: int) -> User | None:
     return None if row is None else _user(row)
 
 
+def set_password(conn: sa.Connection, name: str, password_hash: str) -> None:
+    """Set the user's password hash and end the user's console sessions."""
+    user = user_by_name(conn, name)
+    conn.execute(sa.update(users).where(users.c.id == user.id).values(password_hash=password_hash))
+    conn.execute(sa.delete(console_sessions).where(console_sessions.c.user_id == user.id))
+
+
+def password_of(conn: sa.Connection, name: str) -> tuple[int, str] | None:
+    """The user's id and password hash; None for an unknown user or one without a password."""
+    row = conn.execute(
+        sa.select(users.c.id, users.c.password_hash).where(users.c.name == name)
+    ).first()
+    if row is None or not row.password_hash:
+        return None
+    return int(row.id), str(row.password_hash)
+
+
 def all_users(conn: sa.Connection) -> list[User]:
     return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.id))]
 
@@ -99,6 +117,7 @@ def delete_user(conn: sa.Connection, name: str) -> None:
         (group_users, group_users.c.user_id),
         (project_members, project_members.c.user_id),
         (member_roles, member_roles.c.user_id),
+        (console_sessions, console_sessions.c.user_id),
     ):
         conn.execute(sa.delete(table).where(column == user.id))
     conn.execute(
@@ -266,10 +285,15 @@ def principal_of_key(conn: sa.Connection, access_key_id: str) -> Principal | Non
     ).scalar()
     if user_id is None:
         return None  # the tenant's own key
-    user = user_by_id(conn, int(user_id))
+    return principal_of_user(conn, int(user_id))
+
+
+def principal_of_user(conn: sa.Connection, user_id: int) -> Principal:
+    """The user and the policies that apply to it (its own and its groups')."""
+    user = user_by_id(conn, user_id)
     if user is None:
-        # Its user is gone: the key may do nothing (never everything).
-        return Principal(User(int(user_id), f"deleted-user-{user_id}", "", 0), (), ())
+        # The user is gone: its key or session may do nothing (never everything).
+        return Principal(User(user_id, f"deleted-user-{user_id}", "", 0), (), ())
     group_ids = [
         int(g)
         for g in conn.execute(

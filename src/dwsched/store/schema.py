@@ -445,3 +445,18 @@ request_nonces = sa.Table(
     sa.Column("expires_at", sa.BigInteger(), nullable=False),
     sa.Index(None, "expires_at"),
 )
+
+# Web console sign-ins (0005): the session cookie's SHA-256 (never the cookie itself), its
+# user, the CSRF token the page must send back, and when it lapses.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.BigInteger(), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("last_seen", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", sa.BigInteger(), nullable=False),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "expires_at"),
+)

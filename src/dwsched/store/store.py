@@ -58,6 +58,8 @@ from dwsched.store import (
     nonces,
     operations,
     projects,
+    sessions,
+    summaries,
     task_instances,
     workflows,
 )
@@ -865,6 +867,52 @@ class Store:
     def principal(self, access_key_id: str) -> access.Principal | None:
         with self.read() as conn:
             return access.principal_of_key(conn, access_key_id)
+
+    def principal_of_user(self, user_id: int) -> access.Principal:
+        with self.read() as conn:
+            return access.principal_of_user(conn, user_id)
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        """Set a user's password hash; the user's console sessions end."""
+        with self.write() as conn:
+            access.set_password(conn, name, password_hash)
+
+    def password_of(self, name: str) -> tuple[int, str] | None:
+        with self.read() as conn:
+            return access.password_of(conn, name)
+
+    # Web console sessions (store.sessions); `digest` is the cookie's SHA-256.
+    def create_session(
+        self, digest: str, user_id: int, csrf_token: str, now_ms: int, expires_at: int
+    ) -> None:
+        with self.write() as conn:
+            sessions.create(conn, digest, user_id, csrf_token, now_ms, expires_at)
+
+    def session(self, digest: str, now_ms: int) -> sessions.Session | None:
+        with self.read() as conn:
+            return sessions.find(conn, digest, now_ms)
+
+    def touch_session(self, digest: str, now_ms: int, expires_at: int) -> None:
+        with self.write() as conn:
+            sessions.touch(conn, digest, now_ms, expires_at)
+
+    def end_session(self, digest: str) -> None:
+        with self.write() as conn:
+            sessions.end(conn, digest)
+
+    def status_counts(
+        self, project_id: int, env: EnvType, days: Sequence[date]
+    ) -> dict[date, dict[str, int]]:
+        with self.read() as conn:
+            return summaries.status_counts(conn, project_id, env, days)
+
+    def latest_by_workflow(
+        self, project_id: int, env: EnvType, days: Sequence[date], per_workflow: int, before_ms: int
+    ) -> dict[int, list[tuple[int, date, str, int]]]:
+        with self.read() as conn:
+            return summaries.latest_by_workflow(
+                conn, project_id, env, days, per_workflow, before_ms
+            )
 
     def member_roles(self, project_id: int, user_id: int) -> set[str] | None:
         with self.read() as conn:

@@ -1,0 +1,74 @@
+"""Aggregates the web console shows: instance counts by status over several BizDates, the
+latest instances of each workflow. Each reads only the partitions (workspace-days) asked
+for, through the (partition, status) and (partition, workflow) indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import sqlalchemy as sa
+
+from dwsched.domain.calendar import day_from_key, day_key
+from dwsched.domain.models import EnvType
+from dwsched.store.schema import partitions, workflow_instances
+
+
+def _partitions(
+    conn: sa.Connection, project_id: int, env: EnvType, days: Sequence[date]
+) -> dict[int, date]:
+    p = partitions.c
+    rows = conn.execute(
+        sa.select(p.id, p.biz_day).where(
+            p.project_id == project_id,
+            p.env_type == env.value,
+            p.biz_day.in_([day_key(d) for d in days]),
+        )
+    )
+    return {int(r.id): day_from_key(int(r.biz_day)) for r in rows}
+
+
+def status_counts(
+    conn: sa.Connection, project_id: int, env: EnvType, days: Sequence[date]
+) -> dict[date, dict[str, int]]:
+    """BizDate -> status -> number of instances, for the given days (absent days: {})."""
+    wi = workflow_instances.c
+    found: dict[date, dict[str, int]] = {day: {} for day in days}
+    parts = _partitions(conn, project_id, env, days)
+    if not parts:
+        return found
+    rows = conn.execute(
+        sa.select(wi.partition_id, wi.status, sa.func.count())
+        .where(wi.partition_id.in_(list(parts)))
+        .group_by(wi.partition_id, wi.status)
+    )
+    for partition_id, status, count in rows:
+        found[parts[int(partition_id)]][str(status)] = int(count)
+    return found
+
+
+def latest_by_workflow(
+    conn: sa.Connection,
+    project_id: int,
+    env: EnvType,
+    days: Sequence[date],
+    per_workflow: int,
+    before_ms: int,
+) -> dict[int, list[tuple[int, date, str, int]]]:
+    """Workflow id -> its newest instances due by `before_ms` (id, BizDate, status,
+    trigger time), newest first, at most `per_workflow` each, among the given days."""
+    wi = workflow_instances.c
+    parts = _partitions(conn, project_id, env, days)
+    found: dict[int, list[tuple[int, date, str, int]]] = {}
+    if not parts:
+        return found
+    rows = conn.execute(
+        sa.select(wi.id, wi.partition_id, wi.workflow_id, wi.status, wi.trigger_time)
+        .where(wi.partition_id.in_(list(parts)), wi.trigger_time <= before_ms)
+        .order_by(wi.trigger_time.desc(), wi.id.desc())
+    )
+    for r in rows:
+        mine = found.setdefault(int(r.workflow_id), [])
+        if len(mine) < per_workflow:
+            mine.append((int(r.id), parts[int(r.partition_id)], str(r.status), int(r.trigger_time)))
+    return found

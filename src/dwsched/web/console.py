@@ -1,0 +1,335 @@
+"""The web console at /console/: static pages, sign-in, and one JSON call endpoint.
+
+The pages are static files (no build step): HTML, CSS and JavaScript modules that draw
+every value with `textContent`, never as markup. Everything they show or do goes through
+`POST /console/api/call`, `{"Action": ..., "Parameters": {...}}`, which runs the RPC API's
+own handlers through api.calls (the same authorisation, validation and audit as a signed
+request), as the signed-in user. A few console views (web.views) combine what several
+actions show; each is authorised as the actions whose data it reads.
+
+Sessions: a random cookie (HttpOnly, SameSite=Lax, Secure over TLS) whose SHA-256 is a row
+of the database, so every API process knows it and signing out ends it everywhere. Every
+POST but sign-in carries the session's CSRF token in `X-CSRF-Token`; every POST must come
+from the console's own origin (Origin header) and be JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from importlib import resources
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dwsched.api import dispatch
+from dwsched.api.app import PARAMETER_NAME
+from dwsched.api.calls import Calls, Who
+from dwsched.api.errors import API_VERSION, INTERNAL_ERROR, envelope, error_body
+from dwsched.api.throttle import Throttle
+from dwsched.clock import Clock
+from dwsched.domain.errors import DwschedError, InvalidArgument
+from dwsched.store import Store
+from dwsched.store.sessions import Session
+from dwsched.web import passwords, views
+
+log = logging.getLogger("dwsched.web")
+COOKIE = "dwsched_session"
+IDLE_MS = 8 * 3600 * 1000  # a session not used for this long ends
+TOUCH_MS = 60 * 1000  # how stale last_seen may get before it is written again
+MAX_BODY = 256 * 1024
+AUDIT_LABEL = "console"  # the audit log's AccessKeyId column for console requests
+STATIC = resources.files("dwsched.web") / "static"
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+# The RPC actions the console calls; anything else is refused before authorisation.
+ACTIONS = frozenset(
+    {
+        "ListProjects",
+        "GetProject",
+        "ListWorkflowInstances",
+        "GetWorkflowInstance",
+        "ListTaskInstances",
+        "GetTaskInstance",
+        "GetTaskInstanceLog",
+        "ListUpstreamTaskInstances",
+        "ListDownstreamTaskInstances",
+        "ListTaskInstanceOperationLogs",
+        "ListWorkflows",
+        "GetWorkflow",
+        "CreateWorkflowInstances",
+        "GetCreateWorkflowInstancesResult",
+        "StartWorkflowInstances",
+        "StopWorkflowInstances",
+        "RerunWorkflowInstances",
+        "GetRerunWorkflowInstancesResult",
+        "RerunTaskInstances",
+        "StopTaskInstances",
+        "SetSuccessTaskInstances",
+        "SuspendTaskInstances",
+        "ResumeTaskInstances",
+    }
+)
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _json(status: int, body: dict[str, Any], request_id: str | None = None) -> Response:
+    headers = {"cache-control": "no-store"}
+    if request_id:
+        headers["x-acs-request-id"] = request_id
+    return Response(_encode(body), status, headers, media_type="application/json")
+
+
+def _text_parameter(name: str, value: Any) -> str:
+    """A console parameter as the RPC API receives it: arrays and objects as JSON text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | list | dict):
+        return _encode(value).decode()
+    raise InvalidArgument(name, f"The parameter {name} has a value of an unsupported type.")
+
+
+class Console:
+    def __init__(
+        self, store: Store, clock: Clock, calls: Calls, throttle: Throttle | None = None
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.calls = calls
+        self.throttle = throttle
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/console", self.home, methods=["GET"]),
+            Mount(
+                "/console",
+                routes=[
+                    Route("/api/session", self.session, methods=["GET"]),
+                    Route("/api/signin", self.sign_in, methods=["POST"]),
+                    Route("/api/signout", self.sign_out, methods=["POST"]),
+                    Route("/api/call", self.call, methods=["POST"]),
+                    Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+                    Route("/{page:path}", self.page, methods=["GET"]),
+                ],
+            ),
+        ]
+
+    # Pages -------------------------------------------------------------------------------
+
+    async def home(self, _request: Request) -> Response:
+        return RedirectResponse("/console/", 308)
+
+    async def page(self, request: Request) -> Response:
+        """Every console address is the one page; its script draws the view the address
+        names (so each view can be bookmarked and shared)."""
+        if request.path_params.get("page", "").startswith("api/"):
+            return _json(404, {"Code": "NotFound", "Message": "No such console endpoint."})
+        response = FileResponse(str(STATIC / "index.html"), media_type="text/html")
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    # Sessions ----------------------------------------------------------------------------
+
+    async def session(self, request: Request) -> Response:
+        return await self._respond(request, self._session_info, check_csrf=False)
+
+    @staticmethod
+    def _session_info(_request: Request, _body: dict[str, Any], found: Session) -> dict[str, Any]:
+        return {"UserName": found.user_name, "CsrfToken": found.csrf_token}
+
+    async def sign_in(self, request: Request) -> Response:
+        try:
+            self._same_origin(request)
+            body = await self._body(request)
+        except _Refused as refused:
+            return _json(refused.status, {"Code": refused.code, "Message": refused.message})
+        name, password = body.get("UserName"), body.get("Password")
+        if not isinstance(name, str) or not name or len(name) > 64:
+            return _json(400, {"Code": "MissingUserName", "Message": "Enter your user name."})
+        if not isinstance(password, str) or not password or len(password) > 1024:
+            return _json(400, {"Code": "MissingPassword", "Message": "Enter your password."})
+        try:
+            if self.throttle is not None:
+                await run_in_threadpool(
+                    self.throttle.admit, f"signin:{name}", "SignIn", self.clock.now_ms()
+                )
+            token, csrf = await run_in_threadpool(self._start_session, name, password)
+        except DwschedError as error:
+            return self._error(error)
+        if token is None:
+            return _json(
+                401,
+                {"Code": "SignInFailed", "Message": "The user name or the password is wrong."},
+            )
+        response = _json(200, {"UserName": name, "CsrfToken": csrf})
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=IDLE_MS // 1000,
+            path="/console",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    def _start_session(self, name: str, password: str) -> tuple[str | None, str]:
+        found = self.store.password_of(name)
+        if not passwords.verify(found[1] if found else None, password) or found is None:
+            return None, ""
+        user_id, stored = found
+        if passwords.needs_rehash(stored):
+            self.store.set_password(name, passwords.hash_password(password))
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock.now_ms()
+        self.store.create_session(_digest(token), user_id, csrf, now, now + IDLE_MS)
+        return token, csrf
+
+    async def sign_out(self, request: Request) -> Response:
+        response = await self._respond(request, self._end_session)
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    def _end_session(
+        self, request: Request, _body: dict[str, Any], _found: Session
+    ) -> dict[str, Any]:
+        self.store.end_session(_digest(request.cookies[COOKIE]))
+        return {"Success": True}
+
+    # Calls -------------------------------------------------------------------------------
+
+    async def call(self, request: Request) -> Response:
+        return await self._respond(request, self._call)
+
+    def _call(self, request: Request, body: dict[str, Any], found: Session) -> dict[str, Any]:
+        action = body.get("Action")
+        raw = body.get("Parameters", {})
+        if not isinstance(raw, dict):
+            raise InvalidArgument("Parameters", "The parameter Parameters must be an object.")
+        params: dict[str, str] = {}
+        for name, value in raw.items():
+            if not PARAMETER_NAME.fullmatch(name):
+                raise InvalidArgument(name[:64], f"The parameter name {name[:64]!r} is not valid.")
+            if value is not None:
+                params[name] = _text_parameter(name, value)
+        request_id = str(uuid.uuid4()).upper()
+        now_ms = self.clock.now_ms()
+        who = Who(AUDIT_LABEL, found.user_id)
+        source = request.client.host if request.client else ""
+        secure = request.url.scheme == "https"
+        if not isinstance(action, str) or not (action in ACTIONS or action in views.VIEWS):
+            raise _Refused(
+                400, "InvalidAction.NotFound", f"The console does not serve the action {action!r}."
+            )
+        if self.throttle is not None:
+            self.throttle.admit(f"console:{found.user_id}", action, now_ms)
+        view = views.VIEWS.get(action)
+        handler = view.handler if view else dispatch.lookup(action, API_VERSION)
+        authorised_as = view.authorised_as if view else ()
+        result = self.calls.run(
+            handler, action, params, who, source, secure, request_id, now_ms, authorised_as
+        )
+        result["RequestId"] = request_id
+        return result
+
+    # Plumbing ----------------------------------------------------------------------------
+
+    def _signed_in(self, request: Request) -> Session:
+        token = request.cookies.get(COOKIE)
+        now = self.clock.now_ms()
+        found = self.store.session(_digest(token), now) if token else None
+        if found is None:
+            raise _Refused(401, "NotSignedIn", "Sign in to use the console.")
+        if now - found.last_seen > TOUCH_MS:
+            self.store.touch_session(_digest(str(token)), now, now + IDLE_MS)
+        return found
+
+    @staticmethod
+    def _same_origin(request: Request) -> None:
+        origin = request.headers.get("origin")
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin is not None and origin != own:
+            raise _Refused(403, "Forbidden.Origin", "The request does not come from the console.")
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise _Refused(415, "UnsupportedMediaType", "The console sends JSON.")
+
+    @staticmethod
+    async def _body(request: Request) -> dict[str, Any]:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise _Refused(413, "RequestTooLarge", "The request body is too large.")
+        try:
+            return _decode(body or b"{}")
+        except msgspec.DecodeError as exc:
+            raise _Refused(400, "InvalidJson", "The request body is not a JSON object.") from exc
+
+    async def _respond(self, request: Request, work: Any, check_csrf: bool = True) -> Response:
+        """Run `work(request, body)` on a worker thread after the checks every console
+        request passes; errors become the RPC API's error envelope."""
+        try:
+            body: dict[str, Any] = {}
+            if request.method == "POST":
+                self._same_origin(request)
+                body = await self._body(request)
+            result = await run_in_threadpool(self._serve, request, body, work, check_csrf)
+            return _json(200, result, result.get("RequestId"))
+        except _Refused as refused:
+            return _json(refused.status, {"Code": refused.code, "Message": refused.message})
+        except DwschedError as error:
+            return self._error(error)
+        except Exception:
+            request_id = str(uuid.uuid4()).upper()
+            log.exception("console_error request_id=%s path=%s", request_id, request.url.path)
+            status, code, message = INTERNAL_ERROR
+            return _json(status, envelope(request_id, status, code, message), request_id)
+
+    def _serve(
+        self, request: Request, body: dict[str, Any], work: Any, check_csrf: bool
+    ) -> dict[str, Any]:
+        found = self._signed_in(request)
+        if check_csrf:
+            sent = request.headers.get("x-csrf-token", "")
+            if not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):
+                raise _Refused(403, "Forbidden.Csrf", "The request lacks the session's CSRF token.")
+        result: dict[str, Any] = work(request, body, found)
+        return result
+
+    @staticmethod
+    def _error(error: DwschedError) -> Response:
+        request_id = str(uuid.uuid4()).upper()
+        status, body, extra = error_body(request_id, error)
+        response = _json(status, body, request_id)
+        response.headers.update(extra)
+        return response

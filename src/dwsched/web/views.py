@@ -1,0 +1,124 @@
+"""Console views: answers that combine what several RPC actions show, for one page each.
+
+Each is a handler like the RPC API's (Context, Params) -> dict, parses its parameters with
+the same Params, and is authorised as the actions whose data it reads (`authorised_as`):
+being allowed ListWorkflowInstances in a workspace is what lets a user see its status
+chart. Wire names stay PascalCase, times epoch ms, as the API's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dwsched.api.actions.operations import run_request
+from dwsched.api.actions.workflows import list_workflows
+from dwsched.api.context import Context, Handler
+from dwsched.api.params import Params
+from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
+from dwsched.domain.errors import DwschedError
+from dwsched.domain.models import EnvType, Status
+from dwsched.domain.schedule import Trigger, next_runs
+
+MAX_DAYS = 31
+RECENT_DAYS = 7  # the workflows page shows each workflow's instances of this many BizDates
+LATEST_PER_WORKFLOW = 5
+NEXT_RUNS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    handler: Handler
+    authorised_as: tuple[str, ...]
+
+
+def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
+    """Instances by status for the `Days` BizDates ending at `BizDate`, oldest first."""
+    project_id = p.required_integer("ProjectId")
+    biz_date = p.required_integer("BizDate", minimum=MIN_MS, maximum=MAX_MS)
+    days = p.integer("Days", minimum=1, maximum=MAX_DAYS) or 14
+    env = p.choice("EnvType", EnvType) or EnvType.PROD
+    tz = ctx.store.get_project(project_id).timezone
+    last = day_of(biz_date, tz)
+    wanted = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    counts = ctx.store.status_counts(project_id, env, wanted)
+    return {
+        "TimeZone": tz,
+        "Statuses": [s.value for s in Status],
+        "Days": [
+            {
+                "BizDate": day_start_ms(day, tz),
+                "Date": day.isoformat(),
+                "Counts": counts[day],
+                "Total": sum(counts[day].values()),
+            }
+            for day in wanted
+        ],
+    }
+
+
+def create_plan(ctx: Context, p: Params) -> dict[str, Any]:
+    """What CreateWorkflowInstances with these parameters would create, creating nothing:
+    the same parsing and the same planning, so a request that would fail fails here with
+    the same error."""
+    request = run_request(p)
+    planned = ctx.store.plan_run(request, ctx.now_ms)
+    per_day = Counter(i.cycle.biz_day for i in planned)
+    return {
+        "Count": len(planned),
+        "BizDates": [{"Date": d.isoformat(), "Count": n} for d, n in per_day.items()],
+    }
+
+
+def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
+    """ListWorkflows' page, each workflow with its next run times, its latest instances
+    of the last RECENT_DAYS BizDates, and its FlowSpec."""
+    listed = list_workflows(ctx, p)["PagingInfo"]
+    project_id = p.required_integer("ProjectId")
+    env = p.choice("EnvType", EnvType) or EnvType.PROD
+    tz = ctx.store.get_project(project_id).timezone
+    today = day_of(ctx.now_ms, tz)
+    days = [today - timedelta(days=n) for n in range(RECENT_DAYS)]
+    latest = ctx.store.latest_by_workflow(project_id, env, days, LATEST_PER_WORKFLOW, ctx.now_ms)
+    items = []
+    for item in listed["Workflows"]:
+        deployed = ctx.store.get_workflow(item["Id"])
+        trigger = deployed.spec.trigger
+        runs: list[int] = []
+        if trigger.cron:
+            try:
+                found = next_runs(
+                    Trigger(trigger.cron, trigger.timezone, trigger.start_ms, trigger.end_ms),
+                    ctx.now_ms,
+                    NEXT_RUNS,
+                )
+                runs = [c.trigger_time for c in found]
+            except DwschedError:
+                runs = []
+        try:
+            spec = ctx.store.get_definition(deployed.definition_id, project_id).spec
+        except DwschedError:
+            spec = ""
+        items.append(
+            {
+                **item,
+                "TimeZone": trigger.timezone or tz,
+                "NextRunTimes": runs,
+                "LatestInstances": [
+                    {"Id": i, "BizDate": day_start_ms(d, tz), "Status": s, "TriggerTime": t}
+                    for i, d, s, t in latest.get(item["Id"], [])
+                ],
+                "Spec": spec,
+            }
+        )
+    listed["Workflows"] = items
+    return {"PagingInfo": listed, "TimeZone": tz}
+
+
+VIEWS: dict[str, View] = {
+    "GetInstanceStatusCounts": View(status_counts, ("ListWorkflowInstances",)),
+    "GetCreateWorkflowInstancesPlan": View(create_plan, ("CreateWorkflowInstances",)),
+    "ListWorkflowsOverview": View(workflows_overview, ("ListWorkflows", "ListWorkflowInstances")),
+}
