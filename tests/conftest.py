@@ -26,7 +26,6 @@ import uvicorn
 from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 from alibabacloud_tea_openapi.models import Config
 
-from dwsched.api.app import create_app
 from dwsched.clock import SystemClock
 from dwsched.config import DEFAULT_SECRET_KEY_DIR
 from dwsched.domain.models import (
@@ -39,6 +38,7 @@ from dwsched.domain.models import (
     WorkflowInstance,
 )
 from dwsched.runtime.keys import create_key, default_key_file, unlock
+from dwsched.runtime.server import build_app
 from dwsched.store import Store
 
 PG_URL = os.environ.get(
@@ -205,7 +205,7 @@ def running_server(
     if sealed:
         unlock(store, None, default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser()))
     port = free_port()
-    app = create_app(store, SystemClock(), default_timezone)
+    app = build_app(store, default_timezone)  # as `dwsched serve`: RPC and web console
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

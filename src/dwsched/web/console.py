@@ -217,7 +217,8 @@ class Console:
 
     async def sign_out(self, request: Request) -> Response:
         response = await self._respond(request, self._end_session)
-        response.delete_cookie(COOKIE, path="/console")
+        if response.status_code == 200:
+            response.delete_cookie(COOKIE, path="/console")
         return response
 
     def _end_session(

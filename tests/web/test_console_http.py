@@ -1,0 +1,425 @@
+"""The web console's HTTP side over real HTTP, on both databases: sign-in with an Argon2id
+password, the session cookie's flags, CSRF and origin checks, sign-out, and that every
+console call is decided by the RPC API's own authorisation and validation (the same
+answers as a signed request of the same user) and audited the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from alibabacloud_dataworks_public20240518 import models as M
+
+from dwsched.client import ApiError, Client
+from dwsched.clock import SystemClock
+from dwsched.domain.models import Status
+from dwsched.runtime.keys import create_key
+from dwsched.web import passwords
+from tests.conftest import LiveServer, instance, project, put, running_server
+from tests.engine.test_engine import flow, node
+
+NOW = SystemClock().now_ms()
+DAY = 1_743_350_400_000  # 2025-03-31 00:00 +08:00
+PASSWORD = "correct horse battery"
+
+
+OPEN: list[httpx.Client | Client] = []
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[LiveServer]:
+    with running_server(db_url) as server:
+        try:
+            yield server
+        finally:
+            while OPEN:
+                OPEN.pop().close()
+
+
+def http_client(live: LiveServer) -> httpx.Client:
+    client = httpx.Client(base_url=f"http://{live.endpoint}", timeout=30)
+    OPEN.append(client)
+    return client
+
+
+@dataclass
+class Browser:
+    """A console user's HTTP session: its cookie jar and CSRF token."""
+
+    http: httpx.Client
+    csrf: str = ""
+
+    def call(self, action: str, **params: Any) -> httpx.Response:
+        return self.http.post(
+            "/console/api/call",
+            json={"Action": action, "Parameters": params},
+            headers={"X-CSRF-Token": self.csrf},
+        )
+
+
+def user(live: LiveServer, name: str, *policies: str, password: str = PASSWORD) -> int:
+    store = live.store
+    made = store.create_user(name, name, NOW)
+    for policy in policies:
+        store.attach_policy(policy, "User", name, attach=True)
+    store.set_password(name, passwords.hash_password(password))
+    return made.id
+
+
+def sign_in(live: LiveServer, name: str, password: str = PASSWORD) -> Browser:
+    http = http_client(live)
+    answer = http.post("/console/api/signin", json={"UserName": name, "Password": password})
+    assert answer.status_code == 200, answer.text
+    return Browser(http, answer.json()["CsrfToken"])
+
+
+def key_of(live: LiveServer, name: str) -> Client:
+    key = create_key(live.store, f"{name}-key", NOW)
+    live.store.set_key_user(key.id, name)
+    client = Client(live.endpoint, key.id, key.secret)
+    OPEN.append(client)
+    return client
+
+
+def rpc_answer(client: Client, action: str, **params: Any) -> tuple[int, str, str]:
+    """(HTTP status, Code, Message) of a signed request ("OK" codes for a success)."""
+    try:
+        client.call(action, params)
+    except ApiError as error:
+        return error.status, error.code, str(error).split(": ", 1)[1].rsplit(" (HTTP", 1)[0]
+    return 200, "OK", ""
+
+
+def console_answer(browser: Browser, action: str, **params: Any) -> tuple[int, str, str]:
+    answer = browser.call(action, **params)
+    body = answer.json()
+    if answer.status_code == 200:
+        return 200, "OK", ""
+    return answer.status_code, body["Code"], body["Message"]
+
+
+def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(live: LiveServer) -> None:
+    user(live, "ana", "ReadOnlyAccess")
+    http = http_client(live)
+    for body in (
+        {"UserName": "ana", "Password": "wrong password"},
+        {"UserName": "nobody", "Password": PASSWORD},
+    ):
+        refused = http.post("/console/api/signin", json=body)
+        assert refused.status_code == 401
+        assert refused.json()["Code"] == "SignInFailed"
+        assert "set-cookie" not in refused.headers
+    missing = http.post("/console/api/signin", json={"UserName": "ana"})
+    assert (missing.status_code, missing.json()["Code"]) == (400, "MissingPassword")
+    not_json = http.post("/console/api/signin", data={"UserName": "ana", "Password": PASSWORD})
+    assert not_json.status_code == 415
+
+    answer = http.post("/console/api/signin", json={"UserName": "ana", "Password": PASSWORD})
+    assert answer.status_code == 200
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain HTTP here
+    session = http.get("/console/api/session").json()
+    assert session["UserName"] == "ana" and session["CsrfToken"] == answer.json()["CsrfToken"]
+
+    # Behind a TLS proxy (uvicorn trusts X-Forwarded-Proto from 127.0.0.1), Secure is set.
+    tls = http_client(live)
+    behind = tls.post(
+        "/console/api/signin",
+        json={"UserName": "ana", "Password": PASSWORD},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert "Secure" in behind.headers["set-cookie"]
+
+    # The password is stored as an Argon2id hash, never as itself.
+    stored = live.store.password_of("ana")
+    assert stored is not None and stored[1].startswith("$argon2id$")
+    assert PASSWORD not in stored[1]
+
+
+def test_every_state_changing_request_needs_the_session_csrf_token_and_origin(
+    live: LiveServer,
+) -> None:
+    pid = project(live.store).id
+    user(live, "ops", "AdministratorAccess")
+    b = sign_in(live, "ops")
+    assert b.call("ListWorkflowInstances", ProjectId=pid, BizDate=DAY).status_code == 200
+
+    no_token = b.http.post("/console/api/call", json={"Action": "ListProjects", "Parameters": {}})
+    assert (no_token.status_code, no_token.json()["Code"]) == (403, "Forbidden.Csrf")
+    wrong = b.http.post(
+        "/console/api/call",
+        json={"Action": "ListProjects", "Parameters": {}},
+        headers={"X-CSRF-Token": b.csrf[:-2] + "xx"},
+    )
+    assert wrong.status_code == 403
+    other_site = b.http.post(
+        "/console/api/call",
+        json={"Action": "ListProjects", "Parameters": {}},
+        headers={"X-CSRF-Token": b.csrf, "Origin": "https://evil.example"},
+    )
+    assert (other_site.status_code, other_site.json()["Code"]) == (403, "Forbidden.Origin")
+    form = b.http.post(
+        "/console/api/call",
+        data={"Action": "ListProjects"},
+        headers={"X-CSRF-Token": b.csrf},
+    )
+    assert form.status_code == 415
+    signout_without_token = b.http.post("/console/api/signout", json={})
+    assert signout_without_token.status_code == 403
+    assert b.call("ListProjects").status_code == 200  # still signed in
+
+    anonymous = http_client(live)
+    stranger = anonymous.post(
+        "/console/api/call",
+        json={"Action": "ListProjects", "Parameters": {}},
+        headers={"X-CSRF-Token": b.csrf},
+    )
+    assert (stranger.status_code, stranger.json()["Code"]) == (401, "NotSignedIn")
+
+
+def test_sign_out_password_change_and_user_deletion_end_sessions(live: LiveServer) -> None:
+    user(live, "eve", "ReadOnlyAccess")
+    first = sign_in(live, "eve")
+    out = first.http.post("/console/api/signout", json={}, headers={"X-CSRF-Token": first.csrf})
+    assert out.status_code == 200
+    assert first.call("ListProjects").status_code == 401
+    assert first.http.get("/console/api/session").status_code == 401
+
+    second = sign_in(live, "eve")
+    live.store.set_password("eve", passwords.hash_password("another good password"))
+    assert second.call("ListProjects").status_code == 401
+    third = sign_in(live, "eve", "another good password")
+    live.store.delete_user("eve")
+    assert third.call("ListProjects").status_code == 401
+
+
+def test_console_calls_are_decided_by_the_rpc_rules_of_the_same_user(live: LiveServer) -> None:
+    """For each request, the console's answer (status, Code, Message) equals the answer to
+    the same request signed with the same user's AccessKey."""
+    store = live.store
+    a, b_ws = project(store).id, project(store).id
+    in_a, in_b = instance(a), instance(b_ws)
+    put(store, [in_a, in_b])
+    reader_id = user(live, "reader", "ReadOnlyAccess")
+    operator_id = user(live, "operator", "WorkspaceOperatorAccess")
+    user(live, "nobody")
+    store.add_member(a, reader_id, ["role_project_guest"], NOW)
+    store.add_member(a, operator_id, ["role_project_pe"], NOW)
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("ListWorkflowInstances", {"ProjectId": a, "BizDate": DAY}),
+        ("ListWorkflowInstances", {"ProjectId": b_ws, "BizDate": DAY}),
+        ("GetWorkflowInstance", {"Id": in_a.id}),
+        ("GetWorkflowInstance", {"Id": in_b.id}),
+        ("StopWorkflowInstances", {"Ids": [in_b.id]}),
+        ("StopWorkflowInstances", {"Ids": [in_a.id, in_b.id]}),
+        ("SetSuccessTaskInstances", {"Ids": ["1"]}),
+        # Validation: the same errors, naming the same parameter.
+        ("ListWorkflowInstances", {"ProjectId": a}),
+        ("ListWorkflowInstances", {"ProjectId": a, "BizDate": DAY, "SortBy": "Name Desc"}),
+        ("ListWorkflowInstances", {"ProjectId": a, "BizDate": DAY, "PageSize": 501}),
+        ("ListWorkflowInstances", {"ProjectId": a, "BizDate": DAY, "Filter": {"x": 1}}),
+    ]
+    compared = 0
+    for name in ("reader", "operator", "nobody"):
+        browser, client = sign_in(live, name), key_of(live, name)
+        for action, params in requests:
+            expected = rpc_answer(client, action, **params)
+            got = console_answer(browser, action, **params)
+            assert got == expected, (name, action, params)
+            compared += 1
+    assert compared == 33
+    # Listing workspaces leaks nothing: the reader sees only the workspace it is a member of.
+    shown = sign_in(live, "reader").call("ListProjects", PageSize=100).json()["PagingInfo"]
+    assert [p["Id"] for p in shown["Projects"]] == [a] and shown["TotalCount"] == 1
+    # A denial carries the RPC's AccessDeniedDetail.
+    denied = sign_in(live, "reader").call("StopWorkflowInstances", Ids=[in_a.id]).json()
+    assert denied["Code"] == "Forbidden.RAM"
+    assert denied["AccessDeniedDetail"]["AuthPrincipalDisplayName"] == "reader"
+
+
+def test_console_actions_are_audited_under_the_user(live: LiveServer) -> None:
+    pid = project(live.store).id
+    done = instance(pid)
+    put(live.store, [done])
+    user(live, "olga", "AdministratorAccess")
+    b = sign_in(live, "olga")
+    answer = b.call("StopWorkflowInstances", Ids=[done.id], Comment="from the console")
+    assert answer.status_code == 200
+    reads = b.call("ListWorkflowInstances", ProjectId=pid, BizDate=DAY)
+    assert reads.status_code == 200
+    entries = [e for e in live.store.audit_entries(user="olga") if e.action.endswith("Instances")]
+    assert [(e.action, e.access_key_id, e.result) for e in entries] == [
+        ("StopWorkflowInstances", "console", "OK")
+    ]
+
+
+def test_console_refuses_actions_it_does_not_serve_and_bad_bodies(live: LiveServer) -> None:
+    pid = project(live.store).id
+    user(live, "root2", "AdministratorAccess")
+    b = sign_in(live, "root2")
+    for action in ("DeleteProject", "CreateProjectMember", "", None, 5):
+        answer = b.http.post(
+            "/console/api/call",
+            json={"Action": action, "Parameters": {"Id": pid}},
+            headers={"X-CSRF-Token": b.csrf},
+        )
+        assert (answer.status_code, answer.json()["Code"]) == (400, "InvalidAction.NotFound")
+    assert live.store.get_project(pid).id == pid  # nothing deleted
+    bad = b.http.post(
+        "/console/api/call",
+        content=b"{not json",
+        headers={"X-CSRF-Token": b.csrf, "content-type": "application/json"},
+    )
+    assert (bad.status_code, bad.json()["Code"]) == (400, "InvalidJson")
+    odd = b.call("ListWorkflowInstances", **{"Project Id": 1})
+    assert (odd.status_code, odd.json()["Code"]) == (400, "InvalidParameter")
+    wrong_shape = b.http.post(
+        "/console/api/call",
+        json={"Action": "ListProjects", "Parameters": [1]},
+        headers={"X-CSRF-Token": b.csrf},
+    )
+    assert wrong_shape.status_code == 400 and "Parameters" in wrong_shape.json()["Message"]
+
+
+def test_pages_are_served_with_a_content_security_policy(live: LiveServer) -> None:
+    http = http_client(live)
+    for path in ("/console/", "/console/instances?project=1", "/console/instances/5"):
+        page = http.get(path)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert page.headers["x-frame-options"] == "DENY"
+        assert '<script type="module" src="/console/static/app.js">' in page.text
+    assert http.get("/console", follow_redirects=False).status_code == 308
+    script = http.get("/console/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert http.get("/console/api/nothing").status_code == 404
+    assert http.get("/console/static/missing.js").status_code == 404
+
+
+def test_console_views_agree_with_the_actions_they_summarise(live: LiveServer) -> None:
+    store = live.store
+    pid = project(store).id
+    statuses = ["Success", "Success", "Failure", "Running", "NotRun"]
+    put(store, [instance(pid, status=Status(s)) for s in statuses])
+    user(live, "viewer", "ReadOnlyAccess")
+    viewer_id = store.user("viewer").id
+    store.add_member(pid, viewer_id, ["role_project_guest"], NOW)
+    b = sign_in(live, "viewer")
+    counts = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=DAY + 3_600_000, Days=3)
+    assert counts.status_code == 200, counts.text
+    days = counts.json()["Days"]
+    assert [d["Date"] for d in days] == ["2025-03-29", "2025-03-30", "2025-03-31"]
+    assert days[-1]["Counts"] == {"Success": 2, "Failure": 1, "Running": 1, "NotRun": 1}
+    for status, n in days[-1]["Counts"].items():
+        listed = b.call(
+            "ListWorkflowInstances", ProjectId=pid, BizDate=DAY, Filter={"status": status}
+        )
+        assert listed.json()["PagingInfo"]["TotalCount"] == n
+    assert days[0]["Total"] == 0
+    # Authorised as ListWorkflowInstances: another workspace's counts are refused.
+    other = project(store).id
+    refused = b.call("GetInstanceStatusCounts", ProjectId=other, BizDate=DAY)
+    assert (refused.status_code, refused.json()["Code"]) == (403, "Forbidden.RAM")
+    bad = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=DAY, Days=40)
+    assert bad.status_code == 400 and "Days" in bad.json()["Message"]
+    # A reader may not plan a backfill (authorised as CreateWorkflowInstances).
+    plan = b.call(
+        "GetCreateWorkflowInstancesPlan",
+        ProjectId=pid,
+        WorkflowId=5,
+        Type="SupplementData",
+        Name="x",
+        Periods={"BizDates": [{"StartBizDate": "2025-03-01", "EndBizDate": "2025-03-02"}]},
+    )
+    assert (plan.status_code, plan.json()["Code"]) == (403, "Forbidden.RAM")
+
+
+def test_a_backfill_plan_counts_what_creation_then_makes(live: LiveServer) -> None:
+    store = live.store
+    pid = project(store).id
+    spec = json.dumps(
+        flow([node("a", "VIRTUAL"), node("b", "VIRTUAL", after="a")], "0 0 */6 * * ?")
+    )
+    job = (
+        live.sdk()
+        .import_workflow_definition(M.ImportWorkflowDefinitionRequest(project_id=pid, spec=spec))
+        .body.async_job
+    )
+    workflow_id = (
+        live.sdk()
+        .get_workflow_definition(M.GetWorkflowDefinitionRequest(id=job.response))
+        .body.workflow_definition.workflow_id
+    )
+    user(live, "boss", "AdministratorAccess")
+    b = sign_in(live, "boss")
+    request = {
+        "ProjectId": pid,
+        "WorkflowId": workflow_id,
+        "Type": "SupplementData",
+        "Name": "console backfill",
+        "Periods": {
+            "BizDates": [
+                {"StartBizDate": "2025-03-01", "EndBizDate": "2025-03-02"},
+                {"StartBizDate": "2025-03-10", "EndBizDate": "2025-03-10"},
+            ]
+        },
+        "DefaultRunProperties": {"Parallelism": 2, "Order": "Desc"},
+    }
+    plan = b.call("GetCreateWorkflowInstancesPlan", **request)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["Count"] == 12  # 3 BizDates x 4 cycles
+    assert plan.json()["BizDates"] == [
+        {"Date": "2025-03-10", "Count": 4},
+        {"Date": "2025-03-02", "Count": 4},
+        {"Date": "2025-03-01", "Count": 4},
+    ]
+    assert store.audit_entries(user="boss") == []  # a plan changes nothing
+    future = {
+        **request,
+        "Periods": {"BizDates": [{"StartBizDate": "2999-01-01", "EndBizDate": "2999-01-01"}]},
+    }
+    refused = b.call("GetCreateWorkflowInstancesPlan", **future)
+    assert refused.status_code == 400 and "Periods" in refused.json()["Message"]
+
+    created = b.call("CreateWorkflowInstances", **request)
+    assert created.status_code == 200, created.text
+    store.create_pending(SystemClock().now_ms())  # what the scheduler does each tick
+    result = b.call("GetCreateWorkflowInstancesResult", OperationId=created.json()["OperationId"])
+    assert result.json()["Result"]["Status"] == "Created"
+    assert len(result.json()["Result"]["WorkflowInstanceIds"]) == 12
+
+
+def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveServer) -> None:
+    store = live.store
+    pid = project(store).id
+    spec = json.dumps(flow([node("a", "VIRTUAL")], "0 15 * * * ?"))
+    job = (
+        live.sdk()
+        .import_workflow_definition(M.ImportWorkflowDefinitionRequest(project_id=pid, spec=spec))
+        .body.async_job
+    )
+    workflow_id = (
+        live.sdk()
+        .get_workflow_definition(M.GetWorkflowDefinitionRequest(id=job.response))
+        .body.workflow_definition.workflow_id
+    )
+    user(live, "wf", "AdministratorAccess")
+    answer = sign_in(live, "wf").call("ListWorkflowsOverview", ProjectId=pid)
+    assert answer.status_code == 200, answer.text
+    [item] = answer.json()["PagingInfo"]["Workflows"]
+    assert item["Id"] == workflow_id and item["Trigger"]["Cron"] == "0 15 * * * ?"
+    runs = item["NextRunTimes"]
+    now = SystemClock().now_ms()
+    assert len(runs) == 5 and runs == sorted(runs) and runs[0] > now
+    assert all(r % 3_600_000 == 15 * 60_000 for r in runs)  # minute 15 of each hour
+    assert runs[0] - now <= 3_600_000
+    assert json.loads(item["Spec"])["spec"]["workflows"][0]["trigger"]["cron"] == "0 15 * * * ?"
+    assert item["LatestInstances"] == []
