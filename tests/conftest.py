@@ -63,6 +63,13 @@ def postgres_reachable() -> bool:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(
+            "/usr/bin/chromium is missing: the web console's browser tests were skipped. "
+            "Install Debian's chromium package (.ci/run does).",
+            red=True,
+        )
     if _pg_state.get("ok") is False:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS SKIPPED", red=True, bold=True)
         terminalreporter.write_line(

@@ -34,16 +34,6 @@ function currentProject() {
 async function route() {
   const path = location.pathname.replace(/\/+$/, "") || "/console";
   if (path === "/console/signin") return renderSignIn();
-  if (!currentUser()) {
-    const found = await session();
-    if (!found) {
-      location.assign(`/console/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
-      return;
-    }
-    await loadProjects();
-  }
-  document.getElementById("top").hidden = false;
-  document.getElementById("who").textContent = currentUser();
   if (path === "/console") return navigate(`/console/instances${location.search}`, true);
   let page = null;
   let params = [];
@@ -54,6 +44,19 @@ async function route() {
       params = m.slice(1);
     }
   }
+  // The page's module loads while the session and the workspaces are fetched.
+  const loading = page ? import(`./pages/${page}.js`) : null;
+  loading?.catch(() => {});
+  if (!currentUser()) {
+    const found = await session();
+    if (!found) {
+      location.assign(`/console/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
+      return;
+    }
+    await loadProjects();
+  }
+  document.getElementById("top").hidden = false;
+  document.getElementById("who").textContent = currentUser();
   if (!page) {
     clear(main(), h("h1", {}, "Not found"), h("p", {}, "No console page has this address."));
     return;
@@ -89,7 +92,7 @@ async function route() {
     return;
   }
   try {
-    const module = await import(`./pages/${page}.js`);
+    const module = await loading;
     if (ticket !== rendering) return;
     const done = await module.render(main(), { project, projects, params, navigate, refresh: route });
     if (ticket === rendering) cleanup = typeof done === "function" ? done : null;

@@ -1,0 +1,438 @@
+// The overview: one workspace's instances by status over the 14 BizDates ending at the
+// chosen one (one GetInstanceStatusCounts call), then that day's failures, what runs now,
+// and its counts by status, each linked to the filtered instance list.
+import { call } from "../api.js";
+import {
+  h,
+  clear,
+  chip,
+  STATUSES,
+  statusGroup,
+  finished,
+  formatTime,
+  formatDuration,
+  dayToMs,
+  addDays,
+  yesterday,
+  query,
+  setQuery,
+  errorBox,
+  link,
+} from "../util.js";
+
+const DAYS = 14;
+const REFRESH_MS = 10000;
+const FAILURES_SHOWN = 20;
+const RUNNING_SHOWN = 10;
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const AUTO_KEY = "dwsched.overview.autorefresh";
+// Stacking order, bottom first: finished work under what is still to come.
+const ORDER = ["Success", "Failure", "Checking", "Running", "WaitResource", "CheckingCondition", "WaitTime", "WaitTrigger", "NotRun"];
+const GROUPS = [
+  ["success", "Success"],
+  ["failure", "Failure"],
+  ["running", "Running, Checking"],
+  ["waiting", "Waiting (NotRun, WaitTime, CheckingCondition, WaitResource)"],
+];
+// Chart geometry, in viewBox units (the svg scales to its box).
+const W = 840;
+const H = 260;
+const M = { top: 18, right: 8, bottom: 30, left: 46 };
+
+export async function render(main, ctx) {
+  const project = ctx.project;
+  const tz = project.TimeZone || "UTC";
+  const q = query();
+  const state = {
+    bizdate: DAY.test(q.get("bizdate") || "") ? q.get("bizdate") : yesterday(tz),
+    env: q.get("env") === "Dev" ? "Dev" : "Prod",
+  };
+  let alive = true;
+  let seq = 0;
+  let timer = null;
+  let due = false;
+  let auto = localStorage.getItem(AUTO_KEY) !== "off";
+  let lastChart = "";
+  let unfinishedToday = false;
+  const firstAnswers = fetchAll(); // before drawing: the first paint waits for one round trip
+
+  const listUrl = (extra = {}) => `/console/instances?${new URLSearchParams({ project: project.Id, bizdate: state.bizdate, env: state.env, ...extra })}`;
+
+  // --- Controls ---------------------------------------------------------------------
+  const bizdate = h("input", { id: "bizdate", type: "date", value: state.bizdate, required: true, onchange: () => {
+    if (DAY.test(bizdate.value)) change({ bizdate: bizdate.value });
+    else bizdate.value = state.bizdate;
+  } });
+  const shiftDay = (n) => {
+    bizdate.value = addDays(state.bizdate, n);
+    change({ bizdate: bizdate.value });
+  };
+  const env = h(
+    "select",
+    { id: "filter-env", onchange: () => change({ env: env.value }) },
+    ["Prod", "Dev"].map((v) => h("option", { value: v, selected: v === state.env }, v)),
+  );
+  const autoBox = h("input", { type: "checkbox", id: "auto-refresh", checked: auto, onchange: () => {
+    auto = autoBox.checked;
+    localStorage.setItem(AUTO_KEY, auto ? "on" : "off");
+    schedule();
+  } });
+  const updated = h("span", { id: "updated", class: "muted" });
+  const listLink = link(listUrl(), "Instance list");
+
+  const chartBox = h("div", { class: "chart-box", id: "chart" }, h("p", { class: "loading" }, "Loading…"));
+  const chartTitle = h("h2", { id: "chart-title" });
+  const failuresTitle = h("h2", { id: "failures-title" });
+  const failuresBox = h("div", { class: "failures-box" });
+  const runningTitle = h("h2", { id: "running-title" }, "Running now");
+  const runningBox = h("div", { class: "running-box" });
+  const countsTitle = h("h2", { id: "counts-title" });
+  const countsBox = h("div", { class: "counts-box" });
+
+  clear(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Overview"), h("span", { class: "muted" }, project.Name), listLink),
+    h(
+      "form",
+      { class: "filters", "aria-label": "Day", onsubmit: (e) => e.preventDefault() },
+      h(
+        "div",
+        { class: "filter-row" },
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "bizdate" }, `BizDate (${tz})`),
+          h(
+            "div",
+            { class: "day-picker" },
+            h("button", { type: "button", "aria-label": "Previous day", onclick: () => shiftDay(-1) }, "‹"),
+            bizdate,
+            h("button", { type: "button", "aria-label": "Next day", onclick: () => shiftDay(1) }, "›"),
+          ),
+        ),
+        h("div", { class: "field" }, h("label", { for: "filter-env" }, "Environment"), env),
+        h("div", { class: "field field-button refresh" }, h("label", { for: "auto-refresh", class: "check" }, autoBox, "Auto-refresh"), updated),
+      ),
+    ),
+    h("section", { class: "panel overview-panel", "aria-labelledby": "chart-title" }, chartTitle, chartBox),
+    h(
+      "div",
+      { class: "overview-grid" },
+      h("section", { class: "panel overview-panel", "aria-labelledby": "failures-title" }, failuresTitle, failuresBox),
+      h(
+        "div",
+        {},
+        h("section", { class: "panel overview-panel", "aria-labelledby": "running-title" }, runningTitle, runningBox),
+        h("section", { class: "panel overview-panel", "aria-labelledby": "counts-title" }, countsTitle, countsBox),
+      ),
+    ),
+  );
+  titles();
+  setQuery({ project: project.Id, bizdate: state.bizdate, env: state.env });
+
+  function titles() {
+    chartTitle.textContent = `Instances by status, ${DAYS} BizDates to ${state.bizdate}`;
+    failuresTitle.textContent = `Failures of ${state.bizdate}`;
+    countsTitle.textContent = `Instances of ${state.bizdate} by status`;
+    listLink.setAttribute("href", listUrl());
+  }
+
+  function change(changes) {
+    Object.assign(state, changes);
+    setQuery({ project: project.Id, bizdate: state.bizdate, env: state.env });
+    titles();
+    lastChart = "";
+    load();
+  }
+
+  // --- Loading ----------------------------------------------------------------------
+  function fetchAll() {
+    const base = { ProjectId: project.Id, BizDate: dayToMs(state.bizdate, tz), EnvType: state.env };
+    return Promise.allSettled([
+      call("GetInstanceStatusCounts", { ...base, Days: DAYS }),
+      call("ListWorkflowInstances", { ...base, Filter: { status: ["Failure"] }, SortBy: "FinishedTime Desc", PageSize: FAILURES_SHOWN }),
+      call("ListWorkflowInstances", { ...base, Filter: { status: ["Running", "Checking"] }, SortBy: "StartedTime Asc", PageSize: RUNNING_SHOWN }),
+    ]);
+  }
+
+  async function load(quiet = false, pending = null) {
+    const mine = ++seq;
+    clearTimeout(timer);
+    timer = null;
+    due = false;
+    if (!quiet) chartBox.setAttribute("aria-busy", "true");
+    const [counts, failures, running] = await (pending || fetchAll());
+    if (!alive || mine !== seq) return;
+    chartBox.removeAttribute("aria-busy");
+    const restore = focusKey();
+    if (counts.status === "fulfilled") {
+      drawChart(counts.value);
+      const day = (counts.value.Days || []).at(-1) || { Counts: {}, Total: 0 };
+      drawCounts(day);
+      unfinishedToday = Object.entries(day.Counts || {}).some(([s, n]) => n > 0 && !finished(s));
+    } else if (!quiet) {
+      lastChart = "";
+      clear(chartBox, errorBox(counts.reason));
+      clear(countsBox, errorBox(counts.reason));
+    }
+    if (failures.status === "fulfilled") drawFailures(failures.value.PagingInfo || {});
+    else if (!quiet) clear(failuresBox, errorBox(failures.reason));
+    if (running.status === "fulfilled") drawRunning(running.value.PagingInfo || {});
+    else if (!quiet) clear(runningBox, errorBox(running.reason));
+    if (restore) refocus(restore);
+    const failed = [counts, failures, running].find((r) => r.status === "rejected");
+    updated.textContent = quiet && failed ? `refresh failed: ${failed.reason.message}` : `updated ${formatTime(Date.now(), tz).slice(11)}`;
+    schedule();
+  }
+
+  // Redrawing replaces elements; put the focus back on the element with the same key.
+  function focusKey() {
+    const a = document.activeElement;
+    return a && main.contains(a) && a.dataset && a.dataset.fk ? a.dataset.fk : null;
+  }
+
+  function refocus(key) {
+    const el = main.querySelector(`[data-fk="${CSS.escape(key)}"]`);
+    if (el && el !== document.activeElement) el.focus({ preventScroll: true });
+  }
+
+  // --- Chart ------------------------------------------------------------------------
+  function drawChart(data) {
+    const days = data.Days || [];
+    const signature = JSON.stringify([state.bizdate, state.env, days.map((d) => [d.Date, d.Counts])]);
+    if (signature === lastChart) return;
+    lastChart = signature;
+    const statuses = [...ORDER];
+    for (const s of data.Statuses || []) if (!statuses.includes(s)) statuses.push(s);
+    for (const d of days) for (const s of Object.keys(d.Counts || {})) if (!statuses.includes(s)) statuses.push(s);
+
+    const plotW = W - M.left - M.right;
+    const plotH = H - M.top - M.bottom;
+    const max = Math.max(0, ...days.map((d) => d.Total || 0));
+    const step = niceStep(max / 5);
+    const top = Math.max(step, Math.ceil(max / step) * step);
+    const ticks = Math.round(top / step);
+    const y = (n) => M.top + plotH - (n / top) * plotH;
+    const band = plotW / Math.max(1, days.length);
+    const barW = Math.min(44, band * 0.68);
+
+    const grid = [];
+    for (let i = 0; i <= ticks; i++) {
+      const v = step * i;
+      grid.push(
+        h("line", { class: i ? "grid" : "axis-line", x1: M.left, x2: W - M.right, y1: y(v), y2: y(v) }),
+        h("text", { class: "axis", x: M.left - 6, y: y(v) + 4, "text-anchor": "end" }, String(v)),
+      );
+    }
+
+    const bars = days.map((d, i) => {
+      const x0 = M.left + band * i;
+      const x = x0 + (band - barW) / 2;
+      const counts = d.Counts || {};
+      const parts = statuses.filter((s) => counts[s] > 0);
+      let acc = 0;
+      const segs = parts.map((s) => {
+        const n = counts[s];
+        const yTop = y(acc + n);
+        const height = Math.max(2, y(acc) - yTop); // a few instances stay visible
+        acc += n;
+        return h("rect", { class: `seg seg-${statusGroup(s)}`, x, y: yTop, width: barW, height }, h("title", {}, `${d.Date} ${s}: ${n}`));
+      });
+      const summary = parts.map((s) => `${s} ${counts[s]}`).join(", ");
+      const label = `${d.Date}: ${d.Total || 0} instances${summary ? ` (${summary})` : ""}. Open the instance list of this BizDate.`;
+      const go = () => ctx.navigate(listUrl({ bizdate: d.Date }));
+      return h(
+        "g",
+        {
+          class: `bar${d.Date === state.bizdate ? " selected" : ""}`,
+          tabindex: 0,
+          role: "button",
+          "aria-label": label,
+          dataset: { date: d.Date, fk: `bar:${d.Date}` },
+          onclick: go,
+          onkeydown: (e) => {
+            if (e.key === "Enter" || e.key === " ") {
+              e.preventDefault();
+              go();
+            }
+          },
+        },
+        h("rect", { class: "hit", x: x0 + 1, y: M.top - 14, width: band - 2, height: plotH + 14 + 26 }, h("title", {}, `${d.Date}: ${d.Total || 0} instances`)),
+        segs,
+        d.Total ? h("text", { class: "bar-total", x: x + barW / 2, y: y(d.Total) - 4, "text-anchor": "middle" }, String(d.Total)) : null,
+        h("text", { class: "day-label", x: x + barW / 2, y: H - M.bottom + 16, "text-anchor": "middle" }, d.Date.slice(5)),
+      );
+    });
+
+    const svg = h(
+      "svg",
+      {
+        id: "status-chart",
+        class: "status-chart",
+        viewBox: `0 0 ${W} ${H}`,
+        role: "group",
+        "aria-label": `Workflow instances by status for the ${days.length} BizDates ending ${state.bizdate}. Each bar is a button that opens that BizDate's instance list; the numbers are also in the table that follows.`,
+        preserveAspectRatio: "xMidYMid meet",
+      },
+      grid,
+      bars,
+    );
+
+    const legend = h(
+      "ul",
+      { class: "legend", "aria-label": "Legend" },
+      GROUPS.map(([g, text]) => h("li", {}, h("span", { class: `swatch swatch-${g}`, "aria-hidden": "true" }), text)),
+    );
+
+    const used = statuses.filter((s) => days.some((d) => (d.Counts || {})[s] > 0));
+    const shown = used.length ? used : ["Success", "Failure"];
+    const table = h(
+      "table",
+      { class: "visually-hidden", id: "status-table" },
+      h("caption", {}, `Workflow instances by status, BizDates ${days.length ? days[0].Date : ""} to ${state.bizdate}`),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "BizDate"), shown.map((s) => h("th", { scope: "col" }, s)), h("th", { scope: "col" }, "Total"))),
+      h(
+        "tbody",
+        {},
+        days.map((d) => h("tr", {}, h("th", { scope: "row" }, d.Date), shown.map((s) => h("td", {}, String((d.Counts || {})[s] || 0))), h("td", {}, String(d.Total || 0)))),
+      ),
+    );
+    clear(chartBox, svg, legend, table);
+  }
+
+  // --- Lists ------------------------------------------------------------------------
+  function instanceLink(it, prefix) {
+    const a = link(`/console/instances/${it.Id}?project=${project.Id}`, String(it.Id));
+    a.dataset.fk = `${prefix}:${it.Id}`;
+    return a;
+  }
+
+  function drawFailures(paging) {
+    const rows = paging.WorkflowInstances || [];
+    const total = paging.TotalCount || 0;
+    failuresTitle.textContent = `Failures of ${state.bizdate}${total ? ` (${total})` : ""}`;
+    const table = h(
+      "table",
+      { id: "failures" },
+      h(
+        "thead",
+        {},
+        h("tr", {}, ["Id", "Name", "Workflow", "Type", "FinishedTime", "Duration", "Owner"].map((t) => h("th", { scope: "col" }, t))),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.length
+          ? rows.map((it) =>
+              h(
+                "tr",
+                { dataset: { id: it.Id } },
+                h("td", {}, instanceLink(it, "fail")),
+                h("td", { class: "name" }, it.Name),
+                h("td", {}, String(it.WorkflowId)),
+                h("td", {}, it.Type),
+                h("td", { class: "time" }, formatTime(it.FinishedTime, tz)),
+                h("td", { class: "num" }, formatDuration(it.StartedTime, it.FinishedTime)),
+                h("td", {}, it.Owner),
+              ),
+            )
+          : h("tr", { class: "empty" }, h("td", { colspan: 7 }, `No failed instances for BizDate ${state.bizdate}.`)),
+      ),
+    );
+    const more = link(listUrl({ status: "Failure", sort: "FinishedTime Desc" }), total > rows.length ? `All ${total} failures` : "Open in the instance list");
+    more.dataset.fk = "fail:more";
+    clear(failuresBox, h("div", { class: "table-wrap" }, table), total ? h("p", {}, more) : null);
+  }
+
+  function drawRunning(paging) {
+    const rows = paging.WorkflowInstances || [];
+    const total = paging.TotalCount || 0;
+    runningTitle.textContent = `Running now${total ? ` (${total})` : ""}`;
+    if (!rows.length) {
+      clear(runningBox, h("p", { class: "muted", id: "running-empty" }, "Nothing of this BizDate is running."));
+      return;
+    }
+    const more = link(listUrl({ status: "Running,Checking", sort: "StartedTime Asc" }), total > rows.length ? `All ${total} running` : "Open in the instance list");
+    more.dataset.fk = "run:more";
+    clear(
+      runningBox,
+      h(
+        "ul",
+        { class: "running", id: "running" },
+        rows.map((it) =>
+          h(
+            "li",
+            { dataset: { id: it.Id } },
+            instanceLink(it, "run"),
+            " ",
+            h("span", { class: "name" }, it.Name),
+            " ",
+            chip(it.Status),
+            " ",
+            h("span", { class: "muted" }, `since ${formatTime(it.StartedTime, tz).slice(11) || "—"}, ${formatDuration(it.StartedTime, null)}`),
+          ),
+        ),
+      ),
+      h("p", {}, more),
+    );
+  }
+
+  function drawCounts(day) {
+    const counts = day.Counts || {};
+    const statuses = [...STATUSES];
+    for (const s of Object.keys(counts)) if (!statuses.includes(s)) statuses.push(s);
+    const all = link(listUrl(), `All ${day.Total || 0} instances`);
+    all.dataset.fk = "count:all";
+    clear(
+      countsBox,
+      h(
+        "ul",
+        { class: "day-counts", id: "day-counts" },
+        statuses.map((s) => {
+          const n = counts[s] || 0;
+          let value = String(n);
+          if (n) {
+            value = link(listUrl({ status: s }), String(n));
+            value.dataset.fk = `count:${s}`;
+            value.setAttribute("aria-label", `${n} ${s}`);
+          }
+          return h("li", { class: n ? "" : "zero", dataset: { status: s } }, chip(s), " ", value);
+        }),
+      ),
+      h("p", {}, all),
+    );
+  }
+
+  // --- Auto-refresh: every REFRESH_MS while the day has unfinished instances ----------
+  function schedule() {
+    clearTimeout(timer);
+    timer = null;
+    if (!alive || !auto || !unfinishedToday) return;
+    timer = setTimeout(() => {
+      timer = null;
+      if (document.visibilityState !== "visible") due = true;
+      else load(true);
+    }, REFRESH_MS);
+  }
+
+  function onVisibility() {
+    if (alive && due && document.visibilityState === "visible") load(true);
+  }
+  document.addEventListener("visibilitychange", onVisibility);
+
+  load(false, firstAnswers);
+
+  return () => {
+    alive = false;
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisibility);
+  };
+}
+
+// The grid step: 1, 2 or 5 times a power of ten, at least `raw` (and at least 1).
+function niceStep(raw) {
+  if (raw <= 1) return 1;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * mag >= raw) return m * mag;
+  return 10 * mag;
+}
