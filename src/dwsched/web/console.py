@@ -163,9 +163,14 @@ class Console:
     async def session(self, request: Request) -> Response:
         return await self._respond(request, self._session_info, check_csrf=False)
 
-    @staticmethod
-    def _session_info(_request: Request, _body: dict[str, Any], found: Session) -> dict[str, Any]:
-        return {"UserName": found.user_name, "CsrfToken": found.csrf_token}
+    def _session_info(
+        self, request: Request, _body: dict[str, Any], found: Session
+    ) -> dict[str, Any]:
+        """Who is signed in, the CSRF token, and (saving the page a round trip before it
+        can draw anything) the workspaces ListProjects shows the user."""
+        body = {"Action": "ListProjects", "Parameters": {"PageSize": 100}}
+        projects = self._call(request, body, found)["PagingInfo"]
+        return {"UserName": found.user_name, "CsrfToken": found.csrf_token, "Projects": projects}
 
     async def sign_in(self, request: Request) -> Response:
         try:

@@ -53,7 +53,7 @@ async function route() {
       location.assign(`/console/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
       return;
     }
-    await loadProjects();
+    showProjects(found.Projects);
   }
   document.getElementById("top").hidden = false;
   document.getElementById("who").textContent = currentUser();
@@ -103,8 +103,11 @@ async function route() {
 }
 
 async function loadProjects() {
-  const found = await call("ListProjects", { PageSize: 100 });
-  projects = found.PagingInfo.Projects || [];
+  showProjects((await call("ListProjects", { PageSize: 100 })).PagingInfo);
+}
+
+function showProjects(paging) {
+  projects = paging.Projects || [];
   const picker = document.getElementById("workspace");
   clear(picker, projects.map((p) => h("option", { value: p.Id }, `${p.Name} (${p.Id})`)));
 }

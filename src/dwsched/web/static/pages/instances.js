@@ -446,6 +446,9 @@ export async function render(main, ctx) {
       drawRows();
       drawPager();
       updated.textContent = `updated ${formatTime(Date.now(), tz).slice(11)}`;
+      // When the rows are in the table (read by bench/console_list.py): since navigation
+      // for the first load, then per listing.
+      performance.mark("dwsched:instances-shown");
     } catch (e) {
       if (!alive || mine !== seq) return;
       if (quiet) updated.textContent = `refresh failed: ${e.message}`;
