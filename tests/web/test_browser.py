@@ -43,6 +43,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 ARTIFACTS = Path(os.environ.get("DWSCHED_ARTIFACTS", "artifacts")) / "console"
 PASSWORD = "browser test password"
 XSS = "<img src=x onerror=alert(1)>"
+LOG_XSS = "<img src=x onerror=alert(2)>"
 NOW = SystemClock().now_ms()
 TZ = "Asia/Shanghai"
 
@@ -102,7 +103,11 @@ def _populate(live: LiveServer, folder: Path) -> Site:
         pid,
         flow(
             [
-                node("load_orders", "DIDE_SHELL", f"echo loading; test -f {flag} || exit 3"),
+                node(
+                    "load_orders",
+                    "DIDE_SHELL",
+                    f"echo loading '{LOG_XSS}'; test -f {flag} || exit 3",
+                ),
                 node("report", "DIDE_SHELL", "echo report done", after="load_orders"),
             ],
             rerunTimes=0,
@@ -233,6 +238,17 @@ def sign_in(page: Page, site: Site, user: str = "ops", then: str = "") -> None:
     expect(page.locator("#who")).to_have_text(user)
 
 
+def labelled(page: Page) -> None:
+    """Every visible control has an accessible name (a label, aria-label or text)."""
+    unnamed = page.locator("input, select, textarea, button").evaluate_all(
+        """els => els.filter(e => e.offsetParent !== null).filter(e => !(
+            (e.labels && e.labels.length) || e.getAttribute('aria-label') ||
+            e.getAttribute('aria-labelledby') || (e.textContent || '').trim() || e.title
+        )).map(e => e.outerHTML.slice(0, 120))"""
+    )
+    assert unnamed == []
+
+
 def rows(page: Page) -> list[str]:
     return [
         str(r.get_attribute("data-id")) for r in page.locator("#instances tbody tr[data-id]").all()
@@ -273,6 +289,7 @@ def test_list_filters_sorts_pages_and_keeps_the_query_in_the_address(
     # The injected name is text: no image, no alert (the page fixture fails on a dialog).
     expect(page.get_by_text(XSS, exact=True)).to_be_visible()
     assert page.locator("#instances img").count() == 0
+    labelled(page)
     shot(page, "02-instances")
     # Page size and pages.
     page.select_option("#page-size", "10")
@@ -338,7 +355,9 @@ def test_instance_detail_log_and_rerun_of_a_failure(page: Page, site: Site) -> N
     expect(page.locator("#dag [data-task-instance]")).to_have_count(2)
     expect(page.locator("#gantt")).to_be_visible()
     failed.click()
-    expect(page.locator("#log")).to_contain_text("loading", timeout=10_000)
+    expect(page.locator("#log")).to_contain_text(f"loading {LOG_XSS}", timeout=10_000)
+    assert page.locator("#log img").count() == 0
+    labelled(page)
     shot(page, "05-instance-failed")
     site.flag.write_text("")
     page.get_by_role("button", name="Rerun", exact=True).click()
@@ -355,6 +374,12 @@ def test_a_backfill_from_the_workflows_page(page: Page, site: Site) -> None:
     page.goto(f"{site.base}/console/workflows?project={site.project_id}")
     row = page.locator(f"#workflows [data-workflow-id='{site.daily_workflow}']")
     expect(row).to_be_visible()
+    # The FlowSpec is shown as text: the flaky workflow's script with its markup.
+    for summary in page.locator("#workflows details summary").all():
+        summary.click()
+    expect(page.locator("#workflows details pre", has_text=LOG_XSS)).to_have_count(1)
+    assert page.locator("#workflows img").count() == 0
+    labelled(page)
     shot(page, "07-workflows")
     row.get_by_role("button", name="Backfill…").click()
     dialog = page.locator("#backfill")
@@ -365,6 +390,7 @@ def test_a_backfill_from_the_workflows_page(page: Page, site: Site) -> None:
     page.fill("#range-end-0", end)
     page.fill("#parallelism", "2")
     expect(page.locator("#plan")).to_contain_text("will create 3 instance", timeout=10_000)
+    labelled(page)
     shot(page, "08-backfill-plan")
     dialog.get_by_role("button", name="Create backfill").click()
     expect(page.locator("#backfill-progress")).to_contain_text("3/3 done", timeout=60_000)

@@ -108,6 +108,12 @@ def _json(status: int, body: dict[str, Any], request_id: str | None = None) -> R
     return Response(_encode(body), status, headers, media_type="application/json")
 
 
+def _refusal(status: int, code: str, message: str) -> Response:
+    """A console refusal in the API's error envelope."""
+    request_id = str(uuid.uuid4()).upper()
+    return _json(status, envelope(request_id, status, code, message), request_id)
+
+
 def _text_parameter(name: str, value: Any) -> str:
     """A console parameter as the RPC API receives it: arrays and objects as JSON text."""
     if isinstance(value, str):
@@ -153,7 +159,7 @@ class Console:
         """Every console address is the one page; its script draws the view the address
         names (so each view can be bookmarked and shared)."""
         if request.path_params.get("page", "").startswith("api/"):
-            return _json(404, {"Code": "NotFound", "Message": "No such console endpoint."})
+            return _refusal(404, "NotFound", "No such console endpoint.")
         response = FileResponse(str(STATIC / "index.html"), media_type="text/html")
         response.headers.update(SECURITY_HEADERS)
         return response
@@ -177,12 +183,12 @@ class Console:
             self._same_origin(request)
             body = await self._body(request)
         except _Refused as refused:
-            return _json(refused.status, {"Code": refused.code, "Message": refused.message})
+            return _refusal(refused.status, refused.code, refused.message)
         name, password = body.get("UserName"), body.get("Password")
         if not isinstance(name, str) or not name or len(name) > 64:
-            return _json(400, {"Code": "MissingUserName", "Message": "Enter your user name."})
+            return _refusal(400, "MissingUserName", "Enter your user name (UserName).")
         if not isinstance(password, str) or not password or len(password) > 1024:
-            return _json(400, {"Code": "MissingPassword", "Message": "Enter your password."})
+            return _refusal(400, "MissingPassword", "Enter your password (Password).")
         try:
             if self.throttle is not None:
                 await run_in_threadpool(
@@ -192,10 +198,7 @@ class Console:
         except DwschedError as error:
             return self._error(error)
         if token is None:
-            return _json(
-                401,
-                {"Code": "SignInFailed", "Message": "The user name or the password is wrong."},
-            )
+            return _refusal(401, "SignInFailed", "The user name or the password is wrong.")
         response = _json(200, {"UserName": name, "CsrfToken": csrf})
         response.set_cookie(
             COOKIE,
@@ -312,7 +315,7 @@ class Console:
             result = await run_in_threadpool(self._serve, request, body, work, check_csrf)
             return _json(200, result, result.get("RequestId"))
         except _Refused as refused:
-            return _json(refused.status, {"Code": refused.code, "Message": refused.message})
+            return _refusal(refused.status, refused.code, refused.message)
         except DwschedError as error:
             return self._error(error)
         except Exception:
