@@ -10,7 +10,6 @@ unless DWSCHED_REQUIRE_BROWSER=1 (as in CI).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -30,6 +29,7 @@ from dwsched.engine.worker import WorkerSettings
 from dwsched.web import passwords
 from tests.conftest import DAY, LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.web.helpers import deploy
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRE = os.environ.get("DWSCHED_REQUIRE_BROWSER") == "1"
@@ -68,18 +68,6 @@ def wait_for(check: Any, timeout: float = 30) -> Any:
             return found
         time.sleep(0.1)
     raise AssertionError("timed out")
-
-
-def deploy(live: LiveServer, project_id: int, spec: dict[str, Any]) -> int:
-    sdk = live.sdk()
-    job = sdk.import_workflow_definition(
-        M.ImportWorkflowDefinitionRequest(project_id=project_id, spec=json.dumps(spec))
-    ).body.async_job
-    return int(
-        sdk.get_workflow_definition(
-            M.GetWorkflowDefinitionRequest(id=job.response)
-        ).body.workflow_definition.workflow_id
-    )
 
 
 @pytest.fixture(scope="module")

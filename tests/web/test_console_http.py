@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.client import ApiError, Client
 from dwsched.clock import SystemClock
@@ -22,6 +21,7 @@ from dwsched.runtime.keys import create_key
 from dwsched.web import passwords
 from tests.conftest import LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.web.helpers import deploy
 
 NOW = SystemClock().now_ms()
 DAY = 1_743_350_400_000  # 2025-03-31 00:00 +08:00
@@ -345,18 +345,8 @@ def test_console_views_agree_with_the_actions_they_summarise(live: LiveServer) -
 def test_a_backfill_plan_counts_what_creation_then_makes(live: LiveServer) -> None:
     store = live.store
     pid = project(store).id
-    spec = json.dumps(
-        flow([node("a", "VIRTUAL"), node("b", "VIRTUAL", after="a")], "0 0 */6 * * ?")
-    )
-    job = (
-        live.sdk()
-        .import_workflow_definition(M.ImportWorkflowDefinitionRequest(project_id=pid, spec=spec))
-        .body.async_job
-    )
-    workflow_id = (
-        live.sdk()
-        .get_workflow_definition(M.GetWorkflowDefinitionRequest(id=job.response))
-        .body.workflow_definition.workflow_id
+    workflow_id = deploy(
+        live, pid, flow([node("a", "VIRTUAL"), node("b", "VIRTUAL", after="a")], "0 0 */6 * * ?")
     )
     user(live, "boss", "AdministratorAccess")
     b = sign_in(live, "boss")
@@ -400,17 +390,7 @@ def test_a_backfill_plan_counts_what_creation_then_makes(live: LiveServer) -> No
 def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveServer) -> None:
     store = live.store
     pid = project(store).id
-    spec = json.dumps(flow([node("a", "VIRTUAL")], "0 15 * * * ?"))
-    job = (
-        live.sdk()
-        .import_workflow_definition(M.ImportWorkflowDefinitionRequest(project_id=pid, spec=spec))
-        .body.async_job
-    )
-    workflow_id = (
-        live.sdk()
-        .get_workflow_definition(M.GetWorkflowDefinitionRequest(id=job.response))
-        .body.workflow_definition.workflow_id
-    )
+    workflow_id = deploy(live, pid, flow([node("a", "VIRTUAL")], "0 15 * * * ?"))
     user(live, "wf", "AdministratorAccess")
     answer = sign_in(live, "wf").call("ListWorkflowsOverview", ProjectId=pid)
     assert answer.status_code == 200, answer.text

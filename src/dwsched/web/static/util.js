@@ -207,3 +207,20 @@ export function confirmDialog(title, message, label = "Confirm") {
 export function link(href, ...children) {
   return h("a", { href, "data-nav": true }, ...children);
 }
+
+// The BizDate field of the list and the overview: a date input between previous-day and
+// next-day buttons, labelled with the workspace's zone.
+export function dayPicker(input, tz, shiftDay) {
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: input.id }, `BizDate (${tz})`),
+    h(
+      "div",
+      { class: "day-picker" },
+      h("button", { type: "button", "aria-label": "Previous day", onclick: () => shiftDay(-1) }, "‹"),
+      input,
+      h("button", { type: "button", "aria-label": "Next day", onclick: () => shiftDay(1) }, "›"),
+    ),
+  );
+}

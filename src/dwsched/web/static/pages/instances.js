@@ -18,6 +18,7 @@ import {
   setQuery,
   errorBox,
   link,
+  dayPicker,
 } from "../util.js";
 
 const TYPES = ["Normal", "Manual", "SmokeTest", "SupplementData", "ManualWorkflow", "TriggerWorkflow"];
@@ -204,18 +205,7 @@ export async function render(main, ctx) {
     h(
       "div",
       { class: "filter-row" },
-      h(
-        "div",
-        { class: "field" },
-        h("label", { for: "bizdate" }, `BizDate (${tz})`),
-        h(
-          "div",
-          { class: "day-picker" },
-          h("button", { type: "button", "aria-label": "Previous day", onclick: () => shiftDay(-1) }, "‹"),
-          bizdate,
-          h("button", { type: "button", "aria-label": "Next day", onclick: () => shiftDay(1) }, "›"),
-        ),
-      ),
+      dayPicker(bizdate, tz, shiftDay),
       field("filter-env", "Environment", env),
       field("filter-type", "Type", type),
       field("filter-workflow", "Workflow", workflow),

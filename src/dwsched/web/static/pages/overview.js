@@ -18,6 +18,7 @@ import {
   setQuery,
   errorBox,
   link,
+  dayPicker,
 } from "../util.js";
 
 const DAYS = 14;
@@ -98,18 +99,7 @@ export async function render(main, ctx) {
       h(
         "div",
         { class: "filter-row" },
-        h(
-          "div",
-          { class: "field" },
-          h("label", { for: "bizdate" }, `BizDate (${tz})`),
-          h(
-            "div",
-            { class: "day-picker" },
-            h("button", { type: "button", "aria-label": "Previous day", onclick: () => shiftDay(-1) }, "‹"),
-            bizdate,
-            h("button", { type: "button", "aria-label": "Next day", onclick: () => shiftDay(1) }, "›"),
-          ),
-        ),
+        dayPicker(bizdate, tz, shiftDay),
         h("div", { class: "field" }, h("label", { for: "filter-env" }, "Environment"), env),
         h("div", { class: "field field-button refresh" }, h("label", { for: "auto-refresh", class: "check" }, autoBox, "Auto-refresh"), updated),
       ),
