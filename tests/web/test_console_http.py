@@ -371,7 +371,8 @@ def test_a_backfill_plan_counts_what_creation_then_makes(live: LiveServer) -> No
         {"Date": "2025-03-02", "Count": 4},
         {"Date": "2025-03-01", "Count": 4},
     ]
-    assert store.audit_entries(user="boss") == []  # a plan changes nothing
+    changes = [e for e in store.audit_entries(user="boss") if e.action != "ConsoleSignIn"]
+    assert changes == []  # a plan changes nothing
     future = {
         **request,
         "Periods": {"BizDates": [{"StartBizDate": "2999-01-01", "EndBizDate": "2999-01-01"}]},
@@ -392,7 +393,8 @@ def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveS
     pid = project(store).id
     workflow_id = deploy(live, pid, flow([node("a", "VIRTUAL")], "0 15 * * * ?"))
     user(live, "wf", "AdministratorAccess")
-    answer = sign_in(live, "wf").call("ListWorkflowsOverview", ProjectId=pid)
+    b = sign_in(live, "wf")
+    answer = b.call("ListWorkflowsOverview", ProjectId=pid)
     assert answer.status_code == 200, answer.text
     [item] = answer.json()["PagingInfo"]["Workflows"]
     assert item["Id"] == workflow_id and item["Trigger"]["Cron"] == "0 15 * * * ?"
@@ -401,5 +403,82 @@ def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveS
     assert len(runs) == 5 and runs == sorted(runs) and runs[0] > now
     assert all(r % 3_600_000 == 15 * 60_000 for r in runs)  # minute 15 of each hour
     assert runs[0] - now <= 3_600_000
-    assert json.loads(item["Spec"])["spec"]["workflows"][0]["trigger"]["cron"] == "0 15 * * * ?"
     assert item["LatestInstances"] == []
+    spec = b.call("GetWorkflowDefinition", Id=item["DefinitionId"], ProjectId=pid)
+    flow_spec = json.loads(spec.json()["WorkflowDefinition"]["Spec"])
+    assert flow_spec["spec"]["workflows"][0]["trigger"]["cron"] == "0 15 * * * ?"
+    # A policy that denies reading workflow code: the overview shows no code, and the
+    # FlowSpec is refused as it is to the user's AccessKey.
+    live.store.create_policy(
+        "NoCode",
+        json.dumps(
+            {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "dataworks:*", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": "dataworks:GetWorkflowDefinition",
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+        "",
+        NOW,
+    )
+    user(live, "coder", "NoCode")
+    live.store.add_member(pid, live.store.user("coder").id, ["role_project_guest"], NOW)
+    coder = sign_in(live, "coder")
+    overview = coder.call("ListWorkflowsOverview", ProjectId=pid)
+    assert overview.status_code == 200
+    [shown] = overview.json()["PagingInfo"]["Workflows"]
+    assert "Spec" not in shown and "VIRTUAL" not in overview.text  # no task code
+    denied = coder.call("GetWorkflowDefinition", Id=item["DefinitionId"], ProjectId=pid)
+    assert (denied.status_code, denied.json()["Code"]) == (403, "Forbidden.RAM")
+
+
+def test_repeated_failed_sign_ins_are_refused_for_a_while_and_audited(live: LiveServer) -> None:
+    user(live, "target", "ReadOnlyAccess")
+    http = http_client(live)
+    for _ in range(5):
+        wrong = http.post("/console/api/signin", json={"UserName": "target", "Password": "x" * 9})
+        assert wrong.status_code == 401
+    # The sixth try is refused before any password check, the right password included.
+    held = http.post("/console/api/signin", json={"UserName": "target", "Password": PASSWORD})
+    assert (held.status_code, held.json()["Code"]) == (429, "Throttling.User")
+    assert int(held.headers["x-acs-retry-after"]) > 0
+    # Another user is not held up by it.
+    user(live, "other", "ReadOnlyAccess")
+    assert sign_in(live, "other").call("ListProjects").status_code == 200
+    results = [
+        e.result for e in live.store.audit_entries(user="target") if e.action == "ConsoleSignIn"
+    ]
+    assert sorted(results) == ["SignInFailed"] * 5 + ["Throttling.User"]
+
+
+def test_malformed_bodies_and_static_files(live: LiveServer) -> None:
+    http = http_client(live)
+    for path in ("/console/api/signin", "/console/api/call"):
+        for body in (b'{"UserName":"\xff"}', b"[" * 5000, b"\xff\xfe"):
+            answer = http.post(path, content=body, headers={"content-type": "application/json"})
+            assert answer.status_code in (400, 401), (path, body[:10], answer.text)
+            assert answer.json()["Code"] in ("InvalidJson", "NotSignedIn")
+    script = http.get("/console/static/util.js")
+    assert "script-src 'self'" in script.headers["content-security-policy"]
+    assert script.headers["x-frame-options"] == "DENY"
+    assert http.get("/console/static/index.html").status_code == 404
+
+
+def test_refusals_before_authorisation_are_audited_under_the_user(live: LiveServer) -> None:
+    pid = project(live.store).id
+    done = instance(pid)
+    put(live.store, [done])
+    user(live, "root", "AdministratorAccess")  # a user may be called root
+    b = sign_in(live, "root")
+    assert b.call("DeleteProject", Id=pid).status_code == 400
+    assert b.call("StopWorkflowInstances", Ids=[done.id]).status_code == 200
+    entries = {(e.action, e.result) for e in live.store.audit_entries(user="root")}
+    assert ("DeleteProject", "InvalidAction.NotFound") in entries
+    assert ("StopWorkflowInstances", "OK") in entries
+    assert ("ConsoleSignIn", "OK") in entries

@@ -73,13 +73,13 @@ class Calls:
             result = handler(ctx, Params(params))
         except DwschedError as error:
             if mutating:
-                self._audit(caller, who.access_key_id, action, params, error, request_id, source)
+                self.record(caller, who.access_key_id, action, params, error, request_id, source)
             raise
         if mutating:
-            self._audit(caller, who.access_key_id, action, params, result, request_id, source)
+            self.record(caller, who.access_key_id, action, params, result, request_id, source)
         return result
 
-    def _audit(
+    def record(
         self,
         caller: Caller | None,
         access_key_id: str,
@@ -88,12 +88,15 @@ class Calls:
         outcome: dict[str, Any] | DwschedError,
         request_id: str,
         source: str,
+        user_name: str | None = None,
     ) -> None:
         """Record a mutating request (its failure too) in the audit log; a failure to
-        record is logged, not the client's problem."""
+        record is logged, not the client's problem. `user_name`: who, when no caller was
+        established (a request refused before authorisation)."""
         failed = isinstance(outcome, DwschedError)
         result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
-        user = caller.name if caller is not None and caller.name != "root" else access_key_id
+        user = caller.name if caller is not None and caller.user_id is not None else access_key_id
+        user = user_name or user
         workspaces = caller.workspaces if caller is not None else frozenset()
         if isinstance(outcome, Forbidden):  # denied before a caller was established
             user = outcome.detail.get("AuthPrincipalDisplayName") or user

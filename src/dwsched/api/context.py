@@ -25,7 +25,7 @@ class Context:
     @property
     def user(self) -> str:
         """The name operation logs and the audit record: the user, else the key's id."""
-        if self.caller is None or self.caller.name == "root":
+        if self.caller is None or self.caller.user_id is None:  # the tenant's own key
             return self.access_key_id
         return self.caller.name
 

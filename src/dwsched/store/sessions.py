@@ -14,6 +14,7 @@ class Session:
     user_id: int
     user_name: str
     csrf_token: str
+    create_time: int
     last_seen: int
     expires_at: int
 
@@ -39,14 +40,19 @@ def find(conn: sa.Connection, digest: str, now_ms: int) -> Session | None:
     ended, or its user is gone."""
     c = console_sessions.c
     row = conn.execute(
-        sa.select(c.user_id, users.c.name, c.csrf_token, c.last_seen, c.expires_at)
+        sa.select(c.user_id, users.c.name, c.csrf_token, c.create_time, c.last_seen, c.expires_at)
         .join(users, users.c.id == c.user_id)
         .where(c.id == digest, c.expires_at > now_ms)
     ).first()
     if row is None:
         return None
     return Session(
-        int(row.user_id), str(row.name), str(row.csrf_token), row.last_seen, row.expires_at
+        int(row.user_id),
+        str(row.name),
+        str(row.csrf_token),
+        int(row.create_time),
+        int(row.last_seen),
+        int(row.expires_at),
     )
 
 

@@ -30,24 +30,27 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dwsched.api import dispatch
+from dwsched.api import audit, dispatch
 from dwsched.api.app import PARAMETER_NAME
 from dwsched.api.calls import Calls, Who
 from dwsched.api.errors import API_VERSION, INTERNAL_ERROR, envelope, error_body
 from dwsched.api.throttle import Throttle
 from dwsched.clock import Clock
-from dwsched.domain.errors import DwschedError, InvalidArgument
+from dwsched.domain.errors import DwschedError, InvalidArgument, Throttled, UnknownAction
 from dwsched.store import Store
 from dwsched.store.sessions import Session
 from dwsched.web import passwords, views
+from dwsched.web.signin import Busy, SignInGuard
 
 log = logging.getLogger("dwsched.web")
 COOKIE = "dwsched_session"
 IDLE_MS = 8 * 3600 * 1000  # a session not used for this long ends
+MAX_MS = 7 * 24 * 3600 * 1000  # and any session this long after its sign-in
 TOUCH_MS = 60 * 1000  # how stale last_seen may get before it is written again
 MAX_BODY = 256 * 1024
 AUDIT_LABEL = "console"  # the audit log's AccessKeyId column for console requests
 STATIC = resources.files("dwsched.web") / "static"
+PAGE = resources.files("dwsched.web") / "index.html"  # not under static/: served with headers
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -74,6 +77,7 @@ ACTIONS = frozenset(
         "ListTaskInstanceOperationLogs",
         "ListWorkflows",
         "GetWorkflow",
+        "GetWorkflowDefinition",
         "CreateWorkflowInstances",
         "GetCreateWorkflowInstancesResult",
         "StartWorkflowInstances",
@@ -91,6 +95,16 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
+class _Static(StaticFiles):
+    """The pages' scripts and styles, with the console's security headers (revalidated
+    rather than never stored: they change only with a new release)."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update({**SECURITY_HEADERS, "cache-control": "no-cache"})
+        return response
+
+
 class _Refused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -102,7 +116,7 @@ def _digest(token: str) -> str:
 
 
 def _json(status: int, body: dict[str, Any], request_id: str | None = None) -> Response:
-    headers = {"cache-control": "no-store"}
+    headers = dict(SECURITY_HEADERS)
     if request_id:
         headers["x-acs-request-id"] = request_id
     return Response(_encode(body), status, headers, media_type="application/json")
@@ -111,6 +125,13 @@ def _json(status: int, body: dict[str, Any], request_id: str | None = None) -> R
 def _refusal(status: int, code: str, message: str) -> Response:
     """A console refusal in the API's error envelope."""
     request_id = str(uuid.uuid4()).upper()
+    return _json(status, envelope(request_id, status, code, message), request_id)
+
+
+def _internal_error(request: Request) -> Response:
+    request_id = str(uuid.uuid4()).upper()
+    log.exception("console_error request_id=%s path=%s", request_id, request.url.path)
+    status, code, message = INTERNAL_ERROR
     return _json(status, envelope(request_id, status, code, message), request_id)
 
 
@@ -133,6 +154,7 @@ class Console:
         self.clock = clock
         self.calls = calls
         self.throttle = throttle
+        self.guard = SignInGuard()
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -144,7 +166,7 @@ class Console:
                     Route("/api/signin", self.sign_in, methods=["POST"]),
                     Route("/api/signout", self.sign_out, methods=["POST"]),
                     Route("/api/call", self.call, methods=["POST"]),
-                    Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+                    Mount("/static", _Static(directory=str(STATIC)), name="static"),
                     Route("/{page:path}", self.page, methods=["GET"]),
                 ],
             ),
@@ -160,7 +182,7 @@ class Console:
         names (so each view can be bookmarked and shared)."""
         if request.path_params.get("page", "").startswith("api/"):
             return _refusal(404, "NotFound", "No such console endpoint.")
-        response = FileResponse(str(STATIC / "index.html"), media_type="text/html")
+        response = FileResponse(str(PAGE), media_type="text/html")
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -182,23 +204,41 @@ class Console:
         try:
             self._same_origin(request)
             body = await self._body(request)
+            return await self._sign_in(request, body)
         except _Refused as refused:
             return _refusal(refused.status, refused.code, refused.message)
-        name, password = body.get("UserName"), body.get("Password")
-        if not isinstance(name, str) or not name or len(name) > 64:
-            return _refusal(400, "MissingUserName", "Enter your user name (UserName).")
-        if not isinstance(password, str) or not password or len(password) > 1024:
-            return _refusal(400, "MissingPassword", "Enter your password (Password).")
-        try:
-            if self.throttle is not None:
-                await run_in_threadpool(
-                    self.throttle.admit, f"signin:{name}", "SignIn", self.clock.now_ms()
-                )
-            token, csrf = await run_in_threadpool(self._start_session, name, password)
         except DwschedError as error:
             return self._error(error)
+        except Exception:
+            return _internal_error(request)
+
+    async def _sign_in(self, request: Request, body: dict[str, Any]) -> Response:
+        name, password = body.get("UserName"), body.get("Password")
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise _Refused(400, "MissingUserName", "Enter your user name (UserName).")
+        if not isinstance(password, str) or not password or len(password) > 1024:
+            raise _Refused(400, "MissingPassword", "Enter your password (Password).")
+        source = request.client.host if request.client else ""
+        now = self.clock.now_ms()
+        try:
+            self.guard.check(name, source, now)
+        except Throttled as throttled:
+            await run_in_threadpool(self._audit_sign_in, name, "Throttling.User", source)
+            raise throttled
+        try:
+            slot = self.guard.slot()
+        except Busy as busy:
+            raise _Refused(503, "ServiceUnavailable", "Too many sign-ins at once; retry.") from busy
+        try:
+            token, csrf = await run_in_threadpool(self._start_session, name, password)
+        finally:
+            slot.release()
         if token is None:
-            return _refusal(401, "SignInFailed", "The user name or the password is wrong.")
+            self.guard.failed(name, source, now)
+            await run_in_threadpool(self._audit_sign_in, name, "SignInFailed", source)
+            raise _Refused(401, "SignInFailed", "The user name or the password is wrong.")
+        self.guard.succeeded(name)
+        await run_in_threadpool(self._audit_sign_in, name, "OK", source)
         response = _json(200, {"UserName": name, "CsrfToken": csrf})
         response.set_cookie(
             COOKIE,
@@ -210,6 +250,25 @@ class Console:
             samesite="lax",
         )
         return response
+
+    def _audit_sign_in(self, name: str, result: str, source: str) -> None:
+        """Sign-ins, failed ones too, are in the audit log (`dwsched audit --action
+        ConsoleSignIn`)."""
+        try:
+            self.store.record_audit(
+                audit.entry(
+                    now_ms=self.clock.now_ms(),
+                    user=name,
+                    access_key_id=AUDIT_LABEL,
+                    action="ConsoleSignIn",
+                    params={},
+                    result=result,
+                    request_id=str(uuid.uuid4()).upper(),
+                    source=source,
+                )
+            )
+        except Exception:
+            log.exception("audit_failed action=ConsoleSignIn")
 
     def _start_session(self, name: str, password: str) -> tuple[str | None, str]:
         found = self.store.password_of(name)
@@ -257,9 +316,16 @@ class Console:
         source = request.client.host if request.client else ""
         secure = request.url.scheme == "https"
         if not isinstance(action, str) or not (action in ACTIONS or action in views.VIEWS):
-            raise _Refused(
+            refused = _Refused(
                 400, "InvalidAction.NotFound", f"The console does not serve the action {action!r}."
             )
+            if isinstance(action, str) and action and not dispatch.reads_only(action):
+                error = UnknownAction(refused.message)
+                name = action[:64]
+                self.calls.record(
+                    None, AUDIT_LABEL, name, params, error, request_id, source, found.user_name
+                )
+            raise refused
         if self.throttle is not None:
             self.throttle.admit(f"console:{found.user_id}", action, now_ms)
         view = views.VIEWS.get(action)
@@ -277,6 +343,9 @@ class Console:
         token = request.cookies.get(COOKIE)
         now = self.clock.now_ms()
         found = self.store.session(_digest(token), now) if token else None
+        if found is not None and now - found.create_time > MAX_MS:
+            self.store.end_session(_digest(str(token)))
+            found = None
         if found is None:
             raise _Refused(401, "NotSignedIn", "Sign in to use the console.")
         if now - found.last_seen > TOUCH_MS:
@@ -301,7 +370,7 @@ class Console:
                 raise _Refused(413, "RequestTooLarge", "The request body is too large.")
         try:
             return _decode(body or b"{}")
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise _Refused(400, "InvalidJson", "The request body is not a JSON object.") from exc
 
     async def _respond(self, request: Request, work: Any, check_csrf: bool = True) -> Response:
@@ -319,10 +388,7 @@ class Console:
         except DwschedError as error:
             return self._error(error)
         except Exception:
-            request_id = str(uuid.uuid4()).upper()
-            log.exception("console_error request_id=%s path=%s", request_id, request.url.path)
-            status, code, message = INTERNAL_ERROR
-            return _json(status, envelope(request_id, status, code, message), request_id)
+            return _internal_error(request)
 
     def _serve(
         self, request: Request, body: dict[str, Any], work: Any, check_csrf: bool

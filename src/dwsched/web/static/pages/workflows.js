@@ -202,13 +202,22 @@ export async function render(main, ctx) {
   function specDetails(w) {
     const pre = h("pre", { tabindex: "0", "aria-label": `FlowSpec of ${w.Name}` });
     const details = h("details", {}, h("summary", {}, `FlowSpec of ${w.Name}`), pre);
-    details.addEventListener("toggle", () => {
+    // Fetched when opened, with GetWorkflowDefinition: a user whose policy denies reading
+    // workflow code sees the refusal, not the code.
+    details.addEventListener("toggle", async () => {
       if (!details.open || pre.textContent) return;
-      let text = w.Spec || "";
+      pre.textContent = "Loading…";
       try {
-        text = JSON.stringify(JSON.parse(text), null, 2);
-      } catch {}
-      pre.textContent = text || "(no FlowSpec stored)";
+        const found = await call("GetWorkflowDefinition", { Id: w.DefinitionId, ProjectId: ctx.project.Id });
+        let text = found.WorkflowDefinition.Spec || "";
+        try {
+          text = JSON.stringify(JSON.parse(text), null, 2);
+        } catch {}
+        pre.textContent = text || "(no FlowSpec stored)";
+      } catch (e) {
+        pre.textContent = "";
+        details.replaceChildren(details.firstChild, errorBox(e));
+      }
     });
     return details;
   }
