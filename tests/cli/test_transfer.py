@@ -13,6 +13,7 @@ import pytest
 
 from dwsched.domain.models import EnvType
 from dwsched.domain.queries import InstanceQuery, parse_tag_match
+from dwsched.runtime.transfer import CHUNK, PARALLEL_FROM
 from dwsched.store import Store
 from tests.cli.helpers import (
     DAY_MS,
@@ -411,10 +412,14 @@ def test_repeated_and_same_key_tags_round_trip(db_url: str) -> None:
 
 
 def test_long_input_decoded_in_a_second_process(db_url: str, tmp_path: Path) -> None:
-    """An input of 25,000 lines (past the size that moves decoding to a worker process):
-    every instance lands, across partitions and chunks; an error or a repeated id far into
-    it still rejects everything and names its line."""
-    count = 25_000
+    """An input past the size that moves decoding to a worker process (PARALLEL_FROM,
+    20,000 lines) by part of a chunk (21,000 lines: four full chunks of CHUNK, 5,000, and a
+    partial fifth): every instance lands, across partitions and chunks; an error or a
+    repeated id far into it still rejects everything and names its line."""
+    # From the thresholds, so that the input stays past them should they change.
+    count = PARALLEL_FROM + CHUNK // 5
+    repeat = PARALLEL_FROM + 457  # in the last chunk, decoded after the first four
+    assert PARALLEL_FROM < repeat < count and count % CHUNK
     days = [SHANGHAI_DAY_MS + d * DAY_MS for d in range(5)]
     lines = [
         record(
@@ -427,19 +432,19 @@ def test_long_input_decoded_in_a_second_process(db_url: str, tmp_path: Path) -> 
         for n in range(1, count + 1)
     ]
     bad = list(lines)
-    bad[23_456] = record(3, 4300)  # line 23,457 repeats the id of line 3
-    bad[24_999] = record(count, 4300, Status="Done")
+    bad[repeat - 1] = record(3, 4300)  # line `repeat` repeats the id of line 3
+    bad[count - 1] = record(count, 4300, Status="Done")
     failed = run_cli("import", "--db", db_url, str(write_jsonl(tmp_path / "bad.jsonl", bad)))
     err = failed.stderr.decode()
     assert failed.returncode != 0 and "Traceback" not in err, err
-    assert re.search(r"line 23457\b.*\$\.Id.* 3 repeats line 3\b", err), err
-    assert re.search(r"line 25000\b.*\$\.Status", err), err
+    assert re.search(rf"line {repeat}\b.*\$\.Id.* 3 repeats line 3\b", err), err
+    assert re.search(rf"line {count}\b.*\$\.Status", err), err
     assert "2 error(s)" in err, err
     clean_error(invoke("export", "--db", db_url, "--project", "4300"), "4300")
 
     done = run_cli("import", "--db", db_url, str(write_jsonl(tmp_path / "in.jsonl", lines)))
     assert done.returncode == 0, done.stderr.decode()
-    assert b"imported 25000 instances" in done.stdout
+    assert f"imported {count} instances".encode() in done.stdout
     got: dict[int, dict[str, Any]] = {}
     for project_id in (4300, 4301, 4302):
         got.update(by_id(export(db_url, project_id)))

@@ -624,13 +624,18 @@ def store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
-def marker_spec(marker: Path, sleep_s: float) -> dict[str, Any]:
+def marker_spec(
+    marker: Path, sleep_s: float, restarted: Path, quick: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The task: sleep, then `echo $bizdate >> marker`. Only an attempt that the kill may
+    orphan needs its `sleep_s`: one started before the test creates `restarted` (right after
+    the kill), of a BizDate not in `quick`. Every other attempt sleeps 0.2 s."""
+    slow = f"sleep {sleep_s:g}"
+    if quick:
+        slow = f"case $bizdate in {'|'.join(quick)}) sleep 0.2;; *) {slow};; esac"
+    script = f"if [ -e {restarted} ]; then sleep 0.2; else {slow}; fi; echo $bizdate >> {marker}"
     # A recovered attempt (its worker died) is retried once, a second later.
-    return flow(
-        [node("mark", "DIDE_SHELL", f"sleep {sleep_s:g}; echo $bizdate >> {marker}")],
-        rerunTimes=1,
-        rerunInterval=1000,
-    )
+    return flow([node("mark", "DIDE_SHELL", script)], rerunTimes=1, rerunInterval=1000)
 
 
 def all_succeed(sdk: SdkClient, operation_id: str, count: int, timeout_s: float) -> list[Any]:
@@ -667,13 +672,15 @@ def test_a_backfill_killed_with_sigkill_resumes_without_running_a_date_twice(
     The orphaned attempts are killed by recovery and retried (rerunTimes 1), so each
     BizDate's `echo` runs once.
 
-    The kill waits for the two finished BizDates to be recorded, and the task sleeps 3 s
-    rather than 1: an attempt whose process has finished (or finishes while the server is
-    down, before the restarted server's recovery, ~1 s) but whose end was not recorded is
-    failed by recovery and retried, so its BizDate would run twice. That is the engine's
-    documented at-least-once recovery (engine.service), not what this test is about.
+    The kill waits for the two finished BizDates to be recorded, and the attempts in flight
+    at the kill sleep 3 s rather than 1: an attempt whose process has finished (or finishes
+    while the server is down, before the restarted server's recovery, ~1 s) but whose end was
+    not recorded is failed by recovery and retried, so its BizDate would run twice. That is
+    the engine's documented at-least-once recovery (engine.service), not what this test is
+    about. The other attempts (the first two BizDates, and all after the restart) are quick.
     """
     marker = tmp_path / "marker"
+    restarted = tmp_path / "restarted"
     project_id = project(store).id
     key = create_key(store, "races", SystemClock().now_ms())
     days = DAYS[:6]
@@ -683,9 +690,10 @@ def test_a_backfill_killed_with_sigkill_resumes_without_running_a_date_twice(
     orphans: list[tuple[int, str]] = []
     with serve(db_url, port, tmp_path / "serve1.log") as first:
         sdk = sdk_at(endpoint, key.id, key.secret)
-        # Long enough that the attempts in flight at the kill are still running when the
-        # restarted server recovers them (it kills their process groups, then retries).
-        workflow_id = deploy(sdk, project_id, marker_spec(marker, 3))
+        # Long enough that the attempts in flight at the kill (the third and fourth BizDates:
+        # Asc, two at a time) are still running when the restarted server recovers them (it
+        # kills their process groups, then retries).
+        workflow_id = deploy(sdk, project_id, marker_spec(marker, 3, restarted, tuple(keys[:2])))
         operation_id = create_backfill(sdk, project_id, workflow_id, days, parallelism=2)
         instance_ids = [int(i) for i in creation(sdk, operation_id).workflow_instance_ids]
 
@@ -710,6 +718,7 @@ def test_a_backfill_killed_with_sigkill_resumes_without_running_a_date_twice(
         # are in flight, their processes recorded.
         wait_until(two_done_two_running, "two BizDates done and two running", 30)
         kill_9(first)
+    restarted.touch()
     assert len(marker.read_text().split()) == 2
     assert all(process_alive(pid, ident) for pid, ident in orphans)  # orphaned, alive
     try:
@@ -739,10 +748,12 @@ def test_a_server_killed_right_after_create_creates_the_instances_once(
     store: Store, db_url: str, tmp_path: Path
 ) -> None:
     """SIGKILL as soon as CreateWorkflowInstances answers (most likely before the scheduler
-    created anything; the task sleeps 2 s so that an attempt started meanwhile would still be
-    killed by recovery rather than finish as an orphan); after the restart the operation is
-    Created with exactly six instances, one per BizDate, all Success, each run once."""
+    created anything; an attempt started before the kill sleeps 2 s so that it would still be
+    killed by recovery rather than finish as an orphan; those started after it are quick);
+    after the restart the operation is Created with exactly six instances, one per BizDate,
+    all Success, each run once."""
     marker = tmp_path / "marker"
+    restarted = tmp_path / "restarted"
     project_id = project(store).id
     key = create_key(store, "races", SystemClock().now_ms())
     days = DAYS[:6]
@@ -750,9 +761,10 @@ def test_a_server_killed_right_after_create_creates_the_instances_once(
     endpoint = f"127.0.0.1:{port}"
     with serve(db_url, port, tmp_path / "serve1.log") as first:
         sdk = sdk_at(endpoint, key.id, key.secret)
-        workflow_id = deploy(sdk, project_id, marker_spec(marker, 2))
+        workflow_id = deploy(sdk, project_id, marker_spec(marker, 2, restarted))
         operation_id = create_backfill(sdk, project_id, workflow_id, days, parallelism=2)
         kill_9(first)  # most likely before the scheduler has created anything
+    restarted.touch()
     with serve(db_url, port, tmp_path / "serve2.log"):
         sdk = sdk_at(endpoint, key.id, key.secret)
         result = creation(sdk, operation_id)

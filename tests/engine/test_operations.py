@@ -5,6 +5,7 @@ instances, their refusals, and the operation log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -23,21 +24,41 @@ from dwsched.domain.calendar import day_start_ms
 from dwsched.engine.service import Engine
 from dwsched.engine.worker import WorkerSettings
 from tests.api.sdk_helpers import sdk_error
-from tests.conftest import LiveServer, project, running_server
+from tests.conftest import BACKENDS, LiveServer, new_database_url, project, running_server
 from tests.engine.test_engine import TZ, flow, node
 
 M = models
 
 
-@pytest.fixture
-def live(db_url: str) -> Iterator[LiveServer]:
-    with running_server(db_url) as server:
+@contextlib.contextmanager
+def engine_beside(url: str) -> Iterator[LiveServer]:
+    """A server on `url` with the engine running beside it, as `dwsched serve` runs it."""
+    with running_server(url) as server:
         engine = Engine(server.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
         engine.start()
         try:
             yield server
         finally:
             engine.stop()
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[LiveServer]:
+    """A server and engine of the test's own, on a database of its own."""
+    with engine_beside(db_url) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def refusing(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One server and engine per backend for the tests whose requests are all refused: they
+    create nothing, so they cannot disturb each other, and each works in a workspace of its
+    own (Space), as the tests on `live` do."""
+    for url in new_database_url(request.param, tmp_path_factory.mktemp("refusing")):
+        with engine_beside(url) as server:
+            yield server
 
 
 class Space:
@@ -289,14 +310,18 @@ def test_backfill_modes_choose_tasks(live: LiveServer) -> None:
         ),
         "ManualSelection": (props(root_task_ids=[t["a"], t["d"]]), "ad"),
     }
-    for mode, (run_props, chosen) in cases.items():
-        operation = space.create(
+    # All four at once (the engine runs them side by side), then each checked.
+    operations = {
+        mode: space.create(
             type="SupplementData",
             workflow_id=workflow_id,
             periods=periods((day, day)),
             default_run_properties=run_props,
         )
-        result = space.result(operation)
+        for mode, (run_props, _) in cases.items()
+    }
+    for mode, (_, chosen) in cases.items():
+        result = space.result(operations[mode])
         assert result.status == "Created", (mode, result.failure_message)
         (done,) = space.wait(result.workflow_instance_ids)
         ran = {n for n, x in space.tasks(done).items() if x.trigger_recurrence == "Normal"}
@@ -364,9 +389,13 @@ def test_smoke_test_manual_manual_workflow_and_trigger_workflow(
         ),
         "TriggerWorkflow": dict(workflow_id=trigger_id),
     }
+    # All four at once (the engine runs them side by side), then each checked.
+    operations = {
+        kind: space.create(type=kind, name=f"{kind} run", **f) for kind, f in runs.items()
+    }
     made = {}
-    for kind, fields in runs.items():
-        result = space.result(space.create(type=kind, name=f"{kind} run", **fields))
+    for kind in runs:
+        result = space.result(operations[kind])
         assert result.status == "Created", (kind, result.failure_message)
         (made[kind],) = space.wait(result.workflow_instance_ids)
         assert made[kind].type == kind
@@ -440,9 +469,9 @@ def test_instances_created_without_auto_start_wait_for_start(live: LiveServer) -
     ],
 )
 def test_invalid_requests_name_the_parameter_and_create_nothing(
-    live: LiveServer, fields: dict[str, Any], param: str
+    refusing: LiveServer, fields: dict[str, Any], param: str
 ) -> None:
-    space = Space(live)
+    space = Space(refusing)
     workflow_id, tasks = space.deploy(flow([node("a", "VIRTUAL")]))
     request: dict[str, Any] = dict(
         type="SupplementData",
@@ -459,8 +488,8 @@ def test_invalid_requests_name_the_parameter_and_create_nothing(
     assert space.listed(date(2025, 1, 1)) == []
 
 
-def test_unknown_workflow_and_wrong_workflow_kind_are_invalid(live: LiveServer) -> None:
-    space = Space(live)
+def test_unknown_workflow_and_wrong_workflow_kind_are_invalid(refusing: LiveServer) -> None:
+    space = Space(refusing)
     manual_id, _tasks = space.deploy(manual_flow([node("m", "VIRTUAL")]))
     for fields in (
         dict(type="ManualWorkflow", workflow_id=123_456),
@@ -473,7 +502,7 @@ def test_unknown_workflow_and_wrong_workflow_kind_are_invalid(live: LiveServer) 
     ):
         error = sdk_error(lambda fields=fields: space.create(**fields))
         assert (error.code, "WorkflowId" in error.message) == ("InvalidParameter", True), error
-    other = project(live.store)
+    other = project(refusing.store)
     error = sdk_error(
         lambda: space.create(project_id=other.id, type="ManualWorkflow", workflow_id=manual_id)
     )
@@ -611,12 +640,8 @@ def test_stop_kills_the_running_process_group(live: LiveServer, tmp_path: Path) 
             rerunTimes=0,
         )
     )
-    (first, second) = [
-        space.result(
-            space.create(type="ManualWorkflow", workflow_id=workflow_id)
-        ).workflow_instance_ids[0]
-        for _ in range(2)
-    ]
+    operations = [space.create(type="ManualWorkflow", workflow_id=workflow_id) for _ in range(2)]
+    (first, second) = [space.result(o).workflow_instance_ids[0] for o in operations]
     pid_file = tmp_path / str(first)
     space.wait([first], lambda i: i.status == "Running")
     deadline = time.monotonic() + 10
@@ -794,27 +819,29 @@ def test_run_policy_window_immediately_priority_and_resource_group(live: LiveSer
     later = (now + timedelta(hours=2)).strftime("%H:%M:%S")
     much_later = (now + timedelta(hours=3)).strftime("%H:%M:%S")
 
-    def backfill(day: date, **run: Any) -> list[int]:
-        result = space.result(
-            space.create(
-                type="SupplementData",
-                workflow_id=workflow_id,
-                periods=periods((day.isoformat(), day.isoformat())),
-                default_run_properties=props(root_task_ids=[tasks["t"]], **run),
-            )
+    def start(day: date, **run: Any) -> str:
+        return space.create(
+            type="SupplementData",
+            workflow_id=workflow_id,
+            periods=periods((day.isoformat(), day.isoformat())),
+            default_run_properties=props(root_task_ids=[tasks["t"]], **run),
         )
+
+    def created(operation_id: str) -> list[int]:
+        result = space.result(operation_id)
         assert result.status == "Created", result.failure_message
         return list(result.workflow_instance_ids)
 
+    # The four backfills are created at once (the engine takes them side by side).
     # Outside its RunPolicy window, a backfill's BizDate waits (NotRun) to start.
-    (waiting,) = backfill(
+    outside = start(
         days_ago(4),
         run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
             type="Daily", start_time=later, end_time=much_later
         ),
     )
     # Inside it (a window around now, across midnight if need be), it runs.
-    (inside,) = backfill(
+    within = start(
         days_ago(5),
         run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
             type="Daily",
@@ -822,17 +849,21 @@ def test_run_policy_window_immediately_priority_and_resource_group(live: LiveSer
             end_time=(now + timedelta(hours=1)).strftime("%H:%M:%S"),
         ),
     )
-    (done,) = space.wait([inside])
-    assert done.status == "Success"
-    assert space.instance(waiting).status == "NotRun"
     # Today's BizDate runs tomorrow at 02:30 unless Immediately; with Immediately, now.
-    (tomorrow,) = backfill(days_ago(0))
-    (now_run,) = backfill(
+    later_today = start(days_ago(0))
+    immediately = start(
         days_ago(0),
         run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(immediately=True),
         priority=7,
         runtime_resource="etl",
     )
+    (waiting,) = created(outside)
+    (inside,) = created(within)
+    (done,) = space.wait([inside])
+    assert done.status == "Success"
+    assert space.instance(waiting).status == "NotRun"
+    (tomorrow,) = created(later_today)
+    (now_run,) = created(immediately)
     (ran,) = space.wait([now_run])
     assert ran.status == "Success"
     assert space.wait([tomorrow], lambda i: i.status == "WaitTime")
@@ -841,7 +872,7 @@ def test_run_policy_window_immediately_priority_and_resource_group(live: LiveSer
     assert space.tasks(space.instance(tomorrow))["t"].priority == 1
     # A bad window is refused, naming the field.
     error = sdk_error(
-        lambda: backfill(
+        lambda: start(
             days_ago(1),
             run_policy=M.CreateWorkflowInstancesRequestDefaultRunPropertiesRunPolicy(
                 type="Monthly"
@@ -918,17 +949,13 @@ def test_review_findings_on_operations(live: LiveServer, tmp_path: Path) -> None
     doomed.sdk.update_project(M.UpdateProjectRequest(id=doomed.project.id, status="Forbidden"))
     doomed.sdk.delete_project(M.DeleteProjectRequest(id=doomed.project.id))
     other_id, _ = space.deploy(manual_flow([node("ok", "VIRTUAL")]))
-    runs = [
-        space.result(
-            space.create(type="ManualWorkflow", workflow_id=other_id)
-        ).workflow_instance_ids[0]
-        for _ in range(3)
-    ]
+    operations = [space.create(type="ManualWorkflow", workflow_id=other_id) for _ in range(3)]
+    # (Created beside them, for the last finding.)
+    failing = space.create(type="ManualWorkflow", workflow_id=workflow_id)
+    runs = [space.result(o).workflow_instance_ids[0] for o in operations]
     assert {i.status for i in space.wait(runs)} == {"Success"}
 
-    (failed,) = space.result(
-        space.create(type="ManualWorkflow", workflow_id=workflow_id)
-    ).workflow_instance_ids
+    (failed,) = space.result(failing).workflow_instance_ids
     assert space.wait([failed])[0].status == "Failure"  # m2 waits below m1's failure
     refused = success_info(
         space.sdk.stop_workflow_instances(M.StopWorkflowInstancesRequest(ids=[failed]))

@@ -27,8 +27,8 @@ from dwsched.domain.queries import InstanceQuery, page
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.engine.runner import process_alive
-from dwsched.store import Store
-from tests.cli.helpers import DWSCHED, cli_env, dwsched_process
+from dwsched.store import Store, definitions
+from tests.cli.helpers import DWSCHED, Process, cli_env, dwsched_process
 from tests.conftest import free_port, project
 
 TZ = "Asia/Shanghai"
@@ -92,6 +92,21 @@ def _wait(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
+def _interrupt_all(*processes: Process, timeout_s: float = 20) -> list[int]:
+    """SIGINT (Ctrl-C) to every process at once, so that they stop side by side rather
+    than one after the other; their exit codes. Fails if one does not end in time."""
+    for process in processes:
+        process.popen.send_signal(signal.SIGINT)
+    codes: list[int] = []
+    for process in processes:
+        try:
+            codes.append(process.popen.wait(timeout_s))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"dwsched did not stop within {timeout_s}s of SIGINT") from None
+    time.sleep(0.1)  # let the readers drain (as Process.interrupt does)
+    return codes
+
+
 def test_two_workers_never_run_an_attempt_twice(store: Store, db_url: str, tmp_path: Path) -> None:
     out = tmp_path / "runs.txt"
     nodes = [
@@ -114,7 +129,7 @@ def test_two_workers_never_run_an_attempt_twice(store: Store, db_url: str, tmp_p
             lambda: _statuses(store, project_id, biz_ms).count("Success") == 48,
             "48 instances to succeed",
         )
-        codes = [p.interrupt() for p in (first, second, scheduler)]
+        codes = _interrupt_all(first, second, scheduler)
     assert codes == [0, 0, 0], (first.stderr, second.stderr, scheduler.stderr)
     runs = out.read_text().split("\n")[:-1]
     assert len(runs) == 48
@@ -187,25 +202,34 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
     restarted, and in the end every workflow has exactly its instances."""
     p = project(store)
     now = int(time.time() * 1000)
-    count = 1200
-    for k in range(count):
-        text = json.dumps(
-            {
-                "version": "1.1.0",
-                "kind": "CycleWorkflow",
-                "spec": {
-                    "workflows": [
-                        {
-                            "name": f"w{k}",
-                            "trigger": {"cron": "0 0 0/8 * * ?", "timezone": TZ},
-                            "strategy": {"instanceMode": "Immediately"},
-                            "nodes": [{"id": "n", "script": {"runtime": {"command": "VIRTUAL"}}}],
-                        }
-                    ]
-                },
-            }
-        )
-        store.create_definition(p.id, text, flowspec.parse(text, TZ), "t", now, nodes=True)
+    count = 1200  # generated in 3 transactions (PLANS_PER_TRANSACTION 500)
+    # The setup: 1200 deployments, written by the store's own functions as
+    # Store.create_definition writes one, but in one transaction instead of 1200 (it takes a
+    # third less time; the rows are the same).
+    with store.write() as conn:
+        for k in range(count):
+            text = json.dumps(
+                {
+                    "version": "1.1.0",
+                    "kind": "CycleWorkflow",
+                    "spec": {
+                        "workflows": [
+                            {
+                                "name": f"w{k}",
+                                "trigger": {"cron": "0 0 0/8 * * ?", "timezone": TZ},
+                                "strategy": {"instanceMode": "Immediately"},
+                                "nodes": [
+                                    {"id": "n", "script": {"runtime": {"command": "VIRTUAL"}}}
+                                ],
+                            }
+                        ]
+                    },
+                }
+            )
+            spec = flowspec.parse(text, TZ)
+            definition = definitions.insert_definition(conn, p.id, text, spec, now)
+            definitions.deploy(conn, definition, spec, "t", now, with_nodes=True)
+    assert len(store.scheduled_workflows()) == count
     today = datetime.now(ZoneInfo(TZ)).date()
     biz = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(TZ)) - timedelta(days=1)
     biz_ms = int(biz.timestamp() * 1000)
