@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,17 @@ OPEN: list[httpx.Client | Client] = []
 @pytest.fixture
 def live(db_url: str) -> Iterator[LiveServer]:
     with running_server(db_url) as server:
+        try:
+            yield server
+        finally:
+            while OPEN:
+                OPEN.pop().close()
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on SQLite only, for checks of the web layer that no database changes."""
+    with running_server(f"sqlite:///{tmp_path / 'web.db'}") as server:
         try:
             yield server
         finally:
@@ -103,7 +115,8 @@ def console_answer(browser: Browser, action: str, **params: Any) -> tuple[int, s
     return answer.status_code, body["Code"], body["Message"]
 
 
-def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(live: LiveServer) -> None:
+def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(web: LiveServer) -> None:
+    live = web
     user(live, "ana", "ReadOnlyAccess")
     http = http_client(live)
     for body in (
@@ -143,8 +156,9 @@ def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(live: LiveS
 
 
 def test_every_state_changing_request_needs_the_session_csrf_token_and_origin(
-    live: LiveServer,
+    web: LiveServer,
 ) -> None:
+    live = web
     pid = project(live.store).id
     user(live, "ops", "AdministratorAccess")
     b = sign_in(live, "ops")
@@ -259,7 +273,8 @@ def test_console_actions_are_audited_under_the_user(live: LiveServer) -> None:
     ]
 
 
-def test_console_refuses_actions_it_does_not_serve_and_bad_bodies(live: LiveServer) -> None:
+def test_console_refuses_actions_it_does_not_serve_and_bad_bodies(web: LiveServer) -> None:
+    live = web
     pid = project(live.store).id
     user(live, "root2", "AdministratorAccess")
     b = sign_in(live, "root2")
@@ -287,7 +302,8 @@ def test_console_refuses_actions_it_does_not_serve_and_bad_bodies(live: LiveServ
     assert wrong_shape.status_code == 400 and "Parameters" in wrong_shape.json()["Message"]
 
 
-def test_pages_are_served_with_a_content_security_policy(live: LiveServer) -> None:
+def test_pages_are_served_with_a_content_security_policy(web: LiveServer) -> None:
+    live = web
     http = http_client(live)
     for path in ("/console/", "/console/instances?project=1", "/console/instances/5"):
         page = http.get(path)
@@ -438,7 +454,8 @@ def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveS
     assert (denied.status_code, denied.json()["Code"]) == (403, "Forbidden.RAM")
 
 
-def test_repeated_failed_sign_ins_are_refused_for_a_while_and_audited(live: LiveServer) -> None:
+def test_repeated_failed_sign_ins_are_refused_for_a_while_and_audited(web: LiveServer) -> None:
+    live = web
     user(live, "target", "ReadOnlyAccess")
     http = http_client(live)
     for _ in range(5):
@@ -457,7 +474,8 @@ def test_repeated_failed_sign_ins_are_refused_for_a_while_and_audited(live: Live
     assert sorted(results) == ["SignInFailed"] * 5 + ["Throttling.User"]
 
 
-def test_malformed_bodies_and_static_files(live: LiveServer) -> None:
+def test_malformed_bodies_and_static_files(web: LiveServer) -> None:
+    live = web
     http = http_client(live)
     for path in ("/console/api/signin", "/console/api/call"):
         for body in (b'{"UserName":"\xff"}', b"[" * 5000, b"\xff\xfe"):
@@ -470,7 +488,8 @@ def test_malformed_bodies_and_static_files(live: LiveServer) -> None:
     assert http.get("/console/static/index.html").status_code == 404
 
 
-def test_refusals_before_authorisation_are_audited_under_the_user(live: LiveServer) -> None:
+def test_refusals_before_authorisation_are_audited_under_the_user(web: LiveServer) -> None:
+    live = web
     pid = project(live.store).id
     done = instance(pid)
     put(live.store, [done])
