@@ -115,7 +115,6 @@ class RpcEndpoint:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.default_timezone = default_timezone
         self.inline = store.dialect == "sqlite"
         self.throttle = throttle
         self.calls = calls or Calls(store, clock, default_timezone)

@@ -907,11 +907,17 @@ class Store:
             return summaries.status_counts(conn, project_id, env, days)
 
     def latest_by_workflow(
-        self, project_id: int, env: EnvType, days: Sequence[date], per_workflow: int, before_ms: int
+        self,
+        project_id: int,
+        env: EnvType,
+        days: Sequence[date],
+        workflow_ids: Sequence[int],
+        per_workflow: int,
+        before_ms: int,
     ) -> dict[int, list[tuple[int, date, str, int]]]:
         with self.read() as conn:
             return summaries.latest_by_workflow(
-                conn, project_id, env, days, per_workflow, before_ms
+                conn, project_id, env, days, workflow_ids, per_workflow, before_ms
             )
 
     def member_roles(self, project_id: int, user_id: int) -> set[str] | None:

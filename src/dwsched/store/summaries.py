@@ -52,19 +52,25 @@ def latest_by_workflow(
     project_id: int,
     env: EnvType,
     days: Sequence[date],
+    workflow_ids: Sequence[int],
     per_workflow: int,
     before_ms: int,
 ) -> dict[int, list[tuple[int, date, str, int]]]:
     """Workflow id -> its newest instances due by `before_ms` (id, BizDate, status,
-    trigger time), newest first, at most `per_workflow` each, among the given days."""
+    trigger time), newest first, at most `per_workflow` each, among the given days; only
+    the given workflows' instances are read (the (partition, workflow) index)."""
     wi = workflow_instances.c
     parts = _partitions(conn, project_id, env, days)
     found: dict[int, list[tuple[int, date, str, int]]] = {}
-    if not parts:
+    if not parts or not workflow_ids:
         return found
     rows = conn.execute(
         sa.select(wi.id, wi.partition_id, wi.workflow_id, wi.status, wi.trigger_time)
-        .where(wi.partition_id.in_(list(parts)), wi.trigger_time <= before_ms)
+        .where(
+            wi.partition_id.in_(list(parts)),
+            wi.workflow_id.in_(list(workflow_ids)),
+            wi.trigger_time <= before_ms,
+        )
         .order_by(wi.trigger_time.desc(), wi.id.desc())
     )
     for r in rows:

@@ -20,6 +20,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable
 from importlib import resources
 from typing import Any
 
@@ -201,18 +202,11 @@ class Console:
         return {"UserName": found.user_name, "CsrfToken": found.csrf_token, "Projects": projects}
 
     async def sign_in(self, request: Request) -> Response:
-        try:
-            self._same_origin(request)
-            body = await self._body(request)
-            return await self._sign_in(request, body)
-        except _Refused as refused:
-            return _refusal(refused.status, refused.code, refused.message)
-        except DwschedError as error:
-            return self._error(error)
-        except Exception:
-            return _internal_error(request)
+        return await self._guarded(request, self._sign_in(request))
 
-    async def _sign_in(self, request: Request, body: dict[str, Any]) -> Response:
+    async def _sign_in(self, request: Request) -> Response:
+        self._same_origin(request)
+        body = await self._body(request)
         name, password = body.get("UserName"), body.get("Password")
         if not isinstance(name, str) or not name or len(name) > 64:
             raise _Refused(400, "MissingUserName", "Enter your user name (UserName).")
@@ -374,15 +368,24 @@ class Console:
             raise _Refused(400, "InvalidJson", "The request body is not a JSON object.") from exc
 
     async def _respond(self, request: Request, work: Any, check_csrf: bool = True) -> Response:
-        """Run `work(request, body)` on a worker thread after the checks every console
-        request passes; errors become the RPC API's error envelope."""
-        try:
+        """Run `work(request, body, session)` on a worker thread after the checks every
+        console request passes (origin, JSON, session, CSRF token)."""
+
+        async def respond() -> Response:
             body: dict[str, Any] = {}
             if request.method == "POST":
                 self._same_origin(request)
                 body = await self._body(request)
             result = await run_in_threadpool(self._serve, request, body, work, check_csrf)
             return _json(200, result, result.get("RequestId"))
+
+        return await self._guarded(request, respond())
+
+    async def _guarded(self, request: Request, answer: Awaitable[Response]) -> Response:
+        """The answer; a refusal or an error becomes the RPC API's error envelope, and no
+        traceback reaches the client."""
+        try:
+            return await answer
         except _Refused as refused:
             return _refusal(refused.status, refused.code, refused.message)
         except DwschedError as error:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from dwsched.api import wire
 from dwsched.api.actions.operations import run_request
-from dwsched.api.actions.workflows import list_workflows
+from dwsched.api.actions.workflows import listed_workflows
 from dwsched.api.context import Context, Handler
 from dwsched.api.params import Params
 from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
@@ -76,42 +77,42 @@ def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
     """ListWorkflows' page, each workflow with its next run times, its latest instances
     of the last RECENT_DAYS BizDates, and its definition's id (its FlowSpec, which shows
     the tasks' code, is GetWorkflowDefinition's to show, under that action's permission)."""
-    listed = list_workflows(ctx, p)["PagingInfo"]
+    number, size, total, found = listed_workflows(ctx, p)
     project_id = p.required_integer("ProjectId")
     env = p.choice("EnvType", EnvType) or EnvType.PROD
     tz = ctx.store.get_project(project_id).timezone
     today = day_of(ctx.now_ms, tz)
     days = [today - timedelta(days=n) for n in range(RECENT_DAYS)]
-    latest = ctx.store.latest_by_workflow(project_id, env, days, LATEST_PER_WORKFLOW, ctx.now_ms)
+    latest = ctx.store.latest_by_workflow(
+        project_id, env, days, [w.id for w in found], LATEST_PER_WORKFLOW, ctx.now_ms
+    )
     items = []
-    for item in listed["Workflows"]:
-        deployed = ctx.store.get_workflow(item["Id"])
+    for deployed in found:
         trigger = deployed.spec.trigger
         runs: list[int] = []
         if trigger.cron:
             try:
-                found = next_runs(
+                cycles = next_runs(
                     Trigger(trigger.cron, trigger.timezone, trigger.start_ms, trigger.end_ms),
                     ctx.now_ms,
                     NEXT_RUNS,
                 )
-                runs = [c.trigger_time for c in found]
+                runs = [c.trigger_time for c in cycles]
             except DwschedError:
                 runs = []
         items.append(
             {
-                **item,
+                **wire.workflow(deployed),
                 "TimeZone": trigger.timezone or tz,
                 "NextRunTimes": runs,
                 "LatestInstances": [
                     {"Id": i, "BizDate": day_start_ms(d, tz), "Status": s, "TriggerTime": t}
-                    for i, d, s, t in latest.get(item["Id"], [])
+                    for i, d, s, t in latest.get(deployed.id, [])
                 ],
                 "DefinitionId": deployed.definition_id,
             }
         )
-    listed["Workflows"] = items
-    return {"PagingInfo": listed, "TimeZone": tz}
+    return {"PagingInfo": wire.paging(number, size, total, "Workflows", items), "TimeZone": tz}
 
 
 VIEWS: dict[str, View] = {

@@ -19,6 +19,7 @@ from dwsched.domain import flowspec
 from dwsched.domain.errors import InvalidArgument, WorkflowNotFound
 from dwsched.domain.models import EnvType
 from dwsched.domain.queries import MAX_PAGE_NUMBER
+from dwsched.domain.workflows import DeployedWorkflow
 
 MAX_SPEC = 512 * 1024
 MAX_DEFINITION_PAGE = 100
@@ -110,6 +111,13 @@ def list_workflow_definitions(ctx: Context, p: Params) -> dict[str, Any]:
 
 
 def list_workflows(ctx: Context, p: Params) -> dict[str, Any]:
+    number, size, total, found = listed_workflows(ctx, p)
+    items = [wire.workflow(w) for w in found]
+    return {"PagingInfo": wire.paging(number, size, total, "Workflows", items)}
+
+
+def listed_workflows(ctx: Context, p: Params) -> tuple[int, int, int, list[DeployedWorkflow]]:
+    """ListWorkflows' page: its number and size, the total, and the deployed workflows."""
     project_id = p.required_integer("ProjectId")
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_WORKFLOW_PAGE) or 10
@@ -117,7 +125,7 @@ def list_workflows(ctx: Context, p: Params) -> dict[str, Any]:
     trigger_type = None
     if trigger is not None:
         if trigger == "TriggerWorkflow":  # no event-triggered workflows yet: none match
-            return {"PagingInfo": wire.paging(number, size, 0, "Workflows", [])}
+            return number, size, 0, []
         trigger_type = p.choice("TriggerType", flowspec.TriggerType)
     total, found = ctx.store.list_workflows(
         project_id,
@@ -130,8 +138,7 @@ def list_workflows(ctx: Context, p: Params) -> dict[str, Any]:
         (number - 1) * size,
         size,
     )
-    items = [wire.workflow(w) for w in found]
-    return {"PagingInfo": wire.paging(number, size, total, "Workflows", items)}
+    return number, size, total, list(found)
 
 
 def _workflow_sort(text: str | None) -> tuple[str, bool]:
