@@ -46,6 +46,7 @@ PG_URL = os.environ.get(
 )
 REQUIRE_PG = os.environ.get("DWSCHED_REQUIRE_POSTGRES") == "1"
 _pg_state: dict[str, Any] = {}
+PG_SKIP = f"PostgreSQL unreachable at {PG_URL}"
 
 
 def postgres_reachable() -> bool:
@@ -70,11 +71,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "Install Debian's chromium package (.ci/run does).",
             red=True,
         )
-    if _pg_state.get("ok") is False:
+    # Read from the skip reports, which reach this process from pytest-xdist's workers too.
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any(PG_SKIP in str(report.longrepr) for report in skipped):
         terminalreporter.write_sep("!", "POSTGRESQL TESTS SKIPPED", red=True, bold=True)
         terminalreporter.write_line(
-            f"PostgreSQL at {PG_URL} is unreachable ({_pg_state.get('why')}); every PostgreSQL "
-            "test was skipped. Start it or set DWSCHED_TEST_POSTGRES_URL.",
+            f"{PG_SKIP}: every PostgreSQL test was skipped. Start it or set "
+            "DWSCHED_TEST_POSTGRES_URL.",
             red=True,
         )
 
@@ -87,7 +90,7 @@ def new_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if not postgres_reachable():
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required but unreachable at {PG_URL}: {_pg_state['why']}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+        pytest.skip(f"{PG_SKIP} ({_pg_state['why']})")
     name = f"dwsched_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(
         PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"

@@ -188,7 +188,11 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path, loose: int) -> No
     )
 
 
-@pytest.mark.parametrize("bad", ["not-a-key", "x" * 44, generate_server_key()[:40]])
+@pytest.mark.parametrize(
+    "bad",
+    ["not-a-key", "x" * 44, generate_server_key()[:40]],
+    ids=["not-a-key", "not-base64-of-32-bytes", "truncated"],
+)
 def test_a_bad_environment_key_is_a_clean_error(tmp_path: Path, bad: str) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
     env = {"DWSCHED_SECRET_KEY": bad}

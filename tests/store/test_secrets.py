@@ -124,6 +124,7 @@ def test_without_a_key_only_what_this_process_knows_opens() -> None:
         generate_server_key()[:-2] + "!=",
         generate_server_key() + "A",
     ],
+    ids=["empty", "short", "not-base64", "16-bytes", "bad-character", "too-long"],
 )
 def test_a_malformed_server_key_is_refused_without_echoing_it(bad: str) -> None:
     with pytest.raises(ServerKeyError, match="does not hold a server key") as refused:
