@@ -178,6 +178,14 @@ BROKEN = [
     (_broken([*W, "name"], KeyError), "$.spec.workflows[0]"),
     (_broken(["kind"], "Galaxy"), "$.kind"),
     (_broken([*W, "strategy", "instanceMode"], "Sometimes"), "instanceMode"),
+    (
+        _broken([*W, "parameters"], [{"name": "region", "value": "hz north"}]),
+        "$.spec.workflows[0].parameters[0].value",
+    ),
+    (
+        _broken([*W, "parameters"], [{"name": "a", "value": "1"}, {"name": "1st", "value": ""}]),
+        "$.spec.workflows[0].parameters[1].name",
+    ),
 ]
 
 
@@ -310,6 +318,10 @@ def test_list_workflows_filters_sorts_and_pages(live: LiveServer) -> None:
     manual["kind"] = "ManualWorkflow"
     job = import_(live, p.id, manual)
     ids.append(get_definition(live, job.response).workflow_id)
+    triggered = example(name="epsilon_triggered")
+    triggered["spec"]["workflows"][0]["trigger"] = {"type": "TriggerWorkflow"}
+    job = import_(live, p.id, triggered)
+    ids.append(get_definition(live, job.response).workflow_id)
 
     assert [w.id for w in list_workflows(live, p.id).workflows] == ids[::-1]
     assert [w.id for w in list_workflows(live, p.id, sort_by="Id Asc").workflows] == ids
@@ -319,8 +331,10 @@ def test_list_workflows_filters_sorts_and_pages(live: LiveServer) -> None:
     ]
     assert [w.id for w in list_workflows(live, p.id, trigger_type="Manual").workflows] == [ids[3]]
     assert list_workflows(live, p.id, trigger_type="Scheduler").total_count == 3
+    found = list_workflows(live, p.id, trigger_type="TriggerWorkflow").workflows
+    assert [(w.id, w.trigger.type) for w in found] == [(ids[4], "TriggerWorkflow")]
     page = list_workflows(live, p.id, page_size=2, page_number=2, sort_by="Id Asc")
-    assert (page.total_count, [w.id for w in page.workflows]) == (4, ids[2:])
+    assert (page.total_count, [w.id for w in page.workflows]) == (5, ids[2:4])
     assert [w.id for w in list_workflows(live, p.id, ids=[ids[1], ids[2]]).workflows] == [
         ids[2],
         ids[1],

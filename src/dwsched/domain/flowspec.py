@@ -2,8 +2,9 @@
 
 Decoding checks types and required fields (msgspec names the JSON path of a fault); the
 rules of a workflow are checked after: one workflow per spec, unique node ids, known
-dependencies without cycles, a valid cron and zone, known enum spellings. Every fault is an
-`InvalidArgument` of the parameter `Spec` whose message gives the JSON path.
+dependencies without cycles, a valid cron and zone, known enum spellings, workflow
+parameters that can travel as `k=v` text. Every fault is an `InvalidArgument` of the
+parameter `Spec` whose message gives the JSON path.
 
 dwsched reads what it runs and keeps the spec text as given, so fields it does not use
 (paths, data sources, autoParse, ...) are accepted and returned untouched by
@@ -22,6 +23,7 @@ import msgspec
 
 from dwsched.domain.calendar import zone
 from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.parameters import is_name
 from dwsched.domain.schedule import InstanceMode, parse_cron, parse_window_time
 
 T = TypeVar("T")
@@ -328,10 +330,38 @@ def parse(text: str, default_timezone: str, default_owner: str = "") -> Workflow
         description=w.description or envelope.metadata.description,
         trigger=trigger,
         strategy=strategy,
-        parameters=tuple((p.name, p.value) for p in w.parameters),
+        parameters=_workflow_parameters(w.parameters, f"{at}.parameters"),
         nodes=nodes,
         outputs=tuple(o.data for o in w.outputs.node_outputs),
     )
+
+
+def _workflow_parameters(items: list[_Parameter], at: str) -> tuple[tuple[str, str], ...]:
+    """A workflow's parameters reach its tasks as DataWorks' `k1=v1 k2=v2` text (the
+    instances' WorkflowParameters), so each name is one `${name}` can refer to, given once,
+    and a value holds no whitespace: refused here rather than failing every task later."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        here = f"{at}[{i}]"
+        if not is_name(item.name):
+            raise invalid(
+                f"{here}.name",
+                f"{item.name!r} is not a parameter name (letters, digits and _, "
+                "not starting with a digit)",
+            )
+        if item.name in seen:
+            raise invalid(
+                f"{here}.name",
+                f"the name {item.name!r} is used by parameters[{seen[item.name]}] too",
+            )
+        seen[item.name] = i
+        if any(c.isspace() for c in item.value):
+            raise invalid(
+                f"{here}.value",
+                "a workflow parameter's value cannot contain whitespace "
+                "(WorkflowParameters are space-separated name=value pairs)",
+            )
+    return tuple((item.name, item.value) for item in items)
 
 
 def _trigger(t: _Trigger, kind: WorkflowKind, default_timezone: str, at: str) -> Trigger:

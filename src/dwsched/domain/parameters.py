@@ -98,6 +98,11 @@ def substitute(
     return _Cycle(biz_day, cyc, params).expand(text, frozenset())
 
 
+def is_name(text: str) -> bool:
+    """Whether `text` is a parameter name that `${name}` can refer to."""
+    return _NAME.fullmatch(text) is not None
+
+
 def parse_assignments(text: str, param: str = "Parameters") -> dict[str, str]:
     """The parameters in DataWorks' string form `"k1=v1 k2=v2"`, in order.
 
@@ -112,7 +117,7 @@ def parse_assignments(text: str, param: str = "Parameters") -> dict[str, str]:
     result: dict[str, str] = {}
     for item in text.split():
         name, sep, value = item.partition("=")
-        if not sep or not _NAME.fullmatch(name):
+        if not sep or not is_name(name):
             raise InvalidArgument(
                 param,
                 f"The parameter {param} must be space-separated name=value pairs (e.g. "

@@ -121,12 +121,7 @@ def listed_workflows(ctx: Context, p: Params) -> tuple[int, int, int, list[Deplo
     project_id = p.required_integer("ProjectId")
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_WORKFLOW_PAGE) or 10
-    trigger = p.text("TriggerType", max_length=32)
-    trigger_type = None
-    if trigger is not None:
-        if trigger == "TriggerWorkflow":  # no event-triggered workflows yet: none match
-            return number, size, 0, []
-        trigger_type = p.choice("TriggerType", flowspec.TriggerType)
+    trigger_type = p.choice("TriggerType", flowspec.TriggerType)
     total, found = ctx.store.list_workflows(
         project_id,
         p.choice("EnvType", EnvType) or EnvType.PROD,
