@@ -466,5 +466,7 @@ def test_long_input_decoded_in_a_second_process(db_url: str, tmp_path: Path) -> 
     assert page.total == len(expected)
 
     again = run_cli("import", "--db", db_url, str(tmp_path / "in.jsonl"))
+    err = again.stderr.decode()
     assert again.returncode != 0
-    assert re.search(r"line 1\b.*\$\.Id.* 1 exists already", again.stderr.decode())
+    assert re.search(r"line 1\b.*\$\.Id.* 1 exists already", err), err
+    assert "Traceback" not in err and "Exception ignored" not in err, err

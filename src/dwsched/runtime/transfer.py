@@ -7,12 +7,13 @@ created with the default time zone.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import multiprocessing
 import pickle
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -192,7 +193,9 @@ def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
         yield first, chunk
 
 
-def _decoded(lines: Iterable[bytes], decoder: _Decoder, parallel_from: int) -> Iterator[_Decoded]:
+def _decoded(
+    lines: Iterable[bytes], decoder: _Decoder, parallel_from: int
+) -> Generator[_Decoded, None, None]:
     """Decoded chunks in input order. A short input is decoded here; a long one in a second
     process, AHEAD chunks in advance, while this one writes (decoding costs as much as
     SQLite's own work, and two cores do both at once)."""
@@ -248,18 +251,21 @@ def import_lines(
     error_count = 0
     last: _Decoded | None = None
 
-    def batches() -> Iterator[EncodedBatch]:
+    def batches() -> Generator[EncodedBatch, None, None]:
         nonlocal error_count, last
-        for chunk in _decoded(lines, decoder, parallel_from):
-            errors.extend(chunk.errors[: MAX_REPORTED - len(errors)])
-            error_count += chunk.error_count
-            if error_count:
-                continue  # nothing will be written: only look for more errors
-            for project_id in chunk.new_projects:
-                chunk.batch.new_projects.append(_new_project(project_id, taken, default_timezone))
-                created.append(project_id)
-            last = chunk
-            yield chunk.batch
+        with contextlib.closing(_decoded(lines, decoder, parallel_from)) as chunks:
+            for chunk in chunks:
+                errors.extend(chunk.errors[: MAX_REPORTED - len(errors)])
+                error_count += chunk.error_count
+                if error_count:
+                    continue  # nothing will be written: only look for more errors
+                for project_id in chunk.new_projects:
+                    chunk.batch.new_projects.append(
+                        _new_project(project_id, taken, default_timezone)
+                    )
+                    created.append(project_id)
+                last = chunk
+                yield chunk.batch
         if error_count:
             raise ImportRejected(errors, error_count)
 
@@ -268,7 +274,10 @@ def import_lines(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        written = store.import_encoded(batches(), replace, now_ms, on_progress)
+        # Closed here, not when the garbage collector finds it: that ends the decoding
+        # process while this one is still whole (at exit its pipes may be gone).
+        with contextlib.closing(batches()) as source:
+            written = store.import_encoded(source, replace, now_ms, on_progress)
     except InstancesExist as exc:
         line_of = dict(zip(last.batch.ids, last.lines, strict=True)) if last else {}
         found = [
