@@ -123,10 +123,14 @@ class Engine:
                 f"dwsched: the worker {worker} running attempt {claimed.run_number} {why}; "
                 "the attempt failed."
             )
-            if pid is not None and identity is not None and process_alive(pid, identity):
-                kill_group(pid)
+            alive = pid is not None and identity is not None and process_alive(pid, identity)
+            if alive:
                 note += f" Its process group {pid} was still alive and was killed."
+            # Ended first, killed after: a worker that was only silent sees its process
+            # die and records nothing, since the attempt is no longer its own.
             if self.worker.fail_stale(claimed, note):
+                if alive and pid is not None:
+                    kill_group(pid)
                 log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
                 recovered += 1
         return recovered
