@@ -331,6 +331,10 @@ def test_overview_charts_fourteen_days_and_lists_failures_first(page: Page, site
     chart = page.locator("#status-chart")
     expect(chart).to_be_visible()
     expect(page.locator("#failures tbody tr")).to_have_count(9)
+    # Failures are told apart by texture too, not by colour alone.
+    failure = chart.locator("rect.seg-failure").first
+    assert "#pat-failure" in failure.evaluate("el => getComputedStyle(el).fill")
+    expect(chart.locator("pattern#pat-failure path")).to_have_count(1)
     shot(page, "04-overview")
 
 

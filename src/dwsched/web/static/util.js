@@ -24,7 +24,7 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const SVG_TAGS = new Set(["svg", "g", "rect", "line", "path", "text", "title", "circle", "polyline", "defs", "marker", "tspan"]);
+const SVG_TAGS = new Set(["svg", "g", "rect", "line", "path", "text", "title", "circle", "polyline", "defs", "marker", "tspan", "pattern"]);
 
 function append(el, children) {
   for (const child of children.flat(Infinity)) {

@@ -187,6 +187,20 @@ export async function render(main, ctx) {
   }
 
   // --- Chart ------------------------------------------------------------------------
+  // Each group has a texture as well as a colour, so the bars read without telling colours
+  // apart: waiting hatched, running dotted, failure cross-hatched, success plain.
+  function patterns() {
+    const tile = (group, ...marks) =>
+      h("pattern", { id: `pat-${group}`, width: 6, height: 6, patternUnits: "userSpaceOnUse" }, h("rect", { class: `pat-bg-${group}`, width: 6, height: 6 }), marks);
+    return h(
+      "defs",
+      {},
+      tile("waiting", h("path", { class: "pat-mark", d: "M-1 1 L1 -1 M0 6 L6 0 M5 7 L7 5" })),
+      tile("running", h("circle", { class: "pat-dot", cx: 3, cy: 3, r: 1.1 })),
+      tile("failure", h("path", { class: "pat-mark", d: "M0 0 L6 6 M6 0 L0 6" })),
+    );
+  }
+
   function drawChart(data) {
     const days = data.Days || [];
     const signature = JSON.stringify([state.bizdate, state.env, days.map((d) => [d.Date, d.Counts])]);
@@ -264,6 +278,7 @@ export async function render(main, ctx) {
         "aria-label": `Workflow instances by status for the ${days.length} BizDates ending ${state.bizdate}. Each bar is a button that opens that BizDate's instance list; the numbers are also in the table that follows.`,
         preserveAspectRatio: "xMidYMid meet",
       },
+      patterns(),
       grid,
       bars,
     );
