@@ -59,3 +59,33 @@ def test_passwd_sets_a_hashed_password_that_signs_in(tmp_path: Path) -> None:
             assert new.status_code == 200
         finally:
             http.close()
+
+
+def test_signout_ends_every_console_session_of_the_user(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    for name in ("lee", "kim"):
+        ok(run(db, "users", "create", name))
+        ok(run(db, "users", "passwd", name, "--password-stdin", input="a long password\n"))
+        ok(run(db, "policies", "attach", "ReadOnlyAccess", "--user", name))
+    with running_server(db) as live:
+        clients = {
+            key: httpx.Client(base_url=f"http://{live.endpoint}", timeout=30)
+            for key in ("lee laptop", "lee phone", "kim")
+        }
+        try:
+            for key, http in clients.items():
+                body = {"UserName": key.split()[0], "Password": "a long password"}
+                assert http.post("/console/api/signin", json=body).status_code == 200
+                assert http.get("/console/api/session").status_code == 200
+            done = ok(run(db, "users", "signout", "lee"))
+            assert done.stdout.strip() == "ended 2 console session(s) of lee"
+            assert clients["lee laptop"].get("/console/api/session").status_code == 401
+            assert clients["lee phone"].get("/console/api/session").status_code == 401
+            assert clients["kim"].get("/console/api/session").status_code == 200
+            again = ok(run(db, "users", "signout", "lee"))
+            assert again.stdout.strip() == "ended 0 console session(s) of lee"
+            refused(run(db, "users", "signout", "nobody"), "nobody")
+            assert clients["kim"].get("/console/api/session").status_code == 200
+        finally:
+            for http in clients.values():
+                http.close()

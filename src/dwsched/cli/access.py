@@ -95,6 +95,17 @@ def set_password(db_url: str, name: str, password_stdin: bool) -> None:
     click.echo(f"password of {name} set; sign in at /console/")
 
 
+@users.command("signout")
+@db_option()
+@click.argument("name")
+def sign_out(db_url: str, name: str) -> None:
+    """End every web console session of NAME (a lost laptop, a shared screen): the next
+    request of each is refused and NAME signs in again."""
+    with open_store(db_url) as store:
+        count = store.end_sessions(name)
+    click.echo(f"ended {count} console session(s) of {name}")
+
+
 @users.command("delete")
 @db_option()
 @click.argument("name")

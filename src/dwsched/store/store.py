@@ -877,6 +877,11 @@ class Store:
         with self.write() as conn:
             access.set_password(conn, name, password_hash)
 
+    def end_sessions(self, name: str) -> int:
+        """End every console session of a user, wherever it was opened; how many."""
+        with self.write() as conn:
+            return access.end_sessions(conn, name)
+
     def password_of(self, name: str) -> tuple[int, str] | None:
         with self.read() as conn:
             return access.password_of(conn, name)
