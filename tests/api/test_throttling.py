@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from dwsched.api.app import create_app
 from dwsched.api.throttle import Limit, Throttle, ThrottleSettings, lease_size, parse_throttle
 from dwsched.cli import cli
-from dwsched.clock import SystemClock
+from dwsched.clock import Clock, ManualClock, SystemClock
 from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
@@ -33,12 +33,14 @@ DEFAULTS = ThrottleSettings({"read": Limit(50, 100), "write": Limit(10, 20)})
 
 
 @contextlib.contextmanager
-def throttled_server(url: str, limits: str) -> Iterator[LiveServer]:
-    """A live server (as conftest's `running_server`) throttled by `limits`, with a key."""
+def throttled_server(url: str, limits: str, clock: Clock | None = None) -> Iterator[LiveServer]:
+    """A live server (as conftest's `running_server`) throttled by `limits`, with a key.
+    `clock`: the server's (a ManualClock stops the buckets' refill, whatever the machine's
+    speed); the system's by default."""
     store = Store.open(url)
     settings = parse_throttle(limits)
     assert settings is not None
-    app = create_app(store, SystemClock(), "Asia/Shanghai", Throttle(store, settings))
+    app = create_app(store, clock or SystemClock(), "Asia/Shanghai", Throttle(store, settings))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -77,19 +79,35 @@ def until_throttled(call: Callable[[], None], limit: int = 50) -> tuple[int, Thr
 
 
 def test_over_the_limit_is_throttling_user_with_retry_after(db_url: str) -> None:
+    # The server's clock stands still unless advanced: no token refills behind the test's back.
+    clock = ManualClock(SystemClock().now_ms())
+    with throttled_server(db_url, "write=2/3", clock) as live:
+        sdk = live.sdk()
+        admitted, exc = until_throttled(lambda: write(sdk))
+        assert admitted == 3  # the burst
+        assert exc.code == "Throttling.User"
+        assert exc.status_code == 429
+        assert "flow control" in str(exc.message)
+        assert exc.retry_after == 500  # one token refills in 1/rate s
+        # Still throttled just before the token is due (from the process's memory), then
+        # admitted once it is.
+        clock.advance(499)
+        with pytest.raises(ThrottlingException):
+            write(sdk)
+        clock.advance(1)
+        write(sdk)
+        with pytest.raises(ThrottlingException):
+            write(sdk)
+
+
+def test_the_burst_refills_at_the_rate_on_the_systems_clock(db_url: str) -> None:
     with throttled_server(db_url, "write=2/3") as live:
         sdk = live.sdk()
         start = time.monotonic()
         admitted, exc = until_throttled(lambda: write(sdk))
         elapsed = time.monotonic() - start
         assert 3 <= admitted <= 3 + 2 * elapsed + 1
-        assert exc.code == "Throttling.User"
-        assert exc.status_code == 429
-        assert "flow control" in str(exc.message)
-        assert 0 < exc.retry_after <= 500  # one token refills in 1/rate s
-        # Throttled again at once (from the process's memory), then admitted after the wait.
-        with pytest.raises(ThrottlingException):
-            write(sdk)
+        assert 0 < exc.retry_after <= 500
         time.sleep(exc.retry_after / 1000)
         write(sdk)
 
@@ -107,7 +125,7 @@ def test_reads_and_writes_have_separate_budgets(db_url: str) -> None:
 
 
 def test_keys_have_separate_budgets(db_url: str) -> None:
-    with throttled_server(db_url, "write=2/3") as live:
+    with throttled_server(db_url, "write=2/3", ManualClock(SystemClock().now_ms())) as live:
         until_throttled(lambda: write(live.sdk()))
         other = create_key(live.store, "other", SystemClock().now_ms())
         write(live.sdk(key_id=other.id, secret=other.secret))
@@ -117,7 +135,9 @@ def test_keys_have_separate_budgets(db_url: str) -> None:
 
 def test_servers_on_one_database_share_one_budget(db_url: str) -> None:
     """Two servers (as two processes would) with their own throttles on one database admit
-    at most burst + rate * elapsed between them; apart they would admit twice the burst."""
+    at most burst + rate * elapsed between them; apart they would admit twice the burst.
+    Each client calls until it has been throttled (and for at least `seconds`), however
+    slowly the machine serves."""
     rate, burst, seconds = 4, 20, 1.5
     with (
         throttled_server(db_url, f"read={rate}/{burst}") as first,
@@ -126,15 +146,17 @@ def test_servers_on_one_database_share_one_budget(db_url: str) -> None:
         # Both servers sign with the same key (keys live in the shared database).
         clients = [first.sdk(), second.sdk(key_id=first.key_id, secret=first.secret)]
         admitted = [0, 0]
+        throttled = [False, False]
         start = time.monotonic()
 
         def hammer(index: int) -> None:
-            while time.monotonic() - start < seconds:
+            while not throttled[index] or time.monotonic() - start < seconds:
+                assert time.monotonic() - start < 60, "never throttled"
                 try:
                     read(clients[index])
                     admitted[index] += 1
                 except ThrottlingException:
-                    pass
+                    throttled[index] = True
 
         threads = [threading.Thread(target=hammer, args=(i,)) for i in (0, 1)]
         for thread in threads:
@@ -143,6 +165,7 @@ def test_servers_on_one_database_share_one_budget(db_url: str) -> None:
             thread.join()
         elapsed = time.monotonic() - start
     total = sum(admitted)
+    assert all(throttled)
     assert burst <= total <= burst + rate * elapsed + 1, (admitted, elapsed)
     assert all(admitted), admitted
 

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from tests.cli.helpers import (
     sdk_list,
 )
 from tests.conftest import LiveServer, project, running_server
+from tests.engine.test_engine import until_exists
 
 TZ = "Asia/Shanghai"
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
@@ -340,13 +342,16 @@ def test_backfill_errors_are_clean(live: LiveServer) -> None:
     assert result.output.count("\n") <= 2, result.output
 
 
-def test_backfill_interrupted_keeps_running(live: LiveServer) -> None:
+def test_backfill_interrupted_keeps_running(live: LiveServer, tmp_path: Path) -> None:
     p = project(live.store)
-    w = deploy(live, p.id, [shell("slow", "sleep 1.5")])
+    go = tmp_path / "go"
+    # The task runs until the test lets it go: the first day is Running when it is interrupted.
+    w = deploy(live, p.id, [shell("slow", until_exists(go))])
     args = ["backfill", str(w["Id"]), "--from", "2025-03-01", "--to", "2025-03-02"]
     with dwsched_process(*args, env=cli_env(**env(live))) as proc:
         proc.wait_for(lambda: "running 1" in proc.stderr, "the first day to run")
         code = proc.interrupt()
+    go.touch()
     assert code == 130, proc.stdout + proc.stderr
     out = proc.stdout
     assert "Stopped following; the backfill goes on on the server." in out, out
@@ -473,12 +478,15 @@ def test_stop_task_and_workflow_instances(live: LiveServer) -> None:
     )
 
 
-def test_suspend_and_resume(live: LiveServer) -> None:
+def test_suspend_and_resume(live: LiveServer, tmp_path: Path) -> None:
     p = project(live.store)
-    w = deploy(live, p.id, [shell("first", "sleep 1"), shell("then", "echo then", "first")])
+    go = tmp_path / "go"
+    # `first` runs until `then` is suspended, however slowly the machine answers.
+    w = deploy(live, p.id, [shell("first", until_exists(go)), shell("then", "echo then", "first")])
     _, tasks = smoke_test(live, w, date(2025, 5, 4))
     first, then = tasks["first"]["Id"], tasks["then"]["Id"]
     result = dw(live, "instances", "suspend", f"{then} {MISSING}")
+    go.touch()
     assert result.exit_code == 1, result.output
     found = results(result.stdout)
     assert found[then][0] is True and found[MISSING][0] is False

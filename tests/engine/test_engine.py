@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from alibabacloud_dataworks_public20240518 import models
 from dwsched.clock import ManualClock
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.models import Status
-from dwsched.domain.schedule import generation_time_ms
+from dwsched.domain.schedule import InstanceMode, first_run_date, generation_time_ms
 from dwsched.engine.runner import process_alive, process_identity
 from dwsched.engine.service import STALE_MS, Engine
 from dwsched.engine.worker import WorkerSettings
@@ -89,10 +90,11 @@ class Run:
             models.GetWorkflowDefinitionRequest(id=job.response)
         )
         self.workflow_id = got.body.workflow_definition.workflow_id
-        # T+1: the first run date is the day after the deploy (two after, past 23:30).
-        self.first = before.date() + timedelta(
-            days=2 if before.hour * 60 + before.minute >= 23 * 60 + 30 else 1
-        )
+        # T+1: the first run date is the day after the deploy (two after, past 23:30), by
+        # the deploy's own time (a 23:30 may pass during the import).
+        deployed = live.store.get_workflow(self.workflow_id).deploy_time
+        self.first = first_run_date(TZ, deployed, InstanceMode.T_PLUS_1)
+        assert self.first - before.date() in (timedelta(days=1), timedelta(days=2))
         self.clock = ManualClock(generation_time_ms(self.first, TZ))
         self.engine = Engine(live.store, self.clock, WorkerSettings(slots=4, **settings))
 
@@ -151,16 +153,23 @@ class Run:
         raise AssertionError(f"still {self.status()} after {rounds} rounds")
 
 
-def test_an_instance_walks_every_status(live: LiveServer) -> None:
+def until_exists(path: Path) -> str:
+    """A shell line that waits for `path`: the task runs until the test lets it go (or a
+    minute has passed, so that a failed test leaves no process behind for long)."""
+    return f"n=0; while [ ! -e {path} ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done"
+
+
+def test_an_instance_walks_every_status(live: LiveServer, tmp_path: Path) -> None:
+    extracted, checked = tmp_path / "extracted", tmp_path / "checked"
     spec = flow(
         [
-            node("extract", "DIDE_SHELL", "sleep 1.5; echo extract $bizdate"),
+            node("extract", "DIDE_SHELL", f"{until_exists(extracted)}; echo extract $bizdate"),
             node(
                 "report",
                 "PYTHON",
                 "print('report ${yyyy-mm-dd}')",
                 after="extract",
-                qualityCheck={"command": "sleep 1.5; test 1 -eq 1"},
+                qualityCheck={"command": f"{until_exists(checked)}; test 1 -eq 1"},
             ),
             node("done", "VIRTUAL", after="report"),
         ]
@@ -180,10 +189,12 @@ def test_an_instance_walks_every_status(live: LiveServer) -> None:
     live.store.plan(run.clock.now_ms())  # its time has come: waiting for a slot
     assert run.status() == "WaitResource"
     assert run.engine.worker.claim_and_start() == 1
-    assert run.status() == "Running"  # extract sleeps 1.5 s
+    assert run.status() == "Running"  # extract waits for the test
+    extracted.touch()
     run.engine.worker.wait_idle()
-    run.engine.tick()  # report: ready, claimed, runs; its quality check sleeps 1.5 s
+    run.engine.tick()  # report: ready, claimed, runs; its quality check waits for the test
     run.until("Checking")
+    checked.touch()
     run.engine.worker.wait_idle()
     run.run_until_done()
     (finished,) = run.instances()
@@ -368,13 +379,16 @@ def _task_statuses(run: Run) -> dict[str, str]:
     return {t.task_name: t.status for t in paging.task_instances}
 
 
-def test_a_full_resource_group_makes_work_wait_and_priority_goes_first(live: LiveServer) -> None:
+def test_a_full_resource_group_makes_work_wait_and_priority_goes_first(
+    live: LiveServer, tmp_path: Path
+) -> None:
     group = {"runtimeResource": {"resourceGroup": "etl"}}
+    first, then = tmp_path / "first", tmp_path / "then"
     spec = flow(
         [
-            node("low", "DIDE_SHELL", "sleep 1", priority=1, **group),
-            node("high", "DIDE_SHELL", "sleep 1", priority=8, **group),
-            node("elsewhere", "DIDE_SHELL", "sleep 1"),
+            node("low", "DIDE_SHELL", until_exists(then), priority=1, **group),
+            node("high", "DIDE_SHELL", until_exists(first), priority=8, **group),
+            node("elsewhere", "DIDE_SHELL", until_exists(first)),
         ]
     )
     run = Run(live, spec, group_slots={"etl": 1})
@@ -383,9 +397,11 @@ def test_a_full_resource_group_makes_work_wait_and_priority_goes_first(live: Liv
     # One slot in `etl`: the higher priority runs, the other waits for the slot; the
     # default group has room of its own.
     assert _task_statuses(run) == {"high": "Running", "low": "WaitResource", "elsewhere": "Running"}
+    first.touch()
     run.engine.worker.wait_idle()
     run.engine.tick()
     assert _task_statuses(run)["low"] == "Running"
+    then.touch()
     run.run_until_done()
     assert set(_task_statuses(run).values()) == {"Success"}
 
@@ -402,10 +418,10 @@ def test_imported_instances_are_records_the_engine_never_runs(live: LiveServer) 
     assert got.body.workflow_instance.status == "NotRun"
 
 
-def test_a_running_attempts_log_can_be_followed(live: LiveServer) -> None:
-    run = Run(
-        live, flow([node("talk", "DIDE_SHELL", "echo started $bizdate; sleep 2; echo finished")])
-    )
+def test_a_running_attempts_log_can_be_followed(live: LiveServer, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    script = f"echo started $bizdate; {until_exists(go)}; echo finished"
+    run = Run(live, flow([node("talk", "DIDE_SHELL", script)]))
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
     run.engine.tick()
     request = models.ListTaskInstancesRequest(project_id=run.project.id, bizdate=run.biz_ms())
@@ -422,6 +438,7 @@ def test_a_running_attempts_log_can_be_followed(live: LiveServer) -> None:
         run.engine.worker.heartbeat()  # saves what the attempt has written so far
         time.sleep(0.1)
     assert "finished" not in log()
+    go.touch()
     run.engine.worker.wait_idle()
     assert log().splitlines()[:2] == [f"started {bizdate}", "finished"]
 

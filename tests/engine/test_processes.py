@@ -230,7 +230,7 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
             definition = definitions.insert_definition(conn, p.id, text, spec, now)
             definitions.deploy(conn, definition, spec, "t", now, with_nodes=True)
     assert len(store.scheduled_workflows()) == count
-    today = datetime.now(ZoneInfo(TZ)).date()
+    today = datetime.fromtimestamp(now / 1000, ZoneInfo(TZ)).date()  # the deploy's day
     biz = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(TZ)) - timedelta(days=1)
     biz_ms = int(biz.timestamp() * 1000)
 

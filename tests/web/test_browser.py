@@ -40,6 +40,10 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+# Sign-in hashes a password and the first page loads modules and a listing: on a loaded
+# 2-core machine that can take longer than Playwright's default 5 s.
+expect.set_options(timeout=15_000)
+
 ARTIFACTS = Path(os.environ.get("DWSCHED_ARTIFACTS", "artifacts")) / "console"
 PASSWORD = "browser test password"
 XSS = "<img src=x onerror=alert(1)>"
