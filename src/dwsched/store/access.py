@@ -81,13 +81,16 @@ def set_password(conn: sa.Connection, name: str, password_hash: str) -> None:
     """Set the user's password hash and end the user's console sessions."""
     user = user_by_name(conn, name)
     conn.execute(sa.update(users).where(users.c.id == user.id).values(password_hash=password_hash))
-    end_sessions(conn, name)
+    _end_sessions_of(conn, user.id)
 
 
 def end_sessions(conn: sa.Connection, name: str) -> int:
     """End every console session of the user; how many there were."""
-    user = user_by_name(conn, name)
-    done = conn.execute(sa.delete(console_sessions).where(console_sessions.c.user_id == user.id))
+    return _end_sessions_of(conn, user_by_name(conn, name).id)
+
+
+def _end_sessions_of(conn: sa.Connection, user_id: int) -> int:
+    done = conn.execute(sa.delete(console_sessions).where(console_sessions.c.user_id == user_id))
     return int(done.rowcount)
 
 
