@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from alibabacloud_dataworks_public20240518 import models
+from alibabacloud_tea_openapi import utils_models as open_api_util_models
+from darabonba.core import DaraCore
+from darabonba.runtime import RuntimeOptions
 
 from dwsched.client import ApiError, Client
 from tests.api.sdk_helpers import (
@@ -303,3 +306,54 @@ def test_an_invalid_time_zone_is_invalid_parameter(live: LiveServer, zone: str) 
     with client(live) as api, pytest.raises(ApiError) as caught:
         api.call("CreateProject", {"Name": name, "TimeZone": zone})
     assert (caught.value.status, caught.value.code) == (400, "InvalidParameter")
+
+
+def list_by_name(live: LiveServer, name: str, **body: Any) -> Any:
+    """ListProjects with `Name` through the SDK's own signing and transport (its
+    ListProjectsRequest model has no `Name` field, so the request is built as the SDK builds
+    the action's own)."""
+    sdk = live.sdk()
+    params = open_api_util_models.Params(
+        action="ListProjects",
+        version="2024-05-18",
+        protocol="HTTPS",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
+    request = open_api_util_models.OpenApiRequest(body={"Name": name, "PageSize": 100, **body})
+    answer = sdk.call_api(params, request, RuntimeOptions())
+    response = DaraCore.from_map(models.ListProjectsResponse(), answer)
+    return response.body.paging_info
+
+
+def test_list_by_a_part_of_the_name(live: LiveServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    made = {
+        key: create(live, name=name)
+        for key, name in [
+            ("under", f"Nm{tag}_x1"),
+            ("plain", f"nm{tag}ax1"),
+            ("other", f"zz{tag}q"),
+        ]
+    }
+    ids = [made["under"], made["plain"], made["other"]]
+
+    found = list_by_name(live, f"NM{tag}")  # a part, whatever the case
+    assert [p.id for p in found.projects] == [made["under"], made["plain"]]
+    assert found.total_count == 2
+    assert [p.id for p in list_by_name(live, f"{tag}q").projects] == [made["other"]]
+
+    # LIKE's wildcards and escape are plain characters: `_` is not "any one character"
+    assert [p.id for p in list_by_name(live, f"{tag}_").projects] == [made["under"]]
+    for text in ("%", f"{tag}%", "\\", f"{tag}\\_", "/", "_%"):
+        assert list_by_name(live, text).projects == [], text
+    assert list_by_name(live, f"{tag}a", Ids=f"[{ids[0]}]").projects == []
+
+
+def test_name_is_checked(live: LiveServer) -> None:
+    response = acs3(live, "ListProjects", form={"Name": "x" * 65}).send()
+    assert_error(response, 400, "InvalidParameter", "Name")

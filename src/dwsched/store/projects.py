@@ -115,12 +115,20 @@ def projects_page(
     status: ProjectStatus | None,
     offset: int,
     limit: int,
+    name_contains: str | None = None,
 ) -> tuple[int, list[Project]]:
+    """A page of workspaces by Id, and their count. `name_contains` matches a part of the
+    name, ignoring case; its `%`, `_` and `\\` are plain characters (escaped for LIKE)."""
     where: list[sa.ColumnElement[bool]] = []
     if ids:
         where.append(projects.c.id.in_(ids))
     if names:
         where.append(projects.c.name.in_(names))
+    if name_contains:
+        # autoescape escapes `%`, `_` and `/` and sets ESCAPE '/': a backslash is then a
+        # plain character on both dialects (PostgreSQL's default escape is replaced).
+        folded = sa.func.lower(projects.c.name)
+        where.append(folded.contains(name_contains.lower(), autoescape=True))
     if status is not None:
         where.append(projects.c.status == status.value)
     total = conn.execute(sa.select(sa.func.count()).select_from(projects).where(*where)).scalar()

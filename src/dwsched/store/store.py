@@ -154,9 +154,10 @@ class Store:
         status: ProjectStatus | None = None,
         offset: int = 0,
         limit: int = 1000,
+        name_contains: str | None = None,
     ) -> tuple[int, list[Project]]:
         with self.read() as conn:
-            return projects.projects_page(conn, ids, names, status, offset, limit)
+            return projects.projects_page(conn, ids, names, status, offset, limit, name_contains)
 
     def all_projects(self) -> list[Project]:
         with self.read() as conn:

@@ -2,6 +2,9 @@
 
 Each workspace has an IANA time zone, dwsched's extension: `TimeZone` on create and update
 (raw clients and the CLI send it; the SDK models have no such field and ignore it).
+ListProjects takes `Names` (exact names, as the SDK sends them) and `Name`, a part of the
+name ignoring case, as DataWorks' other listings' `Name` filters do (the 2024-05-18 SDK model
+has no such field either: raw clients send it).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
         status=p.choice("Status", ProjectStatus),
         offset=(number - 1) * size,
         limit=size,
+        name_contains=p.text("Name", max_length=64),
     )
     return {
         "PagingInfo": wire.paging(number, size, total, "Projects", [wire.project(x) for x in found])
