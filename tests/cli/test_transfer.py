@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dwsched.clock import SystemClock
+from dwsched.domain import flowspec
 from dwsched.domain.models import EnvType
-from dwsched.domain.queries import InstanceQuery, parse_tag_match
+from dwsched.domain.queries import InstanceQuery, page, parse_tag_match
+from dwsched.domain.schedule import Cycle, Trigger, cycles_on
+from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.runtime.transfer import CHUNK, PARALLEL_FROM
 from dwsched.store import Store
 from tests.cli.helpers import (
@@ -470,3 +475,107 @@ def test_long_input_decoded_in_a_second_process(db_url: str, tmp_path: Path) -> 
     assert again.returncode != 0
     assert re.search(r"line 1\b.*\$\.Id.* 1 exists already", err), err
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def _deploy_hourly(store: Store, project_id: int) -> tuple[DeployedWorkflow, date, list[Cycle]]:
+    text = json.dumps(
+        {
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": "hourly_after_import",
+                        "trigger": {"cron": "00 00 * * * ?", "timezone": "Asia/Shanghai"},
+                        "nodes": [
+                            {
+                                "id": "a",
+                                "name": "a",
+                                "script": {"runtime": {"command": "VIRTUAL"}},
+                                "outputs": {"nodeOutputs": [{"data": "a_out"}]},
+                            }
+                        ],
+                    }
+                ]
+            },
+        }
+    )
+    spec = flowspec.parse(text, "Asia/Shanghai")
+    now = SystemClock().now_ms()
+    _, deployed = store.create_definition(project_id, text, spec, "tester", now, nodes=True)
+    assert spec.trigger.cron is not None
+    trigger = Trigger(
+        spec.trigger.cron, "Asia/Shanghai", spec.trigger.start_ms, spec.trigger.end_ms
+    )
+    run_date = date(2025, 4, 1)
+    return deployed, run_date, cycles_on(trigger, run_date)
+
+
+def _all_instances(store: Store, project_id: int) -> list[Any]:
+    _, found = store.list_instances(
+        InstanceQuery(
+            project_id=project_id,
+            env_type=EnvType.PROD,
+            biz_date_ms=SHANGHAI_DAY_MS,
+            page=page(1, 100),
+        )
+    )
+    return list(found.items)
+
+
+def test_imported_ids_ahead_of_the_engine_never_collide_with_its_later_ids(db_url: str) -> None:
+    """An import with ids far ahead of the engine's counters moves them, in its own
+    transaction: instances the engine makes afterwards get fresh ids (instance,
+    UnifiedWorkflowInstanceId, WorkflowTaskInstanceId) and are written."""
+    project_id = create_project(db_url, "ids_ws")
+    with Store.open(db_url) as store:
+        deployed, run_date, cycles = _deploy_hourly(store, project_id)
+        # The engine has made instances already: its counters have a state to move.
+        early = store.generate(deployed, [(run_date, cycles[:2])], None, SystemClock().now_ms())
+        assert early == 2
+        engine_made = {i.id for i in _all_instances(store, project_id)}
+        assert max(engine_made) < 1000
+
+    top = 5_000_000_000
+    lines = [
+        record(top, project_id, UnifiedWorkflowInstanceId=top + 7, WorkflowTaskInstanceId=top * 3),
+        record(top - 1, project_id, UnifiedWorkflowInstanceId=top - 1),
+        record(1000, project_id),  # behind the top: moves nothing back
+    ]
+    ok(invoke("import", "--db", db_url, "-", input=jsonl(lines)))
+
+    with Store.open(db_url) as store:
+        made = store.generate(deployed, [(run_date, cycles[2:])], None, SystemClock().now_ms())
+        assert made == len(cycles) - 2
+        items = _all_instances(store, project_id)
+    new = [i for i in items if i.id not in engine_made and i.id not in {top, top - 1, 1000}]
+    assert len(new) == len(cycles) - 2
+    assert len({i.id for i in items}) == len(items) == len(cycles) + 3
+    assert min(i.id for i in new) > top + 7  # past the imported UnifiedWorkflowInstanceId too
+    assert all(i.unified_workflow_instance_id == i.id for i in new)
+    assert min(i.workflow_task_instance_id for i in new) > top * 3
+
+
+def test_ids_just_ahead_of_the_engine_and_a_later_lower_import(db_url: str) -> None:
+    """Ids the engine would hand out next are taken by an import: it hands out others; a
+    later import of lower ids never moves its counters back."""
+    project_id = create_project(db_url, "ids_next_ws")
+    with Store.open(db_url) as store:
+        deployed, run_date, cycles = _deploy_hourly(store, project_id)
+        store.generate(deployed, [(run_date, cycles[:3])], None, SystemClock().now_ms())
+        first = {i.id for i in _all_instances(store, project_id)}
+    ahead = [max(first) + 1, max(first) + 2]
+    ok(invoke("import", "--db", db_url, "-", input=jsonl(record(n, project_id) for n in ahead)))
+    with Store.open(db_url) as store:
+        assert store.generate(deployed, [(run_date, cycles[3:5])], None, SystemClock().now_ms())
+        second = {i.id for i in _all_instances(store, project_id)} - first - set(ahead)
+    assert len(second) == 2 and min(second) > max(ahead)
+
+    ok(invoke("import", "--db", db_url, "-", input=jsonl([record(10_000, project_id)])))
+    ok(invoke("import", "--db", db_url, "-", input=jsonl([record(9_000, project_id)])))
+    with Store.open(db_url) as store:
+        assert store.generate(deployed, [(run_date, cycles[5:7])], None, SystemClock().now_ms())
+        items = _all_instances(store, project_id)
+    third = {i.id for i in items} - first - set(ahead) - second - {9_000, 10_000}
+    assert len(third) == 2 and min(third) > 10_000
+    assert len(items) == 3 + 2 + 2 + 2 + 2

@@ -45,6 +45,10 @@ class EncodedBatch:
         default_factory=dict
     )  # id → project, name, owner
     new_projects: list[NewProject] = field(default_factory=list)
+    # The largest instance id or UnifiedWorkflowInstanceId, and WorkflowTaskInstanceId:
+    # an import keeps the engine's ids past them.
+    top_instance_id: int = 0
+    top_task_instance_id: int = 0
 
 
 class RowBuilder:
@@ -86,6 +90,11 @@ class RowBuilder:
             rows = b.rows[key] = []
             b.tags[key] = []
         b.ids.append(id)
+        top = id if id > unified_workflow_instance_id else unified_workflow_instance_id
+        if top > b.top_instance_id:
+            b.top_instance_id = top
+        if workflow_task_instance_id > b.top_task_instance_id:
+            b.top_task_instance_id = workflow_task_instance_id
         rows.append(
             (
                 id,

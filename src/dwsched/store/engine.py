@@ -90,13 +90,51 @@ def next_counter(conn: sa.Connection, name: str, count: int) -> int:
     return int(bumped) - count
 
 
-def advance_sequence(conn: sa.Connection, table: sa.Table) -> None:
-    """Keep PostgreSQL's id sequence past ids written explicitly (imports)."""
+def advance_ids(conn: sa.Connection, top_instance_id: int, top_task_instance_id: int) -> None:
+    """Keep the engine's ids past ids written explicitly (an import), in the importing
+    transaction: the instance ids it allocates (and so the UnifiedWorkflowInstanceIds of the
+    instances it makes) past `top_instance_id`, its WorkflowTaskInstanceIds past
+    `top_task_instance_id`. Never moves a counter back."""
+    if top_instance_id > 0:
+        _advance_sequence(conn, wi, top_instance_id)
+    if top_task_instance_id > 0:
+        _advance_counter(conn, "workflow_task_instance", top_task_instance_id)
+
+
+def _advance_sequence(conn: sa.Connection, table: sa.Table, top: int) -> None:
     if conn.dialect.name == "postgresql":
+        sequence = conn.exec_driver_sql(
+            f"SELECT pg_get_serial_sequence('{table.name}', 'id')"
+        ).scalar_one()
+        # A sequence has no compare-and-set: it is read, then set only forward. (A session
+        # that took values across `top` between the two would see them handed out again;
+        # imported ids ahead of the engine's are far ahead, not among its next few.)
+        last = conn.exec_driver_sql(f"SELECT last_value FROM {sequence}").scalar_one()
+        if top > int(last):
+            conn.exec_driver_sql("SELECT setval(%s, %s)", (sequence, top))
+        return
+    # AUTOINCREMENT already keeps sqlite_sequence past every id inserted; a top taken from
+    # other columns (UnifiedWorkflowInstanceId) moves it further. The write lock is held.
+    moved = conn.exec_driver_sql(
+        "UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?", (top, table.name, top)
+    ).rowcount
+    if not moved:
         conn.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"GREATEST((SELECT MAX(id) FROM {table.name}), 1))"
+            "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM sqlite_sequence WHERE name = ?)",
+            (table.name, top, table.name),
         )
+
+
+def _advance_counter(conn: sa.Connection, name: str, top: int) -> None:
+    c = id_counters.c
+    moved = conn.execute(
+        sa.update(id_counters).where(c.name == name, c.next_value <= top).values(next_value=top + 1)
+    ).rowcount
+    if not moved and conn.execute(sa.select(c.name).where(c.name == name)).first() is None:
+        # No counter yet: writers of a first counter row hold the write lock (SQLite) or
+        # would conflict on its key (PostgreSQL), as next_counter's insert does.
+        conn.execute(sa.insert(id_counters).values(name=name, next_value=top + 1))
 
 
 # Generation

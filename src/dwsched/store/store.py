@@ -226,11 +226,15 @@ class Store:
 
         `batches` is consumed as it is written (a bulk load needs memory for a few batches,
         not for the whole input); an error it raises, or InstancesExist for ids present
-        already (unless `replace`), rolls back everything.
+        already (unless `replace`), rolls back everything. The engine's id counters are
+        moved past the imported ids in the same transaction.
         """
         written = 0
+        top_instance_id = top_task_instance_id = 0
         with self.write() as conn:
             for batch in batches:
+                top_instance_id = max(top_instance_id, batch.top_instance_id)
+                top_task_instance_id = max(top_task_instance_id, batch.top_task_instance_id)
                 for new in batch.new_projects:
                     projects.insert_project(conn, new, now_ms)
                 existing = instances.existing_instance_ids(conn, batch.ids)
@@ -243,6 +247,8 @@ class Store:
                 instances.insert_encoded(conn, batch)
                 written += len(batch.ids)
                 on_progress(len(batch.ids))
+            # The engine's later ids never collide with the imported ones.
+            engine.advance_ids(conn, top_instance_id, top_task_instance_id)
         return written
 
     def iter_instances(
