@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
+from dwsched.cli.terminal import cell, visible
 from dwsched.client import Client
 from dwsched.domain.calendar import day_start_ms
 
@@ -161,7 +162,7 @@ class Tracker:
             ids = ", ".join(str(i["Id"]) for i in items[:SHOWN_IDS])
             if len(items) > SHOWN_IDS:  # an hourly or minute workflow: many per BizDate
                 ids = f"{len(items)}: {ids}, … {items[-1]['Id']}"
-            table.add_row(day.isoformat(), ids, f"[{style}]{status}[/]" if style else status)
+            table.add_row(day.isoformat(), ids, cell(status, style))
         return table
 
 
@@ -212,7 +213,8 @@ def await_created(client: Client, operation_id: str, display: Display) -> Create
         )["Result"]
         status = result.get("Status")
         if status == "CreateFailure":
-            raise CreateFailed(result.get("FailureMessage") or "no reason given")
+            # The server's message may quote names users gave: shown escaped.
+            raise CreateFailed(visible(result.get("FailureMessage") or "no reason given"))
         if status == "Created":
             return Created(
                 [int(i) for i in result.get("WorkflowInstanceIds") or []],

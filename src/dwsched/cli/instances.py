@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dwsched.cli.options import client_options, option
+from dwsched.cli.terminal import cell, json_text, visible
 from dwsched.client import Client
 
 STATUS_STYLE = {
@@ -153,17 +153,18 @@ def list_(
         }
         data = client.call("ListWorkflowInstances", params)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json_text(data))
         return
     _print_page(data["PagingInfo"], tz, project.get("Name", ""), day)
 
 
 def _print_page(paging: dict[str, Any], tz: ZoneInfo, project: str, day: date) -> None:
-    title = f"{project} · BizDate {day} · {tz.key}"
+    # Names, owners and the workspace's name are users' text: shown escaped, never as markup.
+    title = cell(f"{project} · BizDate {day} · {tz.key}")
     items = paging["WorkflowInstances"]
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Id", justify="right", overflow="fold")
-    widest = max((len(i["Name"]) for i in items), default=4)
+    widest = max((len(visible(i["Name"])) for i in items), default=4)
     table.add_column("Name", no_wrap=True, min_width=min(widest, 60))
     for heading in ("Type", "Status", "Started", "Finished", "Took", "Owner"):
         table.add_column(heading, overflow="fold")
@@ -171,13 +172,13 @@ def _print_page(paging: dict[str, Any], tz: ZoneInfo, project: str, day: date) -
         style = STATUS_STYLE.get(item["Status"], "")
         table.add_row(
             str(item["Id"]),
-            item["Name"],
-            item["Type"],
-            f"[{style}]{item['Status']}[/]",
+            cell(item["Name"]),
+            cell(item["Type"]),
+            cell(item["Status"], style),
             _time(item.get("StartedTime"), tz),
             _time(item.get("FinishedTime"), tz),
             _duration(item),
-            item["Owner"],
+            cell(item["Owner"]),
         )
     console = Console()
     console.print(table)
@@ -193,4 +194,4 @@ def get(endpoint: str, access_key_id: str, access_key_secret: str, instance_id: 
     """Print one workflow instance as JSON."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
         data = client.call("GetWorkflowInstance", {"Id": instance_id}, method="GET")
-    click.echo(json.dumps(data["WorkflowInstance"], ensure_ascii=False, indent=2))
+    click.echo(json_text(data["WorkflowInstance"], indent=2))

@@ -10,6 +10,7 @@ import click
 from dwsched.cli.following import FINISHED
 from dwsched.cli.operations import INTERRUPTED
 from dwsched.cli.options import client_options, option
+from dwsched.cli.terminal import visible_log
 from dwsched.client import Client
 
 POLL_S = 0.5
@@ -46,10 +47,12 @@ def logs(
 
     With --follow, print new output every half second until the run has ended: exit 0
     when it succeeded, 1 when it failed. Without --run, a retry that starts is followed
-    too. Ctrl-C stops following (exit code 130)."""
+    too. Ctrl-C stops following (exit code 130). Control characters of the output (escape
+    sequences, carriage returns) are shown as escapes such as \\x1b, never sent to the
+    terminal."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
         if not follow_:
-            click.echo(_log(client, task_instance_id, run_number), nl=False)
+            click.echo(visible_log(_log(client, task_instance_id, run_number)), nl=False)
             return
         try:
             status = _follow_log(client, task_instance_id, run_number)
@@ -77,7 +80,7 @@ def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -
         text = _log(client, task_instance_id, run)
         if len(text) < printed:
             printed = 0  # the log was replaced: print it again
-        click.echo(text[printed:], nl=False)
+        click.echo(visible_log(text[printed:]), nl=False)
         printed = len(text)
         if latest == run and ti["Status"] in FINISHED:
             return str(ti["Status"])

@@ -23,6 +23,7 @@ from dwsched.cli.following import (
     shortened,
 )
 from dwsched.cli.options import F, client_options, option
+from dwsched.cli.terminal import visible
 from dwsched.client import Client
 
 # What `dwsched run` makes, by the workflow's trigger type (a scheduled one: SmokeTest).
@@ -273,7 +274,7 @@ def backfill(
             "Periods": _periods(start, end),
         }
         operation_id = _create(client, w, params)
-        click.echo(f"backfill {operation_id}: {w.name} from {start} to {end}")
+        click.echo(f"backfill {operation_id}: {visible(w.name)} from {start} to {end}")
         if not wait:
             return
         days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
@@ -362,7 +363,7 @@ def _apply(
         ok = found.get("Success") is True
         failed += not ok
         mark = click.style("✓", fg="green") if ok else click.style("✗", fg="red")
-        click.echo(f"{mark} {instance_id}  {found.get('Message') or ''}".rstrip())
+        click.echo(f"{mark} {instance_id}  {visible(found.get('Message') or '')}".rstrip())
     if failed:
         raise click.exceptions.Exit(1)
 

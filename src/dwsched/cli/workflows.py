@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, BinaryIO
 
@@ -10,8 +9,10 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dwsched.cli.options import client_options, option
+from dwsched.cli.terminal import cell, json_text, visible
 from dwsched.client import Client
 
 
@@ -66,7 +67,8 @@ def apply(
             "GetWorkflowDefinition", {"Id": definition_id, "ProjectId": project_id}, method="GET"
         )["WorkflowDefinition"]
     click.echo(
-        f"deployed {found['Name']!r}: definition {definition_id}, workflow {found['WorkflowId']}"
+        f"deployed '{visible(found['Name'])}': definition {definition_id}, "
+        f"workflow {found['WorkflowId']}"
     )
 
 
@@ -92,7 +94,7 @@ def list_(
     with Client(endpoint, access_key_id, access_key_secret) as client:
         data = client.call("ListWorkflows", params)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json_text(data))
         return
     paging = data["PagingInfo"]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -100,7 +102,13 @@ def list_(
         table.add_column(heading, overflow="fold")
     for w in paging["Workflows"]:
         trigger = w["Trigger"]
-        table.add_row(str(w["Id"]), w["Name"], trigger["Type"], trigger["Cron"], w["Owner"])
+        table.add_row(
+            str(w["Id"]),
+            cell(w["Name"]),
+            cell(trigger["Type"]),
+            cell(trigger["Cron"]),
+            cell(w["Owner"]),
+        )
     console = _console()
     console.print(table)
     console.print(f"{paging['TotalCount']} workflows")
@@ -119,13 +127,18 @@ def show(
             "Workflow"
         ]
     if as_json:
-        click.echo(json.dumps(w, ensure_ascii=False, indent=2))
+        click.echo(json_text(w, indent=2))
         return
     console = _console()
     trigger = w["Trigger"]
+    # Names come from the FlowSpec (users' text): shown escaped, never as markup.
     console.print(
-        f"[bold]{w['Name']}[/] (workflow {w['Id']}, workspace {w['ProjectId']}) · "
-        f"{trigger['Type']} {trigger['Cron']} · {trigger['StartTime']} → {trigger['EndTime']}"
+        Text.assemble(
+            cell(w["Name"], "bold"),
+            f" (workflow {w['Id']}, workspace {w['ProjectId']}) · ",
+            cell(f"{trigger['Type']} {trigger['Cron']} · "),
+            cell(f"{trigger['StartTime']} → {trigger['EndTime']}"),
+        )
     )
     names = {t["Id"]: t["Name"] for t in w["Tasks"]}
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -134,10 +147,10 @@ def show(
     for t in w["Tasks"]:
         table.add_row(
             str(t["Id"]),
-            t["Name"],
-            t["Type"],
-            ", ".join(names.get(u, str(u)) for u in t.get("UpstreamTaskIds", [])) or "-",
-            t["RuntimeResource"]["ResourceGroupId"] or "-",
+            cell(t["Name"]),
+            cell(t["Type"]),
+            cell(", ".join(names.get(u, str(u)) for u in t.get("UpstreamTaskIds", [])) or "-"),
+            cell(t["RuntimeResource"]["ResourceGroupId"] or "-"),
             f"{t['RerunTimes']} ({t['RerunMode']})",
             f"{t['Timeout']}s" if t["Timeout"] else "-",
         )

@@ -1,0 +1,99 @@
+"""What tasks print and what users name reaches an operator's terminal escaped: `dwsched
+instances logs` (whole and --follow), `instances list`, `workflows list|show` show control
+sequences (ESC, BEL, a bare carriage return, C1 controls, bidi overrides) as visible escapes,
+never raw; newlines and tabs of a log are kept. A real task on a live server (SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from dwsched.cli.terminal import json_text, visible, visible_log
+from tests.cli.helpers import ok
+from tests.cli.test_operations import deploy, dw, live, shell, smoke_test
+from tests.conftest import LiveServer, project
+
+__all__ = ["live"]  # the live server and engine of test_operations, one for this module
+
+# ESC ] 0 ; title BEL (the window title), ESC [ 2 J (clear the screen), a bare CR that
+# would overwrite the line with "fake"; then a C1 CSI (U+009B) and a right-to-left override.
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\rfake"
+SHOWN = "\\x1b]0;pwned\\x07\\x1b[2J\\rfake"
+RAW = ("\x1b", "\x07", "\r", "\x9b", "\u202e", "\u2066")
+
+
+def assert_no_raw(text: str) -> None:
+    for char in RAW:
+        assert char not in text, (char, text)
+
+
+def test_visible_escapes_controls_and_keeps_plain_text() -> None:
+    assert visible(HOSTILE) == SHOWN
+    assert visible("a\tb\nc\x00\x7f\x85\u202e\u2069é漢 \\x1b") == (
+        "a\\tb\\nc\\x00\\x7f\\x85\\u202e\\u2069é漢 \\x1b"
+    )
+    assert visible_log("line 1\r\n\tline 2\n\x9b31m\u202dx\r") == (
+        "line 1\n\tline 2\n\\x9b31m\\u202dx\\r"
+    )
+    text = json_text({"Name": "a\x1bb\x9b\u202ec\u2028é"})
+    assert_no_raw(text)
+    assert "\u2028" not in text and "é" in text
+    assert json.loads(text) == {"Name": "a\x1bb\x9b\u202ec\u2028é"}
+
+
+def test_logs_show_control_sequences_escaped(live: LiveServer) -> None:
+    p = project(live.store)
+    script = (
+        r"printf '\033]0;pwned\007\033[2J\rfake\n'" + "\n"
+        r"printf 'tab\there\n'" + "\n"
+        r"printf 'c1 \302\23331m bidi \342\200\256reversed\n'"
+    )
+    w = deploy(live, p.id, [shell("hostile", script)])
+    _, tasks = smoke_test(live, w, date(2025, 7, 1))
+    ti = str(tasks["hostile"]["Id"])
+
+    followed = ok(dw(live, "instances", "logs", ti, "--follow")).stdout
+    whole = ok(dw(live, "instances", "logs", ti)).stdout
+    for out in (followed, whole):
+        assert_no_raw(out)
+        assert SHOWN + "\n" in out, out
+        assert "tab\there\n" in out  # tabs and newlines are kept
+        assert "c1 \\x9b31m bidi \\u202ereversed\n" in out
+    assert whole.endswith("\n")
+
+
+def test_names_show_control_sequences_escaped(live: LiveServer) -> None:
+    day = date(2025, 7, 2)
+    p = project(live.store)
+    w = deploy(live, p.id, [shell("n\x1b[31mred", "true")])
+    hostile = "run \x1b]8;;http://x\x07[link=http://x]click[/link]\r\u202eevil"
+    args = ("run", str(w["Id"]), "--biz-date", day.isoformat(), "--name", hostile)
+    ran = ok(dw(live, *args))
+    assert_no_raw(ran.output)
+
+    listed = ok(
+        dw(live, "instances", "list", "--project", str(p.id), "--biz-date", day.isoformat())
+    ).stdout
+    assert_no_raw(listed)
+    assert "\\x1b]8;;http://x\\x07[link=http://x]click[/link]\\r\\u202eevil" in listed, listed
+
+    as_json = ok(
+        dw(
+            live,
+            "instances",
+            "list",
+            "--project",
+            str(p.id),
+            "--biz-date",
+            day.isoformat(),
+            "--json",
+        )
+    ).stdout
+    assert_no_raw(as_json)
+    items = json.loads(as_json)["PagingInfo"]["WorkflowInstances"]
+    assert [i["Name"] for i in items] == [hostile]
+
+    shown = ok(dw(live, "workflows", "show", str(w["Id"]))).stdout
+    assert_no_raw(shown)
+    assert "n\\x1b[31mred" in shown, shown
