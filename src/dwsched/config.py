@@ -32,3 +32,15 @@ ACCESS_KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 SECRET_KEY_ENV = "DWSCHED_SECRET_KEY"
 SECRET_KEY_FILE_ENV = "DWSCHED_SECRET_KEY_FILE"
 DEFAULT_SECRET_KEY_DIR = "~/.config/dwsched"
+# Transport: whom to believe about a request's origin, and how long and how many clients
+# may hold the server's connections (docs/deployment.md).
+FORWARDED_ALLOW_IPS_ENV = "DWSCHED_FORWARDED_ALLOW_IPS"
+DEFAULT_FORWARDED_ALLOW_IPS = ""  # trust nobody's X-Forwarded-For / X-Forwarded-Proto
+MAX_CONNECTIONS_ENV = "DWSCHED_MAX_CONNECTIONS"
+DEFAULT_MAX_CONNECTIONS = 10_000  # per process, and always below its file-descriptor limit
+HEADER_TIMEOUT_ENV = "DWSCHED_HEADER_TIMEOUT"
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers to arrive
+BODY_TIMEOUT_ENV = "DWSCHED_BODY_TIMEOUT"
+DEFAULT_BODY_TIMEOUT = 30.0  # seconds for a request's whole body to arrive
+KEEP_ALIVE_TIMEOUT_ENV = "DWSCHED_KEEP_ALIVE_TIMEOUT"
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open

@@ -2,11 +2,17 @@
 
 Per request: read the body, find the action, authenticate, parse parameters, call one
 handler, serialise. Every `DwschedError` becomes a DataWorks error envelope; anything else
-is logged with its traceback under the RequestId and answered with a bare 500.
+is logged with its traceback under the RequestId and answered with a bare 500. A client's
+own faults (leaving before its body is sent, sending it too slowly) are one INFO line.
+
+The client's address and scheme are the ASGI scope's: the peer's, unless uvicorn was told
+to believe a proxy's X-Forwarded-For / X-Forwarded-Proto (runtime/server.py). Nothing here
+reads those headers itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -17,7 +23,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -33,6 +39,7 @@ from dwsched.store import Store
 log = logging.getLogger("dwsched.api")
 JSON = "application/json;charset=utf-8"
 MAX_BODY = 1024 * 1024
+BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive, unless the app is told otherwise
 PARAMETER_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _encode = msgspec.json.Encoder().encode
 
@@ -41,20 +48,33 @@ def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
     return Response(_encode(body), status, {"x-acs-request-id": request_id}, media_type=JSON)
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused past MAX_BODY before it is all in memory."""
+class _BodyTimeout(Exception):
+    """The body did not arrive in time."""
+
+
+async def _read_body(request: Request, timeout: float) -> bytes:
+    """The body, refused past MAX_BODY before it is all in memory, or if it has not all
+    arrived within `timeout` seconds (_BodyTimeout). ClientDisconnect: the client left."""
     too_large = InvalidArgument("body", f"The request body is larger than {MAX_BODY} bytes.")
     declared = request.headers.get("content-length", "0")
     if not declared.isascii() or not declared.isdigit() or int(declared) > MAX_BODY:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise _BodyTimeout from exc
     return b"".join(chunks)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def _unique(pairs: list[tuple[str, str]], where: str) -> dict[str, str]:
@@ -112,17 +132,19 @@ class RpcEndpoint:
         default_timezone: str,
         throttle: Throttle | None = None,
         calls: Calls | None = None,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.store = store
         self.clock = clock
         self.inline = store.dialect == "sqlite"
         self.throttle = throttle
         self.calls = calls or Calls(store, clock, default_timezone)
+        self.body_timeout = body_timeout
 
     async def endpoint(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
         try:
-            body = await _read_body(request)
+            body = await _read_body(request, self.body_timeout)
             authenticated = None
             if self.inline:
                 try:
@@ -137,6 +159,25 @@ class RpcEndpoint:
             response = _json(status, error_json, request_id)
             response.headers.update(extra)
             return response
+        except ClientDisconnect:
+            # Not answered: nobody is there to read it.
+            log.info(
+                "client_disconnected request_id=%s path=%s client=%s",
+                request_id,
+                request.url.path,
+                _client(request),
+            )
+            return Response(status_code=400)
+        except _BodyTimeout:
+            log.info(
+                "body_timeout request_id=%s path=%s client=%s",
+                request_id,
+                request.url.path,
+                _client(request),
+            )
+            message = f"The request body did not arrive within {self.body_timeout:g} seconds."
+            envelope_408 = envelope(request_id, 408, "RequestTimeout", message)
+            return _json(408, envelope_408, request_id)
         except Exception:
             log.exception("internal_error request_id=%s path=%s", request_id, request.url.path)
             status, code, message = INTERNAL_ERROR
@@ -187,13 +228,12 @@ class RpcEndpoint:
                 if inline:  # the lease needs the database; the nonce is spent already
                     raise _Offload(access_key_id) from exc
                 raise
-        source = request.client.host if request.client else ""
         result = self.calls.run(
             handler,
             str(action),
             params,
             Who(access_key_id),
-            source,
+            _client(request),
             request.url.scheme == "https",
             request_id,
             now_ms,
@@ -209,10 +249,12 @@ def create_app(
     throttle: Throttle | None = None,
     calls: Calls | None = None,
     routes: Sequence[BaseRoute] = (),
+    body_timeout: float = BODY_TIMEOUT,
 ) -> Starlette:
     """The app; `throttle` None serves every request unthrottled. `calls`: the executor of
-    actions, when shared with other routes (`routes`: the web console's)."""
-    rpc = RpcEndpoint(store, clock, default_timezone, throttle, calls)
+    actions, when shared with other routes (`routes`: the web console's). `body_timeout`:
+    seconds a request's body may take to arrive (then 408 RequestTimeout)."""
+    rpc = RpcEndpoint(store, clock, default_timezone, throttle, calls, body_timeout)
 
     async def healthz(_request: Request) -> Response:
         store.ping()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,7 +26,7 @@ from dwsched.clock import SystemClock
 from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
-from dwsched.runtime.server import engine_settings, serve as run_server
+from dwsched.runtime.server import Transport, engine_settings, serve as run_server
 
 
 def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> ThrottleSettings | None:
@@ -31,6 +35,90 @@ def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> Throttl
         return parse_throttle(text, parse_throttle(config.DEFAULT_THROTTLE))
     except InvalidArgument as exc:
         raise click.BadParameter(exc.message, param=param) from exc
+
+
+def _trusted_proxies(_ctx: click.Context, param: click.Parameter, text: str) -> str:
+    """uvicorn's format, checked (uvicorn would take a mistyped address as a name that
+    never matches): comma-separated addresses and networks, or `*`."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if items == ["*"]:
+        return "*"
+    for item in items:
+        try:
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        except ValueError as exc:
+            raise click.BadParameter(f"{item!r}: {exc}", param=param) from exc
+    return ",".join(items)
+
+
+def _transport_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the server's connections, handed to `command` as `transport`."""
+
+    @functools.wraps(command)
+    def with_transport(
+        *args: Any,
+        forwarded_allow_ips: str,
+        max_connections: int,
+        header_timeout: float,
+        body_timeout: float,
+        keep_alive_timeout: int,
+        **kwargs: Any,
+    ) -> Any:
+        transport = Transport(
+            forwarded_allow_ips, max_connections, header_timeout, body_timeout, keep_alive_timeout
+        )
+        return command(*args, transport=transport, **kwargs)
+
+    f: Callable[..., Any] = with_transport
+    f = option(
+        "--keep-alive-timeout",
+        envvar=config.KEEP_ALIVE_TIMEOUT_ENV,
+        default=config.DEFAULT_KEEP_ALIVE_TIMEOUT,
+        show_default=True,
+        type=click.IntRange(1, 3600),
+        metavar="SECONDS",
+        help="Close a connection idle this long between requests.",
+    )(f)
+    f = option(
+        "--body-timeout",
+        envvar=config.BODY_TIMEOUT_ENV,
+        default=config.DEFAULT_BODY_TIMEOUT,
+        show_default=True,
+        type=click.FloatRange(0.1, 3600),
+        metavar="SECONDS",
+        help="Answer 408 to a request whose whole body has not arrived this long after its "
+        "headers.",
+    )(f)
+    f = option(
+        "--header-timeout",
+        envvar=config.HEADER_TIMEOUT_ENV,
+        default=config.DEFAULT_HEADER_TIMEOUT,
+        show_default=True,
+        type=click.FloatRange(0.1, 3600),
+        metavar="SECONDS",
+        help="Close a connection whose request line and headers have not arrived this long "
+        "after it opened (or after its previous response).",
+    )(f)
+    f = option(
+        "--max-connections",
+        envvar=config.MAX_CONNECTIONS_ENV,
+        default=config.DEFAULT_MAX_CONNECTIONS,
+        show_default=True,
+        type=click.IntRange(16, 1_000_000),
+        help="Open connections per server process (lowered to fit its file-descriptor "
+        "limit); past it, a new connection closes the one waiting longest for its request.",
+    )(f)
+    return option(
+        "--forwarded-allow-ips",
+        envvar=config.FORWARDED_ALLOW_IPS_ENV,
+        default=config.DEFAULT_FORWARDED_ALLOW_IPS,
+        show_default=True,
+        metavar="ADDRESSES",
+        callback=_trusted_proxies,
+        help="Reverse proxies (comma-separated addresses or networks, or *) whose "
+        "X-Forwarded-For and X-Forwarded-Proto give the client's address and scheme; "
+        "empty: believe nobody's (docs/deployment.md).",
+    )(f)
 
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -89,6 +177,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @db_option()
 @secret_key_file_option
 @_server_options
+@_transport_options
 def serve(
     db_url: str,
     secret_key_file: Path | None,
@@ -101,19 +190,23 @@ def serve(
     slots: int,
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
+    transport: Transport,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
     unlock_store(store, db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
     settings = engine_settings(slots, os.environ, group_slots) if engine else None
-    run_server(store, host, port, default_timezone, log_level, workers, settings, throttle)
+    run_server(
+        store, host, port, default_timezone, log_level, workers, settings, throttle, transport
+    )
 
 
 @click.command()
 @db_option(config.DEMO_DATABASE_URL)
 @secret_key_file_option
 @_server_options
+@_transport_options
 def demo(
     db_url: str,
     secret_key_file: Path | None,
@@ -126,6 +219,7 @@ def demo(
     slots: int,
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
+    transport: Transport,
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
@@ -148,7 +242,9 @@ def demo(
         )
     )
     settings = engine_settings(slots, os.environ, group_slots) if engine else None
-    run_server(store, host, port, default_timezone, log_level, workers, settings, throttle)
+    run_server(
+        store, host, port, default_timezone, log_level, workers, settings, throttle, transport
+    )
 
 
 _DEMO_TEXT = """

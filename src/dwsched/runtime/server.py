@@ -1,18 +1,28 @@
-"""`dwsched serve`: the API on uvicorn over one store."""
+"""`dwsched serve`: the API on uvicorn over one store, and the limits of its connections."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import os
+import resource
 import signal
 import threading
+import time
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
+from dwsched import config
 from dwsched.api.app import create_app
 from dwsched.api.calls import Calls
 from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
@@ -24,16 +34,41 @@ from dwsched.runtime.keys import handover, take_over
 from dwsched.store import Store
 from dwsched.web.console import Console
 
+log = logging.getLogger("dwsched.server")
+BACKLOG = 2048  # connections the kernel queues before they are accepted
+MAX_HEADER_BYTES = 64 * 1024  # a request line and headers larger than this are refused
+FD_RESERVE = 1024  # descriptors kept for the database, task processes and logs
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How the server meets its clients (docs/deployment.md). `forwarded_allow_ips`: the
+    proxies whose X-Forwarded-For / X-Forwarded-Proto are believed, uvicorn's format (comma
+    separated addresses, networks, or `*`); empty: nobody's, the peer is the client.
+    `max_connections` per process, kept below its file-descriptor limit; the timeouts in
+    seconds."""
+
+    forwarded_allow_ips: str = config.DEFAULT_FORWARDED_ALLOW_IPS
+    max_connections: int = config.DEFAULT_MAX_CONNECTIONS
+    header_timeout: float = config.DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = config.DEFAULT_BODY_TIMEOUT
+    keep_alive_timeout: int = config.DEFAULT_KEEP_ALIVE_TIMEOUT
+
 
 def build_app(
-    store: Store, default_timezone: str, throttle: ThrottleSettings | None = None
+    store: Store,
+    default_timezone: str,
+    throttle: ThrottleSettings | None = None,
+    body_timeout: float = config.DEFAULT_BODY_TIMEOUT,
 ) -> Starlette:
     zone(default_timezone, "--default-timezone")
     limiter = Throttle(store, throttle) if throttle is not None else None
     clock = SystemClock()
     calls = Calls(store, clock, default_timezone)
-    console = Console(store, clock, calls, limiter)
-    return create_app(store, clock, default_timezone, limiter, calls, console.routes())
+    console = Console(store, clock, calls, limiter, body_timeout)
+    return create_app(
+        store, clock, default_timezone, limiter, calls, console.routes(), body_timeout
+    )
 
 
 # How `serve` hands its settings to worker processes (which import `worker_app`).
@@ -68,6 +103,7 @@ def serve(
     workers: int = 1,
     engine: WorkerSettings | None = None,
     throttle: ThrottleSettings | None = None,
+    transport: Transport = Transport(),
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
@@ -77,7 +113,8 @@ def serve(
     database (migrated once, here, before they start); the engine stays in this process.
     Nonces live in the database, so a request is accepted once whichever process receives
     it. `throttle`: the per-AccessKey request limits (None: unthrottled), one budget shared
-    by every process on the database (api/throttle.py).
+    by every process on the database (api/throttle.py). `transport`: whom to believe about
+    a request's origin, and the limits of connections.
     """
     _configure_logging(log_level)
     running = None
@@ -85,7 +122,7 @@ def serve(
         running = Engine(store, SystemClock(), engine)
         running.start()
     try:
-        _serve(store, host, port, default_timezone, log_level, workers, throttle)
+        _serve(store, host, port, default_timezone, log_level, workers, throttle, transport)
     finally:
         if running is not None:
             running.stop()
@@ -100,26 +137,205 @@ def _serve(
     log_level: str,
     workers: int,
     throttle: ThrottleSettings | None = None,
+    transport: Transport = Transport(),
 ) -> None:
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        "access_log": False,
-        "loop": "auto",
-        "http": "auto",
-        "timeout_graceful_shutdown": 10,
-    }
+    options = uvicorn_options(transport, raise_fd_limit())
+    options.update(host=host, port=port, log_level=log_level)
     if workers > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
         url = store.engine.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
-        os.environ[_WORKER_ENV] = json.dumps([url, default_timezone, log_level, limits])
+        os.environ[_WORKER_ENV] = json.dumps(
+            [url, default_timezone, log_level, limits, transport.body_timeout]
+        )
         os.environ.update(handover(store))  # where the server key is
+        # The worker processes are spawned with these options (the protocol's limits and
+        # the trusted proxies included) and inherit the raised descriptor limit.
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
         return
-    app = build_app(store, default_timezone, throttle)
+    app = build_app(store, default_timezone, throttle, transport.body_timeout)
     uvicorn.run(app, **options)
+
+
+def uvicorn_options(transport: Transport, fd_limit: int) -> dict[str, Any]:
+    """uvicorn's options for `transport` in a process allowed `fd_limit` descriptors.
+
+    X-Forwarded-* are read (by uvicorn, into the client address and scheme every part of
+    the app uses) only from the proxies named. The connection cap is ours, not uvicorn's
+    `limit_concurrency`: that one still accepts every connection (each holds a descriptor)
+    and answers 503 to everyone once idle ones reach it."""
+    trusted = transport.forwarded_allow_ips
+    cap = min(transport.max_connections, max(64, fd_limit - min(FD_RESERVE, fd_limit // 4)))
+    if cap < transport.max_connections:
+        log.warning(
+            "max_connections_lowered max_connections=%d fd_limit=%d",
+            cap,
+            fd_limit,
+        )
+    limits = Limits(cap, transport.header_timeout, MAX_HEADER_BYTES)
+    return {
+        "access_log": False,
+        "loop": "auto",
+        "http": functools.partial(GuardedHttpProtocol, limits=limits),
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or "",  # never None: uvicorn would read its own env
+        "timeout_keep_alive": transport.keep_alive_timeout,
+        "backlog": BACKLOG,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit; the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            log.warning("fd_limit_not_raised soft=%d hard=%d", soft, hard)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A process's connection limits: how many, and how long and large a request's line
+    and headers may be."""
+
+    max_connections: int
+    header_timeout: float
+    max_header_bytes: int
+
+
+class _Waiting:
+    """The connections of one server waiting for a request's headers, oldest first, and
+    counts of those closed for it (logged at once, then at most once a minute)."""
+
+    def __init__(self) -> None:
+        self.connections: dict[GuardedHttpProtocol, None] = {}
+        self.evicted = 0
+        self.timed_out = 0
+        self.reported = float("-inf")
+
+    def report(self) -> None:
+        now = time.monotonic()
+        if now - self.reported < 60:
+            return
+        # Evictions mean the cap is reached; header timeouts alone also come from browsers'
+        # unused preconnections.
+        level = logging.WARNING if self.evicted else logging.INFO
+        log.log(
+            level,
+            "connections_closed evicted=%d header_timeouts=%d waiting=%d",
+            self.evicted,
+            self.timed_out,
+            len(self.connections),
+        )
+        self.evicted = self.timed_out = 0
+        self.reported = now
+
+
+_WAITING: weakref.WeakKeyDictionary[ServerState, _Waiting] = weakref.WeakKeyDictionary()
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits uvicorn lacks. A connection is waiting
+    from when it opens, or finishes a response, until its next request's headers are in:
+    it is closed if that takes longer than `header_timeout`, or more than
+    `max_header_bytes`. Past `max_connections`, a new connection closes the one that has
+    waited longest (or itself, when every other one is busy with a request), so that
+    idle clients cannot keep others out. A response given before its request's body was
+    read (refused, timed out) ends the connection."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: Limits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self.waiting = _WAITING.setdefault(server_state, _Waiting())
+        self.header_timer: asyncio.TimerHandle | None = None
+        self.header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            oldest = next(iter(self.waiting.connections), None)
+            self.waiting.evicted += 1
+            self.waiting.report()
+            if oldest is None:
+                transport.close()
+                return
+            oldest._close()
+        self._wait()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self.header_timer is not None
+        super().data_received(data)
+        if waiting and self.header_timer is not None and not self.transport.is_closing():
+            self.header_bytes += len(data)
+            if self.header_bytes > self.limits.max_header_bytes:
+                self.send_431_response()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._wait()
+
+    def on_headers_complete(self) -> None:
+        self._stop_waiting()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        request = self.cycle
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if request is not None and request.more_body:
+            self._close()  # answered before its body was read: the rest is of no use
+        elif self.cycle is None or self.cycle.response_complete:
+            self._wait()
+
+    def send_431_response(self) -> None:
+        self._stop_waiting()
+        self.logger.warning("Request headers too large.")
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.close()
+
+    def _wait(self) -> None:
+        if self.header_timer is not None or self.transport.is_closing():
+            return
+        self.header_bytes = 0
+        self.waiting.connections[self] = None
+        self.header_timer = self.loop.call_later(self.limits.header_timeout, self._timed_out)
+
+    def _stop_waiting(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+        self.waiting.connections.pop(self, None)
+
+    def _timed_out(self) -> None:
+        self.header_timer = None
+        self.waiting.timed_out += 1
+        self.waiting.report()
+        self._close()
+
+    def _close(self) -> None:
+        self._stop_waiting()
+        self.transport.close()
 
 
 def run_roles(
@@ -148,11 +364,11 @@ def run_roles(
 
 def worker_app() -> Starlette:
     """The app of one worker process of `serve --workers N`."""
-    url, default_timezone, log_level, limits = json.loads(os.environ[_WORKER_ENV])
+    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_WORKER_ENV])
     _configure_logging(log_level)
     store = Store.open(url, migrate=False)
     take_over(store, os.environ)
-    return build_app(store, default_timezone, parse_throttle(limits))
+    return build_app(store, default_timezone, parse_throttle(limits), body_timeout)
 
 
 def _configure_logging(log_level: str) -> None:

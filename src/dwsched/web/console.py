@@ -15,6 +15,7 @@ from the console's own origin (Origin header) and be JSON.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -26,7 +27,7 @@ from typing import Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -149,12 +150,19 @@ def _text_parameter(name: str, value: Any) -> str:
 
 class Console:
     def __init__(
-        self, store: Store, clock: Clock, calls: Calls, throttle: Throttle | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        calls: Calls,
+        throttle: Throttle | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
+        """`body_timeout`: seconds a request's body may take to arrive."""
         self.store = store
         self.clock = clock
         self.calls = calls
         self.throttle = throttle
+        self.body_timeout = body_timeout
         self.guard = SignInGuard()
 
     def routes(self) -> list[BaseRoute]:
@@ -355,13 +363,16 @@ class Console:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise _Refused(415, "UnsupportedMediaType", "The console sends JSON.")
 
-    @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
+    async def _body(self, request: Request) -> dict[str, Any]:
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise _Refused(413, "RequestTooLarge", "The request body is too large.")
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise _Refused(413, "RequestTooLarge", "The request body is too large.")
+        except TimeoutError as exc:
+            raise _Refused(408, "RequestTimeout", "The request body came too slowly.") from exc
         try:
             return _decode(body or b"{}")
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -390,6 +401,10 @@ class Console:
             return _refusal(refused.status, refused.code, refused.message)
         except DwschedError as error:
             return self._error(error)
+        except ClientDisconnect:  # the client's doing, not an error of ours; nobody to answer
+            client = request.client.host if request.client else ""
+            log.info("client_disconnected path=%s client=%s", request.url.path, client)
+            return Response(status_code=400)
         except Exception:
             return _internal_error(request)
 
