@@ -44,3 +44,7 @@ BODY_TIMEOUT_ENV = "DWSCHED_BODY_TIMEOUT"
 DEFAULT_BODY_TIMEOUT = 30.0  # seconds for a request's whole body to arrive
 KEEP_ALIVE_TIMEOUT_ENV = "DWSCHED_KEEP_ALIVE_TIMEOUT"
 DEFAULT_KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
+# Tasks: the OS user they run as (default dwsched-task when dwsched runs as root, else its own
+# user; `same`: its own user) and the server variables passed on to them by name.
+TASK_USER_ENV = "DWSCHED_TASK_USER"
+TASK_ENV_ENV = "DWSCHED_TASK_ENV"

@@ -48,6 +48,8 @@ CLI_ENV = (
     "DWSCHED_ENDPOINT",
     "ALIBABA_CLOUD_ACCESS_KEY_ID",
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "DWSCHED_TASK_USER",
+    "DWSCHED_TASK_ENV",
 )
 
 DAY_MS = 86_400_000
@@ -115,6 +117,9 @@ def option_blocks(help_text: str) -> dict[str, str]:
 
 def cli_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CLI_ENV}
+    # Tasks share the test's files (flag files in tmp_path, which only root may enter), so
+    # they run as the test's own user; tests/security/test_isolation.py runs the default.
+    env["DWSCHED_TASK_USER"] = "same"
     env.update(overrides)
     return env
 

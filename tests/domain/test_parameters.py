@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dwsched.domain.errors import InvalidArgument
-from dwsched.domain.parameters import parse_assignments, substitute
+from dwsched.domain.execution import evaluate_condition
+from dwsched.domain.parameters import (
+    MAX_NAMES,
+    MAX_VALUE,
+    check_supplied,
+    is_plain,
+    parse_assignments,
+    python_literal,
+    resolve,
+    substitute,
+)
 
 SHANGHAI = "Asia/Shanghai"
 NEW_YORK = "America/New_York"
@@ -256,3 +267,84 @@ def test_parse_assignments_rejects(text: str) -> None:
 def test_parsed_assignments_feed_substitute() -> None:
     params = parse_assignments("bizdate=$bizdate last_month=${yyyymm-1} hour=$[hh24]")
     assert sub("${bizdate} ${last_month} ${hour}", params) == "20250331 202502 02"
+
+
+# Supplied values are data (issue 12): rendered, never read as code.
+
+
+def test_a_supplied_value_is_rendered_and_a_deployed_one_is_text() -> None:
+    params = {"own": "$(date)", "given": "a'b", "both": "x_${given}"}
+
+    def show(name: str, value: str) -> str:
+        return f"<{name}:{value}>"
+
+    text = "${own} ${given} ${both} ${yyyy-mm-dd}"
+    assert substitute(text, BIZ, CYC, SHANGHAI, params, {"given"}, show) == (
+        "$(date) <given:a'b> x_<given:a'b> 2025-03-31"
+    )
+    # A supplied value's own references are substituted as data, never rendered twice.
+    params = {"given": "${day}_${yyyymmdd}", "day": "$(id)"}
+    assert substitute("${given}", BIZ, CYC, SHANGHAI, params, {"given", "day"}, show) == (
+        "<given:$(id)_20250331>"
+    )
+
+
+def test_resolve_gives_every_parameter_its_value() -> None:
+    params = {"d": "$bizdate", "x": "${d}-1", "loop": "${loop}"}
+    assert resolve(BIZ, CYC, SHANGHAI, params) == {
+        "d": "20250331",
+        "x": "20250331-1",
+        "loop": "${loop}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ("2025-03-31", True),
+        ("a_b.c:d,e+f/g%h", True),
+        ("", True),
+        ("a--b", False),
+        ("a b", False),
+        ("$x", False),
+        ("it's", False),
+        ("é", False),
+        ("a=b", False),
+    ],
+)
+def test_plain_values(value: str, plain: bool) -> None:
+    assert is_plain(value) is plain
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "');__import__('os').system('id');#",
+        '"""+__import__("os").system("id")+"""',
+        "a\nb\\c\x7f{x}",
+        "é中😀",
+    ],
+)
+def test_a_python_literal_reads_back_exactly_in_any_quotes(value: str) -> None:
+    shown = python_literal("x", value)
+    for quote in ("'", '"', "'''", '"""'):
+        assert ast.literal_eval(f"{quote}{shown}{quote}") == value
+    assert eval(f'f"{shown}"') == value  # an f-string's text part: still only text
+    with pytest.raises(SyntaxError):
+        ast.parse(shown)  # outside a literal it is not code
+    assert evaluate_condition(f"'{shown}' == {value!r}")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({f"n{i}": "1" for i in range(MAX_NAMES + 1)}, "at most 100"),
+        ({"v": "x" * (MAX_VALUE + 1)}, "the value of v"),
+        ({"v": "a\x00b"}, "NUL"),
+    ],
+)
+def test_supplied_values_are_bounded(values: dict[str, str], message: str) -> None:
+    check_supplied({"v": "x" * MAX_VALUE}, "TaskParameters")
+    with pytest.raises(InvalidArgument) as exc:
+        check_supplied(values, "TaskParameters")
+    assert exc.value.param == "TaskParameters" and message in exc.value.message

@@ -886,20 +886,19 @@ def test_run_policy_window_immediately_priority_and_resource_group(live: LiveSer
     assert error.code == "InvalidParameter" and "RunPolicy.Type" in error.message
 
 
-def test_tasks_do_not_see_the_server_key(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tasks_do_not_see_the_servers_environment(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DWSCHED_SECRET_KEY", "not-for-tasks")
-    monkeypatch.setenv("DWSCHED_VISIBLE", "for-tasks")
+    monkeypatch.setenv("SOME_SERVER_SETTING", "not-for-tasks-either")
     space = Space(live)
-    workflow_id, _ = space.deploy(
-        manual_flow(
-            [node("env", "DIDE_SHELL", 'echo "[${DWSCHED_SECRET_KEY:-hidden}] $DWSCHED_VISIBLE"')]
-        )
-    )
+    script = 'echo "[${DWSCHED_SECRET_KEY:-hidden}] [${SOME_SERVER_SETTING:-hidden}] TZ=$TZ"'
+    workflow_id, _ = space.deploy(manual_flow([node("env", "DIDE_SHELL", script)]))
     (instance_id,) = space.result(
         space.create(type="ManualWorkflow", workflow_id=workflow_id)
     ).workflow_instance_ids
     (done,) = space.wait([instance_id])
-    assert "[hidden] for-tasks" in space.log(space.tasks(done)["env"].id)
+    assert "[hidden] [hidden] TZ=Asia/Shanghai" in space.log(space.tasks(done)["env"].id)
 
 
 def test_review_findings_on_operations(live: LiveServer, tmp_path: Path) -> None:

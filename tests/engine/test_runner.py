@@ -16,12 +16,15 @@ from dwsched.engine.runner import (
     Attempt,
     Command,
     Outcome,
+    UnsafeValue,
     command_for,
     kill_group,
     process_alive,
     process_identity,
+    render_for,
     runner_variable,
 )
+from dwsched.runtime.isolation import task_user
 
 ENV = {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C"}
 
@@ -235,3 +238,39 @@ def test_kill_group_ignores_a_missing_group() -> None:
     kill_group(child.pid)
     assert child.wait(timeout=5) == -9
     kill_group(child.pid)
+
+
+def test_supplied_values_reach_shell_code_as_its_variable_and_other_code_only_plain() -> None:
+    assert render_for("DIDE_SHELL", {})("x", "2025-01-31") == "2025-01-31"
+    assert render_for("DIDE_SHELL", {})("x", "$(id)") == "${DWSCHED_PARAM_x}"
+    assert render_for("PYTHON", {})("x", "a'b") == "a\\x27b"
+    for render in (render_for("ODPS_SQL", {}), render_for("DIDE_SHELL", {"DIDE_SHELL": "x"})):
+        assert render("x", "20250131") == "20250131"
+        with pytest.raises(UnsafeValue, match="DWSCHED_PARAM_x"):
+            render("x", "1;drop")
+
+
+def test_arguments_follow_the_script() -> None:
+    cmd = command("SHELL", 'printf "%s|" "$@"').with_arguments(["a b", "$(id)", "*"])
+    assert run(cmd).log == "a b|$(id)|*|"
+    line = command("ODPS_SQL", "", {"ODPS_SQL": 'printf "%s|" "$0" "$@"'})
+    assert run(line.with_arguments(["1", "2"])).log == "dwsched-task|1|2|"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_an_attempt_runs_as_the_task_user_in_a_directory_it_owns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = task_user(None)
+    assert user is not None
+    root = tempfile.mkdtemp(dir="/tmp")  # enterable by all, as /tmp (pytest's is root's only)
+    os.chmod(root, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", root)
+    script = 'id -u; id -G; touch "$HOME/mine" && echo wrote; cat /etc/shadow || echo denied'
+    try:
+        outcome = run(command("SHELL", script), user=user, home=True)
+    finally:
+        os.rmdir(root)
+    uid, groups, *rest = outcome.log.splitlines()
+    assert int(uid) == user.uid and groups.split() == [str(user.gid)], outcome.log
+    assert "wrote" in rest and "denied" in rest, outcome.log

@@ -49,7 +49,8 @@ def _secret_key() -> str | None:
     return os.environ.get(config.SECRET_KEY_ENV) or None
 
 
-def _key_file(db_url: str, secret_key_file: Path | None) -> Path:
+def key_file(db_url: str, secret_key_file: Path | None) -> Path:
+    """The server key's file for this database and option."""
     return secret_key_file or default_key_file(
         db_url, Path(config.DEFAULT_SECRET_KEY_DIR).expanduser()
     )
@@ -58,13 +59,13 @@ def _key_file(db_url: str, secret_key_file: Path | None) -> Path:
 def unlock_store(store: Store, db_url: str, secret_key_file: Path | None, quiet: bool) -> None:
     """Give `store` the server key (sealing the secrets still in plaintext), as every
     command that writes or checks AccessKeySecrets must; say what was done on stderr."""
-    key_file = _key_file(db_url, secret_key_file)
-    done = unlock(store, _secret_key(), key_file)
+    path = key_file(db_url, secret_key_file)
+    done = unlock(store, _secret_key(), path)
     if quiet:
         return
     if done.created:
         click.echo(
-            f"Created the server key file {key_file} (mode 0600): the AccessKeySecrets are "
+            f"Created the server key file {path} (mode 0600): the AccessKeySecrets are "
             "sealed with it. Keep it, apart from backups of the database.",
             err=True,
         )
@@ -198,7 +199,7 @@ def rotate_server_key(db_url: str, secret_key_file: Path | None, new_key_file: P
     3. Start the servers again; delete KEYFILE.old once all is well.
     """
     with open_store(db_url) as store:
-        done = rotate(store, _secret_key(), _key_file(db_url, secret_key_file), new_key_file)
+        done = rotate(store, _secret_key(), key_file(db_url, secret_key_file), new_key_file)
     click.echo(
         f"Sealed {done.resealed} AccessKeySecret(s) with server key {done.new_key_id} "
         f"(was {done.old_key_id})."

@@ -128,3 +128,32 @@ def slots_option(f: F) -> F:
         help="Task attempts run at once (task types other than shell, Python and virtual run "
         "through DWSCHED_RUNNER_<TYPE>='command {script}').",
     )(f)
+
+
+def _names(_ctx: click.Context, _param: click.Parameter, text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def task_options(f: F) -> F:
+    """--task-user and --task-env: who tasks run as and what they get (docs/security.md)."""
+    f = option(
+        "--task-env",
+        envvar=config.TASK_ENV_ENV,
+        default=None,
+        show_envvar=True,
+        metavar="NAMES",
+        callback=_names,
+        help="Variables of this process passed on to every task, comma-separated (e.g. the "
+        "credentials a DWSCHED_RUNNER_<TYPE> client needs); tasks otherwise get only PATH, "
+        "LANG, TZ, HOME and their own variables.",
+    )(f)
+    return option(
+        "--task-user",
+        envvar=config.TASK_USER_ENV,
+        default=None,
+        show_envvar=True,
+        metavar="USER",
+        help="OS user tasks run as. Default: dwsched-task (created when missing) when "
+        "dwsched runs as root, else dwsched's own user, with a warning; `same`: dwsched's "
+        "own user.",
+    )(f)

@@ -10,8 +10,18 @@ import os
 
 import click
 
-from dwsched.cli.options import db_option, log_level_option, open_store, slots_option
+from dwsched.cli.options import (
+    db_option,
+    log_level_option,
+    open_store,
+    slots_option,
+    task_options,
+)
+from dwsched.domain.errors import DwschedError
+from dwsched.engine.worker import WorkerSettings
+from dwsched.runtime import isolation
 from dwsched.runtime.server import engine_settings, run_roles
+from dwsched.store.connect import sqlite_file
 
 
 @click.command()
@@ -28,10 +38,38 @@ def scheduler(db_url: str, log_level: str) -> None:
 @db_option()
 @log_level_option
 @slots_option
-def worker(db_url: str, log_level: str, slots: int, group_slots: dict[str, int]) -> None:
+@task_options
+def worker(
+    db_url: str,
+    log_level: str,
+    slots: int,
+    group_slots: dict[str, int],
+    task_user: str | None,
+    task_env: tuple[str, ...],
+) -> None:
     """Claim and run task instances (DWSCHED_RUNNER_<TYPE> configures other task types)."""
+    settings = task_settings(db_url, slots, group_slots, task_user, task_env)
     store = open_store(db_url)
     click.echo(f"dwsched worker ({slots} slots) on {store.engine.url.render_as_string()}")
-    run_roles(
-        store, log_level, scheduling=False, settings=engine_settings(slots, os.environ, group_slots)
-    )
+    run_roles(store, log_level, scheduling=False, settings=settings)
+
+
+def task_settings(
+    db_url: str,
+    slots: int,
+    group_slots: dict[str, int],
+    task_user: str | None,
+    task_env: tuple[str, ...],
+    key_file: str | None = None,
+) -> WorkerSettings:
+    """The worker's settings, with the OS user its tasks run as (created when it is the
+    default and missing); a loud warning on stderr when tasks share dwsched's user."""
+    try:
+        user = isolation.task_user(task_user)
+        settings = engine_settings(slots, os.environ, group_slots, user, task_env)
+    except DwschedError as exc:
+        raise click.ClickException(exc.message) from exc
+    warning = isolation.shared_warning(user, [sqlite_file(db_url), key_file or ""])
+    if warning:
+        click.secho(warning, err=True, fg="yellow", bold=True)
+    return settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,20 +12,22 @@ import click
 
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
-from dwsched.cli.keys import secret_key_file_option, unlock_store
+from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
 from dwsched.cli.options import (
     db_option,
     log_level_option,
     open_store,
     option,
     slots_option,
+    task_options,
     timezone_option,
 )
+from dwsched.cli.roles import task_settings
 from dwsched.clock import SystemClock
 from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.keys import create_key
-from dwsched.runtime.server import Transport, engine_settings, serve as run_server
+from dwsched.runtime.server import Transport, serve as run_server
 
 
 def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> ThrottleSettings | None:
@@ -178,6 +179,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @secret_key_file_option
 @_server_options
 @_transport_options
+@task_options
 def serve(
     db_url: str,
     secret_key_file: Path | None,
@@ -191,12 +193,20 @@ def serve(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    task_user: str | None,
+    task_env: tuple[str, ...],
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
     unlock_store(store, db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
-    settings = engine_settings(slots, os.environ, group_slots) if engine else None
+    settings = (
+        task_settings(
+            db_url, slots, group_slots, task_user, task_env, str(key_file(db_url, secret_key_file))
+        )
+        if engine
+        else None
+    )
     run_server(
         store, host, port, default_timezone, log_level, workers, settings, throttle, transport
     )
@@ -207,6 +217,7 @@ def serve(
 @secret_key_file_option
 @_server_options
 @_transport_options
+@task_options
 def demo(
     db_url: str,
     secret_key_file: Path | None,
@@ -220,6 +231,8 @@ def demo(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    task_user: str | None,
+    task_env: tuple[str, ...],
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
@@ -241,7 +254,13 @@ def demo(
             tz=project.timezone,
         )
     )
-    settings = engine_settings(slots, os.environ, group_slots) if engine else None
+    settings = (
+        task_settings(
+            db_url, slots, group_slots, task_user, task_env, str(key_file(db_url, secret_key_file))
+        )
+        if engine
+        else None
+    )
     run_server(
         store, host, port, default_timezone, log_level, workers, settings, throttle, transport
     )

@@ -271,6 +271,10 @@ class NodeSpec:
     upstream: tuple[Upstream, ...]
     branches: tuple[Branch, ...]
     quality_check: QualityCheck | None
+    # Names of `parameters` whose values a run request supplied (TaskParameters,
+    # WorkflowParameters): data, never code. Empty for values all deployed; None on a task
+    # instance made before dwsched recorded this, when every value counts as supplied.
+    supplied: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

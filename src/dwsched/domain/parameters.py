@@ -33,6 +33,15 @@ Anything else between `${` `}` or `$[` `]` (an unknown name, `${hh24}`, a date t
 push out of the years 1..9999) is left unchanged, as DataWorks leaves unknown text alone.
 Formats are lower case; surrounding spaces inside the brackets are ignored.
 
+Values are code or data. What a Developer deploys (the node's code, its `script.parameters`,
+the workflow's `parameters`) is code, substituted as text. What a run request supplies
+(TaskParameters, WorkflowParameters: operate rights) is data: `substitute` takes the names of
+such parameters in `data` and a `render` that decides the text standing for each value in the
+code (engine.runner knows each language: a shell variable, an escaped Python literal). A
+value that is `plain` (letters, digits and `_.:,+/%-`, no `--`) means the same in every
+language dwsched runs, so every renderer inserts it as it is and what Developers write keeps
+working when an operator overrides a date or a region.
+
 Pure: no I/O and no clock; every instant is an argument.
 """
 
@@ -40,7 +49,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -65,6 +74,14 @@ _ADD_MONTHS = re.compile(
 )
 _FACTOR = re.compile(r"([*/])\s*([0-9]+)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_.:,+/%-]*")
+
+PARAM_PREFIX = "DWSCHED_PARAM_"  # a task's parameters in its environment: DWSCHED_PARAM_<name>
+MAX_VALUE = 4_096  # characters in one value a run request supplies
+MAX_NAMES = 100  # parameters one run request's text may set
+
+Render = Callable[[str, str], str]
+"""(name, value) -> the text that stands for a supplied value in code."""
 
 _DATE_FIELDS = ("yyyy", "yy", "mm", "dd")
 _TIME_FIELDS = ("yyyy", "yy", "mm", "dd", "hh24", "mi", "ss")
@@ -81,21 +98,87 @@ _RENDER: dict[str, Callable[[datetime], str]] = {
 
 
 def substitute(
-    text: str, biz_day: date, cyc_time_ms: int, tz: str, params: Mapping[str, str]
+    text: str,
+    biz_day: date,
+    cyc_time_ms: int,
+    tz: str,
+    params: Mapping[str, str],
+    data: Collection[str] = (),
+    render: Render | None = None,
 ) -> str:
     """`text` with the scheduling parameters of the cycle (`biz_day`, `cyc_time_ms` in `tz`)
     replaced, as described in the module docstring.
 
+    A `${name}` whose name is in `data` becomes `render(name, value)`, the value being the
+    parameter's own text substituted (as in `resolve`); without `render`, the value itself.
+    Such a value is never read as code, so references inside it are not rendered again.
+
     InvalidArgument when `tz` is not an IANA zone (param `TimeZone`) or `cyc_time_ms` is
     outside the representable range (param `CycTime`); never for the text itself.
     """
+    cycle = _Cycle(biz_day, _cyc(cyc_time_ms, tz), params, frozenset(data), render)
+    return cycle.expand(text, frozenset())
+
+
+def resolve(biz_day: date, cyc_time_ms: int, tz: str, params: Mapping[str, str]) -> dict[str, str]:
+    """Every parameter's value in the cycle: its text substituted, in the order of `params`
+    (what a task gets in its environment and as its arguments)."""
+    cycle = _Cycle(biz_day, _cyc(cyc_time_ms, tz), params, frozenset(), None)
+    return {name: cycle.expand(value, frozenset({name})) for name, value in params.items()}
+
+
+def is_plain(value: str) -> bool:
+    """Whether `value` means the same as text in every language dwsched runs: ASCII letters,
+    digits and `_.:,+/%-`, without `--` (an SQL comment)."""
+    return _PLAIN.fullmatch(value) is not None and "--" not in value
+
+
+def python_literal(name: str, value: str) -> str:
+    """A Render for Python source (and branch conditions): a plain value as it is; otherwise
+    every other character as an escape (`\\x27`), so that inside a string literal the value
+    reads back exactly and anywhere else it is a syntax error, never code."""
+    if is_plain(value):
+        return value
+    return "".join(ch if is_plain(ch) else _escape(ch) for ch in value)
+
+
+def check_supplied(values: Mapping[str, str], param: str) -> None:
+    """InvalidArgument naming `param` when a run request supplies more than MAX_NAMES values
+    or a value longer than MAX_VALUE characters, or one holding NUL (which no process
+    argument or environment variable can carry)."""
+    if len(values) > MAX_NAMES:
+        raise InvalidArgument(
+            param, f"The parameter {param} sets {len(values)} parameters; at most {MAX_NAMES}."
+        )
+    for name, value in values.items():
+        if len(value) > MAX_VALUE:
+            raise InvalidArgument(
+                param,
+                f"The parameter {param}: the value of {name} has {len(value)} characters; "
+                f"at most {MAX_VALUE}.",
+            )
+        if "\x00" in value:
+            raise InvalidArgument(
+                param, f"The parameter {param}: the value of {name} holds a NUL character."
+            )
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _cyc(cyc_time_ms: int, tz: str) -> datetime:
     if not MIN_MS <= cyc_time_ms <= MAX_MS:
         raise InvalidArgument(
             "CycTime",
             f"The parameter CycTime must be epoch milliseconds between {MIN_MS} and {MAX_MS}.",
         )
-    cyc = (_EPOCH + timedelta(milliseconds=cyc_time_ms)).astimezone(zone(tz))
-    return _Cycle(biz_day, cyc, params).expand(text, frozenset())
+    return (_EPOCH + timedelta(milliseconds=cyc_time_ms)).astimezone(zone(tz))
 
 
 def is_name(text: str) -> bool:
@@ -134,6 +217,8 @@ class _Cycle:
     biz_day: date
     cyc: datetime  # aware, in the workspace's zone
     params: Mapping[str, str]
+    data: frozenset[str]  # names whose values are data: rendered, never read as code
+    render: Render | None
 
     def expand(self, text: str, active: frozenset[str]) -> str:
         """`text` substituted; `active` holds the parameters being expanded (a cycle guard)."""
@@ -148,6 +233,10 @@ class _Cycle:
             else:
                 key = brace.strip()
                 if key in self.params and key not in active:
+                    if key in self.data:
+                        plain = _Cycle(self.biz_day, self.cyc, self.params, frozenset(), None)
+                        value = plain.expand(self.params[key], active | {key})
+                        return value if self.render is None else self.render(key, value)
                     return self.expand(self.params[key], active | {key})
                 value = _business(key, self.biz_day)
             return match[0] if value is None else value

@@ -9,6 +9,14 @@ The attempt ends when its main process exits. Anything still running in its proc
 then is killed, so no stray process outlives the attempt or holds its log open. A process that
 left the group (`setsid`) is not followed.
 
+With a `TaskUser`, the process runs as that unprivileged OS user (the attempt's directory is
+given to it), so it cannot read what the server can: the database file, the server key, the
+server's /proc. Its environment is only what the caller passes.
+
+`language_of` tells how a task type's code reads a value a run request supplied
+(domain.parameters: data, never code): bash reads it from its environment variable, Python
+from an escaped literal, and a type dwsched does not know takes only plain values.
+
 `process_identity` and `process_alive` let an engine that restarted tell whether a recorded
 pid is still the attempt's process rather than a new process that reused the pid. No database
 code here.
@@ -24,11 +32,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from dwsched.domain.parameters import PARAM_PREFIX, Render, is_plain, python_literal
 
 SCRIPT = "{script}"
 DEFAULT_GRACE_S = 3.0
@@ -55,6 +64,64 @@ class Command:
     argv: tuple[str, ...]
     script: str | None
     filename: str = "script"
+
+    def with_arguments(self, arguments: Sequence[str]) -> Command:
+        """The command with `arguments` after it: `$1 ... $N` of a script, `sys.argv[1:]`
+        of Python; a configured runner's `bash -c` line reads them as `"$@"`."""
+        if not arguments:
+            return self
+        return Command((*self.argv, *arguments), self.script, self.filename)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUser:
+    """The OS user tasks run as, and its primary group."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+class UnsafeValue(Exception):
+    """A supplied value cannot reach code of this language safely."""
+
+    def __init__(self, name: str, task_type: str) -> None:
+        super().__init__(
+            f"dwsched: the value of the parameter {name} came with the run request and holds "
+            f"characters other than letters, digits and _.:,+/%- ; dwsched does not paste such "
+            f"a value into {task_type} code. The task reads it from its environment variable "
+            f"{PARAM_PREFIX}{name} (or as an argument) instead; or pass a plain value."
+        )
+        self.name = name
+
+
+def shell_variable(name: str, value: str) -> str:
+    """A Render for bash: a plain value as it is; otherwise an expansion of the task's
+    environment variable holding it, `${DWSCHED_PARAM_name}`, which bash reads as data (in
+    double quotes exactly; inside single quotes it stays the literal reference)."""
+    return value if is_plain(value) else "${" + PARAM_PREFIX + name + "}"
+
+
+def strict(task_type: str) -> Render:
+    """A Render for a language dwsched does not know: plain values only (UnsafeValue)."""
+
+    def render(name: str, value: str) -> str:
+        if not is_plain(value):
+            raise UnsafeValue(name, task_type)
+        return value
+
+    return render
+
+
+def render_for(task_type: str, configured: Mapping[str, str]) -> Render:
+    """How supplied values appear in the code of `task_type` (domain.parameters)."""
+    if task_type in configured:
+        return strict(task_type)
+    if task_type in SHELL_TYPES:
+        return shell_variable
+    if task_type in PYTHON_TYPES:
+        return python_literal
+    return strict(task_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +166,13 @@ def command_for(
     if template is not None:
         if not template.strip():
             return f"The runner for task type {task_type} is configured as an empty command."
-        return Command(("bash", "-c", template), content)
+        # bash -c LINE NAME ARGS...: NAME is $0, the arguments "$@".
+        return Command(("bash", "-c", template, "dwsched-task"), content)
     if task_type in SHELL_TYPES:
         return Command(("bash", SCRIPT), content, "script.sh")
     if task_type in PYTHON_TYPES:
-        python = shutil.which("python3") or sys.executable
-        return Command((python, "-u", SCRIPT), content, "script.py")
+        # Found on the task's PATH (its user may not reach this server's interpreter).
+        return Command(("python3", "-u", SCRIPT), content, "script.py")
     variable = runner_variable(task_type)
     return (
         f"dwsched cannot run task type {task_type}: no runner is configured for it. Set the "
@@ -120,7 +188,9 @@ class Attempt:
     `env` is the child's whole environment. `timeout_s` counts from `start`; on a timeout the
     process group gets SIGTERM, then SIGKILL after `grace_s`. `cwd` defaults to the attempt's
     temporary directory, which (with the script) is removed when `wait` returns, or when
-    `start` fails.
+    `start` fails. With `user`, the directory and the script belong to that user and the
+    process runs as it (no supplementary groups, umask 077). With `home`, HOME is the
+    attempt's directory.
     """
 
     def __init__(
@@ -131,7 +201,11 @@ class Attempt:
         log_cap: int = DEFAULT_LOG_CAP,
         cwd: str | None = None,
         grace_s: float = DEFAULT_GRACE_S,
+        user: TaskUser | None = None,
+        home: bool = False,
     ) -> None:
+        self._user = user
+        self._home = home
         self._command = command
         self._env = dict(env)
         self._timeout_s = timeout_s
@@ -164,17 +238,30 @@ class Attempt:
             self._tmpdir = tempfile.mkdtemp(prefix="dwsched-attempt-")
             try:
                 argv = self._argv(self._tmpdir)
+                identity: dict[str, object] = {}
+                if self._user is not None:
+                    _give(self._tmpdir, self._user)
+                    identity = {
+                        "user": self._user.uid,
+                        "group": self._user.gid,
+                        "extra_groups": [],
+                        "umask": 0o077,
+                    }
+                env = dict(self._env)
+                if self._home:
+                    env["HOME"] = self._tmpdir
                 read_fd, write_fd = os.pipe()
                 try:
-                    self._proc = subprocess.Popen(
+                    self._proc = subprocess.Popen(  # type: ignore[call-overload]
                         argv,
                         stdin=subprocess.DEVNULL,
                         stdout=write_fd,
                         stderr=subprocess.STDOUT,
-                        env=self._env,
+                        env=env,
                         cwd=self._cwd if self._cwd is not None else self._tmpdir,
                         start_new_session=True,
                         close_fds=True,
+                        **identity,
                     )
                 except BaseException:
                     os.close(read_fd)
@@ -288,6 +375,13 @@ class Attempt:
         # Something outside the group still holds the pipe: stop reading rather than hang.
         self._abandon.set()
         reader.join()
+
+
+def _give(directory: str, user: TaskUser) -> None:
+    """Hand the attempt's directory and what is in it to the task's user."""
+    os.chown(directory, user.uid, user.gid)
+    for name in os.listdir(directory):
+        os.chown(os.path.join(directory, name), user.uid, user.gid)
 
 
 def kill_group(pid: int) -> None:

@@ -5,6 +5,12 @@ Each claimed attempt runs on its own thread: a branch node evaluates its conditi
 own process group (engine.runner), with the scheduling parameters substituted, then the
 node's quality check (`Checking`). A failed attempt is retried after `rerunInterval` while
 the node's rerun policy allows; a timeout kills the process group.
+
+A task's process sees only its own environment (`task_environment`): PATH, LANG, HOME (its
+working directory), TZ (its workspace's zone), dwsched's task variables, its parameters as
+DWSCHED_PARAM_<name>, and the server variables the operator passed on by name. The node's own
+parameters are also its arguments. Values a run request supplied never become code
+(domain.parameters, engine.runner.render_for).
 """
 
 from __future__ import annotations
@@ -20,13 +26,24 @@ from dataclasses import dataclass, field
 from dwsched.clock import Clock
 from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
 from dwsched.domain.models import Status
-from dwsched.domain.parameters import parse_assignments, substitute
+from dwsched.domain.parameters import (
+    PARAM_PREFIX,
+    Render,
+    parse_assignments,
+    python_literal,
+    resolve,
+    substitute,
+)
 from dwsched.engine.runner import (
     Attempt,
     Command,
+    TaskUser,
+    UnsafeValue,
     command_for,
     process_alive,
     process_identity,
+    render_for,
+    shell_variable,
 )
 from dwsched.store import Store
 from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
@@ -35,7 +52,7 @@ log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
 DEFAULT_GROUP_SLOTS = 4
-HIDDEN_FROM_TASKS = frozenset({"DWSCHED_SECRET_KEY", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"})
+DEFAULT_TASK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def worker_name() -> str:
@@ -65,6 +82,12 @@ class WorkerSettings:
     default_group_slots: int = DEFAULT_GROUP_SLOTS
     runners: Mapping[str, str] = field(default_factory=dict)  # task type -> command with {script}
     log_cap: int = LOG_CAP
+    task_user: TaskUser | None = None  # None: tasks run as this process's own user
+    # What every task's environment starts from: PATH, LANG and the variables the operator
+    # passes on by name (runtime.isolation.task_base_environment); nothing else of ours.
+    task_environment: Mapping[str, str] = field(
+        default_factory=lambda: {"PATH": DEFAULT_TASK_PATH, "LANG": "C.UTF-8"}
+    )
 
 
 class Worker:
@@ -228,14 +251,25 @@ class Worker:
                 # thread is gone (Engine.recover).
                 log.exception("task_instance_id=%s could not be ended", claimed.id)
 
-    def _params(self, claimed: Claimed) -> dict[str, str]:
+    def _params(self, claimed: Claimed) -> tuple[dict[str, str], frozenset[str]]:
+        """The task's parameters (the workflow's, then the node's own, which rank above) and
+        the names of those whose values a run request supplied."""
         values = parse_assignments(claimed.parameters)
         values.update({k: v for k, v in claimed.node.parameters})
-        return values
+        supplied = claimed.node.supplied
+        return values, frozenset(values if supplied is None else supplied)
 
-    def _text(self, claimed: Claimed, text: str) -> str:
+    def _text(self, claimed: Claimed, text: str, render: Render) -> str:
+        """`text` with its parameters substituted; supplied values as `render` shows them."""
+        values, supplied = self._params(claimed)
         return substitute(
-            text, claimed.biz_day, claimed.trigger_time, claimed.timezone, self._params(claimed)
+            text,
+            claimed.biz_day,
+            claimed.trigger_time,
+            claimed.timezone,
+            values,
+            supplied,
+            render,
         )
 
     def _branch(self, claimed: Claimed) -> None:
@@ -243,7 +277,9 @@ class Worker:
         chosen: list[str] = []
         unchosen: list[str] = []
         for branch in claimed.node.branches:
-            condition = self._text(claimed, branch.when)
+            # A condition is a Python expression: supplied values arrive as escaped text,
+            # so inside quotes they compare as strings and elsewhere they are an error.
+            condition = self._text(claimed, branch.when, python_literal)
             try:
                 taken = evaluate_condition(condition)
             except ConditionError as exc:
@@ -266,7 +302,17 @@ class Worker:
 
     def _execute(self, claimed: Claimed) -> None:
         node = claimed.node
-        content = self._text(claimed, node.content)
+        try:
+            render = render_for(node.command, self.settings.runners)
+            content = self._text(claimed, node.content, render)
+            check_text = (
+                None
+                if node.quality_check is None
+                else self._text(claimed, node.quality_check.command, shell_variable)
+            )
+        except UnsafeValue as refused:
+            self._done(claimed, Status.FAILURE, None, f"{refused}\n")
+            return
         command = command_for(node.command, content, self.settings.runners)
         if isinstance(command, str):
             self._done(claimed, Status.FAILURE, None, command + "\n")
@@ -274,18 +320,16 @@ class Worker:
         log_text = ""
         exit_code: int | None = 0
         if command is not None:
-            outcome = self._process(claimed, command, node.timeout_s or None)
+            outcome = self._process(claimed, command.with_arguments(self._arguments(claimed)))
             log_text, exit_code = outcome
             if exit_code != 0:
                 self._done(claimed, Status.FAILURE, exit_code, log_text)
                 return
         check = node.quality_check
-        if check is not None:
+        if check is not None and check_text is not None:
             self.store.set_checking(claimed, log_text, self.clock.now_ms())
             check_log, check_code = self._process(
-                claimed,
-                Command(("bash", "{script}"), self._text(claimed, check.command), "check.sh"),
-                node.timeout_s or None,
+                claimed, Command(("bash", "{script}"), check_text, "check.sh")
             )
             log_text += f"\n--- quality check (exit {check_code}) ---\n{check_log}"
             if check_code != 0 and check.blocking:
@@ -293,21 +337,45 @@ class Worker:
                 return
         self._done(claimed, Status.SUCCESS, exit_code, log_text)
 
-    def _process(
-        self, claimed: Claimed, command: Command, timeout_s: float | None
-    ) -> tuple[str, int | None]:
-        # The task's code gets the environment, minus the server key that seals the
-        # AccessKeySecrets (a task is anybody's code).
-        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_TASKS}
+    def _values(self, claimed: Claimed) -> dict[str, str]:
+        values, _ = self._params(claimed)
+        return resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, values)
+
+    def _arguments(self, claimed: Claimed) -> list[str]:
+        """The node's own parameters' values, in order: `$1 ... $N` as DataWorks Shell
+        nodes read them."""
+        values = self._values(claimed)
+        return [values[name] for name, _ in claimed.node.parameters]
+
+    def task_environment(self, claimed: Claimed) -> dict[str, str]:
+        """The whole environment of the attempt's process (see the module docstring)."""
+        env = dict(self.settings.task_environment)
+        env.update({PARAM_PREFIX + k: v for k, v in self._values(claimed).items()})
         env.update(
             {
+                "TZ": claimed.timezone,
                 "DWSCHED_TASK_INSTANCE_ID": str(claimed.id),
                 "DWSCHED_RUN_NUMBER": str(claimed.run_number),
                 "DWSCHED_WORKFLOW_INSTANCE_ID": str(claimed.workflow_instance_id),
                 "DWSCHED_BIZDATE": claimed.biz_day.strftime("%Y%m%d"),
             }
         )
-        attempt = Attempt(command, env, timeout_s, log_cap=self.settings.log_cap)
+        user = self.settings.task_user
+        if user is not None:
+            env["USER"] = env["LOGNAME"] = user.name
+        return env
+
+    def _process(self, claimed: Claimed, command: Command) -> tuple[str, int | None]:
+        timeout_s = claimed.node.timeout_s or None
+        env = self.task_environment(claimed)
+        attempt = Attempt(
+            command,
+            env,
+            timeout_s,
+            log_cap=self.settings.log_cap,
+            user=self.settings.task_user,
+            home=True,
+        )
         with self._lock:
             # Registered before it starts: a stop noticed from now on stops it (Attempt.stop
             # before start kills it as it starts); one noticed earlier is in _cancelled.
@@ -319,7 +387,10 @@ class Worker:
             if (claimed.id, claimed.run_number) in self._cancelled:
                 self._cancelled.discard((claimed.id, claimed.run_number))
                 attempt.stop()
-        pid = attempt.start()
+        try:
+            pid = attempt.start()
+        except OSError as exc:
+            return f"dwsched: the task's process could not start: {exc}\n", None
         self.store.record_process(claimed.id, pid, process_identity(pid))
         outcome = attempt.wait()
         text = outcome.log

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,10 @@ from dwsched.api.calls import Calls
 from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
+from dwsched.engine.runner import TaskUser
 from dwsched.engine.service import Engine
 from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
+from dwsched.runtime.isolation import task_base_environment
 from dwsched.runtime.keys import handover, take_over
 from dwsched.store import Store
 from dwsched.web.console import Console
@@ -77,11 +79,16 @@ RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
 def engine_settings(
-    slots: int, environ: Mapping[str, str], group_slots: Mapping[str, int] | None = None
+    slots: int,
+    environ: Mapping[str, str],
+    group_slots: Mapping[str, int] | None = None,
+    task_user: TaskUser | None = None,
+    task_env: Sequence[str] = (),
 ) -> WorkerSettings:
     """Worker settings: `slots` attempts at once; `group_slots` per resource group (`*` for
     the others); DWSCHED_RUNNER_<TYPE> variables give the command that runs each other task
-    type (with `{script}` for the code's file)."""
+    type (with `{script}` for the code's file); tasks run as `task_user` (None: this
+    process's user) and get the variables named in `task_env` (runtime.isolation)."""
     runners = {
         name.removeprefix(RUNNER_PREFIX): value
         for name, value in environ.items()
@@ -90,7 +97,12 @@ def engine_settings(
     groups = dict(group_slots or {})
     default = groups.pop("*", DEFAULT_GROUP_SLOTS)
     return WorkerSettings(
-        slots=slots, runners=runners, group_slots=groups, default_group_slots=default
+        slots=slots,
+        runners=runners,
+        group_slots=groups,
+        default_group_slots=default,
+        task_user=task_user,
+        task_environment=task_base_environment(environ, task_env),
     )
 
 
@@ -280,9 +292,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        waiting = self.header_timer is not None
+        timer = self.header_timer
         super().data_received(data)
-        if waiting and self.header_timer is not None and not self.transport.is_closing():
+        # Counted only while the same request's headers are still awaited (not when these
+        # bytes ended one request and began the next).
+        if timer is not None and timer is self.header_timer and not self.transport.is_closing():
             self.header_bytes += len(data)
             if self.header_bytes > self.limits.max_header_bytes:
                 self.send_431_response()

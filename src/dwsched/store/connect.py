@@ -7,7 +7,11 @@ with SQLAlchemy's pool.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import time
 from typing import Any
 
@@ -19,6 +23,7 @@ from dwsched.domain.errors import InvalidArgument
 from dwsched.store.statements import BUSY_TIMEOUT_MS
 
 WRITE = "dwsched_write"
+log = logging.getLogger("dwsched.store")
 
 
 def normalise_url(url: str) -> URL:
@@ -34,6 +39,15 @@ def normalise_url(url: str) -> URL:
     raise InvalidArgument(
         "--db", f"The database URL {url!r} is neither sqlite:///FILE nor postgresql://..."
     )
+
+
+def sqlite_file(url: str) -> str:
+    """The file of a SQLite database URL; "" for another database."""
+    try:
+        parsed = normalise_url(url)
+    except InvalidArgument:
+        return ""
+    return parsed.database or "" if parsed.get_backend_name() == "sqlite" else ""
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -56,9 +70,38 @@ def _set_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
+def private_file(path: str) -> None:
+    """Make the database file readable by its owner only (0600): created so when missing,
+    tightened when group or others may read it. SQLite gives its -wal and -shm files the
+    mode of the database. Tasks run as another user cannot then read it (docs/security.md)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = os.stat(path).st_mode
+        if stat.S_IMODE(mode) & 0o077:
+            try:
+                os.chmod(path, 0o600)
+            except PermissionError:
+                log.warning("database_mode path=%s mode=%04o: others may read it", path, mode)
+            else:
+                log.warning(
+                    "database_mode path=%s was %04o; made 0600 (owner only)",
+                    path,
+                    stat.S_IMODE(mode),
+                )
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                if stat.S_IMODE(os.stat(path + suffix).st_mode) & 0o077:
+                    os.chmod(path + suffix, 0o600)
+    else:
+        os.close(fd)
+
+
 def _sqlite_engine(url: URL) -> sa.Engine:
     if url.database in (None, "", ":memory:"):
         raise InvalidArgument("--db", "An in-memory SQLite database is not supported; name a file.")
+    with contextlib.suppress(FileNotFoundError):  # a missing directory: SQLite says so
+        private_file(url.database)
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8
     )

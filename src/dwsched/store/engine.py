@@ -252,6 +252,8 @@ class NewInstance:
     group: object = None  # instances of one group share a UnifiedWorkflowInstanceId
     chosen: frozenset[int] | None = None  # task ids that run (others SkipUnchoose); all
     task_parameters: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    # names among `parameters` whose values the run request supplied (data, never code)
+    supplied: frozenset[str] = frozenset()
     priority: int | None = None
     resource_group: str | None = None
     trigger_type: str = "Scheduler"
@@ -356,10 +358,14 @@ def _task_rows(
             own = Recurrence.SKIP_UNCHOOSE
         if own is Recurrence.NORMAL and node.recurrence.value != "Normal":
             own = Recurrence(node.recurrence.value)
-        override = new.task_parameters.get(task.id)
-        if override:
-            merged = {**dict(node.parameters), **override}
-            node = replace(node, parameters=tuple(merged.items()))
+        override = new.task_parameters.get(task.id) or {}
+        declared = dict(node.parameters)  # a node's own parameter hides the workflow's
+        supplied = {*override, *(n for n in new.supplied if n not in declared)}
+        node = replace(
+            node,
+            parameters=tuple({**declared, **override}.items()),
+            supplied=tuple(sorted(supplied)),
+        )
         if new.priority is not None or new.resource_group:
             node = replace(
                 node,

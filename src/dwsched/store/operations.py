@@ -165,6 +165,7 @@ def create_instances(
             group=p.cycle.biz_day,
             chosen=p.chosen,
             task_parameters=p.task_parameters,
+            supplied=p.supplied,
             priority=request.priority,
             resource_group=request.resource_group,
             trigger_type="Manual",
