@@ -460,3 +460,20 @@ console_sessions = sa.Table(
     sa.Index(None, "user_id"),
     sa.Index(None, "expires_at"),
 )
+
+# Console sign-in throttling (0006), shared by every API process on the database: a row per
+# counter of failed sign-ins (`kind` pair: a user name from one address; name: a user name
+# from anywhere; source: an address, any name) with the time until which tries are refused,
+# and a row of kind `trusted` per (user name, address) that signed in lately. Rows lapse at
+# `expires_at` and are swept (web/signin.py).
+signin_failures = sa.Table(
+    "signin_failures",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("user_name", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("blocked_until", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", sa.BigInteger(), nullable=False),
+    sa.Index(None, "expires_at"),
+)

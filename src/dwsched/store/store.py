@@ -59,6 +59,7 @@ from dwsched.store import (
     operations,
     projects,
     sessions,
+    signins,
     summaries,
     task_instances,
     workflows,
@@ -911,6 +912,61 @@ class Store:
     def end_session(self, digest: str) -> None:
         with self.write() as conn:
             sessions.end(conn, digest)
+
+    # Console sign-in throttling (store.signins; the rules are web.signin's).
+    def sign_in_trusted(self, user_name: str, source: str, now_ms: int) -> bool:
+        with self.read() as conn:
+            return signins.is_trusted(conn, user_name, source, now_ms)
+
+    def claim_sign_in(
+        self,
+        counters: Sequence[signins.Counter],
+        now_ms: int,
+        hold_ms: Callable[[str, int], int],
+        keep_ms: int,
+    ) -> signins.Claim:
+        """Admit a try unless one of `counters` refuses tries now (then `wait_ms`, nothing
+        written). An admitted try is counted as failed at once, in one transaction with the
+        check, so that concurrent tries on any process are counted before their passwords
+        are checked; `hold_ms(kind, failures)` is how long a counter then refuses tries, and
+        it lapses `keep_ms` after its last try. `settle_sign_in` takes the count back."""
+        ordered = tuple(sorted(set(counters)))
+        with self.write() as conn:
+            found = signins.counts(conn, ordered, now_ms)
+            until = max((held for _, held in found.values()), default=0)
+            if until > now_ms:
+                return signins.Claim(ordered, now_ms, {}, wait_ms=until - now_ms)
+            blocked: dict[signins.Counter, int] = {}
+            for counter in ordered:
+                failures = found.get(counter, (0, 0))[0] + 1
+                blocked[counter] = now_ms + hold_ms(counter.kind, failures)
+                signins.count_failure(
+                    conn, counter, failures, blocked[counter], now_ms, now_ms + keep_ms
+                )
+        return signins.Claim(ordered, now_ms, blocked)
+
+    def settle_sign_in(
+        self,
+        claim: signins.Claim,
+        forget: Sequence[str] = (),
+        trust: tuple[str, str, int] | None = None,
+    ) -> None:
+        """Take back the failure `claim` counted: counters of the kinds in `forget` are
+        deleted, the others lose one failure and open again (unless a later try holds
+        them); `trust` (user name, address, until) remembers a successful sign-in."""
+        with self.write() as conn:
+            for counter in claim.counters:
+                if counter.kind in forget:
+                    signins.forget(conn, counter)
+                else:
+                    signins.refund(conn, counter, claim.blocked[counter], claim.at_ms)
+                    signins.forget_if_clear(conn, counter, claim.at_ms)
+            if trust is not None:
+                signins.trust(conn, *trust)
+
+    def sweep_sign_ins(self, now_ms: int) -> int:
+        with self.write() as conn:
+            return signins.sweep(conn, now_ms)
 
     def status_counts(
         self, project_id: int, env: EnvType, days: Sequence[date]

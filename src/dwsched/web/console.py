@@ -163,7 +163,7 @@ class Console:
         self.calls = calls
         self.throttle = throttle
         self.body_timeout = body_timeout
-        self.guard = SignInGuard()
+        self.guard = SignInGuard(store)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -223,23 +223,23 @@ class Console:
         source = request.client.host if request.client else ""
         now = self.clock.now_ms()
         try:
-            self.guard.check(name, source, now)
+            attempt = await run_in_threadpool(self.guard.admit, name, source, now)
         except Throttled as throttled:
             await run_in_threadpool(self._audit_sign_in, name, "Throttling.User", source)
             raise throttled
         try:
             slot = self.guard.slot()
         except Busy as busy:
+            await run_in_threadpool(self.guard.cancel, attempt)
             raise _Refused(503, "ServiceUnavailable", "Too many sign-ins at once; retry.") from busy
         try:
             token, csrf = await run_in_threadpool(self._start_session, name, password)
         finally:
             slot.release()
-        if token is None:
-            self.guard.failed(name, source, now)
+        if token is None:  # counted as failed already, by admit
             await run_in_threadpool(self._audit_sign_in, name, "SignInFailed", source)
             raise _Refused(401, "SignInFailed", "The user name or the password is wrong.")
-        self.guard.succeeded(name)
+        await run_in_threadpool(self.guard.succeeded, attempt, self.clock.now_ms())
         await run_in_threadpool(self._audit_sign_in, name, "OK", source)
         response = _json(200, {"UserName": name, "CsrfToken": csrf})
         response.set_cookie(
