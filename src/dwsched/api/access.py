@@ -11,12 +11,22 @@
 4. For an action inside a workspace, the caller must be a member whose roles permit the
    action's kind (read, operate, develop, administer), unless the caller is a tenant
    administrator (has AdministratorAccess).
+5. Every id the request names must exist, unless the caller administers the tenant (the
+   tenant's own key, AdministratorAccess): an id that does not exist names no workspace to
+   check, and the handler, in a transaction of its own, would act on whatever was created
+   with that id meanwhile. Ids are allocated once and never change workspace, so an id
+   checked here is, when the handler acts on it, still in the workspace checked.
+6. An id that does not exist and an id of a workspace the caller is not a member of get the
+   same denial, naming only the id: the answer does not tell an outsider which ids exist.
+   Denials about workspaces the caller is a member of, or named by ProjectId, say why.
 A denial is 403 Forbidden.RAM with AccessDeniedDetail. Facts are cached per process for
-CACHE_MS, so a change of policy or membership applies within that time.
+CACHE_MS, so a change of policy or membership applies within that time; the workspace of
+an id is read for every request (never cached).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +55,29 @@ class Caller:
     readable: frozenset[int] | None
     user_id: int | None = None  # None for the tenant's own key
     workspaces: frozenset[int] = frozenset()  # those the request touches
+    # Ids the request names that did not exist when it was authorised (only a tenant
+    # administrator's request goes on with them): their workspaces are looked up again
+    # once the handler has acted (Authorizer.touched), for the audit record.
+    unresolved: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """What a request names: workspaces by its ProjectId (`named`), and ids, in the
+    request's order, each with its workspace (None: no such id); `noun` names the ids'
+    kind in a denial."""
+
+    named: frozenset[int] = frozenset()
+    ids: tuple[tuple[Any, int | None], ...] = ()
+    noun: str = ""
+
+    @property
+    def workspaces(self) -> frozenset[int]:
+        return self.named | {w for _, w in self.ids if w is not None}
+
+    @property
+    def missing(self) -> tuple[Any, ...]:
+        return tuple(i for i, w in self.ids if w is None)
 
 
 class _Cache:
@@ -120,13 +153,13 @@ class Authorizer:
         rule = access.rule_of(action)
         if subject is None and rule.kind is access.Kind.READ:
             return Caller("root", None)  # the tenant's key reading: nothing to look up
-        workspaces = self._workspaces(rule.where, params)
+        targets = self._targets(rule.where, params)
         if subject is None:  # the workspaces are for the audit record only
-            return Caller("root", None, None, frozenset(workspaces))
+            return Caller("root", None, None, targets.workspaces, targets.missing)
         try:
-            return self._check(subject, action, rule, workspaces, source_ip, secure, now_ms)
+            return self._check(subject, action, rule, targets, source_ip, secure, now_ms)
         except Forbidden as denied:
-            denied.workspaces = frozenset(workspaces)
+            denied.workspaces = targets.workspaces
             raise
 
     def _check(
@@ -134,7 +167,7 @@ class Authorizer:
         subject: _Subject,
         action: str,
         rule: access.Rule,
-        workspaces: set[int],
+        targets: Targets,
         source_ip: str,
         secure: bool,
         now_ms: int,
@@ -147,65 +180,114 @@ class Authorizer:
             "acs:SecureTransport": "true" if secure else "false",
         }
         user = subject.principal.user
-        targets: list[int | None] = [*sorted(workspaces)] or [None]
-        for project_id in targets:
-            here = dict(context)
-            if project_id is not None:
-                here["dwsched:ProjectId"] = str(project_id)
-            resource = policies.workspace_resource(project_id)
-            # Name the workspace only when the caller named it (ProjectId): an id's workspace
-            # is not the caller's to learn.
-            where = (
-                f"in the workspace {project_id}"
-                if project_id is not None and rule.where is access.Where.PROJECT_ID
-                else "in the workspace of the ids it names"
-                if project_id is not None
-                else "on the tenant"
+        # The workspaces the caller named (ProjectId) first: what it learns of them depends
+        # on the number it gave, not on any id.
+        for project_id in sorted(targets.named):
+            self._permit(
+                subject, action, rule, project_id, f"in the workspace {project_id}", context
             )
-            decision = policies.evaluate(
-                subject.policies, access.ram_action(action), resource, here
-            )
-            if not decision.allowed:
-                raise self._denied(
-                    action,
-                    user.name,
-                    decision.reason,
-                    "AccountLevelIdentityBasedPolicy",
-                    f"the policies of {user.name!r} do not allow dataworks:{action} "
-                    f"{where} ({decision.reason}"
-                    + (f" by {decision.policy}" if decision.policy else "")
-                    + ")",
-                )
-            if project_id is None or subject.administrator:
-                continue
-            roles = self._cache.get(
-                ("roles", project_id, user.id),
-                lambda p=project_id: self.store.member_roles(p, user.id),  # type: ignore[misc]
-            )
-            if roles is None:
+        if not subject.administrator:
+            hidden = self._hidden(targets, user.id)
+            if hidden is not None:
                 raise self._denied(
                     action,
                     user.name,
                     "ImplicitDeny",
                     "WorkspaceRole",
-                    f"{user.name!r} is not a member of the workspace ({where})",
+                    f"the {targets.noun} {hidden} does not exist, or is in a workspace where "
+                    f"{user.name!r} is not a member",
                 )
-            if not access.roles_permit(roles, rule.kind):
-                shown = ", ".join(sorted(roles)) or "no role"
-                raise self._denied(
-                    action,
-                    user.name,
-                    "ImplicitDeny",
-                    "WorkspaceRole",
-                    f"the roles of {user.name!r} {where} ({shown}) do "
-                    f"not permit {rule.kind} actions",
-                )
+        # An id's workspace is not the caller's to learn: not named in the message.
+        for project_id in sorted(targets.workspaces - targets.named):
+            where = "in the workspace of the ids it names"
+            self._permit(subject, action, rule, project_id, where, context)
+        if not targets.workspaces:
+            self._permit(subject, action, rule, None, "on the tenant", context)
         readable = None
         if not subject.administrator:
             readable = frozenset(
                 self._cache.get(("member", user.id), lambda: self.store.member_projects(user.id))
             )
-        return Caller(user.name, readable, user.id, frozenset(workspaces))
+        return Caller(user.name, readable, user.id, targets.workspaces, targets.missing)
+
+    def _hidden(self, targets: Targets, user_id: int) -> Any:
+        """The first id (in the request's order) that does not exist or is in a workspace
+        the user is not a member of; None when there is none."""
+        for named_id, project_id in targets.ids:
+            if project_id is None or self._roles(project_id, user_id) is None:
+                return named_id
+        return None
+
+    def _roles(self, project_id: int, user_id: int) -> set[str] | None:
+        return self._cache.get(
+            ("roles", project_id, user_id),
+            lambda: self.store.member_roles(project_id, user_id),
+        )
+
+    def _permit(
+        self,
+        subject: _Subject,
+        action: str,
+        rule: access.Rule,
+        project_id: int | None,
+        where: str,
+        context: Mapping[str, str],
+    ) -> None:
+        """Forbidden unless the policies allow the action in the workspace (None: on the
+        tenant) and, inside a workspace, the caller's roles there permit its kind."""
+        user = subject.principal.user
+        here = dict(context)
+        if project_id is not None:
+            here["dwsched:ProjectId"] = str(project_id)
+        resource = policies.workspace_resource(project_id)
+        decision = policies.evaluate(subject.policies, access.ram_action(action), resource, here)
+        if not decision.allowed:
+            raise self._denied(
+                action,
+                user.name,
+                decision.reason,
+                "AccountLevelIdentityBasedPolicy",
+                f"the policies of {user.name!r} do not allow dataworks:{action} "
+                f"{where} ({decision.reason}"
+                + (f" by {decision.policy}" if decision.policy else "")
+                + ")",
+            )
+        if project_id is None or subject.administrator:
+            return
+        roles = self._roles(project_id, user.id)
+        if roles is None:
+            raise self._denied(
+                action,
+                user.name,
+                "ImplicitDeny",
+                "WorkspaceRole",
+                f"{user.name!r} is not a member of the workspace ({where})",
+            )
+        if not access.roles_permit(roles, rule.kind):
+            shown = ", ".join(sorted(roles)) or "no role"
+            raise self._denied(
+                action,
+                user.name,
+                "ImplicitDeny",
+                "WorkspaceRole",
+                f"the roles of {user.name!r} {where} ({shown}) do not permit {rule.kind} actions",
+            )
+
+    def touched(self, caller: Caller, action: str, answer: Mapping[str, Any]) -> Caller:
+        """`caller`, its workspaces completed with those of the ids that did not exist when
+        it was authorised and that the handler then acted on (a batch's ids only where its
+        SuccessInfo says so): the workspaces the request actually touched."""
+        named = access.ID_KINDS.get(access.rule_of(action).where)
+        if not caller.unresolved or named is None:
+            return caller
+        ids = list(caller.unresolved)
+        done = answer.get("SuccessInfo")
+        if isinstance(done, Mapping):
+            ids = [i for i in ids if (done.get(str(i)) or {}).get("Success") is True]
+        found = self.store.projects_of(named[0], ids) if ids else {}
+        return dataclasses.replace(
+            caller, workspaces=caller.workspaces | frozenset(found.values()), unresolved=()
+        )
 
     def _subject(self, access_key_id: str) -> _Subject | None:
         principal = self.store.principal(access_key_id)
@@ -222,44 +304,33 @@ class Authorizer:
                 found.append((name, policies.BUILTIN[name]))
         return _Subject(principal, tuple(found), ADMINISTRATOR in principal.policy_names)
 
-    def _workspaces(self, where: access.Where, params: Mapping[str, str]) -> set[int]:
-        """The workspaces the request names (ids that exist); unreadable values are left to
-        the handler, which refuses them before doing anything."""
+    def _targets(self, where: access.Where, params: Mapping[str, str]) -> Targets:
+        """The workspaces and the ids the request names, each id with its workspace;
+        unreadable values are refused here as the handler would refuse them."""
         W = access.Where
         if where is W.TENANT:
-            return set()
-        found: set[int] = set()
-        project = Params(params).integer("ProjectId")
-        if where in (W.PROJECT_ID, W.DEFINITION) and project is not None:
-            found.add(project)
+            return Targets()
+        p = Params(params)
+        project = p.integer("ProjectId")
+        named = frozenset(
+            [project] if where in (W.PROJECT_ID, W.DEFINITION) and project is not None else []
+        )
         if where is W.PROJECT_ID:
-            return found
-        kind = {
-            W.PROJECT: "Project",
-            W.WORKFLOW_INSTANCE: "WorkflowInstance",
-            W.WORKFLOW_INSTANCES: "WorkflowInstance",
-            W.TASK_INSTANCE: "TaskInstance",
-            W.TASK_INSTANCES: "TaskInstance",
-            W.WORKFLOW: "Workflow",
-            W.DEFINITION: "Definition",
-            W.TASK: "Task",
-            W.OPERATION: "Operation",
-        }[where]
+            return Targets(named)
+        kind, noun = access.ID_KINDS[where]
         # The ids exactly as the handler reads them (Params): an id the handler would act on
         # is never one this check missed; a value it refuses is refused here the same way.
-        p = Params(params)
         ids: list[Any]
         if where is W.OPERATION:
-            ids = [params["OperationId"]] if params.get("OperationId") else []
+            ids = [i for i in [p.text("OperationId", max_length=64)] if i]
         elif where is W.TASK:
             ids = [i for i in [p.integer("TaskId")] if i is not None]
         elif where in (W.WORKFLOW_INSTANCES, W.TASK_INSTANCES):
-            ids = p.int_list("Ids", MAX_IDS) or []
+            ids = list(dict.fromkeys(p.int_list("Ids", MAX_IDS) or []))
         else:
             ids = [i for i in [p.integer("Id")] if i is not None]
-        if ids:
-            found |= set(self.store.projects_of(kind, ids).values())
-        return found
+        found = self.store.projects_of(kind, ids) if ids else {}
+        return Targets(named, tuple((i, found.get(i)) for i in ids), noun)
 
     @staticmethod
     def _denied(action: str, user: str, reason: str, policy_type: str, why: str) -> Forbidden:

@@ -76,6 +76,14 @@ class Calls:
                 self.record(caller, who.access_key_id, action, params, error, request_id, source)
             raise
         if mutating:
+            # Ids that did not exist when a tenant administrator's request was authorised
+            # may have been created before its handler acted on them: the audit record
+            # names the workspaces actually touched. (The action is done: a failure here is
+            # logged, not the client's problem.)
+            try:
+                caller = self.authorizer.touched(caller, action, result)
+            except Exception:
+                log.exception("audit_workspaces_failed request_id=%s action=%s", request_id, action)
             self.record(caller, who.access_key_id, action, params, result, request_id, source)
         return result
 

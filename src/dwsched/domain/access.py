@@ -4,7 +4,10 @@ action's workspace comes from. Pure (the API asks the store for the facts).
 A call is allowed when the caller's policies allow `dataworks:<Action>` on the workspace
 (domain.policies) and, for an action inside a workspace, the caller is a member of it whose
 roles permit the action's kind. Tenant administrators (users with AdministratorAccess) are
-not limited by membership.
+not limited by membership. Every id a call names must exist, unless the caller administers
+the tenant: an id keeps its workspace, so an id checked before the handler runs is in that
+workspace still when the handler acts on it (docs/access.md, "The workspace of a request",
+lists the exceptions, all after an administrator's action).
 """
 
 from __future__ import annotations
@@ -62,6 +65,21 @@ class Where(enum.StrEnum):
     TASK = "Task"  # TaskId
     OPERATION = "Operation"  # OperationId
     TENANT = "Tenant"  # no workspace: policies alone decide
+
+
+# What the ids of each kind name: the kind `store.access.projects_of` looks up, and the
+# noun a message uses.
+ID_KINDS: dict[Where, tuple[str, str]] = {
+    Where.PROJECT: ("Project", "workspace"),
+    Where.WORKFLOW_INSTANCE: ("WorkflowInstance", "workflow instance"),
+    Where.WORKFLOW_INSTANCES: ("WorkflowInstance", "workflow instance"),
+    Where.TASK_INSTANCE: ("TaskInstance", "task instance"),
+    Where.TASK_INSTANCES: ("TaskInstance", "task instance"),
+    Where.WORKFLOW: ("Workflow", "workflow"),
+    Where.DEFINITION: ("Definition", "workflow definition"),
+    Where.TASK: ("Task", "task"),
+    Where.OPERATION: ("Operation", "operation"),
+}
 
 
 @dataclass(frozen=True, slots=True)
