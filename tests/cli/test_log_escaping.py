@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import httpx
+
 from dwsched.cli.terminal import json_text, visible, visible_log
-from tests.cli.helpers import ok
+from dwsched.clock import SystemClock
+from dwsched.domain.models import ProjectChanges
+from tests.cli.helpers import db_url_of, invoke, ok
 from tests.cli.test_operations import deploy, dw, live, shell, smoke_test
 from tests.conftest import LiveServer, project
 
@@ -97,3 +101,24 @@ def test_names_show_control_sequences_escaped(live: LiveServer) -> None:
     shown = ok(dw(live, "workflows", "show", str(w["Id"]))).stdout
     assert_no_raw(shown)
     assert "n\\x1b[31mred" in shown, shown
+
+
+def test_audit_and_workspaces_show_typed_text_escaped(live: LiveServer) -> None:
+    """A failed console sign-in records whatever user name was typed, by anyone: `dwsched
+    audit` shows it escaped; so does `projects list` a workspace's description."""
+    typed = "\x1b]0;pwned\x07[link=http://x]op[/link]\r\u202e"
+    with httpx.Client(base_url=f"http://{live.endpoint}", timeout=30) as http:
+        answer = http.post("/console/api/signin", json={"UserName": typed, "Password": "x" * 9})
+    assert answer.status_code == 401
+    p = project(live.store)
+    live.store.update_project(p.id, ProjectChanges(description=typed), SystemClock().now_ms())
+    url = db_url_of(live.store)
+
+    table = ok(invoke("audit", "--db", url, "--action", "ConsoleSignIn")).stdout
+    lines = ok(invoke("audit", "--db", url, "--action", "ConsoleSignIn", "--json")).stdout
+    workspaces = ok(invoke("projects", "list", "--db", url)).stdout
+    for out in (table, lines, workspaces):
+        assert_no_raw(out)
+    # The tables are narrow here (80 columns): the cells are cut, but start visibly.
+    assert "\\x1b]0;" in table and "\\x1b]0;" in workspaces, (table, workspaces)
+    assert typed in [json.loads(line)["User"] for line in lines.splitlines()]

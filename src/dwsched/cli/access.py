@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dwsched.cli.options import db_option, open_store, option
+from dwsched.cli.terminal import cell, json_text
 from dwsched.clock import SystemClock
 from dwsched.domain import policies as policy_rules
 from dwsched.domain.errors import InvalidArgument
@@ -300,7 +301,7 @@ def audit(
     if as_json:
         for e in found:
             click.echo(
-                json.dumps(
+                json_text(
                     {
                         "Time": e.create_time,
                         "User": e.user,
@@ -313,7 +314,6 @@ def audit(
                         "RequestId": e.request_id,
                         "Source": e.source,
                     },
-                    ensure_ascii=False,
                 )
             )
         return
@@ -321,13 +321,14 @@ def audit(
     for e in found:
         when = datetime.fromtimestamp(e.create_time / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         style = "green" if e.result == "OK" else "red"
+        # The user name of a failed console sign-in is whatever was typed: shown escaped.
         table.add_row(
             when,
-            e.user,
-            e.action,
-            ", ".join(json.loads(e.targets)),
-            f"[{style}]{e.result}[/]",
-            e.source,
-            e.request_id,
+            cell(e.user),
+            cell(e.action),
+            cell(", ".join(json.loads(e.targets))),
+            cell(e.result, style),
+            cell(e.source),
+            cell(e.request_id),
         )
     Console().print(table)

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dwsched.cli.options import db_option, open_store, option, timezone_option
+from dwsched.cli.terminal import cell
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.domain.models import NewProject, Project, ProjectChanges
@@ -21,7 +22,7 @@ def projects() -> None:
 def _table(found: list[Project]) -> Table:
     table = Table("Id", "Name", "Time zone", "Status", "Description")
     for p in found:
-        table.add_row(str(p.id), p.name, p.timezone, p.status.value, p.description)
+        table.add_row(str(p.id), p.name, p.timezone, p.status.value, cell(p.description))
     return table
 
 
