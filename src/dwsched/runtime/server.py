@@ -257,8 +257,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     it is closed if that takes longer than `header_timeout`, or more than
     `max_header_bytes`. Past `max_connections`, a new connection closes the one that has
     waited longest (or itself, when every other one is busy with a request), so that
-    idle clients cannot keep others out. A response given before its request's body was
-    read (refused, timed out) ends the connection."""
+    idle clients cannot keep others out."""
 
     def __init__(
         self,
@@ -274,6 +273,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.waiting = _WAITING.setdefault(server_state, _Waiting())
         self.header_timer: asyncio.TimerHandle | None = None
         self.header_bytes = 0
+        self.in_body = False  # between a request's headers and the end of its body
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -292,10 +292,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        timer = self.header_timer
+        timer = None if self.in_body else self.header_timer
         super().data_received(data)
-        # Counted only while the same request's headers are still awaited (not when these
-        # bytes ended one request and began the next).
+        # Counted only while the same request's headers are still awaited: not the rest of
+        # an earlier body, nor bytes that ended one request and began the next.
         if timer is not None and timer is self.header_timer and not self.transport.is_closing():
             self.header_bytes += len(data)
             if self.header_bytes > self.limits.max_header_bytes:
@@ -307,16 +307,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_waiting()
+        self.in_body = True
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        self.in_body = False
+        super().on_message_complete()
+
     def on_response_complete(self) -> None:
-        request = self.cycle
         super().on_response_complete()
-        if self.transport.is_closing():
-            return
-        if request is not None and request.more_body:
-            self._close()  # answered before its body was read: the rest is of no use
-        elif self.cycle is None or self.cycle.response_complete:
+        # The rest of a body the app did not read (a 413, a 408) is read and dropped, then
+        # the next request's headers are awaited: all within `header_timeout`. Closing at
+        # once would reset the connection before the client could read the answer.
+        if self.cycle is None or self.cycle.response_complete:
             self._wait()
 
     def send_431_response(self) -> None:
