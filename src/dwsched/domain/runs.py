@@ -12,13 +12,18 @@ Types (DataWorks' CreateWorkflowInstances):
 
 Chosen tasks run; the other tasks of the instance are SkipUnchoose dry runs. All instances
 of one BizDate share one UnifiedWorkflowInstanceId.
+
+Bounded before expanded: a request is refused before any BizDate is enumerated when its
+ranges cover more than MAX_INSTANCES BizDates (counted from the ranges' union, without
+enumerating days), or more than MAX_INSTANCES (BizDate, workflow) pairs; each pair then
+costs a few microseconds, however narrow the StartTime/EndTime window.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -28,8 +33,8 @@ import msgspec
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.flowspec import TriggerType, WorkflowKind
 from dwsched.domain.models import EnvType, InstanceType
-from dwsched.domain.parameters import parse_assignments
-from dwsched.domain.schedule import Cycle, CycleKind, Trigger, cycles_on
+from dwsched.domain.parameters import check_supplied, parse_assignments
+from dwsched.domain.schedule import Cycle, CycleKind, Trigger, cycles_over
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 
 DEFAULT_WORKFLOW = 1  # DataWorks' "WorkflowId of a scheduled task is always 1"
@@ -102,17 +107,55 @@ class PlannedInstance:
     chosen: frozenset[int]  # ids of the tasks that run; the others are SkipUnchoose
     parameters: str  # the workflow's k=v parameters, as the instance has them
     task_parameters: Mapping[int, Mapping[str, str]]  # overrides of each task's parameters
+    supplied: frozenset[str] = frozenset()  # names in `parameters` the request set (data)
+
+
+def merged_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The union of the inclusive ranges [start, end] as disjoint ranges, ascending; a range
+    that ends before it starts is empty. Adjacent ranges merge."""
+    merged: list[tuple[date, date]] = []
+    for start, end in sorted(r for r in ranges if r[0] <= r[1]):
+        if merged and (start - merged[-1][1]).days <= 1:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def day_count(ranges: Iterable[tuple[date, date]]) -> int:
+    """How many distinct days the ranges cover, by arithmetic: no day is enumerated."""
+    return sum((end - start).days + 1 for start, end in merged_ranges(ranges))
+
+
+def check_ranges(ranges: Sequence[tuple[date, date]]) -> None:
+    """InvalidArgument Periods.BizDates when there are more than MAX_RANGES ranges or they
+    cover more than MAX_INSTANCES BizDates (each BizDate makes an instance per workflow)."""
+    if len(ranges) > MAX_RANGES:
+        raise InvalidArgument(
+            "Periods.BizDates",
+            f"The parameter Periods.BizDates holds {len(ranges)} ranges; at most "
+            f"{MAX_RANGES} are allowed.",
+        )
+    count = day_count(ranges)
+    if count > MAX_INSTANCES:
+        raise InvalidArgument(
+            "Periods.BizDates",
+            f"The parameter Periods.BizDates covers {count} BizDates; one call creates at "
+            f"most {MAX_INSTANCES} workflow instances (one per BizDate and cycle): split it "
+            "into several calls.",
+        )
 
 
 def biz_days(request: RunRequest) -> list[date]:
-    """The request's BizDates in run order (Asc, or Desc), each once."""
-    days = sorted(
-        {
-            start + timedelta(days=n)
-            for start, end in request.ranges
-            for n in range((end - start).days + 1)
-        }
-    )
+    """The request's BizDates in run order (Asc, or Desc), each once; InvalidArgument
+    (check_ranges) before any is made when there are too many."""
+    check_ranges(request.ranges)
+    days = [
+        start + timedelta(days=n)
+        for start, end in merged_ranges(request.ranges)
+        for n in range((end - start).days + 1)
+    ]
     return days[::-1] if request.descending else days
 
 
@@ -125,35 +168,51 @@ def plan_run(
     """The instances `request` makes, in run order; InvalidArgument naming the parameter
     when it cannot be done. `workflows`: the request's workflow, or (WorkflowId 1) the
     workflows holding the tasks it names; `timezone`: the workspace's."""
+    check_ranges(request.ranges)
     chosen = _chosen(request, workflows)
+    merged = merged_ranges(request.ranges)
+    count = day_count(merged)
     if request.type is InstanceType.SUPPLEMENT_DATA:
-        days = biz_days(request)
-        if not days:
+        if not count:
             raise InvalidArgument(
                 "Periods", "The parameter Periods.BizDates is required for SupplementData."
             )
         today = _today(now_ms, timezone)
-        if days and max(days) > today:
+        if merged[-1][1] > today:
             raise InvalidArgument(
                 "Periods",
-                f"The parameter Periods.BizDates reaches {max(days)}, after today ({today}) in "
-                "the workspace's time zone: a backfill's BizDate cannot be in the future.",
+                f"The parameter Periods.BizDates reaches {merged[-1][1]}, after today ({today}) "
+                "in the workspace's time zone: a backfill's BizDate cannot be in the future.",
             )
-    else:
-        days = biz_days(request) or [_today(now_ms, timezone) - timedelta(days=1)]
-        if len(days) > 1:
+        if count * len(chosen) > MAX_INSTANCES:
             raise InvalidArgument(
-                "Periods",
-                f"The parameter Periods names {len(days)} BizDates; a {request.type} instance "
-                "runs for one BizDate.",
+                "Periods.BizDates",
+                f"The parameter Periods.BizDates covers {count} BizDates of {len(chosen)} "
+                f"workflows: more than the {MAX_INSTANCES} (BizDate, workflow) pairs one call "
+                "may plan; split it into several calls.",
             )
+    elif count > 1:
+        raise InvalidArgument(
+            "Periods",
+            f"The parameter Periods names {count} BizDates; a {request.type} instance "
+            "runs for one BizDate.",
+        )
+    days = biz_days(request) or [_today(now_ms, timezone) - timedelta(days=1)]
+    low, high = time.fromisoformat(request.day_start), time.fromisoformat(request.day_end)
+    streams = [
+        (
+            workflows[w],
+            tasks,
+            _workflow_parameters(request, workflows[w]),
+            _task_parameters(request, workflows[w]),
+            _cycles(request, workflows[w], days, now_ms, low, high),
+        )
+        for w, tasks in chosen.items()
+    ]
     planned: list[PlannedInstance] = []
-    for day in days:
-        for workflow_id, tasks in chosen.items():
-            workflow = workflows[workflow_id]
-            params = _workflow_parameters(request, workflow)
-            overrides = _task_parameters(request, workflow)
-            for cycle in _cycles(request, workflow, day, now_ms):
+    for _day in days:
+        for workflow, tasks, params, overrides, cycles in streams:
+            for cycle in next(cycles):
                 planned.append(PlannedInstance(workflow, cycle, tasks, params, overrides))
                 if len(planned) > MAX_INSTANCES:
                     raise InvalidArgument(
@@ -336,23 +395,22 @@ def _closure(edges: Mapping[int, set[int]], start: set[int]) -> set[int]:
     return seen
 
 
-def _cycles(request: RunRequest, workflow: DeployedWorkflow, day: date, now_ms: int) -> list[Cycle]:
-    """The cycles of BizDate `day` the request makes instances for."""
-    spec = workflow.spec
-    if request.type is not InstanceType.SUPPLEMENT_DATA or spec.trigger.cron is None:
-        return [Cycle(now_ms, day, day + timedelta(days=1), 1, CycleKind.NORMAL)]
-    t = spec.trigger
-    assert t.cron is not None
+def _cycles(
+    request: RunRequest,
+    workflow: DeployedWorkflow,
+    days: Sequence[date],
+    now_ms: int,
+    low: time,
+    high: time,
+) -> Iterator[list[Cycle]]:
+    """For each BizDate of `days` in turn, the cycles the request makes instances for: those
+    of the run date whose local time lies in [low, high] (Periods.StartTime/EndTime)."""
+    t = workflow.spec.trigger
+    if request.type is not InstanceType.SUPPLEMENT_DATA or t.cron is None:
+        return ([Cycle(now_ms, day, day + timedelta(days=1), 1, CycleKind.NORMAL)] for day in days)
     # A backfill runs past dates: the trigger's validity window does not apply.
     trigger = Trigger(t.cron, t.timezone, -(2**62), 2**62)
-    zone = ZoneInfo(t.timezone)
-    low, high = time.fromisoformat(request.day_start), time.fromisoformat(request.day_end)
-    found = []
-    for cycle in cycles_on(trigger, day + timedelta(days=1)):
-        local = datetime.fromtimestamp(cycle.trigger_time / 1000, UTC).astimezone(zone).time()
-        if low <= local <= high:
-            found.append(cycle)
-    return found
+    return cycles_over(trigger, (day + timedelta(days=1) for day in days), low, high)
 
 
 def _workflow_parameters(request: RunRequest, workflow: DeployedWorkflow) -> str:
@@ -362,6 +420,14 @@ def _workflow_parameters(request: RunRequest, workflow: DeployedWorkflow) -> str
     if request.workflow_parameters and workflow.spec.kind is not WorkflowKind.MANUAL:
         values.update(parse_assignments(request.workflow_parameters, "WorkflowParameters"))
     return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _supplied(request: RunRequest, workflow: DeployedWorkflow) -> frozenset[str]:
+    """The names of the workflow-level parameters the request's WorkflowParameters set
+    (a manual workflow's are task overrides)."""
+    if not request.workflow_parameters or workflow.spec.kind is WorkflowKind.MANUAL:
+        return frozenset()
+    return frozenset(parse_assignments(request.workflow_parameters, "WorkflowParameters"))
 
 
 def _task_parameters(request: RunRequest, workflow: DeployedWorkflow) -> dict[int, dict[str, str]]:
@@ -408,11 +474,12 @@ def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow])
             )
         for workflow in workflows:
             if workflow.spec.kind is WorkflowKind.MANUAL:
-                manual_workflow_parameters(request.workflow_parameters)
+                values = manual_workflow_parameters(request.workflow_parameters)
             else:
-                parse_assignments(request.workflow_parameters, "WorkflowParameters")
+                values = parse_assignments(request.workflow_parameters, "WorkflowParameters")
+            check_supplied(values, "WorkflowParameters")
     for _, text in request.task_parameters:
-        parse_assignments(text, "TaskParameters")
+        check_supplied(parse_assignments(text, "TaskParameters"), "TaskParameters")
 
 
 def in_window(policy: RunPolicy | None, now_ms: int, timezone: str) -> bool:

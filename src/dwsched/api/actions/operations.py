@@ -24,7 +24,14 @@ from dwsched.domain.errors import InvalidArgument, MissingArgument
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.operations import Operation
 from dwsched.domain.queries import MAX_IDS, page
-from dwsched.domain.runs import MAX_PARALLELISM, MAX_RANGES, Mode, RunPolicy, RunRequest
+from dwsched.domain.runs import (
+    MAX_PARALLELISM,
+    MAX_RANGES,
+    Mode,
+    RunPolicy,
+    RunRequest,
+    check_ranges,
+)
 from dwsched.store.operations import Result, TaskFilter
 from dwsched.store.store import CREATE_KIND, RERUN_KIND
 
@@ -280,6 +287,7 @@ def _ranges(periods: _Periods | None) -> tuple[tuple[date, date], ...]:
                 f"The parameter Periods.BizDates[{n}] ends ({end}) before it starts ({start}).",
             )
         found.append((start, end))
+    check_ranges(found)  # counted, not enumerated: before anything reads the workflows
     return tuple(found)
 
 
