@@ -20,11 +20,38 @@ from dwsched.domain.flowspec import NodeSpec, TriggerType, WorkflowSpec
 from dwsched.domain.models import EnvType, WorkflowDefinition
 from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
-from dwsched.store.schema import tasks, workflow_definitions as defs, workflows
+from dwsched.store.schema import id_counters, tasks, workflow_definitions as defs, workflows
 
 _encode = msgspec.json.Encoder().encode
 _spec_decoder = msgspec.json.Decoder(WorkflowSpec)
 _node_decoder = msgspec.json.Decoder(NodeSpec)
+
+
+def _new_workflow_id(conn: sa.Connection) -> int:
+    """A workflow id never used before (write transaction): from the `workflow` counter,
+    past every id present (workflows known from imported instances keep theirs) and past 1,
+    DataWorks' default workflow (CreateWorkflowInstances' WorkflowId 1). A deleted
+    workflow's id is never given again, so no id moves to another workspace. The counter's
+    row is updated first, so concurrent deployers queue on it."""
+    c = id_counters.c
+    taken = conn.execute(
+        sa.update(id_counters)
+        .where(c.name == "workflow")
+        .values(next_value=c.next_value + 1)
+        .returning(c.next_value)
+    ).scalar()
+    present = conn.execute(sa.select(sa.func.max(workflows.c.id))).scalar() or 0
+    floor = max(int(present), DEFAULT_WORKFLOW) + 1
+    if taken is None:  # the first deploy: the counter starts past what exists
+        conn.execute(sa.insert(id_counters).values(name="workflow", next_value=floor + 1))
+        return floor
+    value = int(taken) - 1
+    if value < floor:
+        conn.execute(
+            sa.update(id_counters).where(c.name == "workflow").values(next_value=floor + 1)
+        )
+        return floor
+    return value
 
 
 def _definition(row: sa.Row[Any]) -> WorkflowDefinition:
@@ -184,19 +211,8 @@ def deploy(
     }
     if definition.workflow_id is None:
         values |= {"create_time": now_ms, "create_user": user, "version": 1}
-        highest = conn.execute(sa.select(sa.func.max(workflows.c.id))).scalar()
-        if highest is None or highest < DEFAULT_WORKFLOW:
-            # Id 1 is DataWorks' default workflow (stand-alone periodic tasks, as in
-            # CreateWorkflowInstances' WorkflowId 1): never a deployed workflow's.
-            values["id"] = DEFAULT_WORKFLOW + 1
-        inserted = conn.execute(sa.insert(workflows).values(**values)).inserted_primary_key
-        assert inserted is not None
-        workflow_id = int(inserted[0])
-        if "id" in values and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('workflows', 'id'), "
-                "(SELECT MAX(id) FROM workflows))"
-            )
+        values["id"] = workflow_id = _new_workflow_id(conn)
+        conn.execute(sa.insert(workflows).values(**values))
         conn.execute(
             sa.update(defs).where(defs.c.id == definition.id).values(workflow_id=workflow_id)
         )
