@@ -217,7 +217,14 @@ def running_server(
     port = free_port()
     app = build_app(store, default_timezone)  # as `dwsched serve`: RPC and web console
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # as `dwsched serve` without --forwarded-allow-ips
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

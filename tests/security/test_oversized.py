@@ -53,7 +53,7 @@ Attack → test (a bare name is a test of this module):
   → tests/security/test_bounds.py::test_more_ranges_than_allowed_are_refused
 - supplied run values (TaskParameters, WorkflowParameters) bounded
   → tests/security/test_parameters_are_data.py::test_supplied_values_are_bounded
-- list items of unbounded length (Tags, Names, Filter.TaskName): a gap, pinned as xfail
+- list items of unbounded length (Tags, Names, Filter.TaskName): refused (a gap this suite found)
   → test_very_long_list_items_are_invalid_parameter
 """
 
@@ -336,19 +336,6 @@ def test_thousands_of_parameters(live: LiveServer, pid: int) -> None:
 UNBOUNDED = "x" * 200_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Hardening gap found by this suite (low severity): list items and JSON strings of "
-        "filters have no length limit, unlike every plain text filter (Name 512, Owner 64): "
-        "ListWorkflowInstances Tags items, ListProjects Names items, ListProjectRoles Names "
-        "items and RerunWorkflowInstances Filter.TaskName take a 200,000-character value and "
-        "answer 200 (Params.str_list and the Filter readers check no item length). Only the "
-        "1 MiB body limit bounds them; the values are bound SQL parameters or compared in "
-        "Python, so nothing is injected or stored, but they are not refused with "
-        "InvalidParameter as the other long values are."
-    ),
-)
 def test_very_long_list_items_are_invalid_parameter(live: LiveServer, pid: int) -> None:
     for action, form, named in (
         ("ListWorkflowInstances", {"ProjectId": pid, "BizDate": DAY, "Tags": [UNBOUNDED]}, "Tags"),

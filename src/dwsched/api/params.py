@@ -23,6 +23,9 @@ _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _INDEX = re.compile(r"[1-9][0-9]{0,5}")
 
 
+MAX_ITEM_LENGTH = 1024  # characters of one item of a list parameter
+
+
 class Params:
     def __init__(self, values: Mapping[str, str]) -> None:
         self.values = values
@@ -100,7 +103,9 @@ class Params:
             )
         return [to_int(name, item, 1, INT64_MAX) for item in value]
 
-    def str_list(self, name: str, maximum_items: int) -> list[str] | None:
+    def str_list(
+        self, name: str, maximum_items: int, max_length: int = MAX_ITEM_LENGTH
+    ) -> list[str] | None:
         value = self.json_value(name)
         if value is None:
             return None
@@ -108,6 +113,10 @@ class Params:
             raise InvalidArgument(name, f"The parameter {name} must be a JSON array of strings.")
         for item in value:
             no_nul(name, item)
+            if len(item) > max_length:
+                raise InvalidArgument(
+                    name, f"The parameter {name} holds an item longer than {max_length} characters."
+                )
         if len(value) > maximum_items:
             raise InvalidArgument(
                 name, f"The parameter {name} takes at most {maximum_items} items, got {len(value)}."

@@ -446,8 +446,10 @@ def _task_filter(value: dict[str, Any] | None) -> TaskFilter:
                 "Filter", f"The parameter Filter.TaskInstanceStatuses holds {s!r}, not a status."
             )
     name = value.get("TaskName")
-    if name is not None and not isinstance(name, str):
-        raise InvalidArgument("Filter", "The parameter Filter.TaskName must be a string.")
+    if name is not None and (not isinstance(name, str) or len(name) > 512):
+        raise InvalidArgument(
+            "Filter", "The parameter Filter.TaskName must be a string of at most 512 characters."
+        )
     downstream = value.get("RerunDownstreamEnabled", False)
     if not isinstance(downstream, bool):
         raise InvalidArgument(
