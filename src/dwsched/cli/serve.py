@@ -26,8 +26,9 @@ from dwsched.cli.roles import task_settings
 from dwsched.clock import SystemClock
 from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime import demo as demo_data
+from dwsched.runtime.connections import Transport
 from dwsched.runtime.keys import create_key
-from dwsched.runtime.server import Transport, serve as run_server
+from dwsched.runtime.server import serve as run_server
 
 
 def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> ThrottleSettings | None:
