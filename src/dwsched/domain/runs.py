@@ -205,15 +205,18 @@ def plan_run(
             tasks,
             _workflow_parameters(request, workflows[w]),
             _task_parameters(request, workflows[w]),
+            _supplied(request, workflows[w]),
             _cycles(request, workflows[w], days, now_ms, low, high),
         )
         for w, tasks in chosen.items()
     ]
     planned: list[PlannedInstance] = []
     for _day in days:
-        for workflow, tasks, params, overrides, cycles in streams:
+        for workflow, tasks, params, overrides, supplied, cycles in streams:
             for cycle in next(cycles):
-                planned.append(PlannedInstance(workflow, cycle, tasks, params, overrides))
+                planned.append(
+                    PlannedInstance(workflow, cycle, tasks, params, overrides, supplied)
+                )
                 if len(planned) > MAX_INSTANCES:
                     raise InvalidArgument(
                         "Periods",
