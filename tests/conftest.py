@@ -205,7 +205,10 @@ class LiveServer:
 
 @contextlib.contextmanager
 def running_server(
-    url: str, default_timezone: str = "Asia/Shanghai", sealed: bool = True
+    url: str,
+    default_timezone: str = "Asia/Shanghai",
+    sealed: bool = True,
+    forwarded_allow_ips: str = "",
 ) -> Iterator[LiveServer]:
     """A server on `url` in this process, and a key for it. `sealed` false: no server key
     (its key's secret stored as given), for tests that unlock the store themselves."""
@@ -223,7 +226,9 @@ def running_server(
             port=port,
             log_level="warning",
             access_log=False,
-            proxy_headers=False,  # as `dwsched serve` without --forwarded-allow-ips
+            # as `dwsched serve`: X-Forwarded-* believed only from --forwarded-allow-ips
+            proxy_headers=bool(forwarded_allow_ips),
+            forwarded_allow_ips=forwarded_allow_ips,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

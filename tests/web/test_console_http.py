@@ -115,8 +115,11 @@ def console_answer(browser: Browser, action: str, **params: Any) -> tuple[int, s
     return answer.status_code, body["Code"], body["Message"]
 
 
-def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(web: LiveServer) -> None:
+def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(
+    web: LiveServer, tmp_path: Path
+) -> None:
     live = web
+    db_url = f"sqlite:///{tmp_path / 'web.db'}"  # the `web` server's database
     user(live, "ana", "ReadOnlyAccess")
     http = http_client(live)
     for body in (
@@ -140,14 +143,21 @@ def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(web: LiveSe
     session = http.get("/console/api/session").json()
     assert session["UserName"] == "ana" and session["CsrfToken"] == answer.json()["CsrfToken"]
 
-    # Behind a TLS proxy (uvicorn trusts X-Forwarded-Proto from 127.0.0.1), Secure is set.
-    tls = http_client(live)
-    behind = tls.post(
+    # X-Forwarded-Proto from a proxy nobody named is not believed: no Secure.
+    forged = http_client(live).post(
         "/console/api/signin",
         json={"UserName": "ana", "Password": PASSWORD},
         headers={"X-Forwarded-Proto": "https"},
     )
-    assert "Secure" in behind.headers["set-cookie"]
+    assert "Secure" not in forged.headers["set-cookie"]
+    # Behind a TLS proxy named by --forwarded-allow-ips, Secure is set.
+    with running_server(db_url, forwarded_allow_ips="127.0.0.1") as proxied:
+        behind = http_client(proxied).post(
+            "/console/api/signin",
+            json={"UserName": "ana", "Password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+        assert "Secure" in behind.headers["set-cookie"]
 
     # The password is stored as an Argon2id hash, never as itself.
     stored = live.store.password_of("ana")
