@@ -152,9 +152,9 @@ def biz_days(request: RunRequest) -> list[date]:
     (check_ranges) before any is made when there are too many."""
     check_ranges(request.ranges)
     days = [
-        start + timedelta(days=n)
+        date.fromordinal(n)
         for start, end in merged_ranges(request.ranges)
-        for n in range((end - start).days + 1)
+        for n in range(start.toordinal(), end.toordinal() + 1)
     ]
     return days[::-1] if request.descending else days
 
@@ -214,9 +214,7 @@ def plan_run(
     for _day in days:
         for workflow, tasks, params, overrides, supplied, cycles in streams:
             for cycle in next(cycles):
-                planned.append(
-                    PlannedInstance(workflow, cycle, tasks, params, overrides, supplied)
-                )
+                planned.append(PlannedInstance(workflow, cycle, tasks, params, overrides, supplied))
                 if len(planned) > MAX_INSTANCES:
                     raise InvalidArgument(
                         "Periods",
@@ -413,7 +411,7 @@ def _cycles(
         return ([Cycle(now_ms, day, day + timedelta(days=1), 1, CycleKind.NORMAL)] for day in days)
     # A backfill runs past dates: the trigger's validity window does not apply.
     trigger = Trigger(t.cron, t.timezone, -(2**62), 2**62)
-    return cycles_over(trigger, (day + timedelta(days=1) for day in days), low, high)
+    return cycles_over(trigger, (date.fromordinal(d.toordinal() + 1) for d in days), low, high)
 
 
 def _workflow_parameters(request: RunRequest, workflow: DeployedWorkflow) -> str:
