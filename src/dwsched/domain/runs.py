@@ -107,7 +107,7 @@ class PlannedInstance:
     chosen: frozenset[int]  # ids of the tasks that run; the others are SkipUnchoose
     parameters: str  # the workflow's k=v parameters, as the instance has them
     task_parameters: Mapping[int, Mapping[str, str]]  # overrides of each task's parameters
-    supplied: frozenset[str] = frozenset()  # names in `parameters` the request set (data)
+    supplied: frozenset[str]  # names in `parameters` the request set (data, never code)
 
 
 def merged_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
