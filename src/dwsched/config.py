@@ -48,3 +48,4 @@ DEFAULT_KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays op
 # user; `same`: its own user) and the server variables passed on to them by name.
 TASK_USER_ENV = "DWSCHED_TASK_USER"
 TASK_ENV_ENV = "DWSCHED_TASK_ENV"
+TASK_SANDBOX_ENV = "DWSCHED_TASK_SANDBOX"

@@ -63,6 +63,9 @@ def probe(db_file: str, key_file: str, pid: int) -> str:
             # The command line is anyone's to read: it must hold no secret.
             f"echo \"cmdline=$(tr '\\0' ' ' < /proc/{pid}/cmdline)\"",
             f"ls /proc/{pid}/fd >/dev/null 2>&1 && echo READ-FD",
+            f"test -e /proc/{pid} && echo SEES-SERVER",
+            "touch /var/tmp/dwsched-sandbox-probe 2>/dev/null && echo WROTE-OUTSIDE",
+            "rm -f /var/tmp/dwsched-sandbox-probe",
             "echo '--- env'",
             "env",
             "echo '--- end'",
@@ -91,9 +94,12 @@ def test_a_task_finds_nothing_of_the_control_plane(
         SERVER_ONLY_TOKEN="server-only-value",
     )
     del env["DWSCHED_TASK_USER"]  # the default: root's tasks run as dwsched-task
+    # SQLite's server also confines its tasks with bubblewrap (.ci/run installs it).
+    sandbox = backend == "sqlite" and shutil.which("bwrap") is not None
     port = free_port()
     try:
-        with dwsched_process("serve", "--port", str(port), env=env) as server:
+        args = ("serve", "--port", str(port), *(["--task-sandbox"] if sandbox else []))
+        with dwsched_process(*args, env=env) as server:
             server.wait_listening(port)
             assert "TASKS ARE NOT ISOLATED" not in server.stderr
             made = run_cli("keys", "create", "--json", env=env)
@@ -109,6 +115,10 @@ def test_a_task_finds_nothing_of_the_control_plane(
             urls.close()
     assert "whoami=dwsched-task" in log, log
     assert "READ-" not in log, log
+    if sandbox:  # only its own processes, and a read-only file system but for its directory
+        assert "SEES-SERVER" not in log and "WROTE-OUTSIDE" not in log, log
+    else:
+        assert "SEES-SERVER" in log and "WROTE-OUTSIDE" in log, log
     secret_key = key_file.read_text().strip()
     for secret in (PASSWORD, "server-only-value", secret_key, key["AccessKeySecret"]):
         assert secret not in log, (secret, log)

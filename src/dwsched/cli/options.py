@@ -135,7 +135,17 @@ def _names(_ctx: click.Context, _param: click.Parameter, text: str | None) -> tu
 
 
 def task_options(f: F) -> F:
-    """--task-user and --task-env: who tasks run as and what they get (docs/security.md)."""
+    """--task-user, --task-env and --task-sandbox: who tasks run as, what they get, and
+    whether bubblewrap confines them (docs/security.md)."""
+    f = option(
+        "--task-sandbox/--no-task-sandbox",
+        envvar=config.TASK_SANDBOX_ENV,
+        default=False,
+        show_default=True,
+        show_envvar=True,
+        help="Run each task inside bubblewrap (bwrap): the file system read-only but for its "
+        "own directory and /tmp, and only its own processes in /proc.",
+    )(f)
     f = option(
         "--task-env",
         envvar=config.TASK_ENV_ENV,

@@ -46,9 +46,10 @@ def worker(
     group_slots: dict[str, int],
     task_user: str | None,
     task_env: tuple[str, ...],
+    task_sandbox: bool,
 ) -> None:
     """Claim and run task instances (DWSCHED_RUNNER_<TYPE> configures other task types)."""
-    settings = task_settings(db_url, slots, group_slots, task_user, task_env)
+    settings = task_settings(db_url, slots, group_slots, task_user, task_env, task_sandbox)
     store = open_store(db_url)
     click.echo(f"dwsched worker ({slots} slots) on {store.engine.url.render_as_string()}")
     run_roles(store, log_level, scheduling=False, settings=settings)
@@ -60,13 +61,16 @@ def task_settings(
     group_slots: dict[str, int],
     task_user: str | None,
     task_env: tuple[str, ...],
+    task_sandbox: bool,
     key_file: str | None = None,
 ) -> WorkerSettings:
     """The worker's settings, with the OS user its tasks run as (created when it is the
     default and missing); a loud warning on stderr when tasks share dwsched's user."""
     try:
         user = isolation.task_user(task_user)
-        settings = engine_settings(slots, os.environ, group_slots, user, task_env)
+        if task_sandbox:
+            isolation.check_sandbox(user)
+        settings = engine_settings(slots, os.environ, group_slots, user, task_env, task_sandbox)
     except DwschedError as exc:
         raise click.ClickException(exc.message) from exc
     warning = isolation.shared_warning(user, [sqlite_file(db_url), key_file or ""])

@@ -196,6 +196,7 @@ def serve(
     transport: Transport,
     task_user: str | None,
     task_env: tuple[str, ...],
+    task_sandbox: bool,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = open_store(db_url)
@@ -203,7 +204,13 @@ def serve(
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
     settings = (
         task_settings(
-            db_url, slots, group_slots, task_user, task_env, str(key_file(db_url, secret_key_file))
+            db_url,
+            slots,
+            group_slots,
+            task_user,
+            task_env,
+            task_sandbox,
+            str(key_file(db_url, secret_key_file)),
         )
         if engine
         else None
@@ -234,6 +241,7 @@ def demo(
     transport: Transport,
     task_user: str | None,
     task_env: tuple[str, ...],
+    task_sandbox: bool,
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
     store = open_store(db_url)
@@ -257,7 +265,13 @@ def demo(
     )
     settings = (
         task_settings(
-            db_url, slots, group_slots, task_user, task_env, str(key_file(db_url, secret_key_file))
+            db_url,
+            slots,
+            group_slots,
+            task_user,
+            task_env,
+            task_sandbox,
+            str(key_file(db_url, secret_key_file)),
         )
         if engine
         else None

@@ -190,7 +190,7 @@ class Attempt:
     temporary directory, which (with the script) is removed when `wait` returns, or when
     `start` fails. With `user`, the directory and the script belong to that user and the
     process runs as it (no supplementary groups, umask 077). With `home`, HOME is the
-    attempt's directory.
+    attempt's directory. With `sandbox`, it runs inside bubblewrap (`sandboxed`).
     """
 
     def __init__(
@@ -203,9 +203,11 @@ class Attempt:
         grace_s: float = DEFAULT_GRACE_S,
         user: TaskUser | None = None,
         home: bool = False,
+        sandbox: bool = False,
     ) -> None:
         self._user = user
         self._home = home
+        self._sandbox = sandbox
         self._command = command
         self._env = dict(env)
         self._timeout_s = timeout_s
@@ -238,6 +240,9 @@ class Attempt:
             self._tmpdir = tempfile.mkdtemp(prefix="dwsched-attempt-")
             try:
                 argv = self._argv(self._tmpdir)
+                cwd = self._cwd if self._cwd is not None else self._tmpdir
+                if self._sandbox:
+                    argv = sandboxed(argv, self._tmpdir, cwd)
                 identity: dict[str, object] = {}
                 if self._user is not None:
                     _give(self._tmpdir, self._user)
@@ -258,7 +263,7 @@ class Attempt:
                         stdout=write_fd,
                         stderr=subprocess.STDOUT,
                         env=env,
-                        cwd=self._cwd if self._cwd is not None else self._tmpdir,
+                        cwd=cwd,
                         start_new_session=True,
                         close_fds=True,
                         **identity,
@@ -375,6 +380,26 @@ class Attempt:
         # Something outside the group still holds the pipe: stop reading rather than hang.
         self._abandon.set()
         reader.join()
+
+
+BWRAP = (
+    "bwrap",
+    "--ro-bind", "/", "/",
+    "--dev", "/dev",
+    "--proc", "/proc",
+    "--tmpfs", "/tmp",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--die-with-parent",
+)  # fmt: skip
+
+
+def sandboxed(argv: Sequence[str], directory: str, cwd: str) -> list[str]:
+    """`argv` run by bubblewrap: the file system read-only but for the attempt's
+    `directory`, a /tmp of its own, a /proc that shows only its own processes (not the
+    server's, nor other tasks'), its own IPC and host name. Its processes die with it."""
+    return [*BWRAP, "--bind", directory, directory, "--chdir", cwd, "--", *argv]
 
 
 def _give(directory: str, user: TaskUser) -> None:

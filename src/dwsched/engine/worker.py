@@ -83,6 +83,7 @@ class WorkerSettings:
     runners: Mapping[str, str] = field(default_factory=dict)  # task type -> command with {script}
     log_cap: int = LOG_CAP
     task_user: TaskUser | None = None  # None: tasks run as this process's own user
+    task_sandbox: bool = False  # run each attempt inside bubblewrap (engine.runner.sandboxed)
     # What every task's environment starts from: PATH, LANG and the variables the operator
     # passes on by name (runtime.isolation.task_base_environment); nothing else of ours.
     task_environment: Mapping[str, str] = field(
@@ -375,6 +376,7 @@ class Worker:
             log_cap=self.settings.log_cap,
             user=self.settings.task_user,
             home=True,
+            sandbox=self.settings.task_sandbox,
         )
         with self._lock:
             # Registered before it starts: a stop noticed from now on stops it (Attempt.stop

@@ -8,7 +8,8 @@ the server key, or the server's /proc. A server that is not root runs them as it
 it may switch users (CAP_SETUID), and says loudly at start that they share its identity.
 
 Tasks start from a minimal environment: PATH and LANG of the server, and the variables the
-operator names in `--task-env`; never the server's settings, database URL or keys.
+operator names in `--task-env`; never the server's settings, database URL or keys. With
+`--task-sandbox` they also run inside bubblewrap (engine.runner.sandboxed).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from dwsched.domain.errors import InvalidArgument
-from dwsched.engine.runner import TaskUser
+from dwsched.engine.runner import TaskUser, sandboxed
 from dwsched.engine.worker import DEFAULT_TASK_PATH
 
 log = logging.getLogger("dwsched.isolation")
@@ -56,6 +59,38 @@ def task_user(requested: str | None, euid: int | None = None) -> TaskUser | None
         return None
     _check_switch(user)
     return user
+
+
+def check_sandbox(user: TaskUser | None) -> None:
+    """InvalidArgument (--task-sandbox) unless bubblewrap can run a process here, as the
+    task user when there is one."""
+    if shutil.which("bwrap") is None:
+        raise InvalidArgument(
+            "--task-sandbox",
+            "--task-sandbox needs bubblewrap: install it (Debian: apt-get install bubblewrap).",
+        )
+    directory = tempfile.mkdtemp(prefix="dwsched-sandbox-check-")
+    try:
+        identity: dict[str, Any] = {}
+        if user is not None:
+            os.chown(directory, user.uid, user.gid)
+            identity = {"user": user.uid, "group": user.gid, "extra_groups": []}
+        done = subprocess.run(
+            sandboxed(["true"], directory, directory),
+            env={"PATH": DEFAULT_TASK_PATH},
+            capture_output=True,
+            text=True,
+            check=False,
+            **identity,
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    if done.returncode != 0:
+        raise InvalidArgument(
+            "--task-sandbox",
+            f"bubblewrap cannot run tasks here: {done.stderr.strip()} (it needs user "
+            "namespaces, or to run as root).",
+        )
 
 
 def shared_warning(user: TaskUser | None, files: Iterable[str]) -> str | None:

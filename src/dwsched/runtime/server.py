@@ -62,11 +62,13 @@ def engine_settings(
     group_slots: Mapping[str, int] | None = None,
     task_user: TaskUser | None = None,
     task_env: Sequence[str] = (),
+    task_sandbox: bool = False,
 ) -> WorkerSettings:
     """Worker settings: `slots` attempts at once; `group_slots` per resource group (`*` for
     the others); DWSCHED_RUNNER_<TYPE> variables give the command that runs each other task
     type (with `{script}` for the code's file); tasks run as `task_user` (None: this
-    process's user) and get the variables named in `task_env` (runtime.isolation)."""
+    process's user), get the variables named in `task_env`, and run inside bubblewrap with
+    `task_sandbox` (runtime.isolation)."""
     runners = {
         name.removeprefix(RUNNER_PREFIX): value
         for name, value in environ.items()
@@ -81,6 +83,7 @@ def engine_settings(
         default_group_slots=default,
         task_user=task_user,
         task_environment=task_base_environment(environ, task_env),
+        task_sandbox=task_sandbox,
     )
 
 
