@@ -88,6 +88,10 @@ class Store:
         self._last_sweep = 0
         self._sweep_lock = threading.Lock()
         self._hot = HotConnections(engine)
+        # One backfill planned at a time per process: planning is pure CPU (bounded by
+        # domain.runs' caps, tens of ms at worst), and planners queued on this lock leave the
+        # interpreter to the event loop, so a burst of them cannot stall /healthz.
+        self._planning = threading.Lock()
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> Store:
@@ -642,7 +646,7 @@ class Store:
 
     def plan_run(self, request: RunRequest, now_ms: int) -> list[PlannedInstance]:
         """The instances `request` would make (InvalidArgument when it cannot be done)."""
-        with self.read() as conn:
+        with self._planning, self.read() as conn:
             tz = projects.project_timezone(conn, request.project_id)
             found = _run_workflows(conn, request)
             runs.check_parameters(request, found.values())
@@ -679,7 +683,10 @@ class Store:
                         continue
                     tz = projects.project_timezone(conn, request.project_id)
                     found = _run_workflows(conn, request)
-                    planned = runs.plan_run(request, found, tz, created_ms)
+                    # (plan_run holds the lock around a read, which never waits for this
+                    # write: the two cannot deadlock)
+                    with self._planning:
+                        planned = runs.plan_run(request, found, tz, created_ms)
                     result = operations.create_instances(
                         conn, operation_id, request, planned, user, now_ms
                     )
