@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dwsched.domain.errors import InvalidArgument
-from dwsched.domain.execution import evaluate_condition
+from dwsched.domain.execution import ConditionError, evaluate_condition
 from dwsched.domain.parameters import (
     MAX_NAMES,
     MAX_VALUE,
+    bash_safe,
     check_supplied,
     is_plain,
     parse_assignments,
@@ -282,11 +283,19 @@ def test_a_supplied_value_is_rendered_and_a_deployed_one_is_text() -> None:
     assert substitute(text, BIZ, CYC, SHANGHAI, params, {"given"}, show) == (
         "$(date) <given:a'b> x_<given:a'b> 2025-03-31"
     )
-    # A supplied value's own references are substituted as data, never rendered twice.
+    # A supplied value gets its dates, never another parameter (so that no request can
+    # make values grow by cross-reference), and is rendered once.
     params = {"given": "${day}_${yyyymmdd}", "day": "$(id)"}
     assert substitute("${given}", BIZ, CYC, SHANGHAI, params, {"given", "day"}, show) == (
-        "<given:$(id)_20250331>"
+        "<given:${day}_20250331>"
     )
+    assert resolve(BIZ, CYC, SHANGHAI, params, {"given"}) == {
+        "given": "${day}_20250331",
+        "day": "$(id)",
+    }
+    # A deployed value refers to a supplied one: the supplied one is not expanded further.
+    params = {"own": "x_${given}", "given": "${own}${own}"}
+    assert resolve(BIZ, CYC, SHANGHAI, params, {"given"})["own"] == "x_${own}${own}"
 
 
 def test_resolve_gives_every_parameter_its_value() -> None:
@@ -348,3 +357,24 @@ def test_supplied_values_are_bounded(values: dict[str, str], message: str) -> No
     with pytest.raises(InvalidArgument) as exc:
         check_supplied(values, "TaskParameters")
     assert exc.value.param == "TaskParameters" and message in exc.value.message
+
+
+def test_supplied_values_cannot_grow_by_referring_to_each_other() -> None:
+    """40 references a level over 4 levels would be 40**3 copies of 4,000 characters; a
+    supplied value never refers to another parameter, so each stays as it came."""
+    params = {"a": "${b}" * 40, "b": "${c}" * 40, "c": "${d}" * 40, "d": "x" * 4000}
+    values = resolve(BIZ, CYC, SHANGHAI, params, set(params))
+    assert values == params
+    assert len(substitute("${a}", BIZ, CYC, SHANGHAI, params, set(params), None)) == 160
+
+
+def test_a_condition_too_deep_to_evaluate_is_a_condition_error() -> None:
+    with pytest.raises(ConditionError, match="too deeply nested"):
+        evaluate_condition("+".join(["1"] * 5000))
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"), [("2025-01-31", True), ("a'b;c|d", True), ("$x", False), ("`id`", False)]
+)
+def test_what_bash_may_hold_as_data(value: str, safe: bool) -> None:
+    assert bash_safe(value) is safe

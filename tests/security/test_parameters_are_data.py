@@ -44,19 +44,30 @@ PASSWORD = "operator's long password"
 
 
 def payloads(marker: Path) -> dict[str, str]:
-    """Values that would each create a file in `marker` if any of them ran (no whitespace:
-    k=v text cannot hold it)."""
+    """Values that would each create a file in `marker` if any of them ran as code (no
+    whitespace: k=v text cannot hold it; `{touch,FILE}` is bash's brace expansion of
+    `touch FILE`). None holds `$` or a backtick, so any node may take them."""
     m = marker
     return {
-        "p1": f"`touch${{IFS}}{m}/backtick`",
-        "p2": f"$(touch${{IFS}}{m}/dollar)",
-        "p3": f"';touch${{IFS}}{m}/single;'",
-        "p4": f'";touch${{IFS}}{m}/double;"',
-        "p5": f"x|touch${{IFS}}{m}/pipe&&touch${{IFS}}{m}/and;<>",
-        "p6": f"');__import__('os').system('touch${{IFS}}{m}/py1');#",
-        "p7": f'"""+__import__("os").system("touch${{IFS}}{m}/py2")+"""',
-        "p8": "x'or'1'=='1",
-        "p9": f"${{IFS}}\\$(touch${{IFS}}{m}/escaped)\\",
+        "p1": f"';{{touch,{m}/single}};'",
+        "p2": f'";{{touch,{m}/double}};"',
+        "p3": f"x|{{touch,{m}/pipe}}&&{{touch,{m}/and}};<>",
+        "p4": f"');__import__('os').system('touch\\x20{m}/py1');#",
+        "p5": f'"""+__import__("os").system("touch\\x20{m}/py2")+"""',
+        "p6": "x'or'1'=='1\\",
+    }
+
+
+def dollar_payloads(marker: Path) -> dict[str, str]:
+    """Values with `$` or a backtick: code to bash in an arithmetic context (`a[$(cmd)]`)
+    whatever the quoting, so refused for nodes bash runs; data to Python."""
+    m = marker
+    return {
+        "p7": f"`touch${{IFS}}{m}/backtick`",
+        "p8": f"$(touch${{IFS}}{m}/dollar)",
+        "p9": f"a[$(touch${{IFS}}{m}/arith)]",
+        "p10": f"${{IFS}}\\$(touch${{IFS}}{m}/escaped)\\",
+        "p11": f"');__import__('os').system('touch${{IFS}}{m}/py3');#",
     }
 
 
@@ -69,6 +80,9 @@ def shell_code(names: list[str]) -> str:
             f"echo uq {n}=${{{n}}}",
             f"printf '%s\\n' \"env {n}=$DWSCHED_PARAM_{n}\"",
             f"cat <<EOF\nheredoc {n}=${{{n}}}\nEOF",
+            # arithmetic contexts re-read values as code: errors here, never commands
+            f'( : $(( ${{{n}}} )) ) 2>/dev/null; ( [[ "${{{n}}}" -gt 0 ]] ) 2>/dev/null',
+            f"( : $(( DWSCHED_PARAM_{n} )) ) 2>/dev/null",
         ]
     lines += ['for a in "$@"; do printf \'arg=%s\\n\' "$a"; done']
     return "\n".join(lines)
@@ -235,8 +249,11 @@ def log(w: World, task_instance_id: int) -> str:
     )
 
 
-def assert_verbatim(w: World, tasks: dict[str, Any], values: dict[str, str]) -> None:
-    """Each value reached the code exactly, in every context that takes it as data."""
+def assert_verbatim(
+    w: World, tasks: dict[str, Any], values: dict[str, str], py_values: dict[str, str]
+) -> None:
+    """Each value reached the code exactly, in every context that takes it as data: the
+    shell node's `values`, the Python node's `values` and `py_values`."""
     sh, py = log(w, tasks["sh"].id), log(w, tasks["py"].id)
     assert tasks["sh"].status == "Success", sh
     assert tasks["py"].status == "Success", py
@@ -244,7 +261,9 @@ def assert_verbatim(w: World, tasks: dict[str, Any], values: dict[str, str]) -> 
         for context in ("dq", "env"):
             assert f"{context} {n}={v}\n" in sh, (context, n, sh)
         assert f"heredoc {n}={v}\n" in sh, (n, sh)
-        assert f"arg={v}\n" in sh and f"arg={v}\n" in py
+        assert f"arg={v}\n" in sh
+    for n, v in {**values, **py_values}.items():
+        assert f"arg={v}\n" in py
         for context in ("dq", "sq", "tq", "env"):
             assert f"{context} {n}={v}\n" in py, (context, n, py)
     first = next(iter(values))
@@ -258,9 +277,11 @@ def assert_verbatim(w: World, tasks: dict[str, Any], values: dict[str, str]) -> 
 def test_an_operators_task_parameters_arrive_verbatim_and_run_nothing(
     world: World, marker: Path
 ) -> None:
-    values = payloads(marker)
-    workflow_id, task_ids = deploy(world, spec(list(values)))
+    values, dollars = payloads(marker), dollar_payloads(marker)
+    workflow_id, task_ids = deploy(world, spec([*values, *dollars]))
     text = " ".join(f"{k}={v}" for k, v in values.items())
+    py_text = " ".join(f"{k}={v}" for k, v in {**values, **dollars}.items())
+    by_task = {str(task_ids["sh"]): text, str(task_ids["br"]): text, str(task_ids["py"]): py_text}
     operation = world.operator.create_workflow_instances(
         M.CreateWorkflowInstancesRequest(
             project_id=world.project_id,
@@ -268,11 +289,11 @@ def test_an_operators_task_parameters_arrive_verbatim_and_run_nothing(
             type="SmokeTest",
             workflow_id=workflow_id,
             default_run_properties=roots(task_ids),
-            task_parameters=json.dumps({str(t): text for t in task_ids.values()}),
+            task_parameters=json.dumps(by_task),
         )
     ).body.operation_id
     tasks = finished(world, str(operation))
-    assert_verbatim(world, tasks, values)
+    assert_verbatim(world, tasks, values, dollars)
     assert list(marker.iterdir()) == []
     # Anyone's rerun runs the same stored values: still data.
     world.admin.rerun_task_instances(
@@ -288,12 +309,12 @@ def test_an_operators_task_parameters_arrive_verbatim_and_run_nothing(
             assert time.monotonic() < deadline, "the rerun did not end"
             time.sleep(0.1)
     again = wait_instance(world, tasks["sh"].workflow_instance_id, deadline)
-    assert_verbatim(world, again, values)
+    assert_verbatim(world, again, values, dollars)
     assert list(marker.iterdir()) == []
 
 
 def test_workflow_parameters_of_every_kind_are_data(world: World, marker: Path) -> None:
-    values = payloads(marker)
+    values = {"p2": payloads(marker)["p1"]}
     # Workflow-level parameters (k=v text): the nodes declare none, so the workflow's count.
     body = spec(["p2"])
     for n in body["spec"]["workflows"][0]["nodes"]:
@@ -315,7 +336,7 @@ def test_workflow_parameters_of_every_kind_are_data(world: World, marker: Path) 
     assert f"dq p2={values['p2']}\n" in sh and f"env p2={values['p2']}\n" in sh, sh
     # A manual workflow's JSON parameters may hold whitespace and newlines.
     spaced = {
-        "p1": f"a b\nEOF\ntouch {marker}/heredoc\n$(touch {marker}/spaced)",
+        "p1": f"a b\nEOF\ntouch {marker}/heredoc\n';touch {marker}/spaced;'",
         "p2": f"'); import os; os.system('touch {marker}/python') #",
     }
     manual = spec(list(spaced))
@@ -342,7 +363,7 @@ def test_workflow_parameters_of_every_kind_are_data(world: World, marker: Path) 
 
 
 def test_the_console_passes_values_as_data_too(world: World, marker: Path) -> None:
-    values = {k: v for k, v in payloads(marker).items() if k in ("p1", "p2", "p6")}
+    values = {k: v for k, v in payloads(marker).items() if k in ("p1", "p3", "p4")}
     workflow_id, task_ids = deploy(world, spec(list(values)))
     text = " ".join(f"{k}={v}" for k, v in values.items())
     answer = world.console.post(
@@ -362,7 +383,66 @@ def test_the_console_passes_values_as_data_too(world: World, marker: Path) -> No
     )
     assert answer.status_code == 200, answer.text
     tasks = finished(world, str(answer.json()["OperationId"]))
-    assert_verbatim(world, tasks, values)
+    assert_verbatim(world, tasks, values, {})
+    assert list(marker.iterdir()) == []
+
+
+def test_what_bash_would_read_as_code_and_undeclared_names_are_refused(
+    world: World, marker: Path
+) -> None:
+    """`$` and backticks reach bash code only through values bash re-reads in arithmetic
+    contexts (`$(( ${n} ))` with `a[$(cmd)]` runs cmd, whatever the quoting), so a Shell
+    node or a quality check is refused them; a request names declared parameters only (a
+    supplied `yyyymmdd` would hide that date format in every node)."""
+    workflow_id, task_ids = deploy(world, spec(["n"]))
+    sh = str(task_ids["sh"])
+    for fields, named, said in (
+        (
+            {"task_parameters": json.dumps({sh: f"n=a[$(touch${{IFS}}{marker}/x)]"})},
+            "TaskParameters",
+            "backtick",
+        ),
+        ({"task_parameters": json.dumps({sh: "n=`id`"})}, "TaskParameters", "backtick"),
+        ({"workflow_parameters": "n=$(id)"}, "WorkflowParameters", "does not declare"),
+        ({"task_parameters": json.dumps({sh: "yyyymmdd=1"})}, "TaskParameters", "does not declare"),
+        (
+            {"task_parameters": json.dumps({sh: "n=1 extra=-c"})},
+            "TaskParameters",
+            "does not declare",
+        ),
+    ):
+        error = sdk_error(
+            lambda f=fields: world.operator.create_workflow_instances(  # type: ignore[misc]
+                M.CreateWorkflowInstancesRequest(
+                    project_id=world.project_id,
+                    name="refused",
+                    type="SmokeTest",
+                    workflow_id=workflow_id,
+                    default_run_properties=roots(task_ids),
+                    **f,
+                )
+            )
+        )
+        assert error.code == "InvalidParameter" and named in error.message, error.message
+        assert said in error.message, error.message
+    # The workflow's own parameters may be set, but not to what bash would run.
+    body = spec(["n"])
+    body["spec"]["workflows"][0]["parameters"] = [{"name": "w", "value": "1"}]
+    workflow_id, task_ids = deploy(world, body)
+    error = sdk_error(
+        lambda: world.operator.create_workflow_instances(
+            M.CreateWorkflowInstancesRequest(
+                project_id=world.project_id,
+                name="refused",
+                type="SmokeTest",
+                workflow_id=workflow_id,
+                default_run_properties=roots(task_ids),
+                workflow_parameters="w=$(id)",
+            )
+        )
+    )
+    assert error.code == "InvalidParameter" and "WorkflowParameters" in error.message
+    assert "backtick" in error.message
     assert list(marker.iterdir()) == []
 
 

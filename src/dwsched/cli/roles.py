@@ -21,7 +21,7 @@ from dwsched.domain.errors import DwschedError
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
 from dwsched.runtime.server import engine_settings, run_roles
-from dwsched.store.connect import sqlite_file
+from dwsched.store.connect import passwordless_postgresql, sqlite_file
 
 
 @click.command()
@@ -76,4 +76,14 @@ def task_settings(
     warning = isolation.shared_warning(user, [sqlite_file(db_url), key_file or ""])
     if warning:
         click.secho(warning, err=True, fg="yellow", bold=True)
+    elif passwordless_postgresql(db_url):
+        click.secho(
+            "WARNING: dwsched reaches PostgreSQL without a password in its URL. If the server "
+            "lets it in by trust (or a password file tasks can read), a task can connect the "
+            "same way and own the database: require password authentication for dwsched's "
+            "role (docs/security.md).",
+            err=True,
+            fg="yellow",
+            bold=True,
+        )
     return settings

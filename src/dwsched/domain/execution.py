@@ -174,9 +174,11 @@ def evaluate_condition(text: str, names: Mapping[str, Any] | None = None) -> boo
     source = text.strip().replace("&&", " and ").replace("||", " or ")
     try:
         tree = ast.parse(source, mode="eval")
+        return bool(_value(tree.body, names or {}, text))
     except SyntaxError as exc:
         raise ConditionError(f"the condition {text!r} is not an expression: {exc.msg}") from exc
-    return bool(_value(tree.body, names or {}, text))
+    except (RecursionError, MemoryError) as exc:
+        raise ConditionError(f"the condition {text[:200]!r}... is too deeply nested") from exc
 
 
 def _value(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:

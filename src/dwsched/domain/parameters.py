@@ -77,6 +77,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_.:,+/%-]*")
 
 PARAM_PREFIX = "DWSCHED_PARAM_"  # a task's parameters in its environment: DWSCHED_PARAM_<name>
+BASH_TYPES = frozenset({"DIDE_SHELL", "SHELL"})  # task types whose code bash runs
+# What bash may run when it meets a value in an arithmetic context ($(( )), [[ -eq ]], let,
+# declare -i, array subscripts, ${x:n}) or an indirect expansion: it expands array subscripts
+# inside values, and a command substitution needs `$` or a backtick.
+BASH_CODE = ("$", "`")
 MAX_VALUE = 4_096  # characters in one value a run request supplies
 MAX_NAMES = 100  # parameters one run request's text may set
 
@@ -120,11 +125,32 @@ def substitute(
     return cycle.expand(text, frozenset())
 
 
-def resolve(biz_day: date, cyc_time_ms: int, tz: str, params: Mapping[str, str]) -> dict[str, str]:
+def resolve(
+    biz_day: date,
+    cyc_time_ms: int,
+    tz: str,
+    params: Mapping[str, str],
+    data: Collection[str] = (),
+) -> dict[str, str]:
     """Every parameter's value in the cycle: its text substituted, in the order of `params`
-    (what a task gets in its environment and as its arguments)."""
-    cycle = _Cycle(biz_day, _cyc(cyc_time_ms, tz), params, frozenset(), None)
-    return {name: cycle.expand(value, frozenset({name})) for name, value in params.items()}
+    (what a task gets in its environment and as its arguments). A value named in `data` (a
+    run request supplied it) has its dates substituted but never refers to another
+    parameter, so that no request can make its values grow by cross-reference."""
+    cyc = _cyc(cyc_time_ms, tz)
+    supplied = frozenset(data)
+    cycle = _Cycle(biz_day, cyc, params, frozenset(), None, supplied)
+    return {
+        name: _supplied_value(biz_day, cyc, value)
+        if name in supplied
+        else cycle.expand(value, frozenset({name}))
+        for name, value in params.items()
+    }
+
+
+def _supplied_value(biz_day: date, cyc: datetime, text: str) -> str:
+    """A supplied value as a task gets it: `$bizdate`, `${yyyymmdd}`, `$[hh24]` and the
+    like substituted, and nothing else (no parameter of the task)."""
+    return _Cycle(biz_day, cyc, {}, frozenset(), None).expand(text, frozenset())
 
 
 def is_plain(value: str) -> bool:
@@ -144,8 +170,8 @@ def python_literal(name: str, value: str) -> str:
 
 def check_supplied(values: Mapping[str, str], param: str) -> None:
     """InvalidArgument naming `param` when a run request supplies more than MAX_NAMES values
-    or a value longer than MAX_VALUE characters, or one holding NUL (which no process
-    argument or environment variable can carry)."""
+    or a value longer than MAX_VALUE characters, or one holding NUL or a lone surrogate
+    (which no process argument or environment variable can carry)."""
     if len(values) > MAX_NAMES:
         raise InvalidArgument(
             param, f"The parameter {param} sets {len(values)} parameters; at most {MAX_NAMES}."
@@ -161,6 +187,18 @@ def check_supplied(values: Mapping[str, str], param: str) -> None:
             raise InvalidArgument(
                 param, f"The parameter {param}: the value of {name} holds a NUL character."
             )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(
+                param, f"The parameter {param}: the value of {name} is not valid Unicode text."
+            ) from None
+
+
+def bash_safe(value: str) -> bool:
+    """Whether bash can hold `value` as data in every context, arithmetic included: it has
+    no `$` and no backtick (see BASH_CODE)."""
+    return not any(c in value for c in BASH_CODE)
 
 
 def _escape(ch: str) -> str:
@@ -219,6 +257,7 @@ class _Cycle:
     params: Mapping[str, str]
     data: frozenset[str]  # names whose values are data: rendered, never read as code
     render: Render | None
+    supplied: frozenset[str] = frozenset()  # (resolve) values expanded as _supplied_value
 
     def expand(self, text: str, active: frozenset[str]) -> str:
         """`text` substituted; `active` holds the parameters being expanded (a cycle guard)."""
@@ -234,9 +273,10 @@ class _Cycle:
                 key = brace.strip()
                 if key in self.params and key not in active:
                     if key in self.data:
-                        plain = _Cycle(self.biz_day, self.cyc, self.params, frozenset(), None)
-                        value = plain.expand(self.params[key], active | {key})
+                        value = _supplied_value(self.biz_day, self.cyc, self.params[key])
                         return value if self.render is None else self.render(key, value)
+                    if key in self.supplied:
+                        return _supplied_value(self.biz_day, self.cyc, self.params[key])
                     return self.expand(self.params[key], active | {key})
                 value = _business(key, self.biz_day)
             return match[0] if value is None else value

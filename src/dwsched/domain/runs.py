@@ -33,7 +33,12 @@ import msgspec
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.flowspec import TriggerType, WorkflowKind
 from dwsched.domain.models import EnvType, InstanceType
-from dwsched.domain.parameters import check_supplied, parse_assignments
+from dwsched.domain.parameters import (
+    BASH_TYPES,
+    bash_safe,
+    check_supplied,
+    parse_assignments,
+)
 from dwsched.domain.schedule import Cycle, CycleKind, Trigger, cycles_over
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 
@@ -441,9 +446,20 @@ def _task_parameters(request: RunRequest, workflow: DeployedWorkflow) -> dict[in
             overrides[task_id] = parse_assignments(text, "TaskParameters")
     if request.workflow_parameters and workflow.spec.kind is WorkflowKind.MANUAL:
         values = manual_workflow_parameters(request.workflow_parameters)
-        for task_id in own:
-            overrides[task_id] = {**overrides.get(task_id, {}), **values}
+        for task in workflow.tasks:
+            seen = {k: v for k, v in values.items() if k in _visible(workflow, task)}
+            if seen:
+                overrides[task.id] = {**overrides.get(task.id, {}), **seen}
     return overrides
+
+
+def _visible(workflow: DeployedWorkflow, task: DeployedTask) -> set[str]:
+    """The parameters a task's code may refer to: its node's and its workflow's."""
+    return {n for n, _ in task.node.parameters} | {n for n, _ in workflow.spec.parameters}
+
+
+def _runs_bash(task: DeployedTask) -> bool:
+    return task.node.command in BASH_TYPES or task.node.quality_check is not None
 
 
 def manual_workflow_parameters(text: str) -> dict[str, str]:
@@ -465,7 +481,15 @@ def manual_workflow_parameters(text: str) -> dict[str, str]:
 
 
 def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow]) -> None:
-    """InvalidArgument for parameters that do not fit the request's type or workflow."""
+    """InvalidArgument for parameters that do not fit the request's type or workflow.
+
+    A run request may set only parameters the deployed code declares (a node's, or its
+    workflow's): it supplies values, never new names (which would hide a date format such
+    as `${yyyymmdd}`, or add arguments). A value bound for code bash runs (a Shell node, a
+    quality check) may not hold `$` or a backtick: bash re-reads values as code in
+    arithmetic contexts and array subscripts, where no quoting helps (docs/security.md)."""
+    found = list(workflows)
+    tasks = {t.id: (w, t) for w in found for t in w.tasks}
     if request.workflow_parameters:
         if request.workflow_id == DEFAULT_WORKFLOW:
             raise InvalidArgument(
@@ -473,14 +497,51 @@ def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow])
                 "The parameter WorkflowParameters applies to a workflow; with WorkflowId 1 "
                 "set the parameters of each task in TaskParameters.",
             )
-        for workflow in workflows:
-            if workflow.spec.kind is WorkflowKind.MANUAL:
+        for workflow in found:
+            manual = workflow.spec.kind is WorkflowKind.MANUAL
+            if manual:
                 values = manual_workflow_parameters(request.workflow_parameters)
             else:
                 values = parse_assignments(request.workflow_parameters, "WorkflowParameters")
             check_supplied(values, "WorkflowParameters")
-    for _, text in request.task_parameters:
-        check_supplied(parse_assignments(text, "TaskParameters"), "TaskParameters")
+            declared = {n for n, _ in workflow.spec.parameters}
+            if manual:
+                declared |= {n for t in workflow.tasks for n, _ in t.node.parameters}
+            where = "its nodes or the workflow" if manual else "the workflow"
+            _check_names(values, declared, "WorkflowParameters", f"{where} {workflow.id}")
+            bash = [t for t in workflow.tasks if _runs_bash(t)]
+            if bash:
+                _check_bash(values, "WorkflowParameters", bash[0])
+    for task_id, text in request.task_parameters:
+        values = parse_assignments(text, "TaskParameters")
+        check_supplied(values, "TaskParameters")
+        if task_id in tasks:
+            workflow, task = tasks[task_id]
+            _check_names(values, _visible(workflow, task), "TaskParameters", f"task {task_id}")
+            if _runs_bash(task):
+                _check_bash(values, "TaskParameters", task)
+
+
+def _check_names(values: Mapping[str, str], declared: set[str], param: str, where: str) -> None:
+    for name in values:
+        if name not in declared:
+            shown = ", ".join(sorted(declared)) or "none"
+            raise InvalidArgument(
+                param,
+                f"The parameter {param} sets {name!r}, which {where} does not declare "
+                f"(declared: {shown}); a run supplies values of declared parameters only.",
+            )
+
+
+def _check_bash(values: Mapping[str, str], param: str, task: DeployedTask) -> None:
+    for name, value in values.items():
+        if not bash_safe(value):
+            raise InvalidArgument(
+                param,
+                f"The parameter {param}: the value of {name} holds $ or a backtick, and task "
+                f"{task.id} ({task.node.command}) runs it in bash, which reads these as code "
+                "in arithmetic and array subscripts whatever the quoting.",
+            )
 
 
 def in_window(policy: RunPolicy | None, now_ms: int, timezone: str) -> bool:

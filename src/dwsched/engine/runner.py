@@ -13,7 +13,7 @@ With a `TaskUser`, the process runs as that unprivileged OS user (the attempt's 
 given to it), so it cannot read what the server can: the database file, the server key, the
 server's /proc. Its environment is only what the caller passes.
 
-`language_of` tells how a task type's code reads a value a run request supplied
+`render_for` tells how a task type's code reads a value a run request supplied
 (domain.parameters: data, never code): bash reads it from its environment variable, Python
 from an escaped literal, and a type dwsched does not know takes only plain values.
 
@@ -37,12 +37,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dwsched.domain.parameters import PARAM_PREFIX, Render, is_plain, python_literal
+from dwsched.domain.parameters import BASH_TYPES, PARAM_PREFIX, Render, is_plain, python_literal
 
 SCRIPT = "{script}"
 DEFAULT_GRACE_S = 3.0
 DEFAULT_LOG_CAP = 1_000_000
-SHELL_TYPES = frozenset({"DIDE_SHELL", "SHELL"})
+SHELL_TYPES = BASH_TYPES
 PYTHON_TYPES = frozenset({"PYTHON"})
 VIRTUAL_TYPES = frozenset({"VIRTUAL"})
 

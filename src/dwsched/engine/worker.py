@@ -27,8 +27,10 @@ from dwsched.clock import Clock
 from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
 from dwsched.domain.models import Status
 from dwsched.domain.parameters import (
+    BASH_TYPES,
     PARAM_PREFIX,
     Render,
+    bash_safe,
     parse_assignments,
     python_literal,
     resolve,
@@ -303,6 +305,10 @@ class Worker:
 
     def _execute(self, claimed: Claimed) -> None:
         node = claimed.node
+        refusal = self._bash_refusal(claimed)
+        if refusal is not None:
+            self._done(claimed, Status.FAILURE, None, refusal + "\n")
+            return
         try:
             render = render_for(node.command, self.settings.runners)
             content = self._text(claimed, node.content, render)
@@ -339,8 +345,26 @@ class Worker:
         self._done(claimed, Status.SUCCESS, exit_code, log_text)
 
     def _values(self, claimed: Claimed) -> dict[str, str]:
-        values, _ = self._params(claimed)
-        return resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, values)
+        values, supplied = self._params(claimed)
+        return resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, values, supplied)
+
+    def _bash_refusal(self, claimed: Claimed) -> str | None:
+        """Why bash may not run this attempt: a supplied value holding `$` or a backtick,
+        which bash would re-read as code in an arithmetic context (requests are refused
+        such values; instances made before that rule may still hold them)."""
+        node = claimed.node
+        if node.command not in BASH_TYPES and node.quality_check is None:
+            return None
+        _, supplied = self._params(claimed)
+        values = self._values(claimed)
+        for name in sorted(supplied):
+            if name in values and not bash_safe(values[name]):
+                return (
+                    f"dwsched: the value of the parameter {name} came with the run request "
+                    "and holds $ or a backtick, which bash reads as code in arithmetic "
+                    "contexts whatever the quoting; the task was not run."
+                )
+        return None
 
     def _arguments(self, claimed: Claimed) -> list[str]:
         """The node's own parameters' values, in order: `$1 ... $N` as DataWorks Shell

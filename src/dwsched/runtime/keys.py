@@ -62,12 +62,19 @@ def default_key_file(db_url: str, config_dir: Path) -> Path:
 
 
 def read_key_file(path: Path) -> SecretBox:
-    """The server key in `path`; ServerKeyError when it is missing, unreadable, malformed, or
-    open to group or others."""
+    """The server key in `path`; ServerKeyError when it is missing, unreadable, malformed,
+    open to group or others, or another user's."""
     try:
-        mode = path.stat().st_mode
+        found = path.stat()
+        mode = found.st_mode
         if not stat.S_ISREG(mode):
             raise ServerKeyError(f"The server key file {path} is not a regular file.")
+        if found.st_uid != os.geteuid():
+            raise ServerKeyError(
+                f"The server key file {path} belongs to uid {found.st_uid}, not to this "
+                f"process's user (uid {os.geteuid()}): its owner could have planted or read "
+                f"it; refusing to use it: run `chown {os.geteuid()} {path}` if it is yours."
+            )
         if mode & 0o077:
             raise ServerKeyError(
                 f"The server key file {path} may be read or written by group or others "

@@ -50,6 +50,16 @@ def sqlite_file(url: str) -> str:
     return parsed.database or "" if parsed.get_backend_name() == "sqlite" else ""
 
 
+def passwordless_postgresql(url: str) -> bool:
+    """Whether `url` reaches PostgreSQL without a password (trust or peer authentication,
+    or a password file): whoever can reach that server may then log in the same way."""
+    try:
+        parsed = normalise_url(url)
+    except InvalidArgument:
+        return False
+    return parsed.get_backend_name() == "postgresql" and not parsed.password
+
+
 def create_engine(url: str) -> sa.Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -72,12 +82,21 @@ def _set_wal(cursor: Any) -> None:
 
 def private_file(path: str) -> None:
     """Make the database file readable by its owner only (0600): created so when missing,
-    tightened when group or others may read it. SQLite gives its -wal and -shm files the
+    tightened when group or others may read it, refused (InvalidArgument) when it belongs to
+    another user. SQLite gives its -wal and -shm files the
     mode of the database. Tasks run as another user cannot then read it (docs/security.md)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
+        if found.st_uid != os.geteuid():
+            raise InvalidArgument(
+                "--db",
+                f"The database file {path} belongs to uid {found.st_uid}, not to this "
+                f"process's user (uid {os.geteuid()}), who could read or change it; `chown` "
+                "it to dwsched's user or use another file.",
+            ) from None
+        mode = found.st_mode
         if stat.S_IMODE(mode) & 0o077:
             try:
                 os.chmod(path, 0o600)

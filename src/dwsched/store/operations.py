@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -392,7 +392,7 @@ def _latest(conn: sa.Connection, row: sa.Row[Any]) -> dict[str, Any]:
     task = next((t for t in workflow.tasks if t.id == row.task_id), None)
     if task is None:
         return {}
-    node = task.node
+    node = replace(task.node, supplied=())  # every value as deployed: none supplied
     return {
         "spec": _encode(node).decode(),
         "name": node.name,
