@@ -60,12 +60,21 @@ def flow(
 
 
 def node(
-    node_id: str, command: str, content: str = "", after: str | None = None, **extra: Any
+    node_id: str,
+    command: str,
+    content: str = "",
+    after: str | None = None,
+    script_parameters: list[dict[str, str]] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     found: dict[str, Any] = {
         "id": node_id,
         "name": node_id,
-        "script": {"runtime": {"command": command}, "content": content},
+        "script": {
+            "runtime": {"command": command},
+            "content": content,
+            **({"parameters": script_parameters} if script_parameters is not None else {}),
+        },
         "outputs": {"nodeOutputs": [{"data": f"{node_id}_out"}]},
         **extra,
     }

@@ -211,6 +211,7 @@ def test_backfill_runs_chosen_tasks_per_bizdate_in_order_with_parallelism(
                     f"echo start $bizdate ${{x}} >> {marks}; sleep 0.6; "
                     f"echo end $bizdate >> {marks}",
                     after="extract",
+                    script_parameters=[{"name": "x", "value": "deployed"}],
                 ),
                 node("report", "VIRTUAL", after="load"),
             ]
@@ -367,7 +368,12 @@ def test_smoke_test_manual_manual_workflow_and_trigger_workflow(
     manual_id, manual_tasks = space.deploy(
         manual_flow(
             [
-                node("m1", "DIDE_SHELL", "echo region=${region}", parameters=[]),
+                node(
+                    "m1",
+                    "DIDE_SHELL",
+                    "echo region=${region}",
+                    script_parameters=[{"name": "region", "value": "deployed"}],
+                ),
                 node("m2", "PYTHON", "print('m2 $bizdate')", after="m1"),
             ]
         )
