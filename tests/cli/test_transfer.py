@@ -201,6 +201,20 @@ def _with_tag(db_url: str, project_id: int, tag: str) -> list[int]:
     return sorted(i.id for i in page.items)
 
 
+def test_replace_never_moves_an_instance_to_another_workspace(db_url: str) -> None:
+    """Authorisation relies on an id staying in its workspace (docs/access.md)."""
+    ok(invoke("import", "--db", db_url, "-", input=jsonl([record(60, 710)])))
+    before = export(db_url, 710)
+    moved = [record(61, 711), record(60, 711)]
+    clean_error(
+        invoke("import", "--db", db_url, "--replace", "-", input=jsonl(moved)),
+        "Instance 60 belongs to workspace 710",
+    )
+    assert export(db_url, 710) == before
+    # All or nothing: instance 61 and its new workspace were not made either.
+    clean_error(invoke("export", "--db", db_url, "--project", "711"), "711")
+
+
 def test_existing_id_is_an_error_unless_replace(db_url: str) -> None:
     first = [
         record(50, 700, Status="Running", FinishedTime=None, Tags=[{"Key": "v", "Value": "1"}]),

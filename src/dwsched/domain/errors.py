@@ -89,6 +89,18 @@ class InstancesExist(Conflict):
         self.ids = ids
 
 
+class InstancesMoved(Conflict):
+    """An import would move an existing instance to another workspace."""
+
+    def __init__(self, instance_id: int, was: int, wanted: int) -> None:
+        super().__init__(
+            f"Instance {instance_id} belongs to workspace {was}; the import puts it in "
+            f"workspace {wanted}. --replace never moves an instance between workspaces (an "
+            "id stays in its workspace, which authorisation relies on): give it another Id."
+        )
+        self.instance_id = instance_id
+
+
 class AuthenticationError(DwschedError):
     """The request's signature, key, time or nonce is not acceptable."""
 

@@ -24,6 +24,7 @@ from dwsched.domain.errors import (
     DwschedError,
     InstanceNotFound,
     InstancesExist,
+    InstancesMoved,
     InvalidArgument,
     NotFound,
     StoreUnavailable,
@@ -245,6 +246,8 @@ class Store:
                 existing = instances.existing_instance_ids(conn, batch.ids)
                 if existing and not replace:
                     raise InstancesExist(sorted(existing))
+                if existing:
+                    _keep_workspaces(conn, batch, sorted(existing))
                 instances.delete_instances(conn, sorted(existing))
                 workflows.ensure_workflows(
                     conn, ((w, *rest) for w, rest in batch.workflows.items()), now_ms
@@ -1062,6 +1065,17 @@ def _user_by_id(conn: sa.Connection, user_id: int) -> access.User:
 
 CREATE_KIND = "CreateWorkflowInstances"
 RERUN_KIND = "RerunWorkflowInstances"
+
+
+def _keep_workspaces(conn: sa.Connection, batch: EncodedBatch, ids: Sequence[int]) -> None:
+    """InstancesMoved when a replaced instance would change workspace: ids stay in their
+    workspace for ever, which authorisation relies on (docs/access.md)."""
+    was = access.projects_of(conn, "WorkflowInstance", ids)
+    wanted = set(ids)
+    for (project_id, _, _), rows in batch.rows.items():
+        for row in rows:
+            if row[0] in wanted and was.get(row[0], project_id) != project_id:
+                raise InstancesMoved(row[0], was[row[0]], project_id)
 
 
 def _run_workflows(conn: sa.Connection, request: RunRequest) -> dict[int, DeployedWorkflow]:
