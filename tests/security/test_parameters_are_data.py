@@ -473,38 +473,47 @@ def test_supplied_values_are_bounded(world: World) -> None:
 
 
 def test_a_language_dwsched_does_not_know_takes_plain_values_only(marker: Path) -> None:
-    """A configured runner's code (SQL, say) gets a supplied value only when it is plain;
-    otherwise the attempt fails saying so, and the value still reaches the environment."""
+    """A configured runner's code (SQL, say) gets a supplied value only when it is plain: a
+    request pasting another into such code is refused; a built-in type whose runner the
+    operator overrode is checked when the attempt runs, which then fails saying so."""
     with contextlib.ExitStack() as stack:
         urls = new_database_url("sqlite", marker)
         live = stack.enter_context(running_server(next(urls)))
         stack.callback(urls.close)
-        runners = {"FAKE_SQL": 'cat {script}; printf "env=%s\\n" "$DWSCHED_PARAM_q"'}
+        runners = {
+            "FAKE_SQL": 'cat {script}; printf "env=%s\\n" "$DWSCHED_PARAM_q"',
+            "DIDE_SHELL": "cat {script}",
+        }
         engine = Engine(live.store, SystemClock(), WorkerSettings(runners=runners), tick_s=0.05)
         engine.start()
         stack.callback(engine.stop)
         w = World(live, project(live.store).id, live.sdk(), live.sdk(), httpx.Client(), "")
         stack.callback(w.console.close)
         sql = node("sql", "FAKE_SQL", "select * from t where ds='${q}';")
-        sql["script"]["parameters"] = [{"name": "q", "value": "deployed"}]
-        workflow_id, task_ids = deploy(w, flow([sql]))
-        (task_id,) = task_ids.values()
-        outcomes = {}
-        for value in ("2025-01-31", "x';drop${IFS}table${IFS}t;--"):
-            operation = w.admin.create_workflow_instances(
+        sh = node("sh", "DIDE_SHELL", "select * from t where ds='${q}';")
+        for n in (sql, sh):
+            n["script"]["parameters"] = [{"name": "q", "value": "deployed"}]
+        workflow_id, task_ids = deploy(w, flow([sql, sh]))
+
+        def run(task: str, value: str) -> Any:
+            return w.admin.create_workflow_instances(
                 M.CreateWorkflowInstancesRequest(
                     project_id=w.project_id,
                     name="sql",
                     type="SmokeTest",
                     workflow_id=workflow_id,
-                    default_run_properties=roots(task_ids),
-                    task_parameters=json.dumps({str(task_id): f"q={value}"}),
+                    default_run_properties=roots({task: task_ids[task]}),
+                    task_parameters=json.dumps({str(task_ids[task]): f"q={value}"}),
                 )
             ).body.operation_id
-            tasks = finished(w, str(operation))
-            outcomes[value] = (tasks["sql"].status, log(w, tasks["sql"].id))
-    status, text = outcomes["2025-01-31"]
-    assert status == "Success" and "ds='2025-01-31'" in text, text
-    status, text = outcomes["x';drop${IFS}table${IFS}t;--"]
-    assert status == "Failure", text
-    assert "does not paste such a value into FAKE_SQL code" in text and "drop" not in text
+
+        tasks = finished(w, str(run("sql", "2025-01-31")))
+        plain = log(w, tasks["sql"].id)
+        assert tasks["sql"].status == "Success" and "ds='2025-01-31'" in plain, plain
+        error = sdk_error(lambda: run("sql", "x';drop${IFS}table${IFS}t;--"))
+        assert error.code == "InvalidParameter" and "TaskParameters" in error.message
+        assert "FAKE_SQL" in error.message, error.message
+        tasks = finished(w, str(run("sh", "x';drop;--")))
+        refused = log(w, tasks["sh"].id)
+    assert tasks["sh"].status == "Failure", refused
+    assert "does not paste such a value into DIDE_SHELL code" in refused and "drop" not in refused

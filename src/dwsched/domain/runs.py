@@ -37,7 +37,9 @@ from dwsched.domain.parameters import (
     BASH_TYPES,
     bash_safe,
     check_supplied,
+    is_plain,
     parse_assignments,
+    substitute,
 )
 from dwsched.domain.schedule import Cycle, CycleKind, Trigger, cycles_over
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
@@ -512,6 +514,10 @@ def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow])
             bash = [t for t in workflow.tasks if _runs_bash(t)]
             if bash:
                 _check_bash(values, "WorkflowParameters", bash[0])
+            for task in workflow.tasks:
+                own = {n for n, _ in task.node.parameters}
+                seen = {k: v for k, v in values.items() if manual or k not in own}
+                _check_unknown_language(seen, workflow, task, "WorkflowParameters")
     for task_id, text in request.task_parameters:
         values = parse_assignments(text, "TaskParameters")
         check_supplied(values, "TaskParameters")
@@ -520,6 +526,39 @@ def check_parameters(request: RunRequest, workflows: Iterable[DeployedWorkflow])
             _check_names(values, _visible(workflow, task), "TaskParameters", f"task {task_id}")
             if _runs_bash(task):
                 _check_bash(values, "TaskParameters", task)
+            _check_unknown_language(values, workflow, task, "TaskParameters")
+
+
+# Types whose code dwsched knows how to hand a supplied value (engine.runner.render_for);
+# any other type's code takes plain values only.
+KNOWN_LANGUAGES = BASH_TYPES | {"PYTHON", "VIRTUAL", "CONTROLLER_BRANCH", "SCHEDULER_TRIGGER"}
+_ANY_DAY = date(2000, 1, 1)
+
+
+def _check_unknown_language(
+    values: Mapping[str, str], workflow: DeployedWorkflow, task: DeployedTask, param: str
+) -> None:
+    """InvalidArgument when a value that is not plain would be pasted into the code of a type
+    dwsched does not know (e.g. ODPS_SQL): the attempt would refuse it (engine.runner)."""
+    if task.node.command in KNOWN_LANGUAGES:
+        return
+    risky = {k for k, v in values.items() if not is_plain(v)}
+    if not risky:
+        return
+    params = {**dict(workflow.spec.parameters), **dict(task.node.parameters), **values}
+
+    def refuse(name: str, value: str) -> str:
+        if name in risky:
+            raise InvalidArgument(
+                param,
+                f"The parameter {param}: the value of {name} holds characters other than "
+                f"letters, digits and _.:,+/%- and task {task.id} pastes it into "
+                f"{task.node.command} code, whose quoting dwsched does not know; pass a plain "
+                f"value (the task also reads any value from DWSCHED_PARAM_{name}).",
+            )
+        return value
+
+    substitute(task.node.content, _ANY_DAY, 946_684_800_000, "UTC", params, risky, refuse)
 
 
 def _check_names(values: Mapping[str, str], declared: set[str], param: str, where: str) -> None:
