@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from dwsched.clock import Clock
 from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
+from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import Status
 from dwsched.domain.parameters import (
     BASH_TYPES,
@@ -91,6 +92,32 @@ class WorkerSettings:
     task_environment: Mapping[str, str] = field(
         default_factory=lambda: {"PATH": DEFAULT_TASK_PATH, "LANG": "C.UTF-8"}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """An attempt's parameters as written, the names a run request supplied, and each
+    parameter's value in its cycle (what the environment and the arguments carry)."""
+
+    params: dict[str, str]
+    supplied: frozenset[str]
+    values: dict[str, str]
+
+
+def _bash_refusal(node: NodeSpec, inputs: _Inputs) -> str | None:
+    """Why bash may not run this attempt: a supplied value holding `$` or a backtick, which
+    bash would re-read as code in an arithmetic context (requests are refused such values;
+    instances made before that rule may still hold them)."""
+    if node.command not in BASH_TYPES and node.quality_check is None:
+        return None
+    for name in sorted(inputs.supplied):
+        if name in inputs.values and not bash_safe(inputs.values[name]):
+            return (
+                f"dwsched: the value of the parameter {name} came with the run request "
+                "and holds $ or a backtick, which bash reads as code in arithmetic "
+                "contexts whatever the quoting; the task was not run."
+            )
+    return None
 
 
 class Worker:
@@ -254,24 +281,25 @@ class Worker:
                 # thread is gone (Engine.recover).
                 log.exception("task_instance_id=%s could not be ended", claimed.id)
 
-    def _params(self, claimed: Claimed) -> tuple[dict[str, str], frozenset[str]]:
-        """The task's parameters (the workflow's, then the node's own, which rank above) and
-        the names of those whose values a run request supplied."""
-        values = parse_assignments(claimed.parameters)
-        values.update({k: v for k, v in claimed.node.parameters})
-        supplied = claimed.node.supplied
-        return values, frozenset(values if supplied is None else supplied)
+    def _inputs(self, claimed: Claimed) -> _Inputs:
+        """The attempt's parameters (the workflow's, then the node's own, which rank above),
+        the names of those a run request supplied, and each one's value in the cycle."""
+        params = parse_assignments(claimed.parameters)
+        params.update({k: v for k, v in claimed.node.parameters})
+        declared = claimed.node.supplied
+        supplied = frozenset(params if declared is None else declared)
+        values = resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, params, supplied)
+        return _Inputs(params, supplied, values)
 
-    def _text(self, claimed: Claimed, text: str, render: Render) -> str:
+    def _text(self, claimed: Claimed, inputs: _Inputs, text: str, render: Render) -> str:
         """`text` with its parameters substituted; supplied values as `render` shows them."""
-        values, supplied = self._params(claimed)
         return substitute(
             text,
             claimed.biz_day,
             claimed.trigger_time,
             claimed.timezone,
-            values,
-            supplied,
+            inputs.params,
+            inputs.supplied,
             render,
         )
 
@@ -279,10 +307,11 @@ class Worker:
         lines: list[str] = []
         chosen: list[str] = []
         unchosen: list[str] = []
+        inputs = self._inputs(claimed)
         for branch in claimed.node.branches:
             # A condition is a Python expression: supplied values arrive as escaped text,
             # so inside quotes they compare as strings and elsewhere they are an error.
-            condition = self._text(claimed, branch.when, python_literal)
+            condition = self._text(claimed, inputs, branch.when, python_literal)
             try:
                 taken = evaluate_condition(condition)
             except ConditionError as exc:
@@ -305,17 +334,18 @@ class Worker:
 
     def _execute(self, claimed: Claimed) -> None:
         node = claimed.node
-        refusal = self._bash_refusal(claimed)
+        inputs = self._inputs(claimed)
+        refusal = _bash_refusal(node, inputs)
         if refusal is not None:
             self._done(claimed, Status.FAILURE, None, refusal + "\n")
             return
         try:
             render = render_for(node.command, self.settings.runners)
-            content = self._text(claimed, node.content, render)
+            content = self._text(claimed, inputs, node.content, render)
             check_text = (
                 None
                 if node.quality_check is None
-                else self._text(claimed, node.quality_check.command, shell_variable)
+                else self._text(claimed, inputs, node.quality_check.command, shell_variable)
             )
         except UnsafeValue as refused:
             self._done(claimed, Status.FAILURE, None, f"{refused}\n")
@@ -327,7 +357,10 @@ class Worker:
         log_text = ""
         exit_code: int | None = 0
         if command is not None:
-            outcome = self._process(claimed, command.with_arguments(self._arguments(claimed)))
+            # The node's own parameters' values, in order: `$1 ... $N` as DataWorks Shell
+            # nodes read them.
+            arguments = [inputs.values[name] for name, _ in node.parameters]
+            outcome = self._process(claimed, inputs, command.with_arguments(arguments))
             log_text, exit_code = outcome
             if exit_code != 0:
                 self._done(claimed, Status.FAILURE, exit_code, log_text)
@@ -336,7 +369,7 @@ class Worker:
         if check is not None and check_text is not None:
             self.store.set_checking(claimed, log_text, self.clock.now_ms())
             check_log, check_code = self._process(
-                claimed, Command(("bash", "{script}"), check_text, "check.sh")
+                claimed, inputs, Command(("bash", "{script}"), check_text, "check.sh")
             )
             log_text += f"\n--- quality check (exit {check_code}) ---\n{check_log}"
             if check_code != 0 and check.blocking:
@@ -344,38 +377,10 @@ class Worker:
                 return
         self._done(claimed, Status.SUCCESS, exit_code, log_text)
 
-    def _values(self, claimed: Claimed) -> dict[str, str]:
-        values, supplied = self._params(claimed)
-        return resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, values, supplied)
-
-    def _bash_refusal(self, claimed: Claimed) -> str | None:
-        """Why bash may not run this attempt: a supplied value holding `$` or a backtick,
-        which bash would re-read as code in an arithmetic context (requests are refused
-        such values; instances made before that rule may still hold them)."""
-        node = claimed.node
-        if node.command not in BASH_TYPES and node.quality_check is None:
-            return None
-        _, supplied = self._params(claimed)
-        values = self._values(claimed)
-        for name in sorted(supplied):
-            if name in values and not bash_safe(values[name]):
-                return (
-                    f"dwsched: the value of the parameter {name} came with the run request "
-                    "and holds $ or a backtick, which bash reads as code in arithmetic "
-                    "contexts whatever the quoting; the task was not run."
-                )
-        return None
-
-    def _arguments(self, claimed: Claimed) -> list[str]:
-        """The node's own parameters' values, in order: `$1 ... $N` as DataWorks Shell
-        nodes read them."""
-        values = self._values(claimed)
-        return [values[name] for name, _ in claimed.node.parameters]
-
-    def task_environment(self, claimed: Claimed) -> dict[str, str]:
+    def task_environment(self, claimed: Claimed, inputs: _Inputs) -> dict[str, str]:
         """The whole environment of the attempt's process (see the module docstring)."""
         env = dict(self.settings.task_environment)
-        env.update({PARAM_PREFIX + k: v for k, v in self._values(claimed).items()})
+        env.update({PARAM_PREFIX + k: v for k, v in inputs.values.items()})
         env.update(
             {
                 "TZ": claimed.timezone,
@@ -390,9 +395,11 @@ class Worker:
             env["USER"] = env["LOGNAME"] = user.name
         return env
 
-    def _process(self, claimed: Claimed, command: Command) -> tuple[str, int | None]:
+    def _process(
+        self, claimed: Claimed, inputs: _Inputs, command: Command
+    ) -> tuple[str, int | None]:
         timeout_s = claimed.node.timeout_s or None
-        env = self.task_environment(claimed)
+        env = self.task_environment(claimed, inputs)
         attempt = Attempt(
             command,
             env,
