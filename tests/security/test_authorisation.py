@@ -28,8 +28,9 @@ from alibabacloud_dataworks_public20240518 import models as M
 from dwsched.api.calls import Calls, Who
 from dwsched.api.context import Context
 from dwsched.api.params import Params
+from dwsched.api.registry import RULES
 from dwsched.clock import SystemClock
-from dwsched.domain.access import RULES, Where
+from dwsched.domain.access import Where
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
 from dwsched.store.schema import task_instances, task_operation_logs

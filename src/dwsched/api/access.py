@@ -2,7 +2,7 @@
 
 1. The caller is the user owning the request's AccessKey. A key without a user is the
    tenant's own key (like an Alibaba Cloud account's AccessKey): it may do everything.
-2. The workspaces the request touches come from the action's rule (domain.access.RULES):
+2. The workspaces the request touches come from the action's rule (api.registry):
    its ProjectId, or the workspace of every id it names (a batch action's ids included:
    being allowed in workspace 100 does not let a caller stop an instance of 200).
 3. For each workspace (or, for a tenant-level action, none), the caller's policies must
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from dwsched.api import registry
 from dwsched.api.params import Params
 from dwsched.domain import access, policies
 from dwsched.domain.errors import Forbidden
@@ -150,7 +151,7 @@ class Authorizer:
         secure: bool,
         now_ms: int,
     ) -> Caller:
-        rule = access.rule_of(action)
+        rule = registry.rule_of(action)
         if subject is None and rule.kind is access.Kind.READ:
             return Caller("root", None)  # the tenant's key reading: nothing to look up
         targets = self._targets(rule.where, params)
@@ -277,7 +278,7 @@ class Authorizer:
         """`caller`, its workspaces completed with those of the ids that did not exist when
         it was authorised and that the handler then acted on (a batch's ids only where its
         SuccessInfo says so): the workspaces the request actually touched."""
-        named = access.ID_KINDS.get(access.rule_of(action).where)
+        named = access.ID_KINDS.get(registry.rule_of(action).where)
         if not caller.unresolved or named is None:
             return caller
         ids = list(caller.unresolved)

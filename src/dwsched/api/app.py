@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dwsched.api import dispatch
+from dwsched.api import registry
 from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
 from dwsched.api.calls import Calls, Who
 from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body
@@ -208,8 +208,8 @@ class RpcEndpoint:
             action, version = headers.get("x-acs-action"), headers.get("x-acs-version")
         else:
             action, version = params.get("Action"), params.get("Version")
-        handler = dispatch.lookup(action, version)
-        if inline and not dispatch.reads_only(action):
+        spec = registry.lookup(action, version)
+        if inline and not spec.reads:
             raise _Offload
         now_ms = self.clock.now_ms()
         signed = SignedRequest(request.method, request.url.path, query, headers, body, form)
@@ -223,14 +223,14 @@ class RpcEndpoint:
             raise
         if self.throttle is not None:
             try:
-                self.throttle.admit(access_key_id, action or "", now_ms, wait=not inline)
+                self.throttle.admit(access_key_id, spec.throttle, now_ms, wait=not inline)
             except StoreBusy as exc:
                 if inline:  # the lease needs the database; the nonce is spent already
                     raise _Offload(access_key_id) from exc
                 raise
         result = self.calls.run(
-            handler,
-            str(action),
+            spec.handler,
+            spec.name,
             params,
             Who(access_key_id),
             _client(request),

@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from dwsched.api import audit, dispatch
+from dwsched.api import audit, registry
 from dwsched.api.access import Authorizer, Caller
 from dwsched.api.context import Context, Handler
-from dwsched.api.errors import status_and_code
+from dwsched.api.errors import API_VERSION, status_and_code
 from dwsched.api.params import Params
 from dwsched.clock import Clock
 from dwsched.domain.errors import DwschedError, Forbidden
@@ -56,11 +56,14 @@ class Calls:
         request_id: str,
         now_ms: int,
         authorised_as: tuple[str, ...] = (),
+        audited: bool | None = None,
     ) -> dict[str, Any]:
-        """The handler's answer, if `who` may make the request; a mutating action is
-        audited whether it succeeds or fails. `authorised_as`: the actions whose permission
-        the call needs, when not its own (a console view showing what they show)."""
-        mutating = not dispatch.reads_only(action)
+        """The handler's answer, if `who` may make the request; an audited action is
+        recorded whether it succeeds or fails. `authorised_as`: the actions whose permission
+        the call needs, when not its own (a console view showing what they show).
+        `audited`: whether the call is recorded; None: as api.registry declares `action`."""
+        if audited is None:
+            audited = registry.lookup(action, API_VERSION).audited
         caller = None
         try:
             for other in authorised_as[1:]:
@@ -72,10 +75,10 @@ class Calls:
             )
             result = handler(ctx, Params(params))
         except DwschedError as error:
-            if mutating:
+            if audited:
                 self.record(caller, who.access_key_id, action, params, error, request_id, source)
             raise
-        if mutating:
+        if audited:
             # Ids that did not exist when a tenant administrator's request was authorised
             # may have been created before its handler acted on them: the audit record
             # names the workspaces actually touched. (The action is done: a failure here is
@@ -98,7 +101,7 @@ class Calls:
         source: str,
         user_name: str | None = None,
     ) -> None:
-        """Record a mutating request (its failure too) in the audit log; a failure to
+        """Record an audited request (its failure too) in the audit log; a failure to
         record is logged, not the client's problem. `user_name`: who, when no caller was
         established (a request refused before authorisation)."""
         failed = isinstance(outcome, DwschedError)

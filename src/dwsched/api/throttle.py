@@ -1,6 +1,6 @@
 """Throttling: a token bucket per (AccessKey, action class), shared by every process.
 
-Action classes: `read` (Get* and List*) and `write` (everything else), each with a rate
+Action classes: `read` and `write` (api.registry declares each action's), each with a rate
 (tokens per second) and a burst (the bucket's size). Over the limit a request is refused
 with `Throttled` (HTTP 429 `Throttling.User` with `x-acs-retry-after` in ms, which the
 official SDK raises as ThrottlingException) before its handler runs.
@@ -37,7 +37,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dwsched.api.dispatch import reads_only
 from dwsched.domain.errors import InvalidArgument, StoreBusy, Throttled
 from dwsched.store import Store
 from dwsched.store.throttle import lease_tokens
@@ -111,10 +110,6 @@ def _invalid(text: str, why: str) -> InvalidArgument:
     )
 
 
-def action_class(action: str) -> str:
-    return READ if reads_only(action) else WRITE
-
-
 def lease_size(burst: int) -> int:
     """Tokens a process takes from the shared bucket at a time."""
     return max(1, burst // 4)
@@ -138,10 +133,10 @@ class Throttle:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()
 
-    def admit(self, access_key_id: str, action: str, now_ms: int, wait: bool = True) -> None:
-        """Return when the request may run; Throttled when its key is over the limit of the
-        action's class. `wait` false: StoreBusy rather than going to the database."""
-        cls = action_class(action)
+    def admit(self, access_key_id: str, cls: str, now_ms: int, wait: bool = True) -> None:
+        """Return when a request of the action class `cls` may run; Throttled when its key
+        is over the class's limit. `wait` false: StoreBusy rather than going to the
+        database."""
         limit = self.settings.limits.get(cls)
         if limit is None:
             return

@@ -1,5 +1,7 @@
-"""Who may call what: DataWorks' built-in workspace roles, what each permits, and where each
-action's workspace comes from. Pure (the API asks the store for the facts).
+"""Who may call what: DataWorks' built-in workspace roles, what each permits, and the shape
+of an action's rule: the kind of action it is and where its workspace comes from. Each
+action's own rule is declared with the action (api.registry). Pure (the API asks the store
+for the facts).
 
 A call is allowed when the caller's policies allow `dataworks:<Action>` on the workspace
 (domain.policies) and, for an action inside a workspace, the caller is a member of it whose
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 class Kind(enum.StrEnum):
     """What an action does inside a workspace, as the role table grants it."""
 
-    READ = "read"  # Get*, List*
+    READ = "read"  # the actions that only read
     OPERATE = "operate"  # runs and operations on instances
     DEVELOP = "develop"  # workflow definitions
     ADMINISTER = "administer"  # the workspace itself and its members
@@ -84,67 +86,11 @@ ID_KINDS: dict[Where, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """How an action is authorised: the kind a caller's roles must permit, and where its
+    workspace comes from."""
+
     kind: Kind
     where: Where
-
-
-R, OP, D, A = Kind.READ, Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER
-W = Where
-RULES: dict[str, Rule] = {
-    # Workspaces
-    "CreateProject": Rule(A, W.TENANT),
-    "ListProjects": Rule(R, W.TENANT),  # answers only the workspaces the caller may read
-    "GetProject": Rule(R, W.PROJECT),
-    "UpdateProject": Rule(A, W.PROJECT),
-    "DeleteProject": Rule(A, W.PROJECT),
-    # Members and roles
-    "CreateProjectMember": Rule(A, W.PROJECT_ID),
-    "DeleteProjectMember": Rule(A, W.PROJECT_ID),
-    "GrantMemberProjectRoles": Rule(A, W.PROJECT_ID),
-    "RevokeMemberProjectRoles": Rule(A, W.PROJECT_ID),
-    "GetProjectMember": Rule(R, W.PROJECT_ID),
-    "ListProjectMembers": Rule(R, W.PROJECT_ID),
-    "ListProjectRoles": Rule(R, W.PROJECT_ID),
-    "GetProjectRole": Rule(R, W.PROJECT_ID),
-    # Workflow instances
-    "ListWorkflowInstances": Rule(R, W.PROJECT_ID),
-    "GetWorkflowInstance": Rule(R, W.WORKFLOW_INSTANCE),
-    "CreateWorkflowInstances": Rule(OP, W.PROJECT_ID),
-    "GetCreateWorkflowInstancesResult": Rule(R, W.OPERATION),
-    "StartWorkflowInstances": Rule(OP, W.WORKFLOW_INSTANCES),
-    "StopWorkflowInstances": Rule(OP, W.WORKFLOW_INSTANCES),
-    "RerunWorkflowInstances": Rule(OP, W.PROJECT_ID),
-    "GetRerunWorkflowInstancesResult": Rule(R, W.OPERATION),
-    # Task instances
-    "ListTaskInstances": Rule(R, W.PROJECT_ID),
-    "GetTaskInstance": Rule(R, W.TASK_INSTANCE),
-    "GetTaskInstanceLog": Rule(R, W.TASK_INSTANCE),
-    "ListUpstreamTaskInstances": Rule(R, W.TASK_INSTANCE),
-    "ListDownstreamTaskInstances": Rule(R, W.TASK_INSTANCE),
-    "ListTaskInstanceOperationLogs": Rule(R, W.TASK_INSTANCE),
-    "RerunTaskInstances": Rule(OP, W.TASK_INSTANCES),
-    "StopTaskInstances": Rule(OP, W.TASK_INSTANCES),
-    "SetSuccessTaskInstances": Rule(OP, W.TASK_INSTANCES),
-    "SuspendTaskInstances": Rule(OP, W.TASK_INSTANCES),
-    "ResumeTaskInstances": Rule(OP, W.TASK_INSTANCES),
-    "TriggerSchedulerTaskInstance": Rule(OP, W.TASK),
-    # Workflows
-    "CreateWorkflowDefinition": Rule(D, W.PROJECT_ID),
-    "ImportWorkflowDefinition": Rule(D, W.PROJECT_ID),
-    "UpdateWorkflowDefinition": Rule(D, W.DEFINITION),
-    "DeleteWorkflowDefinition": Rule(D, W.DEFINITION),
-    "ListWorkflowDefinitions": Rule(R, W.PROJECT_ID),
-    "GetWorkflowDefinition": Rule(R, W.DEFINITION),
-    "ListWorkflows": Rule(R, W.PROJECT_ID),
-    "GetWorkflow": Rule(R, W.WORKFLOW),
-}
-del R, OP, D, A, W
-
-
-def rule_of(action: str) -> Rule:
-    """The action's rule; an action without one is treated as administering the tenant
-    (only administrators may call it)."""
-    return RULES.get(action, Rule(Kind.ADMINISTER, Where.TENANT))
 
 
 def roles_permit(role_codes: set[str], kind: Kind) -> bool:

@@ -562,6 +562,9 @@ def evaluate(
 
 # Built-in policies
 
+# The policies' text, shown to users, names actions: the reads by their Get*/List* names, the
+# operations one by one, as the actions whose rule is OPERATE (api.registry declares each
+# action; tests/api/test_action_registry.py fails when these disagree with it).
 _READS = ["dataworks:Get*", "dataworks:List*"]
 _OPERATIONS = [
     "dataworks:CreateWorkflowInstances",

@@ -32,11 +32,11 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dwsched.api import audit, dispatch
+from dwsched.api import audit, registry
 from dwsched.api.app import PARAMETER_NAME
 from dwsched.api.calls import Calls, Who
 from dwsched.api.errors import API_VERSION, INTERNAL_ERROR, envelope, error_body
-from dwsched.api.throttle import Throttle
+from dwsched.api.throttle import READ, Throttle
 from dwsched.clock import Clock
 from dwsched.domain.errors import DwschedError, InvalidArgument, Throttled, UnknownAction
 from dwsched.store import Store
@@ -64,35 +64,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
-# The RPC actions the console calls; anything else is refused before authorisation.
-ACTIONS = frozenset(
-    {
-        "ListProjects",
-        "GetProject",
-        "ListWorkflowInstances",
-        "GetWorkflowInstance",
-        "ListTaskInstances",
-        "GetTaskInstance",
-        "GetTaskInstanceLog",
-        "ListUpstreamTaskInstances",
-        "ListDownstreamTaskInstances",
-        "ListTaskInstanceOperationLogs",
-        "ListWorkflows",
-        "GetWorkflow",
-        "GetWorkflowDefinition",
-        "CreateWorkflowInstances",
-        "GetCreateWorkflowInstancesResult",
-        "StartWorkflowInstances",
-        "StopWorkflowInstances",
-        "RerunWorkflowInstances",
-        "GetRerunWorkflowInstancesResult",
-        "RerunTaskInstances",
-        "StopTaskInstances",
-        "SetSuccessTaskInstances",
-        "SuspendTaskInstances",
-        "ResumeTaskInstances",
-    }
-)
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -317,24 +288,30 @@ class Console:
         who = Who(AUDIT_LABEL, found.user_id)
         source = request.client.host if request.client else ""
         secure = request.url.scheme == "https"
-        if not isinstance(action, str) or not (action in ACTIONS or action in views.VIEWS):
+        # The RPC actions the console may call (api.registry's CONSOLE) and its views; anything
+        # else is refused before authorisation, and recorded unless it is known only to read.
+        if not isinstance(action, str) or not (action in registry.CONSOLE or action in views.VIEWS):
             refused = _Refused(
                 400, "InvalidAction.NotFound", f"The console does not serve the action {action!r}."
             )
-            if isinstance(action, str) and action and not dispatch.reads_only(action):
+            known = registry.ACTIONS.get(action) if isinstance(action, str) else None
+            if isinstance(action, str) and action and (known is None or known.audited):
                 error = UnknownAction(refused.message)
                 name = action[:64]
                 self.calls.record(
                     None, AUDIT_LABEL, name, params, error, request_id, source, found.user_name
                 )
             raise refused
-        if self.throttle is not None:
-            self.throttle.admit(f"console:{found.user_id}", action, now_ms)
         view = views.VIEWS.get(action)
-        handler = view.handler if view else dispatch.lookup(action, API_VERSION)
-        authorised_as = view.authorised_as if view else ()
+        if view is not None:  # a view only reads: throttled as a read, not audited
+            handler, authorised_as, cls, audited = view.handler, view.authorised_as, READ, False
+        else:
+            spec = registry.lookup(action, API_VERSION)
+            handler, authorised_as, cls, audited = spec.handler, (), spec.throttle, spec.audited
+        if self.throttle is not None:
+            self.throttle.admit(f"console:{found.user_id}", cls, now_ms)
         result = self.calls.run(
-            handler, action, params, who, source, secure, request_id, now_ms, authorised_as
+            handler, action, params, who, source, secure, request_id, now_ms, authorised_as, audited
         )
         result["RequestId"] = request_id
         return result

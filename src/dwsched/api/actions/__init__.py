@@ -1,3 +1,3 @@
-"""Action handlers, one module per resource; each exports HANDLERS by Action name."""
+"""Action handlers, one module per resource; api.registry declares each as an action."""
 
 from __future__ import annotations

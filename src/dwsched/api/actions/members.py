@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from dwsched.api import wire
-from dwsched.api.context import Context, Handler
+from dwsched.api.context import Context
 from dwsched.api.params import Params
 from dwsched.domain.access import ROLES, Kind, Role
 from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound
@@ -164,15 +164,3 @@ def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
     if code not in ROLES:
         raise NotFound(f"The workspace role {code!r} does not exist.")
     return {"ProjectRole": _project_role(project_id, ROLES[code])}
-
-
-HANDLERS: dict[str, Handler] = {
-    "CreateProjectMember": create_project_member,
-    "DeleteProjectMember": delete_project_member,
-    "GrantMemberProjectRoles": grant_member_project_roles,
-    "RevokeMemberProjectRoles": revoke_member_project_roles,
-    "GetProjectMember": get_project_member,
-    "ListProjectMembers": list_project_members,
-    "ListProjectRoles": list_project_roles,
-    "GetProjectRole": get_project_role,
-}

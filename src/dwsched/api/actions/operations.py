@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, time
 from typing import Any
 
@@ -508,22 +508,8 @@ def list_task_instance_operation_logs(ctx: Context, p: Params) -> dict[str, Any]
     return {"PagingInfo": wire.paging(wanted.number, wanted.size, total, "OperationLogs", items)}
 
 
-_TASK_ACTIONS: dict[str, Callable[[Context, Params], dict[str, Any]]] = {
-    "RerunTaskInstances": _task_action(Operation.RERUN),
-    "StopTaskInstances": _task_action(Operation.STOP),
-    "SetSuccessTaskInstances": _task_action(Operation.SET_SUCCESS),
-    "SuspendTaskInstances": _task_action(Operation.SUSPEND),
-    "ResumeTaskInstances": _task_action(Operation.RESUME),
-}
-
-HANDLERS: dict[str, Handler] = {
-    "CreateWorkflowInstances": create_workflow_instances,
-    "GetCreateWorkflowInstancesResult": get_create_workflow_instances_result,
-    "StartWorkflowInstances": start_workflow_instances,
-    "StopWorkflowInstances": stop_workflow_instances,
-    "RerunWorkflowInstances": rerun_workflow_instances,
-    "GetRerunWorkflowInstancesResult": get_rerun_workflow_instances_result,
-    "TriggerSchedulerTaskInstance": trigger_scheduler_task_instance,
-    "ListTaskInstanceOperationLogs": list_task_instance_operation_logs,
-    **_TASK_ACTIONS,
-}
+rerun_task_instances = _task_action(Operation.RERUN)
+stop_task_instances = _task_action(Operation.STOP)
+set_success_task_instances = _task_action(Operation.SET_SUCCESS)
+suspend_task_instances = _task_action(Operation.SUSPEND)
+resume_task_instances = _task_action(Operation.RESUME)

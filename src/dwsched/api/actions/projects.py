@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dwsched.api import wire
-from dwsched.api.context import Context, Handler
+from dwsched.api.context import Context
 from dwsched.api.params import Params, to_choice
 from dwsched.domain.calendar import zone
 from dwsched.domain.errors import InvalidArgument
@@ -100,12 +100,3 @@ def _settable(status: str) -> ProjectStatus:
 def delete_project(ctx: Context, p: Params) -> dict[str, Any]:
     ctx.store.delete_project(p.required_integer("Id"))
     return {}
-
-
-HANDLERS: dict[str, Handler] = {
-    "CreateProject": create_project,
-    "GetProject": get_project,
-    "ListProjects": list_projects,
-    "UpdateProject": update_project,
-    "DeleteProject": delete_project,
-}

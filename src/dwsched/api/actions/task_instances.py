@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dwsched.api import wire
-from dwsched.api.context import Context, Handler
+from dwsched.api.context import Context
 from dwsched.api.params import INT64_MAX, Params, to_int
 from dwsched.domain.calendar import MAX_MS, MIN_MS
 from dwsched.domain.errors import InvalidArgument
@@ -120,12 +120,3 @@ def list_upstream_task_instances(ctx: Context, p: Params) -> dict[str, Any]:
 
 def list_downstream_task_instances(ctx: Context, p: Params) -> dict[str, Any]:
     return _neighbours(ctx, p, upstream=False)
-
-
-HANDLERS: dict[str, Handler] = {
-    "ListTaskInstances": list_task_instances,
-    "GetTaskInstance": get_task_instance,
-    "GetTaskInstanceLog": get_task_instance_log,
-    "ListUpstreamTaskInstances": list_upstream_task_instances,
-    "ListDownstreamTaskInstances": list_downstream_task_instances,
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dwsched.api import wire
-from dwsched.api.context import Context, Handler
+from dwsched.api.context import Context
 from dwsched.api.params import INT64_MAX, Params, to_choice, to_int
 from dwsched.domain.calendar import MAX_MS, MIN_MS
 from dwsched.domain.errors import InvalidArgument
@@ -75,9 +75,3 @@ def _filter(value: dict[str, Any] | None) -> tuple[tuple[Status, ...], int | Non
 def get_workflow_instance(ctx: Context, p: Params) -> dict[str, Any]:
     tz, found = ctx.store.get_instance(p.required_integer("Id"))
     return {"WorkflowInstance": wire.workflow_instance(found, tz)}
-
-
-HANDLERS: dict[str, Handler] = {
-    "ListWorkflowInstances": list_workflow_instances,
-    "GetWorkflowInstance": get_workflow_instance,
-}

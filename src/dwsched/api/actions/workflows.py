@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from dwsched.api import wire
-from dwsched.api.context import Context, Handler
+from dwsched.api.context import Context
 from dwsched.api.params import Params, to_int
 from dwsched.domain import flowspec
 from dwsched.domain.errors import InvalidArgument, WorkflowNotFound
@@ -157,15 +157,3 @@ def get_workflow(ctx: Context, p: Params) -> dict[str, Any]:
     if found.env_type is not env:
         raise WorkflowNotFound(workflow_id)
     return {"Workflow": wire.workflow(found, with_tasks=True)}
-
-
-HANDLERS: dict[str, Handler] = {
-    "CreateWorkflowDefinition": create_workflow_definition,
-    "ImportWorkflowDefinition": import_workflow_definition,
-    "UpdateWorkflowDefinition": update_workflow_definition,
-    "DeleteWorkflowDefinition": delete_workflow_definition,
-    "GetWorkflowDefinition": get_workflow_definition,
-    "ListWorkflowDefinitions": list_workflow_definitions,
-    "ListWorkflows": list_workflows,
-    "GetWorkflow": get_workflow,
-}
