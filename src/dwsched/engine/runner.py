@@ -1,6 +1,7 @@
 """Running one task attempt as a local process, and recognising that process later.
 
-`command_for` decides what a task type runs; an `Attempt` runs it once: the content is written
+`command_for` decides what a process task type runs (or why it cannot: a `Refusal`); an
+`Attempt` runs it once: the content is written
 to a file in a private temporary directory, the process starts in its own process group with
 exactly the environment the caller built, stdout and stderr are captured together (capped),
 and `wait` returns an `Outcome` once the process has exited, timed out or been stopped.
@@ -82,6 +83,16 @@ class TaskUser:
     gid: int
 
 
+class Refusal(str):
+    """Why an attempt cannot run: the message it fails with (without a final newline).
+
+    A type of its own, so that a result that may be a Command or a Refusal is told apart by
+    its type, never by being a string; it is a `str` so that it reads as its message.
+    """
+
+    __slots__ = ()
+
+
 class UnsafeValue(Exception):
     """A supplied value cannot reach code of this language safely."""
 
@@ -151,21 +162,24 @@ def runner_variable(task_type: str) -> str:
 
 def command_for(
     task_type: str, content: str, configured: Mapping[str, str]
-) -> Command | str | None:
-    """What a task of `task_type` with `content` runs.
+) -> Command | Refusal | None:
+    """What a task of `task_type` with `content` runs as a process.
 
     None for VIRTUAL (nothing runs; the attempt succeeds at once, with no log). A Command for a
     type in `configured` (type -> shell command line containing `{script}`, run by bash; this
     also overrides the built-in types), for DIDE_SHELL and SHELL (bash runs the content) and
     for PYTHON (python3 from PATH, unbuffered; this interpreter when there is no python3).
-    Otherwise a message saying how to configure the type: never a silent success.
+    Otherwise a Refusal saying how to configure the type (`unconfigured`): never a silent
+    success.
     """
     if task_type in VIRTUAL_TYPES:
         return None
     template = configured.get(task_type)
     if template is not None:
         if not template.strip():
-            return f"The runner for task type {task_type} is configured as an empty command."
+            return Refusal(
+                f"The runner for task type {task_type} is configured as an empty command."
+            )
         # bash -c LINE NAME ARGS...: NAME is $0, the arguments "$@".
         return Command(("bash", "-c", template, "dwsched-task"), content)
     if task_type in SHELL_TYPES:
@@ -173,8 +187,13 @@ def command_for(
     if task_type in PYTHON_TYPES:
         # Found on the task's PATH (its user may not reach this server's interpreter).
         return Command(("python3", "-u", SCRIPT), content, "script.py")
+    return unconfigured(task_type)
+
+
+def unconfigured(task_type: str) -> Refusal:
+    """Why a task type dwsched has no runner for cannot run, and how to configure one."""
     variable = runner_variable(task_type)
-    return (
+    return Refusal(
         f"dwsched cannot run task type {task_type}: no runner is configured for it. Set the "
         f"environment variable {variable} to a shell command that runs the file {SCRIPT} "
         f"holding the task's code, e.g. {variable}='my-client -f {SCRIPT}'."

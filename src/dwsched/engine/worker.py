@@ -1,16 +1,18 @@
 """A worker: claims task instances whose resource group has a free slot and runs them.
 
-Each claimed attempt runs on its own thread: a branch node evaluates its conditions
-(`CheckingCondition`); VIRTUAL succeeds at once; other types run as a local process in its
-own process group (engine.runner), with the scheduling parameters substituted, then the
-node's quality check (`Checking`). A failed attempt is retried after `rerunInterval` while
-the node's rerun policy allows; a timeout kills the process group.
+Each claimed attempt runs on its own thread, by the runner its task type is registered with
+(engine.runners: a branch node evaluates its conditions while `CheckingCondition`; VIRTUAL
+succeeds at once; shell, Python and configured types run as a local process in its own
+process group), then the node's quality check (`Checking`). The worker claims, beats,
+notices stops, retries and records outcomes; a runner only runs. A failed attempt is
+retried after `rerunInterval` while the node's rerun policy allows; a timeout kills the
+process group.
 
-A task's process sees only its own environment (`task_environment`): PATH, LANG, HOME (its
-working directory), TZ (its workspace's zone), dwsched's task variables, its parameters as
-DWSCHED_PARAM_<name>, and the server variables the operator passed on by name. The node's own
-parameters are also its arguments. Values a run request supplied never become code
-(domain.parameters, engine.runner.render_for).
+A task's process sees only its own environment (engine.runners.task_environment): PATH,
+LANG, HOME (its working directory), TZ (its workspace's zone), dwsched's task variables, its
+parameters as DWSCHED_PARAM_<name>, and the server variables the operator passed on by name.
+The node's own parameters are also its arguments. Values a run request supplied never become
+code (domain.parameters, engine.runner.render_for).
 """
 
 from __future__ import annotations
@@ -24,29 +26,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dwsched.clock import Clock
-from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
-from dwsched.domain.flowspec import NodeSpec
+from dwsched.domain.execution import retry_allowed
 from dwsched.domain.models import Status
-from dwsched.domain.parameters import (
-    BASH_TYPES,
-    PARAM_PREFIX,
-    Render,
-    bash_safe,
-    parse_assignments,
-    python_literal,
-    resolve,
-    substitute,
-)
-from dwsched.engine.runner import (
-    Attempt,
-    Command,
-    TaskUser,
-    UnsafeValue,
-    command_for,
-    process_alive,
-    process_identity,
-    render_for,
-    shell_variable,
+from dwsched.engine.runner import Refusal, TaskUser, process_alive, process_identity
+from dwsched.engine.runners import (
+    Inputs,
+    NoSecrets,
+    RunnerFactory,
+    RunResult,
+    Secrets,
+    TaskContext,
+    TaskRunner,
+    builtin_runners,
+    checked,
+    quality_check,
+    task_environment,
 )
 from dwsched.store import Store
 from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
@@ -92,32 +86,25 @@ class WorkerSettings:
     task_environment: Mapping[str, str] = field(
         default_factory=lambda: {"PATH": DEFAULT_TASK_PATH, "LANG": "C.UTF-8"}
     )
+    # Runners of task types beyond (or instead of) the built-in ones (engine.runners).
+    task_runners: Mapping[str, RunnerFactory] = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=NoSecrets)  # what a task's runner may resolve
 
 
-@dataclass(frozen=True, slots=True)
-class _Inputs:
-    """An attempt's parameters as written, the names a run request supplied, and each
-    parameter's value in its cycle (what the environment and the arguments carry)."""
+@dataclass(slots=True)
+class _Running:
+    """An attempt this worker runs: its thread, and its runner once made (`started` once
+    its `start` returned, `ended` once its `wait` did)."""
 
-    params: dict[str, str]
-    supplied: frozenset[str]
-    values: dict[str, str]
+    thread: threading.Thread
+    claimed: Claimed
+    runner: TaskRunner | None = None
+    started: bool = False
+    ended: bool = False
 
-
-def _bash_refusal(node: NodeSpec, inputs: _Inputs) -> str | None:
-    """Why bash may not run this attempt: a supplied value holding `$` or a backtick, which
-    bash would re-read as code in an arithmetic context (requests are refused such values;
-    instances made before that rule may still hold them)."""
-    if node.command not in BASH_TYPES and node.quality_check is None:
-        return None
-    for name in sorted(inputs.supplied):
-        if name in inputs.values and not bash_safe(inputs.values[name]):
-            return (
-                f"dwsched: the value of the parameter {name} came with the run request "
-                "and holds $ or a backtick, which bash reads as code in arithmetic "
-                "contexts whatever the quoting; the task was not run."
-            )
-    return None
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
 
 
 class Worker:
@@ -136,14 +123,17 @@ class Worker:
         self.on_finish = on_finish  # called after each attempt ends (the engine wakes up)
         self.stopping = False
         self._lock = threading.Lock()
-        self._running: dict[int, tuple[threading.Thread, Attempt | None, Claimed]] = {}
+        self.runners = builtin_runners(settings.runners)
+        for task_type, factory in settings.task_runners.items():
+            self.runners.register(task_type, factory)
+        self._running: dict[int, _Running] = {}
         # (task instance, run) stopped before their process was made
         self._cancelled: set[tuple[int, int]] = set()
 
     @property
     def busy(self) -> int:
         with self._lock:
-            self._running = {k: v for k, v in self._running.items() if v[0].is_alive()}
+            self._running = {k: v for k, v in self._running.items() if v.alive}
             return len(self._running)
 
     def claim_and_start(self) -> int:
@@ -172,12 +162,12 @@ class Worker:
                     # A rerun claimed before the stopped attempt of the same task instance
                     # was noticed: that attempt is no longer ours; stop it now.
                     earlier = self._running.get(claimed.id)
-                    if earlier is not None and earlier[0].is_alive():
-                        if earlier[1] is not None:
-                            earlier[1].stop()
+                    if earlier is not None and earlier.alive:
+                        if earlier.runner is not None:
+                            earlier.runner.stop()
                         else:
-                            self._cancelled.add((claimed.id, earlier[2].run_number))
-                    self._running[claimed.id] = (thread, None, claimed)
+                            self._cancelled.add((claimed.id, earlier.claimed.run_number))
+                    self._running[claimed.id] = _Running(thread, claimed)
                 thread.start()
             started += len(claims) + virtual
             if len(claims) < free and virtual < VIRTUAL_PER_CLAIM:
@@ -188,38 +178,38 @@ class Worker:
         """Beat for the attempts in progress, and save what each has logged so far (so a
         running attempt's log can be followed)."""
         with self._lock:
-            live = [v for v in self._running.values() if v[0].is_alive()]
-        mine = self.store.heartbeat(self.name, [c.id for _, _, c in live], self.clock.now_ms())
-        for _, attempt, claimed in live:
-            if attempt is None:
+            live = [v for v in self._running.values() if v.alive]
+        mine = self.store.heartbeat(self.name, [r.claimed.id for r in live], self.clock.now_ms())
+        for running in live:
+            runner, claimed = running.runner, running.claimed
+            if runner is None:
                 continue
             if claimed.id not in mine:
-                if self.running(claimed.id) and attempt.pid is not None and not attempt.exited:
+                if self.running(claimed.id) and running.started and not running.ended:
                     # Recovered by another engine (we were taken for dead): stop it.
                     log.warning("task_instance_id=%s was taken over; stopping it", claimed.id)
-                    attempt.stop()
+                    runner.stop()
                 continue
-            self.store.save_log(claimed, attempt.log_so_far())
+            self.store.save_log(claimed, runner.log_so_far())
 
     def stop_taken(self) -> int:
         """Stop the processes of attempts that are no longer this worker's (an operator
         stopped them, or recovery took them over); how many were stopped."""
         with self._lock:
-            live = [v for v in self._running.values() if v[0].is_alive()]
+            live = [v for v in self._running.values() if v.alive]
         if not live:
             return 0
-        mine = self.store.attempts_of(self.name, [c.id for _, _, c in live])
+        mine = self.store.attempts_of(self.name, [r.claimed.id for r in live])
         stopped = 0
         with self._lock:
-            for _, _, claimed in live:
+            for claimed in [r.claimed for r in live]:
                 found = self._running.get(claimed.id)
-                if claimed.id in mine or found is None or not found[0].is_alive():
+                if claimed.id in mine or found is None or not found.alive:
                     continue
-                attempt = found[1]
-                if attempt is None:  # its process is not made yet: stop it as it starts
+                if found.runner is None:  # its runner is not made yet: stop it as it starts
                     self._cancelled.add((claimed.id, claimed.run_number))
-                elif not attempt.exited:
-                    attempt.stop()
+                elif not found.ended:
+                    found.runner.stop()
                 else:
                     continue
                 log.info("task_instance_id=%s is no longer this worker's; stopping it", claimed.id)
@@ -228,7 +218,7 @@ class Worker:
 
     def wait_idle(self, timeout_s: float = 60) -> None:
         with self._lock:
-            threads = [t for t, _, _ in self._running.values()]
+            threads = [r.thread for r in self._running.values()]
         for thread in threads:
             thread.join(timeout_s)
 
@@ -236,16 +226,16 @@ class Worker:
         """Whether this worker's thread for the attempt is alive."""
         with self._lock:
             found = self._running.get(task_instance_id)
-        return found is not None and found[0].is_alive()
+        return found is not None and found.alive
 
     def stop_all(self) -> None:
         """Shut down: stop the attempts in progress; they go back to wait for a resource
         (without using up a retry's wait) and run again after a restart."""
         self.stopping = True
         with self._lock:
-            attempts = [a for _, a, _ in self._running.values() if a is not None]
-        for attempt in attempts:
-            attempt.stop()
+            runners = [r.runner for r in self._running.values() if r.runner is not None]
+        for runner in runners:
+            runner.stop()
 
     def fail_stale(self, claimed: Claimed, note: str) -> bool:
         """End an attempt whose worker died: failed, or retried as the node allows; False
@@ -255,12 +245,15 @@ class Worker:
     # One attempt
 
     def run_claimed(self, claimed: Claimed) -> None:
-        """Run an attempt this worker has claimed (Store.claim_tasks) to its end."""
+        """Run an attempt this worker has claimed (Store.claim_tasks) to its end, on the
+        calling thread (claim_and_start's, or a caller's own, which the attempt then holds
+        only while it runs)."""
+        caller = threading.current_thread()
+        with self._lock:
+            found = self._running.get(claimed.id)
+            borrowed = found is None or found.thread is not caller
         try:
-            if claimed.status is Status.CHECKING_CONDITION:
-                self._branch(claimed)
-            else:
-                self._execute(claimed)
+            self._execute(claimed)
             self.on_finish()
         except Exception:
             log.exception(
@@ -280,160 +273,94 @@ class Worker:
                 # The database is unreachable too: recovery ends the attempt once this
                 # thread is gone (Engine.recover).
                 log.exception("task_instance_id=%s could not be ended", claimed.id)
+        finally:
+            if borrowed:
+                with self._lock:
+                    found = self._running.get(claimed.id)
+                    if found is not None and found.thread is caller:
+                        del self._running[claimed.id]
 
-    def _inputs(self, claimed: Claimed) -> _Inputs:
-        """The attempt's parameters (the workflow's, then the node's own, which rank above),
-        the names of those a run request supplied, and each one's value in the cycle."""
-        params = parse_assignments(claimed.parameters)
-        params.update({k: v for k, v in claimed.node.parameters})
-        declared = claimed.node.supplied
-        supplied = frozenset(params if declared is None else declared)
-        values = resolve(claimed.biz_day, claimed.trigger_time, claimed.timezone, params, supplied)
-        return _Inputs(params, supplied, values)
-
-    def _text(self, claimed: Claimed, inputs: _Inputs, text: str, render: Render) -> str:
-        """`text` with its parameters substituted; supplied values as `render` shows them."""
-        return substitute(
-            text,
-            claimed.biz_day,
-            claimed.trigger_time,
-            claimed.timezone,
-            inputs.params,
-            inputs.supplied,
-            render,
+    def context(self, claimed: Claimed) -> TaskContext:
+        """What the runners of the attempt are given (engine.runners.TaskContext)."""
+        settings = self.settings
+        inputs = Inputs.of(claimed)
+        environment = task_environment(
+            settings.task_environment, claimed, inputs, settings.task_user
         )
-
-    def _branch(self, claimed: Claimed) -> None:
-        lines: list[str] = []
-        chosen: list[str] = []
-        unchosen: list[str] = []
-        inputs = self._inputs(claimed)
-        for branch in claimed.node.branches:
-            # A condition is a Python expression: supplied values arrive as escaped text,
-            # so inside quotes they compare as strings and elsewhere they are an error.
-            condition = self._text(claimed, inputs, branch.when, python_literal)
-            try:
-                taken = evaluate_condition(condition)
-            except ConditionError as exc:
-                lines.append(f"branch {branch.output}: {exc}")
-                self.store.finish_task(
-                    claimed, Status.FAILURE, None, "\n".join(lines), self.clock.now_ms()
-                )
-                return
-            lines.append(f"branch {branch.output}: {condition!r} is {taken}")
-            (chosen if taken else unchosen).append(branch.output)
-        unchosen = [o for o in unchosen if o not in chosen]
-        self.store.finish_task(
+        return TaskContext(
             claimed,
-            Status.SUCCESS,
-            0,
-            "\n".join(lines),
-            self.clock.now_ms(),
-            unchosen_outputs=unchosen,
+            inputs,
+            environment,
+            settings.task_user,
+            settings.task_sandbox,
+            settings.secrets,
+            settings.log_cap,
+            self.clock,
         )
 
     def _execute(self, claimed: Claimed) -> None:
+        """Run the attempt by its type's runner, then the node's quality check, and record
+        how it ended."""
         node = claimed.node
-        inputs = self._inputs(claimed)
-        refusal = _bash_refusal(node, inputs)
-        if refusal is not None:
-            self._done(claimed, Status.FAILURE, None, refusal + "\n")
-            return
-        try:
-            render = render_for(node.command, self.settings.runners)
-            content = self._text(claimed, inputs, node.content, render)
-            check_text = (
-                None
-                if node.quality_check is None
-                else self._text(claimed, inputs, node.quality_check.command, shell_variable)
-            )
-        except UnsafeValue as refused:
-            self._done(claimed, Status.FAILURE, None, f"{refused}\n")
-            return
-        command = command_for(node.command, content, self.settings.runners)
-        if isinstance(command, str):
-            self._done(claimed, Status.FAILURE, None, command + "\n")
-            return
-        log_text = ""
-        exit_code: int | None = 0
-        if command is not None:
-            # The node's own parameters' values, in order: `$1 ... $N` as DataWorks Shell
-            # nodes read them.
-            arguments = [inputs.values[name] for name, _ in node.parameters]
-            outcome = self._process(claimed, inputs, command.with_arguments(arguments))
-            log_text, exit_code = outcome
-            if exit_code != 0:
-                self._done(claimed, Status.FAILURE, exit_code, log_text)
+        context = self.context(claimed)
+        runner_type = self.runners.get(node.command)
+        check: TaskRunner | None = None
+        if runner_type.checked and node.quality_check is not None:
+            # Made first: a value bash would re-read is refused before anything else,
+            # whichever part of the attempt bash runs.
+            made = quality_check(context)
+            if isinstance(made, Refusal):
+                self._done(claimed, Status.FAILURE, None, made + "\n")
                 return
-        check = node.quality_check
-        if check is not None and check_text is not None:
-            self.store.set_checking(claimed, log_text, self.clock.now_ms())
-            check_log, check_code = self._process(
-                claimed, inputs, Command(("bash", "{script}"), check_text, "check.sh")
-            )
-            log_text += f"\n--- quality check (exit {check_code}) ---\n{check_log}"
-            if check_code != 0 and check.blocking:
-                self._done(claimed, Status.FAILURE, check_code, log_text)
-                return
-        self._done(claimed, Status.SUCCESS, exit_code, log_text)
+            check = made
+        runner = runner_type.factory(context)
+        if isinstance(runner, Refusal):
+            self._done(claimed, Status.FAILURE, None, runner + "\n")
+            return
+        result = self._run(claimed, runner)
+        if check is not None and node.quality_check is not None and result.succeeded:
+            self.store.set_checking(claimed, result.log, self.clock.now_ms())
+            result = checked(result, self._run(claimed, check), node.quality_check.blocking)
+        self._record(claimed, result)
 
-    def task_environment(self, claimed: Claimed, inputs: _Inputs) -> dict[str, str]:
-        """The whole environment of the attempt's process (see the module docstring)."""
-        env = dict(self.settings.task_environment)
-        env.update({PARAM_PREFIX + k: v for k, v in inputs.values.items()})
-        env.update(
-            {
-                "TZ": claimed.timezone,
-                "DWSCHED_TASK_INSTANCE_ID": str(claimed.id),
-                "DWSCHED_RUN_NUMBER": str(claimed.run_number),
-                "DWSCHED_WORKFLOW_INSTANCE_ID": str(claimed.workflow_instance_id),
-                "DWSCHED_BIZDATE": claimed.biz_day.strftime("%Y%m%d"),
-            }
-        )
-        user = self.settings.task_user
-        if user is not None:
-            env["USER"] = env["LOGNAME"] = user.name
-        return env
-
-    def _process(
-        self, claimed: Claimed, inputs: _Inputs, command: Command
-    ) -> tuple[str, int | None]:
-        timeout_s = claimed.node.timeout_s or None
-        env = self.task_environment(claimed, inputs)
-        attempt = Attempt(
-            command,
-            env,
-            timeout_s,
-            log_cap=self.settings.log_cap,
-            user=self.settings.task_user,
-            home=True,
-            sandbox=self.settings.task_sandbox,
-        )
+    def _run(self, claimed: Claimed, runner: TaskRunner) -> RunResult:
+        """Run `runner` for the attempt: registered (so that stops reach it), started, its
+        process recorded, waited for."""
+        running = _Running(threading.current_thread(), claimed, runner)
         with self._lock:
-            # Registered before it starts: a stop noticed from now on stops it (Attempt.stop
-            # before start kills it as it starts); one noticed earlier is in _cancelled.
+            # Registered before it starts: a stop noticed from now on stops it (a runner
+            # stopped before it starts ends as it starts); one noticed earlier is in _cancelled.
             current = self._running.get(claimed.id)
-            if current is not None and current[2].run_number > claimed.run_number:
-                attempt.stop()  # a later run of this task instance has been claimed
+            if current is not None and current.claimed.run_number > claimed.run_number:
+                runner.stop()  # a later run of this task instance has been claimed
             else:
-                self._running[claimed.id] = (threading.current_thread(), attempt, claimed)
+                self._running[claimed.id] = running
             if (claimed.id, claimed.run_number) in self._cancelled:
                 self._cancelled.discard((claimed.id, claimed.run_number))
-                attempt.stop()
-        try:
-            pid = attempt.start()
-        except OSError as exc:
-            return f"dwsched: the task's process could not start: {exc}\n", None
-        self.store.record_process(claimed.id, pid, process_identity(pid))
-        outcome = attempt.wait()
-        text = outcome.log
-        if outcome.timed_out:
-            text += (
-                f"\ndwsched: the attempt exceeded its timeout of {timeout_s:.0f}s and was killed.\n"
+                runner.stop()
+        pid = runner.start()
+        with self._lock:
+            running.started = True
+        if pid is not None:
+            self.store.record_process(claimed.id, pid, process_identity(pid))
+        result = runner.wait()
+        with self._lock:
+            running.ended = True
+        return result
+
+    def _record(self, claimed: Claimed, result: RunResult) -> bool:
+        """Record how the attempt ended: a failure is retried as the node allows, unless it
+        is not retryable."""
+        if result.succeeded or not result.retryable:
+            return self.store.finish_task(
+                claimed,
+                Status.SUCCESS if result.succeeded else Status.FAILURE,
+                result.exit_code,
+                result.log,
+                self.clock.now_ms(),
+                unchosen_outputs=result.unchosen_outputs,
             )
-        elif outcome.stopped:
-            text += "\ndwsched: the attempt was stopped.\n"
-        return text, outcome.exit_code
+        return self._done(claimed, Status.FAILURE, result.exit_code, result.log)
 
     def _done(self, claimed: Claimed, status: Status, exit_code: int | None, log_text: str) -> bool:
         now = self.clock.now_ms()
