@@ -482,7 +482,7 @@ def test_a_branch_is_checking_its_condition_between_claim_and_result(live: LiveS
     run.engine.scheduler.generate()
     live.store.plan(run.clock.now_ms())
     worker = run.engine.worker
-    claims, _ = live.store.claim_tasks(worker.name, {}, 4, 4, run.clock.now_ms())
+    claims, _ = live.store.claim_tasks(worker.name, None, 4, run.clock.now_ms())
     assert [c.node.id for c in claims] == ["pick"]
     assert run.status() == "CheckingCondition"
     assert _task_statuses(run) == {"pick": "CheckingCondition", "no_path": "NotRun"}

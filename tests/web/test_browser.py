@@ -406,3 +406,20 @@ def test_a_reader_is_refused_an_operation_and_signs_out(page: Page, site: Site) 
     expect(page).to_have_url(f"{site.base}/console/signin")
     page.goto(f"{site.base}/console/instances?project={site.project_id}")
     expect(page).to_have_url(re.compile(r"/console/signin\?next="))
+
+
+def test_the_workers_page_shows_the_engines_worker_to_administrators(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site)
+    page.goto(f"{site.base}/console/workers?project={site.project_id}")
+    workers = page.locator("table").first
+    expect(workers.locator("tbody tr").first).to_contain_text("Alive")
+    expect(page.locator("nav a[data-page=workers]")).to_have_attribute("aria-current", "page")
+    labelled(page)
+    shot(page, "11-workers")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{site.base}/console/signin")
+    sign_in(page, site, "viewer")
+    page.goto(f"{site.base}/console/workers?project={site.project_id}")
+    expect(page.locator("#main")).to_contain_text("AdministerWorkers")

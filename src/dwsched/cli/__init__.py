@@ -16,6 +16,7 @@ from dwsched.cli import (
     roles,
     serve,
     transfer,
+    workers,
     workflows,
 )
 from dwsched.cli.options import ENV_PREFIX, Group
@@ -46,6 +47,8 @@ cli.add_command(access.users)
 cli.add_command(access.groups)
 cli.add_command(access.policies)
 cli.add_command(access.audit)
+cli.add_command(workers.workers)
+cli.add_command(workers.resource_groups)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import click
 
 from dwsched import config
 from dwsched.domain.errors import DwschedError
+from dwsched.domain.workers import parse_groups
 from dwsched.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,8 +116,11 @@ def slots_option(f: F) -> F:
         default=None,
         show_envvar=True,
         callback=_group_slots,
-        help="Attempts at once per resource group, over all workers: GROUP=N,... "
-        "(`*=N` for groups not named; default 4 each).",
+        help="Set, as this process starts, the attempts at once per resource group over "
+        "every worker on the database: GROUP=N,... (`*=N` for groups without a limit of "
+        "their own; default 4 each). The limits are shared rows (dwsched resource-groups "
+        "set) and stay after this process stops; without this option it uses them as "
+        "they are.",
     )(f)
     return option(
         "--slots",
@@ -127,6 +131,26 @@ def slots_option(f: F) -> F:
         type=click.IntRange(1, 256),
         help="Task attempts run at once (task types other than shell, Python and virtual run "
         "through DWSCHED_RUNNER_<TYPE>='command {script}').",
+    )(f)
+
+
+def _served(
+    _ctx: click.Context, _param: click.Parameter, text: str | None
+) -> tuple[str, ...] | None:
+    return parse_groups(text or "")
+
+
+def groups_option(f: F) -> F:
+    """`--groups`: the resource groups a worker claims from."""
+    return option(
+        "--groups",
+        envvar=config.SERVED_GROUPS_ENV,
+        default=None,
+        show_envvar=True,
+        metavar="GROUP,...",
+        callback=_served,
+        help="Claim only task instances of these resource groups (`-` names the group of "
+        "nodes that name none). Default: every group.",
     )(f)
 
 

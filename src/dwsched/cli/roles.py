@@ -12,12 +12,14 @@ import click
 
 from dwsched.cli.options import (
     db_option,
+    groups_option,
     log_level_option,
     open_store,
     slots_option,
     task_options,
 )
 from dwsched.domain.errors import DwschedError
+from dwsched.domain.workers import group_label
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
 from dwsched.runtime.server import engine_settings, run_roles
@@ -38,20 +40,29 @@ def scheduler(db_url: str, log_level: str) -> None:
 @db_option()
 @log_level_option
 @slots_option
+@groups_option
 @task_options
 def worker(
     db_url: str,
     log_level: str,
     slots: int,
     group_slots: dict[str, int],
+    groups: tuple[str, ...] | None,
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
 ) -> None:
-    """Claim and run task instances (DWSCHED_RUNNER_<TYPE> configures other task types)."""
-    settings = task_settings(db_url, slots, group_slots, task_user, task_env, task_sandbox)
+    """Claim and run task instances (DWSCHED_RUNNER_<TYPE> configures other task types).
+
+    It registers itself in the database (dwsched workers list) and claims within the
+    resource groups' shared slot limits (dwsched resource-groups).
+    """
+    settings = task_settings(
+        db_url, slots, group_slots, task_user, task_env, task_sandbox, groups=groups
+    )
     store = open_store(db_url)
-    click.echo(f"dwsched worker ({slots} slots) on {store.engine.url.render_as_string()}")
+    served = "" if groups is None else f", groups {','.join(group_label(g) for g in groups)}"
+    click.echo(f"dwsched worker ({slots} slots{served}) on {store.engine.url.render_as_string()}")
     run_roles(store, log_level, scheduling=False, settings=settings)
 
 
@@ -63,6 +74,7 @@ def task_settings(
     task_env: tuple[str, ...],
     task_sandbox: bool,
     key_file: str | None = None,
+    groups: tuple[str, ...] | None = None,
 ) -> WorkerSettings:
     """The worker's settings, with the OS user its tasks run as (created when it is the
     default and missing); a loud warning on stderr when tasks share dwsched's user."""
@@ -70,7 +82,9 @@ def task_settings(
         user = isolation.task_user(task_user)
         if task_sandbox:
             isolation.check_sandbox(user)
-        settings = engine_settings(slots, os.environ, group_slots, user, task_env, task_sandbox)
+        settings = engine_settings(
+            slots, os.environ, group_slots, user, task_env, task_sandbox, groups
+        )
     except DwschedError as exc:
         raise click.ClickException(exc.message) from exc
     warning = isolation.shared_warning(user, [sqlite_file(db_url), key_file or ""])

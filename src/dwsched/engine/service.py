@@ -4,10 +4,14 @@
 attempts whose worker stopped beating, generate due instances, plan, claim and start work,
 beat for the attempts in progress.
 
-Recovery: an attempt whose heartbeat is older than STALE_MS belonged to a worker that
-died (or to this process before a restart). If its process still lives on this host (same
-pid and start time) it is killed; the attempt is then failed, or retried as its rerun
-policy allows, with a log line that says so.
+Recovery: an attempt whose worker is dead by its row in `workers` (a process of this host
+that no longer lives, or a worker that has stopped), or whose heartbeat is older than
+STALE_MS, belonged to a worker that died (or to this process before a restart). If its
+process still lives on this host (same pid and start time) it is killed; the attempt is
+then failed, or retried as its rerun policy allows, with a log line that says so.
+
+A worker registers its row on its first tick, beats it with its attempts' heartbeats, and
+marks it draining, then stopped, as the engine stops.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import time
 from collections.abc import Callable
 
 from dwsched.clock import Clock
+from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerRecord
 from dwsched.engine.runner import kill_group, process_alive
 from dwsched.engine.scheduler import Scheduler
-from dwsched.engine.worker import HEARTBEAT_MS, Worker, WorkerSettings, worker_dead
+from dwsched.engine.worker import Worker, WorkerSettings, worker_dead
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.engine")
@@ -34,8 +39,6 @@ def _guarded(what: str, step: Callable[[], object]) -> None:
         log.exception("engine %s failed; retrying at the next tick", what)
 
 
-# Well above the 30 s a busy SQLite database may make a heartbeat wait (BUSY_TIMEOUT_MS).
-STALE_MS = 12 * HEARTBEAT_MS
 # Planning and claiming run every tick; generation and recovery, which read every deployed
 # workflow and every attempt in progress, run this often.
 GENERATE_EVERY_MS = 5_000
@@ -86,9 +89,11 @@ class Engine:
             if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
                 _guarded("creation", lambda: self.store.create_pending(now))
                 _guarded("release", lambda: self.store.release_queued(now))
-                self.store.plan(now)
+                _guarded("planning", lambda: self.store.plan(now))
                 self._last_plan = now
         if self.working:
+            if not self.worker.registered:
+                _guarded("registration", self.worker.register)
             self.worker.claim_and_start()
             now = self.clock.now_ms()
             if now - self._last_beat >= HEARTBEAT_MS:
@@ -105,18 +110,22 @@ class Engine:
         now = self.clock.now_ms()
         stale = self.store.stale_attempts(now + 1)
         recovered = 0
+        records: dict[str, WorkerRecord | None] = {}
         for claimed in stale:
             pid, identity, worker = self.store.attempt_process(claimed.id)
             if worker is None or worker != claimed.worker:
                 continue  # it ended (or was claimed again) since it was read
             if worker == self.worker.name and self.worker.running(claimed.id):
                 continue  # our own, in progress
+            if worker not in records:
+                records[worker] = self.store.worker_record(worker)
+            dead = worker_dead(worker, records[worker])
             heartbeat = self.store.attempt_heartbeat(claimed.id)
-            if not worker_dead(worker) and heartbeat is not None and heartbeat >= now - STALE_MS:
+            if not dead and heartbeat is not None and heartbeat >= now - STALE_MS:
                 continue
             why = (
                 "is no longer running"
-                if worker_dead(worker)
+                if dead
                 else f"stopped beating (no heartbeat for over {STALE_MS // 1000}s)"
             )
             note = (
@@ -159,5 +168,9 @@ class Engine:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        if self.working:
+            _guarded("draining", lambda: self.worker.retire(draining=True))
         self.worker.stop_all()
         self.worker.wait_idle(timeout_s)
+        if self.working:
+            _guarded("stop", lambda: self.worker.retire(draining=False))

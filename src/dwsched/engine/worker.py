@@ -28,6 +28,12 @@ from dataclasses import dataclass, field
 from dwsched.clock import Clock
 from dwsched.domain.execution import retry_allowed
 from dwsched.domain.models import Status
+from dwsched.domain.workers import (
+    DEFAULT_GROUP_SLOTS,
+    OTHER_GROUPS,
+    WorkerRecord,
+    group_label,
+)
 from dwsched.engine.runner import Refusal, TaskUser, process_alive, process_identity
 from dwsched.engine.runners import (
     Inputs,
@@ -46,37 +52,43 @@ from dwsched.store import Store
 from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
 
 log = logging.getLogger("dwsched.worker")
-HEARTBEAT_MS = 5_000
 LOG_CAP = 1_000_000
-DEFAULT_GROUP_SLOTS = 4
 DEFAULT_TASK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def worker_name() -> str:
-    """host/pid:start-time/random: identifies this worker and lets another process of the
-    same host tell whether it still lives (engine.runner.process_identity)."""
+    """host/pid:start-time/random: a name unique to this worker (what recovery needs of it
+    is in its row: Worker.register)."""
     identity = process_identity(os.getpid()) or str(os.getpid())
     return f"{socket.gethostname()}/{identity}/{uuid.uuid4().hex[:6]}"
 
 
-def worker_dead(name: str | None) -> bool:
-    """True when `name` is a worker of this host whose process no longer lives (False when
-    it lives, or runs elsewhere: then only a missing heartbeat tells)."""
+def worker_dead(name: str | None, record: WorkerRecord | None) -> bool:
+    """True when the worker `name` is known dead from its row: none named, stopped, or a
+    process of this host (its host, pid and start time) that no longer lives. False when it
+    lives, runs elsewhere or has no row: then only a missing heartbeat tells."""
     if not name:
         return True
-    host, _, rest = name.partition("/")
-    identity = rest.rpartition("/")[0]
-    pid_text = identity.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or ":" not in identity:
+    if record is None:
         return False
-    return not process_alive(int(pid_text), identity)
+    if record.stopped_at is not None:
+        return True
+    if record.host != socket.gethostname() or record.process is None:
+        return False
+    return not process_alive(record.pid, record.process)
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
     slots: int = 4  # attempts this worker runs at once
-    group_slots: Mapping[str, int] = field(default_factory=dict)  # per resource group, all workers
-    default_group_slots: int = DEFAULT_GROUP_SLOTS
+    # The resource groups this worker claims from (None: every group; "" is the group of
+    # nodes that name none).
+    groups: tuple[str, ...] | None = None
+    # Slot limits this worker writes to the shared `resource_groups` rows as it registers
+    # (`--group-slots`; `*` for every group without a row); `default_group_slots` too, as
+    # the `*` row. Limits are read from the rows, whoever set them.
+    group_slots: Mapping[str, int] = field(default_factory=dict)
+    default_group_slots: int | None = None
     runners: Mapping[str, str] = field(default_factory=dict)  # task type -> command with {script}
     log_cap: int = LOG_CAP
     task_user: TaskUser | None = None  # None: tasks run as this process's own user
@@ -122,6 +134,7 @@ class Worker:
         self.name = name or worker_name()
         self.on_finish = on_finish  # called after each attempt ends (the engine wakes up)
         self.stopping = False
+        self.registered = False  # its row is written (register)
         self._lock = threading.Lock()
         self.runners = builtin_runners(settings.runners)
         for task_type, factory in settings.task_runners.items():
@@ -145,11 +158,7 @@ class Worker:
             if free <= 0:
                 break
             claims, virtual = self.store.claim_tasks(
-                self.name,
-                self.settings.group_slots,
-                self.settings.default_group_slots,
-                free,
-                self.clock.now_ms(),
+                self.name, self.settings.groups, free, self.clock.now_ms()
             )
             for claimed in claims:
                 thread = threading.Thread(
@@ -174,12 +183,61 @@ class Worker:
                 break  # nothing more is waiting (or every group is full)
         return started
 
+    def register(self) -> None:
+        """Write this worker's row (where it runs, which process it is, the groups it
+        serves), and the slot limits its settings give to the shared resource groups."""
+        now = self.clock.now_ms()
+        pid = os.getpid()
+        self.store.register_worker(
+            WorkerRecord(
+                name=self.name,
+                host=socket.gethostname(),
+                pid=pid,
+                process=process_identity(pid),
+                groups=self.settings.groups,
+                slots=self.settings.slots,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+        limits = dict(self.settings.group_slots)
+        if self.settings.default_group_slots is not None:
+            limits[OTHER_GROUPS] = self.settings.default_group_slots
+        for group, slots in limits.items():
+            before = self.store.set_group_slots(group, slots, now)
+            if before != slots:
+                was = f"{DEFAULT_GROUP_SLOTS} (the default)" if before is None else before
+                log.info(
+                    "resource_group=%s slots=%s was=%s: set for every worker by this "
+                    "worker's settings (--group-slots)",
+                    group_label(group),
+                    slots,
+                    was,
+                )
+        self.registered = True
+        log.info("worker=%s registered (groups=%s)", self.name, self._groups_text())
+
+    def _groups_text(self) -> str:
+        groups = self.settings.groups
+        return "all" if groups is None else ",".join(group_label(g) for g in groups)
+
+    def retire(self, draining: bool) -> None:
+        """Mark this worker's row draining (it shuts down) or, once its attempts have
+        ended, stopped."""
+        if not self.registered:
+            return
+        stopped_at = None if draining else self.clock.now_ms()
+        self.store.mark_worker(self.name, draining, stopped_at)
+
     def heartbeat(self) -> None:
         """Beat for the attempts in progress, and save what each has logged so far (so a
         running attempt's log can be followed)."""
         with self._lock:
             live = [v for v in self._running.values() if v.alive]
-        mine = self.store.heartbeat(self.name, [r.claimed.id for r in live], self.clock.now_ms())
+        now = self.clock.now_ms()
+        known, mine = self.store.beat_worker(self.name, [r.claimed.id for r in live], now)
+        if not known and not self.stopping:
+            self.register()  # its row was never written, or was swept: write it again
         for running in live:
             runner, claimed = running.runner, running.claimed
             if runner is None:

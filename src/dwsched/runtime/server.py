@@ -20,7 +20,7 @@ from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.runner import TaskUser
 from dwsched.engine.service import Engine
-from dwsched.engine.worker import DEFAULT_GROUP_SLOTS, WorkerSettings
+from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime.connections import (
     DEFAULT_TRANSPORT,
     Transport,
@@ -63,24 +63,24 @@ def engine_settings(
     task_user: TaskUser | None = None,
     task_env: Sequence[str] = (),
     task_sandbox: bool = False,
+    groups: Sequence[str] | None = None,
 ) -> WorkerSettings:
-    """Worker settings: `slots` attempts at once; `group_slots` per resource group (`*` for
-    the others); DWSCHED_RUNNER_<TYPE> variables give the command that runs each other task
-    type (with `{script}` for the code's file); tasks run as `task_user` (None: this
-    process's user), get the variables named in `task_env`, and run inside bubblewrap with
-    `task_sandbox` (runtime.isolation)."""
+    """Worker settings: `slots` attempts at once; `group_slots` the slot limits it sets
+    for every worker as it starts (per resource group, `*` for the others); it claims from
+    `groups` only (None: every group); DWSCHED_RUNNER_<TYPE> variables give the command
+    that runs each other task type (with `{script}` for the code's file); tasks run as
+    `task_user` (None: this process's user), get the variables named in `task_env`, and run
+    inside bubblewrap with `task_sandbox` (runtime.isolation)."""
     runners = {
         name.removeprefix(RUNNER_PREFIX): value
         for name, value in environ.items()
         if name.startswith(RUNNER_PREFIX) and len(name) > len(RUNNER_PREFIX)
     }
-    groups = dict(group_slots or {})
-    default = groups.pop("*", DEFAULT_GROUP_SLOTS)
     return WorkerSettings(
         slots=slots,
+        groups=None if groups is None else tuple(groups),
         runners=runners,
-        group_slots=groups,
-        default_group_slots=default,
+        group_slots=dict(group_slots or {}),
         task_user=task_user,
         task_environment=task_base_environment(environ, task_env),
         task_sandbox=task_sandbox,

@@ -575,16 +575,16 @@ def lock_claims(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346202)")
 
 
-def has_waiting(conn: sa.Connection, now_ms: int) -> bool:
-    """Whether any task instance waits for a resource now (not for a retry's time)."""
-    found = conn.execute(
-        sa.select(ti.c.id)
-        .where(
-            ti.c.status == Status.WAIT_RESOURCE.value,
-            sa.or_(ti.c.next_try_at.is_(None), ti.c.next_try_at <= now_ms),
-        )
-        .limit(1)
-    ).first()
+def has_waiting(conn: sa.Connection, now_ms: int, groups: Sequence[str] | None = None) -> bool:
+    """Whether any task instance (of these resource groups; None: any) waits for a
+    resource now (not for a retry's time)."""
+    query = sa.select(ti.c.id).where(
+        ti.c.status == Status.WAIT_RESOURCE.value,
+        sa.or_(ti.c.next_try_at.is_(None), ti.c.next_try_at <= now_ms),
+    )
+    if groups is not None:
+        query = query.where(ti.c.resource_group.in_(list(groups)))
+    found = conn.execute(query.limit(1)).first()
     return found is not None
 
 
@@ -604,9 +604,11 @@ def claim_many(
     full: set[str],
     limit: int,
     now_ms: int,
+    groups: Sequence[str] | None = None,
 ) -> tuple[list[Claimed], int]:
     """Up to `limit` claims in one transaction, each within its resource group's free
-    slots (`free(group)` before this call; `full` the groups with none).
+    slots (`free(group)` before this call; `full` the groups with none), only of `groups`
+    (None: of any group).
 
     A VIRTUAL node (nothing to run) ends here, in the same transaction, and takes no slot;
     its downstream may then be claimed too. At most VIRTUAL_PER_CLAIM of them per call;
@@ -621,7 +623,15 @@ def claim_many(
     while len(found) < limit and virtual < VIRTUAL_PER_CLAIM:
         if priorities is None:
             priorities = waiting_priorities(conn)
-        one = claim(conn, worker, sorted(full), now_ms, end_virtual=True, priorities=priorities)
+        one = claim(
+            conn,
+            worker,
+            sorted(full),
+            now_ms,
+            end_virtual=True,
+            priorities=priorities,
+            groups=groups,
+        )
         if one == VIRTUAL_ENDED:
             virtual += 1
             priorities = None
@@ -657,9 +667,11 @@ def claim(
     now_ms: int,
     end_virtual: bool = False,
     priorities: Sequence[int] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Claimed | Literal["virtual"] | None:
     """Take the most urgent task instance waiting for a resource (priority, then trigger
-    time) outside the full resource groups, and mark it claimed by `worker`. Call inside a
+    time) outside the full resource groups (and in `groups`, unless None), and mark it
+    claimed by `worker`. Call inside a
     write transaction; on PostgreSQL the row is locked with SKIP LOCKED, so concurrent
     workers take different rows."""
     where: list[sa.ColumnElement[bool]] = [
@@ -668,6 +680,8 @@ def claim(
     ]
     if full_groups:
         where.append(ti.c.resource_group.not_in(list(full_groups)))
+    if groups is not None:
+        where.append(ti.c.resource_group.in_(list(groups)))
     # One priority at a time, highest first: each lookup is one range of ix_ti_claim in
     # trigger-time order, where a single ORDER BY priority DESC, trigger_time would sort
     # every waiting task.

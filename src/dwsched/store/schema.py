@@ -477,3 +477,35 @@ signin_failures = sa.Table(
     sa.Column("expires_at", sa.BigInteger(), nullable=False),
     sa.Index(None, "expires_at"),
 )
+
+# Resource groups (0008): the attempts of a group that run at once over every worker on the
+# database (a group without a row takes the `*` row's slots, else 4; domain.workers).
+resource_groups = sa.Table(
+    "resource_groups",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("slots", sa.Integer(), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+)
+
+# Workers (0008): each worker process registers a row as it starts (its `name` is what
+# task_instances.worker holds), beats it with its attempts' heartbeats and marks it draining,
+# then stopped, as it shuts down. Recovery tells a dead worker by its host, pid and process
+# identity (pid:start-time). `groups`: a JSON list of the resource groups it serves, null for
+# every group. Rows are deleted a week after their last beat.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("process", sa.String(64), nullable=True),
+    sa.Column("groups", sa.Text(), nullable=True),
+    sa.Column("slots", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.BigInteger(), nullable=False),
+    sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),
+    sa.Column("draining", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("stopped_at", sa.BigInteger(), nullable=True),
+    sa.Index(None, "heartbeat_at"),
+)

@@ -48,6 +48,7 @@ from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.domain.schedule import Cycle
 from dwsched.domain.task_instances import TaskInstance, TaskInstancePage, TaskInstanceQuery
+from dwsched.domain.workers import RETENTION_MS, ResourceGroup, WorkerRecord, slot_limit
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import (
     access,
@@ -59,10 +60,12 @@ from dwsched.store import (
     nonces,
     operations,
     projects,
+    resource_groups,
     sessions,
     signins,
     summaries,
     task_instances,
+    workers,
     workflows,
 )
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
@@ -431,26 +434,27 @@ class Store:
     def claim_tasks(
         self,
         worker: str,
-        group_slots: Mapping[str, int],
-        default_slots: int,
+        groups: Sequence[str] | None,
         limit: int,
         now_ms: int,
     ) -> tuple[list[engine.Claimed], int]:
-        """Up to `limit` task instances for `worker`, each in a resource group with a free
-        slot (counted over every worker), in one transaction; VIRTUAL ones end as they are
-        claimed ((the claims, how many VIRTUAL ended))."""
+        """Up to `limit` task instances for `worker`, of `groups` (None: any), each in a
+        resource group with a free slot (its `resource_groups` row's, counted over every
+        worker), in one transaction; VIRTUAL ones end as they are claimed ((the claims, how
+        many VIRTUAL ended))."""
         with self.read() as conn:  # an idle tick takes no write lock
-            if not engine.has_waiting(conn, now_ms):
+            if not engine.has_waiting(conn, now_ms, groups):
                 return [], 0
         with self.write() as conn:
             engine.lock_claims(conn)  # slots are counted over every worker: one at a time
             running = engine.running_by_group(conn)
+            limits = resource_groups.slot_limits(conn)
 
             def free(group: str) -> int:
-                return group_slots.get(group, default_slots) - running.get(group, 0)
+                return slot_limit(limits, group) - running.get(group, 0)
 
-            full = {g for g in set(running) | set(group_slots) if free(g) <= 0}
-            return engine.claim_many(conn, worker, free, full, limit, now_ms)
+            full = {g for g in set(running) | set(limits) if free(g) <= 0}
+            return engine.claim_many(conn, worker, free, full, limit, now_ms, groups)
 
     def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
         with self.write() as conn:
@@ -1054,6 +1058,52 @@ class Store:
     ) -> list[audit.AuditEntry]:
         with self.read() as conn:
             return audit.entries(conn, since_ms, user, actions, project_id, limit)
+
+    # Workers and resource groups (store.workers, store.resource_groups)
+
+    def register_worker(self, record: WorkerRecord) -> None:
+        """Register a worker as it starts, and forget the workers silent for RETENTION_MS."""
+        with self.write() as conn:
+            workers.sweep(conn, record.started_at - RETENTION_MS)
+            workers.register(conn, record)
+
+    def beat_worker(
+        self, name: str, task_instance_ids: Sequence[int], now_ms: int
+    ) -> tuple[bool, set[int]]:
+        """The worker's heartbeat and its attempts', in one transaction: (whether it has a
+        row, the ids that are still its own)."""
+        with self.write() as conn:
+            known = workers.beat(conn, name, now_ms)
+            return known, engine.heartbeat(conn, name, task_instance_ids, now_ms)
+
+    def mark_worker(self, name: str, draining: bool, stopped_at: int | None = None) -> None:
+        """The worker drains as it shuts down, or (`stopped_at`) has stopped."""
+        with self.write() as conn:
+            workers.mark(conn, name, draining, stopped_at)
+
+    def worker_record(self, name: str) -> WorkerRecord | None:
+        with self.read() as conn:
+            return workers.worker_by_name(conn, name)
+
+    def list_workers(self) -> list[WorkerRecord]:
+        """Every registered worker, with its attempts in progress."""
+        with self.read() as conn:
+            return workers.all_workers(conn)
+
+    def list_resource_groups(self) -> list[ResourceGroup]:
+        with self.read() as conn:
+            return resource_groups.all_groups(conn)
+
+    def set_group_slots(self, name: str, slots: int, now_ms: int) -> int | None:
+        """Give the resource group `name` (`*`: every group without a row) this many slots
+        over every worker; the slots it had (None: the default)."""
+        with self.write() as conn:
+            return resource_groups.set_slots(conn, name, slots, now_ms)
+
+    def delete_resource_group(self, name: str) -> bool:
+        """The group takes the default slots again; False when it had no row."""
+        with self.write() as conn:
+            return resource_groups.delete(conn, name)
 
 
 def _user_by_id(conn: sa.Connection, user_id: int) -> access.User:

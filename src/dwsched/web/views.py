@@ -22,6 +22,7 @@ from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
 from dwsched.domain.errors import DwschedError
 from dwsched.domain.models import EnvType, Status
 from dwsched.domain.schedule import Trigger, next_runs
+from dwsched.domain.workers import DEFAULT_GROUP_SLOTS, OTHER_GROUPS
 
 MAX_DAYS = 31
 RECENT_DAYS = 7  # the workflows page shows each workflow's instances of this many BizDates
@@ -115,8 +116,39 @@ def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
     return {"PagingInfo": wire.paging(number, size, total, "Workflows", items), "TimeZone": tz}
 
 
+def workers_overview(ctx: Context, _p: Params) -> dict[str, Any]:
+    """The registered workers (where each runs, the resource groups it serves (null: every
+    group), its last heartbeat, its state, its attempts in progress; stopped ones too) and
+    the resource groups' shared slot limits (`*`: every group without one of its own)."""
+    limits = {g.name: g.slots for g in ctx.store.list_resource_groups()}
+    return {
+        "Now": ctx.now_ms,
+        "Workers": [
+            {
+                "Name": w.name,
+                "Host": w.host,
+                "Pid": w.pid,
+                "Groups": None if w.groups is None else list(w.groups),
+                "Slots": w.slots,
+                "StartedTime": w.started_at,
+                "HeartbeatTime": w.heartbeat_at,
+                "StoppedTime": w.stopped_at,
+                "State": w.state(ctx.now_ms).value,
+                "Running": w.running,
+            }
+            for w in ctx.store.list_workers()
+        ],
+        "ResourceGroups": [{"Name": n, "Slots": s} for n, s in sorted(limits.items())],
+        "DefaultSlots": limits.get(OTHER_GROUPS, DEFAULT_GROUP_SLOTS),
+    }
+
+
+# ListWorkers shows hosts and process ids of the whole deployment: it is authorised as
+# `AdministerWorkers`, a tenant permission no workspace role and no built-in policy but
+# AdministratorAccess grants (domain.access.rule_of: an action without a rule).
 VIEWS: dict[str, View] = {
     "GetInstanceStatusCounts": View(status_counts, ("ListWorkflowInstances",)),
     "GetCreateWorkflowInstancesPlan": View(create_plan, ("CreateWorkflowInstances",)),
     "ListWorkflowsOverview": View(workflows_overview, ("ListWorkflows", "ListWorkflowInstances")),
+    "ListWorkers": View(workers_overview, ("AdministerWorkers",)),
 }

@@ -10,6 +10,7 @@ const ROUTES = [
   [/^\/console\/instances$/, "instances"],
   [/^\/console\/instances\/(\d+)$/, "instance"],
   [/^\/console\/workflows$/, "workflows"],
+  [/^\/console\/workers$/, "workers"],
 ];
 
 let projects = [];
