@@ -170,7 +170,9 @@ def test_the_builtin_policies_grant_what_the_registry_says(project_id: int | Non
 def test_console_views_are_not_actions_and_are_authorised_as_actions() -> None:
     for name, view in views.VIEWS.items():
         assert name not in ACTIONS
-        assert view.authorised_as and set(view.authorised_as) <= set(ACTIONS), name
+        assert view.authorised_as, name
+        assert set(view.authorised_as) <= set(ACTIONS) | set(registry.PERMISSIONS), name
+    assert not set(registry.PERMISSIONS) & set(ACTIONS)
 
 
 def test_audited_actions_are_recorded_and_the_others_are_not(store: Store) -> None:

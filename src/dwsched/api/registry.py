@@ -152,6 +152,11 @@ del OP, D, A, W
 
 RULES: Mapping[str, Rule] = {name: spec.rule for name, spec in ACTIONS.items()}
 CONSOLE: frozenset[str] = frozenset(name for name, spec in ACTIONS.items() if spec.console)
+# Permissions that are not actions: what a console view is authorised as when no action shows
+# the same data (policies grant them as `dataworks:<name>` like actions). AdministerWorkers
+# (web.views' ListWorkers: hosts and process ids) is granted by no role and no built-in policy
+# but AdministratorAccess.
+PERMISSIONS: Mapping[str, Rule] = {"AdministerWorkers": Rule(A, W.TENANT)}
 
 
 def lookup(action: str | None, version: str | None) -> ActionSpec:
@@ -170,6 +175,7 @@ def lookup(action: str | None, version: str | None) -> ActionSpec:
 
 
 def rule_of(action: str) -> Rule:
-    """The rule of a served action; UnknownAction for any other name (no action is
-    authorised by a default)."""
-    return lookup(action, API_VERSION).rule
+    """The rule of a served action or a declared permission; UnknownAction for any other
+    name (nothing is authorised by a default)."""
+    permission = PERMISSIONS.get(action)
+    return permission if permission is not None else lookup(action, API_VERSION).rule
