@@ -156,7 +156,7 @@ CONSOLE: frozenset[str] = frozenset(name for name, spec in ACTIONS.items() if sp
 # the same data (policies grant them as `dataworks:<name>` like actions). AdministerWorkers
 # (web.views' ListWorkers: hosts and process ids) is granted by no role and no built-in policy
 # but AdministratorAccess.
-PERMISSIONS: Mapping[str, Rule] = {"AdministerWorkers": Rule(A, W.TENANT)}
+PERMISSIONS: Mapping[str, Rule] = {"AdministerWorkers": Rule(Kind.ADMINISTER, Where.TENANT)}
 
 
 def lookup(action: str | None, version: str | None) -> ActionSpec:
