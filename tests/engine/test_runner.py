@@ -16,6 +16,7 @@ from dwsched.engine.runner import (
     Attempt,
     Command,
     Outcome,
+    Refusal,
     UnsafeValue,
     command_for,
     kill_group,
@@ -115,9 +116,9 @@ def test_virtual_runs_nothing() -> None:
 
 def test_an_unconfigured_type_says_how_to_configure_it() -> None:
     message = command_for("ODPS_SQL", "select 1;", {})
-    assert isinstance(message, str)
-    assert "ODPS_SQL" in message
-    assert "DWSCHED_RUNNER_ODPS_SQL='my-client -f {script}'" in message
+    assert isinstance(message, Refusal)
+    assert "ODPS_SQL" in message.message
+    assert "DWSCHED_RUNNER_ODPS_SQL='my-client -f {script}'" in message.message
     assert runner_variable("cdh-hive") == "DWSCHED_RUNNER_CDH_HIVE"
 
 
@@ -135,7 +136,7 @@ def test_a_configured_type_overrides_a_builtin_and_an_empty_one_is_an_error() ->
     cmd = command("PYTHON", "print(1)", {"PYTHON": "wc -c < '{script}'"})
     assert run(cmd).log.strip() == "8"
     message = command_for("ODPS_SQL", "x", {"ODPS_SQL": "  "})
-    assert isinstance(message, str) and "empty" in message
+    assert isinstance(message, Refusal) and "empty" in message.message
 
 
 def test_timeout_kills_the_whole_group() -> None:

@@ -248,7 +248,7 @@ def test_command_for_is_a_command_a_refusal_or_nothing() -> None:
     unknown = command_for("ODPS_SQL", "x", {})
     assert isinstance(unknown, Refusal) and unknown == unconfigured("ODPS_SQL")
     empty = command_for("ODPS_SQL", "x", {"ODPS_SQL": " "})
-    assert isinstance(empty, Refusal) and "empty" in empty
+    assert isinstance(empty, Refusal) and "empty" in empty.message
 
 
 def test_the_builtin_registry() -> None:

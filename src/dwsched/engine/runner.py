@@ -83,14 +83,17 @@ class TaskUser:
     gid: int
 
 
-class Refusal(str):
+@dataclass(frozen=True, slots=True)
+class Refusal:
     """Why an attempt cannot run: the message it fails with (without a final newline).
 
     A type of its own, so that a result that may be a Command or a Refusal is told apart by
-    its type, never by being a string; it is a `str` so that it reads as its message.
-    """
+    its type, never by being a string."""
 
-    __slots__ = ()
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class UnsafeValue(Exception):

@@ -368,12 +368,12 @@ class Worker:
             # whichever part of the attempt bash runs.
             made = quality_check(context)
             if isinstance(made, Refusal):
-                self._done(claimed, Status.FAILURE, None, made + "\n")
+                self._done(claimed, Status.FAILURE, None, made.message + "\n")
                 return
             check = made
         runner = runner_type.factory(context)
         if isinstance(runner, Refusal):
-            self._done(claimed, Status.FAILURE, None, runner + "\n")
+            self._done(claimed, Status.FAILURE, None, runner.message + "\n")
             return
         result = self._run(claimed, runner)
         if check is not None and node.quality_check is not None and result.succeeded:
