@@ -33,12 +33,6 @@ class Scheduler:
         self.store = store
         self.clock = clock
 
-    def tick(self) -> tuple[int, int]:
-        """Generate what is due, then plan; (instances made, task instances moved)."""
-        made = self.generate()
-        moved = self.store.plan(self.clock.now_ms())
-        return made, moved
-
     def generate(self) -> int:
         now = self.clock.now_ms()
         plans: list[GenerationPlan] = []
