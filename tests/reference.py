@@ -16,8 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alibabacloud_dataworks_public20240518 import models as sdk_models
-
 from dwsched.domain.models import WorkflowInstance
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,24 +94,6 @@ class Query:
         if not value and not self.send_empty_filter:
             return None
         return json.dumps(value, ensure_ascii=False)
-
-    def sdk_request(self) -> sdk_models.ListWorkflowInstancesRequest:
-        return sdk_models.ListWorkflowInstancesRequest(
-            project_id=self.project_id,
-            biz_date=self.biz_date,
-            env_type=self.env_type,
-            type=self.type,
-            name=self.name,
-            owner=self.owner,
-            workflow_id=self.workflow_id,
-            unified_workflow_instance_id=self.unified_workflow_instance_id,
-            ids=list(self.ids) if self.ids is not None else None,
-            tags=list(self.tags) if self.tags is not None else None,
-            filter=self.filter_json(),
-            sort_by=self.sort_by,
-            page_number=self.page_number,
-            page_size=self.page_size,
-        )
 
 
 # Filtering

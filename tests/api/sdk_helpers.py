@@ -23,7 +23,8 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ClientExc
 
 from dwsched import signing
 from dwsched.domain.models import WorkflowInstance
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer
+from tests.support.factories import SHANGHAI_DAY_MS
+from tests.support.server import LiveServer
 
 VERSION = "2024-05-18"
 # One connection pool for every raw request: a new httpx client per request costs ~100 ms.

@@ -20,8 +20,9 @@ from dwsched.clock import SystemClock
 from dwsched.domain.access import ROLES, Kind
 from dwsched.runtime.keys import create_key
 from tests.api.sdk_helpers import acs3, sdk_error
-from tests.conftest import LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
 
 NOW = SystemClock().now_ms()
 

@@ -17,7 +17,8 @@ from tests.api.sdk_helpers import (
     list_instances,
     sdk_error,
 )
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, instance, project, put
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
+from tests.support.server import LiveServer
 
 # (request model fields, the parameter the message must name, a hint of what was expected)
 INVALID_LIST: list[tuple[dict[str, Any], str, str | None]] = [

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from tests.api.sdk_helpers import HTTP, acs3, assert_error, v1
-from tests.conftest import LiveServer, project
+from tests.support.factories import project
+from tests.support.server import LiveServer
 
 
 def test_a_query_key_holding_separators_cannot_pose_as_signed_parameters(

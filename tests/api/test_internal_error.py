@@ -9,7 +9,8 @@ import pytest
 from alibabacloud_dataworks_public20240518 import models
 from alibabacloud_tea_openapi.exceptions import ServerException
 
-from tests.conftest import SHANGHAI_DAY_MS, instance, project, put, running_server
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
+from tests.support.server import running_server
 
 
 def test_internal_fault_hides_the_traceback(

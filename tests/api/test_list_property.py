@@ -17,11 +17,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from alibabacloud_dataworks_public20240518 import models as sdk_models
 from hypothesis import HealthCheck, Phase, event, given, settings, strategies as st
 
 from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
 from tests import reference
-from tests.conftest import LiveServer, project, put
+from tests.support.factories import project, put
+from tests.support.server import LiveServer
 
 ZONE_DAYS: dict[str, list[date]] = {
     "Asia/Shanghai": [date(2025, 3, 30), date(2025, 3, 31), date(2025, 4, 1)],
@@ -79,6 +81,26 @@ SORT_SPECS = [
 ]
 STATUSES = [s.value for s in Status]
 TYPES = [t.value for t in InstanceType]
+
+
+def sdk_request(q: reference.Query) -> sdk_models.ListWorkflowInstancesRequest:
+    """`q` as the official SDK's request."""
+    return sdk_models.ListWorkflowInstancesRequest(
+        project_id=q.project_id,
+        biz_date=q.biz_date,
+        env_type=q.env_type,
+        type=q.type,
+        name=q.name,
+        owner=q.owner,
+        workflow_id=q.workflow_id,
+        unified_workflow_instance_id=q.unified_workflow_instance_id,
+        ids=list(q.ids) if q.ids is not None else None,
+        tags=list(q.tags) if q.tags is not None else None,
+        filter=q.filter_json(),
+        sort_by=q.sort_by,
+        page_number=q.page_number,
+        page_size=q.page_size,
+    )
 
 
 def key_instants(day: date, tz: str) -> list[int]:
@@ -285,7 +307,7 @@ def check(live: LiveServer, instances: list[WorkflowInstance], tzs: dict[int, st
     """Send `q` with the SDK; assert the answer equals the reference. Returns the page size."""
     expected = reference.list_instances(instances, tzs, q)
     try:
-        body = live.sdk().list_workflow_instances(q.sdk_request()).body
+        body = live.sdk().list_workflow_instances(sdk_request(q)).body
     except Exception as exc:  # the SDK's error alone would not show the request
         raise AssertionError(f"{q} failed: {exc}") from exc
     paging = body.paging_info

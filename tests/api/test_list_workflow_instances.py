@@ -21,7 +21,8 @@ from tests.api.sdk_helpers import (
     ok_json,
     sdk_error,
 )
-from tests.conftest import DAY, SHANGHAI_DAY_MS, LiveServer, instance, project, put, tags
+from tests.support.factories import DAY, SHANGHAI_DAY_MS, instance, project, put, tags
+from tests.support.server import LiveServer
 
 HOUR = 3_600_000
 DAY_MS = 24 * HOUR

@@ -25,7 +25,8 @@ from tests.api.sdk_helpers import (
     ok_json,
     sdk_error,
 )
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, instance, put
+from tests.support.factories import SHANGHAI_DAY_MS, instance, put
+from tests.support.server import LiveServer
 
 PROJECT_FIELDS = {
     "AliyunResourceGroupId": str,

@@ -30,15 +30,8 @@ from tests.api.sdk_helpers import (
     utc_stamp,
     v1,
 )
-from tests.conftest import (
-    SHANGHAI_DAY_MS,
-    LiveServer,
-    instance,
-    project,
-    put,
-    running_server,
-    tags,
-)
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put, tags
+from tests.support.server import LiveServer, running_server
 
 SCHEMES = ["acs3", "v1"]
 

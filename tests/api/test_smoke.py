@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from alibabacloud_dataworks_public20240518 import models
 
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, instance, project, put
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
+from tests.support.server import LiveServer
 
 
 def test_list_with_sdk_both_signatures(live: LiveServer) -> None:

@@ -27,7 +27,8 @@ from dwsched.engine.service import Engine
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store.schema import task_instances as ti
 from tests.api.sdk_helpers import acs3, assert_error, assert_sdk_error, ok_json, sdk_error
-from tests.conftest import LiveServer, project
+from tests.support.factories import project
+from tests.support.server import LiveServer
 
 TZ = "Asia/Shanghai"
 MINUTE = 60_000

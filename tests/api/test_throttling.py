@@ -27,14 +27,14 @@ from dwsched.clock import Clock, ManualClock, SystemClock
 from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
-from tests.conftest import LiveServer, free_port
+from tests.support.server import LiveServer, free_port
 
 DEFAULTS = ThrottleSettings({"read": Limit(50, 100), "write": Limit(10, 20)})
 
 
 @contextlib.contextmanager
 def throttled_server(url: str, limits: str, clock: Clock | None = None) -> Iterator[LiveServer]:
-    """A live server (as conftest's `running_server`) throttled by `limits`, with a key.
+    """A live server (as tests.support.server's `running_server`) throttled by `limits`, with a key.
     `clock`: the server's (a ManualClock stops the buckets' refill, whatever the machine's
     speed); the system's by default."""
     store = Store.open(url)

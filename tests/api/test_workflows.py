@@ -15,7 +15,8 @@ from alibabacloud_dataworks_public20240518 import models
 
 from tests.api.sdk_helpers import acs3, assert_sdk_error, ok_json, sdk_error
 from tests.cli.helpers import invoke, ok
-from tests.conftest import LiveServer, project
+from tests.support.factories import project
+from tests.support.server import LiveServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "daily_orders.json"
 

@@ -25,8 +25,9 @@ from dwsched.runtime.keys import create_key
 from dwsched.store import Store
 from tests.api.sdk_helpers import sdk_error
 from tests.cli.helpers import clean_error, invoke, ok
-from tests.conftest import LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
 
 BUILTINS = ("AdministratorAccess", "ReadOnlyAccess", "WorkspaceOperatorAccess")
 NAME_RULE = "must start with a letter"

@@ -24,7 +24,8 @@ from tests.cli.helpers import (
     sdk,
     sdk_list,
 )
-from tests.conftest import DAY, LiveServer, free_port, instance, project, put, tags
+from tests.support.factories import DAY, instance, project, put, tags
+from tests.support.server import LiveServer, free_port
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ from tests.cli.helpers import (
     sdk,
     sdk_list,
 )
-from tests.conftest import LiveServer, free_port, project, running_server
+from tests.support.factories import project
+from tests.support.server import LiveServer, free_port, running_server
 
 NO_KEY_ENV: dict[str, str | None] = {"DWSCHED_SECRET_KEY": None, "DWSCHED_SECRET_KEY_FILE": None}
 

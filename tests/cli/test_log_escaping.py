@@ -16,7 +16,8 @@ from dwsched.clock import SystemClock
 from dwsched.domain.models import ProjectChanges
 from tests.cli.helpers import db_url_of, invoke, ok
 from tests.cli.test_operations import deploy, dw, live, shell, smoke_test
-from tests.conftest import LiveServer, project
+from tests.support.factories import project
+from tests.support.server import LiveServer
 
 __all__ = ["live"]  # the live server and engine of test_operations, one for this module
 

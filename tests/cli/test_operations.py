@@ -33,8 +33,9 @@ from tests.cli.helpers import (
     option_blocks,
     sdk_list,
 )
-from tests.conftest import LiveServer, project, running_server
 from tests.engine.test_engine import until_exists
+from tests.support.factories import project
+from tests.support.server import LiveServer, running_server
 
 TZ = "Asia/Shanghai"
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]

@@ -11,7 +11,7 @@ from click.testing import Result
 
 from dwsched.store import Store
 from tests.cli.helpers import clean_error, invoke, ok
-from tests.conftest import running_server
+from tests.support.server import running_server
 
 
 def run(db: str, *args: str, input: str | None = None) -> Result:

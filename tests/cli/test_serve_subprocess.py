@@ -24,7 +24,7 @@ from tests.cli.helpers import (
     sdk,
     sdk_list,
 )
-from tests.conftest import free_port
+from tests.support.server import free_port
 
 
 def _no_traceback(text: str) -> None:

@@ -24,7 +24,8 @@ from dwsched.engine.runner import process_alive, process_identity
 from dwsched.engine.service import STALE_MS, Engine
 from dwsched.engine.worker import WorkerSettings
 from tests.cli.helpers import export
-from tests.conftest import LiveServer, instance, project, put, running_server
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
 
 TZ = "Asia/Shanghai"
 

@@ -50,8 +50,9 @@ from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
 from tests.cli.helpers import DWSCHED, cli_env, day_start, sdk as sdk_at
-from tests.conftest import LiveServer, free_port, project, running_server
 from tests.engine.test_engine import flow, node
+from tests.support.factories import project
+from tests.support.server import LiveServer, free_port, running_server
 
 TZ = "Asia/Shanghai"
 TODAY = datetime.now(ZoneInfo(TZ)).date()

@@ -24,8 +24,10 @@ from dwsched.domain.calendar import day_start_ms
 from dwsched.engine.service import Engine
 from dwsched.engine.worker import WorkerSettings
 from tests.api.sdk_helpers import sdk_error
-from tests.conftest import BACKENDS, LiveServer, new_database_url, project, running_server
 from tests.engine.test_engine import TZ, flow, node
+from tests.support.databases import BACKENDS, new_database_url
+from tests.support.factories import project
+from tests.support.server import LiveServer, running_server
 
 M = models
 

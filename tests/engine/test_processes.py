@@ -29,7 +29,8 @@ from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.engine.runner import process_alive
 from dwsched.store import Store, definitions
 from tests.cli.helpers import DWSCHED, Process, cli_env, dwsched_process
-from tests.conftest import free_port, project
+from tests.support.factories import project
+from tests.support.server import free_port
 
 TZ = "Asia/Shanghai"
 

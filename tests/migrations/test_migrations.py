@@ -23,7 +23,7 @@ from dwsched.store import Store
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from dwsched.store.schema import metadata
-from tests.conftest import new_database_url
+from tests.support.databases import new_database_url
 
 
 @pytest.fixture

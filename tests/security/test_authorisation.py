@@ -35,15 +35,10 @@ from dwsched.runtime.keys import create_key
 from dwsched.store import Store
 from dwsched.store.schema import task_instances, task_operation_logs
 from tests.api.sdk_helpers import acs3
-from tests.conftest import (
-    LiveServer,
-    instance,
-    new_database_url,
-    project,
-    put,
-    running_server,
-)
 from tests.engine.test_engine import TZ, node
+from tests.support.databases import new_database_url
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
 
 CLOCK = SystemClock()
 MISSING = 8_000_000_000_001  # an id no test database reaches

@@ -26,8 +26,9 @@ from dwsched.domain.runs import MAX_INSTANCES, MAX_RANGES
 from dwsched.store import operations
 from dwsched.web import passwords
 from tests.api.sdk_helpers import sdk_error
-from tests.conftest import LiveServer, project
 from tests.engine.test_engine import flow, node
+from tests.support.factories import project
+from tests.support.server import LiveServer
 from tests.web.helpers import deploy
 
 TZ = "Asia/Shanghai"  # tests.engine.test_engine.flow's zone and the workspaces'

@@ -66,8 +66,9 @@ from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.clock import SystemClock
 from dwsched.web import passwords
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, project
 from tests.engine.test_engine import flow, node
+from tests.support.factories import SHANGHAI_DAY_MS, project
+from tests.support.server import LiveServer
 from tests.web.helpers import deploy
 
 NOW = SystemClock().now_ms()

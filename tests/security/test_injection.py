@@ -55,8 +55,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.api.sdk_helpers import acs3, assert_error, ok_json, v1
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, instance, project, put, tags
 from tests.security.test_protocol_attacks import deploy_run
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put, tags
+from tests.support.server import LiveServer
 
 DROP_WI = "x'; DROP TABLE workflow_instances; --"
 NAMES = [

@@ -23,8 +23,9 @@ import pytest
 from alibabacloud_dataworks_public20240518 import models as M
 
 from tests.cli.helpers import cli_env, dwsched_process, run_cli, sdk
-from tests.conftest import BACKENDS, free_port, new_database_url
 from tests.engine.test_engine import TZ, node
+from tests.support.databases import BACKENDS, new_database_url
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the task user switch needs root (CI runs as root)"

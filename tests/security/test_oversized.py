@@ -68,7 +68,8 @@ import httpx
 import pytest
 
 from tests.api.sdk_helpers import HTTP, acs3, assert_error, ok_json
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, project
+from tests.support.factories import SHANGHAI_DAY_MS, project
+from tests.support.server import LiveServer
 
 MAX_BODY = 1024 * 1024
 DAY = SHANGHAI_DAY_MS

@@ -36,8 +36,10 @@ from dwsched.runtime import isolation
 from dwsched.runtime.keys import create_key
 from dwsched.web import passwords
 from tests.api.sdk_helpers import sdk_error
-from tests.conftest import BACKENDS, LiveServer, new_database_url, project, running_server
 from tests.engine.test_engine import TZ, flow, node
+from tests.support.databases import BACKENDS, new_database_url
+from tests.support.factories import project
+from tests.support.server import LiveServer, running_server
 
 NOW = SystemClock().now_ms()
 PASSWORD = "operator's long password"

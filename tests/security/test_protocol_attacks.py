@@ -130,8 +130,9 @@ from tests.api.sdk_helpers import (
     utc_stamp,
     v1,
 )
-from tests.conftest import SHANGHAI_DAY_MS, LiveServer, instance, project, put
 from tests.engine.test_engine import flow, node
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
+from tests.support.server import LiveServer
 
 SCHEMES = ["acs3", "v1"]
 NOW = SystemClock().now_ms()

@@ -29,7 +29,7 @@ from dwsched.runtime.keys import create_key
 from dwsched.store import Store
 from tests.api.sdk_helpers import utc_stamp
 from tests.cli.helpers import Process, cli_env, dwsched_process
-from tests.conftest import free_port
+from tests.support.server import free_port
 
 VERSION = "2024-05-18"
 FORGED_IP = "10.1.2.3"

@@ -44,7 +44,7 @@ from dwsched.domain.queries import (
 from dwsched.store import ImportBatch, Store
 from dwsched.store.schema import request_nonces
 from tests import reference
-from tests.conftest import DAY, SHANGHAI_DAY_MS, instance, project, put, tags
+from tests.support.factories import DAY, SHANGHAI_DAY_MS, instance, project, put, tags
 
 HOUR = 3_600_000
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z

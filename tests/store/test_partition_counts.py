@@ -8,7 +8,7 @@ from datetime import timedelta
 from dwsched.domain.models import EnvType
 from dwsched.domain.queries import InstanceQuery, parse_sort
 from dwsched.store import Store
-from tests.conftest import DAY, SHANGHAI_DAY_MS, instance, project, put
+from tests.support.factories import DAY, SHANGHAI_DAY_MS, instance, project, put
 
 NEXT_DAY_MS = SHANGHAI_DAY_MS + 86_400_000
 

@@ -8,7 +8,7 @@ import json
 from dwsched.clock import SystemClock
 from dwsched.domain import flowspec
 from dwsched.store import Store
-from tests.conftest import instance, project, put
+from tests.support.factories import instance, project, put
 
 NOW = SystemClock().now_ms()
 TZ = "Asia/Shanghai"

@@ -7,7 +7,7 @@ from typing import Any
 
 from alibabacloud_dataworks_public20240518 import models as M
 
-from tests.conftest import LiveServer
+from tests.support.server import LiveServer
 
 
 def deploy(live: LiveServer, project_id: int, spec: dict[str, Any]) -> int:

@@ -27,8 +27,9 @@ from dwsched.domain.models import InstanceType, Status
 from dwsched.engine.service import Engine
 from dwsched.engine.worker import WorkerSettings
 from dwsched.web import passwords
-from tests.conftest import DAY, LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.support.factories import DAY, instance, project, put
+from tests.support.server import LiveServer, running_server
 from tests.web.helpers import deploy
 
 CHROMIUM = "/usr/bin/chromium"

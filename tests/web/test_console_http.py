@@ -20,8 +20,9 @@ from dwsched.clock import SystemClock
 from dwsched.domain.models import Status
 from dwsched.runtime.keys import create_key
 from dwsched.web import passwords
-from tests.conftest import LiveServer, instance, project, put, running_server
 from tests.engine.test_engine import flow, node
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
 from tests.web.helpers import deploy
 
 NOW = SystemClock().now_ms()

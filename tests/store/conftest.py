@@ -1,0 +1,7 @@
+"""This directory's tests get a database on both dialects (tests/support)."""
+
+from __future__ import annotations
+
+from tests.support.databases import db_url, store
+
+__all__ = ["db_url", "store"]
