@@ -24,8 +24,8 @@ from dwsched.engine.runners import (
 )
 from dwsched.engine.runners.process import ProcessRunners
 from dwsched.engine.runners.virtual import virtual
-from tests.conftest import LiveServer, running_server
 from tests.engine.test_engine import Run, flow, node
+from tests.support.server import LiveServer, running_server
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import task_instances
 from tests.cli.helpers import dwsched_process, invoke, ok
-from tests.conftest import project
+from tests.support.factories import project
 
 TZ = "Asia/Shanghai"
 

@@ -21,7 +21,7 @@ from dwsched.clock import ManualClock
 from dwsched.store import Store
 from dwsched.web import passwords, views
 from dwsched.web.console import Console
-from tests.conftest import project
+from tests.support.factories import project
 
 START = 1_800_000_000_000
 PASSWORD = "correct horse battery"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dwsched.clock import SystemClock
 from dwsched.domain.workers import WorkerRecord
-from tests.conftest import LiveServer
+from tests.support.server import LiveServer
 from tests.web.test_console_http import console_answer, live, sign_in, user
 
 __all__ = ["live"]  # the fixture: a server on each database
