@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -158,9 +158,11 @@ def instance(project_id: int, **overrides: Any) -> WorkflowInstance:
 
 
 def project(store: Store, name: str | None = None, tz: str = "Asia/Shanghai") -> Project:
-    return store.create_project(
-        NewProject(name=name or f"p_{uuid.uuid4().hex[:10]}", timezone=tz), SystemClock().now_ms()
-    )
+    with store.write() as tx:
+        return tx.projects.create(
+            NewProject(name=name or f"p_{uuid.uuid4().hex[:10]}", timezone=tz),
+            SystemClock().now_ms(),
+        )
 
 
 def put(store: Store, items: list[WorkflowInstance]) -> None:
@@ -208,15 +210,19 @@ def running_server(
     url: str,
     default_timezone: str = "Asia/Shanghai",
     sealed: bool = True,
+    server_key: Callable[[Store], Store] | None = None,
     forwarded_allow_ips: str = "",
 ) -> Iterator[LiveServer]:
     """A server on `url` in this process, and a key for it. `sealed` false: no server key
-    (its key's secret stored as given), for tests that unlock the store themselves."""
+    (its key's secret stored as given); `server_key` gives the store its key instead."""
     store = Store.open(url)
     # As `dwsched serve` runs: AccessKeySecrets sealed with the server key of the key file
     # the CLI finds too (next to a SQLite file; the user's config directory otherwise).
-    if sealed:
-        unlock(store, None, default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser()))
+    if server_key is not None:
+        store = server_key(store)
+    elif sealed:
+        key_file = default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser())
+        store = unlock(store, None, key_file).store
     port = free_port()
     app = build_app(store, default_timezone)  # as `dwsched serve`: RPC and web console
     server = uvicorn.Server(
