@@ -210,8 +210,8 @@ def running_server(
     url: str,
     default_timezone: str = "Asia/Shanghai",
     sealed: bool = True,
-    server_key: Callable[[Store], Store] | None = None,
     forwarded_allow_ips: str = "",
+    server_key: Callable[[Store], Store] | None = None,
 ) -> Iterator[LiveServer]:
     """A server on `url` in this process, and a key for it. `sealed` false: no server key
     (its key's secret stored as given); `server_key` gives the store its key instead."""

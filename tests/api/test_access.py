@@ -406,8 +406,8 @@ def test_each_workspace_role_permits_its_kinds_of_action_in_its_workspace_only(
         "Version": "1",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    if not store.policy_exists("Everything"):
-        with store.write() as tx:
+    with store.write() as tx:
+        if not tx.policies.exists("Everything"):
             tx.policies.create("Everything", json.dumps(everything), "", NOW)
     client, user_id = user_client(live, f"u_{role}", "Everything")
     with store.write() as tx:
