@@ -166,7 +166,8 @@ def main() -> None:
     url = f"sqlite:///{folder / 'bench.db'}"
     now = SystemClock().now_ms()
     store = Store.open(url)
-    project = store.create_project(NewProject(name="burst", timezone=TZ), now)
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name="burst", timezone=TZ), now)
     key = create_key(store, "bench", now)
     store.close()
     port = free_port()

@@ -52,7 +52,8 @@ STATUSES = [Status.SUCCESS] * 6 + [Status.FAILURE, Status.RUNNING, Status.WAIT_T
 def build(db: str, per_day: int, days: int) -> tuple[int, str]:
     store = Store.open(db)
     now = SystemClock().now_ms()
-    project = store.create_project(NewProject(name="bench", timezone=TZ), now)
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name="bench", timezone=TZ), now)
     n = 0
     for d in range(days):
         day = DAY - timedelta(days=d)
@@ -87,10 +88,12 @@ def build(db: str, per_day: int, days: int) -> tuple[int, str]:
                 base = replace(base, finished_time=None)
             batch.append(base)
         store.import_instances(batch, [], replace=False, now_ms=now)
-    store.create_user("bench", "bench", now)
-    store.attach_policy("AdministratorAccess", "User", "bench", attach=True)
+    with store.write() as tx:
+        tx.users.create("bench", "bench", now)
+        tx.policies.attach("AdministratorAccess", "User", "bench", attach=True)
     password = secrets.token_urlsafe(12)
-    store.set_password("bench", passwords.hash_password(password))
+    with store.write() as tx:
+        tx.users.set_password("bench", passwords.hash_password(password))
     store.close()
     return project.id, password
 

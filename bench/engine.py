@@ -76,12 +76,14 @@ def chain(kind: str, length: int, content: str = "") -> list[dict[str, Any]]:
 
 def deploy(store: Store, project_id: int, text: str, now: int) -> Any:
     spec = flowspec.parse(text, TZ)
-    return store.create_definition(project_id, text, spec, "bench", now, nodes=True)[1]
+    with store.write() as tx:
+        return tx.definitions.create(project_id, text, spec, "bench", now, nodes=True)[1]
 
 
 def generation(store: Store, count: int) -> dict[str, float]:
     now = SystemClock().now_ms()
-    project = store.create_project(NewProject(name=f"gen_{now}", timezone=TZ), now)
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name=f"gen_{now}", timezone=TZ), now)
     started = time.perf_counter()
     for k in range(count):
         deploy(store, project.id, spec_text(f"daily_{k}", chain("VIRTUAL", 1)), now)
@@ -101,7 +103,8 @@ def generation(store: Store, count: int) -> dict[str, float]:
 def due_now(store: Store, text: str, cycles: int) -> tuple[int, int]:
     """A workflow whose `cycles` cycles of yesterday's run date exist and are due now."""
     now = SystemClock().now_ms()
-    project = store.create_project(NewProject(name=f"run_{now}", timezone=TZ), now)
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name=f"run_{now}", timezone=TZ), now)
     deployed = deploy(store, project.id, text, now)
     run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
     spec = deployed.spec
@@ -117,14 +120,14 @@ def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> flo
     t = task_instances.c
     total_q = sa.select(sa.func.count()).where(t.workflow_id == workflow_id)
     done_q = total_q.where(t.status.in_(["Success", "Failure"]))
-    with store.read() as conn:
-        total = int(conn.execute(total_q).scalar_one())
+    with store.read() as tx:
+        total = int(tx.conn.execute(total_q).scalar_one())
     started = time.perf_counter()
     engine.start()
     try:
         while True:
-            with store.read() as conn:
-                done = int(conn.execute(done_q).scalar_one())
+            with store.read() as tx:
+                done = int(tx.conn.execute(done_q).scalar_one())
             if done >= total:
                 break
             if time.perf_counter() - started > timeout_s:
@@ -133,8 +136,8 @@ def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> flo
         seconds = time.perf_counter() - started
     finally:
         engine.stop()
-    with store.read() as conn:
-        failed = conn.execute(
+    with store.read() as tx:
+        failed = tx.conn.execute(
             sa.select(sa.func.count()).where(t.workflow_id == workflow_id, t.status == "Failure")
         ).scalar_one()
     if failed:
@@ -147,8 +150,8 @@ def dispatch_latency(store: Store, chains: int, length: int) -> dict[str, float]
     _, workflow_id = due_now(store, text, chains)
     run_all(store, workflow_id, slots=8, timeout_s=300)
     t = task_instances.c
-    with store.read() as conn:
-        rows = conn.execute(
+    with store.read() as tx:
+        rows = tx.conn.execute(
             sa.select(t.workflow_instance_id, t.position, t.started_time, t.finished_time)
             .where(t.workflow_id == workflow_id)
             .order_by(t.workflow_instance_id, t.position)

@@ -161,9 +161,10 @@ def prepare(db: Path, zones: dict[int, str]) -> None:
     with Store.open(f"sqlite:///{db}") as store:
         now = int(time.time() * 1000)
         for project_id, tz in zones.items():
-            store.create_project(
-                NewProject(name=f"bench_{project_id}", timezone=tz, id=project_id), now
-            )
+            with store.write() as tx:
+                tx.projects.create(
+                    NewProject(name=f"bench_{project_id}", timezone=tz, id=project_id), now
+                )
 
 
 def in_process(path: Path, db: Path, count: int) -> float:

@@ -160,7 +160,8 @@ def build(store: Store, ds: Dataset) -> None:
     next_id = 1
     started = time.perf_counter()
     for project_name, count in ((ds.project, None), *ds.other_projects):
-        project = store.create_project(NewProject(name=project_name, timezone=TZ), now)
+        with store.write() as tx:
+            project = tx.projects.create(NewProject(name=project_name, timezone=TZ), now)
         for back in range(ds.days):
             day = LAST_DAY - timedelta(days=back)
             if count is None:
@@ -175,15 +176,16 @@ def build(store: Store, ds: Dataset) -> None:
                 rate = (next_id - 1) / (time.perf_counter() - started)
                 print(f"  built {next_id - 1:,} instances ({rate:,.0f}/s)", file=sys.stderr)
     if store.dialect == "sqlite":
-        with store.write() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        with store.write() as tx:
+            tx.conn.exec_driver_sql("ANALYZE")
     else:
         with store.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
 def project_id(store: Store, ds: Dataset) -> int:
-    found = store.list_projects(names=[ds.project])[1]
+    with store.read() as tx:
+        found = tx.projects.page(names=[ds.project])[1]
     return found[0].id if found else 0
 
 

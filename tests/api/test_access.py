@@ -49,11 +49,14 @@ KEYS: dict[str, tuple[str, str]] = {}
 
 def user_client(live: LiveServer, name: str, *policies: str) -> tuple[SdkClient, int]:
     store = live.store
-    user = store.create_user(name, name, NOW)
+    with store.write() as tx:
+        user = tx.users.create(name, name, NOW)
     for policy in policies:
-        store.attach_policy(policy, "User", name, attach=True)
+        with store.write() as tx:
+            tx.policies.attach(policy, "User", name, attach=True)
     key = create_key(store, f"{name}-key", NOW)
-    store.set_key_user(key.id, name)
+    with store.write() as tx:
+        tx.users.set_key_user(key.id, name)
     KEYS[name] = (key.id, key.secret)
     return live.sdk(key_id=key.id, secret=key.secret), user.id
 
@@ -84,9 +87,10 @@ def make_world(live: LiveServer) -> World:
     }.items():
         clients[name], ids[name] = user_client(live, name, *policies)
     # reader: visitor in a; operator: O&M in a only.
-    store.add_member(ws["a"], ids["reader"], ["role_project_guest"], NOW)
-    store.add_member(ws["a"], ids["operator"], ["role_project_pe"], NOW)
-    store.add_member(ws["a"], ids["nobody"], ["role_project_admin"], NOW)
+    with store.write() as tx:
+        tx.members.add(ws["a"], ids["reader"], ["role_project_guest"], NOW)
+        tx.members.add(ws["a"], ids["operator"], ["role_project_pe"], NOW)
+        tx.members.add(ws["a"], ids["nobody"], ["role_project_admin"], NOW)
     return World(live, ws, clients, ids, {"a": a1.id, "b": b1.id}, tasks, dict(KEYS))
 
 
@@ -190,8 +194,9 @@ def test_explicit_deny_wins_and_conditions_apply(live: LiveServer) -> None:
             }
         ],
     }
-    store.create_policy("DenyListB", json.dumps(deny_b), "", NOW)
-    store.attach_policy("DenyListB", "User", "admin", attach=True)
+    with store.write() as tx:
+        tx.policies.create("DenyListB", json.dumps(deny_b), "", NOW)
+        tx.policies.attach("DenyListB", "User", "admin", attach=True)
     admin = w.users["admin"]
 
     time.sleep(2.1)  # authorisation facts are cached for 2 s
@@ -217,9 +222,10 @@ def test_explicit_deny_wins_and_conditions_apply(live: LiveServer) -> None:
         ],
     }
     client, user_id = user_client(live, "lan", *[])
-    store.create_policy("OnlyLan", json.dumps(only_lan), "", NOW)
-    store.attach_policy("OnlyLan", "User", "lan", attach=True)
-    store.add_member(w.ws["a"], user_id, ["role_project_admin"], NOW)
+    with store.write() as tx:
+        tx.policies.create("OnlyLan", json.dumps(only_lan), "", NOW)
+        tx.policies.attach("OnlyLan", "User", "lan", attach=True)
+        tx.members.add(w.ws["a"], user_id, ["role_project_admin"], NOW)
     denied(
         lambda: client.list_workflow_instances(
             M.ListWorkflowInstancesRequest(project_id=w.ws["a"], biz_date=1_743_350_400_000)
@@ -334,7 +340,8 @@ def test_mutating_actions_are_audited(live: LiveServer) -> None:
             M.StopWorkflowInstancesRequest(ids=[w.instances["b"]])
         )
     )
-    entries = live.store.audit_entries(user="operator")
+    with live.store.read() as tx:
+        entries = tx.audit.entries(user="operator")
     assert [(e.action, e.result) for e in entries] == [
         ("StopWorkflowInstances", "Forbidden.RAM"),
         ("StopWorkflowInstances", "OK"),
@@ -344,33 +351,41 @@ def test_mutating_actions_are_audited(live: LiveServer) -> None:
     assert ok.source == "127.0.0.1" and ok.request_id and ok.access_key_id.startswith("LTAI")
     # Reads are not audited.
     operator.get_workflow_instance(M.GetWorkflowInstanceRequest(id=w.instances["a"]))
-    assert len(live.store.audit_entries(user="operator")) == 2
+    with live.store.read() as tx:
+        assert len(tx.audit.entries(user="operator")) == 2
 
 
 def test_the_creator_of_a_workspace_owns_it(live: LiveServer) -> None:
     store = live.store
     creator, _ = user_client(live, "creator")
-    store.create_policy(
-        "CreateAndRead",
-        json.dumps(
-            {
-                "Version": "1",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["dataworks:CreateProject", "dataworks:Get*", "dataworks:List*"],
-                        "Resource": "*",
-                    }
-                ],
-            }
-        ),
-        "",
-        NOW,
-    )
-    store.attach_policy("CreateAndRead", "User", "creator", attach=True)
+    with store.write() as tx:
+        tx.policies.create(
+            "CreateAndRead",
+            json.dumps(
+                {
+                    "Version": "1",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "dataworks:CreateProject",
+                                "dataworks:Get*",
+                                "dataworks:List*",
+                            ],
+                            "Resource": "*",
+                        }
+                    ],
+                }
+            ),
+            "",
+            NOW,
+        )
+        tx.policies.attach("CreateAndRead", "User", "creator", attach=True)
     made = creator.create_project(M.CreateProjectRequest(name="mine_1")).body.id
+    with store.read() as tx:
+        creator_id = tx.users.get("creator").id
     member = creator.get_project_member(
-        M.GetProjectMemberRequest(project_id=made, user_id=str(store.user("creator").id))
+        M.GetProjectMemberRequest(project_id=made, user_id=str(creator_id))
     ).body.project_member
     assert [r.code for r in member.roles] == ["role_project_owner"]
     time.sleep(2.1)
@@ -392,10 +407,12 @@ def test_each_workspace_role_permits_its_kinds_of_action_in_its_workspace_only(
         "Version": "1",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    if not store.policy_exists("Everything"):
-        store.create_policy("Everything", json.dumps(everything), "", NOW)
+    with store.write() as tx:
+        if not tx.policies.exists("Everything"):
+            tx.policies.create("Everything", json.dumps(everything), "", NOW)
     client, user_id = user_client(live, f"u_{role}", "Everything")
-    store.add_member(a, user_id, [role], NOW)
+    with store.write() as tx:
+        tx.members.add(a, user_id, [role], NOW)
     spec = json.dumps(flow([node("y", "VIRTUAL")]))
     calls: dict[Kind, Callable[[int], Any]] = {
         Kind.READ: lambda pid: client.get_workflow_instance(

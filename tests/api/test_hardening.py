@@ -70,8 +70,8 @@ def test_a_held_write_lock_does_not_stall_other_requests(live: LiveServer) -> No
     the server keeps answering (here /healthz) and the waiting request completes after."""
     outcome: list[int] = []
     request = acs3(live, "ListProjects", form={"PageSize": 1})
-    with live.store.write() as conn:
-        conn.exec_driver_sql("SELECT 1")
+    with live.store.write() as tx:
+        tx.conn.exec_driver_sql("SELECT 1")
         waiting = threading.Thread(target=lambda: outcome.append(request.send().status_code))
         waiting.start()
         time.sleep(0.3)

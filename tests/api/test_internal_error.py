@@ -20,8 +20,8 @@ def test_internal_fault_hides_the_traceback(
     with running_server(url) as live:
         p = project(live.store)
         put(live.store, [instance(p.id)])
-        with live.store.write() as conn:  # break the database under the running server
-            conn.exec_driver_sql("DROP TABLE instance_tags")
+        with live.store.write() as tx:  # break the database under the running server
+            tx.conn.exec_driver_sql("DROP TABLE instance_tags")
         request = models.ListWorkflowInstancesRequest(
             project_id=p.id, biz_date=SHANGHAI_DAY_MS, tags=["team:growth"]
         )

@@ -396,9 +396,11 @@ def test_a_disabled_access_key_is_inactive_until_enabled(live: LiveServer, algor
         return sdk.list_projects(models.ListProjectsRequest(page_size=1))
 
     call()
-    live.store.set_key_status(key.id, KeyStatus.DISABLED)
+    with live.store.write() as tx:
+        tx.keys.set_status(key.id, KeyStatus.DISABLED)
     assert_sdk_error(sdk_error(call), 400, "InvalidAccessKeyId.Inactive", key.id)
-    live.store.set_key_status(key.id, KeyStatus.ENABLED)
+    with live.store.write() as tx:
+        tx.keys.set_status(key.id, KeyStatus.ENABLED)
     assert call().body.request_id
 
 

@@ -151,7 +151,8 @@ def _local_ms(day: date, hour: int, minute: int) -> int:
 def _deploy(live: LiveServer, project_id: int, spec: dict[str, Any]) -> int:
     request = models.ImportWorkflowDefinitionRequest(project_id=project_id, spec=json.dumps(spec))
     job = live.sdk().import_workflow_definition(request).body.async_job
-    workflow_id = live.store.get_definition(int(job.response), project_id).workflow_id
+    with live.store.read() as tx:
+        workflow_id = tx.definitions.get(int(job.response), project_id).workflow_id
     assert workflow_id is not None
     return workflow_id
 
@@ -171,10 +172,11 @@ def world(live: LiveServer) -> World:
     main_id = _deploy(live, p.id, MAIN)
     side_id = _deploy(live, p.id, SIDE)
     utc_id = _deploy(live, utc.id, ELSEWHERE)
-    run_dates = {
-        first_run_date(TZ, live.store.get_workflow(w).deploy_time, InstanceMode.T_PLUS_1)
-        for w in (main_id, side_id, utc_id)
-    }
+    with live.store.read() as tx:
+        run_dates = {
+            first_run_date(TZ, tx.workflows.get(w).deploy_time, InstanceMode.T_PLUS_1)
+            for w in (main_id, side_id, utc_id)
+        }
     assert len(run_dates) == 1, "deployed across 23:30 Shanghai: run the tests again"
     (d1,) = run_dates
     d2 = d1 + timedelta(days=1)
@@ -186,8 +188,8 @@ def world(live: LiveServer) -> World:
     for at in (t0, t2, t3, t4, t5, t1):
         _run_at(engine, clock, at)
     engine.worker.stop_all()
-    with live.store.read() as conn:
-        rows = conn.execute(
+    with live.store.read() as tx:
+        rows = tx.conn.execute(
             sa.select(
                 ti.c.id, ti.c.name, ti.c.biz_day, ti.c.period_number, ti.c.workflow_instance_id
             ).where(ti.c.project_id == p.id)

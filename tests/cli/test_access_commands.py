@@ -122,7 +122,8 @@ def give_key(db: str, user: str) -> tuple[str, str]:
     """A new AccessKey owned by `user` (its id and secret)."""
     with Store.open(db) as store:
         key = create_key(store, "ci", SystemClock().now_ms())
-        store.set_key_user(key.id, user)
+        with store.write() as tx:
+            tx.users.set_key_user(key.id, user)
     return key.id, key.secret
 
 
@@ -239,8 +240,8 @@ def test_keys_create_user_gives_the_key_to_the_user(sqlite_url: str) -> None:
     assert "keys create --user" in ok(invoke("users", "--help")).stdout
     made = ok(run(sqlite_url, "keys", "create", "--user", "dave", "--json")).stdout
     key_id = json.loads(made)["AccessKeyId"]
-    with Store.open(sqlite_url) as store:
-        assert store.key_users()[key_id] == "dave"
+    with Store.open(sqlite_url) as store, store.read() as tx:
+        assert tx.users.key_users()[key_id] == "dave"
 
 
 # Groups
@@ -514,7 +515,8 @@ def test_audit_shows_sdk_calls_newest_first_with_filters(live: LiveServer, db_ur
     put(store, [in_a, in_b])
     op_id = create_user(db, "op")
     ok(run(db, "policies", "attach", "WorkspaceOperatorAccess", "--user", "op"))
-    store.add_member(a.id, op_id, ["role_project_pe"], SystemClock().now_ms())
+    with store.write() as tx:
+        tx.members.add(a.id, op_id, ["role_project_pe"], SystemClock().now_ms())
     op, op_key = user_client(live, db, "op")
     root = live.sdk()
 
@@ -604,7 +606,8 @@ def test_policies_from_the_cli_take_effect_on_the_api(live: LiveServer, db_url: 
     assert detail["NoPermissionType"] == "ImplicitDeny"
 
     ok(run(db, "policies", "attach", "WorkspaceOperatorAccess", "--user", "viewer"))
-    store.add_member(p.id, user_id, ["role_project_pe"], SystemClock().now_ms())
+    with store.write() as tx:
+        tx.members.add(p.id, user_id, ["role_project_pe"], SystemClock().now_ms())
     time.sleep(2.1)  # the server caches authorisation facts for 2 s
     stop(client, first.id)
 

@@ -65,8 +65,8 @@ def new_key(db: str, *args: str, env: Mapping[str, str | None] | None = None) ->
 
 
 def stored(db: str) -> dict[str, str]:
-    with Store.open(db) as store, store.read() as conn:
-        return dict(conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all())
+    with Store.open(db) as store, store.read() as tx:
+        return dict(tx.conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all())
 
 
 def mode(path: Path) -> int:
@@ -84,8 +84,8 @@ def serving(
     """A live server whose store has the server key, as `dwsched serve` gives it; what this
     process sealed or opened before is forgotten, so every secret is really decrypted. The
     fixture's own key was made in plaintext, so it is sealed here, as on a first start."""
-    with running_server(db, sealed=False) as live:
-        unlock(live.store, secret_key, key_file or Path("/nonexistent/never.key"))
+    found = key_file or Path("/nonexistent/never.key")
+    with running_server(db, server_key=lambda s: unlock(s, secret_key, found).store) as live:
         forget_opened()
         yield live
 
@@ -245,8 +245,8 @@ def test_a_server_given_the_wrong_key_fails_the_request_without_showing_secrets(
     made = new_key(db, "--secret-key-file", str(tmp_path / "right.key"))
     forget_opened()
     caplog.set_level(logging.DEBUG)
-    with running_server(db, sealed=False) as live:
-        live.store.use_secrets(SecretBox(generate_server_key(), "wrong"))
+    wrong = SecretBox(generate_server_key(), "wrong")
+    with running_server(db, server_key=lambda s: s.sealing_with(wrong)) as live:
         p = project(live.store)
         with pytest.raises(Exception) as failed:  # the SDK raises ServerException for a 500
             sdk_list(sdk(live.endpoint, made["AccessKeyId"], made["AccessKeySecret"]), p.id, 1)
@@ -417,8 +417,8 @@ def test_a_failed_rotation_changes_nothing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
     new_key(db)
     key_file = tmp_path / "k.db.key"
-    with Store.open(db) as store:  # a secret sealed with a key nobody has any more
-        store.use_secrets(SecretBox(generate_server_key(), "lost"))
+    lost = SecretBox(generate_server_key(), "lost")  # a key nobody has any more
+    with Store.open(db, secrets=lost) as store:
         create_key(store, "orphan", SystemClock().now_ms())
     before, key_before = stored(db), key_text(key_file)
     clean_error(keys("rotate-server-key", "--db", db), "nothing was changed")

@@ -112,7 +112,8 @@ def test_audit_and_workspaces_show_typed_text_escaped(live: LiveServer) -> None:
         answer = http.post("/console/api/signin", json={"UserName": typed, "Password": "x" * 9})
     assert answer.status_code == 401
     p = project(live.store)
-    live.store.update_project(p.id, ProjectChanges(description=typed), SystemClock().now_ms())
+    with live.store.write() as tx:
+        tx.projects.update(p.id, ProjectChanges(description=typed), SystemClock().now_ms())
     url = db_url_of(live.store)
 
     table = ok(invoke("audit", "--db", url, "--action", "ConsoleSignIn")).stdout

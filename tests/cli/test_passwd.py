@@ -29,8 +29,8 @@ def test_passwd_sets_a_hashed_password_that_signs_in(tmp_path: Path) -> None:
     ok(run(db, "users", "create", "lee"))
     refused(run(db, "users", "passwd", "lee", "--password-stdin", input="short\n"), "8 to 1024")
     refused(run(db, "users", "passwd", "nobody", "--password-stdin", input="long enough pw\n"))
-    with Store.open(db) as store:
-        assert store.password_of("lee") is None  # nothing was set
+    with Store.open(db) as store, store.read() as tx:
+        assert tx.users.password_of("lee") is None  # nothing was set
     ok(run(db, "users", "passwd", "lee", "--password-stdin", input="first password\n"))
     # Interactive: asked twice; a mismatch is asked again.
     prompted = run(
@@ -43,7 +43,8 @@ def test_passwd_sets_a_hashed_password_that_signs_in(tmp_path: Path) -> None:
     ok(prompted)
     assert "second password" not in prompted.output  # hidden input
     with Store.open(db) as store:
-        found = store.password_of("lee")
+        with store.read() as tx:
+            found = tx.users.password_of("lee")
         assert found is not None and found[1].startswith("$argon2id$")
         assert "second password" not in found[1]
     with running_server(db) as live:

@@ -516,7 +516,8 @@ def _deploy_hourly(store: Store, project_id: int) -> tuple[DeployedWorkflow, dat
     )
     spec = flowspec.parse(text, "Asia/Shanghai")
     now = SystemClock().now_ms()
-    _, deployed = store.create_definition(project_id, text, spec, "tester", now, nodes=True)
+    with store.write() as tx:
+        _, deployed = tx.definitions.create(project_id, text, spec, "tester", now, nodes=True)
     assert spec.trigger.cron is not None
     trigger = Trigger(
         spec.trigger.cron, "Asia/Shanghai", spec.trigger.start_ms, spec.trigger.end_ms

@@ -102,7 +102,8 @@ class Run:
         self.workflow_id = got.body.workflow_definition.workflow_id
         # T+1: the first run date is the day after the deploy (two after, past 23:30), by
         # the deploy's own time (a 23:30 may pass during the import).
-        deployed = live.store.get_workflow(self.workflow_id).deploy_time
+        with live.store.read() as tx:
+            deployed = tx.workflows.get(self.workflow_id).deploy_time
         self.first = first_run_date(TZ, deployed, InstanceMode.T_PLUS_1)
         assert self.first - before.date() in (timedelta(days=1), timedelta(days=2))
         self.clock = ManualClock(generation_time_ms(self.first, TZ))

@@ -64,7 +64,8 @@ def _deploy_due(store: Store, nodes: list[dict[str, Any]], cron: str) -> tuple[i
     )
     now = int(time.time() * 1000)
     spec = flowspec.parse(text, TZ)
-    _, deployed = store.create_definition(p.id, text, spec, "tester", now, nodes=True)
+    with store.write() as tx:
+        _, deployed = tx.definitions.create(p.id, text, spec, "tester", now, nodes=True)
     run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
     assert spec.trigger.cron is not None
     trigger = Trigger(spec.trigger.cron, TZ, spec.trigger.start_ms, spec.trigger.end_ms)
@@ -183,14 +184,16 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
         _wait(lambda: _statuses(store, project_id, biz_ms) == ["Failure"], "recovery")
         _wait(lambda: not process_alive(pid, identity), "the orphan to be killed", 10)
         assert again.interrupt() == 0
-    log = store.task_instance_log(_only_task(store, project_id, biz_ms), None)
+    with store.read() as tx:
+        log = tx.task_instances.log(_only_task(store, project_id, biz_ms), None)
     assert "is no longer running" in log and "was killed" in log, log
 
 
 def _only_task(store: Store, project_id: int, biz_ms: int) -> int:
-    _, found = store.list_task_instances(
-        TaskInstanceQuery(project_id=project_id, biz_date_ms=biz_ms)
-    )
+    with store.read() as tx:
+        _, found = tx.task_instances.page(
+            TaskInstanceQuery(project_id=project_id, biz_date_ms=biz_ms)
+        )
     (only,) = found.items
     return only.id
 
@@ -207,7 +210,7 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
     # The setup: 1200 deployments, written by the store's own functions as
     # Store.create_definition writes one, but in one transaction instead of 1200 (it takes a
     # third less time; the rows are the same).
-    with store.write() as conn:
+    with store.write() as tx:
         for k in range(count):
             text = json.dumps(
                 {
@@ -228,8 +231,8 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
                 }
             )
             spec = flowspec.parse(text, TZ)
-            definition = definitions.insert_definition(conn, p.id, text, spec, now)
-            definitions.deploy(conn, definition, spec, "t", now, with_nodes=True)
+            definition = definitions.insert_definition(tx.conn, p.id, text, spec, now)
+            definitions.deploy(tx.conn, definition, spec, "t", now, with_nodes=True)
     assert len(store.scheduled_workflows()) == count
     today = datetime.fromtimestamp(now / 1000, ZoneInfo(TZ)).date()  # the deploy's day
     biz = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(TZ)) - timedelta(days=1)

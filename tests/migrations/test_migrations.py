@@ -196,6 +196,7 @@ def test_keys_made_before_access_control_stay_administrators(engine: sa.Engine) 
         )
     upgrade(engine)
     store = Store(engine)
-    principal = store.principal("LTAIold")
+    with store.read() as tx:
+        principal = tx.users.principal_of_key("LTAIold")
     assert principal is not None
     assert (principal.user.name, principal.policy_names) == ("admin", ("AdministratorAccess",))

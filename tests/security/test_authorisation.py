@@ -75,12 +75,15 @@ class Key:
 
 def user_key(store: Store, name: str, policy: str, member_of: int | None = None) -> Key:
     """A user with one built-in policy, O&M Engineer in `member_of`, and an AccessKey."""
-    user = store.create_user(name, name, CLOCK.now_ms())
-    store.attach_policy(policy, "User", name, attach=True)
+    with store.write() as tx:
+        user = tx.users.create(name, name, CLOCK.now_ms())
+        tx.policies.attach(policy, "User", name, attach=True)
     if member_of is not None:
-        store.add_member(member_of, user.id, ["role_project_pe"], CLOCK.now_ms())
+        with store.write() as tx:
+            tx.members.add(member_of, user.id, ["role_project_pe"], CLOCK.now_ms())
     key = create_key(store, f"{name}-key", CLOCK.now_ms())
-    store.set_key_user(key.id, name)
+    with store.write() as tx:
+        tx.users.set_key_user(key.id, name)
     return Key(key.id, key.secret)
 
 
@@ -127,9 +130,9 @@ def space(live: LiveServer) -> Space:
     ).body.result
     assert result.status == "Created", result.failure_message
     (made,) = result.workflow_instance_ids
-    with store.read() as conn:
+    with store.read() as tx:
         ti = task_instances.c
-        found = conn.execute(
+        found = tx.conn.execute(
             sa.select(ti.id).where(ti.workflow_instance_id == made).order_by(ti.id)
         ).scalars()
         own = [int(i) for i in found]
@@ -148,8 +151,8 @@ def call(live: LiveServer, key: Key | None, action: str, params: dict[str, Any])
 
 def suspended_or_stopped(store: Store, project_id: int) -> list[int]:
     ti = task_instances.c
-    with store.read() as conn:
-        rows = conn.execute(
+    with store.read() as tx:
+        rows = tx.conn.execute(
             sa.select(ti.id).where(
                 ti.project_id == project_id,
                 sa.or_(ti.suspended == sa.true(), ti.operation_type != ""),
@@ -159,8 +162,8 @@ def suspended_or_stopped(store: Store, project_id: int) -> list[int]:
 
 
 def newest_task_instance(store: Store) -> int:
-    with store.read() as conn:
-        return int(conn.execute(sa.select(sa.func.max(task_instances.c.id))).scalar() or 0)
+    with store.read() as tx:
+        return int(tx.conn.execute(sa.select(sa.func.max(task_instances.c.id))).scalar() or 0)
 
 
 @pytest.fixture
@@ -224,12 +227,13 @@ def test_an_outsider_racing_the_next_ids_touches_nothing(pg_url: str) -> None:
         assert len(created) >= 5 and len(sent) >= 20, (len(created), len(sent))
 
         assert suspended_or_stopped(store, theirs.id) == []
-        with store.read() as conn:
-            logged = conn.execute(
+        with store.read() as tx:
+            logged = tx.conn.execute(
                 sa.select(sa.func.count()).where(task_operation_logs.c.user == "outsider")
             ).scalar()
         assert logged == 0
-        entries = store.audit_entries(user="outsider", limit=100_000)
+        with store.read() as tx:
+            entries = tx.audit.entries(user="outsider", limit=100_000)
         assert len(entries) == len(sent)
         assert {e.result for e in entries} == {"Forbidden.RAM"}
         # A refusal names the workspace of the ids that existed (b's), or none.
@@ -373,8 +377,9 @@ def test_an_id_of_another_workspace_is_answered_as_an_id_that_does_not_exist(
             assert f"workspace {w.theirs.id}" not in body["Message"], (action, body)
     # Nothing of b changed, and the refusals are recorded against b where b's ids were named.
     assert suspended_or_stopped(w.live.store, w.theirs.id) == []
-    assert w.live.store.get_project(w.theirs.id).description == ""
-    entries = w.live.store.audit_entries(user="outsider", limit=1000)
+    with w.live.store.read() as tx:
+        assert tx.projects.get(w.theirs.id).description == ""
+        entries = tx.audit.entries(user="outsider", limit=1000)
     refused = [e for e in entries if e.result == "Forbidden.RAM"]
     assert {e.project_id for e in refused} == {w.theirs.id, w.ours.id, None}
     assert [e.project_id for e in entries if e.result == "OK"] == [w.ours.id, w.ours.id]
@@ -453,5 +458,6 @@ def test_the_audit_names_the_workspace_of_an_id_created_before_the_handler_acted
         request_id,
         CLOCK.now_ms(),
     )
-    (entry,) = [e for e in store.audit_entries(user="tenant_admin") if e.request_id == request_id]
+    with store.read() as tx:
+        (entry,) = [e for e in tx.audit.entries(user="tenant_admin") if e.request_id == request_id]
     assert entry.project_id == (w.theirs.id if done else None)

@@ -84,8 +84,8 @@ class Space:
             ).body.paging_info
             if listed.total_count:
                 return False
-        with self.live.store.read() as conn:
-            pending = operations.creating(conn)
+        with self.live.store.read() as tx:
+            pending = operations.creating(tx.conn)
         return all(request.project_id != self.project.id for _, request, _, _ in pending)
 
 
@@ -127,9 +127,10 @@ def test_more_ranges_than_allowed_are_refused(space: Space) -> None:
 def console(live: LiveServer) -> Iterator[httpx.Client]:
     name = f"planner_{SystemClock().now_ms()}"
     store = live.store
-    store.create_user(name, name, SystemClock().now_ms())
-    store.attach_policy("AdministratorAccess", "User", name, attach=True)
-    store.set_password(name, passwords.hash_password(PASSWORD))
+    with store.write() as tx:
+        tx.users.create(name, name, SystemClock().now_ms())
+        tx.policies.attach("AdministratorAccess", "User", name, attach=True)
+        tx.users.set_password(name, passwords.hash_password(PASSWORD))
     with httpx.Client(base_url=f"http://{live.endpoint}", timeout=60) as http:
         answer = http.post("/console/api/signin", json={"UserName": name, "Password": PASSWORD})
         assert answer.status_code == 200, answer.text

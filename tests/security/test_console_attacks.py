@@ -171,9 +171,10 @@ def console(live: LiveServer, clients: list[httpx.Client]) -> Console:
     ).body.result
     [instance_id] = result.workflow_instance_ids
     name = f"viewer_{pid}"
-    store.create_user(name, name, NOW)
-    store.attach_policy("AdministratorAccess", "User", name, attach=True)
-    store.set_password(name, passwords.hash_password(PASSWORD))
+    with store.write() as tx:
+        tx.users.create(name, name, NOW)
+        tx.policies.attach("AdministratorAccess", "User", name, attach=True)
+        tx.users.set_password(name, passwords.hash_password(PASSWORD))
     return Console(live, clients, name, pid, workflow_id, instance_id)
 
 

@@ -152,12 +152,14 @@ def world(
             engine.start()
             store = live.store
             p = project(live.store)
-            made = store.create_user("op", "op", NOW)
-            store.attach_policy("WorkspaceOperatorAccess", "User", "op", attach=True)
-            store.add_member(p.id, made.id, ["role_project_pe"], NOW)
-            store.set_password("op", passwords.hash_password(PASSWORD))
+            with store.write() as tx:
+                made = tx.users.create("op", "op", NOW)
+                tx.policies.attach("WorkspaceOperatorAccess", "User", "op", attach=True)
+                tx.members.add(p.id, made.id, ["role_project_pe"], NOW)
+                tx.users.set_password("op", passwords.hash_password(PASSWORD))
             key = create_key(store, "op-key", NOW)
-            store.set_key_user(key.id, "op")
+            with store.write() as tx:
+                tx.users.set_key_user(key.id, "op")
             console = httpx.Client(base_url=f"http://{live.endpoint}", timeout=30)
             signed_in = console.post(
                 "/console/api/signin", json={"UserName": "op", "Password": PASSWORD}

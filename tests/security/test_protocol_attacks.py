@@ -175,11 +175,12 @@ def test_a_concurrent_replay_runs_exactly_once(live: LiveServer, scheme: str, ac
             assert_error(response, 400, "SignatureNonceUsed")
     if action == "UpdateProject":
         assert description(live, p.id) == "raced"
-        audited = [
-            e
-            for e in live.store.audit_entries(actions=["UpdateProject"], project_id=p.id)
-            if str(p.id) in e.targets
-        ]
+        with live.store.read() as tx:
+            audited = [
+                e
+                for e in tx.audit.entries(actions=["UpdateProject"], project_id=p.id)
+                if str(p.id) in e.targets
+            ]
         assert [e.result for e in audited] == ["OK"]
 
 
@@ -585,14 +586,17 @@ def tenancy(live: LiveServer) -> Tenancy:
         "Version": "1",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    if not store.policy_exists("SecEverything"):
-        store.create_policy("SecEverything", json.dumps(everything), "", NOW)
+    with store.write() as tx:
+        if not tx.policies.exists("SecEverything"):
+            tx.policies.create("SecEverything", json.dumps(everything), "", NOW)
     name = f"owner_of_a_{a.id}"
-    user = store.create_user(name, name, NOW)
-    store.attach_policy("SecEverything", "User", name, attach=True)
+    with store.write() as tx:
+        user = tx.users.create(name, name, NOW)
+        tx.policies.attach("SecEverything", "User", name, attach=True)
     key = create_key(store, f"{name}-key", NOW)
-    store.set_key_user(key.id, name)
-    store.add_member(a.id, user.id, ["role_project_owner"], NOW)
+    with store.write() as tx:
+        tx.users.set_key_user(key.id, name)
+        tx.members.add(a.id, user.id, ["role_project_owner"], NOW)
     return Tenancy(a, b, key.id, key.secret, user.id)
 
 

@@ -99,7 +99,8 @@ class Server:
     def audit_sources(self, user: str) -> list[str]:
         store = Store.open(self.db)
         try:
-            return [entry.source for entry in store.audit_entries(user=user)]
+            with store.read() as tx:
+                return [entry.source for entry in tx.audit.entries(user=user)]
         finally:
             store.close()
 
@@ -134,8 +135,9 @@ def prepare(db: str) -> dict[str, tuple[str, str]]:
     store = Store.open(db)
     try:
         unlock_store(store, db, None, quiet=True)
-        store.create_policy("NotFromLoopback", json.dumps(NOT_FROM_LOOPBACK), "", now)
-        store.create_policy("OnlyOverTls", json.dumps(ONLY_OVER_TLS), "", now)
+        with store.write() as tx:
+            tx.policies.create("NotFromLoopback", json.dumps(NOT_FROM_LOOPBACK), "", now)
+            tx.policies.create("OnlyOverTls", json.dumps(ONLY_OVER_TLS), "", now)
         policies = {
             "walled": ("AdministratorAccess", "NotFromLoopback"),
             "tls": ("OnlyOverTls",),
@@ -143,11 +145,14 @@ def prepare(db: str) -> dict[str, tuple[str, str]]:
         }
         keys = {}
         for user, attached in policies.items():
-            store.create_user(user, user, now)
+            with store.write() as tx:
+                tx.users.create(user, user, now)
             for policy in attached:
-                store.attach_policy(policy, "User", user, attach=True)
+                with store.write() as tx:
+                    tx.policies.attach(policy, "User", user, attach=True)
             key = create_key(store, f"{user}-key", now)
-            store.set_key_user(key.id, user)
+            with store.write() as tx:
+                tx.users.set_key_user(key.id, user)
             keys[user] = (key.id, key.secret)
         return keys
     finally:

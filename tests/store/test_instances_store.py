@@ -50,6 +50,22 @@ HOUR = 3_600_000
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
+def got(store: Store, instance_id: int) -> tuple[str, WorkflowInstance]:
+    """The instance and its workspace's time zone."""
+    with store.read() as tx:
+        found = tx.instances.get(instance_id)
+        return tx.projects.timezone(found.project_id), found
+
+
+def every(
+    store: Store, project_id: int, env: EnvType | None, biz_day_key: int | None
+) -> list[WorkflowInstance]:
+    """Every instance of an existing workspace (ProjectNotFound), as an export reads them."""
+    with store.read() as tx:
+        tx.projects.get(project_id)
+        return list(tx.instances.iter(project_id, env, biz_day_key))
+
+
 def query(project_id: int, biz_date_ms: int = SHANGHAI_DAY_MS, **kw: Any) -> InstanceQuery:
     """An InstanceQuery in the request's own terms (SortBy text, tag texts, page numbers)."""
     sort = parse_sort(kw.pop("sort", ""))
@@ -98,9 +114,10 @@ def as_store_query(q: reference.Query) -> InstanceQuery:
 
 def snapshot(store: Store) -> dict[str, Any]:
     """Everything the facade shows: workspaces and every instance of each."""
-    shown: dict[str, Any] = {"projects": store.all_projects()}
+    with store.read() as tx:
+        shown: dict[str, Any] = {"projects": tx.projects.all()}
     for p in shown["projects"]:
-        shown[p.name] = list(store.iter_instances(p.id, None, None))
+        shown[p.name] = every(store, p.id, None, None)
     return shown
 
 
@@ -263,7 +280,8 @@ def test_changing_the_zone_changes_which_day_an_instant_selects(store: Store) ->
     put(store, [instance(p.id, id=1)])
     instant = SHANGHAI_DAY_MS + 2 * HOUR  # 2025-03-31 02:00 Shanghai = 2025-03-30 in London
     assert listed(store, query(p.id, instant)) == (1, [1])
-    store.update_project(p.id, ProjectChanges(timezone="Europe/London"), NOW)
+    with store.write() as tx:
+        tx.projects.update(p.id, ProjectChanges(timezone="Europe/London"), NOW)
     assert listed(store, query(p.id, instant)) == (0, [])
     assert listed(store, query(p.id, instant + 86_400_000)) == (1, [1])
 
@@ -306,7 +324,7 @@ def test_a_long_name_whose_folding_is_longer_is_stored_and_found(store: Store) -
     long_name = "ß" * 511 + "X"  # 512 characters; casefold() gives 1023
     put(store, [instance(p.id, id=1, name=long_name)])
     assert listed(store, query(p.id, name="SSx")) == (1, [1])
-    assert store.get_instance(1)[1].name == long_name
+    assert got(store, 1)[1].name == long_name
 
 
 def test_owner_workflow_and_unified_ids_match_exactly(store: Store) -> None:
@@ -508,9 +526,9 @@ def test_get_instance_returns_every_field_as_stored(store: Store) -> None:
     ]
     put(store, stored)
     for item in stored:
-        assert store.get_instance(item.id) == ("America/Santiago", item)
+        assert got(store, item.id) == ("America/Santiago", item)
     with pytest.raises(InstanceNotFound):
-        store.get_instance(6)
+        got(store, 6)
 
 
 # Import
@@ -530,7 +548,8 @@ def test_import_conflict_changes_nothing(store: Store) -> None:
         )
     assert snapshot(store) == before
     with pytest.raises(ProjectNotFound):
-        store.get_project(4242)
+        with store.read() as tx:
+            tx.projects.get(4242)
     assert listed(store, query(p.id, tags=("k:v",))) == (1, [1])
     assert listed(store, query(p.id, name="new")) == (0, [])
 
@@ -546,7 +565,7 @@ def test_import_failing_halfway_changes_nothing(store: Store) -> None:
         store.import_instances([*many, instance(31_337, id=99)], [], replace=False, now_ms=NOW)
     assert snapshot(store) == before
     with pytest.raises(InstanceNotFound):
-        store.get_instance(100)
+        got(store, 100)
 
 
 def test_import_with_replace_replaces(store: Store) -> None:
@@ -567,8 +586,8 @@ def test_import_with_replace_replaces(store: Store) -> None:
         [new, instance(p.id, id=3)], [], replace=True, now_ms=NOW, on_progress=progress.append
     )
     assert sum(progress) == 2
-    assert store.get_instance(1)[1] == new
-    assert store.get_instance(2)[1] == keep
+    assert got(store, 1)[1] == new
+    assert got(store, 2)[1] == keep
     assert listed(store, query(p.id)) == (2, [3, 2])  # 1 moved out of its old partition
     assert listed(store, query(p.id, tags=("k:old",))) == (0, [])
     assert listed(store, query(p.id, tags=("x",))) == (0, [])
@@ -584,13 +603,14 @@ def test_import_creates_workspaces_with_their_ids(store: Store) -> None:
         replace=False,
         now_ms=NOW,
     )
-    assert [(p.id, p.name, p.timezone) for p in store.all_projects()] == [
-        (777, "imp_a", "UTC"),
-        (778, "imp_b", "UTC"),
-    ]
+    with store.read() as tx:
+        assert [(p.id, p.name, p.timezone) for p in tx.projects.all()] == [
+            (777, "imp_a", "UTC"),
+            (778, "imp_b", "UTC"),
+        ]
     fresh = project(store)
     assert fresh.id not in (777, 778)
-    assert store.get_instance(2) == ("UTC", items[1])
+    assert got(store, 2) == ("UTC", items[1])
 
 
 def test_import_batches_write_everything_in_one_transaction(store: Store) -> None:
@@ -621,7 +641,8 @@ def test_import_batches_write_everything_in_one_transaction(store: Store) -> Non
         iter([first, second]), replace=False, now_ms=NOW, on_progress=progress.append
     )
     assert (written, sum(progress)) == (3, 3)
-    assert store.get_project(900).name == "batch_ws"
+    with store.read() as tx:
+        assert tx.projects.get(900).name == "batch_ws"
     assert listed(store, query(p.id)) == (3, [13, 12, 1])
     assert listed(store, query(900, reference.first_instant(DAY, "UTC"))) == (1, [10])
 
@@ -643,14 +664,14 @@ def test_iteration_is_by_day_then_env_then_id(store: Store) -> None:
     ]
     put(store, [*items, instance(other.id, id=20_000)])
     order = sorted(items, key=lambda i: (i.biz_day, i.env_type.value, i.id))
-    assert list(store.iter_instances(p.id, None, None)) == order
+    assert every(store, p.id, None, None) == order
     dev = [i for i in order if i.env_type is EnvType.DEV]
-    assert list(store.iter_instances(p.id, EnvType.DEV, None)) == dev
+    assert every(store, p.id, EnvType.DEV, None) == dev
     day = [i for i in order if i.biz_day == DAY]
-    assert list(store.iter_instances(p.id, None, day_key(DAY))) == day
-    assert list(store.iter_instances(p.id, EnvType.PROD, day_key(DAY - timedelta(1)))) == []
+    assert every(store, p.id, None, day_key(DAY)) == day
+    assert every(store, p.id, EnvType.PROD, day_key(DAY - timedelta(1))) == []
     with pytest.raises(ProjectNotFound):
-        list(store.iter_instances(123_456, None, None))
+        every(store, 123_456, None, None)
 
 
 def test_iteration_crosses_batch_boundaries(store: Store) -> None:
@@ -659,7 +680,7 @@ def test_iteration_crosses_batch_boundaries(store: Store) -> None:
     items = [instance(p.id, id=3 * k + 1, tags=()) for k in range(n)]
     random.Random(1).shuffle(items)
     put(store, items)
-    ids = [i.id for i in store.iter_instances(p.id, EnvType.PROD, day_key(DAY))]
+    ids = [i.id for i in every(store, p.id, EnvType.PROD, day_key(DAY))]
     assert ids == [3 * k + 1 for k in range(n)]
 
 
@@ -668,35 +689,41 @@ def test_iteration_crosses_batch_boundaries(store: Store) -> None:
 
 def test_create_with_explicit_id_then_without(store: Store) -> None:
     first = project(store)
-    chosen = store.create_project(NewProject("explicit_id", "Europe/Berlin", id=5000), NOW)
+    with store.write() as tx:
+        chosen = tx.projects.create(NewProject("explicit_id", "Europe/Berlin", id=5000), NOW)
     assert (chosen.id, chosen.name, chosen.timezone) == (5000, "explicit_id", "Europe/Berlin")
     assert chosen.display_name == "explicit_id"
     assert (chosen.create_time, chosen.modify_time) == (NOW, NOW)
     assert chosen.status is ProjectStatus.AVAILABLE
     later = project(store)
     assert later.id not in (first.id, 5000)
-    assert store.get_project(5000) == chosen
+    with store.read() as tx:
+        assert tx.projects.get(5000) == chosen
     with pytest.raises(Conflict):
-        store.create_project(NewProject("explicit_id", "UTC"), NOW)
+        with store.write() as tx:
+            tx.projects.create(NewProject("explicit_id", "UTC"), NOW)
     with pytest.raises(Conflict):
-        store.create_project(NewProject("another_name", "UTC", id=5000), NOW)
+        with store.write() as tx:
+            tx.projects.create(NewProject("another_name", "UTC", id=5000), NOW)
 
 
 def test_update_changes_only_what_is_given(store: Store) -> None:
-    created = store.create_project(
-        NewProject("upd", "Asia/Shanghai", display_name="D", description="d", owner="o"), NOW
-    )
-    changed = store.update_project(
-        created.id, ProjectChanges(description="new", dev_environment_enabled=False), NOW + 5
-    )
+    with store.write() as tx:
+        created = tx.projects.create(
+            NewProject("upd", "Asia/Shanghai", display_name="D", description="d", owner="o"), NOW
+        )
+        changed = tx.projects.update(
+            created.id, ProjectChanges(description="new", dev_environment_enabled=False), NOW + 5
+        )
     assert changed == replace(
         created, description="new", dev_environment_enabled=False, modify_time=NOW + 5
     )
-    again = store.update_project(
-        created.id,
-        ProjectChanges(display_name="E", status=ProjectStatus.FORBIDDEN, timezone="UTC"),
-        NOW + 9,
-    )
+    with store.write() as tx:
+        again = tx.projects.update(
+            created.id,
+            ProjectChanges(display_name="E", status=ProjectStatus.FORBIDDEN, timezone="UTC"),
+            NOW + 9,
+        )
     assert again == replace(
         changed,
         display_name="E",
@@ -704,21 +731,27 @@ def test_update_changes_only_what_is_given(store: Store) -> None:
         timezone="UTC",
         modify_time=NOW + 9,
     )
-    assert store.get_project(created.id) == again
+    with store.read() as tx:
+        assert tx.projects.get(created.id) == again
     with pytest.raises(ProjectNotFound):
-        store.update_project(created.id + 1000, ProjectChanges(description="x"), NOW)
+        with store.write() as tx:
+            tx.projects.update(created.id + 1000, ProjectChanges(description="x"), NOW)
 
 
 def test_list_projects_by_ids_names_status_and_page(store: Store) -> None:
     made = [project(store, name=f"lp_{n}") for n in range(5)]
-    store.update_project(made[1].id, ProjectChanges(status=ProjectStatus.FORBIDDEN), NOW)
-    total, found = store.list_projects(ids=[made[0].id, made[1].id, made[4].id])
+    with store.write() as tx:
+        tx.projects.update(made[1].id, ProjectChanges(status=ProjectStatus.FORBIDDEN), NOW)
+        total, found = tx.projects.page(ids=[made[0].id, made[1].id, made[4].id])
     assert (total, [p.id for p in found]) == (3, [made[0].id, made[1].id, made[4].id])
-    total, found = store.list_projects(names=["lp_2", "lp_3", "nope"])
+    with store.read() as tx:
+        total, found = tx.projects.page(names=["lp_2", "lp_3", "nope"])
     assert (total, [p.name for p in found]) == (2, ["lp_2", "lp_3"])
-    total, found = store.list_projects(status=ProjectStatus.FORBIDDEN)
+    with store.read() as tx:
+        total, found = tx.projects.page(status=ProjectStatus.FORBIDDEN)
     assert (total, [p.id for p in found]) == (1, [made[1].id])
-    total, found = store.list_projects(offset=1, limit=2)
+    with store.read() as tx:
+        total, found = tx.projects.page(offset=1, limit=2)
     assert (total, [p.id for p in found]) == (5, [made[1].id, made[2].id])
 
 
@@ -726,15 +759,18 @@ def test_delete_refuses_a_workspace_with_instances_until_disabled(store: Store) 
     p, other = project(store), project(store)
     put(store, [instance(p.id, id=1, tags=tags("k:v")), instance(other.id, id=2)])
     with pytest.raises(ProjectNotEmpty):
-        store.delete_project(p.id)
-    assert store.get_instance(1)[1].project_id == p.id
-    store.update_project(p.id, ProjectChanges(status=ProjectStatus.FORBIDDEN), NOW)
-    store.delete_project(p.id)
+        with store.write() as tx:
+            tx.projects.delete(p.id)
+    assert got(store, 1)[1].project_id == p.id
+    with store.write() as tx:
+        tx.projects.update(p.id, ProjectChanges(status=ProjectStatus.FORBIDDEN), NOW)
+        tx.projects.delete(p.id)
     with pytest.raises(ProjectNotFound):
-        store.get_project(p.id)
+        with store.read() as tx:
+            tx.projects.get(p.id)
     with pytest.raises(InstanceNotFound):
-        store.get_instance(1)
-    assert store.get_instance(2)[1].project_id == other.id
+        got(store, 1)
+    assert got(store, 2)[1].project_id == other.id
     # Nothing of the deleted workspace remains: its instance id and tag can be used again.
     again = instance(other.id, id=1, tags=tags("k:v"))
     put(store, [again])
@@ -745,17 +781,20 @@ def test_a_deleted_workspaces_id_is_not_given_to_a_new_one(store: Store) -> None
     """Workspace ids name workspaces in every request: a client still holding the id of a
     deleted workspace must not silently reach a different one (and both backends agree)."""
     first, last = project(store), project(store)
-    store.delete_project(last.id)
+    with store.write() as tx:
+        tx.projects.delete(last.id)
     fresh = project(store)
     assert fresh.id not in (first.id, last.id)
 
 
 def test_delete_an_empty_workspace_and_a_missing_one(store: Store) -> None:
     p = project(store)
-    store.delete_project(p.id)
-    assert all(q.id != p.id for q in store.all_projects())
+    with store.write() as tx:
+        tx.projects.delete(p.id)
+        assert all(q.id != p.id for q in tx.projects.all())
     with pytest.raises(ProjectNotFound):
-        store.delete_project(p.id)
+        with store.write() as tx:
+            tx.projects.delete(p.id)
 
 
 # Replay nonces
@@ -799,8 +838,8 @@ def test_expired_nonces_are_swept(store: Store) -> None:
     assert store.remember_nonce("AK", "b", NOW + 1_000, NOW) is True
     later = NOW + 10 * 60_000  # past the expiry and the store's sweep interval
     assert store.remember_nonce("AK", "c", later + 900_000, later) is True
-    with store.read() as conn:
-        left = conn.execute(sa.select(request_nonces.c.nonce).order_by("nonce")).scalars().all()
+    with store.read() as tx:
+        left = tx.conn.execute(sa.select(request_nonces.c.nonce).order_by("nonce")).scalars().all()
     assert left == ["c"]
     assert store.remember_nonce("AK", "a", later + 900_000, later + 1) is True
 

@@ -41,8 +41,8 @@ def box(name: str = "test") -> SecretBox:
 
 
 def stored_secrets(store: Store) -> dict[str, str]:
-    with store.read() as conn:
-        return dict(conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all())
+    with store.read() as tx:
+        return dict(tx.conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all())
 
 
 def session_secret(store: Store, key_id: str) -> str:
@@ -53,8 +53,8 @@ def session_secret(store: Store, key_id: str) -> str:
 
 def plaintext_key(store: Store, key_id: str, secret: str) -> None:
     """A key as stored before secrets were sealed."""
-    with store.write() as conn:
-        conn.execute(
+    with store.write() as tx:
+        tx.conn.execute(
             sa.insert(access_keys).values(
                 id=key_id, secret=secret, name="old", status="Enabled", create_time=1
             )
@@ -145,26 +145,24 @@ def test_surrounding_whitespace_of_a_key_is_ignored() -> None:
 
 def test_created_keys_are_sealed_and_open_for_requests(db_url: str) -> None:
     b = box()
-    with Store.open(db_url) as store:
-        store.use_secrets(b)
+    with Store.open(db_url, secrets=b) as store:
         key = create_key(store, "sealed", SystemClock().now_ms())
         stored = stored_secrets(store)[key.id]
         assert stored.startswith(f"enc:{b.key_id}:") and key.secret not in stored
-        assert all(k.secret == stored for k in store.list_keys() if k.id == key.id)
+        with store.read() as tx:
+            assert all(k.secret == stored for k in tx.keys.all() if k.id == key.id)
         forget_opened()
     with Store.open(db_url) as again:  # another process: only the server key opens it
         with pytest.raises(UnreadableSecret):
             session_secret(again, key.id)
-        again.use_secrets(b)
-        assert session_secret(again, key.id) == key.secret
+        assert session_secret(again.sealing_with(b), key.id) == key.secret
 
 
 def test_a_secret_is_decrypted_once_per_process(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     b = box()
-    with Store.open(db_url) as store:
-        store.use_secrets(b)
+    with Store.open(db_url, secrets=b) as store:
         key = create_key(store, "hot", SystemClock().now_ms())
         forget_opened()
         calls: list[Any] = []
@@ -178,8 +176,7 @@ def test_a_secret_is_decrypted_once_per_process(
 def test_sqlite_files_hold_no_plaintext_secret(tmp_path: Path) -> None:
     db = tmp_path / "raw.db"
     made: list[AccessKey] = []
-    with Store.open(f"sqlite:///{db}") as store:
-        store.use_secrets(box())
+    with Store.open(f"sqlite:///{db}", secrets=box()) as store:
         made = [create_key(store, f"k{n}", SystemClock().now_ms()) for n in range(5)]
         raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("raw.db"))
         assert (tmp_path / "raw.db-wal").exists()  # the rows may be in the WAL only: read both
@@ -190,32 +187,36 @@ def test_sqlite_files_hold_no_plaintext_secret(tmp_path: Path) -> None:
 
 def test_plaintext_secrets_are_accepted_then_sealed_once(db_url: str) -> None:
     b = box()
-    with Store.open(db_url) as store:
-        plaintext_key(store, "LTAIbeforeSealing0001", "old-plain-secret-1")
-        plaintext_key(store, "LTAIbeforeSealing0002", "old-plain-secret-2")
-        store.use_secrets(b)
+    with Store.open(db_url) as plain:
+        plaintext_key(plain, "LTAIbeforeSealing0001", "old-plain-secret-1")
+        plaintext_key(plain, "LTAIbeforeSealing0002", "old-plain-secret-2")
+        store = plain.sealing_with(b)
         assert session_secret(store, "LTAIbeforeSealing0001") == "old-plain-secret-1"
-        assert store.sealed_key_ids() == set()
-        assert store.seal_plaintext_keys() == 2
-        assert store.seal_plaintext_keys() == 0
+        with store.write() as tx:
+            assert tx.keys.sealed_key_ids() == set()
+            assert tx.keys.seal_plaintext() == 2
+            assert tx.keys.seal_plaintext() == 0
         rows = stored_secrets(store)
         assert all(sealed_key_id(s) == b.key_id for s in rows.values())
-        assert store.sealed_key_ids() == {b.key_id}
+        with store.read() as tx:
+            assert tx.keys.sealed_key_ids() == {b.key_id}
         forget_opened()
         assert session_secret(store, "LTAIbeforeSealing0002") == "old-plain-secret-2"
 
 
 def test_resealing_moves_every_secret_to_the_new_key(db_url: str) -> None:
     old, new = box("old"), box("new")
-    with Store.open(db_url) as store:
-        store.use_secrets(old)
-        made = [create_key(store, f"k{n}", SystemClock().now_ms()) for n in range(3)]
-        plaintext_key(store, "LTAIstillPlain0000001", "still-plain")
-        before = stored_secrets(store)
-        assert store.reseal_keys(new) == 4
-        assert store.secrets is new
+    with Store.open(db_url, secrets=old) as before_rotation:
+        made = [create_key(before_rotation, f"k{n}", SystemClock().now_ms()) for n in range(3)]
+        plaintext_key(before_rotation, "LTAIstillPlain0000001", "still-plain")
+        before = stored_secrets(before_rotation)
+        with before_rotation.write() as tx:
+            assert tx.keys.reseal(new) == 4
+        assert before_rotation.secrets is old  # resealing changes no store's key
+        store = before_rotation.sealing_with(new)
         after = stored_secrets(store)
-        assert store.sealed_key_ids() == {new.key_id}
+        with store.read() as tx:
+            assert tx.keys.sealed_key_ids() == {new.key_id}
         forget_opened()
         for key in made:
             assert after[key.id] != before[key.id]
@@ -223,20 +224,19 @@ def test_resealing_moves_every_secret_to_the_new_key(db_url: str) -> None:
                 old.open(key.id, after[key.id])
             assert session_secret(store, key.id) == key.secret
         assert session_secret(store, "LTAIstillPlain0000001") == "still-plain"
-        assert store.reseal_keys(box("newer")) == 4
+        with store.write() as tx:
+            assert tx.keys.reseal(box("newer")) == 4
 
 
 def test_resealing_stops_at_a_secret_of_an_unknown_key_and_changes_nothing(db_url: str) -> None:
     old, new, stranger = box("old"), box("new"), box("stranger")
-    with Store.open(db_url) as store:
-        store.use_secrets(old)
+    with Store.open(db_url, secrets=old) as store:
         create_key(store, "mine", SystemClock().now_ms())
-        store.use_secrets(stranger)
-        create_key(store, "theirs", SystemClock().now_ms())
-        store.use_secrets(old)
+        create_key(store.sealing_with(stranger), "theirs", SystemClock().now_ms())
         before = stored_secrets(store)
         with pytest.raises(ServerKeyError, match=stranger.key_id) as refused:
-            store.reseal_keys(new)
+            with store.write() as tx:
+                tx.keys.reseal(new)
         assert "nothing was changed" in refused.value.message
         assert stored_secrets(store) == before
         assert store.secrets is old
@@ -249,7 +249,8 @@ def test_keys_are_created_as_given_without_a_server_key(db_url: str) -> None:
         assert stored_secrets(store)[key.id] == key.secret
         assert session_secret(store, key.id) == key.secret
         with pytest.raises(RuntimeError, match="no server key"):
-            store.seal_plaintext_keys()
+            with store.write() as tx:
+                tx.keys.seal_plaintext()
 
 
 def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,9 +262,9 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_key_status_is_unchanged_by_sealing(db_url: str) -> None:
-    with Store.open(db_url) as store:
-        store.use_secrets(box())
+    with Store.open(db_url, secrets=box()) as store:
         key = create_key(store, "status", SystemClock().now_ms())
-        store.set_key_status(key.id, KeyStatus.DISABLED)
+        with store.write() as tx:
+            tx.keys.set_status(key.id, KeyStatus.DISABLED)
         with store.key_session(key.id) as session:
             assert session.key is not None and session.key.status is KeyStatus.DISABLED

@@ -31,9 +31,10 @@ def deploy(store: Store, project_id: int, name: str) -> tuple[int, int]:
             },
         }
     )
-    definition, deployed = store.create_definition(
-        project_id, text, flowspec.parse(text, TZ), "tester", NOW, nodes=True
-    )
+    with store.write() as tx:
+        definition, deployed = tx.definitions.create(
+            project_id, text, flowspec.parse(text, TZ), "tester", NOW, nodes=True
+        )
     return definition.id, deployed.id
 
 
@@ -46,6 +47,7 @@ def test_a_workflow_id_is_never_1_nor_imported_nor_reused(store: Store) -> None:
     definition, second = deploy(store, a.id, "second")
     assert second > first + 5
     # The newest workflow deleted: its id is not given to another workspace's.
-    store.delete_definition(definition, a.id)
+    with store.write() as tx:
+        tx.definitions.delete(definition, a.id)
     _, third = deploy(store, b.id, "third")
     assert third > second

@@ -59,9 +59,11 @@ def instance(project_id: int, **overrides: Any) -> WorkflowInstance:
 
 
 def project(store: Store, name: str | None = None, tz: str = "Asia/Shanghai") -> Project:
-    return store.create_project(
-        NewProject(name=name or f"p_{uuid.uuid4().hex[:10]}", timezone=tz), SystemClock().now_ms()
-    )
+    with store.write() as tx:
+        return tx.projects.create(
+            NewProject(name=name or f"p_{uuid.uuid4().hex[:10]}", timezone=tz),
+            SystemClock().now_ms(),
+        )
 
 
 def put(store: Store, items: list[WorkflowInstance]) -> None:

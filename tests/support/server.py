@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,14 +62,18 @@ def running_server(
     default_timezone: str = "Asia/Shanghai",
     sealed: bool = True,
     forwarded_allow_ips: str = "",
+    server_key: Callable[[Store], Store] | None = None,
 ) -> Iterator[LiveServer]:
     """A server on `url` in this process, and a key for it. `sealed` false: no server key
-    (its key's secret stored as given), for tests that unlock the store themselves."""
+    (its key's secret stored as given); `server_key` gives the store its key instead."""
     store = Store.open(url)
     # As `dwsched serve` runs: AccessKeySecrets sealed with the server key of the key file
     # the CLI finds too (next to a SQLite file; the user's config directory otherwise).
-    if sealed:
-        unlock(store, None, default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser()))
+    if server_key is not None:
+        store = server_key(store)
+    elif sealed:
+        key_file = default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser())
+        store = unlock(store, None, key_file).store
     port = free_port()
     app = build_app(store, default_timezone)  # as `dwsched serve`: RPC and web console
     server = uvicorn.Server(

@@ -171,12 +171,16 @@ def _populate(live: LiveServer, folder: Path) -> Site:
         ("ops", ("AdministratorAccess",), None),
         ("viewer", ("ReadOnlyAccess",), "role_project_guest"),
     ):
-        user = store.create_user(name, name, NOW)
+        with store.write() as tx:
+            user = tx.users.create(name, name, NOW)
         for policy in policies:
-            store.attach_policy(policy, "User", name, attach=True)
-        store.set_password(name, passwords.hash_password(PASSWORD))
+            with store.write() as tx:
+                tx.policies.attach(policy, "User", name, attach=True)
+        with store.write() as tx:
+            tx.users.set_password(name, passwords.hash_password(PASSWORD))
         if role:
-            store.add_member(pid, user.id, [role], NOW)
+            with store.write() as tx:
+                tx.members.add(pid, user.id, [role], NOW)
     return Site(
         live, f"http://{live.endpoint}", pid, failed, flag, daily, DAY.isoformat(), items[2].id
     )

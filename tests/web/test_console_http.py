@@ -77,10 +77,13 @@ class Browser:
 
 def user(live: LiveServer, name: str, *policies: str, password: str = PASSWORD) -> int:
     store = live.store
-    made = store.create_user(name, name, NOW)
+    with store.write() as tx:
+        made = tx.users.create(name, name, NOW)
     for policy in policies:
-        store.attach_policy(policy, "User", name, attach=True)
-    store.set_password(name, passwords.hash_password(password))
+        with store.write() as tx:
+            tx.policies.attach(policy, "User", name, attach=True)
+    with store.write() as tx:
+        tx.users.set_password(name, passwords.hash_password(password))
     return made.id
 
 
@@ -93,7 +96,8 @@ def sign_in(live: LiveServer, name: str, password: str = PASSWORD) -> Browser:
 
 def key_of(live: LiveServer, name: str) -> Client:
     key = create_key(live.store, f"{name}-key", NOW)
-    live.store.set_key_user(key.id, name)
+    with live.store.write() as tx:
+        tx.users.set_key_user(key.id, name)
     client = Client(live.endpoint, key.id, key.secret)
     OPEN.append(client)
     return client
@@ -161,7 +165,8 @@ def test_sign_in_sets_a_protected_cookie_and_refuses_wrong_passwords(
         assert "Secure" in behind.headers["set-cookie"]
 
     # The password is stored as an Argon2id hash, never as itself.
-    stored = live.store.password_of("ana")
+    with live.store.read() as tx:
+        stored = tx.users.password_of("ana")
     assert stored is not None and stored[1].startswith("$argon2id$")
     assert PASSWORD not in stored[1]
 
@@ -217,10 +222,12 @@ def test_sign_out_password_change_and_user_deletion_end_sessions(live: LiveServe
     assert first.http.get("/console/api/session").status_code == 401
 
     second = sign_in(live, "eve")
-    live.store.set_password("eve", passwords.hash_password("another good password"))
+    with live.store.write() as tx:
+        tx.users.set_password("eve", passwords.hash_password("another good password"))
     assert second.call("ListProjects").status_code == 401
     third = sign_in(live, "eve", "another good password")
-    live.store.delete_user("eve")
+    with live.store.write() as tx:
+        tx.users.delete("eve")
     assert third.call("ListProjects").status_code == 401
 
 
@@ -234,8 +241,9 @@ def test_console_calls_are_decided_by_the_rpc_rules_of_the_same_user(live: LiveS
     reader_id = user(live, "reader", "ReadOnlyAccess")
     operator_id = user(live, "operator", "WorkspaceOperatorAccess")
     user(live, "nobody")
-    store.add_member(a, reader_id, ["role_project_guest"], NOW)
-    store.add_member(a, operator_id, ["role_project_pe"], NOW)
+    with store.write() as tx:
+        tx.members.add(a, reader_id, ["role_project_guest"], NOW)
+        tx.members.add(a, operator_id, ["role_project_pe"], NOW)
     requests: list[tuple[str, dict[str, Any]]] = [
         ("ListWorkflowInstances", {"ProjectId": a, "BizDate": DAY}),
         ("ListWorkflowInstances", {"ProjectId": b_ws, "BizDate": DAY}),
@@ -278,7 +286,8 @@ def test_console_actions_are_audited_under_the_user(live: LiveServer) -> None:
     assert answer.status_code == 200
     reads = b.call("ListWorkflowInstances", ProjectId=pid, BizDate=DAY)
     assert reads.status_code == 200
-    entries = [e for e in live.store.audit_entries(user="olga") if e.action.endswith("Instances")]
+    with live.store.read() as tx:
+        entries = [e for e in tx.audit.entries(user="olga") if e.action.endswith("Instances")]
     assert [(e.action, e.access_key_id, e.result) for e in entries] == [
         ("StopWorkflowInstances", "console", "OK")
     ]
@@ -296,7 +305,8 @@ def test_console_refuses_actions_it_does_not_serve_and_bad_bodies(web: LiveServe
             headers={"X-CSRF-Token": b.csrf},
         )
         assert (answer.status_code, answer.json()["Code"]) == (400, "InvalidAction.NotFound")
-    assert live.store.get_project(pid).id == pid  # nothing deleted
+    with live.store.read() as tx:
+        assert tx.projects.get(pid).id == pid  # nothing deleted
     bad = b.http.post(
         "/console/api/call",
         content=b"{not json",
@@ -337,8 +347,9 @@ def test_console_views_agree_with_the_actions_they_summarise(live: LiveServer) -
     statuses = ["Success", "Success", "Failure", "Running", "NotRun"]
     put(store, [instance(pid, status=Status(s)) for s in statuses])
     user(live, "viewer", "ReadOnlyAccess")
-    viewer_id = store.user("viewer").id
-    store.add_member(pid, viewer_id, ["role_project_guest"], NOW)
+    with store.write() as tx:
+        viewer_id = tx.users.get("viewer").id
+        tx.members.add(pid, viewer_id, ["role_project_guest"], NOW)
     b = sign_in(live, "viewer")
     counts = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=DAY + 3_600_000, Days=3)
     assert counts.status_code == 200, counts.text
@@ -398,7 +409,8 @@ def test_a_backfill_plan_counts_what_creation_then_makes(live: LiveServer) -> No
         {"Date": "2025-03-02", "Count": 4},
         {"Date": "2025-03-01", "Count": 4},
     ]
-    changes = [e for e in store.audit_entries(user="boss") if e.action != "ConsoleSignIn"]
+    with store.read() as tx:
+        changes = [e for e in tx.audit.entries(user="boss") if e.action != "ConsoleSignIn"]
     assert changes == []  # a plan changes nothing
     future = {
         **request,
@@ -437,26 +449,28 @@ def test_the_workflows_overview_shows_next_runs_and_latest_instances(live: LiveS
     assert flow_spec["spec"]["workflows"][0]["trigger"]["cron"] == "0 15 * * * ?"
     # A policy that denies reading workflow code: the overview shows no code, and the
     # FlowSpec is refused as it is to the user's AccessKey.
-    live.store.create_policy(
-        "NoCode",
-        json.dumps(
-            {
-                "Version": "1",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "dataworks:*", "Resource": "*"},
-                    {
-                        "Effect": "Deny",
-                        "Action": "dataworks:GetWorkflowDefinition",
-                        "Resource": "*",
-                    },
-                ],
-            }
-        ),
-        "",
-        NOW,
-    )
+    with live.store.write() as tx:
+        tx.policies.create(
+            "NoCode",
+            json.dumps(
+                {
+                    "Version": "1",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "dataworks:*", "Resource": "*"},
+                        {
+                            "Effect": "Deny",
+                            "Action": "dataworks:GetWorkflowDefinition",
+                            "Resource": "*",
+                        },
+                    ],
+                }
+            ),
+            "",
+            NOW,
+        )
     user(live, "coder", "NoCode")
-    live.store.add_member(pid, live.store.user("coder").id, ["role_project_guest"], NOW)
+    with live.store.write() as tx:
+        tx.members.add(pid, tx.users.get("coder").id, ["role_project_guest"], NOW)
     coder = sign_in(live, "coder")
     overview = coder.call("ListWorkflowsOverview", ProjectId=pid)
     assert overview.status_code == 200
@@ -487,9 +501,8 @@ def test_repeated_failed_sign_ins_are_refused_for_a_while_and_audited(web: LiveS
     # Another user is not held up by it.
     user(live, "other", "ReadOnlyAccess")
     assert sign_in(live, "other").call("ListProjects").status_code == 200
-    results = [
-        e.result for e in live.store.audit_entries(user="target") if e.action == "ConsoleSignIn"
-    ]
+    with live.store.read() as tx:
+        results = [e.result for e in tx.audit.entries(user="target") if e.action == "ConsoleSignIn"]
     assert sorted(results) == sorted(
         ["SignInFailed" if s == 401 else "Throttling.User" for s in statuses] + ["Throttling.User"]
     )
@@ -518,7 +531,8 @@ def test_refusals_before_authorisation_are_audited_under_the_user(web: LiveServe
     b = sign_in(live, "root")
     assert b.call("DeleteProject", Id=pid).status_code == 400
     assert b.call("StopWorkflowInstances", Ids=[done.id]).status_code == 200
-    entries = {(e.action, e.result) for e in live.store.audit_entries(user="root")}
+    with live.store.read() as tx:
+        entries = {(e.action, e.result) for e in tx.audit.entries(user="root")}
     assert ("DeleteProject", "InvalidAction.NotFound") in entries
     assert ("StopWorkflowInstances", "OK") in entries
     assert ("ConsoleSignIn", "OK") in entries

@@ -98,15 +98,16 @@ def one(consoles: list[Console_]) -> Console_:
 
 
 def user(store: Store, name: str) -> None:
-    store.create_user(name, name, START)
-    store.attach_policy("ReadOnlyAccess", "User", name, attach=True)
-    store.set_password(name, passwords.hash_password(PASSWORD))
+    with store.write() as tx:
+        tx.users.create(name, name, START)
+        tx.policies.attach("ReadOnlyAccess", "User", name, attach=True)
+        tx.users.set_password(name, passwords.hash_password(PASSWORD))
 
 
 def failures(store: Store) -> dict[Counter, int]:
     t = signin_failures.c
-    with store.read() as conn:
-        found = conn.execute(
+    with store.read() as tx:
+        found = tx.conn.execute(
             sa.select(t.kind, t.user_name, t.source, t.failures).where(t.kind != "trusted")
         )
         return {Counter(r.kind, r.user_name, r.source): int(r.failures) for r in found}
@@ -114,8 +115,8 @@ def failures(store: Store) -> dict[Counter, int]:
 
 def rows(store: Store) -> list[tuple[str, str, str]]:
     t = signin_failures.c
-    with store.read() as conn:
-        found = conn.execute(sa.select(t.kind, t.user_name, t.source).order_by(t.kind, t.source))
+    with store.read() as tx:
+        found = tx.conn.execute(sa.select(t.kind, t.user_name, t.source).order_by(t.kind, t.source))
         return [(r.kind, r.user_name, r.source) for r in found]
 
 
@@ -186,9 +187,8 @@ def test_delays_grow_for_a_name_from_an_address_and_are_audited(one: Console_) -
     user(one.store, "other")
     assert one.sign_in("other", PASSWORD, ATTACKER)[0] == 200
     assert one.sign_in("target", PASSWORD, HOME)[0] == 200
-    results = [
-        e.result for e in one.store.audit_entries(user="target") if e.action == "ConsoleSignIn"
-    ]
+    with one.store.read() as tx:
+        results = [e.result for e in tx.audit.entries(user="target") if e.action == "ConsoleSignIn"]
     assert results.count("Throttling.User") == 2 * 11 + 1
     assert results.count("SignInFailed") == 2 + 11 + 3
     assert results.count("OK") == 2
@@ -274,11 +274,14 @@ def test_lapsed_counters_and_trusts_are_swept(one: Console_) -> None:
 def test_a_counter_starts_again_once_it_lapsed_even_unswept(store: Store) -> None:
     counter = Counter("pair", "erin", ATTACKER)
     for n in range(3):
-        assert store.claim_sign_in([counter], START + n, hold_ms, KEEP_MS).wait_ms == 0
-    assert store.claim_sign_in([counter], START + 3, hold_ms, KEEP_MS).wait_ms == 999
+        with store.write() as tx:
+            assert tx.signins.claim([counter], START + n, hold_ms, KEEP_MS).wait_ms == 0
+    with store.write() as tx:
+        assert tx.signins.claim([counter], START + 3, hold_ms, KEEP_MS).wait_ms == 999
     later = START + 2 + KEEP_MS + 1  # lapsed; no sweep has run
     for n in range(2):
-        assert store.claim_sign_in([counter], later + n, hold_ms, KEEP_MS).wait_ms == 0
+        with store.write() as tx:
+            assert tx.signins.claim([counter], later + n, hold_ms, KEEP_MS).wait_ms == 0
     assert failures(store) == {counter: 2}
 
 

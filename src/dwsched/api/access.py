@@ -39,8 +39,8 @@ from dwsched.api.params import Params
 from dwsched.domain import access, policies
 from dwsched.domain.errors import Forbidden
 from dwsched.domain.queries import MAX_IDS
-from dwsched.store import Store
-from dwsched.store.access import Principal
+from dwsched.domain.users import Principal
+from dwsched.store import Store, Tx
 
 CACHE_MS = 2_000
 ADMINISTRATOR = "AdministratorAccess"
@@ -138,7 +138,7 @@ class Authorizer:
         policies, roles and workspaces decide."""
         subject = self._cache.get(
             ("user", user_id),
-            lambda: self._documents(self.store.principal_of_user(user_id)),
+            lambda: self._documents(self._read(lambda tx: tx.users.principal(user_id))),
         )
         return self._authorize(subject, action, params, source_ip, secure, now_ms)
 
@@ -207,7 +207,9 @@ class Authorizer:
         readable = None
         if not subject.administrator:
             readable = frozenset(
-                self._cache.get(("member", user.id), lambda: self.store.member_projects(user.id))
+                self._cache.get(
+                    ("member", user.id), lambda: self._read(lambda tx: tx.members.projects(user.id))
+                )
             )
         return Caller(user.name, readable, user.id, targets.workspaces, targets.missing)
 
@@ -219,10 +221,14 @@ class Authorizer:
                 return named_id
         return None
 
+    def _read(self, query: Callable[[Tx], T]) -> T:
+        with self.store.read() as tx:
+            return query(tx)
+
     def _roles(self, project_id: int, user_id: int) -> set[str] | None:
         return self._cache.get(
             ("roles", project_id, user_id),
-            lambda: self.store.member_roles(project_id, user_id),
+            lambda: self._read(lambda tx: tx.members.roles(project_id, user_id)),
         )
 
     def _permit(
@@ -285,13 +291,15 @@ class Authorizer:
         done = answer.get("SuccessInfo")
         if isinstance(done, Mapping):
             ids = [i for i in ids if (done.get(str(i)) or {}).get("Success") is True]
-        found = self.store.projects_of(named[0], ids) if ids else {}
+        with self.store.read() as tx:
+            found = tx.projects.of(named[0], ids) if ids else {}
         return dataclasses.replace(
             caller, workspaces=caller.workspaces | frozenset(found.values()), unresolved=()
         )
 
     def _subject(self, access_key_id: str) -> _Subject | None:
-        principal = self.store.principal(access_key_id)
+        with self.store.read() as tx:
+            principal = tx.users.principal_of_key(access_key_id)
         return None if principal is None else self._documents(principal)
 
     @staticmethod
@@ -330,7 +338,8 @@ class Authorizer:
             ids = list(dict.fromkeys(p.int_list("Ids", MAX_IDS) or []))
         else:
             ids = [i for i in [p.integer("Id")] if i is not None]
-        found = self.store.projects_of(kind, ids) if ids else {}
+        with self.store.read() as tx:
+            found = tx.projects.of(kind, ids) if ids else {}
         return Targets(named, tuple((i, found.get(i)) for i in ids), noun)
 
     @staticmethod

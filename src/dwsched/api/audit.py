@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dwsched.store.audit import AuditEntry
+from dwsched.domain.audit import AuditEntry
 
 SECRET = re.compile(r"secret|password|passwd|token|credential|signature", re.IGNORECASE)
 TARGET_PARAMS = ("Id", "Ids", "TaskId", "OperationId", "WorkflowId", "UserId", "ProjectId")

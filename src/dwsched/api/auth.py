@@ -23,8 +23,7 @@ from dwsched.domain.errors import (
     TimestampInvalid,
 )
 from dwsched.domain.models import AccessKey, KeyStatus
-from dwsched.store import Store
-from dwsched.store.keys import KeySession
+from dwsched.store import KeySession, Store
 
 WINDOW_MS = 15 * 60 * 1000
 KEY_ID = re.compile(r"[\x21-\x7e]{1,64}")

@@ -113,19 +113,20 @@ class Calls:
             user = outcome.detail.get("AuthPrincipalDisplayName") or user
             workspaces = outcome.workspaces
         try:
-            self.store.record_audit(
-                audit.entry(
-                    now_ms=self.clock.now_ms(),
-                    user=user,
-                    access_key_id=access_key_id,
-                    action=action,
-                    params=params,
-                    result=result,
-                    request_id=request_id,
-                    source=source,
-                    answer=None if failed else outcome,  # type: ignore[arg-type]
-                    workspaces=workspaces,
+            with self.store.write() as tx:
+                tx.audit.record(
+                    audit.entry(
+                        now_ms=self.clock.now_ms(),
+                        user=user,
+                        access_key_id=access_key_id,
+                        action=action,
+                        params=params,
+                        result=result,
+                        request_id=request_id,
+                        source=source,
+                        answer=None if failed else outcome,  # type: ignore[arg-type]
+                        workspaces=workspaces,
+                    )
                 )
-            )
         except Exception:
             log.exception("audit_failed request_id=%s action=%s", request_id, action)

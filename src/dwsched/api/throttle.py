@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 
 from dwsched.domain.errors import InvalidArgument, StoreBusy, Throttled
 from dwsched.store import Store
-from dwsched.store.throttle import lease_tokens
 
 READ, WRITE = "read", "write"
 CLASSES = (READ, WRITE)
@@ -150,9 +149,8 @@ class Throttle:
             with self._lock:  # another thread may have leased while this one waited
                 if _from_lease(bucket, cls, limit, now_ms):
                     return
-            with self.store.write() as conn:
-                lease = lease_tokens(
-                    conn,
+            with self.store.write() as tx:
+                lease = tx.throttle.lease(
                     access_key_id,
                     cls,
                     limit.rate,

@@ -21,6 +21,7 @@ from dwsched.cli.terminal import cell, json_text
 from dwsched.clock import SystemClock
 from dwsched.domain import policies as policy_rules
 from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.users import PrincipalType
 from dwsched.web import passwords
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]{0,63}")
@@ -50,8 +51,8 @@ def users() -> None:
 def create_user(db_url: str, name: str, display_name: str) -> None:
     """Create a user (no policy: it may do nothing until one is attached)."""
     _name(name, "NAME")
-    with open_store(db_url) as store:
-        user = store.create_user(name, display_name or name, SystemClock().now_ms())
+    with open_store(db_url) as store, store.write() as tx:
+        user = tx.users.create(name, display_name or name, SystemClock().now_ms())
     click.echo(f"created user {user.name} (UserId {user.id})")
 
 
@@ -59,9 +60,9 @@ def create_user(db_url: str, name: str, display_name: str) -> None:
 @db_option()
 def list_users(db_url: str) -> None:
     """List users with their ids and policies."""
-    with open_store(db_url) as store:
-        found = store.users()
-        attached = store.attachments()
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.users.all()
+        attached = tx.policies.attachments()
     table = Table("UserId")
     widest = max((len(u.name) for u in found), default=4)
     table.add_column("Name", no_wrap=True, min_width=min(widest, 64))
@@ -91,8 +92,8 @@ def set_password(db_url: str, name: str, password_stdin: bool) -> None:
             f"New password for {name}", hide_input=True, confirmation_prompt=True
         )
     hashed = passwords.hash_password(password)  # refuses a short one before any change
-    with open_store(db_url) as store:
-        store.set_password(name, hashed)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.users.set_password(name, hashed)
     click.echo(f"password of {name} set; sign in at /console/")
 
 
@@ -102,8 +103,8 @@ def set_password(db_url: str, name: str, password_stdin: bool) -> None:
 def sign_out(db_url: str, name: str) -> None:
     """End every web console session of NAME (a lost laptop, a shared screen): the next
     request of each is refused and NAME signs in again."""
-    with open_store(db_url) as store:
-        count = store.end_sessions(name)
+    with open_store(db_url) as store, store.write() as tx:
+        count = tx.users.end_sessions(name)
     click.echo(f"ended {count} console session(s) of {name}")
 
 
@@ -112,8 +113,8 @@ def sign_out(db_url: str, name: str) -> None:
 @click.argument("name")
 def delete_user(db_url: str, name: str) -> None:
     """Delete a user (its AccessKeys first), its memberships and attachments."""
-    with open_store(db_url) as store:
-        store.delete_user(name)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.users.delete(name)
     click.echo(f"deleted user {name}")
 
 
@@ -128,8 +129,8 @@ def groups() -> None:
 def create_group(db_url: str, name: str) -> None:
     """Create a group."""
     _name(name, "NAME")
-    with open_store(db_url) as store:
-        store.create_group(name, SystemClock().now_ms())
+    with open_store(db_url) as store, store.write() as tx:
+        tx.groups.create(name, SystemClock().now_ms())
     click.echo(f"created group {name}")
 
 
@@ -139,8 +140,8 @@ def create_group(db_url: str, name: str) -> None:
 @click.argument("user")
 def add_user(db_url: str, group: str, user: str) -> None:
     """Add USER to GROUP."""
-    with open_store(db_url) as store:
-        store.add_to_group(group, user)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.groups.add(group, user)
     click.echo(f"{user} is in {group}")
 
 
@@ -148,8 +149,8 @@ def add_user(db_url: str, group: str, user: str) -> None:
 @db_option()
 def list_groups(db_url: str) -> None:
     """List groups and their users."""
-    with open_store(db_url) as store:
-        found = store.groups()
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.groups.all()
     table = Table("Group", "Users")
     for name, members in found:
         table.add_row(name, ", ".join(members))
@@ -180,8 +181,8 @@ def create_policy(db_url: str, name: str, document_file: TextIO, description: st
         raise InvalidArgument("NAME", f"{name!r} is a built-in policy's name.")
     text = document_file.read()
     policy_rules.parse_policy(text, "--document")
-    with open_store(db_url) as store:
-        store.create_policy(name, text, description, SystemClock().now_ms())
+    with open_store(db_url) as store, store.write() as tx:
+        tx.policies.create(name, text, description, SystemClock().now_ms())
     click.echo(f"created policy {name}")
 
 
@@ -189,9 +190,9 @@ def create_policy(db_url: str, name: str, document_file: TextIO, description: st
 @db_option()
 def list_policies(db_url: str) -> None:
     """List built-in and custom policies, and where they are attached."""
-    with open_store(db_url) as store:
-        custom = store.custom_policies()
-        attached = store.attachments()
+    with open_store(db_url) as store, store.read() as tx:
+        custom = tx.policies.custom()
+        attached = tx.policies.attachments()
     table = Table("Policy", "Type", "Attached to", "Description")
     rows = [
         (n, "System", policy_rules.BUILTIN_DESCRIPTIONS.get(n, "")) for n in policy_rules.BUILTIN
@@ -211,8 +212,8 @@ def show_policy(db_url: str, name: str) -> None:
     if policy_rules.is_builtin(name):
         click.echo(policy_rules.BUILTIN_DOCUMENTS[name])
         return
-    with open_store(db_url) as store:
-        found = {n: doc for n, _, doc in store.custom_policies()}
+    with open_store(db_url) as store, store.read() as tx:
+        found = {n: doc for n, _, doc in tx.policies.custom()}
     if name not in found:
         raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
     click.echo(found[name])
@@ -225,20 +226,20 @@ def delete_policy(db_url: str, name: str) -> None:
     """Delete a custom policy (detach it first)."""
     if policy_rules.is_builtin(name):
         raise InvalidArgument("NAME", f"{name!r} is a built-in policy: it cannot be deleted.")
-    with open_store(db_url) as store:
-        store.delete_policy(name)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.policies.delete(name)
     click.echo(f"deleted policy {name}")
 
 
 def _attach(db_url: str, name: str, user: str | None, group: str | None, attach: bool) -> None:
     if (user is None) == (group is None):
         raise InvalidArgument("--user", "Give exactly one of --user and --group.")
-    with open_store(db_url) as store:
-        if not policy_rules.is_builtin(name) and not store.policy_exists(name):
+    kind, who = (PrincipalType.USER, user) if user is not None else (PrincipalType.GROUP, group)
+    assert who is not None
+    with open_store(db_url) as store, store.write() as tx:
+        if not policy_rules.is_builtin(name) and not tx.policies.exists(name):
             raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
-        kind, who = ("User", user) if user is not None else ("Group", group)
-        assert who is not None
-        store.attach_policy(name, kind, who, attach)
+        tx.policies.attach(name, kind, who, attach)
     click.echo(f"{'attached' if attach else 'detached'} {name} {'to' if attach else 'from'} {who}")
 
 
@@ -296,8 +297,8 @@ def audit(
                 "--since", f"--since must be YYYY-MM-DD, got {since!r}."
             ) from None
         since_ms = int(day.timestamp() * 1000)
-    with open_store(db_url) as store:
-        found = store.audit_entries(since_ms, user_name, list(actions) or None, project_id, limit)
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.audit.entries(since_ms, user_name, list(actions) or None, project_id, limit)
     if as_json:
         for e in found:
             click.echo(

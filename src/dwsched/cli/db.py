@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from dwsched.cli.options import db_option, open_store
-from dwsched.store import Store
-from dwsched.store.migrate import head_revision
+from dwsched.store import Store, head_revision
 
 
 @click.group()

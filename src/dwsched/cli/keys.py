@@ -56,13 +56,13 @@ def key_file(db_url: str, secret_key_file: Path | None) -> Path:
     )
 
 
-def unlock_store(store: Store, db_url: str, secret_key_file: Path | None, quiet: bool) -> None:
-    """Give `store` the server key (sealing the secrets still in plaintext), as every
-    command that writes or checks AccessKeySecrets must; say what was done on stderr."""
+def unlock_store(store: Store, db_url: str, secret_key_file: Path | None, quiet: bool) -> Store:
+    """`store` with the server key (the secrets still in plaintext sealed with it), as every
+    command that writes or checks AccessKeySecrets needs; say what was done on stderr."""
     path = key_file(db_url, secret_key_file)
     done = unlock(store, _secret_key(), path)
     if quiet:
-        return
+        return done.store
     if done.created:
         click.echo(
             f"Created the server key file {path} (mode 0600): the AccessKeySecrets are "
@@ -75,6 +75,7 @@ def unlock_store(store: Store, db_url: str, secret_key_file: Path | None, quiet:
             f"{done.box.key_id}.",
             err=True,
         )
+    return done.store
 
 
 @click.group()
@@ -105,16 +106,19 @@ def create(
     db_url: str, secret_key_file: Path | None, name: str, user_name: str | None, as_json: bool
 ) -> None:
     """Create a key; its secret is shown this once (and stored sealed)."""
-    with open_store(db_url) as store:
+    with open_store(db_url) as opened:
         if user_name is not None:
-            store.user(user_name)  # refused before anything is made when there is none
-        unlock_store(store, db_url, secret_key_file, quiet=as_json)
+            with opened.read() as tx:
+                tx.users.get(user_name)  # refused before anything is made when there is none
+        store = unlock_store(opened, db_url, secret_key_file, quiet=as_json)
         key = create_key(store, name, SystemClock().now_ms())
         if user_name is not None:
             try:
-                store.set_key_user(key.id, user_name)
+                with store.write() as tx:
+                    tx.users.set_key_user(key.id, user_name)
             except BaseException:
-                store.delete_key(key.id)  # never leave it a tenant key by accident
+                with store.write() as tx:
+                    tx.keys.delete(key.id)  # never leave it a tenant key by accident
                 raise
     if as_json:
         click.echo(json.dumps({"AccessKeyId": key.id, "AccessKeySecret": key.secret}))
@@ -127,9 +131,9 @@ def create(
 @db_option()
 def list_(db_url: str) -> None:
     """List keys (never their secrets)."""
-    with open_store(db_url) as store:
-        found = store.list_keys()
-        owners = store.key_users()
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.keys.all()
+        owners = tx.users.key_users()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("AccessKeyId", no_wrap=True)
     for heading in ("Name", "User", "Status", "Created (UTC)"):
@@ -146,8 +150,8 @@ def list_(db_url: str) -> None:
 @click.argument("access_key_id")
 def disable(db_url: str, access_key_id: str) -> None:
     """Disable a key: its requests get InvalidAccessKeyId.Inactive."""
-    with open_store(db_url) as store:
-        store.set_key_status(access_key_id, KeyStatus.DISABLED)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.keys.set_status(access_key_id, KeyStatus.DISABLED)
     click.echo(f"disabled {access_key_id}")
 
 
@@ -156,8 +160,8 @@ def disable(db_url: str, access_key_id: str) -> None:
 @click.argument("access_key_id")
 def enable(db_url: str, access_key_id: str) -> None:
     """Enable a disabled key again."""
-    with open_store(db_url) as store:
-        store.set_key_status(access_key_id, KeyStatus.ENABLED)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.keys.set_status(access_key_id, KeyStatus.ENABLED)
     click.echo(f"enabled {access_key_id}")
 
 
@@ -166,8 +170,8 @@ def enable(db_url: str, access_key_id: str) -> None:
 @click.argument("access_key_id")
 def delete(db_url: str, access_key_id: str) -> None:
     """Delete a key for good."""
-    with open_store(db_url) as store:
-        store.delete_key(access_key_id)
+    with open_store(db_url) as store, store.write() as tx:
+        tx.keys.delete(access_key_id)
     click.echo(f"deleted {access_key_id}")
 
 

@@ -39,8 +39,8 @@ def create(
     check_project_name(name, "--name")
     tz = timezone or default_timezone
     zone(tz, "--timezone")
-    with open_store(db_url) as store:
-        project = store.create_project(
+    with open_store(db_url) as store, store.write() as tx:
+        project = tx.projects.create(
             NewProject(name=name, timezone=tz, description=description), SystemClock().now_ms()
         )
     click.echo(f"created workspace {project.id} ({project.name}, {project.timezone})")
@@ -50,8 +50,8 @@ def create(
 @db_option()
 def list_(db_url: str) -> None:
     """List workspaces."""
-    with open_store(db_url) as store:
-        Console().print(_table(store.all_projects()))
+    with open_store(db_url) as store, store.read() as tx:
+        Console().print(_table(tx.projects.all()))
 
 
 @projects.command("show")
@@ -59,8 +59,8 @@ def list_(db_url: str) -> None:
 @click.argument("project_id", type=int)
 def show(db_url: str, project_id: int) -> None:
     """Show one workspace."""
-    with open_store(db_url) as store:
-        Console().print(_table([store.get_project(project_id)]))
+    with open_store(db_url) as store, store.read() as tx:
+        Console().print(_table([tx.projects.get(project_id)]))
 
 
 @projects.command("set-timezone")
@@ -70,8 +70,8 @@ def show(db_url: str, project_id: int) -> None:
 def set_timezone(db_url: str, project_id: int, timezone: str) -> None:
     """Change a workspace's time zone (BizDates keep their calendar days)."""
     zone(timezone, "TIMEZONE")
-    with open_store(db_url) as store:
-        project = store.update_project(
+    with open_store(db_url) as store, store.write() as tx:
+        project = tx.projects.update(
             project_id, ProjectChanges(timezone=timezone), SystemClock().now_ms()
         )
     click.echo(f"workspace {project.id} now uses {project.timezone}")

@@ -23,7 +23,7 @@ from dwsched.domain.workers import group_label
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
 from dwsched.runtime.server import engine_settings, run_roles
-from dwsched.store.connect import passwordless_postgresql, sqlite_file
+from dwsched.store import passwordless_postgresql, sqlite_file
 
 
 @click.command()

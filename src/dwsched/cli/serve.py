@@ -199,8 +199,7 @@ def serve(
     task_sandbox: bool,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
-    store = open_store(db_url)
-    unlock_store(store, db_url, secret_key_file, quiet=False)
+    store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
     settings = (
         task_settings(
@@ -244,8 +243,7 @@ def demo(
     task_sandbox: bool,
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
-    store = open_store(db_url)
-    unlock_store(store, db_url, secret_key_file, quiet=False)
+    store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
     key = create_key(store, "demo", now)

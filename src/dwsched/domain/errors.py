@@ -154,3 +154,13 @@ class Throttled(DwschedError):
     def __init__(self, message: str, retry_after_ms: int) -> None:
         super().__init__(message)
         self.retry_after_ms = retry_after_ms
+
+
+class UserNotFound(NotFound):
+    """No user has this name (`name`) or id (`user_id`)."""
+
+    def __init__(self, name: str | None = None, user_id: int | None = None) -> None:
+        shown = repr(name) if name is not None else str(user_id)
+        super().__init__(f"The user {shown} does not exist.")
+        self.name = name
+        self.user_id = user_id

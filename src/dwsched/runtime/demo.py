@@ -23,6 +23,7 @@ from dwsched.domain.calendar import zone
 from dwsched.domain.errors import NotFound
 from dwsched.domain.models import NewProject, Project
 from dwsched.domain.schedule import Trigger, cycles_on
+from dwsched.domain.users import PrincipalType
 from dwsched.store import Store
 from dwsched.web import passwords
 
@@ -34,7 +35,8 @@ CONSOLE_USER = "demo"
 
 
 def find_demo_project(store: Store) -> Project | None:
-    found = store.list_projects(names=[DEMO_PROJECT])[1]
+    with store.read() as tx:
+        found = tx.projects.page(names=[DEMO_PROJECT])[1]
     return found[0] if found else None
 
 
@@ -48,21 +50,23 @@ def flow_text(name: str, timezone: str) -> str:
 def seed(store: Store, now_ms: int, timezone: str) -> Project:
     """Create the demo workspace, deploy the example workflows, and make the cycles of
     the last half hour as runs due now."""
-    project = store.create_project(
-        NewProject(
-            name=DEMO_PROJECT,
-            timezone=timezone,
-            display_name="dwsched demo",
-            description="Example workflows deployed by `dwsched demo`; they really run.",
-            owner=OWNER,
-        ),
-        now_ms,
-    )
+    with store.write() as tx:
+        project = tx.projects.create(
+            NewProject(
+                name=DEMO_PROJECT,
+                timezone=timezone,
+                display_name="dwsched demo",
+                description="Example workflows deployed by `dwsched demo`; they really run.",
+                owner=OWNER,
+            ),
+            now_ms,
+        )
     today = datetime.fromtimestamp(now_ms / 1000, zone(timezone)).date()
     for name in FLOWS:
         text = flow_text(name, timezone)
         spec = flowspec.parse(text, timezone, default_owner=OWNER)
-        _, deployed = store.create_definition(project.id, text, spec, OWNER, now_ms, nodes=True)
+        with store.write() as tx:
+            _, deployed = tx.definitions.create(project.id, text, spec, OWNER, now_ms, nodes=True)
         assert spec.trigger.cron is not None
         trigger = Trigger(spec.trigger.cron, timezone, spec.trigger.start_ms, spec.trigger.end_ms)
         # The last half hour's cycles (of today's run date, and of yesterday's just after
@@ -83,10 +87,13 @@ def console_user(store: Store, now_ms: int) -> str:
     """Make sure the console user `demo` exists with AdministratorAccess, give it a new
     random password, and return it (shown once, at start)."""
     try:
-        store.user(CONSOLE_USER)
+        with store.read() as tx:
+            tx.users.get(CONSOLE_USER)
     except NotFound:
-        store.create_user(CONSOLE_USER, "demo administrator", now_ms)
-        store.attach_policy("AdministratorAccess", "User", CONSOLE_USER, attach=True)
+        with store.write() as tx:
+            tx.users.create(CONSOLE_USER, "demo administrator", now_ms)
+            tx.policies.attach("AdministratorAccess", PrincipalType.USER, CONSOLE_USER, attach=True)
     password = secrets.token_urlsafe(9)
-    store.set_password(CONSOLE_USER, passwords.hash_password(password))
+    with store.write() as tx:
+        tx.users.set_password(CONSOLE_USER, passwords.hash_password(password))
     return password

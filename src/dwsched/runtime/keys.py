@@ -20,8 +20,7 @@ import sqlalchemy as sa
 
 from dwsched import config
 from dwsched.domain.models import AccessKey, KeyStatus
-from dwsched.store import Store
-from dwsched.store.secrets import SecretBox, ServerKeyError, generate_server_key
+from dwsched.store import SecretBox, ServerKeyError, Store, generate_server_key
 
 _ALPHABET = string.ascii_letters + string.digits
 # How `serve --workers N` tells its worker processes where the key file is (a key from
@@ -43,7 +42,8 @@ def create_key(store: Store, name: str, now_ms: int) -> AccessKey:
         status=KeyStatus.ENABLED,
         create_time=now_ms,
     )
-    store.create_key(key)
+    with store.write() as tx:
+        tx.keys.create(key)
     return key
 
 
@@ -118,17 +118,20 @@ def write_key_file(path: Path, key: str, replace: bool = True) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Unlocked:
+    store: Store  # the store sealing with `box`
     box: SecretBox
     created: bool  # the key file was made now
     sealed: int  # plaintext secrets sealed now
 
 
 def unlock(store: Store, secret_key: str | None, key_file: Path) -> Unlocked:
-    """Give `store` the server key: `secret_key` (DWSCHED_SECRET_KEY's value) if given, else
-    the one in `key_file`, created when the database has no sealed secret yet. Then seal the
-    secrets still stored in plaintext (from before sealing). ServerKeyError when the key is
-    not the one the database's secrets are sealed with."""
-    sealed_with = store.sealed_key_ids()
+    """`store` with the server key (`Unlocked.store`; `store` itself is left as it was):
+    `secret_key` (DWSCHED_SECRET_KEY's value) if given, else the one in `key_file`, created
+    when the database has no sealed secret yet. Then seal the secrets still stored in
+    plaintext (from before sealing). ServerKeyError when the key is not the one the
+    database's secrets are sealed with."""
+    with store.read() as tx:
+        sealed_with = tx.keys.sealed_key_ids()
     created = False
     if secret_key:
         box = SecretBox(secret_key, config.SECRET_KEY_ENV)
@@ -155,8 +158,10 @@ def unlock(store: Store, secret_key: str | None, key_file: Path) -> Unlocked:
             f"{', '.join(sorted(foreign))}, but {box.source} holds server key "
             f"{box.key_id}.{hint}"
         )
-    store.use_secrets(box)
-    return Unlocked(box, created, store.seal_plaintext_keys())
+    unlocked = store.sealing_with(box)
+    with unlocked.write() as tx:
+        sealed = tx.keys.seal_plaintext()
+    return Unlocked(unlocked, box, created, sealed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +206,9 @@ def rotate_server_key(
     if not secret_key and new_key_file is None:
         staged = _sibling(key_file, ".new")
         write_key_file(staged, new.export())
-    store.use_secrets(old)
     try:
-        resealed = store.reseal_keys(new)
+        with store.sealing_with(old).write() as tx:
+            resealed = tx.keys.reseal(new)
     except BaseException:
         if staged is not None:
             staged.unlink(missing_ok=True)
@@ -236,12 +241,14 @@ def handover(store: Store) -> dict[str, str]:
     return {_HANDOVER_ENV: str(Path(box.path).resolve())}
 
 
-def take_over(store: Store, environ: Mapping[str, str]) -> None:
-    """In a worker process: the server key its parent used (`handover`)."""
+def take_over(environ: Mapping[str, str]) -> SecretBox | None:
+    """In a worker process: the server key its parent used (`handover`), to open its store
+    with."""
     if environ.get(config.SECRET_KEY_ENV):
-        store.use_secrets(SecretBox(environ[config.SECRET_KEY_ENV], config.SECRET_KEY_ENV))
-    elif environ.get(_HANDOVER_ENV):
-        store.use_secrets(read_key_file(Path(environ[_HANDOVER_ENV])))
+        return SecretBox(environ[config.SECRET_KEY_ENV], config.SECRET_KEY_ENV)
+    if environ.get(_HANDOVER_ENV):
+        return read_key_file(Path(environ[_HANDOVER_ENV]))
+    return None
 
 
 def _sibling(path: Path, suffix: str) -> Path:

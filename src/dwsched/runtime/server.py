@@ -178,8 +178,7 @@ def worker_app() -> Starlette:
     """The app of one worker process of `serve --workers N`."""
     url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_WORKER_ENV])
     _configure_logging(log_level)
-    store = Store.open(url, migrate=False)
-    take_over(store, os.environ)
+    store = Store.open(url, migrate=False, secrets=take_over(os.environ))
     return build_app(store, default_timezone, parse_throttle(limits), body_timeout)
 
 

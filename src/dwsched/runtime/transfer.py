@@ -23,8 +23,7 @@ from dwsched.api import records
 from dwsched.domain.calendar import day_key, day_of
 from dwsched.domain.errors import DwschedError, InstancesExist, InvalidArgument
 from dwsched.domain.models import EnvType, NewProject
-from dwsched.store import EncodedBatch, RowBuilder, Store
-from dwsched.store.bulk import VALUES
+from dwsched.store import VALUES, EncodedBatch, RowBuilder, Store
 
 MAX_REPORTED = 20
 
@@ -243,7 +242,8 @@ def import_lines(
     the input is still checked so that the report names every bad line (up to 20), and
     everything is rolled back.
     """
-    known = store.all_projects()
+    with store.read() as tx:
+        known = tx.projects.all()
     taken = {p.name for p in known}
     decoder = _Decoder({p.id: p.timezone for p in known}, default_timezone)
     created: list[int] = []
@@ -300,6 +300,7 @@ def _new_project(project_id: int, taken: set[str], timezone: str) -> NewProject:
 def export_lines(
     store: Store, project_id: int, env_type: EnvType | None, biz_day_key: int | None
 ) -> Iterator[bytes]:
-    tz = store.get_project(project_id).timezone
-    for instance in store.iter_instances(project_id, env_type, biz_day_key):
-        yield records.encoder.encode(records.from_instance(instance, tz)) + b"\n"
+    with store.read() as tx:
+        tz = tx.projects.get(project_id).timezone
+        for instance in tx.instances.iter(project_id, env_type, biz_day_key):
+            yield records.encoder.encode(records.from_instance(instance, tz)) + b"\n"

@@ -20,6 +20,7 @@ from dwsched.domain.flowspec import NodeSpec, TriggerType, WorkflowSpec
 from dwsched.domain.models import EnvType, WorkflowDefinition
 from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
+from dwsched.store.projects import project_by_id
 from dwsched.store.schema import id_counters, tasks, workflow_definitions as defs, workflows
 
 _encode = msgspec.json.Encoder().encode
@@ -135,42 +136,6 @@ def definition_by_name(
         .order_by(defs.c.id)
     ).first()
     return None if row is None else _definition(row)
-
-
-def delete_definition(conn: sa.Connection, definition_id: int, project_id: int) -> None:
-    """Delete the definition; its workflow stops being scheduled (it stays, undeployed, for
-    the instances it made)."""
-    found = definition_by_id(conn, definition_id, project_id)
-    if found.workflow_id is not None:
-        conn.execute(
-            sa.update(workflows)
-            .where(workflows.c.id == found.workflow_id)
-            .values(definition_id=None)
-        )
-    conn.execute(sa.delete(defs).where(defs.c.id == definition_id))
-
-
-def definitions_page(
-    conn: sa.Connection,
-    project_id: int,
-    kind: str | None,
-    name: str | None,
-    owner: str | None,
-    offset: int,
-    limit: int,
-) -> tuple[int, list[WorkflowDefinition]]:
-    where: list[sa.ColumnElement[bool]] = [defs.c.project_id == project_id]
-    if kind is not None:
-        where.append(defs.c.kind == kind)
-    if name:
-        where.append(sa.func.lower(defs.c.name).contains(name.lower(), autoescape=True))
-    if owner is not None:
-        where.append(defs.c.owner == owner)
-    total = conn.execute(sa.select(sa.func.count()).select_from(defs).where(*where)).scalar_one()
-    rows = conn.execute(
-        sa.select(defs).where(*where).order_by(defs.c.id.desc()).offset(offset).limit(limit)
-    )
-    return int(total), [_definition(r) for r in rows]
 
 
 # Deployment
@@ -392,3 +357,97 @@ def workflows_by_ids(
             deployed = _workflow(row, tuple(task_rows.get(row.id, ())))
             found.append((deployed, row.first_run_day, row.generated_through))
     return found
+
+
+class Definitions:
+    """Workflow definitions, each deployed as a workflow when stored (`Tx.definitions`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get(self, definition_id: int, project_id: int | None = None) -> WorkflowDefinition:
+        return definition_by_id(self.conn, definition_id, project_id)
+
+    def create(
+        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int, nodes: bool
+    ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
+        """Store a definition and deploy it (with its nodes, or none as DataWorks'
+        CreateWorkflowDefinition does)."""
+        project_by_id(self.conn, project_id)
+        found = insert_definition(self.conn, project_id, text, spec, now_ms)
+        deployed = deploy(self.conn, found, spec, user, now_ms, with_nodes=nodes)
+        return definition_by_id(self.conn, found.id), deployed
+
+    def create_or_replace(
+        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int
+    ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
+        """Create the definition with its nodes, or overwrite the one it names: by its spec
+        id when that is a definition id of the workspace, else by its name."""
+        conn = self.conn
+        project_by_id(conn, project_id)
+        found: WorkflowDefinition | None = None
+        if spec.client_id.isdigit():
+            try:
+                found = definition_by_id(conn, int(spec.client_id), project_id)
+            except DefinitionNotFound:
+                found = None
+        found = found or definition_by_name(conn, project_id, spec.name)
+        if found is None:
+            found = insert_definition(conn, project_id, text, spec, now_ms)
+        else:
+            found = update_definition(conn, found.id, project_id, text, spec, now_ms)
+        deployed = deploy(conn, found, spec, user, now_ms, with_nodes=True)
+        return definition_by_id(conn, found.id), deployed
+
+    def update(
+        self,
+        definition_id: int,
+        project_id: int,
+        text: str,
+        spec: WorkflowSpec,
+        user: str,
+        now_ms: int,
+    ) -> DeployedWorkflow:
+        """Change the definition's own fields and deploy them as the next version (its nodes
+        stay as deployed)."""
+        found = update_definition(self.conn, definition_id, project_id, text, spec, now_ms)
+        return deploy(self.conn, found, spec, user, now_ms, with_nodes=False)
+
+    def delete(self, definition_id: int, project_id: int) -> None:
+        """Delete the definition; its workflow stops being scheduled (it stays, undeployed, for
+        the instances it made)."""
+        found = definition_by_id(self.conn, definition_id, project_id)
+        if found.workflow_id is not None:
+            self.conn.execute(
+                sa.update(workflows)
+                .where(workflows.c.id == found.workflow_id)
+                .values(definition_id=None)
+            )
+        self.conn.execute(sa.delete(defs).where(defs.c.id == definition_id))
+
+    def page(
+        self,
+        project_id: int,
+        kind: str | None,
+        name: str | None,
+        owner: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[WorkflowDefinition]]:
+        """A page of the workspace's definitions, newest first, and their count
+        (ProjectNotFound for no such workspace)."""
+        project_by_id(self.conn, project_id)
+        where: list[sa.ColumnElement[bool]] = [defs.c.project_id == project_id]
+        if kind is not None:
+            where.append(defs.c.kind == kind)
+        if name:
+            where.append(sa.func.lower(defs.c.name).contains(name.lower(), autoescape=True))
+        if owner is not None:
+            where.append(defs.c.owner == owner)
+        total = self.conn.execute(
+            sa.select(sa.func.count()).select_from(defs).where(*where)
+        ).scalar_one()
+        rows = self.conn.execute(
+            sa.select(defs).where(*where).order_by(defs.c.id.desc()).offset(offset).limit(limit)
+        )
+        return int(total), [_definition(r) for r in rows]

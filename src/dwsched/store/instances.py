@@ -11,7 +11,7 @@ shape (`plan`) and run on the DBAPI cursor: this is the hottest path of the serv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -20,6 +20,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
+from dwsched.domain.errors import InstanceNotFound
 from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
 from dwsched.domain.queries import InstancePage, InstanceQuery, SortField, SortKey
 from dwsched.store.bulk import EncodedBatch
@@ -589,31 +590,48 @@ def count_project_instances(conn: sa.Connection, project_id: int) -> int:
     return int(conn.execute(count).scalar() or 0)
 
 
-def iter_instances(
-    conn: sa.Connection,
-    project_id: int,
-    env_type: EnvType | None,
-    biz_day_key: int | None,
-    batch: int = 5000,
-) -> Iterable[WorkflowInstance]:
-    """Every instance of a project (optionally one env, one day), by day, env, then id."""
-    p = partitions.c
-    where: list[sa.ColumnElement[bool]] = [p.project_id == project_id]
-    if env_type is not None:
-        where.append(p.env_type == env_type.value)
-    if biz_day_key is not None:
-        where.append(p.biz_day == biz_day_key)
-    chosen = conn.execute(sa.select(p.id).where(*where).order_by(p.biz_day, p.env_type)).all()
-    for (partition_id,) in chosen:
-        after = 0
-        while True:
-            rows = conn.execute(
-                sa.select(wi)
-                .where(wi.c.partition_id == partition_id, wi.c.id > after)
-                .order_by(wi.c.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                break
-            yield from (_instance_of(r) for r in rows)
-            after = rows[-1].id
+class Instances:
+    """Workflow instances (`Tx.instances`; the listing runs on the raw cursor:
+    Store.list_instances)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get(self, instance_id: int) -> WorkflowInstance:
+        """InstanceNotFound when there is none."""
+        found = instances_by_ids(self.conn, [instance_id]).get(instance_id)
+        if found is None:
+            raise InstanceNotFound(instance_id)
+        return found
+
+    def iter(
+        self,
+        project_id: int,
+        env_type: EnvType | None,
+        biz_day_key: int | None,
+        batch: int = 5000,
+    ) -> Iterator[WorkflowInstance]:
+        """Every instance of a project (optionally one env, one day), by day, env, then id,
+        read in batches as the caller consumes them."""
+        p = partitions.c
+        where: list[sa.ColumnElement[bool]] = [p.project_id == project_id]
+        if env_type is not None:
+            where.append(p.env_type == env_type.value)
+        if biz_day_key is not None:
+            where.append(p.biz_day == biz_day_key)
+        chosen = self.conn.execute(
+            sa.select(p.id).where(*where).order_by(p.biz_day, p.env_type)
+        ).all()
+        for (partition_id,) in chosen:
+            after = 0
+            while True:
+                rows = self.conn.execute(
+                    sa.select(wi)
+                    .where(wi.c.partition_id == partition_id, wi.c.id > after)
+                    .order_by(wi.c.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    break
+                yield from (_instance_of(r) for r in rows)
+                after = rows[-1].id

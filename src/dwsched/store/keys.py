@@ -33,19 +33,6 @@ def _key(row: sa.Row[tuple[object, ...]]) -> AccessKey:
     )
 
 
-def insert_key(conn: sa.Connection, key: AccessKey, box: SecretBox | None) -> None:
-    """Store a new key, its secret sealed with `box` (as given without one)."""
-    conn.execute(
-        sa.insert(access_keys).values(
-            id=key.id,
-            secret=box.seal(key.id, key.secret) if box is not None else key.secret,
-            name=key.name,
-            status=key.status.value,
-            create_time=key.create_time,
-        )
-    )
-
-
 @lru_cache(maxsize=8)
 def _by_id(dialect: sa.Dialect) -> Compiled:
     return Compiled(sa.select(access_keys).where(access_keys.c.id == sa.bindparam("id")), dialect)
@@ -88,75 +75,106 @@ class KeySession:
         )
 
 
-def all_keys(conn: sa.Connection) -> list[AccessKey]:
-    rows = conn.execute(sa.select(access_keys).order_by(access_keys.c.create_time))
-    return [_key(r) for r in rows]
+class Keys:
+    """AccessKeys (`Tx.keys`): secrets written are sealed with the store's server key."""
 
+    def __init__(self, conn: sa.Connection, secrets: SecretBox | None) -> None:
+        self.conn = conn
+        self.secrets = secrets
 
-def set_key_status(conn: sa.Connection, access_key_id: str, status: KeyStatus) -> None:
-    done = conn.execute(
-        sa.update(access_keys).where(access_keys.c.id == access_key_id).values(status=status.value)
-    )
-    if done.rowcount == 0:
-        raise AccessKeyNotFound(access_key_id)
-
-
-def delete_key(conn: sa.Connection, access_key_id: str) -> None:
-    done = conn.execute(sa.delete(access_keys).where(access_keys.c.id == access_key_id))
-    if done.rowcount == 0:
-        raise AccessKeyNotFound(access_key_id)
-
-
-def sealed_key_ids(conn: sa.Connection) -> set[str]:
-    """The ids of the server keys the stored secrets are sealed with."""
-    rows = conn.execute(sa.select(access_keys.c.secret).where(access_keys.c.secret.like("enc:%")))
-    return {kid for (stored,) in rows if (kid := sealed_key_id(stored)) is not None}
-
-
-def seal_plaintext(conn: sa.Connection, box: SecretBox) -> int:
-    """Seal the secrets stored in plaintext (from before sealing); how many were."""
-    rows = conn.execute(
-        sa.select(access_keys.c.id, access_keys.c.secret).where(
-            access_keys.c.secret.not_like("enc:%")
-        )
-    ).all()
-    return sum(
-        _replace_secret(conn, key_id, stored, box.seal(key_id, stored)) for key_id, stored in rows
-    )
-
-
-def reseal(conn: sa.Connection, new: SecretBox, old: SecretBox) -> int:
-    """Seal every secret with `new`: those sealed with `old` and plaintext ones; those sealed
-    with `new` already stay. ServerKeyError for a secret sealed with any other key (the
-    caller's transaction then changes nothing). How many were sealed anew."""
-    if conn.dialect.name == "postgresql":
-        # Writers wait (a key created meanwhile would be sealed with the old key); readers,
-        # hence signed requests, do not.
-        conn.exec_driver_sql("LOCK TABLE access_keys IN EXCLUSIVE MODE")
-    rows = conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all()
-    done = 0
-    for key_id, stored in rows:
-        kid = sealed_key_id(stored)
-        if kid == new.key_id:
-            continue
-        if kid is not None and kid != old.key_id:
-            raise ServerKeyError(
-                f"The AccessKeySecret of {key_id} is sealed with server key {kid}, neither the "
-                f"current one ({old.key_id}) nor the new one ({new.key_id}); nothing was changed."
+    def create(self, key: AccessKey) -> None:
+        """Store a new key (`key.secret` is the plaintext), its secret sealed with the
+        store's server key (as given without one)."""
+        box = self.secrets
+        self.conn.execute(
+            sa.insert(access_keys).values(
+                id=key.id,
+                secret=box.seal(key.id, key.secret) if box is not None else key.secret,
+                name=key.name,
+                status=key.status.value,
+                create_time=key.create_time,
             )
-        try:
-            secret = old.open(key_id, stored)
-        except UnreadableSecret as exc:
-            raise ServerKeyError(f"{exc}; nothing was changed.") from exc
-        done += _replace_secret(conn, key_id, stored, new.seal(key_id, secret))
-    return done
+        )
 
+    def all(self) -> list[AccessKey]:
+        rows = self.conn.execute(sa.select(access_keys).order_by(access_keys.c.create_time))
+        return [_key(r) for r in rows]
 
-def _replace_secret(conn: sa.Connection, key_id: str, stored: str, sealed: str) -> int:
-    """Compare-and-set, so that two processes sealing at once seal each secret once."""
-    done = conn.execute(
-        sa.update(access_keys)
-        .where(access_keys.c.id == key_id, access_keys.c.secret == stored)
-        .values(secret=sealed)
-    )
-    return done.rowcount
+    def set_status(self, access_key_id: str, status: KeyStatus) -> None:
+        done = self.conn.execute(
+            sa.update(access_keys)
+            .where(access_keys.c.id == access_key_id)
+            .values(status=status.value)
+        )
+        if done.rowcount == 0:
+            raise AccessKeyNotFound(access_key_id)
+
+    def delete(self, access_key_id: str) -> None:
+        done = self.conn.execute(sa.delete(access_keys).where(access_keys.c.id == access_key_id))
+        if done.rowcount == 0:
+            raise AccessKeyNotFound(access_key_id)
+
+    def sealed_key_ids(self) -> set[str]:
+        """The ids of the server keys the stored secrets are sealed with."""
+        rows = self.conn.execute(
+            sa.select(access_keys.c.secret).where(access_keys.c.secret.like("enc:%"))
+        )
+        return {kid for (stored,) in rows if (kid := sealed_key_id(stored)) is not None}
+
+    def seal_plaintext(self) -> int:
+        """Seal the secrets stored in plaintext (from before sealing) with the store's server
+        key; how many there were."""
+        box = self._box("no server key to seal secrets with")
+        rows = self.conn.execute(
+            sa.select(access_keys.c.id, access_keys.c.secret).where(
+                access_keys.c.secret.not_like("enc:%")
+            )
+        ).all()
+        return sum(
+            self._replace_secret(key_id, stored, box.seal(key_id, stored))
+            for key_id, stored in rows
+        )
+
+    def reseal(self, new: SecretBox) -> int:
+        """Seal every secret with `new`: those sealed with the store's server key and
+        plaintext ones; those sealed with `new` already stay. ServerKeyError for a secret
+        sealed with any other key (the caller's transaction then changes nothing). How many
+        were sealed anew; the store goes on with its own key (`Store.sealing_with(new)` is
+        the store with the new one)."""
+        old = self._box("no current server key to open secrets with")
+        if self.conn.dialect.name == "postgresql":
+            # Writers wait (a key created meanwhile would be sealed with the old key); readers,
+            # hence signed requests, do not.
+            self.conn.exec_driver_sql("LOCK TABLE access_keys IN EXCLUSIVE MODE")
+        rows = self.conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all()
+        done = 0
+        for key_id, stored in rows:
+            kid = sealed_key_id(stored)
+            if kid == new.key_id:
+                continue
+            if kid is not None and kid != old.key_id:
+                raise ServerKeyError(
+                    f"The AccessKeySecret of {key_id} is sealed with server key {kid}, neither "
+                    f"the current one ({old.key_id}) nor the new one ({new.key_id}); nothing "
+                    "was changed."
+                )
+            try:
+                secret = old.open(key_id, stored)
+            except UnreadableSecret as exc:
+                raise ServerKeyError(f"{exc}; nothing was changed.") from exc
+            done += self._replace_secret(key_id, stored, new.seal(key_id, secret))
+        return done
+
+    def _box(self, missing: str) -> SecretBox:
+        if self.secrets is None:
+            raise RuntimeError(f"{missing} (Store.open(..., secrets=) or Store.sealing_with)")
+        return self.secrets
+
+    def _replace_secret(self, key_id: str, stored: str, sealed: str) -> int:
+        """Compare-and-set, so that two processes sealing at once seal each secret once."""
+        done = self.conn.execute(
+            sa.update(access_keys)
+            .where(access_keys.c.id == key_id, access_keys.c.secret == stored)
+            .values(secret=sealed)
+        )
+        return done.rowcount

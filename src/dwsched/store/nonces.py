@@ -46,6 +46,14 @@ def remember_nonce(
     return bool(run(cursor, _insert(dialect), values))
 
 
-def sweep_nonces(conn: sa.Connection, now_ms: int) -> int:
-    done = conn.execute(sa.delete(request_nonces).where(request_nonces.c.expires_at < now_ms))
-    return int(done.rowcount or 0)
+class Nonces:
+    """Replay protection's nonces (`Tx.nonces`; recording one runs on the raw cursor)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def sweep(self, now_ms: int) -> int:
+        done = self.conn.execute(
+            sa.delete(request_nonces).where(request_nonces.c.expires_at < now_ms)
+        )
+        return int(done.rowcount or 0)

@@ -17,8 +17,10 @@ from dwsched.store.schema import (
     operations,
     project_members,
     projects,
+    task_instances,
     tasks,
     workflow_definitions,
+    workflow_instances,
     workflows,
 )
 from dwsched.store.statements import Compiled, run
@@ -108,78 +110,119 @@ def timezone_on_cursor(cursor: Any, dialect: sa.Dialect, project_id: int) -> str
     return str(rows[0][0])
 
 
-def projects_page(
-    conn: sa.Connection,
-    ids: Sequence[int] | None,
-    names: Sequence[str] | None,
-    status: ProjectStatus | None,
-    offset: int,
-    limit: int,
-    name_contains: str | None = None,
-) -> tuple[int, list[Project]]:
-    """A page of workspaces by Id, and their count. `name_contains` matches a part of the
-    name, ignoring case; its `%`, `_` and `\\` are plain characters (escaped for LIKE)."""
-    where: list[sa.ColumnElement[bool]] = []
-    if ids:
-        where.append(projects.c.id.in_(ids))
-    if names:
-        where.append(projects.c.name.in_(names))
-    if name_contains:
-        # autoescape escapes `%`, `_` and `/` and sets ESCAPE '/': a backslash is then a
-        # plain character on both dialects (PostgreSQL's default escape is replaced).
-        folded = sa.func.lower(projects.c.name)
-        where.append(folded.contains(name_contains.lower(), autoescape=True))
-    if status is not None:
-        where.append(projects.c.status == status.value)
-    total = conn.execute(sa.select(sa.func.count()).select_from(projects).where(*where)).scalar()
-    rows = conn.execute(
-        sa.select(projects).where(*where).order_by(projects.c.id).offset(offset).limit(limit)
-    ).all()
-    return int(total or 0), [_project(r) for r in rows]
+class Projects:
+    """Workspaces, in one transaction (`Tx.projects`)."""
 
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
 
-def all_projects(conn: sa.Connection) -> list[Project]:
-    return [_project(r) for r in conn.execute(sa.select(projects).order_by(projects.c.id))]
+    def create(self, new: NewProject, now_ms: int) -> Project:
+        """Conflict when the name, or the id given, is taken."""
+        return insert_project(self.conn, new, now_ms)
 
+    def get(self, project_id: int) -> Project:
+        return project_by_id(self.conn, project_id)
 
-def update_project(
-    conn: sa.Connection, project_id: int, changes: ProjectChanges, now_ms: int
-) -> Project:
-    project_by_id(conn, project_id)
-    values: dict[str, object] = {
-        name: getattr(changes, name)
-        for name in ("display_name", "description", "timezone", "dev_environment_enabled")
-        if getattr(changes, name) is not None
-    }
-    if changes.status is not None:
-        values["status"] = changes.status.value
-    values["modify_time"] = now_ms
-    conn.execute(sa.update(projects).where(projects.c.id == project_id).values(**values))
-    return project_by_id(conn, project_id)
+    def timezone(self, project_id: int) -> str:
+        return project_timezone(self.conn, project_id)
 
+    def page(
+        self,
+        ids: Sequence[int] | None = None,
+        names: Sequence[str] | None = None,
+        status: ProjectStatus | None = None,
+        offset: int = 0,
+        limit: int = 1000,
+        name_contains: str | None = None,
+    ) -> tuple[int, list[Project]]:
+        """A page of workspaces by Id, and their count. `name_contains` matches a part of the
+        name, ignoring case; its `%`, `_` and `\\` are plain characters (escaped for LIKE)."""
+        where: list[sa.ColumnElement[bool]] = []
+        if ids:
+            where.append(projects.c.id.in_(ids))
+        if names:
+            where.append(projects.c.name.in_(names))
+        if name_contains:
+            # autoescape escapes `%`, `_` and `/` and sets ESCAPE '/': a backslash is then a
+            # plain character on both dialects (PostgreSQL's default escape is replaced).
+            folded = sa.func.lower(projects.c.name)
+            where.append(folded.contains(name_contains.lower(), autoescape=True))
+        if status is not None:
+            where.append(projects.c.status == status.value)
+        total = self.conn.execute(
+            sa.select(sa.func.count()).select_from(projects).where(*where)
+        ).scalar()
+        rows = self.conn.execute(
+            sa.select(projects).where(*where).order_by(projects.c.id).offset(offset).limit(limit)
+        ).all()
+        return int(total or 0), [_project(r) for r in rows]
 
-def delete_project(conn: sa.Connection, project_id: int) -> None:
-    """Delete a workspace. One that holds instances must first be disabled (Forbidden)."""
-    project = project_by_id(conn, project_id)
-    held = count_project_instances(conn, project_id)
-    if held and project.status is not ProjectStatus.FORBIDDEN:
-        raise ProjectNotEmpty(
-            f"The workspace {project_id} holds {held} workflow instances. Disable it first "
-            "(UpdateProject with Status=Forbidden), then delete it: the instances are deleted "
-            "with it."
+    def all(self) -> list[Project]:
+        rows = self.conn.execute(sa.select(projects).order_by(projects.c.id))
+        return [_project(r) for r in rows]
+
+    def update(self, project_id: int, changes: ProjectChanges, now_ms: int) -> Project:
+        project_by_id(self.conn, project_id)
+        values: dict[str, object] = {
+            name: getattr(changes, name)
+            for name in ("display_name", "description", "timezone", "dev_environment_enabled")
+            if getattr(changes, name) is not None
+        }
+        if changes.status is not None:
+            values["status"] = changes.status.value
+        values["modify_time"] = now_ms
+        self.conn.execute(sa.update(projects).where(projects.c.id == project_id).values(**values))
+        return project_by_id(self.conn, project_id)
+
+    def delete(self, project_id: int) -> None:
+        """Delete a workspace. One that holds instances must first be disabled (Forbidden)."""
+        conn = self.conn
+        project = project_by_id(conn, project_id)
+        held = count_project_instances(conn, project_id)
+        if held and project.status is not ProjectStatus.FORBIDDEN:
+            raise ProjectNotEmpty(
+                f"The workspace {project_id} holds {held} workflow instances. Disable it first "
+                "(UpdateProject with Status=Forbidden), then delete it: the instances are "
+                "deleted with it."
+            )
+        delete_project_instances(conn, project_id)
+        op_ids = sa.select(operations.c.id).where(operations.c.project_id == project_id)
+        conn.execute(
+            sa.delete(operation_instances).where(operation_instances.c.operation_id.in_(op_ids))
         )
-    delete_project_instances(conn, project_id)
-    op_ids = sa.select(operations.c.id).where(operations.c.project_id == project_id)
-    conn.execute(
-        sa.delete(operation_instances).where(operation_instances.c.operation_id.in_(op_ids))
-    )
-    for table in (
-        tasks,
-        workflow_definitions,
-        workflows,
-        operations,
-        project_members,
-        member_roles,
-    ):
-        conn.execute(sa.delete(table).where(table.c.project_id == project_id))
-    conn.execute(sa.delete(projects).where(projects.c.id == project_id))
+        for table in (
+            tasks,
+            workflow_definitions,
+            workflows,
+            operations,
+            project_members,
+            member_roles,
+        ):
+            conn.execute(sa.delete(table).where(table.c.project_id == project_id))
+        conn.execute(sa.delete(projects).where(projects.c.id == project_id))
+
+    def of(self, kind: str, ids: Sequence[Any]) -> dict[Any, int]:
+        """The workspace of each existing id of `kind` (domain.access.ID_KINDS: "Project",
+        "WorkflowInstance", ...); ids that do not exist are left out."""
+        return workspaces_of(self.conn, kind, ids)
+
+
+def workspaces_of(conn: sa.Connection, kind: str, ids: Sequence[Any]) -> dict[Any, int]:
+    """Each existing id's workspace (ids that do not exist are left out)."""
+    table = {
+        "Project": projects,
+        "WorkflowInstance": workflow_instances,
+        "TaskInstance": task_instances,
+        "Workflow": workflows,
+        "Definition": workflow_definitions,
+        "Task": tasks,
+        "Operation": operations,
+    }[kind]
+    key = table.c.id
+    project = key if table is projects else table.c.project_id
+    found: dict[Any, int] = {}
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(sa.select(key, project).where(key.in_(wanted[start : start + 500])))
+        found.update({r[0]: int(r[1]) for r in rows})
+    return found

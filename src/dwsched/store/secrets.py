@@ -4,7 +4,7 @@ Stored form: `enc:<key id>:<Fernet token>`. The key id is the first 8 hex digits
 SHA-256 of the server key, so a rotation tells the secrets sealed with the old key from the
 new ones, and a process with the wrong key says so instead of failing every signature. A
 stored secret without the `enc:` prefix is plaintext from before secrets were sealed: it is
-used as it is until a start with a server key seals it (`Store.seal_plaintext_keys`).
+used as it is until a start with a server key seals it (`Keys.seal_plaintext`).
 
 Every signed request needs its key's secret, and opening one costs a Fernet decryption (an
 HMAC and AES, about 10 µs): opened secrets are kept per process, keyed by (AccessKeyId,

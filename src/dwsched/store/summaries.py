@@ -28,53 +28,60 @@ def _partitions(
     return {int(r.id): day_from_key(int(r.biz_day)) for r in rows}
 
 
-def status_counts(
-    conn: sa.Connection, project_id: int, env: EnvType, days: Sequence[date]
-) -> dict[date, dict[str, int]]:
-    """BizDate -> status -> number of instances, for the given days (absent days: {})."""
-    wi = workflow_instances.c
-    found: dict[date, dict[str, int]] = {day: {} for day in days}
-    parts = _partitions(conn, project_id, env, days)
-    if not parts:
-        return found
-    rows = conn.execute(
-        sa.select(wi.partition_id, wi.status, sa.func.count())
-        .where(wi.partition_id.in_(list(parts)))
-        .group_by(wi.partition_id, wi.status)
-    )
-    for partition_id, status, count in rows:
-        found[parts[int(partition_id)]][str(status)] = int(count)
-    return found
+class Summaries:
+    """Aggregates the console shows (`Tx.summaries`)."""
 
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
 
-def latest_by_workflow(
-    conn: sa.Connection,
-    project_id: int,
-    env: EnvType,
-    days: Sequence[date],
-    workflow_ids: Sequence[int],
-    per_workflow: int,
-    before_ms: int,
-) -> dict[int, list[tuple[int, date, str, int]]]:
-    """Workflow id -> its newest instances due by `before_ms` (id, BizDate, status,
-    trigger time), newest first, at most `per_workflow` each, among the given days; only
-    the given workflows' instances are read (the (partition, workflow) index)."""
-    wi = workflow_instances.c
-    parts = _partitions(conn, project_id, env, days)
-    found: dict[int, list[tuple[int, date, str, int]]] = {}
-    if not parts or not workflow_ids:
-        return found
-    rows = conn.execute(
-        sa.select(wi.id, wi.partition_id, wi.workflow_id, wi.status, wi.trigger_time)
-        .where(
-            wi.partition_id.in_(list(parts)),
-            wi.workflow_id.in_(list(workflow_ids)),
-            wi.trigger_time <= before_ms,
+    def status_counts(
+        self, project_id: int, env: EnvType, days: Sequence[date]
+    ) -> dict[date, dict[str, int]]:
+        """BizDate -> status -> number of instances, for the given days (absent days: {})."""
+        wi = workflow_instances.c
+        found: dict[date, dict[str, int]] = {day: {} for day in days}
+        parts = _partitions(self.conn, project_id, env, days)
+        if not parts:
+            return found
+        rows = self.conn.execute(
+            sa.select(wi.partition_id, wi.status, sa.func.count())
+            .where(wi.partition_id.in_(list(parts)))
+            .group_by(wi.partition_id, wi.status)
         )
-        .order_by(wi.trigger_time.desc(), wi.id.desc())
-    )
-    for r in rows:
-        mine = found.setdefault(int(r.workflow_id), [])
-        if len(mine) < per_workflow:
-            mine.append((int(r.id), parts[int(r.partition_id)], str(r.status), int(r.trigger_time)))
-    return found
+        for partition_id, status, count in rows:
+            found[parts[int(partition_id)]][str(status)] = int(count)
+        return found
+
+    def latest_by_workflow(
+        self,
+        project_id: int,
+        env: EnvType,
+        days: Sequence[date],
+        workflow_ids: Sequence[int],
+        per_workflow: int,
+        before_ms: int,
+    ) -> dict[int, list[tuple[int, date, str, int]]]:
+        """Workflow id -> its newest instances due by `before_ms` (id, BizDate, status,
+        trigger time), newest first, at most `per_workflow` each, among the given days; only
+        the given workflows' instances are read (the (partition, workflow) index)."""
+        wi = workflow_instances.c
+        parts = _partitions(self.conn, project_id, env, days)
+        found: dict[int, list[tuple[int, date, str, int]]] = {}
+        if not parts or not workflow_ids:
+            return found
+        rows = self.conn.execute(
+            sa.select(wi.id, wi.partition_id, wi.workflow_id, wi.status, wi.trigger_time)
+            .where(
+                wi.partition_id.in_(list(parts)),
+                wi.workflow_id.in_(list(workflow_ids)),
+                wi.trigger_time <= before_ms,
+            )
+            .order_by(wi.trigger_time.desc(), wi.id.desc())
+        )
+        for r in rows:
+            mine = found.setdefault(int(r.workflow_id), [])
+            if len(mine) < per_workflow:
+                mine.append(
+                    (int(r.id), parts[int(r.partition_id)], str(r.status), int(r.trigger_time))
+                )
+        return found

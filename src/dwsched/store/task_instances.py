@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from dwsched.domain.calendar import day_from_key
-from dwsched.domain.errors import TaskInstanceNotFound
+from dwsched.domain.calendar import day_from_key, day_key
+from dwsched.domain.errors import NotFound, TaskInstanceNotFound
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, InstanceType
 from dwsched.domain.queries import SortField, SortKey
@@ -26,6 +26,8 @@ from dwsched.domain.task_instances import (
     TaskInstanceQuery,
     TimeRange,
 )
+from dwsched.store.engine import attempt_log
+from dwsched.store.projects import project_timezone
 from dwsched.store.schema import partitions, task_attempts, task_instances as ti, workflows
 
 SORT_COLUMNS: dict[SortField, sa.Column[Any]] = {
@@ -240,3 +242,53 @@ def _task_instance(r: sa.Row[Any]) -> TaskInstance:
         operation_type=r.operation_type,
         suspended=bool(r.suspended),
     )
+
+
+class TaskInstances:
+    """Task instances as the API reads them (`Tx.task_instances`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get(self, task_instance_id: int) -> TaskInstance:
+        """TaskInstanceNotFound when there is none."""
+        return task_instance_by_id(self.conn, task_instance_id)
+
+    def page(self, query: TaskInstanceQuery) -> tuple[str, TaskInstancePage]:
+        """The project's time zone and one page of its task instances of the query's
+        BizDate, taken in that zone (ProjectNotFound if there is no such workspace)."""
+        tz = project_timezone(self.conn, query.project_id)
+        day = day_key(query.biz_day(tz))
+        found = partition_id(self.conn, query.project_id, query.env_type, day)
+        if found is None:
+            return tz, TaskInstancePage(0, ())
+        return tz, task_instances_page(self.conn, found, query)
+
+    def log(self, task_instance_id: int, run_number: int | None) -> str:
+        """The log of attempt `run_number`, by default the latest.
+
+        An instance that has not run yet answers an empty log for its run 1 (the RunNumber
+        it shows). TaskInstanceNotFound for no such instance; NotFound for a run it has not
+        had.
+        """
+        latest = run_number_of(self.conn, task_instance_id)
+        wanted = latest if run_number is None else run_number
+        if latest == 0 and wanted <= 1:
+            return ""
+        log = attempt_log(self.conn, task_instance_id, wanted)
+        if log is None:
+            runs = f"its runs are 1 to {latest}" if latest else "it has not run yet"
+            raise NotFound(f"The task instance {task_instance_id} has no run {wanted}: {runs}.")
+        return log
+
+    def neighbours(
+        self, task_instance_id: int, upstream: bool, offset: int, limit: int
+    ) -> tuple[str, int, list[TaskInstance]]:
+        """The project's time zone, how many direct upstreams (or downstreams) the task
+        instance has in its workflow instance, and those from `offset`, by id ascending."""
+        found = task_instance_by_id(self.conn, task_instance_id)
+        tz = project_timezone(self.conn, found.project_id)
+        ids = list(found.upstream) if upstream else downstream_ids(self.conn, found)
+        chosen = ids[offset : offset + limit]
+        by_id = task_instances_by_ids(self.conn, chosen)
+        return tz, len(ids), [by_id[i] for i in chosen if i in by_id]

@@ -32,52 +32,57 @@ def refill(tokens: float, updated_at: int, now_ms: int, rate: float, burst: int)
     return min(float(burst), tokens + max(0, now_ms - updated_at) * rate / 1000.0)
 
 
-def lease_tokens(
-    conn: sa.Connection,
-    access_key_id: str,
-    action_class: str,
-    rate: float,
-    burst: int,
-    want: int,
-    now_ms: int,
-) -> Lease:
-    """Take up to `want` whole tokens from the key's bucket for the class, creating it full.
+class Buckets:
+    """The shared token buckets (`Tx.throttle`)."""
 
-    `conn` must be in a write transaction: the upsert locks the row on PostgreSQL, and
-    SQLite's `BEGIN IMMEDIATE` serialises the writers, so two processes never lease the same
-    token.
-    """
-    tokens, updated_at = _locked_row(conn, access_key_id, action_class, burst, now_ms)
-    available = refill(tokens, updated_at, now_ms, rate, burst)
-    # A token that has refilled but for a float's rounding (1 - 1e-16) counts as whole.
-    granted = min(want, math.floor(available + 1e-9))
-    retry_after_ms = 0
-    if granted == 0:
-        retry_after_ms = max(1, math.ceil((1.0 - available) * 1000.0 / rate))
-    conn.execute(
-        sa.update(tb)
-        .where(tb.c.access_key_id == access_key_id, tb.c.action_class == action_class)
-        .values(tokens=max(0.0, available - granted), updated_at=max(updated_at, now_ms))
-    )
-    return Lease(granted, retry_after_ms)
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
 
+    def lease(
+        self,
+        access_key_id: str,
+        action_class: str,
+        rate: float,
+        burst: int,
+        want: int,
+        now_ms: int,
+    ) -> Lease:
+        """Take up to `want` whole tokens from the key's bucket for the class, creating it full.
 
-def _locked_row(
-    conn: sa.Connection, access_key_id: str, action_class: str, burst: int, now_ms: int
-) -> tuple[float, int]:
-    """The row's (tokens, updated_at), inserted full when missing, locked until commit."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(tb).values(
-        access_key_id=access_key_id,
-        action_class=action_class,
-        tokens=float(burst),
-        updated_at=now_ms,
-    )
-    # A no-op update rather than DO NOTHING: RETURNING then gives the existing row too,
-    # and PostgreSQL locks it (one round trip instead of an insert and a SELECT FOR UPDATE).
-    upsert = statement.on_conflict_do_update(
-        index_elements=[tb.c.access_key_id, tb.c.action_class],
-        set_={"tokens": tb.c.tokens},
-    ).returning(tb.c.tokens, tb.c.updated_at)
-    row = conn.execute(upsert).one()
-    return float(row.tokens), int(row.updated_at)
+        The transaction must be a write one: the upsert locks the row on PostgreSQL, and
+        SQLite's `BEGIN IMMEDIATE` serialises the writers, so two processes never lease the same
+        token.
+        """
+        tokens, updated_at = self._locked_row(access_key_id, action_class, burst, now_ms)
+        available = refill(tokens, updated_at, now_ms, rate, burst)
+        # A token that has refilled but for a float's rounding (1 - 1e-16) counts as whole.
+        granted = min(want, math.floor(available + 1e-9))
+        retry_after_ms = 0
+        if granted == 0:
+            retry_after_ms = max(1, math.ceil((1.0 - available) * 1000.0 / rate))
+        self.conn.execute(
+            sa.update(tb)
+            .where(tb.c.access_key_id == access_key_id, tb.c.action_class == action_class)
+            .values(tokens=max(0.0, available - granted), updated_at=max(updated_at, now_ms))
+        )
+        return Lease(granted, retry_after_ms)
+
+    def _locked_row(
+        self, access_key_id: str, action_class: str, burst: int, now_ms: int
+    ) -> tuple[float, int]:
+        """The row's (tokens, updated_at), inserted full when missing, locked until commit."""
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(tb).values(
+            access_key_id=access_key_id,
+            action_class=action_class,
+            tokens=float(burst),
+            updated_at=now_ms,
+        )
+        # A no-op update rather than DO NOTHING: RETURNING then gives the existing row too,
+        # and PostgreSQL locks it (one round trip instead of an insert and a SELECT FOR UPDATE).
+        upsert = statement.on_conflict_do_update(
+            index_elements=[tb.c.access_key_id, tb.c.action_class],
+            set_={"tokens": tb.c.tokens},
+        ).returning(tb.c.tokens, tb.c.updated_at)
+        row = self.conn.execute(upsert).one()
+        return float(row.tokens), int(row.updated_at)

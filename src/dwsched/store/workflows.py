@@ -1,14 +1,20 @@
-"""Workflows as far as instances need them (the engine extends this)."""
+"""Deployed workflows: read (`Tx.workflows`; their SQL is definitions.py's, which deploys
+them), and recorded by name for imported instances."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dwsched.domain.flowspec import TriggerType
+from dwsched.domain.models import EnvType
+from dwsched.domain.workflows import DeployedWorkflow
+from dwsched.store.definitions import workflow_by_id, workflows_page
+from dwsched.store.projects import project_by_id
 from dwsched.store.schema import workflows
 from dwsched.store.statements import Compiled
 
@@ -45,3 +51,32 @@ def ensure_workflows(
             cursor.executemany(compiled.sql, rows)
     finally:
         cursor.close()
+
+
+class Workflows:
+    """Deployed workflows (`Tx.workflows`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get(self, workflow_id: int) -> DeployedWorkflow:
+        """WorkflowNotFound when there is none."""
+        return workflow_by_id(self.conn, workflow_id)
+
+    def page(
+        self,
+        project_id: int,
+        env_type: EnvType,
+        ids: Sequence[int] | None,
+        name: str | None,
+        owner: str | None,
+        trigger_type: TriggerType | None,
+        order: tuple[str, bool],
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[DeployedWorkflow]]:
+        """A page of the workspace's workflows and their count (ProjectNotFound)."""
+        project_by_id(self.conn, project_id)
+        return workflows_page(
+            self.conn, project_id, env_type, ids, name, owner, trigger_type, order, offset, limit
+        )

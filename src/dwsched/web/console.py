@@ -39,8 +39,8 @@ from dwsched.api.errors import API_VERSION, INTERNAL_ERROR, envelope, error_body
 from dwsched.api.throttle import READ, Throttle
 from dwsched.clock import Clock
 from dwsched.domain.errors import DwschedError, InvalidArgument, Throttled, UnknownAction
+from dwsched.domain.sessions import Session
 from dwsched.store import Store
-from dwsched.store.sessions import Session
 from dwsched.web import passwords, views
 from dwsched.web.signin import Busy, SignInGuard
 
@@ -228,31 +228,35 @@ class Console:
         """Sign-ins, failed ones too, are in the audit log (`dwsched audit --action
         ConsoleSignIn`)."""
         try:
-            self.store.record_audit(
-                audit.entry(
-                    now_ms=self.clock.now_ms(),
-                    user=name,
-                    access_key_id=AUDIT_LABEL,
-                    action="ConsoleSignIn",
-                    params={},
-                    result=result,
-                    request_id=str(uuid.uuid4()).upper(),
-                    source=source,
+            with self.store.write() as tx:
+                tx.audit.record(
+                    audit.entry(
+                        now_ms=self.clock.now_ms(),
+                        user=name,
+                        access_key_id=AUDIT_LABEL,
+                        action="ConsoleSignIn",
+                        params={},
+                        result=result,
+                        request_id=str(uuid.uuid4()).upper(),
+                        source=source,
+                    )
                 )
-            )
         except Exception:
             log.exception("audit_failed action=ConsoleSignIn")
 
     def _start_session(self, name: str, password: str) -> tuple[str | None, str]:
-        found = self.store.password_of(name)
+        with self.store.read() as tx:
+            found = tx.users.password_of(name)
         if not passwords.verify(found[1] if found else None, password) or found is None:
             return None, ""
         user_id, stored = found
         if passwords.needs_rehash(stored):
-            self.store.set_password(name, passwords.hash_password(password))
+            with self.store.write() as tx:
+                tx.users.set_password(name, passwords.hash_password(password))
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock.now_ms()
-        self.store.create_session(_digest(token), user_id, csrf, now, now + IDLE_MS)
+        with self.store.write() as tx:
+            tx.sessions.create(_digest(token), user_id, csrf, now, now + IDLE_MS)
         return token, csrf
 
     async def sign_out(self, request: Request) -> Response:
@@ -264,7 +268,8 @@ class Console:
     def _end_session(
         self, request: Request, _body: dict[str, Any], _found: Session
     ) -> dict[str, Any]:
-        self.store.end_session(_digest(request.cookies[COOKIE]))
+        with self.store.write() as tx:
+            tx.sessions.end(_digest(request.cookies[COOKIE]))
         return {"Success": True}
 
     # Calls -------------------------------------------------------------------------------
@@ -321,14 +326,17 @@ class Console:
     def _signed_in(self, request: Request) -> Session:
         token = request.cookies.get(COOKIE)
         now = self.clock.now_ms()
-        found = self.store.session(_digest(token), now) if token else None
+        with self.store.read() as tx:
+            found = tx.sessions.find(_digest(token), now) if token else None
         if found is not None and now - found.create_time > MAX_MS:
-            self.store.end_session(_digest(str(token)))
+            with self.store.write() as tx:
+                tx.sessions.end(_digest(str(token)))
             found = None
         if found is None:
             raise _Refused(401, "NotSignedIn", "Sign in to use the console.")
         if now - found.last_seen > TOUCH_MS:
-            self.store.touch_session(_digest(str(token)), now, now + IDLE_MS)
+            with self.store.write() as tx:
+                tx.sessions.touch(_digest(str(token)), now, now + IDLE_MS)
         return found
 
     @staticmethod

@@ -35,8 +35,8 @@ import threading
 from dataclasses import dataclass
 
 from dwsched.domain.errors import Throttled
+from dwsched.domain.sessions import Claim, Counter
 from dwsched.store import Store
-from dwsched.store.signins import Claim, Counter
 
 PAIR, NAME, SOURCE = "pair", "name", "source"
 
@@ -109,9 +109,10 @@ class SignInGuard:
         self._sweep(now_ms)
         source = source_key(host)
         counters = [Counter(PAIR, name, source)]
-        if not self.store.sign_in_trusted(name, source, now_ms):
-            counters += [Counter(NAME, name, ""), Counter(SOURCE, "", source)]
-        claim = self.store.claim_sign_in(counters, now_ms, hold_ms, KEEP_MS)
+        with self.store.write() as tx:
+            if not tx.signins.trusted(name, source, now_ms):
+                counters += [Counter(NAME, name, ""), Counter(SOURCE, "", source)]
+            claim = tx.signins.claim(counters, now_ms, hold_ms, KEEP_MS)
         if claim.wait_ms > 0:
             raise Throttled(
                 "Too many failed sign-ins for this user name or from this address; "
@@ -124,11 +125,13 @@ class SignInGuard:
         """The password was right: the try is taken back, the pair starts again, and the
         address is trusted for this user."""
         trust = (attempt.name, attempt.source, now_ms + TRUST_MS)
-        self.store.settle_sign_in(attempt.claim, forget=(PAIR,), trust=trust)
+        with self.store.write() as tx:
+            tx.signins.settle(attempt.claim, forget=(PAIR,), trust=trust)
 
     def cancel(self, attempt: Attempt) -> None:
         """The password was never checked: the try is taken back."""
-        self.store.settle_sign_in(attempt.claim)
+        with self.store.write() as tx:
+            tx.signins.settle(attempt.claim)
 
     def slot(self) -> _Slot:
         """A context holding one Argon2 slot; Busy at once when none is free."""
@@ -143,7 +146,8 @@ class SignInGuard:
             return
         try:
             self._last_sweep = now_ms
-            self.store.sweep_sign_ins(now_ms)
+            with self.store.write() as tx:
+                tx.signins.sweep(now_ms)
         finally:
             self._sweep_lock.release()
 

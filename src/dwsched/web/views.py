@@ -42,10 +42,12 @@ def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
     biz_date = p.required_integer("BizDate", minimum=MIN_MS, maximum=MAX_MS)
     days = p.integer("Days", minimum=1, maximum=MAX_DAYS) or 14
     env = p.choice("EnvType", EnvType) or EnvType.PROD
-    tz = ctx.store.get_project(project_id).timezone
+    with ctx.store.read() as tx:
+        tz = tx.projects.get(project_id).timezone
     last = day_of(biz_date, tz)
     wanted = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    counts = ctx.store.status_counts(project_id, env, wanted)
+    with ctx.store.read() as tx:
+        counts = tx.summaries.status_counts(project_id, env, wanted)
     return {
         "TimeZone": tz,
         "Statuses": [s.value for s in Status],
@@ -81,12 +83,14 @@ def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
     number, size, total, found = listed_workflows(ctx, p)
     project_id = p.required_integer("ProjectId")
     env = p.choice("EnvType", EnvType) or EnvType.PROD
-    tz = ctx.store.get_project(project_id).timezone
+    with ctx.store.read() as tx:
+        tz = tx.projects.get(project_id).timezone
     today = day_of(ctx.now_ms, tz)
     days = [today - timedelta(days=n) for n in range(RECENT_DAYS)]
-    latest = ctx.store.latest_by_workflow(
-        project_id, env, days, [w.id for w in found], LATEST_PER_WORKFLOW, ctx.now_ms
-    )
+    with ctx.store.read() as tx:
+        latest = tx.summaries.latest_by_workflow(
+            project_id, env, days, [w.id for w in found], LATEST_PER_WORKFLOW, ctx.now_ms
+        )
     items = []
     for deployed in found:
         trigger = deployed.spec.trigger

@@ -15,7 +15,7 @@ from dwsched.api import wire
 from dwsched.api.context import Context
 from dwsched.api.params import Params
 from dwsched.domain.access import ROLES, Kind, Role
-from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound
+from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound, UserNotFound
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PAGE = 100
@@ -72,30 +72,44 @@ def _member(project_id: int, user: Any, status: str, roles: set[str]) -> dict[st
 def create_project_member(ctx: Context, p: Params) -> dict[str, Any]:
     project_id = p.required_integer("ProjectId")
     user_id = _user_id(p)
-    ctx.store.add_member(project_id, user_id, _roles(p, required=True), ctx.now_ms)
+    add_member(ctx, project_id, user_id, _roles(p, required=True))
     return {}
 
 
+def add_member(ctx: Context, project_id: int, user_id: int, roles: list[str]) -> None:
+    """Make the user a member with `roles`; a user id naming no user is the UserId
+    parameter's fault."""
+    try:
+        with ctx.store.write() as tx:
+            tx.members.add(project_id, user_id, roles, ctx.now_ms)
+    except UserNotFound as exc:
+        raise InvalidArgument("UserId", f"The parameter UserId {user_id} names no user.") from exc
+
+
 def delete_project_member(ctx: Context, p: Params) -> dict[str, Any]:
-    ctx.store.remove_member(p.required_integer("ProjectId"), _user_id(p))
+    with ctx.store.write() as tx:
+        tx.members.remove(p.required_integer("ProjectId"), _user_id(p))
     return {}
 
 
 def grant_member_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
     project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
-    ctx.store.change_roles(project_id, user_id, _roles(p, required=True), grant=True)
+    with ctx.store.write() as tx:
+        tx.members.change_roles(project_id, user_id, _roles(p, required=True), grant=True)
     return {}
 
 
 def revoke_member_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
     project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
-    ctx.store.change_roles(project_id, user_id, _roles(p, required=True), grant=False)
+    with ctx.store.write() as tx:
+        tx.members.change_roles(project_id, user_id, _roles(p, required=True), grant=False)
     return {}
 
 
 def get_project_member(ctx: Context, p: Params) -> dict[str, Any]:
     project_id, user_id = p.required_integer("ProjectId"), _user_id(p)
-    found = ctx.store.members(project_id, [user_id], None)
+    with ctx.store.read() as tx:
+        found = tx.members.find(project_id, [user_id], None)
     if not found:
         raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
     user, status, roles = found[0]
@@ -118,7 +132,8 @@ def list_project_members(ctx: Context, p: Params) -> dict[str, Any]:
         user_ids = [int(i) for i in raw_ids]
     codes = _roles(p, required=False) or None
     number, size = _page(p)
-    found = ctx.store.members(project_id, user_ids, codes)
+    with ctx.store.read() as tx:
+        found = tx.members.find(project_id, user_ids, codes)
     items = [_member(project_id, u, s, r) for u, s, r in found]
     chosen = items[(number - 1) * size : number * size]
     return {"PagingInfo": wire.paging(number, size, len(items), "ProjectMembers", chosen)}
@@ -138,7 +153,8 @@ def _project_role(project_id: int, r: Role) -> dict[str, Any]:
 
 def list_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
     project_id = p.required_integer("ProjectId")
-    ctx.store.get_project(project_id)
+    with ctx.store.read() as tx:
+        tx.projects.get(project_id)
     kind = p.text("Type", max_length=32)
     if kind not in (None, "System", "UserCustom"):
         raise InvalidArgument("Type", "The parameter Type must be System or UserCustom.")
@@ -159,7 +175,8 @@ def list_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
 
 def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
     project_id = p.required_integer("ProjectId")
-    ctx.store.get_project(project_id)
+    with ctx.store.read() as tx:
+        tx.projects.get(project_id)
     code = p.required_text("Code", max_length=64)
     if code not in ROLES:
         raise NotFound(f"The workspace role {code!r} does not exist.")

@@ -402,7 +402,8 @@ def rerun_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
         "status": None if status is None else status.value,
     }
     if bizdate is not None:
-        tz = ctx.store.get_project(project_id).timezone
+        with ctx.store.read() as tx:
+            tz = tx.projects.get(project_id).timezone
         match["biz_day"] = int(day_of(bizdate, tz, "Bizdate").strftime("%Y%m%d"))
     wanted = _task_filter(p.json_object("Filter"))
     found = ctx.store.rerun_instances(
@@ -482,7 +483,8 @@ def trigger_scheduler_task_instance(ctx: Context, p: Params) -> dict[str, Any]:
 def list_task_instance_operation_logs(ctx: Context, p: Params) -> dict[str, Any]:
     task_instance_id = p.required_integer("Id")
     wanted = page(p.integer("PageNumber"), p.integer("PageSize"))
-    tz = ctx.store.get_task_instance(task_instance_id)[0]
+    with ctx.store.read() as tx:
+        tz = tx.projects.timezone(tx.task_instances.get(task_instance_id).project_id)
     when = p.integer("Date", minimum=MIN_MS, maximum=MAX_MS)
     today = day_of(ctx.now_ms, tz, "Date")
     day = today if when is None else day_of(when, tz, "Date")

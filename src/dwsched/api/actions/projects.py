@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dwsched.api import wire
+from dwsched.api.actions.members import add_member
 from dwsched.api.context import Context
 from dwsched.api.params import Params, to_choice
 from dwsched.domain.calendar import zone
@@ -29,25 +30,27 @@ def create_project(ctx: Context, p: Params) -> dict[str, Any]:
     name = check_project_name(p.required_text("Name", max_length=64))
     tz = p.text("TimeZone", max_length=64) or ctx.default_timezone
     zone(tz)
-    project = ctx.store.create_project(
-        NewProject(
-            name=name,
-            timezone=tz,
-            display_name=p.text("DisplayName", max_length=256) or name,
-            description=p.text("Description", max_length=4096) or "",
-            owner=ctx.access_key_id,
-            dev_environment_enabled=p.boolean("DevEnvironmentEnabled") is not False,
-        ),
-        ctx.now_ms,
-    )
+    with ctx.store.write() as tx:
+        project = tx.projects.create(
+            NewProject(
+                name=name,
+                timezone=tz,
+                display_name=p.text("DisplayName", max_length=256) or name,
+                description=p.text("Description", max_length=4096) or "",
+                owner=ctx.access_key_id,
+                dev_environment_enabled=p.boolean("DevEnvironmentEnabled") is not False,
+            ),
+            ctx.now_ms,
+        )
     if ctx.caller is not None and ctx.caller.user_id is not None:
         # As in DataWorks, the user who creates a workspace is its owner.
-        ctx.store.add_member(project.id, ctx.caller.user_id, [OWNER_ROLE], ctx.now_ms)
+        add_member(ctx, project.id, ctx.caller.user_id, [OWNER_ROLE])
     return {"Id": project.id, "ProjectId": project.id}
 
 
 def get_project(ctx: Context, p: Params) -> dict[str, Any]:
-    return {"Project": wire.project(ctx.store.get_project(p.required_integer("Id")))}
+    with ctx.store.read() as tx:
+        return {"Project": wire.project(tx.projects.get(p.required_integer("Id")))}
 
 
 def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
@@ -58,14 +61,15 @@ def list_projects(ctx: Context, p: Params) -> dict[str, Any]:
         # Only the workspaces the caller may read: others are not even counted.
         readable = ctx.caller.readable
         ids = [i for i in (ids if ids is not None else sorted(readable)) if i in readable] or [0]
-    total, found = ctx.store.list_projects(
-        ids=ids,
-        names=p.str_list("Names", 1000),
-        status=p.choice("Status", ProjectStatus),
-        offset=(number - 1) * size,
-        limit=size,
-        name_contains=p.text("Name", max_length=64),
-    )
+    with ctx.store.read() as tx:
+        total, found = tx.projects.page(
+            ids=ids,
+            names=p.str_list("Names", 1000),
+            status=p.choice("Status", ProjectStatus),
+            offset=(number - 1) * size,
+            limit=size,
+            name_contains=p.text("Name", max_length=64),
+        )
     return {
         "PagingInfo": wire.paging(number, size, total, "Projects", [wire.project(x) for x in found])
     }
@@ -84,7 +88,8 @@ def update_project(ctx: Context, p: Params) -> dict[str, Any]:
         timezone=tz,
         dev_environment_enabled=p.boolean("DevEnvironmentEnabled"),
     )
-    ctx.store.update_project(project_id, changes, ctx.now_ms)
+    with ctx.store.write() as tx:
+        tx.projects.update(project_id, changes, ctx.now_ms)
     return {}
 
 
@@ -98,5 +103,6 @@ def _settable(status: str) -> ProjectStatus:
 
 
 def delete_project(ctx: Context, p: Params) -> dict[str, Any]:
-    ctx.store.delete_project(p.required_integer("Id"))
+    with ctx.store.write() as tx:
+        tx.projects.delete(p.required_integer("Id"))
     return {}

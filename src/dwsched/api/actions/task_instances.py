@@ -53,7 +53,8 @@ def list_task_instances(ctx: Context, p: Params) -> dict[str, Any]:
         sort=parse_sort(p.text("SortBy", max_length=256) or ""),
         page=_page(p),
     )
-    tz, found = ctx.store.list_task_instances(query)
+    with ctx.store.read() as tx:
+        tz, found = tx.task_instances.page(query)
     items = [wire.task_instance(t, tz) for t in found.items]
     return {
         "PagingInfo": wire.paging(
@@ -91,22 +92,26 @@ def _filter(value: dict[str, Any] | None) -> tuple[TimeRange, TimeRange, TimeRan
 
 
 def get_task_instance(ctx: Context, p: Params) -> dict[str, Any]:
-    tz, found = ctx.store.get_task_instance(p.required_integer("Id"))
+    with ctx.store.read() as tx:
+        found = tx.task_instances.get(p.required_integer("Id"))
+        tz = tx.projects.timezone(found.project_id)
     return {"TaskInstance": wire.task_instance_detail(found, tz)}
 
 
 def get_task_instance_log(ctx: Context, p: Params) -> dict[str, Any]:
     task_instance_id = p.required_integer("Id")
     run_number = p.integer("RunNumber", maximum=MAX_RUN_NUMBER)
-    return {"TaskInstanceLog": ctx.store.task_instance_log(task_instance_id, run_number)}
+    with ctx.store.read() as tx:
+        return {"TaskInstanceLog": tx.task_instances.log(task_instance_id, run_number)}
 
 
 def _neighbours(ctx: Context, p: Params, upstream: bool) -> dict[str, Any]:
     task_instance_id = p.required_integer("Id")
     wanted = _page(p)
-    tz, total, found = ctx.store.neighbour_task_instances(
-        task_instance_id, upstream, wanted.offset, wanted.size
-    )
+    with ctx.store.read() as tx:
+        tz, total, found = tx.task_instances.neighbours(
+            task_instance_id, upstream, wanted.offset, wanted.size
+        )
     return {
         "PagingInfo": wire.task_instance_neighbours(
             wanted.number, wanted.size, total, upstream, found, tz

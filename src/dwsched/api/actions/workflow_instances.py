@@ -73,5 +73,7 @@ def _filter(value: dict[str, Any] | None) -> tuple[tuple[Status, ...], int | Non
 
 
 def get_workflow_instance(ctx: Context, p: Params) -> dict[str, Any]:
-    tz, found = ctx.store.get_instance(p.required_integer("Id"))
+    with ctx.store.read() as tx:
+        found = tx.instances.get(p.required_integer("Id"))
+        tz = tx.projects.timezone(found.project_id)
     return {"WorkflowInstance": wire.workflow_instance(found, tz)}

@@ -29,7 +29,8 @@ WORKFLOW_SORTS = {"Id": "id", "CreateTime": "create_time", "ModifyTime": "modify
 
 def _spec(ctx: Context, p: Params, project_id: int) -> tuple[str, flowspec.WorkflowSpec]:
     text = p.required_text("Spec", max_length=MAX_SPEC)
-    tz = ctx.store.get_project(project_id).timezone
+    with ctx.store.read() as tx:
+        tz = tx.projects.get(project_id).timezone
     return text, flowspec.parse(text, tz, default_owner=ctx.access_key_id)
 
 
@@ -41,9 +42,10 @@ def _definition_id(p: Params) -> int:
 def create_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     project_id = p.required_integer("ProjectId")
     text, spec = _spec(ctx, p, project_id)
-    definition, _ = ctx.store.create_definition(
-        project_id, text, spec, ctx.access_key_id, ctx.now_ms, nodes=False
-    )
+    with ctx.store.write() as tx:
+        definition, _ = tx.definitions.create(
+            project_id, text, spec, ctx.access_key_id, ctx.now_ms, nodes=False
+        )
     return {"Id": str(definition.id)}
 
 
@@ -53,9 +55,10 @@ def import_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     text, spec = _spec(ctx, p, project_id)
     response = ""
     if not dry_run:
-        definition, _ = ctx.store.import_definition(
-            project_id, text, spec, ctx.access_key_id, ctx.now_ms
-        )
+        with ctx.store.write() as tx:
+            definition, _ = tx.definitions.create_or_replace(
+                project_id, text, spec, ctx.access_key_id, ctx.now_ms
+            )
         response = str(definition.id)
     return {
         "AsyncJob": {
@@ -75,21 +78,22 @@ def update_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     definition_id = _definition_id(p)
     project_id = p.required_integer("ProjectId")
     text, spec = _spec(ctx, p, project_id)
-    ctx.store.update_definition(
-        definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms
-    )
+    with ctx.store.write() as tx:
+        tx.definitions.update(definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms)
     return {"Success": True}
 
 
 def delete_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     definition_id = _definition_id(p)
-    ctx.store.delete_definition(definition_id, p.required_integer("ProjectId"))
+    with ctx.store.write() as tx:
+        tx.definitions.delete(definition_id, p.required_integer("ProjectId"))
     return {"Success": True}
 
 
 def get_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     definition_id = _definition_id(p)
-    found = ctx.store.get_definition(definition_id, p.integer("ProjectId"))
+    with ctx.store.read() as tx:
+        found = tx.definitions.get(definition_id, p.integer("ProjectId"))
     return {"WorkflowDefinition": wire.workflow_definition(found)}
 
 
@@ -98,14 +102,15 @@ def list_workflow_definitions(ctx: Context, p: Params) -> dict[str, Any]:
     kind = p.choice("Type", flowspec.WorkflowKind)
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_DEFINITION_PAGE) or 10
-    total, found = ctx.store.list_definitions(
-        project_id,
-        None if kind is None else kind.value,
-        p.text("Name", max_length=512),
-        p.text("Owner", max_length=64),
-        (number - 1) * size,
-        size,
-    )
+    with ctx.store.read() as tx:
+        total, found = tx.definitions.page(
+            project_id,
+            None if kind is None else kind.value,
+            p.text("Name", max_length=512),
+            p.text("Owner", max_length=64),
+            (number - 1) * size,
+            size,
+        )
     items = [wire.workflow_definition_item(d) for d in found]
     return {"PagingInfo": wire.paging(number, size, total, "WorkflowDefinitions", items)}
 
@@ -122,17 +127,18 @@ def listed_workflows(ctx: Context, p: Params) -> tuple[int, int, int, list[Deplo
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_WORKFLOW_PAGE) or 10
     trigger_type = p.choice("TriggerType", flowspec.TriggerType)
-    total, found = ctx.store.list_workflows(
-        project_id,
-        p.choice("EnvType", EnvType) or EnvType.PROD,
-        p.int_list("Ids", 1000),
-        p.text("Name", max_length=512),
-        p.text("Owner", max_length=64),
-        trigger_type,
-        _workflow_sort(p.text("SortBy", max_length=64)),
-        (number - 1) * size,
-        size,
-    )
+    with ctx.store.read() as tx:
+        total, found = tx.workflows.page(
+            project_id,
+            p.choice("EnvType", EnvType) or EnvType.PROD,
+            p.int_list("Ids", 1000),
+            p.text("Name", max_length=512),
+            p.text("Owner", max_length=64),
+            trigger_type,
+            _workflow_sort(p.text("SortBy", max_length=64)),
+            (number - 1) * size,
+            size,
+        )
     return number, size, total, list(found)
 
 
@@ -153,7 +159,8 @@ def _workflow_sort(text: str | None) -> tuple[str, bool]:
 def get_workflow(ctx: Context, p: Params) -> dict[str, Any]:
     workflow_id = p.required_integer("Id")
     env = p.choice("EnvType", EnvType) or EnvType.PROD
-    found = ctx.store.get_workflow(workflow_id)
+    with ctx.store.read() as tx:
+        found = tx.workflows.get(workflow_id)
     if found.env_type is not env:
         raise WorkflowNotFound(workflow_id)
     return {"Workflow": wire.workflow(found, with_tasks=True)}
