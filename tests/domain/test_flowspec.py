@@ -503,12 +503,6 @@ def test_text_that_is_not_json(text: str) -> None:
     assert caught.value.message.startswith("The parameter Spec is not valid JSON: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain/flowspec.parse: a fault at the root ($) has no ' - at ' suffix in msgspec's "
-    "message, so the path becomes '$' + the whole message: 'invalid at $Object missing "
-    "required field `kind: Object missing required field `kind`'",
-)
 @pytest.mark.parametrize(
     ("envelope", "words"),
     [

@@ -304,8 +304,10 @@ def parse(text: str, default_timezone: str, default_owner: str = "") -> Workflow
     try:
         envelope = _decoder.decode(text)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at ")
-        raise invalid(f"${path.removeprefix('`$').removesuffix('`')}", message or str(exc)) from exc
+        # msgspec ends the message with " - at `$.path`", except for a fault at the root.
+        message, at, path = str(exc).rpartition(" - at ")
+        where = path.removeprefix("`$").removesuffix("`") if at else ""
+        raise invalid(f"${where}", message if at else str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise InvalidArgument(PARAM, f"The parameter Spec is not valid JSON: {exc}") from exc
     try:
