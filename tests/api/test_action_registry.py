@@ -193,5 +193,6 @@ def test_audited_actions_are_recorded_and_the_others_are_not(store: Store) -> No
             )
         except DwschedError:
             pass
-    recorded = {e.action for e in store.audit_entries(limit=1000)}
+    with store.read() as tx:
+        recorded = {e.action for e in tx.audit.entries(limit=1000)}
     assert recorded == {row[0] for row in EXPECTED if row[5]}

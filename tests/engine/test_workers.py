@@ -82,7 +82,8 @@ def deploy_due(store: Store, nodes: list[dict[str, Any]], cron: str) -> int:
     )
     now = int(time.time() * 1000)
     spec = flowspec.parse(text, TZ)
-    _, deployed = store.create_definition(p.id, text, spec, "tester", now, nodes=True)
+    with store.write() as tx:
+        _, deployed = tx.definitions.create(p.id, text, spec, "tester", now, nodes=True)
     run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
     assert spec.trigger.cron is not None
     trigger = Trigger(spec.trigger.cron, TZ, spec.trigger.start_ms, spec.trigger.end_ms)
@@ -95,9 +96,10 @@ def tasks(store: Store, project_id: int) -> list[Any]:
     """The workspace's task instances of the BizDate deploy_due makes."""
     day = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=2)
     biz_ms = int(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(TZ)).timestamp() * 1000)
-    _, found = store.list_task_instances(
-        TaskInstanceQuery(project_id=project_id, biz_date_ms=biz_ms, page=page(1, 100))
-    )
+    with store.read() as tx:
+        _, found = tx.task_instances.page(
+            TaskInstanceQuery(project_id=project_id, biz_date_ms=biz_ms, page=page(1, 100))
+        )
     return list(found.items)
 
 
@@ -210,8 +212,8 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     by_name = sorted(tasks(store, project_id), key=lambda t: (t.trigger_time, t.id))
     broken = [t for t in by_name if t.name == "after"][1]
     running = next(t for t in by_name if t.name == "hold")
-    with store.write() as conn:
-        conn.execute(
+    with store.write() as tx:
+        tx.conn.execute(
             sa.update(task_instances)
             .where(task_instances.c.id == broken.id)
             .values(upstream="not a list")
@@ -231,8 +233,8 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     clock.advance(HEARTBEAT_MS)
     engine.tick()
     engine.worker.wait_idle()
-    with store.read() as conn:  # (listings would read the broken row too)
-        found = conn.execute(sa.select(task_instances.c.status)).scalars().all()
+    with store.read() as tx:  # (listings would read the broken row too)
+        found = tx.conn.execute(sa.select(task_instances.c.status)).scalars().all()
     assert sum(s in ("Running", "Success") for s in found) >= 2, found  # claimed again
 
 
@@ -269,5 +271,6 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
         time.sleep(0.2)
     wait(lambda: not process_alive(pid, identity), "the orphan to be killed", 10)
     (task,) = tasks(store, project_id)
-    log = store.task_instance_log(task.id, None)
+    with store.read() as tx:
+        log = tx.task_instances.log(task.id, None)
     assert "is no longer running" in log and "was killed" in log, log

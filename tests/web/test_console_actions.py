@@ -18,6 +18,7 @@ from dwsched.api.calls import Calls
 from dwsched.api.registry import ACTIONS, CONSOLE
 from dwsched.api.throttle import WRITE, Limit, Throttle, ThrottleSettings
 from dwsched.clock import ManualClock
+from dwsched.domain.users import PrincipalType
 from dwsched.store import Store
 from dwsched.web import passwords, views
 from dwsched.web.console import Console
@@ -37,9 +38,10 @@ def call(store: Store) -> Iterator[Call]:
     clock = ManualClock(START)
     limits = ThrottleSettings({WRITE: Limit(0.001, 1)})
     console = Console(store, clock, Calls(store, clock, "Asia/Shanghai"), Throttle(store, limits))
-    store.create_user("ada", "ada", START)
-    store.attach_policy("AdministratorAccess", "User", "ada", attach=True)
-    store.set_password("ada", passwords.hash_password(PASSWORD))
+    with store.write() as tx:
+        tx.users.create("ada", "ada", START)
+        tx.policies.attach("AdministratorAccess", PrincipalType.USER, "ada", attach=True)
+        tx.users.set_password("ada", passwords.hash_password(PASSWORD))
     transport = httpx.ASGITransport(Starlette(routes=console.routes()), client=("10.0.0.1", 50000))
     client = httpx.AsyncClient(transport=transport, base_url="http://console")
     loop = asyncio.new_event_loop()
@@ -81,6 +83,7 @@ def test_the_console_serves_actions_and_views_as_the_registry_declares(
         answer = call(name)
         assert (answer.status_code, code(answer)) == (429, "Throttling.User"), name
 
-    recorded = {e.action for e in store.audit_entries(user="ada")} - {"ConsoleSignIn"}
+    with store.read() as tx:
+        recorded = {e.action for e in tx.audit.entries(user="ada")} - {"ConsoleSignIn"}
     refused_writes = {n for n in set(ACTIONS) - CONSOLE if ACTIONS[n].audited}
     assert recorded == refused_writes | set(UNKNOWN) | {first}
