@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dwsched.clock import Clock
+from dwsched.domain.attempts import VIRTUAL_PER_CLAIM, Claimed
 from dwsched.domain.execution import ConditionError, evaluate_condition, retry_allowed
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import Status
@@ -49,7 +50,6 @@ from dwsched.engine.runner import (
     shell_variable,
 )
 from dwsched.store import Store
-from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
 
 log = logging.getLogger("dwsched.worker")
 HEARTBEAT_MS = 5_000
