@@ -136,7 +136,7 @@ def _apply(
         values["triggered_at"] = now_ms
     new = old if outcome.status is None else outcome.status
     transitions.move(
-        conn, [row.id], old, new, op.cause, now_ms, values, [ti.c.suspended == row.suspended]
+        conn, [row.id], old, new, op.cause, now_ms, values, {"suspended": row.suspended}
     )
 
 

@@ -63,9 +63,9 @@ def record_process(
     conn.execute(sa.update(ti).where(ti.c.id == task_instance_id).values(pid=pid, process=process))
 
 
-def _own(claimed: Claimed) -> list[sa.ColumnElement[bool]]:
+def _own(claimed: Claimed) -> dict[str, Any]:
     """The attempt is still this claim's: same run, same worker."""
-    return [ti.c.run_number == claimed.run_number, ti.c.worker == claimed.worker]
+    return {"run_number": claimed.run_number, "worker": claimed.worker}
 
 
 def set_checking(conn: sa.Connection, claimed: Claimed, log: str, now_ms: int) -> None:
@@ -123,13 +123,6 @@ def finish(
     WaitResource until `retry_at`; False (nothing written) when the attempt is no longer
     in progress for this worker (recovery, or another worker, has taken it over)."""
     lock_instance(conn, claimed.workflow_instance_id)
-    current = conn.execute(
-        sa.select(ti.c.status).where(
-            ti.c.id == claimed.id, *_own(claimed), ti.c.status.in_(RUNNING_VALUES)
-        )
-    ).scalar()
-    if current is None:
-        return False
     values: dict[str, Any] = {"worker": None, "pid": None, "process": None, "modify_time": now_ms}
     if retry_at is not None:
         new = Status.WAIT_RESOURCE
@@ -141,9 +134,11 @@ def finish(
         values["finished_time"] = now_ms
     if claimed.recovering:
         cause = Cause.RECOVERY
-    moved = transitions.move(
-        conn, [claimed.id], Status(current), new, cause, now_ms, values, _own(claimed)
-    )
+    # In progress, it is in the status it was claimed in, or Checking after Running.
+    for old in (claimed.status, Status.CHECKING):
+        moved = transitions.move(conn, [claimed.id], old, new, cause, now_ms, values, _own(claimed))
+        if moved or claimed.status is not Status.RUNNING:
+            break
     if not moved:
         return False
     _attempt(conn, claimed, status, exit_code, log, now_ms)
@@ -247,10 +242,13 @@ def claimed_of(
     worker: str,
     recovering: bool = False,
 ) -> Claimed:
-    """A task_instances row (all columns) as the attempt `run_number` of `worker`."""
-    tz = conn.execute(
-        sa.select(workflows.c.timezone).where(workflows.c.id == row.workflow_id)
-    ).scalar()
+    """A task_instances row (all columns; with its workflow's `timezone`, if read with it)
+    as the attempt `run_number` of `worker`."""
+    tz = row.timezone if "timezone" in row._fields else None
+    if tz is None:
+        tz = conn.execute(
+            sa.select(workflows.c.timezone).where(workflows.c.id == row.workflow_id)
+        ).scalar()
     return Claimed(
         row.id,
         row.workflow_instance_id,

@@ -23,7 +23,7 @@ from dwsched.domain.transitions import RUNNING_VALUES, Cause
 from dwsched.store import transitions
 from dwsched.store.attempts import claimed_of, new_attempts
 from dwsched.store.planning import lock_instance, lock_instances, plan_instance
-from dwsched.store.schema import task_instances as ti
+from dwsched.store.schema import task_instances as ti, workflows
 
 VIRTUAL = "VIRTUAL"
 BRANCH = "CONTROLLER_BRANCH"
@@ -118,7 +118,8 @@ def next_waiting(
     conn: sa.Connection, full_groups: Sequence[str], now_ms: int, priorities: Sequence[int]
 ) -> Any:
     """The most urgent task instance waiting for a resource (priority, then trigger time)
-    outside the full resource groups (its row, locked on PostgreSQL), or None."""
+    outside the full resource groups (its row, locked on PostgreSQL, with its workflow's
+    timezone), or None."""
     where = _ready(now_ms)
     if full_groups:
         where.append(ti.c.resource_group.not_in(list(full_groups)))
@@ -127,13 +128,14 @@ def next_waiting(
     # every waiting task.
     for priority in priorities:
         query = (
-            sa.select(ti)
+            sa.select(ti, workflows.c.timezone)
+            .outerjoin(workflows, workflows.c.id == ti.c.workflow_id)
             .where(*where, ti.c.priority == priority)
             .order_by(ti.c.trigger_time, ti.c.id)
             .limit(1)
         )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=ti)
         row = conn.execute(query).first()
         if row is not None:
             return row

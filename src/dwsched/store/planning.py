@@ -30,6 +30,7 @@ _ids = msgspec.json.Decoder(list[int]).decode
 _MOVABLE = (Status.NOT_RUN.value, Status.WAIT_TIME.value)
 _STATE = (
     ti.c.id,
+    ti.c.workflow_instance_id,
     ti.c.position,
     ti.c.status,
     ti.c.upstream,
@@ -43,7 +44,7 @@ _STATE = (
 
 def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[TaskState]]:
     """The movable task states (movable_states) of the unfinished_instance_ids."""
-    return {i: movable_states(conn, i) for i in unfinished_instance_ids(conn, limit)}
+    return movable_states_many(conn, unfinished_instance_ids(conn, limit))
 
 
 def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
@@ -76,19 +77,31 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
 def movable_states(conn: sa.Connection, instance_id: int) -> list[TaskState]:
     """The states a plan of the instance needs: its NotRun and WaitTime tasks and their
     upstreams, upstream first."""
-    rows = list(
-        conn.execute(
+    return movable_states_many(conn, [instance_id]).get(instance_id, [])
+
+
+def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskState]]:
+    """movable_states of each of these instances (a few queries for them all)."""
+    rows: list[Any] = []
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows += conn.execute(
             sa.select(*_STATE).where(
-                ti.c.workflow_instance_id == instance_id, ti.c.status.in_(_MOVABLE)
+                ti.c.workflow_instance_id.in_(chunk)
+                if len(chunk) > 1
+                else ti.c.workflow_instance_id == chunk[0],
+                ti.c.status.in_(_MOVABLE),
             )
         )
-    )
     have = {int(r.id) for r in rows}
-    wanted = sorted({u for r in rows for u in _ids(r.upstream)} - have)
-    for start in range(0, len(wanted), 500):
-        rows += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(wanted[start : start + 500])))
-    rows.sort(key=lambda r: r.position)
-    return [_state(r) for r in rows]
+    ups = sorted({u for r in rows for u in _ids(r.upstream)} - have)
+    for start in range(0, len(ups), 500):
+        rows += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(ups[start : start + 500])))
+    found: dict[int, list[TaskState]] = {i: [] for i in wanted}
+    for r in sorted(rows, key=lambda r: (r.workflow_instance_id, r.position)):
+        found[r.workflow_instance_id].append(_state(r))
+    return found
 
 
 def _state(r: Any) -> TaskState:
@@ -107,6 +120,12 @@ def _state(r: Any) -> TaskState:
 def plan_instance(conn: sa.Connection, instance_id: int, now_ms: int) -> list[Moved]:
     """Apply the moves that time and upstreams allow the instance's tasks now."""
     return apply_moves(conn, plan(movable_states(conn, instance_id), now_ms))
+
+
+def plan_instances(conn: sa.Connection, ids: Sequence[int], now_ms: int) -> list[Moved]:
+    """plan_instance for each of these instances (locked), their moves written together."""
+    found = movable_states_many(conn, ids)
+    return apply_moves(conn, [m for states in found.values() for m in plan(states, now_ms)])
 
 
 def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> list[Moved]:

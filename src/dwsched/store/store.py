@@ -429,16 +429,13 @@ class Store:
             found = planning.unfinished_instances(conn, limit)
         if not any(execution.plan(states, now_ms) for states in found.values()):
             return 0
-        moved = 0
         with self.write() as conn:
-            for instance_id in planning.unfinished_instance_ids(conn, limit):
-                planning.lock_instance(conn, instance_id)
-                made = planning.plan_instance(conn, instance_id, now_ms)
-                if made:
-                    started = transitions.earliest_starts(made).get(instance_id)
-                    transitions.derive(conn, instance_id, now_ms, Cause.PLAN, started)
-                    moved += len(made)
-        return moved
+            ids = planning.unfinished_instance_ids(conn, limit)
+            planning.lock_instances(conn, ids)
+            made = planning.plan_instances(conn, ids, now_ms)
+            for instance_id, started in sorted(transitions.earliest_starts(made).items()):
+                transitions.derive(conn, instance_id, now_ms, Cause.PLAN, started)
+        return len(made)
 
     def claim_tasks(
         self,

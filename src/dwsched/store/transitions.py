@@ -41,6 +41,62 @@ SWEEP_EVERY_MS = 600_000
 _ids = msgspec.json.Decoder(list[int]).decode
 _NORMAL = Recurrence.NORMAL
 
+# Built once (each call would otherwise build and key these statements again).
+_INSERT_EVENT = sa.insert(status_events)
+# A workflow instance's status, its times' inputs, and which statuses its tasks have: one
+# probe of ix_ti_instance_status each.
+_PROBE = sa.select(
+    wi.c.status,
+    wi.c.started_time,
+    wi.c.project_id,
+    *(
+        sa.exists()
+        .where(ti.c.workflow_instance_id == sa.bindparam("instance_id"), ti.c.status == s.value)
+        .label(f"has_{n}")
+        for n, s in enumerate(Status)
+    ),
+).where(wi.c.id == sa.bindparam("instance_id"))
+_UPDATE_INSTANCE = (
+    sa.update(wi)
+    .where(wi.c.id == sa.bindparam("instance_id"))
+    .values(
+        status=sa.bindparam("new_status"),
+        started_time=sa.bindparam("new_started_time"),
+        finished_time=sa.bindparam("new_finished_time"),
+        modify_time=sa.bindparam("new_modify_time"),
+    )
+)
+
+
+_UPDATES: dict[tuple[tuple[str, ...], tuple[str, ...]], sa.Update] = {}
+
+
+def _update(values: tuple[str, ...], guard: tuple[str, ...]) -> sa.Update:
+    """The guarded UPDATE of a move writing these columns (built once per shape)."""
+    found = _UPDATES.get((values, guard))
+    if found is None:
+        found = (
+            sa.update(ti)
+            .where(
+                ti.c.id.in_(sa.bindparam("move_ids", expanding=True)),
+                ti.c.status == sa.bindparam("move_old"),
+                *(ti.c[k] == sa.bindparam(f"guard_{k}") for k in guard),
+            )
+            .values(
+                {ti.c.status: sa.bindparam("move_new")}
+                | {ti.c[k]: sa.bindparam(f"value_{k}") for k in values}
+            )
+            .returning(
+                ti.c.id,
+                ti.c.workflow_instance_id,
+                ti.c.project_id,
+                ti.c.run_number,
+                ti.c.started_time,
+            )
+        )
+        _UPDATES[(values, guard)] = found
+    return found
+
 
 @dataclass(frozen=True, slots=True)
 class Moved:
@@ -61,37 +117,38 @@ def move(
     cause: Cause,
     at: int,
     values: Mapping[str, Any] | None = None,
-    where: Sequence[sa.ColumnElement[bool]] = (),
+    guard: Mapping[str, Any] | None = None,
 ) -> list[Moved]:
-    """Move the task instances among `ids` still in `old` (and matching `where`) to `new`,
-    writing `values` with the status, and record one event per change; those changed.
-    IllegalTransition (nothing written) when `cause` may not make that change."""
+    """Move the task instances among `ids` still in `old` (and whose `guard` columns hold
+    those values: the attempt's run number and worker...) to `new`, writing `values` (plain
+    values or SQL expressions of the row) with the status, and record one event per
+    change; those changed. IllegalTransition (nothing written) when `cause` may not make
+    that change."""
     check(old, new, cause)
     if not ids:
         return []
+    values = dict(values or {})
+    guard = dict(guard or {})
+    plain = {k: v for k, v in values.items() if not isinstance(v, sa.ClauseElement)}
+    statement = _update(tuple(sorted(plain)), tuple(sorted(guard)))
+    if len(plain) < len(values):  # expressions of the row: bound into this statement only
+        statement = statement.values(
+            {k: v for k, v in values.items() if isinstance(v, sa.ClauseElement)}
+        )
+    params = {
+        "move_old": old.value,
+        "move_new": new.value,
+        **{f"value_{k}": v for k, v in plain.items()},
+        **{f"guard_{k}": v for k, v in guard.items()},
+    }
     moved: list[Moved] = []
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
-        rows = conn.execute(
-            sa.update(ti)
-            .where(
-                ti.c.id.in_(chunk) if len(chunk) > 1 else ti.c.id == chunk[0],
-                ti.c.status == old.value,
-                *where,
-            )
-            .values(status=new.value, **(values or {}))
-            .returning(
-                ti.c.id,
-                ti.c.workflow_instance_id,
-                ti.c.project_id,
-                ti.c.run_number,
-                ti.c.started_time,
-            )
-        ).all()
+        rows = conn.execute(statement, {**params, "move_ids": chunk}).all()
         moved += [Moved(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
     if moved:
         conn.execute(
-            sa.insert(status_events),
+            _INSERT_EVENT,
             [
                 {
                     "kind": Kind.TASK.value,
@@ -128,12 +185,10 @@ def derive(
     """Derive the workflow instance's status after changes of its tasks (`started`: the
     earliest StartedTime they wrote, if any; the changes never clear one) and record the
     change, if any; the status (None: no such instance)."""
-    current = conn.execute(
-        sa.select(wi.c.status, wi.c.started_time, wi.c.project_id).where(wi.c.id == instance_id)
-    ).first()
+    current = conn.execute(_PROBE, {"instance_id": instance_id}).first()
     if current is None:
         return None
-    present = _present(conn, instance_id)
+    present = {s for s, found in zip(Status, current[3:], strict=True) if found}
     status = status_from_present(present)
     if status is None:
         status = workflow_status(_states(conn, instance_id))
@@ -177,37 +232,33 @@ def _write(
             )
         ).scalar()
     conn.execute(
-        sa.update(wi)
-        .where(wi.c.id == instance_id)
-        .values(status=status.value, started_time=started, finished_time=finished, modify_time=at)
+        _UPDATE_INSTANCE,
+        {
+            "instance_id": instance_id,
+            "new_status": status.value,
+            "new_started_time": started,
+            "new_finished_time": finished,
+            "new_modify_time": at,
+        },
     )
     if status.value != current.status:
         conn.execute(
-            sa.insert(status_events).values(
-                kind=Kind.WORKFLOW.value,
-                instance_id=instance_id,
-                workflow_instance_id=instance_id,
-                project_id=current.project_id,
-                old_status=current.status,
-                new_status=status.value,
-                run_number=None,
-                at=at,
-                cause=cause.value,
-            )
+            _INSERT_EVENT,
+            [
+                {
+                    "kind": Kind.WORKFLOW.value,
+                    "instance_id": instance_id,
+                    "workflow_instance_id": instance_id,
+                    "project_id": current.project_id,
+                    "old_status": current.status,
+                    "new_status": status.value,
+                    "run_number": None,
+                    "at": at,
+                    "cause": cause.value,
+                }
+            ],
         )
     return status
-
-
-def _present(conn: sa.Connection, instance_id: int) -> set[Status]:
-    """The statuses the instance's tasks have: one index probe each."""
-    probes = [
-        sa.exists()
-        .where(ti.c.workflow_instance_id == instance_id, ti.c.status == s.value)
-        .label(f"s{n}")
-        for n, s in enumerate(Status)
-    ]
-    row = conn.execute(sa.select(*probes)).one()
-    return {s for s, found in zip(Status, row, strict=True) if found}
 
 
 def _states(conn: sa.Connection, instance_id: int) -> list[TaskState]:
