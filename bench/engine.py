@@ -8,8 +8,16 @@
 3. Throughput: M workflow instances of one VIRTUAL node, then M of one SHELL node running
    `true`, all due at once; task runs per second until every one has succeeded (targets
    >= 200/s and >= 50/s).
+4. Width: one workflow instance of W independent VIRTUAL nodes (default 400), then one of W
+   SHELL `true` nodes, each run R times (a fresh workflow each time); the seconds from the
+   engine's start until every task has succeeded (median, p99), and the instance's span
+   from its first task ready to its last done (database times). The floor, in the same run:
+   the same measure for an instance of one node. Targets: W-wide VIRTUAL done in <= 0.3 s;
+   W-wide SHELL at least as many tasks per second as W one-task instances (measured here
+   too, after the wide runs).
 
     .venv/bin/python bench/engine.py [--db URL] [--workflows 10000] [--runs 1000]
+        [--width 400] [--shapes generation,dispatch,throughput,width]
 
 Prints a table and, last, one JSON line with the figures.
 """
@@ -177,38 +185,115 @@ def throughput(store: Store, kind: str, content: str, runs: int, slots: int) -> 
     return rate
 
 
+def width(
+    store: Store, kind: str, content: str, nodes: int, repeats: int, slots: int
+) -> dict[str, float]:
+    """One instance of `nodes` independent nodes, `repeats` times: the seconds from the
+    engine's start until all have succeeded (median, p99), and the instance's own span from
+    its first task ready to its last done (database times); the floor: the same for an
+    instance of one node."""
+
+    def once(count: int) -> tuple[float, float]:
+        text = spec_text(
+            f"wide_{kind.lower()}_{count}", chain_free(kind, count, content), "0 * * * * ?"
+        )
+        _, workflow_id = due_now(store, text, 1)
+        seconds = run_all(store, workflow_id, slots=slots, timeout_s=600)
+        t = task_instances.c
+        with store.read() as conn:
+            ready, done = conn.execute(
+                sa.select(sa.func.min(t.waiting_resource_time), sa.func.max(t.finished_time)).where(
+                    t.workflow_id == workflow_id
+                )
+            ).one()
+        return seconds, (done - ready) / 1000
+
+    floor = [once(1) for _ in range(repeats)]
+    wide = [once(nodes) for _ in range(repeats)]
+    times = [w for w, _ in wide]
+    spans = [s for _, s in wide]
+    figures = {
+        "median_s": round(statistics.median(times), 3),
+        "p99_s": round(percentile(times, 0.99), 3),
+        "span_median_s": round(statistics.median(spans), 3),
+        "span_p99_s": round(percentile(spans, 0.99), 3),
+        "floor_median_s": round(statistics.median(w for w, _ in floor), 3),
+        "floor_p99_s": round(percentile([w for w, _ in floor], 0.99), 3),
+        "per_s": round(nodes / statistics.median(times), 1),
+    }
+    print(
+        f"{nodes}-wide {kind}: median {figures['median_s']:.3f} s, p99 {figures['p99_s']:.3f} s "
+        f"({figures['per_s']:.0f} tasks/s; ready to done: median {figures['span_median_s']:.3f} s, "
+        f"p99 {figures['span_p99_s']:.3f} s); floor (1 node) median "
+        f"{figures['floor_median_s']:.3f} s, p99 {figures['floor_p99_s']:.3f} s"
+    )
+    return figures
+
+
+def chain_free(kind: str, count: int, content: str) -> list[dict[str, Any]]:
+    """`count` nodes with no dependency between them (one wide layer)."""
+    return [
+        {"id": f"n{k}", "script": {"runtime": {"command": kind}, "content": content}}
+        for k in range(count)
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--width", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--shapes", default="generation,dispatch,throughput,width")
     args = parser.parse_args()
+    shapes = set(args.shapes.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="dwsched-engine-bench-"))
     url = args.db or f"sqlite:///{scratch / 'engine.db'}"
     store = Store.open(url)
+    figures: dict[str, Any] = {"db": url.split(":")[0]}
+    targets: list[tuple[str, bool]] = []
     try:
-        gen = generation(store, args.workflows)
-        latency = dispatch_latency(store, chains=100, length=5)
-        virtual = throughput(store, "VIRTUAL", "", args.runs, args.slots)
-        shell = throughput(store, "DIDE_SHELL", "true", max(100, args.runs // 4), args.slots)
+        if "generation" in shapes:
+            gen = generation(store, args.workflows)
+            figures |= {"generation_s": gen["seconds"], "generation_workflows": gen["workflows"]}
+            targets.append(("generation <= 10 s", gen["seconds"] <= 10))
+        if "dispatch" in shapes:
+            latency = dispatch_latency(store, chains=100, length=5)
+            figures |= {"dispatch_p50_ms": latency["p50_ms"], "dispatch_p99_ms": latency["p99_ms"]}
+            targets.append(("dispatch p50 <= 100 ms", latency["p50_ms"] <= 100))
+        if "throughput" in shapes:
+            virtual = throughput(store, "VIRTUAL", "", args.runs, args.slots)
+            shell = throughput(store, "DIDE_SHELL", "true", max(100, args.runs // 4), args.slots)
+            figures |= {"virtual_per_s": round(virtual, 1), "shell_per_s": round(shell, 1)}
+            targets.append(("VIRTUAL >= 200/s", virtual >= 200))
+            targets.append(("SHELL true >= 50/s", shell >= 50))
+        if "width" in shapes:
+            wide_virtual = width(store, "VIRTUAL", "", args.width, args.repeats, args.slots)
+            wide_shell = width(
+                store, "DIDE_SHELL", "true", args.width, max(1, args.repeats // 2), args.slots
+            )
+            narrow = throughput(store, "DIDE_SHELL", "true", args.width, args.slots)
+            figures |= {
+                "wide_virtual": wide_virtual,
+                "wide_shell": wide_shell,
+                "one_task_shell_per_s": round(narrow, 1),
+            }
+            targets.append((f"{args.width}-wide VIRTUAL <= 0.3 s", wide_virtual["median_s"] <= 0.3))
+            targets.append(
+                (
+                    f"{args.width}-wide SHELL >= one-task SHELL per task",
+                    wide_shell["per_s"] >= narrow,
+                )
+            )
     finally:
         store.close()
-    figures = {
-        "db": url.split(":")[0],
-        "generation_s": gen["seconds"],
-        "generation_workflows": gen["workflows"],
-        "dispatch_p50_ms": latency["p50_ms"],
-        "dispatch_p99_ms": latency["p99_ms"],
-        "virtual_per_s": round(virtual, 1),
-        "shell_per_s": round(shell, 1),
-    }
-    targets = [
-        ("generation <= 10 s", gen["seconds"] <= 10),
-        ("dispatch p50 <= 100 ms", latency["p50_ms"] <= 100),
-        ("VIRTUAL >= 200/s", virtual >= 200),
-        ("SHELL true >= 50/s", shell >= 50),
-    ]
     for label, met in targets:
         print(f"  {label}: {'meets' if met else 'MISSES'}")
     print(json.dumps(figures))

@@ -23,7 +23,7 @@ from alibabacloud_dataworks_public20240518 import models as M
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.runs import MAX_INSTANCES, MAX_RANGES
-from dwsched.store import operations
+from dwsched.store import creation
 from dwsched.web import passwords
 from tests.api.sdk_helpers import sdk_error
 from tests.engine.test_engine import flow, node
@@ -85,7 +85,7 @@ class Space:
             if listed.total_count:
                 return False
         with self.live.store.read() as tx:
-            pending = operations.creating(tx.conn)
+            pending = creation.creating(tx.conn)
         return all(request.project_id != self.project.id for _, request, _, _ in pending)
 
 

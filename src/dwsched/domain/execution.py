@@ -21,18 +21,18 @@ from __future__ import annotations
 import ast
 import enum
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
 from dwsched.domain.models import Status
-
-FINISHED = frozenset({Status.SUCCESS, Status.FAILURE})
-ACTIVE_ORDER = (Status.RUNNING, Status.CHECKING, Status.CHECKING_CONDITION, Status.WAIT_RESOURCE)
+from dwsched.domain.transitions import ACTIVE_ORDER, FINISHED
 
 
 class Recurrence(enum.StrEnum):
-    """DataWorks' TriggerRecurrence: how a task instance runs when its time comes."""
+    """DataWorks' TriggerRecurrence: how a task instance runs when its time comes. A node
+    declares Normal, Skip or Pause (flowspec.NodeRecurrence); the scheduler gives the
+    others to instances (SkipCycle, RealtimeDeprecated, SkipUnchoose, ConditionUnchoose)."""
 
     NORMAL = "Normal"
     SKIP = "Skip"
@@ -114,6 +114,24 @@ def workflow_status(tasks: Sequence[TaskState]) -> Status:
             return status
     blocked = blocked_tasks(tasks)
     pending = {t.status for t in tasks if t.status not in FINISHED and t.id not in blocked}
+    if Status.WAIT_TIME in pending or Status.WAIT_TRIGGER in pending:
+        return Status.WAIT_TIME
+    if Status.NOT_RUN in pending:
+        return Status.NOT_RUN
+    if Status.FAILURE in present:
+        return Status.FAILURE
+    return Status.SUCCESS if present else Status.NOT_RUN
+
+
+def status_from_present(present: AbstractSet[Status]) -> Status | None:
+    """workflow_status from the set of statuses its tasks have alone; None when that is not
+    enough: a failure beside unfinished tasks, which may wait below it (the graph decides)."""
+    for status in ACTIVE_ORDER:
+        if status in present:
+            return status
+    pending = present - FINISHED
+    if Status.FAILURE in present and pending:
+        return None
     if Status.WAIT_TIME in pending or Status.WAIT_TRIGGER in pending:
         return Status.WAIT_TIME
     if Status.NOT_RUN in pending:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
 from dwsched.domain.calendar import zone
 from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.execution import Recurrence
 from dwsched.domain.parameters import is_name
 from dwsched.domain.schedule import InstanceMode, parse_cron, parse_window_time
 
@@ -44,10 +45,8 @@ class TriggerType(enum.StrEnum):
     TRIGGER_WORKFLOW = "TriggerWorkflow"  # runs when CreateWorkflowInstances triggers it
 
 
-class Recurrence(enum.StrEnum):
-    NORMAL = "Normal"
-    SKIP = "Skip"
-    PAUSE = "Pause"
+# The TriggerRecurrence a node may declare (the others are given to instances).
+NodeRecurrence = Literal["Normal", "Skip", "Pause"]
 
 
 class RerunMode(enum.StrEnum):
@@ -130,7 +129,7 @@ class _Node(msgspec.Struct, rename="camel"):
     id: str
     script: _Script
     name: str = ""
-    recurrence: Recurrence = Recurrence.NORMAL
+    recurrence: NodeRecurrence = "Normal"
     priority: int = 1
     timeout: int = 0
     rerun_mode: RerunMode | None = None
@@ -540,7 +539,7 @@ def _node(node: _Node, upstream: list[Upstream], strategy: Strategy) -> NodeSpec
         command=node.script.runtime.command,
         content=node.script.content,
         parameters=tuple((p.name, p.value) for p in node.script.parameters),
-        recurrence=node.recurrence,
+        recurrence=Recurrence(node.recurrence),
         priority=node.priority,
         timeout_s=node.timeout or strategy.timeout_s,
         rerun_mode=node.rerun_mode or strategy.rerun_mode,

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from dwsched.domain.models import Status
+from dwsched.domain.transitions import FINISHED, RUNNING, Cause
 
-RUNNING = frozenset({Status.RUNNING, Status.CHECKING, Status.CHECKING_CONDITION})
-FINISHED = frozenset({Status.SUCCESS, Status.FAILURE})
-WAITING = frozenset({Status.NOT_RUN, Status.WAIT_TIME, Status.WAIT_RESOURCE, Status.WAIT_TRIGGER})
+# The kinds of the recorded asynchronous operations (GetCreateWorkflowInstancesResult,
+# GetRerunWorkflowInstancesResult).
+CREATE_KIND = "CreateWorkflowInstances"
+RERUN_KIND = "RerunWorkflowInstances"
 
 
 class Operation(enum.StrEnum):
@@ -36,6 +39,61 @@ class Operation(enum.StrEnum):
     SUSPEND = "Suspend"
     RESUME = "Resume"
     TRIGGER = "Trigger"
+
+    @property
+    def cause(self) -> Cause:
+        """The cause its status changes are recorded with (domain.transitions)."""
+        return Cause(_CAUSES[self])
+
+
+_CAUSES = {
+    "Rerun": "rerun",
+    "Stop": "stop",
+    "SetSuccess": "set_success",
+    "Suspend": "suspend",
+    "Resume": "resume",
+    "Trigger": "trigger",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One instance's answer to an operator's action."""
+
+    success: bool
+    message: str
+
+
+class TaskRow(Protocol):
+    """What a rerun filter reads of a task instance."""
+
+    @property
+    def task_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """RerunWorkflowInstances' Filter: which tasks of each instance rerun."""
+
+    task_ids: frozenset[int] | None = None
+    statuses: frozenset[str] | None = None
+    name: str | None = None
+    types: frozenset[str] | None = None
+    downstream: bool = False
+
+    def matches(self, row: TaskRow) -> bool:
+        return (
+            (self.task_ids is None or row.task_id in self.task_ids)
+            and (self.statuses is None or row.status in self.statuses)
+            and (self.name is None or self.name.casefold() in row.name.casefold())
+            and (self.types is None or row.type in self.types)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import logging
 from datetime import date
 
 from dwsched.clock import Clock
+from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.schedule import (
     Cycle,
     InstanceMode,
@@ -21,7 +22,6 @@ from dwsched.domain.schedule import (
     immediate_cycles,
 )
 from dwsched.store import Store
-from dwsched.store.engine import GenerationPlan
 
 log = logging.getLogger("dwsched.scheduler")
 DAYS_PER_TICK = 7  # run dates made per workflow per tick while catching up

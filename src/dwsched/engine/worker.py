@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dwsched.clock import Clock
+from dwsched.domain.attempts import VIRTUAL_PER_CLAIM, Claimed
 from dwsched.domain.execution import retry_allowed
 from dwsched.domain.models import Status
 from dwsched.domain.workers import (
@@ -49,7 +50,6 @@ from dwsched.engine.runners import (
     task_environment,
 )
 from dwsched.store import Store
-from dwsched.store.engine import VIRTUAL_PER_CLAIM, Claimed
 
 log = logging.getLogger("dwsched.worker")
 LOG_CAP = 1_000_000

@@ -478,6 +478,41 @@ signin_failures = sa.Table(
     sa.Index(None, "expires_at"),
 )
 
+# Status events (0007): one row per change of a task instance's status, and per derived
+# change of a workflow instance's, written with the change (store.transitions). Its id is
+# the consumers' cursor (alerts, metrics: event_cursors); old rows every cursor has passed
+# are swept (docs/events.md).
+status_events = sa.Table(
+    "status_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # task | workflow
+    sa.Column("instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("workflow_instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Column("old_status", sa.String(20), nullable=False),
+    sa.Column("new_status", sa.String(20), nullable=False),
+    sa.Column("run_number", sa.Integer(), nullable=True),  # task events: the attempt's
+    sa.Column("at", sa.BigInteger(), nullable=False),
+    sa.Column("cause", sa.String(16), nullable=False),
+    sa.Index(None, "at"),
+    sa.Index(None, "instance_id", "kind"),
+    sqlite_autoincrement=True,  # a cursor never sees an id again
+)
+
+# A consumer of status events: the last event id it has handled.
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("last_event_id", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+)
+
+# A workflow instance's status is derived from probes of this index (one per status), not
+# from reading every task of the instance (0007).
+sa.Index("ix_ti_instance_status", task_instances.c.workflow_instance_id, task_instances.c.status)
+
 # Resource groups (0008): the attempts of a group that run at once over every worker on the
 # database (a group without a row takes the `*` row's slots, else 4; domain.workers).
 resource_groups = sa.Table(

@@ -26,6 +26,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain import execution, runs
+from dwsched.domain.attempts import Claimed
 from dwsched.domain.errors import (
     DwschedError,
     InstancesExist,
@@ -34,6 +35,7 @@ from dwsched.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
+from dwsched.domain.generation import GenerationPlan, ScheduledWorkflow
 from dwsched.domain.models import (
     EnvType,
     InstanceType,
@@ -41,27 +43,35 @@ from dwsched.domain.models import (
     Status,
     WorkflowInstance,
 )
-from dwsched.domain.operations import Operation
+from dwsched.domain.operations import CREATE_KIND, RERUN_KIND, Operation, Result, TaskFilter
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.domain.schedule import Cycle
+from dwsched.domain.transitions import Cause, StatusEvent
 from dwsched.domain.workers import RETENTION_MS, ResourceGroup, WorkerRecord, slot_limit
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import (
+    actions as operator_actions,
+    attempts,
+    claims,
+    creation,
     definitions,
-    engine,
+    generation,
     instances,
     keys,
     nonces,
-    operations,
+    planning,
     projects,
+    release,
     resource_groups,
     task_instances,
+    transitions,
     workers,
     workflows,
 )
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.ids import advance_ids
 from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
@@ -84,6 +94,7 @@ class Store:
         self._secrets = secrets
         self._writer = engine.execution_options(**{WRITE: True})
         self._last_sweep = 0
+        self._last_event_sweep = 0
         self._sweep_lock = threading.Lock()
         self._hot = HotConnections(engine)
         # One backfill planned at a time per process: planning is pure CPU (bounded by
@@ -243,14 +254,14 @@ class Store:
                 written += len(batch.ids)
                 on_progress(len(batch.ids))
             # The engine's later ids never collide with the imported ones.
-            engine.advance_ids(conn, top_instance_id, top_task_instance_id)
+            advance_ids(conn, top_instance_id, top_task_instance_id)
         return written
 
     # The engine
 
-    def scheduled_workflows(self) -> list[engine.ScheduledWorkflow]:
+    def scheduled_workflows(self) -> list[ScheduledWorkflow]:
         with self._reading() as conn:
-            return engine.scheduled_workflows(conn)
+            return generation.scheduled_workflows(conn)
 
     def generate(
         self,
@@ -264,53 +275,51 @@ class Store:
         made = 0
         with self._writing() as conn:
             if first_run_day is not None:
-                engine.set_first_run_day(conn, workflow.id, first_run_day)
+                generation.set_first_run_day(conn, workflow.id, first_run_day)
             for day, cycles in run_days:
                 made += len(
-                    engine.make_instances(conn, workflow, cycles, InstanceType.NORMAL, now_ms)
+                    generation.make_instances(conn, workflow, cycles, InstanceType.NORMAL, now_ms)
                 )
-                engine.mark_generated(conn, workflow.id, day)
+                generation.mark_generated(conn, workflow.id, day)
         return made
 
-    def generate_many(self, plans: Sequence[engine.GenerationPlan], now_ms: int) -> int:
+    def generate_many(self, plans: Sequence[GenerationPlan], now_ms: int) -> int:
         """`generate` for many workflows in one transaction."""
         with self._writing() as conn:
             for p in plans:
                 if p.first_run_day is not None:
-                    engine.set_first_run_day(conn, p.workflow.id, p.first_run_day)
+                    generation.set_first_run_day(conn, p.workflow.id, p.first_run_day)
             days = sorted({day for p in plans for day, _ in p.run_days})
             made = 0
             for day in days:
                 items = [(p.workflow, c) for p in plans for d, c in p.run_days if d == day]
                 made += sum(
                     len(ids)
-                    for ids in engine.make_instances_many(
+                    for ids in generation.make_instances_many(
                         conn, items, InstanceType.NORMAL, now_ms
                     ).values()
                 )
             for p in plans:
                 if p.run_days:
-                    engine.mark_generated(conn, p.workflow.id, p.run_days[-1][0])
+                    generation.mark_generated(conn, p.workflow.id, p.run_days[-1][0])
         return made
 
     def plan(self, now_ms: int, limit: int = 500) -> int:
         """Apply the moves that time and upstreams allow (domain.execution.plan) to the
-        unfinished instances; the number of task instances moved."""
+        unfinished instances; the number of task instances moved. Old status events are
+        swept from here too, now and then."""
+        self._sweep_events(now_ms)
         with self._reading() as conn:  # most ticks have nothing to move: no write lock for them
-            found = engine.unfinished_instances(conn, limit)
+            found = planning.unfinished_instances(conn, limit)
         if not any(execution.plan(states, now_ms) for states in found.values()):
             return 0
-        moved = 0
         with self._writing() as conn:
-            for instance_id in sorted(engine.unfinished_instances(conn, limit)):
-                engine.lock_instance(conn, instance_id)
-                states = engine.states_of(conn, [instance_id])[instance_id]
-                moves = execution.plan(states, now_ms)
-                if moves:
-                    engine.apply_moves(conn, moves)
-                    engine.refresh_workflow_instances(conn, [instance_id], now_ms)
-                    moved += len(moves)
-        return moved
+            ids = planning.unfinished_instance_ids(conn, limit)
+            planning.lock_instances(conn, ids)
+            made = planning.plan_instances(conn, ids, now_ms)
+            for instance_id, started in sorted(transitions.earliest_starts(made).items()):
+                transitions.derive(conn, instance_id, now_ms, Cause.PLAN, started)
+        return len(made)
 
     def claim_tasks(
         self,
@@ -318,36 +327,36 @@ class Store:
         groups: Sequence[str] | None,
         limit: int,
         now_ms: int,
-    ) -> tuple[list[engine.Claimed], int]:
+    ) -> tuple[list[Claimed], int]:
         """Up to `limit` task instances for `worker`, of `groups` (None: any), each in a
         resource group with a free slot (its `resource_groups` row's, counted over every
-        worker), in one transaction; VIRTUAL ones end as they are claimed ((the claims, how
-        many VIRTUAL ended))."""
+        worker), in one transaction; VIRTUAL ones end as they are
+        claimed ((the claims, how many VIRTUAL ended))."""
         with self._reading() as conn:  # an idle tick takes no write lock
-            if not engine.has_waiting(conn, now_ms, groups):
+            if not claims.has_waiting(conn, now_ms, groups):
                 return [], 0
         with self._writing() as conn:
-            engine.lock_claims(conn)  # slots are counted over every worker: one at a time
-            running = engine.running_by_group(conn)
+            claims.lock_claims(conn)  # slots are counted over every worker: one at a time
+            running = claims.running_by_group(conn)
             limits = resource_groups.slot_limits(conn)
 
             def free(group: str) -> int:
                 return slot_limit(limits, group) - running.get(group, 0)
 
             full = {g for g in set(running) | set(limits) if free(g) <= 0}
-            return engine.claim_many(conn, worker, free, full, limit, now_ms, groups)
+            return claims.claim_many(conn, worker, free, full, limit, now_ms, groups)
 
     def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
         with self._writing() as conn:
-            engine.record_process(conn, task_instance_id, pid, identity)
+            attempts.record_process(conn, task_instance_id, pid, identity)
 
-    def set_checking(self, claimed: engine.Claimed, log: str, now_ms: int) -> None:
+    def set_checking(self, claimed: Claimed, log: str, now_ms: int) -> None:
         with self._writing() as conn:
-            engine.set_checking(conn, claimed, log, now_ms)
+            attempts.set_checking(conn, claimed, log, now_ms)
 
     def finish_task(
         self,
-        claimed: engine.Claimed,
+        claimed: Claimed,
         status: Status,
         exit_code: int | None,
         log: str,
@@ -359,8 +368,8 @@ class Store:
         try:
             with self._writing() as conn:
                 if unchosen_outputs:
-                    engine.unchoose(conn, claimed, unchosen_outputs, now_ms)
-                if not engine.finish(conn, claimed, status, exit_code, log, now_ms, retry_at):
+                    attempts.unchoose(conn, claimed, unchosen_outputs, now_ms)
+                if not attempts.finish(conn, claimed, status, exit_code, log, now_ms, retry_at):
                     raise _TakenOver
         except _TakenOver:
             return False
@@ -369,28 +378,54 @@ class Store:
     def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> set[int]:
         """Beat for the attempts; the ids that are still this worker's."""
         with self._writing() as conn:
-            return engine.heartbeat(conn, worker, task_instance_ids, now_ms)
+            return attempts.heartbeat(conn, worker, task_instance_ids, now_ms)
 
     def attempts_of(self, worker: str, task_instance_ids: Sequence[int]) -> set[int]:
         """Which of these attempts in progress are still `worker`'s (read only)."""
         with self._reading() as conn:
-            return engine.attempts_of(conn, worker, task_instance_ids)
+            return attempts.attempts_of(conn, worker, task_instance_ids)
 
-    def stale_attempts(self, heartbeat_before: int) -> list[engine.Claimed]:
+    def stale_attempts(self, heartbeat_before: int) -> list[Claimed]:
         with self._reading() as conn:
-            return engine.stale_attempts(conn, heartbeat_before)
+            return attempts.stale_attempts(conn, heartbeat_before)
 
     def attempt_process(self, task_instance_id: int) -> tuple[int | None, str | None, str | None]:
         with self._reading() as conn:
-            return engine.process_of(conn, task_instance_id)
+            return attempts.process_of(conn, task_instance_id)
 
     def attempt_heartbeat(self, task_instance_id: int) -> int | None:
         with self._reading() as conn:
-            return engine.heartbeat_of(conn, task_instance_id)
+            return attempts.heartbeat_of(conn, task_instance_id)
 
-    def save_log(self, claimed: engine.Claimed, log: str) -> None:
+    def save_log(self, claimed: Claimed, log: str) -> None:
         with self._writing() as conn:
-            engine.append_log(conn, claimed, log)
+            attempts.append_log(conn, claimed, log)
+
+    # Status events: the stream alerts and metrics read (docs/events.md)
+
+    def status_events(self, consumer: str, now_ms: int, limit: int = 1000) -> list[StatusEvent]:
+        """The next status events for `consumer` (registered at the newest event on its
+        first call), oldest first; they stay next until `advance_events`."""
+        with self._writing() as conn:
+            transitions.register(conn, consumer, now_ms)
+            return transitions.events_after(conn, consumer, limit)
+
+    def advance_events(self, consumer: str, last_event_id: int, now_ms: int) -> None:
+        """`consumer` has handled the events up to `last_event_id`."""
+        with self._writing() as conn:
+            transitions.advance(conn, consumer, last_event_id, now_ms)
+
+    def sweep_events(self, now_ms: int) -> int:
+        """Delete the events past their retention (docs/events.md); how many."""
+        with self._writing() as conn:
+            return transitions.sweep(conn, now_ms)
+
+    def _sweep_events(self, now_ms: int) -> None:
+        """sweep_events, at most every transitions.SWEEP_EVERY_MS (the planner calls it)."""
+        if now_ms - self._last_event_sweep < transitions.SWEEP_EVERY_MS:
+            return
+        self._last_event_sweep = now_ms
+        self.sweep_events(now_ms)
 
     # A request's credential check and replay protection (on the raw cursor)
 
@@ -445,12 +480,12 @@ class Store:
         its instances: create_pending); how many instances it will make."""
         count = len(self.plan_run(request, now_ms))
         with self._writing() as conn:
-            operations.insert_operation(
+            creation.insert_operation(
                 conn,
                 operation_id,
                 CREATE_KIND,
                 request.project_id,
-                operations.CREATING,
+                creation.CREATING,
                 msgspec.json.encode(request).decode(),
                 user,
                 now_ms,
@@ -462,12 +497,12 @@ class Store:
         crash leaves it Creating: it is created again, whole, after restart); the number of
         instances made."""
         with self._reading() as conn:
-            pending = operations.creating(conn)
+            pending = creation.creating(conn)
         made = 0
         for operation_id, request, created_ms, user in pending:
             try:
                 with self._writing() as conn:
-                    if not operations.take_creation(conn, operation_id, now_ms):
+                    if not creation.take_creation(conn, operation_id, now_ms):
                         continue
                     tz = projects.project_timezone(conn, request.project_id)
                     found = _run_workflows(conn, request)
@@ -475,18 +510,18 @@ class Store:
                     # write: the two cannot deadlock)
                     with self._planning:
                         planned = runs.plan_run(request, found, tz, created_ms)
-                    result = operations.create_instances(
+                    result = creation.create_instances(
                         conn, operation_id, request, planned, user, now_ms
                     )
                     made += len(result["WorkflowInstanceIds"])
             except DwschedError as exc:
                 with self._writing() as conn:
-                    operations.fail_creation(conn, operation_id, exc.message, now_ms)
+                    creation.fail_creation(conn, operation_id, exc.message, now_ms)
             except Exception:
                 # Never let one operation stop the others: it fails, the cause is logged.
                 log.exception("creating operation_id=%s failed", operation_id)
                 with self._writing() as conn:
-                    operations.fail_creation(
+                    creation.fail_creation(
                         conn,
                         operation_id,
                         "The instances could not be created (see the server log).",
@@ -498,21 +533,21 @@ class Store:
         """Let created instances run as their operation allows (Parallelism, RunPolicy);
         the number released."""
         with self._reading() as conn:
-            queued = operations.queued_operations(conn)
+            queued = release.queued_operations(conn)
         released = 0
         for operation_id, request in queued:
             try:
                 with self._writing() as conn:
                     tz = projects.project_timezone(conn, request.project_id)
                     allowed = runs.in_window(request.run_policy, now_ms, tz)
-                    released += operations.release(conn, operation_id, request, allowed)
+                    released += release.release(conn, operation_id, request, allowed)
             except Exception:
                 log.exception("releasing operation_id=%s failed", operation_id)
         return released
 
-    def operation(self, operation_id: str, kind: str) -> operations.OperationRecord:
+    def operation(self, operation_id: str, kind: str) -> creation.OperationRecord:
         with self._reading() as conn:
-            return operations.operation_by_id(conn, operation_id, kind)
+            return creation.operation_by_id(conn, operation_id, kind)
 
     def task_operation(
         self,
@@ -522,24 +557,25 @@ class Store:
         comment: str,
         now_ms: int,
         latest_config: bool = False,
-    ) -> dict[int, operations.Result]:
+    ) -> dict[int, Result]:
         with self._writing() as conn:
-            engine.lock_claims(conn)
-            return operations.task_operation(conn, op, ids, user, comment, now_ms, latest_config)
+            claims.lock_claims(conn)
+            return operator_actions.task_operation(
+                conn, op, ids, user, comment, now_ms, latest_config
+            )
 
-    def start_instances(
-        self, ids: Sequence[int], user: str, now_ms: int
-    ) -> dict[int, operations.Result]:
+    def start_instances(self, ids: Sequence[int], user: str, now_ms: int) -> dict[int, Result]:
         with self._writing() as conn:
-            return {i: operations.start_instance(conn, i, user, now_ms) for i in ids}
+            return {i: operator_actions.start_instance(conn, i, user, now_ms) for i in ids}
 
     def stop_instances(
         self, ids: Sequence[int], user: str, comment: str, now_ms: int
-    ) -> dict[int, operations.Result]:
+    ) -> dict[int, Result]:
         with self._writing() as conn:
-            engine.lock_claims(conn)
+            claims.lock_claims(conn)
             return {
-                i: operations.stop_instance(conn, i, user, comment, now_ms) for i in sorted(ids)
+                i: operator_actions.stop_instance(conn, i, user, comment, now_ms)
+                for i in sorted(ids)
             }
 
     def rerun_instances(
@@ -547,22 +583,24 @@ class Store:
         operation_id: str,
         project_id: int,
         match: Mapping[str, object],
-        wanted: operations.TaskFilter,
+        wanted: TaskFilter,
         user: str,
         now_ms: int,
-    ) -> operations.OperationRecord:
+    ) -> creation.OperationRecord:
         """RerunWorkflowInstances: rerun the matching instances' matching tasks, recorded
         as an operation (Success, or Failure with what could not be rerun)."""
         with self._writing() as conn:
-            engine.lock_claims(conn)
+            claims.lock_claims(conn)
             projects.project_by_id(conn, project_id)
-            ids = operations.matching_instances(conn, project_id, **match)  # type: ignore[arg-type]
-            results = {i: operations.rerun_instance(conn, i, wanted, user, now_ms) for i in ids}
+            ids = operator_actions.matching_instances(conn, project_id, **match)  # type: ignore[arg-type]
+            results = {
+                i: operator_actions.rerun_instance(conn, i, wanted, user, now_ms) for i in ids
+            }
             failed = [f"{i}: {r.message}" for i, r in results.items() if not r.success]
             if not ids:
                 failed = ["no workflow instance matches"]
             status = "Failure" if failed else "Success"
-            operations.insert_operation(
+            creation.insert_operation(
                 conn,
                 operation_id,
                 RERUN_KIND,
@@ -574,30 +612,30 @@ class Store:
                 result={"WorkflowInstanceIds": [i for i, r in results.items() if r.success]},
                 failure_message="; ".join(failed),
             )
-            return operations.operation_by_id(conn, operation_id, RERUN_KIND)
+            return creation.operation_by_id(conn, operation_id, RERUN_KIND)
 
     def trigger_task(
         self, task_id: int, trigger_time: int, env: EnvType, user: str, now_ms: int
-    ) -> operations.Result:
+    ) -> Result:
         """TriggerSchedulerTaskInstance: fire the HTTP trigger node's instance of that
         scheduled time (TaskInstanceNotFound when there is none)."""
         with self._writing() as conn:
-            engine.lock_claims(conn)
-            found = operations.scheduled_task_instance(conn, task_id, trigger_time, env)
+            claims.lock_claims(conn)
+            found = operator_actions.scheduled_task_instance(conn, task_id, trigger_time, env)
             if found is None:
                 raise NotFound(
                     f"The task {task_id} has no {env} instance scheduled at {trigger_time}."
                 )
-            return operations.task_operation(conn, Operation.TRIGGER, [found], user, "", now_ms)[
-                found
-            ]
+            return operator_actions.task_operation(
+                conn, Operation.TRIGGER, [found], user, "", now_ms
+            )[found]
 
     def operation_logs(
         self, task_instance_id: int, start_ms: int, end_ms: int, offset: int, limit: int
     ) -> tuple[int, list[sa.Row[Any]]]:
         with self._reading() as conn:
             task_instances.task_instance_by_id(conn, task_instance_id)
-            return operations.operation_logs(
+            return operator_actions.operation_logs(
                 conn, task_instance_id, start_ms, end_ms, offset, limit
             )
 
@@ -616,7 +654,7 @@ class Store:
         row, the ids that are still its own)."""
         with self._writing() as conn:
             known = workers.beat(conn, name, now_ms)
-            return known, engine.heartbeat(conn, name, task_instance_ids, now_ms)
+            return known, attempts.heartbeat(conn, name, task_instance_ids, now_ms)
 
     def mark_worker(self, name: str, draining: bool, stopped_at: int | None = None) -> None:
         """The worker drains as it shuts down, or (`stopped_at`) has stopped."""
@@ -648,10 +686,6 @@ class Store:
             return resource_groups.delete(conn, name)
 
 
-CREATE_KIND = "CreateWorkflowInstances"
-RERUN_KIND = "RerunWorkflowInstances"
-
-
 def _keep_workspaces(tx: Tx, batch: EncodedBatch, ids: Sequence[int]) -> None:
     """InstancesMoved when a replaced instance would change workspace: ids stay in their
     workspace for ever, which authorisation relies on (docs/access.md)."""
@@ -678,5 +712,5 @@ def _run_workflows(conn: sa.Connection, request: RunRequest) -> dict[int, Deploy
                 f"of the workspace {request.project_id}.",
             )
         return {workflow.id: workflow}
-    ids = operations.workflows_of_tasks(conn, request.project_id, request.task_ids)
+    ids = creation.workflows_of_tasks(conn, request.project_id, request.task_ids)
     return {w.id: w for w, _, _ in definitions.workflows_by_ids(conn, ids)}

@@ -26,7 +26,7 @@ from dwsched.domain.task_instances import (
     TaskInstanceQuery,
     TimeRange,
 )
-from dwsched.store.engine import attempt_log
+from dwsched.store.attempts import attempt_log
 from dwsched.store.projects import project_timezone
 from dwsched.store.schema import partitions, task_attempts, task_instances as ti, workflows
 

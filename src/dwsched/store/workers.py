@@ -7,8 +7,8 @@ import json
 
 import sqlalchemy as sa
 
+from dwsched.domain.transitions import RUNNING_VALUES
 from dwsched.domain.workers import WorkerRecord
-from dwsched.store.engine import RUNNING_STATES
 from dwsched.store.schema import task_instances as ti, workers
 
 
@@ -61,7 +61,7 @@ def all_workers(conn: sa.Connection) -> list[WorkerRecord]:
         str(w): int(n)
         for w, n in conn.execute(
             sa.select(ti.c.worker, sa.func.count())
-            .where(ti.c.status.in_(RUNNING_STATES), ti.c.worker.is_not(None))
+            .where(ti.c.status.in_(RUNNING_VALUES), ti.c.worker.is_not(None))
             .group_by(ti.c.worker)
         )
     }

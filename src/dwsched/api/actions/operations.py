@@ -22,7 +22,7 @@ from dwsched.api.params import Params
 from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
 from dwsched.domain.errors import InvalidArgument, MissingArgument
 from dwsched.domain.models import EnvType, InstanceType, Status
-from dwsched.domain.operations import Operation
+from dwsched.domain.operations import CREATE_KIND, RERUN_KIND, Operation, Result, TaskFilter
 from dwsched.domain.queries import MAX_IDS, page
 from dwsched.domain.runs import (
     MAX_PARALLELISM,
@@ -32,8 +32,6 @@ from dwsched.domain.runs import (
     RunRequest,
     check_ranges,
 )
-from dwsched.store.operations import Result, TaskFilter
-from dwsched.store.store import CREATE_KIND, RERUN_KIND
 
 DAY_MS = 86_400_000
 LOG_DAYS = 31

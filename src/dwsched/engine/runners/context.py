@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dwsched.clock import Clock
+from dwsched.domain.attempts import Claimed
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.parameters import (
     PARAM_PREFIX,
@@ -27,7 +28,6 @@ from dwsched.domain.parameters import (
     substitute,
 )
 from dwsched.engine.runner import Refusal, TaskUser
-from dwsched.store.engine import Claimed
 
 
 class Secrets(Protocol):

@@ -1,6 +1,6 @@
 """VIRTUAL: nothing runs; the attempt succeeds at once, with no log.
 
-The store usually ends a VIRTUAL node as it is claimed (store.engine.claim_many), taking no
+The store usually ends a VIRTUAL node as it is claimed (store.claims.claim_many), taking no
 slot and no thread; this runner serves an attempt that reaches a worker all the same.
 """
 

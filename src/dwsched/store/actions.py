@@ -1,45 +1,35 @@
-"""Operations on instances: asynchronous creation (CreateWorkflowInstances), the release of
-created instances (AutoStartEnabled, a backfill's Parallelism and RunPolicy), and the
-operator's actions on task and workflow instances, each recorded in the operation log.
+"""The operator's actions on task and workflow instances, each recorded in the operation
+log: on task instances (rerun, stop, set success, suspend, resume, trigger) and on workflow
+instances (start, stop, rerun).
 
-Every action on a task instance runs in one write transaction: on PostgreSQL it first takes
-the claim lock (engine.lock_claims: no worker claims meanwhile), then its workflow
-instances' locks in ascending id order (as the planner does), then writes only if the task
-is still in the status the decision was made on (domain.operations.decide). A worker that
-finishes meanwhile finds its attempt no longer its own and writes nothing.
+Every action runs in one write transaction: on PostgreSQL it first takes the claim lock
+(claims.lock_claims: no worker claims meanwhile), then its workflow instances' locks in
+ascending id order (as the planner does), then writes through the transition writer only if
+the task is still in the status the decision was made on (domain.operations.decide). A
+worker that finishes meanwhile finds its attempt no longer its own and writes nothing.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain import operations as ops
-from dwsched.domain.calendar import day_key
-from dwsched.domain.errors import NotFound
-from dwsched.domain.execution import Recurrence, plan
+from dwsched.domain.execution import Recurrence
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, Status
-from dwsched.domain.operations import Operation
-from dwsched.domain.runs import PlannedInstance, RunRequest
-from dwsched.store import definitions
-from dwsched.store.engine import (
-    RELEASED,
-    NewInstance,
-    apply_moves,
-    insert_instances,
-    lock_instance,
-    refresh_workflow_instances,
-    states_of,
-)
+from dwsched.domain.operations import Operation, Result, TaskFilter
+from dwsched.domain.transitions import FINISHED_VALUES, RUNNING
+from dwsched.store import definitions, transitions
+from dwsched.store.planning import lock_instance, lock_instances, plan_instance
+from dwsched.store.release import NOT_STARTED, QUEUED, RELEASED, held, held_state
 from dwsched.store.schema import (
     operation_instances as oi,
-    operations,
     scheduled_cycles,
     task_attempts,
     task_instances as ti,
@@ -48,241 +38,8 @@ from dwsched.store.schema import (
     workflow_instances as wi,
 )
 
-CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
-NOT_STARTED, QUEUED = "NotStarted", "Queued"
 _node = msgspec.json.Decoder(NodeSpec).decode
 _encode = msgspec.json.Encoder().encode
-_request = msgspec.json.Decoder(RunRequest).decode
-
-
-class OperationNotFound(NotFound):
-    def __init__(self, operation_id: str) -> None:
-        super().__init__(f"The operation {operation_id!r} does not exist.")
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRecord:
-    id: str
-    kind: str
-    project_id: int
-    status: str
-    failure_message: str
-    result: dict[str, Any]
-    request: str
-
-
-def insert_operation(
-    conn: sa.Connection,
-    operation_id: str,
-    kind: str,
-    project_id: int,
-    status: str,
-    request: str,
-    user: str,
-    now_ms: int,
-    result: dict[str, Any] | None = None,
-    failure_message: str = "",
-) -> None:
-    conn.execute(
-        sa.insert(operations).values(
-            id=operation_id,
-            kind=kind,
-            project_id=project_id,
-            status=status,
-            request=request,
-            result=json.dumps(result or {}),
-            failure_message=failure_message,
-            user=user,
-            create_time=now_ms,
-            modify_time=now_ms,
-        )
-    )
-
-
-def operation_by_id(conn: sa.Connection, operation_id: str, kind: str) -> OperationRecord:
-    row = conn.execute(
-        sa.select(operations).where(operations.c.id == operation_id, operations.c.kind == kind)
-    ).first()
-    if row is None:
-        raise OperationNotFound(operation_id)
-    return OperationRecord(
-        row.id,
-        row.kind,
-        row.project_id,
-        row.status,
-        row.failure_message,
-        json.loads(row.result or "{}"),
-        row.request,
-    )
-
-
-# Creation
-
-
-def creating(conn: sa.Connection) -> list[tuple[str, RunRequest, int, str]]:
-    """The CreateWorkflowInstances operations still Creating: (id, request, create time,
-    user), oldest first."""
-    rows = conn.execute(
-        sa.select(
-            operations.c.id, operations.c.request, operations.c.create_time, operations.c.user
-        )
-        .where(operations.c.status == CREATING)
-        .order_by(operations.c.create_time)
-    )
-    return [(r.id, _request(r.request), r.create_time, r.user) for r in rows]
-
-
-def take_creation(conn: sa.Connection, operation_id: str, now_ms: int) -> bool:
-    """Mark the operation Created (first, so that two schedulers do not both create it);
-    False when it is no longer Creating."""
-    done = conn.execute(
-        sa.update(operations)
-        .where(operations.c.id == operation_id, operations.c.status == CREATING)
-        .values(status=CREATED, modify_time=now_ms)
-    )
-    return done.rowcount == 1
-
-
-def create_instances(
-    conn: sa.Connection,
-    operation_id: str,
-    request: RunRequest,
-    planned: Sequence[PlannedInstance],
-    user: str,
-    now_ms: int,
-) -> dict[str, list[int]]:
-    """Write the planned instances and their release state; the operation's result."""
-    policy = request.run_policy
-    todo = [
-        NewInstance(
-            workflow=p.workflow,
-            cycle=p.cycle,
-            kind=request.type,
-            name=request.name,
-            env_type=request.env_type or p.workflow.env_type,
-            parameters=p.parameters,
-            tags=request.tags if request.overwrite_tags else _append(request.tags),
-            group=p.cycle.biz_day,
-            chosen=p.chosen,
-            task_parameters=p.task_parameters,
-            supplied=p.supplied,
-            priority=request.priority,
-            resource_group=request.resource_group,
-            trigger_type="Manual",
-            run_now=policy is not None and policy.immediately,
-            user=user,
-        )
-        for p in planned
-    ]
-    ids, task_ids = insert_instances(conn, todo, now_ms)
-    state = QUEUED if request.auto_start else NOT_STARTED
-    conn.execute(
-        sa.insert(oi),
-        [
-            {
-                "workflow_instance_id": i,
-                "operation_id": operation_id,
-                "biz_day": day_key(new.cycle.biz_day),
-                "state": state,
-            }
-            for i, new in zip(ids, todo, strict=True)
-        ],
-    )
-    unified = list(dict.fromkeys(_unified_ids(conn, ids)))
-    result = {
-        "WorkflowInstanceIds": ids,
-        "UnifiedWorkflowInstanceIds": unified,
-        "WorkflowTaskInstanceIds": task_ids,
-    }
-    conn.execute(
-        sa.update(operations)
-        .where(operations.c.id == operation_id)
-        .values(result=json.dumps(result), modify_time=now_ms)
-    )
-    return result
-
-
-def _append(tags: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Append: the request's tags added to the workflow's (deployed workflows carry none in
-    dwsched, so these are the request's, each once)."""
-    return list(dict.fromkeys(tags))
-
-
-def _unified_ids(conn: sa.Connection, ids: Sequence[int]) -> list[int]:
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = conn.execute(
-            sa.select(wi.c.id, wi.c.unified_workflow_instance_id).where(wi.c.id.in_(chunk))
-        )
-        found.update({int(r.id): int(r.unified_workflow_instance_id) for r in rows})
-    return [found[i] for i in ids]
-
-
-def fail_creation(conn: sa.Connection, operation_id: str, message: str, now_ms: int) -> None:
-    conn.execute(
-        sa.update(operations)
-        .where(operations.c.id == operation_id)
-        .values(status=CREATE_FAILURE, failure_message=message, modify_time=now_ms)
-    )
-
-
-# Release: which created instances may run
-
-
-def queued_operations(conn: sa.Connection) -> list[tuple[str, RunRequest]]:
-    ids = conn.execute(sa.select(oi.c.operation_id).where(oi.c.state == QUEUED).distinct())
-    wanted = [str(i) for i in ids.scalars()]
-    if not wanted:
-        return []
-    rows = conn.execute(
-        sa.select(operations.c.id, operations.c.request).where(operations.c.id.in_(wanted))
-    )
-    return [(r.id, _request(r.request)) for r in rows]
-
-
-def release(conn: sa.Connection, operation_id: str, request: RunRequest, allowed: bool) -> int:
-    """Release the operation's queued BizDates in order while fewer than its Parallelism
-    are unfinished (a backfill), or all of them (other types); `allowed` false (outside
-    the RunPolicy's window) releases none. The number of instances released."""
-    rows = conn.execute(
-        sa.select(oi.c.workflow_instance_id, oi.c.biz_day, oi.c.state, wi.c.status)
-        .join(wi, wi.c.id == oi.c.workflow_instance_id)
-        .where(oi.c.operation_id == operation_id)
-    ).all()
-    queued = sorted({r.biz_day for r in rows if r.state == QUEUED}, reverse=request.descending)
-    if not queued or not allowed:
-        return 0
-    if request.type.value == "SupplementData":
-        finished = (Status.SUCCESS.value, Status.FAILURE.value)
-        active = {r.biz_day for r in rows if r.state == RELEASED and r.status not in finished}
-        room = max(0, request.parallelism - len(active))
-        days = queued[:room]
-    else:
-        days = queued
-    if not days:
-        return 0
-    done = conn.execute(
-        sa.update(oi)
-        .where(oi.c.operation_id == operation_id, oi.c.state == QUEUED, oi.c.biz_day.in_(days))
-        .values(state=RELEASED)
-    )
-    return int(done.rowcount)
-
-
-def held_state(conn: sa.Connection, workflow_instance_id: int) -> str | None:
-    return conn.execute(
-        sa.select(oi.c.state).where(oi.c.workflow_instance_id == workflow_instance_id)
-    ).scalar()
-
-
-# Operations on task instances
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    success: bool
-    message: str
 
 
 def task_operation(
@@ -298,8 +55,7 @@ def task_operation(
     stop the others)."""
     rows = _rows(conn, ids)
     results: dict[int, Result] = {}
-    for instance_id in sorted({r.workflow_instance_id for r in rows.values()}):
-        lock_instance(conn, instance_id)
+    lock_instances(conn, [r.workflow_instance_id for r in rows.values()])
     touched: set[int] = set()
     rows = _rows(conn, ids)  # again, now that their instances are locked
     for task_instance_id in ids:
@@ -316,7 +72,7 @@ def task_operation(
         log_operation(conn, task_instance_id, user, ops.describe(op, comment), now_ms)
         touched.add(row.workflow_instance_id)
         results[task_instance_id] = Result(True, _done(op, outcome))
-    _replan(conn, touched, now_ms)
+    _replan(conn, touched, op, now_ms)
     return results
 
 
@@ -354,9 +110,8 @@ def _apply(
         "operation_type": op.value,
         "modify_time": now_ms,
     }
-    running = row.status in (s.value for s in ops.RUNNING)
-    if outcome.status is not None:
-        values["status"] = outcome.status.value
+    old = Status(row.status)
+    running = old in RUNNING
     if op is Operation.RERUN:
         values |= {
             "started_time": None,
@@ -379,10 +134,9 @@ def _apply(
         values |= {"finished_time": now_ms, "started_time": row.started_time or now_ms}
     elif op is Operation.TRIGGER:
         values["triggered_at"] = now_ms
-    conn.execute(
-        sa.update(ti)
-        .where(ti.c.id == row.id, ti.c.status == row.status, ti.c.suspended == row.suspended)
-        .values(**values)
+    new = old if outcome.status is None else outcome.status
+    transitions.move(
+        conn, [row.id], old, new, op.cause, now_ms, values, {"suspended": row.suspended}
     )
 
 
@@ -422,23 +176,17 @@ def _end_attempt(conn: sa.Connection, row: sa.Row[Any], note: str) -> None:
     )
 
 
-def _replan(conn: sa.Connection, instance_ids: Iterable[int], now_ms: int) -> None:
-    """Move what the operations made ready, and derive the instances' statuses again. An
-    instance its operation still holds (NotStarted, Queued) is not moved: it runs when it
-    is released, as the planner would have it."""
+def _replan(conn: sa.Connection, instance_ids: Iterable[int], op: Operation, now_ms: int) -> None:
+    """Move what the operations made ready, and derive the instances' statuses again from
+    all their tasks (an action may clear a task's times). An instance its operation still
+    holds (NotStarted, Queued) is not moved: it runs when it is released, as the planner
+    would have it."""
     ids = sorted(set(instance_ids))
-    held = {
-        int(i)
-        for i in conn.execute(
-            sa.select(oi.c.workflow_instance_id).where(
-                oi.c.workflow_instance_id.in_(ids), oi.c.state != RELEASED
-            )
-        ).scalars()
-    }
-    states = states_of(conn, [i for i in ids if i not in held])
-    for found in states.values():
-        apply_moves(conn, plan(found, now_ms))
-    refresh_workflow_instances(conn, ids, now_ms)
+    kept = held(conn, ids)
+    for instance_id in ids:
+        if instance_id not in kept:
+            plan_instance(conn, instance_id, now_ms)
+        transitions.rederive(conn, instance_id, now_ms, op.cause)
 
 
 def log_operation(
@@ -518,8 +266,10 @@ def stop_instance(
     status = instance_status(conn, workflow_instance_id)
     if status is None:
         return Result(False, "The instance does not exist.")
-    rows = [r for r in instance_tasks(conn, workflow_instance_id) if r.status not in _FINISHED]
-    if not rows or status in _FINISHED:
+    rows = [
+        r for r in instance_tasks(conn, workflow_instance_id) if r.status not in FINISHED_VALUES
+    ]
+    if not rows or status in FINISHED_VALUES:
         return Result(
             False, f"The workflow instance {workflow_instance_id} has already ended ({status})."
         )
@@ -532,30 +282,8 @@ def stop_instance(
         outcome = ops.decide(Operation.STOP, _current(row))
         _apply(conn, Operation.STOP, row, outcome, user, now_ms, latest_config=False)
         log_operation(conn, row.id, user, ops.describe(Operation.STOP, comment), now_ms)
-    _replan(conn, [workflow_instance_id], now_ms)
+    _replan(conn, [workflow_instance_id], Operation.STOP, now_ms)
     return Result(True, "OK")
-
-
-_FINISHED = (Status.SUCCESS.value, Status.FAILURE.value)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    """RerunWorkflowInstances' Filter: which tasks of each instance rerun."""
-
-    task_ids: frozenset[int] | None = None
-    statuses: frozenset[str] | None = None
-    name: str | None = None
-    types: frozenset[str] | None = None
-    downstream: bool = False
-
-    def matches(self, row: sa.Row[Any]) -> bool:
-        return (
-            (self.task_ids is None or row.task_id in self.task_ids)
-            and (self.statuses is None or row.status in self.statuses)
-            and (self.name is None or self.name.casefold() in row.name.casefold())
-            and (self.types is None or row.type in self.types)
-        )
 
 
 def rerun_instance(
@@ -571,7 +299,7 @@ def rerun_instance(
     status = instance_status(conn, workflow_instance_id)
     if status is None:
         return Result(False, "The instance does not exist.")
-    if status not in _FINISHED:
+    if status not in FINISHED_VALUES:
         return Result(
             False,
             f"The workflow instance {workflow_instance_id} is {status}; only a finished "
@@ -590,7 +318,7 @@ def rerun_instance(
                 if child not in chosen:
                     chosen.add(child)
                     todo.append(child)
-    picked = [r for r in rows if r.id in chosen and r.status in _FINISHED]
+    picked = [r for r in rows if r.id in chosen and r.status in FINISHED_VALUES]
     if not picked:
         return Result(
             False, f"No finished task of the workflow instance {workflow_instance_id} matches."
@@ -604,7 +332,7 @@ def rerun_instance(
     for row, outcome in decided:
         _apply(conn, Operation.RERUN, row, outcome, user, now_ms, latest_config=False)
         log_operation(conn, row.id, user, "rerun (RerunWorkflowInstances)", now_ms)
-    _replan(conn, [workflow_instance_id], now_ms)
+    _replan(conn, [workflow_instance_id], Operation.RERUN, now_ms)
     return Result(True, f"{len(decided)} task instances rerun")
 
 
@@ -639,23 +367,6 @@ def matching_instances(
         where.append(c.status == status)
     rows = conn.execute(sa.select(c.id, c.name).where(*where).order_by(c.id)).all()
     return [int(r.id) for r in rows if name is None or name.casefold() in str(r.name).casefold()]
-
-
-def workflows_of_tasks(conn: sa.Connection, project_id: int, task_ids: Iterable[int]) -> list[int]:
-    """The deployed workflows of the workspace holding these tasks."""
-    wanted = sorted(set(task_ids))
-    if not wanted:
-        return []
-    rows = conn.execute(
-        sa.select(tasks.c.workflow_id)
-        .where(
-            tasks.c.id.in_(wanted),
-            tasks.c.project_id == project_id,
-            tasks.c.deleted == sa.false(),
-        )
-        .distinct()
-    )
-    return sorted(int(i) for i in rows.scalars())
 
 
 def scheduled_task_instance(

@@ -1,0 +1,163 @@
+"""Planning: the moves that time and upstreams allow a workflow instance's tasks
+(domain.execution.plan), written through the transition writer.
+
+Only the tasks a plan can move (NotRun, WaitTime) and their upstreams are read, so planning
+an instance after one of its tasks ends costs what is left to start there, not its width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import groupby
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, plan
+from dwsched.domain.models import Status
+from dwsched.domain.transitions import FINISHED_VALUES, Cause
+from dwsched.store import transitions
+from dwsched.store.release import RELEASED
+from dwsched.store.schema import (
+    operation_instances as oi,
+    task_instances as ti,
+    workflow_instances as wi,
+)
+from dwsched.store.transitions import Moved
+
+_ids = msgspec.json.Decoder(list[int]).decode
+_MOVABLE = (Status.NOT_RUN.value, Status.WAIT_TIME.value)
+_STATE = (
+    ti.c.id,
+    ti.c.workflow_instance_id,
+    ti.c.position,
+    ti.c.status,
+    ti.c.upstream,
+    ti.c.trigger_time,
+    ti.c.trigger_recurrence,
+    ti.c.suspended,
+    ti.c.type,
+    ti.c.triggered_at,
+)
+
+
+def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[TaskState]]:
+    """The movable task states (movable_states) of the unfinished_instance_ids."""
+    return movable_states_many(conn, unfinished_instance_ids(conn, limit))
+
+
+def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
+    """The workflow instances the planner may move: with a task NotRun or WaitTime, in an
+    instance not finished (one whose remaining tasks all wait below a failure is Failure,
+    so it is left out: it can never move), not held by its operation. Oldest trigger time
+    first, at most `limit` instances, in ascending id order (the order of locking)."""
+    ids = [
+        int(i)
+        for i in conn.execute(
+            sa.select(ti.c.workflow_instance_id)
+            .join(wi, wi.c.id == ti.c.workflow_instance_id)
+            .where(
+                ti.c.status.in_(_MOVABLE),
+                ti.c.suspended.is_(False),
+                wi.c.status.not_in(FINISHED_VALUES),
+                ~sa.exists().where(
+                    oi.c.workflow_instance_id == ti.c.workflow_instance_id,
+                    oi.c.state != RELEASED,
+                ),
+            )
+            .group_by(ti.c.workflow_instance_id)
+            .order_by(sa.func.min(ti.c.trigger_time))
+            .limit(limit)
+        ).scalars()
+    ]
+    return sorted(ids)
+
+
+def movable_states(conn: sa.Connection, instance_id: int) -> list[TaskState]:
+    """The states a plan of the instance needs: its NotRun and WaitTime tasks and their
+    upstreams, upstream first."""
+    return movable_states_many(conn, [instance_id]).get(instance_id, [])
+
+
+def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, list[TaskState]]:
+    """movable_states of each of these instances (a few queries for them all)."""
+    rows: list[Any] = []
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows += conn.execute(
+            sa.select(*_STATE).where(
+                ti.c.workflow_instance_id.in_(chunk)
+                if len(chunk) > 1
+                else ti.c.workflow_instance_id == chunk[0],
+                ti.c.status.in_(_MOVABLE),
+            )
+        )
+    have = {int(r.id) for r in rows}
+    ups = sorted({u for r in rows for u in _ids(r.upstream)} - have)
+    for start in range(0, len(ups), 500):
+        rows += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(ups[start : start + 500])))
+    found: dict[int, list[TaskState]] = {i: [] for i in wanted}
+    for r in sorted(rows, key=lambda r: (r.workflow_instance_id, r.position)):
+        found[r.workflow_instance_id].append(_state(r))
+    return found
+
+
+def _state(r: Any) -> TaskState:
+    return TaskState(
+        r.id,
+        Status(r.status),
+        tuple(_ids(r.upstream)),
+        r.trigger_time,
+        Recurrence(r.trigger_recurrence),
+        bool(r.suspended),
+        r.type == TRIGGER_NODE,
+        r.triggered_at is not None,
+    )
+
+
+def plan_instance(conn: sa.Connection, instance_id: int, now_ms: int) -> list[Moved]:
+    """Apply the moves that time and upstreams allow the instance's tasks now."""
+    return apply_moves(conn, plan(movable_states(conn, instance_id), now_ms))
+
+
+def plan_instances(conn: sa.Connection, ids: Sequence[int], now_ms: int) -> list[Moved]:
+    """plan_instance for each of these instances (locked), their moves written together."""
+    found = movable_states_many(conn, ids)
+    return apply_moves(conn, [m for states in found.values() for m in plan(states, now_ms)])
+
+
+def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> list[Moved]:
+    """Write the moves (a few statements: alike moves together); those made."""
+
+    def key(m: Move) -> tuple[str, str, bool, int]:
+        return (m.since.value, m.status.value, m.dry_run, m.at)
+
+    moved: list[Moved] = []
+    for (since, status, dry_run, at), alike in groupby(sorted(moves, key=key), key=key):
+        new = Status(status)
+        values: dict[str, Any] = {"modify_time": at}
+        if new is Status.WAIT_TIME:
+            values["waiting_trigger_time"] = at
+        if new is Status.WAIT_RESOURCE:
+            values["waiting_resource_time"] = at
+        if dry_run:
+            values |= {"started_time": at, "finished_time": at}
+        ids = [m.task_instance_id for m in alike]
+        moved += transitions.move(conn, ids, Status(since), new, Cause.PLAN, at, values)
+    return moved
+
+
+def lock_instance(conn: sa.Connection, instance_id: int) -> None:
+    """Serialise the transactions that change one workflow instance's tasks (PostgreSQL:
+    a row lock; under READ COMMITTED two of them would each derive the instance's status
+    from a state without the other's change. SQLite's write lock does this already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(wi.c.id).where(wi.c.id == instance_id).with_for_update())
+
+
+def lock_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """lock_instance for each, in ascending id order (as every locker takes them)."""
+    for instance_id in sorted(set(ids)):
+        lock_instance(conn, instance_id)

@@ -1,0 +1,347 @@
+"""Every status change is one status event (both databases): the engine's steps and the
+operator's actions walked on real instances under a manual clock, each change found as an
+event with its old and new status and its cause; the workflow instances' derived changes
+too; an illegal change refused; the consumers' cursors and the retention.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dwsched.clock import ManualClock, SystemClock
+from dwsched.domain import flowspec
+from dwsched.domain.models import EnvType, InstanceType, Status
+from dwsched.domain.operations import Operation, TaskFilter
+from dwsched.domain.schedule import Trigger, cycles_on
+from dwsched.domain.transitions import Cause, IllegalTransition, check
+from dwsched.engine.service import STALE_MS, Engine
+from dwsched.engine.worker import WorkerSettings
+from dwsched.store import Store, transitions
+from dwsched.store.schema import status_events, task_instances, workflow_instances
+from tests.conftest import project
+from tests.engine.test_engine import TZ, flow, node
+
+RUN_DATE = date(2025, 4, 1)
+MINUTE = 60_000
+S = Status
+Event = tuple[str, str, str]  # (old, new, cause)
+
+
+class Instance:
+    """One generated instance of a deployed workflow, under a manual clock set before its
+    trigger time."""
+
+    def __init__(self, store: Store, nodes: list[dict[str, Any]], **strategy: Any) -> None:
+        self.store = store
+        text = json.dumps(flow(nodes, **strategy))
+        now = SystemClock().now_ms()
+        self.project = project(store)
+        spec = flowspec.parse(text, TZ)
+        deployed = store.create_definition(self.project.id, text, spec, "test", now, nodes=True)[1]
+        self.workflow_id = deployed.id
+        t = deployed.spec.trigger
+        (cycle,) = cycles_on(Trigger(t.cron, TZ, t.start_ms, t.end_ms), RUN_DATE)
+        store.generate(deployed, [(RUN_DATE, [cycle])], None, now)
+        self.trigger = cycle.trigger_time
+        self.clock = ManualClock(self.trigger - MINUTE)
+        with store.read() as conn:
+            wi = workflow_instances.c
+            self.id = conn.execute(
+                sa.select(wi.id).where(wi.workflow_id == deployed.id)
+            ).scalar_one()
+            ti = task_instances.c
+            rows = conn.execute(
+                sa.select(ti.id, ti.name).where(ti.workflow_instance_id == self.id)
+            ).all()
+        self.tasks = {str(r.name): int(r.id) for r in rows}
+        self.names = {v: k for k, v in self.tasks.items()}
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    def statuses(self) -> dict[str, str]:
+        with self.store.read() as conn:
+            ti = task_instances.c
+            rows = conn.execute(
+                sa.select(ti.name, ti.status).where(ti.workflow_instance_id == self.id)
+            ).all()
+            status = conn.execute(
+                sa.select(workflow_instances.c.status).where(workflow_instances.c.id == self.id)
+            ).scalar_one()
+        return {str(r.name): str(r.status) for r in rows} | {"(instance)": str(status)}
+
+    def events(self) -> dict[str, list[Event]]:
+        """Per task name (the instance's own under "(instance)"), its events in order."""
+        e = status_events.c
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(status_events).where(e.workflow_instance_id == self.id).order_by(e.id)
+            ).all()
+        found: dict[str, list[Event]] = {}
+        for r in rows:
+            name = "(instance)" if r.kind == "workflow" else self.names[r.instance_id]
+            found.setdefault(name, []).append((r.old_status, r.new_status, r.cause))
+        return found
+
+    def act(self, op: Operation, *names: str) -> None:
+        ids = [self.tasks[n] for n in names]
+        results = self.store.task_operation(op, ids, "tester", "", self.now())
+        assert all(r.success for r in results.values()), results
+
+
+def chained(events: Sequence[Event], first: str, last: str) -> bool:
+    """The events follow each other from `first` to `last`: none is missing."""
+    at = first
+    for old, new, _ in events:
+        if old != at:
+            return False
+        at = new
+    return at == last
+
+
+def assert_complete(run: Instance) -> None:
+    """Every task's (and the instance's) events chain from NotRun to its status now."""
+    now = run.statuses()
+    for name, events in run.events().items():
+        assert chained(events, S.NOT_RUN, now[name]), (name, events, now[name])
+    for name, status in now.items():
+        if status != S.NOT_RUN:
+            assert name in run.events(), name
+
+
+def drive(run: Instance, engine: Engine, rounds: int = 30) -> None:
+    """Plan, claim and run until the instance has finished."""
+    for _ in range(rounds):
+        run.store.plan(run.now())
+        engine.worker.claim_and_start()
+        engine.worker.wait_idle()
+        if run.statuses()["(instance)"] in (S.SUCCESS, S.FAILURE) and not engine.worker.busy:
+            return
+    raise AssertionError(run.statuses())
+
+
+def test_the_engine_records_every_change(store: Store) -> None:
+    run = Instance(
+        store,
+        [
+            node("check", "DIDE_SHELL", "true", qualityCheck={"command": "true"}),
+            node("virt", "VIRTUAL", after="check"),
+            {
+                "id": "pick",
+                "name": "pick",
+                "script": {"runtime": {"command": "CONTROLLER_BRANCH"}},
+                "branch": {
+                    "branches": [
+                        {"when": "1 == 1", "output": {"data": "yes"}},
+                        {"when": "1 == 2", "output": {"data": "no"}},
+                    ]
+                },
+            },
+            {
+                "id": "no_path",
+                "name": "no_path",
+                "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "exit 1"},
+                "inputs": {"nodeOutputs": [{"data": "no"}]},
+            },
+            node("flaky", "DIDE_SHELL", "exit 3"),
+        ],
+        rerunMode="Allowed",
+        rerunTimes=1,
+        rerunInterval=0,
+    )
+    engine = Engine(store, run.clock, WorkerSettings(slots=4))
+    store.plan(run.now())  # before its time
+    run.clock.advance(MINUTE)
+    drive(run, engine)
+    events = run.events()
+    waited = [(S.NOT_RUN, S.WAIT_TIME, Cause.PLAN), (S.WAIT_TIME, S.WAIT_RESOURCE, Cause.PLAN)]
+    claimed = (S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)
+    assert events["check"] == [
+        *waited,
+        claimed,
+        (S.RUNNING, S.CHECKING, Cause.CHECKING),
+        (S.CHECKING, S.SUCCESS, Cause.FINISH),
+    ]
+    assert events["virt"] == [
+        (S.NOT_RUN, S.WAIT_RESOURCE, Cause.PLAN),
+        (S.WAIT_RESOURCE, S.SUCCESS, Cause.VIRTUAL),
+    ]
+    assert events["pick"] == [
+        *waited,
+        (S.WAIT_RESOURCE, S.CHECKING_CONDITION, Cause.CLAIM),
+        (S.CHECKING_CONDITION, S.SUCCESS, Cause.FINISH),
+    ]
+    assert events["no_path"] == [(S.NOT_RUN, S.SUCCESS, Cause.PLAN)]  # a dry run
+    assert events["flaky"] == [
+        *waited,
+        claimed,
+        (S.RUNNING, S.WAIT_RESOURCE, Cause.RETRY),
+        claimed,
+        (S.RUNNING, S.FAILURE, Cause.FINISH),
+    ]
+    instance = events["(instance)"]
+    assert instance[:3] == [*waited, (S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)]
+    assert instance[-1][1:] == (S.FAILURE, Cause.FINISH)
+    assert_complete(run)
+    # Run numbers: the attempt each event belongs to.
+    e = status_events.c
+    with store.read() as conn:
+        runs = conn.execute(
+            sa.select(e.run_number)
+            .where(e.instance_id == run.tasks["flaky"], e.kind == "task")
+            .order_by(e.id)
+        ).scalars()
+        assert list(runs) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_dead_workers_attempt_is_recovered(store: Store) -> None:
+    run = Instance(store, [node("long", "DIDE_SHELL", "sleep 120")])
+    engine = Engine(store, run.clock, WorkerSettings(slots=1))
+    run.clock.advance(MINUTE)
+    store.plan(run.now())
+    assert engine.worker.claim_and_start() == 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the process is recorded once started
+        if store.attempt_process(run.tasks["long"])[1] is not None:
+            break
+        time.sleep(0.05)
+    other = Engine(store, ManualClock(run.now() + STALE_MS + 1000), WorkerSettings())
+    assert other.recover() == 1
+    engine.worker.wait_idle()
+    assert run.events()["long"][-1] == (S.RUNNING, S.FAILURE, Cause.RECOVERY)
+    assert run.events()["(instance)"][-1] == (S.RUNNING, S.FAILURE, Cause.RECOVERY)
+    assert_complete(run)
+
+
+def test_the_operators_actions_record_every_change(store: Store) -> None:
+    run = Instance(
+        store,
+        [
+            node("a", "DIDE_SHELL", "true"),
+            node("b", "DIDE_SHELL", "true", after="a"),
+            node("gate", "SCHEDULER_TRIGGER"),
+            node("early", "SCHEDULER_TRIGGER"),
+        ],
+        rerunMode="Allowed",
+    )
+    store.plan(run.now())  # before its time: WaitTime
+    run.act(Operation.SUSPEND, "a", "b")
+    run.act(Operation.RESUME, "a", "b")  # a plans again: WaitTime
+    run.act(Operation.TRIGGER, "early")  # kept until it reaches WaitTrigger
+    run.clock.advance(MINUTE)
+    store.plan(run.now())
+    run.act(Operation.TRIGGER, "gate")
+    claims, _ = store.claim_tasks("w1", {}, 4, 4, run.now())
+    assert [c.id for c in claims] == [run.tasks["a"]]
+    run.act(Operation.STOP, "a")
+    run.act(Operation.SET_SUCCESS, "b")
+    run.act(Operation.RERUN, "a")  # waits for a resource again
+    stopped = store.stop_instances([run.id], "tester", "", run.now())
+    assert stopped[run.id].success
+    rerun = store.rerun_instances(
+        "op-1",
+        run.project.id,
+        {
+            "workflow_id": run.workflow_id,
+            "kind": InstanceType.NORMAL.value,
+            "env_type": EnvType.PROD.value,
+            "ids": [run.id],
+            "biz_day": None,
+            "trigger_range": None,
+            "name": None,
+            "status": None,
+        },
+        TaskFilter(task_ids=None, statuses=frozenset({"Failure"})),
+        "tester",
+        run.now(),
+    )
+    assert rerun.status == "Success", rerun.failure_message
+    events = run.events()
+    waiting = (S.NOT_RUN, S.WAIT_TIME, Cause.PLAN)
+    ready = (S.NOT_RUN, S.WAIT_RESOURCE, Cause.PLAN)
+    assert events["a"] == [
+        waiting,
+        (S.WAIT_TIME, S.NOT_RUN, Cause.SUSPEND),
+        (S.NOT_RUN, S.NOT_RUN, Cause.RESUME),
+        waiting,
+        (S.WAIT_TIME, S.WAIT_RESOURCE, Cause.PLAN),
+        (S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM),
+        (S.RUNNING, S.FAILURE, Cause.STOP),
+        (S.FAILURE, S.NOT_RUN, Cause.RERUN),
+        ready,
+        (S.WAIT_RESOURCE, S.FAILURE, Cause.STOP),
+        (S.FAILURE, S.NOT_RUN, Cause.RERUN),
+        ready,
+    ]
+    assert events["b"] == [
+        (S.NOT_RUN, S.NOT_RUN, Cause.SUSPEND),
+        (S.NOT_RUN, S.NOT_RUN, Cause.RESUME),
+        (S.NOT_RUN, S.SUCCESS, Cause.SET_SUCCESS),
+    ]
+    assert events["gate"] == [
+        waiting,
+        (S.WAIT_TIME, S.WAIT_TRIGGER, Cause.PLAN),
+        (S.WAIT_TRIGGER, S.SUCCESS, Cause.TRIGGER),
+    ]
+    assert events["early"] == [
+        waiting,
+        (S.WAIT_TIME, S.WAIT_TIME, Cause.TRIGGER),
+        (S.WAIT_TIME, S.SUCCESS, Cause.PLAN),
+    ]
+    instance = events["(instance)"]
+    assert (S.WAIT_RESOURCE, S.FAILURE, Cause.STOP) in instance
+    assert instance[-1] == (S.FAILURE, S.WAIT_RESOURCE, Cause.RERUN)
+    assert_complete(run)
+
+
+def test_an_illegal_change_is_refused_and_nothing_is_written(store: Store) -> None:
+    with pytest.raises(IllegalTransition):
+        check(S.SUCCESS, S.RUNNING, Cause.CLAIM)
+    with pytest.raises(IllegalTransition):
+        check(S.NOT_RUN, S.SUCCESS, Cause.FINISH)
+    check(S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)
+    run = Instance(store, [node("a", "DIDE_SHELL", "true")])
+    before = run.statuses()
+    with pytest.raises(IllegalTransition), store.write() as conn:
+        transitions.move(conn, [run.tasks["a"]], S.NOT_RUN, S.RUNNING, Cause.PLAN, run.now())
+    assert run.statuses() == before and run.events() == {}
+
+
+def test_consumers_read_after_their_cursor_and_old_events_are_swept(store: Store) -> None:
+    run = Instance(store, [node("a", "DIDE_SHELL", "true"), node("b", "VIRTUAL")])
+    now = run.now()
+    assert store.status_events("alerts", now) == []  # registered at the newest event
+    assert store.status_events("metrics", now) == []
+    store.plan(now)
+    first = store.status_events("alerts", now)
+    assert {(e.instance_id, e.old, e.new, e.cause) for e in first if e.kind == "task"} == {
+        (run.tasks[n], S.NOT_RUN, S.WAIT_TIME, Cause.PLAN) for n in run.tasks
+    }
+    assert {e.instance_id for e in first if e.kind == "workflow"} == {run.id}
+    assert store.status_events("alerts", now) == first  # until the cursor moves
+    assert store.status_events("alerts", now, limit=1) == first[:1]
+    store.advance_events("alerts", first[-1].id, now)
+    assert store.status_events("alerts", now) == []
+    store.advance_events("alerts", first[0].id, now)  # never back
+    assert store.status_events("alerts", now) == []
+    day = 86_400_000
+    # Kept while a consumer (metrics) has not read them, however old...
+    assert store.sweep_events(now + 8 * day) == 0
+    store.advance_events("metrics", first[-1].id, now)
+    assert store.sweep_events(now + 6 * day) == 0  # ...and for a week after
+    assert store.sweep_events(now + 8 * day) == len(first)
+    # A consumer that stopped reading keeps them a month at most.
+    run.clock.advance(MINUTE)
+    store.plan(run.now())
+    later = store.status_events("alerts", now)
+    assert later and later[0].id > first[-1].id
+    assert store.sweep_events(run.now() + 8 * day) == 0
+    assert store.sweep_events(run.now() + 31 * day) == len(later)
+    assert store.status_events("alerts", now) == []
