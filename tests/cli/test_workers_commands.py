@@ -28,8 +28,8 @@ def test_resource_group_slots_are_set_listed_and_unset(db_url: str) -> None:
     rows = _rows(ok(invoke("resource-groups", "list", *db)).output)
     assert ["etl", "1"] in rows and ["-", "3"] in rows and ["*", "6"] in rows
     # The rows the claims read (Store.claim_tasks), whatever process set them.
-    with Store.open(db_url) as store:
-        limits = {g.name: g.slots for g in store.list_resource_groups()}
+    with Store.open(db_url) as store, store.read() as tx:
+        limits = {g.name: g.slots for g in tx.resource_groups.all()}
     assert limits == {"etl": 1, "": 3, "*": 6}
     assert "back to the default" in ok(invoke("resource-groups", "unset", "etl", *db)).output
     clean_error(invoke("resource-groups", "unset", "etl", *db), "has no limit of its own")
@@ -58,12 +58,12 @@ def test_workers_list_shows_each_worker_from_its_row(db_url: str) -> None:
         base.update(fields)
         return WorkerRecord(**base)  # type: ignore[arg-type]
 
-    with Store.open(db_url) as store:
-        store.register_worker(worker("alive-one", groups=("etl", "")))
-        store.register_worker(worker("silent-one", heartbeat_at=now - STALE_MS - 5000, pid=7))
-        store.register_worker(worker("stopped-one", stopped_at=now))
-        store.register_worker(worker("draining-one", draining=True))
-        store.register_worker(worker("evil\x1b[2Jname"))
+    with Store.open(db_url) as store, store.write() as tx:
+        tx.workers.register(worker("alive-one", groups=("etl", "")))
+        tx.workers.register(worker("silent-one", heartbeat_at=now - STALE_MS - 5000, pid=7))
+        tx.workers.register(worker("stopped-one", stopped_at=now))
+        tx.workers.register(worker("draining-one", draining=True))
+        tx.workers.register(worker("evil\x1b[2Jname"))
     rows = _rows(ok(invoke("workers", "list", "--db", db_url, env=WIDE)).output)
     # Name, host, pid, groups, slots, heartbeat age (N s ago), state, attempts running.
     shown = {r[0]: (r[1:5], r[-3:]) for r in rows}

@@ -354,9 +354,10 @@ def test_an_attempt_whose_worker_died_is_failed_and_its_process_killed(live: Liv
     pid = identity = None
     while time.monotonic() < deadline and identity is None:
         # The process is recorded once started.
-        tasks = live.store.stale_attempts(run.clock.now_ms() + 1)
-        if tasks:
-            pid, identity, _ = live.store.attempt_process(tasks[0].id)
+        with live.store.read() as tx:
+            tasks = tx.attempts.stale(run.clock.now_ms() + 1)
+            if tasks:
+                pid, identity, _ = tx.attempts.process(tasks[0].id)
         time.sleep(0.05)
     assert pid is not None and identity is not None and process_alive(pid, identity)
     # The first worker goes silent; another engine on the same database finds the attempt.

@@ -713,7 +713,8 @@ def test_a_backfill_killed_with_sigkill_resumes_without_running_a_date_twice(
                 for t in task_items(sdk, project_id, i, biz_ms(d))
                 if t.status == "Running"
             ]
-            recorded = [store.attempt_process(t.id) for t in running]
+            with store.read() as tx:
+                recorded = [tx.attempts.process(t.id) for t in running]
             orphans[:] = [(p, ident) for p, ident, _ in recorded if p is not None and ident]
             return len(orphans) == 2
 

@@ -165,7 +165,8 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
         found: list[tuple[int | None, str | None, str | None]] = []
 
         def recorded() -> bool:
-            found[:] = [store.attempt_process(c.id) for c in store.stale_attempts(2**62)]
+            with store.read() as tx:
+                found[:] = [tx.attempts.process(c.id) for c in tx.attempts.stale(2**62)]
             return bool(found) and found[0][1] is not None
 
         _wait(recorded, "the attempt's process to be recorded")
@@ -233,7 +234,8 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
             spec = flowspec.parse(text, TZ)
             definition = definitions.insert_definition(tx.conn, p.id, text, spec, now)
             definitions.deploy(tx.conn, definition, spec, "t", now, with_nodes=True)
-    assert len(store.scheduled_workflows()) == count
+    with store.read() as tx:
+        assert len(tx.workflows.scheduled()) == count
     today = datetime.fromtimestamp(now / 1000, ZoneInfo(TZ)).date()  # the deploy's day
     biz = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(TZ)) - timedelta(days=1)
     biz_ms = int(biz.timestamp() * 1000)

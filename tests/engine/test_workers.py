@@ -128,7 +128,8 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
         f'echo "$DWSCHED_TASK_INSTANCE_ID end $(date +%s%N)" >> {spans}'
     )
     project_id = deploy_due(store, [shell("etl_step", record, "etl")], "0 0 0/4 * * ?")
-    store.set_group_slots("etl", 1, SystemClock().now_ms())
+    with store.write() as tx:
+        tx.resource_groups.set_slots("etl", 1, SystemClock().now_ms())
     # Two workers, each with a store (connections) of its own and room for four attempts:
     # neither is told the limit; it is the database's.
     other = Store.open(db_url)
@@ -153,7 +154,8 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     for (_, end), (start, _) in itertools.pairwise(ordered):
         assert end <= start, f"two attempts of etl ran at once: {ordered}"
     # Both registered, and both marked stopped as they stopped.
-    listed = {w.name: w for w in store.list_workers()}
+    with store.read() as tx:
+        listed = {w.name: w for w in tx.workers.all()}
     now = SystemClock().now_ms()
     for engine in (first, second):
         assert listed[engine.worker.name].state(now) is WorkerState.STOPPED
@@ -171,7 +173,8 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
         etl_only.worker.wait_idle()
         clock.advance(1_000)
     assert statuses(store, project_id) == {"in_etl": ["Success"], "elsewhere": ["WaitResource"]}
-    (row,) = store.list_workers()
+    with store.read() as tx:
+        (row,) = tx.workers.all()
     assert row.groups == ("etl",) and row.name == etl_only.worker.name
     # `-` on the command line: the group of nodes that name none.
     unnamed = Engine(store, clock, WorkerSettings(groups=("",)), scheduling=False)
@@ -181,7 +184,8 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
 
 
 def test_group_slots_given_to_a_worker_are_written_for_every_worker(store: Store) -> None:
-    store.set_group_slots("reports", 3, SystemClock().now_ms())
+    with store.write() as tx:
+        tx.resource_groups.set_slots("reports", 3, SystemClock().now_ms())
     engine = Engine(
         store,
         ManualClock(SystemClock().now_ms()),
@@ -189,7 +193,8 @@ def test_group_slots_given_to_a_worker_are_written_for_every_worker(store: Store
         scheduling=False,
     )
     engine.tick()
-    limits = {g.name: g.slots for g in store.list_resource_groups()}
+    with store.read() as tx:
+        limits = {g.name: g.slots for g in tx.resource_groups.all()}
     assert limits == {"etl": 2, "reports": 3, "*": 6}
 
 
@@ -224,8 +229,9 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     clock.advance(HEARTBEAT_MS)
     engine.tick()  # plans (and fails), then beats and claims all the same
     beat = clock.now_ms()
-    assert store.attempt_heartbeat(running.id) == beat
-    record = store.worker_record(engine.worker.name)
+    with store.read() as tx:
+        assert tx.attempts.heartbeat_at(running.id) == beat
+        record = tx.workers.get(engine.worker.name)
     assert record is not None and record.heartbeat_at == beat
 
     flag.touch()
@@ -244,7 +250,8 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
         found: list[Any] = []
 
         def recorded() -> bool:
-            found[:] = [store.attempt_process(c.id) for c in store.stale_attempts(2**62)]
+            with store.read() as tx:
+                found[:] = [tx.attempts.process(c.id) for c in tx.attempts.stale(2**62)]
             return bool(found) and found[0][1] is not None
 
         # Planning is the scheduler's: this process plans, the worker process claims.
@@ -256,8 +263,9 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
             time.sleep(0.1)
         pid, identity, name = found[0]
         assert pid is not None and identity is not None and name is not None
-        row = store.worker_record(name)
-        assert row is not None, store.list_workers()
+        with store.read() as tx:
+            row = tx.workers.get(name)
+            assert row is not None, tx.workers.all()
         assert (row.pid, row.groups) == (worker.popen.pid, ("", "etl"))
         os.kill(worker.popen.pid, signal.SIGKILL)
         worker.popen.wait(10)

@@ -20,13 +20,13 @@ from dwsched.domain import flowspec
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.operations import Operation, TaskFilter
 from dwsched.domain.schedule import Trigger, cycles_on
-from dwsched.domain.transitions import Cause, IllegalTransition, check
+from dwsched.domain.transitions import Cause, IllegalTransition, StatusEvent, check
 from dwsched.engine.service import STALE_MS, Engine
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store, transitions
 from dwsched.store.schema import status_events, task_instances, workflow_instances
-from tests.conftest import project
 from tests.engine.test_engine import TZ, flow, node
+from tests.support.factories import project
 
 RUN_DATE = date(2025, 4, 1)
 MINUTE = 60_000
@@ -44,20 +44,21 @@ class Instance:
         now = SystemClock().now_ms()
         self.project = project(store)
         spec = flowspec.parse(text, TZ)
-        deployed = store.create_definition(self.project.id, text, spec, "test", now, nodes=True)[1]
+        with store.write() as tx:
+            deployed = tx.definitions.create(self.project.id, text, spec, "test", now, True)[1]
         self.workflow_id = deployed.id
         t = deployed.spec.trigger
         (cycle,) = cycles_on(Trigger(t.cron, TZ, t.start_ms, t.end_ms), RUN_DATE)
         store.generate(deployed, [(RUN_DATE, [cycle])], None, now)
         self.trigger = cycle.trigger_time
         self.clock = ManualClock(self.trigger - MINUTE)
-        with store.read() as conn:
+        with store.read() as tx:
             wi = workflow_instances.c
-            self.id = conn.execute(
+            self.id = tx.conn.execute(
                 sa.select(wi.id).where(wi.workflow_id == deployed.id)
             ).scalar_one()
             ti = task_instances.c
-            rows = conn.execute(
+            rows = tx.conn.execute(
                 sa.select(ti.id, ti.name).where(ti.workflow_instance_id == self.id)
             ).all()
         self.tasks = {str(r.name): int(r.id) for r in rows}
@@ -67,12 +68,12 @@ class Instance:
         return self.clock.now_ms()
 
     def statuses(self) -> dict[str, str]:
-        with self.store.read() as conn:
+        with self.store.read() as tx:
             ti = task_instances.c
-            rows = conn.execute(
+            rows = tx.conn.execute(
                 sa.select(ti.name, ti.status).where(ti.workflow_instance_id == self.id)
             ).all()
-            status = conn.execute(
+            status = tx.conn.execute(
                 sa.select(workflow_instances.c.status).where(workflow_instances.c.id == self.id)
             ).scalar_one()
         return {str(r.name): str(r.status) for r in rows} | {"(instance)": str(status)}
@@ -80,8 +81,8 @@ class Instance:
     def events(self) -> dict[str, list[Event]]:
         """Per task name (the instance's own under "(instance)"), its events in order."""
         e = status_events.c
-        with self.store.read() as conn:
-            rows = conn.execute(
+        with self.store.read() as tx:
+            rows = tx.conn.execute(
                 sa.select(status_events).where(e.workflow_instance_id == self.id).order_by(e.id)
             ).all()
         found: dict[str, list[Event]] = {}
@@ -192,8 +193,8 @@ def test_the_engine_records_every_change(store: Store) -> None:
     assert_complete(run)
     # Run numbers: the attempt each event belongs to.
     e = status_events.c
-    with store.read() as conn:
-        runs = conn.execute(
+    with store.read() as tx:
+        runs = tx.conn.execute(
             sa.select(e.run_number)
             .where(e.instance_id == run.tasks["flaky"], e.kind == "task")
             .order_by(e.id)
@@ -209,8 +210,9 @@ def test_a_dead_workers_attempt_is_recovered(store: Store) -> None:
     assert engine.worker.claim_and_start() == 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the process is recorded once started
-        if store.attempt_process(run.tasks["long"])[1] is not None:
-            break
+        with store.read() as tx:
+            if tx.attempts.process(run.tasks["long"])[1] is not None:
+                break
         time.sleep(0.05)
     other = Engine(store, ManualClock(run.now() + STALE_MS + 1000), WorkerSettings())
     assert other.recover() == 1
@@ -238,7 +240,7 @@ def test_the_operators_actions_record_every_change(store: Store) -> None:
     run.clock.advance(MINUTE)
     store.plan(run.now())
     run.act(Operation.TRIGGER, "gate")
-    claims, _ = store.claim_tasks("w1", {}, 4, 4, run.now())
+    claims, _ = store.claim_tasks("w1", None, 4, run.now())
     assert [c.id for c in claims] == [run.tasks["a"]]
     run.act(Operation.STOP, "a")
     run.act(Operation.SET_SUCCESS, "b")
@@ -309,39 +311,54 @@ def test_an_illegal_change_is_refused_and_nothing_is_written(store: Store) -> No
     check(S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)
     run = Instance(store, [node("a", "DIDE_SHELL", "true")])
     before = run.statuses()
-    with pytest.raises(IllegalTransition), store.write() as conn:
-        transitions.move(conn, [run.tasks["a"]], S.NOT_RUN, S.RUNNING, Cause.PLAN, run.now())
+    with pytest.raises(IllegalTransition), store.write() as tx:
+        transitions.move(tx.conn, [run.tasks["a"]], S.NOT_RUN, S.RUNNING, Cause.PLAN, run.now())
     assert run.statuses() == before and run.events() == {}
+
+
+def next_events(store: Store, consumer: str, now_ms: int, limit: int = 1000) -> list[StatusEvent]:
+    with store.write() as tx:
+        return tx.events.next(consumer, now_ms, limit)
+
+
+def advance(store: Store, consumer: str, last_event_id: int, now_ms: int) -> None:
+    with store.write() as tx:
+        tx.events.advance(consumer, last_event_id, now_ms)
+
+
+def sweep(store: Store, now_ms: int) -> int:
+    with store.write() as tx:
+        return tx.events.sweep(now_ms)
 
 
 def test_consumers_read_after_their_cursor_and_old_events_are_swept(store: Store) -> None:
     run = Instance(store, [node("a", "DIDE_SHELL", "true"), node("b", "VIRTUAL")])
     now = run.now()
-    assert store.status_events("alerts", now) == []  # registered at the newest event
-    assert store.status_events("metrics", now) == []
+    assert next_events(store, "alerts", now) == []  # registered at the newest event
+    assert next_events(store, "metrics", now) == []
     store.plan(now)
-    first = store.status_events("alerts", now)
+    first = next_events(store, "alerts", now)
     assert {(e.instance_id, e.old, e.new, e.cause) for e in first if e.kind == "task"} == {
         (run.tasks[n], S.NOT_RUN, S.WAIT_TIME, Cause.PLAN) for n in run.tasks
     }
     assert {e.instance_id for e in first if e.kind == "workflow"} == {run.id}
-    assert store.status_events("alerts", now) == first  # until the cursor moves
-    assert store.status_events("alerts", now, limit=1) == first[:1]
-    store.advance_events("alerts", first[-1].id, now)
-    assert store.status_events("alerts", now) == []
-    store.advance_events("alerts", first[0].id, now)  # never back
-    assert store.status_events("alerts", now) == []
+    assert next_events(store, "alerts", now) == first  # until the cursor moves
+    assert next_events(store, "alerts", now, limit=1) == first[:1]
+    advance(store, "alerts", first[-1].id, now)
+    assert next_events(store, "alerts", now) == []
+    advance(store, "alerts", first[0].id, now)  # never back
+    assert next_events(store, "alerts", now) == []
     day = 86_400_000
     # Kept while a consumer (metrics) has not read them, however old...
-    assert store.sweep_events(now + 8 * day) == 0
-    store.advance_events("metrics", first[-1].id, now)
-    assert store.sweep_events(now + 6 * day) == 0  # ...and for a week after
-    assert store.sweep_events(now + 8 * day) == len(first)
+    assert sweep(store, now + 8 * day) == 0
+    advance(store, "metrics", first[-1].id, now)
+    assert sweep(store, now + 6 * day) == 0  # ...and for a week after
+    assert sweep(store, now + 8 * day) == len(first)
     # A consumer that stopped reading keeps them a month at most.
     run.clock.advance(MINUTE)
     store.plan(run.now())
-    later = store.status_events("alerts", now)
+    later = next_events(store, "alerts", now)
     assert later and later[0].id > first[-1].id
-    assert store.sweep_events(run.now() + 8 * day) == 0
-    assert store.sweep_events(run.now() + 31 * day) == len(later)
-    assert store.status_events("alerts", now) == []
+    assert sweep(store, run.now() + 8 * day) == 0
+    assert sweep(store, run.now() + 31 * day) == len(later)
+    assert next_events(store, "alerts", now) == []

@@ -13,10 +13,11 @@ __all__ = ["live"]  # the fixture: a server on each database
 
 def test_the_workers_view_shows_the_rows_to_administrators_only(live: LiveServer) -> None:
     now = SystemClock().now_ms()
-    live.store.register_worker(
-        WorkerRecord("w-1", "node-1", 41, "41:7", ("etl", ""), 4, now - 2000, now - 1000)
-    )
-    live.store.set_group_slots("etl", 1, now)
+    with live.store.write() as tx:
+        tx.workers.register(
+            WorkerRecord("w-1", "node-1", 41, "41:7", ("etl", ""), 4, now - 2000, now - 1000)
+        )
+        tx.resource_groups.set_slots("etl", 1, now)
     user(live, "boss", "AdministratorAccess")
     user(live, "reader", "ReadOnlyAccess")
     answer = sign_in(live, "boss").call("ListWorkers").json()

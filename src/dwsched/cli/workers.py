@@ -45,7 +45,8 @@ def list_workers(db_url: str, show_all: bool) -> None:
     """List workers: where each runs, the groups it serves, its last heartbeat, its state
     (Alive, Draining, Stopped, Silent: no heartbeat for a minute) and its attempts running."""
     with open_store(db_url) as store:
-        found = store.list_workers()
+        with store.read() as tx:
+            found = tx.workers.all()
     now = SystemClock().now_ms()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Name", overflow="fold")
@@ -80,7 +81,8 @@ def resource_groups() -> None:
 def list_groups(db_url: str) -> None:
     """List the groups with a slot limit of their own (`*`: every other group)."""
     with open_store(db_url) as store:
-        found = store.list_resource_groups()
+        with store.read() as tx:
+            found = tx.resource_groups.all()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Group", overflow="fold")
     table.add_column("Slots")
@@ -113,7 +115,8 @@ def set_group(db_url: str, name: str, slots: int) -> None:
     nodes that name none) this many slots, for every worker at once."""
     group = _group_name(name)
     with open_store(db_url) as store:
-        before = store.set_group_slots(group, slots, SystemClock().now_ms())
+        with store.write() as tx:
+            before = tx.resource_groups.set_slots(group, slots, SystemClock().now_ms())
     was = f"{DEFAULT_GROUP_SLOTS}, the default" if before is None else str(before)
     click.echo(f"resource group {group_label(group)}: {slots} slots (was {was})")
 
@@ -124,7 +127,7 @@ def set_group(db_url: str, name: str, slots: int) -> None:
 def unset_group(db_url: str, name: str) -> None:
     """Remove the group's own limit: it takes the `*` limit (or the default) again."""
     group = _group_name(name)
-    with open_store(db_url) as store:
-        if not store.delete_resource_group(group):
+    with open_store(db_url) as store, store.write() as tx:
+        if not tx.resource_groups.delete(group):
             raise InvalidArgument("NAME", f"The resource group {name!r} has no limit of its own.")
     click.echo(f"resource group {group_label(group)}: back to the default")

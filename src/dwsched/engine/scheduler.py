@@ -36,7 +36,9 @@ class Scheduler:
     def generate(self) -> int:
         now = self.clock.now_ms()
         plans: list[GenerationPlan] = []
-        for scheduled in self.store.scheduled_workflows():
+        with self.store.read() as tx:
+            scheduled_workflows = tx.workflows.scheduled()
+        for scheduled in scheduled_workflows:
             w = scheduled.workflow
             t = w.spec.trigger
             if t.cron is None:

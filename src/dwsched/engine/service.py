@@ -108,19 +108,23 @@ class Engine:
         process of this host that no longer lives, else once it has not beaten for
         STALE_MS."""
         now = self.clock.now_ms()
-        stale = self.store.stale_attempts(now + 1)
+        with self.store.read() as tx:
+            stale = tx.attempts.stale(now + 1)
         recovered = 0
         records: dict[str, WorkerRecord | None] = {}
         for claimed in stale:
-            pid, identity, worker = self.store.attempt_process(claimed.id)
+            with self.store.read() as tx:
+                pid, identity, worker = tx.attempts.process(claimed.id)
             if worker is None or worker != claimed.worker:
                 continue  # it ended (or was claimed again) since it was read
             if worker == self.worker.name and self.worker.running(claimed.id):
                 continue  # our own, in progress
             if worker not in records:
-                records[worker] = self.store.worker_record(worker)
+                with self.store.read() as tx:
+                    records[worker] = tx.workers.get(worker)
             dead = worker_dead(worker, records[worker])
-            heartbeat = self.store.attempt_heartbeat(claimed.id)
+            with self.store.read() as tx:
+                heartbeat = tx.attempts.heartbeat_at(claimed.id)
             if not dead and heartbeat is not None and heartbeat >= now - STALE_MS:
                 continue
             why = (

@@ -188,23 +188,25 @@ class Worker:
         serves), and the slot limits its settings give to the shared resource groups."""
         now = self.clock.now_ms()
         pid = os.getpid()
-        self.store.register_worker(
-            WorkerRecord(
-                name=self.name,
-                host=socket.gethostname(),
-                pid=pid,
-                process=process_identity(pid),
-                groups=self.settings.groups,
-                slots=self.settings.slots,
-                started_at=now,
-                heartbeat_at=now,
+        with self.store.write() as tx:
+            tx.workers.register(
+                WorkerRecord(
+                    name=self.name,
+                    host=socket.gethostname(),
+                    pid=pid,
+                    process=process_identity(pid),
+                    groups=self.settings.groups,
+                    slots=self.settings.slots,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
             )
-        )
         limits = dict(self.settings.group_slots)
         if self.settings.default_group_slots is not None:
             limits[OTHER_GROUPS] = self.settings.default_group_slots
         for group, slots in limits.items():
-            before = self.store.set_group_slots(group, slots, now)
+            with self.store.write() as tx:
+                before = tx.resource_groups.set_slots(group, slots, now)
             if before != slots:
                 was = f"{DEFAULT_GROUP_SLOTS} (the default)" if before is None else before
                 log.info(
@@ -227,7 +229,8 @@ class Worker:
         if not self.registered:
             return
         stopped_at = None if draining else self.clock.now_ms()
-        self.store.mark_worker(self.name, draining, stopped_at)
+        with self.store.write() as tx:
+            tx.workers.mark(self.name, draining, stopped_at)
 
     def heartbeat(self) -> None:
         """Beat for the attempts in progress, and save what each has logged so far (so a
@@ -235,7 +238,9 @@ class Worker:
         with self._lock:
             live = [v for v in self._running.values() if v.alive]
         now = self.clock.now_ms()
-        known, mine = self.store.beat_worker(self.name, [r.claimed.id for r in live], now)
+        with self.store.write() as tx:  # the worker's beat and its attempts' together
+            known = tx.workers.beat(self.name, now)
+            mine = tx.attempts.heartbeat(self.name, [r.claimed.id for r in live], now)
         if not known and not self.stopping:
             self.register()  # its row was never written, or was swept: write it again
         for running in live:
@@ -248,7 +253,8 @@ class Worker:
                     log.warning("task_instance_id=%s was taken over; stopping it", claimed.id)
                     runner.stop()
                 continue
-            self.store.save_log(claimed, runner.log_so_far())
+            with self.store.write() as tx:
+                tx.attempts.save_log(claimed, runner.log_so_far())
 
     def stop_taken(self) -> int:
         """Stop the processes of attempts that are no longer this worker's (an operator
@@ -257,7 +263,8 @@ class Worker:
             live = [v for v in self._running.values() if v.alive]
         if not live:
             return 0
-        mine = self.store.attempts_of(self.name, [r.claimed.id for r in live])
+        with self.store.read() as tx:
+            mine = tx.attempts.owned(self.name, [r.claimed.id for r in live])
         stopped = 0
         with self._lock:
             for claimed in [r.claimed for r in live]:
@@ -377,7 +384,8 @@ class Worker:
             return
         result = self._run(claimed, runner)
         if check is not None and node.quality_check is not None and result.succeeded:
-            self.store.set_checking(claimed, result.log, self.clock.now_ms())
+            with self.store.write() as tx:
+                tx.attempts.set_checking(claimed, result.log, self.clock.now_ms())
             result = checked(result, self._run(claimed, check), node.quality_check.blocking)
         self._record(claimed, result)
 
@@ -400,7 +408,8 @@ class Worker:
         with self._lock:
             running.started = True
         if pid is not None:
-            self.store.record_process(claimed.id, pid, process_identity(pid))
+            with self.store.write() as tx:
+                tx.attempts.record_process(claimed.id, pid, process_identity(pid))
         result = runner.wait()
         with self._lock:
             running.ended = True

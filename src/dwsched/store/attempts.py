@@ -278,3 +278,45 @@ def process_of(
 def heartbeat_of(conn: sa.Connection, task_instance_id: int) -> int | None:
     found = conn.execute(sa.select(ti.c.heartbeat_at).where(ti.c.id == task_instance_id)).scalar()
     return None if found is None else int(found)
+
+
+class Attempts:
+    """The attempts in progress, as their worker and the recovery see them (`Tx.attempts`).
+
+    Ending an attempt is a unit of work of its own (`Store.finish_task`: nothing is written
+    when the attempt was taken over)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
+        """The process the attempt runs in (its pid, and what tells it from a later one)."""
+        record_process(self.conn, task_instance_id, pid, identity)
+
+    def set_checking(self, claimed: Claimed, log: str, now_ms: int) -> None:
+        """The process succeeded: the attempt's quality check runs (Checking)."""
+        set_checking(self.conn, claimed, log, now_ms)
+
+    def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> set[int]:
+        """Beat for the worker's attempts; the ids that are still its own."""
+        return heartbeat(self.conn, worker, task_instance_ids, now_ms)
+
+    def owned(self, worker: str, task_instance_ids: Sequence[int]) -> set[int]:
+        """Which of these attempts in progress are still `worker`'s."""
+        return attempts_of(self.conn, worker, task_instance_ids)
+
+    def save_log(self, claimed: Claimed, log: str) -> None:
+        """The log so far of an attempt in progress."""
+        append_log(self.conn, claimed, log)
+
+    def stale(self, heartbeat_before: int) -> list[Claimed]:
+        """Attempts in progress whose worker has not beaten since `heartbeat_before`."""
+        return stale_attempts(self.conn, heartbeat_before)
+
+    def process(self, task_instance_id: int) -> tuple[int | None, str | None, str | None]:
+        """(pid, process identity, worker) of the task instance's attempt in progress."""
+        return process_of(self.conn, task_instance_id)
+
+    def heartbeat_at(self, task_instance_id: int) -> int | None:
+        """When the task instance's attempt last beat (None: never)."""
+        return heartbeat_of(self.conn, task_instance_id)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import NotFound
 from dwsched.domain.runs import PlannedInstance, RunRequest
+from dwsched.store.actions import operation_logs
 from dwsched.store.generation import NewInstance, insert_instances
 from dwsched.store.release import NOT_STARTED, QUEUED
 from dwsched.store.schema import (
@@ -25,6 +26,7 @@ from dwsched.store.schema import (
     tasks,
     workflow_instances as wi,
 )
+from dwsched.store.task_instances import task_instance_by_id
 
 CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
 _request = msgspec.json.Decoder(RunRequest).decode
@@ -214,3 +216,23 @@ def workflows_of_tasks(conn: sa.Connection, project_id: int, task_ids: Iterable[
         .distinct()
     )
     return sorted(int(i) for i in rows.scalars())
+
+
+class Operations:
+    """The recorded operations (CreateWorkflowInstances, RerunWorkflowInstances) and the log
+    of the operator's actions on a task instance (`Tx.operations`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get(self, operation_id: str, kind: str) -> OperationRecord:
+        """The operation of that kind (OperationNotFound if none)."""
+        return operation_by_id(self.conn, operation_id, kind)
+
+    def logs(
+        self, task_instance_id: int, start_ms: int, end_ms: int, offset: int, limit: int
+    ) -> tuple[int, list[sa.Row[Any]]]:
+        """(how many, one page of) the actions on the task instance between the two
+        instants, oldest first (TaskInstanceNotFound if there is no such instance)."""
+        task_instance_by_id(self.conn, task_instance_id)
+        return operation_logs(self.conn, task_instance_id, start_ms, end_ms, offset, limit)

@@ -36,3 +36,22 @@ def set_slots(conn: sa.Connection, name: str, slots: int, now_ms: int) -> int | 
 def delete(conn: sa.Connection, name: str) -> bool:
     """Remove the group's row (it takes the default again); False when it had none."""
     return conn.execute(sa.delete(rg).where(rg.c.name == name)).rowcount > 0
+
+
+class ResourceGroups:
+    """The resource groups' slots, shared by every worker (`Tx.resource_groups`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def all(self) -> list[ResourceGroup]:
+        return all_groups(self.conn)
+
+    def set_slots(self, name: str, slots: int, now_ms: int) -> int | None:
+        """Give the group `name` (`*`: every group without a row) this many slots over
+        every worker; the slots it had (None: the default)."""
+        return set_slots(self.conn, name, slots, now_ms)
+
+    def delete(self, name: str) -> bool:
+        """The group takes the default slots again; False when it had no row."""
+        return delete(self.conn, name)

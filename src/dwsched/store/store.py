@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -35,7 +34,7 @@ from dwsched.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
-from dwsched.domain.generation import GenerationPlan, ScheduledWorkflow
+from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.models import (
     EnvType,
     InstanceType,
@@ -47,8 +46,8 @@ from dwsched.domain.operations import CREATE_KIND, RERUN_KIND, Operation, Result
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.domain.schedule import Cycle
-from dwsched.domain.transitions import Cause, StatusEvent
-from dwsched.domain.workers import RETENTION_MS, ResourceGroup, WorkerRecord, slot_limit
+from dwsched.domain.transitions import Cause
+from dwsched.domain.workers import slot_limit
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import (
     actions as operator_actions,
@@ -64,9 +63,7 @@ from dwsched.store import (
     projects,
     release,
     resource_groups,
-    task_instances,
     transitions,
-    workers,
     workflows,
 )
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
@@ -259,10 +256,6 @@ class Store:
 
     # The engine
 
-    def scheduled_workflows(self) -> list[ScheduledWorkflow]:
-        with self._reading() as conn:
-            return generation.scheduled_workflows(conn)
-
     def generate(
         self,
         workflow: DeployedWorkflow,
@@ -346,14 +339,6 @@ class Store:
             full = {g for g in set(running) | set(limits) if free(g) <= 0}
             return claims.claim_many(conn, worker, free, full, limit, now_ms, groups)
 
-    def record_process(self, task_instance_id: int, pid: int, identity: str | None) -> None:
-        with self._writing() as conn:
-            attempts.record_process(conn, task_instance_id, pid, identity)
-
-    def set_checking(self, claimed: Claimed, log: str, now_ms: int) -> None:
-        with self._writing() as conn:
-            attempts.set_checking(conn, claimed, log, now_ms)
-
     def finish_task(
         self,
         claimed: Claimed,
@@ -375,57 +360,14 @@ class Store:
             return False
         return True
 
-    def heartbeat(self, worker: str, task_instance_ids: Sequence[int], now_ms: int) -> set[int]:
-        """Beat for the attempts; the ids that are still this worker's."""
-        with self._writing() as conn:
-            return attempts.heartbeat(conn, worker, task_instance_ids, now_ms)
-
-    def attempts_of(self, worker: str, task_instance_ids: Sequence[int]) -> set[int]:
-        """Which of these attempts in progress are still `worker`'s (read only)."""
-        with self._reading() as conn:
-            return attempts.attempts_of(conn, worker, task_instance_ids)
-
-    def stale_attempts(self, heartbeat_before: int) -> list[Claimed]:
-        with self._reading() as conn:
-            return attempts.stale_attempts(conn, heartbeat_before)
-
-    def attempt_process(self, task_instance_id: int) -> tuple[int | None, str | None, str | None]:
-        with self._reading() as conn:
-            return attempts.process_of(conn, task_instance_id)
-
-    def attempt_heartbeat(self, task_instance_id: int) -> int | None:
-        with self._reading() as conn:
-            return attempts.heartbeat_of(conn, task_instance_id)
-
-    def save_log(self, claimed: Claimed, log: str) -> None:
-        with self._writing() as conn:
-            attempts.append_log(conn, claimed, log)
-
-    # Status events: the stream alerts and metrics read (docs/events.md)
-
-    def status_events(self, consumer: str, now_ms: int, limit: int = 1000) -> list[StatusEvent]:
-        """The next status events for `consumer` (registered at the newest event on its
-        first call), oldest first; they stay next until `advance_events`."""
-        with self._writing() as conn:
-            transitions.register(conn, consumer, now_ms)
-            return transitions.events_after(conn, consumer, limit)
-
-    def advance_events(self, consumer: str, last_event_id: int, now_ms: int) -> None:
-        """`consumer` has handled the events up to `last_event_id`."""
-        with self._writing() as conn:
-            transitions.advance(conn, consumer, last_event_id, now_ms)
-
-    def sweep_events(self, now_ms: int) -> int:
-        """Delete the events past their retention (docs/events.md); how many."""
-        with self._writing() as conn:
-            return transitions.sweep(conn, now_ms)
-
     def _sweep_events(self, now_ms: int) -> None:
-        """sweep_events, at most every transitions.SWEEP_EVERY_MS (the planner calls it)."""
+        """Sweep the status events past their retention (`Tx.events.sweep`), at most every
+        transitions.SWEEP_EVERY_MS (the planner calls it)."""
         if now_ms - self._last_event_sweep < transitions.SWEEP_EVERY_MS:
             return
         self._last_event_sweep = now_ms
-        self.sweep_events(now_ms)
+        with self.write() as tx:
+            tx.events.sweep(now_ms)
 
     # A request's credential check and replay protection (on the raw cursor)
 
@@ -545,10 +487,6 @@ class Store:
                 log.exception("releasing operation_id=%s failed", operation_id)
         return released
 
-    def operation(self, operation_id: str, kind: str) -> creation.OperationRecord:
-        with self._reading() as conn:
-            return creation.operation_by_id(conn, operation_id, kind)
-
     def task_operation(
         self,
         op: Operation,
@@ -629,61 +567,6 @@ class Store:
             return operator_actions.task_operation(
                 conn, Operation.TRIGGER, [found], user, "", now_ms
             )[found]
-
-    def operation_logs(
-        self, task_instance_id: int, start_ms: int, end_ms: int, offset: int, limit: int
-    ) -> tuple[int, list[sa.Row[Any]]]:
-        with self._reading() as conn:
-            task_instances.task_instance_by_id(conn, task_instance_id)
-            return operator_actions.operation_logs(
-                conn, task_instance_id, start_ms, end_ms, offset, limit
-            )
-
-    # Workers and resource groups (store.workers, store.resource_groups)
-
-    def register_worker(self, record: WorkerRecord) -> None:
-        """Register a worker as it starts, and forget the workers silent for RETENTION_MS."""
-        with self._writing() as conn:
-            workers.sweep(conn, record.started_at - RETENTION_MS)
-            workers.register(conn, record)
-
-    def beat_worker(
-        self, name: str, task_instance_ids: Sequence[int], now_ms: int
-    ) -> tuple[bool, set[int]]:
-        """The worker's heartbeat and its attempts', in one transaction: (whether it has a
-        row, the ids that are still its own)."""
-        with self._writing() as conn:
-            known = workers.beat(conn, name, now_ms)
-            return known, attempts.heartbeat(conn, name, task_instance_ids, now_ms)
-
-    def mark_worker(self, name: str, draining: bool, stopped_at: int | None = None) -> None:
-        """The worker drains as it shuts down, or (`stopped_at`) has stopped."""
-        with self._writing() as conn:
-            workers.mark(conn, name, draining, stopped_at)
-
-    def worker_record(self, name: str) -> WorkerRecord | None:
-        with self._reading() as conn:
-            return workers.worker_by_name(conn, name)
-
-    def list_workers(self) -> list[WorkerRecord]:
-        """Every registered worker, with its attempts in progress."""
-        with self._reading() as conn:
-            return workers.all_workers(conn)
-
-    def list_resource_groups(self) -> list[ResourceGroup]:
-        with self._reading() as conn:
-            return resource_groups.all_groups(conn)
-
-    def set_group_slots(self, name: str, slots: int, now_ms: int) -> int | None:
-        """Give the resource group `name` (`*`: every group without a row) this many slots
-        over every worker; the slots it had (None: the default)."""
-        with self._writing() as conn:
-            return resource_groups.set_slots(conn, name, slots, now_ms)
-
-    def delete_resource_group(self, name: str) -> bool:
-        """The group takes the default slots again; False when it had no row."""
-        with self._writing() as conn:
-            return resource_groups.delete(conn, name)
 
 
 def _keep_workspaces(tx: Tx, batch: EncodedBatch, ids: Sequence[int]) -> None:

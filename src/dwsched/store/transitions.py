@@ -357,5 +357,26 @@ def sweep(conn: sa.Connection, now_ms: int, limit: int = 10_000) -> int:
     return len(ids)
 
 
+class StatusEvents:
+    """The status event stream as its consumers read it (`Tx.events`, docs/events.md)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def next(self, consumer: str, now_ms: int, limit: int = 1000) -> list[StatusEvent]:
+        """The next status events for `consumer` (registered at the newest event on its
+        first call: a write), oldest first; they stay next until `advance`."""
+        register(self.conn, consumer, now_ms)
+        return events_after(self.conn, consumer, limit)
+
+    def advance(self, consumer: str, last_event_id: int, now_ms: int) -> None:
+        """`consumer` has handled the events up to `last_event_id`."""
+        advance(self.conn, consumer, last_event_id, now_ms)
+
+    def sweep(self, now_ms: int) -> int:
+        """Delete the events past their retention (docs/events.md); how many."""
+        return sweep(self.conn, now_ms)
+
+
 def _upstream(text: str) -> tuple[int, ...]:
     return tuple(_ids(text))

@@ -17,18 +17,23 @@ from functools import cached_property
 import sqlalchemy as sa
 
 from dwsched.store.access import Groups, Members, Policies, Users
+from dwsched.store.attempts import Attempts
 from dwsched.store.audit import AuditLog
+from dwsched.store.creation import Operations
 from dwsched.store.definitions import Definitions
 from dwsched.store.instances import Instances
 from dwsched.store.keys import Keys
 from dwsched.store.nonces import Nonces
 from dwsched.store.projects import Projects
+from dwsched.store.resource_groups import ResourceGroups
 from dwsched.store.secrets import SecretBox
 from dwsched.store.sessions import Sessions
 from dwsched.store.signins import SignIns
 from dwsched.store.summaries import Summaries
 from dwsched.store.task_instances import TaskInstances
 from dwsched.store.throttle import Buckets
+from dwsched.store.transitions import StatusEvents
+from dwsched.store.workers import Workers
 from dwsched.store.workflows import Workflows
 
 
@@ -104,3 +109,23 @@ class Tx:
     @cached_property
     def throttle(self) -> Buckets:
         return Buckets(self.conn)
+
+    @cached_property
+    def attempts(self) -> Attempts:
+        return Attempts(self.conn)
+
+    @cached_property
+    def workers(self) -> Workers:
+        return Workers(self.conn)
+
+    @cached_property
+    def resource_groups(self) -> ResourceGroups:
+        return ResourceGroups(self.conn)
+
+    @cached_property
+    def events(self) -> StatusEvents:
+        return StatusEvents(self.conn)
+
+    @cached_property
+    def operations(self) -> Operations:
+        return Operations(self.conn)

@@ -8,7 +8,7 @@ import json
 import sqlalchemy as sa
 
 from dwsched.domain.transitions import RUNNING_VALUES
-from dwsched.domain.workers import WorkerRecord
+from dwsched.domain.workers import RETENTION_MS, WorkerRecord
 from dwsched.store.schema import task_instances as ti, workers
 
 
@@ -91,3 +91,30 @@ def _record(row: sa.Row[tuple[object, ...]], running: int) -> WorkerRecord:
         stopped_at=None if row.stopped_at is None else int(row.stopped_at),
         running=running,
     )
+
+
+class Workers:
+    """The workers' rows (`Tx.workers`)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def register(self, record: WorkerRecord) -> None:
+        """Register a worker as it starts, and forget the workers silent for RETENTION_MS."""
+        sweep(self.conn, record.started_at - RETENTION_MS)
+        register(self.conn, record)
+
+    def beat(self, name: str, now_ms: int) -> bool:
+        """The worker's heartbeat; False when it has no row (it must register again)."""
+        return beat(self.conn, name, now_ms)
+
+    def mark(self, name: str, draining: bool, stopped_at: int | None = None) -> None:
+        """The worker drains as it shuts down, or (`stopped_at`) has stopped."""
+        mark(self.conn, name, draining, stopped_at)
+
+    def get(self, name: str) -> WorkerRecord | None:
+        return worker_by_name(self.conn, name)
+
+    def all(self) -> list[WorkerRecord]:
+        """Every registered worker (the latest beat first), with its attempts in progress."""
+        return all_workers(self.conn)

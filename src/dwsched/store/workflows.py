@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dwsched.domain.flowspec import TriggerType
+from dwsched.domain.generation import ScheduledWorkflow
 from dwsched.domain.models import EnvType
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store.definitions import workflow_by_id, workflows_page
+from dwsched.store.generation import scheduled_workflows
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import workflows
 from dwsched.store.statements import Compiled
@@ -62,6 +64,11 @@ class Workflows:
     def get(self, workflow_id: int) -> DeployedWorkflow:
         """WorkflowNotFound when there is none."""
         return workflow_by_id(self.conn, workflow_id)
+
+    def scheduled(self) -> list[ScheduledWorkflow]:
+        """The deployed cycle workflows with a cron (those the scheduler makes instances
+        for), with the run dates made of each."""
+        return scheduled_workflows(self.conn)
 
     def page(
         self,

@@ -124,7 +124,9 @@ def workers_overview(ctx: Context, _p: Params) -> dict[str, Any]:
     """The registered workers (where each runs, the resource groups it serves (null: every
     group), its last heartbeat, its state, its attempts in progress; stopped ones too) and
     the resource groups' shared slot limits (`*`: every group without one of its own)."""
-    limits = {g.name: g.slots for g in ctx.store.list_resource_groups()}
+    with ctx.store.read() as tx:
+        limits = {g.name: g.slots for g in tx.resource_groups.all()}
+        found = tx.workers.all()
     return {
         "Now": ctx.now_ms,
         "Workers": [
@@ -140,7 +142,7 @@ def workers_overview(ctx: Context, _p: Params) -> dict[str, Any]:
                 "State": w.state(ctx.now_ms).value,
                 "Running": w.running,
             }
-            for w in ctx.store.list_workers()
+            for w in found
         ],
         "ResourceGroups": [{"Name": n, "Slots": s} for n, s in sorted(limits.items())],
         "DefaultSlots": limits.get(OTHER_GROUPS, DEFAULT_GROUP_SLOTS),

@@ -315,7 +315,9 @@ def create_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
 
 
 def get_create_workflow_instances_result(ctx: Context, p: Params) -> dict[str, Any]:
-    found = ctx.store.operation(p.required_text("OperationId", max_length=64), CREATE_KIND)
+    operation_id = p.required_text("OperationId", max_length=64)
+    with ctx.store.read() as tx:
+        found = tx.operations.get(operation_id, CREATE_KIND)
     return {
         "Result": {
             "Status": found.status,
@@ -464,7 +466,9 @@ def _task_filter(value: dict[str, Any] | None) -> TaskFilter:
 
 
 def get_rerun_workflow_instances_result(ctx: Context, p: Params) -> dict[str, Any]:
-    found = ctx.store.operation(p.required_text("OperationId", max_length=64), RERUN_KIND)
+    operation_id = p.required_text("OperationId", max_length=64)
+    with ctx.store.read() as tx:
+        found = tx.operations.get(operation_id, RERUN_KIND)
     return {"Result": {"Status": found.status, "FailureMessage": found.failure_message}}
 
 
@@ -494,7 +498,8 @@ def list_task_instance_operation_logs(ctx: Context, p: Params) -> dict[str, Any]
     start = day_start_ms(day, tz)
     end = start + DAY_MS + 3_600_000  # a day of a DST fall-back lasts 25 hours
     end = min(end, day_start_ms(date.fromordinal(day.toordinal() + 1), tz))
-    total, rows = ctx.store.operation_logs(task_instance_id, start, end, wanted.offset, wanted.size)
+    with ctx.store.read() as tx:
+        total, rows = tx.operations.logs(task_instance_id, start, end, wanted.offset, wanted.size)
     items = [
         {
             "OperationSeq": r.id,
