@@ -3,9 +3,14 @@
 `read()` and `write()` are the unit of work: each yields a `Tx` (store/unit.py) whose
 repositories (`tx.projects`, `tx.instances`, ...) run on one transaction. Reads run in a
 plain transaction (a consistent snapshot for a count and its page); writes in a write
-transaction (`BEGIN IMMEDIATE` on SQLite). What is not one noun's query stays here: the
-hot paths on raw cursors (the instance listing, a request's key and nonce), imports in
-batches, the engine's and the operations' units of work, and the planning lock.
+transaction (`BEGIN IMMEDIATE` on SQLite).
+
+A Store method is a unit of work that spans nouns or has a transaction shape of its own (a
+read before the write, a lock, a rollback, a transaction per item); a one-noun query is a
+repository method (docs/store.md). So what stays here: the hot paths on raw cursors (the
+instance listing, a request's key and nonce), imports in batches, and the units of the
+engine (generation, planning, claiming, ending an attempt) and of the operations (planning
+and creating runs, releasing them, the operator's actions), with the planning lock.
 
 The server key that seals AccessKeySecrets is given at construction (`secrets`) and never
 changes; `sealing_with` is the same database with another one.
@@ -157,8 +162,7 @@ class Store:
         with self._writer.begin() as conn:
             yield Tx(conn, self._secrets)
 
-    # The connection of a unit of work, for the engine's and the operations' units below
-    # (until they are converted to repositories).
+    # The connection of the units of work below (they call store modules' functions on it).
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -263,18 +267,9 @@ class Store:
         first_run_day: date | None,
         now_ms: int,
     ) -> int:
-        """Make the Normal instances of each run date's cycles (idempotent), and remember
-        the last date made; the number of instances made."""
-        made = 0
-        with self._writing() as conn:
-            if first_run_day is not None:
-                generation.set_first_run_day(conn, workflow.id, first_run_day)
-            for day, cycles in run_days:
-                made += len(
-                    generation.make_instances(conn, workflow, cycles, InstanceType.NORMAL, now_ms)
-                )
-                generation.mark_generated(conn, workflow.id, day)
-        return made
+        """Make the Normal instances of each run date's cycles (in date order; idempotent),
+        and remember the last date made; the number of instances made."""
+        return self.generate_many([GenerationPlan(workflow, run_days, first_run_day)], now_ms)
 
     def generate_many(self, plans: Sequence[GenerationPlan], now_ms: int) -> int:
         """`generate` for many workflows in one transaction."""
