@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from dwsched.clock import ManualClock, SystemClock
 from dwsched.domain import flowspec
 from dwsched.domain.models import EnvType, InstanceType, Status
-from dwsched.domain.operations import Operation, TaskFilter
+from dwsched.domain.operations import InstanceMatch, Operation, TaskFilter
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.transitions import Cause, IllegalTransition, StatusEvent, check
 from dwsched.engine.service import STALE_MS, Engine
@@ -250,16 +250,7 @@ def test_the_operators_actions_record_every_change(store: Store) -> None:
     rerun = store.rerun_instances(
         "op-1",
         run.project.id,
-        {
-            "workflow_id": run.workflow_id,
-            "kind": InstanceType.NORMAL.value,
-            "env_type": EnvType.PROD.value,
-            "ids": [run.id],
-            "biz_day": None,
-            "trigger_range": None,
-            "name": None,
-            "status": None,
-        },
+        InstanceMatch(run.workflow_id, InstanceType.NORMAL, EnvType.PROD, ids=(run.id,)),
         TaskFilter(task_ids=None, statuses=frozenset({"Failure"})),
         "tester",
         run.now(),

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
-from dwsched.domain.models import Status
+from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.transitions import FINISHED, RUNNING, Cause
 
 # The kinds of the recorded asynchronous operations (GetCreateWorkflowInstancesResult,
@@ -94,6 +95,21 @@ class TaskFilter:
             and (self.name is None or self.name.casefold() in row.name.casefold())
             and (self.types is None or row.type in self.types)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceMatch:
+    """RerunWorkflowInstances' choice of workflow instances: the workflow's instances of
+    `kind`, narrowed by each criterion given (None: any)."""
+
+    workflow_id: int
+    kind: InstanceType
+    env_type: EnvType | None = None
+    ids: tuple[int, ...] | None = None
+    biz_day: date | None = None
+    trigger_range: tuple[int, int] | None = None  # trigger times, both included
+    name: str | None = None  # a part of the name, in any case
+    status: Status | None = None
 
 
 @dataclass(frozen=True, slots=True)

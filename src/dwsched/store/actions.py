@@ -20,10 +20,11 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain import operations as ops
+from dwsched.domain.calendar import day_key
 from dwsched.domain.execution import Recurrence
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, Status
-from dwsched.domain.operations import Operation, Result, TaskFilter
+from dwsched.domain.operations import InstanceMatch, Operation, Result, TaskFilter
 from dwsched.domain.transitions import FINISHED_VALUES, RUNNING
 from dwsched.store import definitions, transitions
 from dwsched.store.planning import lock_instance, lock_instances, plan_instance
@@ -336,37 +337,43 @@ def rerun_instance(
     return Result(True, f"{len(decided)} task instances rerun")
 
 
-def matching_instances(
-    conn: sa.Connection,
-    project_id: int,
-    workflow_id: int,
-    kind: str,
-    env_type: str | None,
-    ids: Sequence[int] | None,
-    biz_day: int | None,
-    trigger_range: tuple[int, int] | None,
-    name: str | None,
-    status: str | None,
-) -> list[int]:
-    """RerunWorkflowInstances' match: the workflow's instances of `kind`."""
+def matching_instances(conn: sa.Connection, project_id: int, match: InstanceMatch) -> list[int]:
+    """The ids of the workspace's instances RerunWorkflowInstances' match chooses."""
     c = wi.c
     where: list[sa.ColumnElement[bool]] = [
         c.project_id == project_id,
-        c.workflow_id == workflow_id,
-        c.type == kind,
+        c.workflow_id == match.workflow_id,
+        c.type == match.kind.value,
     ]
-    if env_type is not None:
-        where.append(c.env_type == env_type)
-    if ids is not None:
-        where.append(c.id.in_(list(ids)))
-    if biz_day is not None:
-        where.append(c.biz_day == biz_day)
-    if trigger_range is not None:
-        where.append(c.trigger_time.between(*trigger_range))
-    if status is not None:
-        where.append(c.status == status)
+    if match.env_type is not None:
+        where.append(c.env_type == match.env_type.value)
+    if match.ids is not None:
+        where.append(c.id.in_(list(match.ids)))
+    if match.biz_day is not None:
+        where.append(c.biz_day == day_key(match.biz_day))
+    if match.trigger_range is not None:
+        where.append(c.trigger_time.between(*match.trigger_range))
+    if match.status is not None:
+        where.append(c.status == match.status.value)
     rows = conn.execute(sa.select(c.id, c.name).where(*where).order_by(c.id)).all()
+    name = match.name
     return [int(r.id) for r in rows if name is None or name.casefold() in str(r.name).casefold()]
+
+
+def match_record(match: InstanceMatch) -> str:
+    """The match as its operation records it (the request column)."""
+    return json.dumps(
+        {
+            "workflow_id": match.workflow_id,
+            "kind": match.kind.value,
+            "env_type": None if match.env_type is None else match.env_type.value,
+            "ids": None if match.ids is None else list(match.ids),
+            "biz_day": None if match.biz_day is None else day_key(match.biz_day),
+            "trigger_range": None if match.trigger_range is None else list(match.trigger_range),
+            "name": match.name,
+            "status": None if match.status is None else match.status.value,
+        }
+    )
 
 
 def scheduled_task_instance(

@@ -19,10 +19,9 @@ changes; `sealing_with` is the same database with another one.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 
@@ -47,7 +46,14 @@ from dwsched.domain.models import (
     Status,
     WorkflowInstance,
 )
-from dwsched.domain.operations import CREATE_KIND, RERUN_KIND, Operation, Result, TaskFilter
+from dwsched.domain.operations import (
+    CREATE_KIND,
+    RERUN_KIND,
+    InstanceMatch,
+    Operation,
+    Result,
+    TaskFilter,
+)
 from dwsched.domain.queries import InstancePage, InstanceQuery
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.domain.schedule import Cycle
@@ -515,7 +521,7 @@ class Store:
         self,
         operation_id: str,
         project_id: int,
-        match: Mapping[str, object],
+        match: InstanceMatch,
         wanted: TaskFilter,
         user: str,
         now_ms: int,
@@ -525,7 +531,7 @@ class Store:
         with self._writing() as conn:
             claims.lock_claims(conn)
             projects.project_by_id(conn, project_id)
-            ids = operator_actions.matching_instances(conn, project_id, **match)  # type: ignore[arg-type]
+            ids = operator_actions.matching_instances(conn, project_id, match)
             results = {
                 i: operator_actions.rerun_instance(conn, i, wanted, user, now_ms) for i in ids
             }
@@ -539,7 +545,7 @@ class Store:
                 RERUN_KIND,
                 project_id,
                 status,
-                json.dumps({k: v for k, v in match.items()}, default=str),
+                operator_actions.match_record(match),
                 user,
                 now_ms,
                 result={"WorkflowInstanceIds": [i for i, r in results.items() if r.success]},

@@ -22,7 +22,14 @@ from dwsched.api.params import Params
 from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
 from dwsched.domain.errors import InvalidArgument, MissingArgument
 from dwsched.domain.models import EnvType, InstanceType, Status
-from dwsched.domain.operations import CREATE_KIND, RERUN_KIND, Operation, Result, TaskFilter
+from dwsched.domain.operations import (
+    CREATE_KIND,
+    RERUN_KIND,
+    InstanceMatch,
+    Operation,
+    Result,
+    TaskFilter,
+)
 from dwsched.domain.queries import MAX_IDS, page
 from dwsched.domain.runs import (
     MAX_PARALLELISM,
@@ -391,20 +398,24 @@ def rerun_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
     bizdate = p.integer("Bizdate", minimum=MIN_MS, maximum=MAX_MS)
     env = p.choice("EnvType", EnvType)
     status = p.choice("Status", Status)
-    match = {
-        "workflow_id": workflow_id,
-        "kind": kind.value,
-        "env_type": None if env is None else env.value,
-        "ids": p.int_list("Ids", MAX_IDS),
-        "biz_day": None,
-        "trigger_range": None if start is None or end is None else (start, end),
-        "name": p.text("Name", max_length=512) or None,
-        "status": None if status is None else status.value,
-    }
+    ids = p.int_list("Ids", MAX_IDS)
+    trigger_range = None if start is None or end is None else (start, end)
+    name = p.text("Name", max_length=512) or None
+    biz_day = None
     if bizdate is not None:
         with ctx.store.read() as tx:
             tz = tx.projects.get(project_id).timezone
-        match["biz_day"] = int(day_of(bizdate, tz, "Bizdate").strftime("%Y%m%d"))
+        biz_day = day_of(bizdate, tz, "Bizdate")
+    match = InstanceMatch(
+        workflow_id=workflow_id,
+        kind=kind,
+        env_type=env,
+        ids=None if ids is None else tuple(ids),
+        biz_day=biz_day,
+        trigger_range=trigger_range,
+        name=name,
+        status=status,
+    )
     wanted = _task_filter(p.json_object("Filter"))
     found = ctx.store.rerun_instances(
         uuid.uuid4().hex, project_id, match, wanted, ctx.user, ctx.now_ms
