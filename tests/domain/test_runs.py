@@ -22,6 +22,7 @@ from dwsched.domain.runs import (
     RunRequest,
     check_parameters,
     in_window,
+    named_workflow,
     plan_run,
 )
 from dwsched.domain.schedule import CycleKind
@@ -589,3 +590,17 @@ def test_a_window_is_read_in_the_zone_given() -> None:
     ten_in_shanghai = at("2025-06-10 10:00:00")  # 02:00 UTC
     assert in_window(policy, ten_in_shanghai, SH)
     assert not in_window(policy, ten_in_shanghai, "UTC")
+
+
+def test_the_workflow_named_must_be_one_of_the_requests_workspace() -> None:
+    req = request(T.MANUAL_WORKFLOW, workflow_id=8)
+    assert named_workflow(req, MANUAL) is MANUAL
+    other = RunRequest(project_id=2, name="r", type=T.MANUAL_WORKFLOW, workflow_id=8)
+    for found, asked in ((None, req), (MANUAL, other)):
+        with pytest.raises(InvalidArgument) as caught:
+            named_workflow(asked, found)
+        assert caught.value.param == "WorkflowId"
+        assert caught.value.message == (
+            f"The parameter WorkflowId 8 names no deployed workflow of the workspace "
+            f"{asked.project_id}."
+        )

@@ -241,6 +241,19 @@ def _today(now_ms: int, timezone: str) -> date:
     return datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(ZoneInfo(timezone)).date()
 
 
+def named_workflow(request: RunRequest, found: DeployedWorkflow | None) -> DeployedWorkflow:
+    """The deployed workflow the request's WorkflowId names (`found`: the workflow of that
+    id, None when there is none); InvalidArgument WorkflowId unless it is one of the
+    request's workspace."""
+    if found is None or found.project_id != request.project_id:
+        raise InvalidArgument(
+            "WorkflowId",
+            f"The parameter WorkflowId {request.workflow_id} names no deployed workflow "
+            f"of the workspace {request.project_id}.",
+        )
+    return found
+
+
 def check_workflow(request: RunRequest, workflow: DeployedWorkflow) -> None:
     """InvalidArgument WorkflowId when the workflow is not one `request.type` runs."""
     spec = workflow.spec

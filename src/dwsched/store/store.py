@@ -34,7 +34,6 @@ from dwsched.domain.errors import (
     DwschedError,
     InstancesExist,
     InstancesMoved,
-    InvalidArgument,
     NotFound,
     StoreUnavailable,
 )
@@ -582,19 +581,15 @@ def _keep_workspaces(tx: Tx, batch: EncodedBatch, ids: Sequence[int]) -> None:
 
 
 def _run_workflows(conn: sa.Connection, request: RunRequest) -> dict[int, DeployedWorkflow]:
-    """The workflows a CreateWorkflowInstances request runs: its WorkflowId's, or (1) those
-    holding the tasks it names, in its workspace; InvalidArgument WorkflowId when none."""
+    """The workflows a CreateWorkflowInstances request runs: its workflow, or (workflow 1)
+    those holding the tasks it names, in its workspace (domain.runs decides whether the
+    workflow found is one the request may run)."""
     if request.workflow_id != runs.DEFAULT_WORKFLOW:
         try:
-            workflow = definitions.workflow_by_id(conn, request.workflow_id)
+            found: DeployedWorkflow | None = definitions.workflow_by_id(conn, request.workflow_id)
         except NotFound:
-            workflow = None
-        if workflow is None or workflow.project_id != request.project_id:
-            raise InvalidArgument(
-                "WorkflowId",
-                f"The parameter WorkflowId {request.workflow_id} names no deployed workflow "
-                f"of the workspace {request.project_id}.",
-            )
+            found = None
+        workflow = runs.named_workflow(request, found)
         return {workflow.id: workflow}
     ids = creation.workflows_of_tasks(conn, request.project_id, request.task_ids)
     return {w.id: w for w, _, _ in definitions.workflows_by_ids(conn, ids)}
