@@ -63,6 +63,11 @@ class WorkflowNotFound(NotFound):
         super().__init__(f"The workflow {workflow_id} does not exist.")
 
 
+class OperationNotFound(NotFound):
+    def __init__(self, operation_id: str) -> None:
+        super().__init__(f"The operation {operation_id!r} does not exist.")
+
+
 class AccessKeyNotFound(NotFound):
     def __init__(self, access_key_id: str) -> None:
         super().__init__(f"The AccessKeyId {access_key_id} does not exist.")

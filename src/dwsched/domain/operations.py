@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.transitions import FINISHED, RUNNING, Cause
@@ -55,6 +55,30 @@ _CAUSES = {
     "Resume": "resume",
     "Trigger": "trigger",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """A recorded asynchronous operation (its kind: CREATE_KIND, RERUN_KIND)."""
+
+    id: str
+    kind: str
+    project_id: int
+    status: str
+    failure_message: str
+    result: dict[str, Any]
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperationLog:
+    """One action of an operator on a task instance, as its log shows it."""
+
+    id: int
+    task_instance_id: int
+    create_time: int
+    user: str
+    content: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_key
-from dwsched.domain.errors import NotFound
+from dwsched.domain.errors import OperationNotFound
+from dwsched.domain.operations import OperationLog, OperationRecord
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.store.actions import operation_logs
 from dwsched.store.generation import NewInstance, insert_instances
@@ -30,22 +30,6 @@ from dwsched.store.task_instances import task_instance_by_id
 
 CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
 _request = msgspec.json.Decoder(RunRequest).decode
-
-
-class OperationNotFound(NotFound):
-    def __init__(self, operation_id: str) -> None:
-        super().__init__(f"The operation {operation_id!r} does not exist.")
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRecord:
-    id: str
-    kind: str
-    project_id: int
-    status: str
-    failure_message: str
-    result: dict[str, Any]
-    request: str
 
 
 def insert_operation(
@@ -231,8 +215,11 @@ class Operations:
 
     def logs(
         self, task_instance_id: int, start_ms: int, end_ms: int, offset: int, limit: int
-    ) -> tuple[int, list[sa.Row[Any]]]:
+    ) -> tuple[int, list[OperationLog]]:
         """(how many, one page of) the actions on the task instance between the two
         instants, oldest first (TaskInstanceNotFound if there is no such instance)."""
         task_instance_by_id(self.conn, task_instance_id)
-        return operation_logs(self.conn, task_instance_id, start_ms, end_ms, offset, limit)
+        total, rows = operation_logs(self.conn, task_instance_id, start_ms, end_ms, offset, limit)
+        return total, [
+            OperationLog(r.id, r.task_instance_id, r.create_time, r.user, r.content) for r in rows
+        ]

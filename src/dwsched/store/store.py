@@ -50,6 +50,7 @@ from dwsched.domain.operations import (
     RERUN_KIND,
     InstanceMatch,
     Operation,
+    OperationRecord,
     Result,
     TaskFilter,
 )
@@ -524,7 +525,7 @@ class Store:
         wanted: TaskFilter,
         user: str,
         now_ms: int,
-    ) -> creation.OperationRecord:
+    ) -> OperationRecord:
         """RerunWorkflowInstances: rerun the matching instances' matching tasks, recorded
         as an operation (Success, or Failure with what could not be rerun)."""
         with self._writing() as conn:
