@@ -27,7 +27,7 @@ def test_a_wide_instance_of_virtual_nodes_ends_in_one_claim(store: Store) -> Non
     run.clock.advance(MINUTE)
     store.plan(run.now())
     run.clock.advance(5)
-    claimed, ended = store.claim_tasks(engine.worker.name, {}, 2, 2, run.now())
+    claimed, ended = store.claim_tasks(engine.worker.name, None, 2, run.now())
     assert (claimed, ended) == ([], WIDTH + 1)  # the join too, once its upstreams ended
     now = run.now()
     ti, a, wi = task_instances.c, task_attempts.c, workflow_instances.c

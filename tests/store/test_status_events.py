@@ -25,8 +25,8 @@ from dwsched.engine.service import STALE_MS, Engine
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store, transitions
 from dwsched.store.schema import status_events, task_instances, workflow_instances
-from tests.conftest import project
 from tests.engine.test_engine import TZ, flow, node
+from tests.support.factories import project
 
 RUN_DATE = date(2025, 4, 1)
 MINUTE = 60_000
@@ -44,20 +44,23 @@ class Instance:
         now = SystemClock().now_ms()
         self.project = project(store)
         spec = flowspec.parse(text, TZ)
-        deployed = store.create_definition(self.project.id, text, spec, "test", now, nodes=True)[1]
+        with store.write() as tx:
+            deployed = tx.definitions.create(self.project.id, text, spec, "test", now, nodes=True)[
+                1
+            ]
         self.workflow_id = deployed.id
         t = deployed.spec.trigger
         (cycle,) = cycles_on(Trigger(t.cron, TZ, t.start_ms, t.end_ms), RUN_DATE)
         store.generate(deployed, [(RUN_DATE, [cycle])], None, now)
         self.trigger = cycle.trigger_time
         self.clock = ManualClock(self.trigger - MINUTE)
-        with store.read() as conn:
+        with store.read() as tx:
             wi = workflow_instances.c
-            self.id = conn.execute(
+            self.id = tx.conn.execute(
                 sa.select(wi.id).where(wi.workflow_id == deployed.id)
             ).scalar_one()
             ti = task_instances.c
-            rows = conn.execute(
+            rows = tx.conn.execute(
                 sa.select(ti.id, ti.name).where(ti.workflow_instance_id == self.id)
             ).all()
         self.tasks = {str(r.name): int(r.id) for r in rows}
@@ -67,12 +70,12 @@ class Instance:
         return self.clock.now_ms()
 
     def statuses(self) -> dict[str, str]:
-        with self.store.read() as conn:
+        with self.store.read() as tx:
             ti = task_instances.c
-            rows = conn.execute(
+            rows = tx.conn.execute(
                 sa.select(ti.name, ti.status).where(ti.workflow_instance_id == self.id)
             ).all()
-            status = conn.execute(
+            status = tx.conn.execute(
                 sa.select(workflow_instances.c.status).where(workflow_instances.c.id == self.id)
             ).scalar_one()
         return {str(r.name): str(r.status) for r in rows} | {"(instance)": str(status)}
@@ -80,8 +83,8 @@ class Instance:
     def events(self) -> dict[str, list[Event]]:
         """Per task name (the instance's own under "(instance)"), its events in order."""
         e = status_events.c
-        with self.store.read() as conn:
-            rows = conn.execute(
+        with self.store.read() as tx:
+            rows = tx.conn.execute(
                 sa.select(status_events).where(e.workflow_instance_id == self.id).order_by(e.id)
             ).all()
         found: dict[str, list[Event]] = {}
@@ -192,8 +195,8 @@ def test_the_engine_records_every_change(store: Store) -> None:
     assert_complete(run)
     # Run numbers: the attempt each event belongs to.
     e = status_events.c
-    with store.read() as conn:
-        runs = conn.execute(
+    with store.read() as tx:
+        runs = tx.conn.execute(
             sa.select(e.run_number)
             .where(e.instance_id == run.tasks["flaky"], e.kind == "task")
             .order_by(e.id)
@@ -238,7 +241,7 @@ def test_the_operators_actions_record_every_change(store: Store) -> None:
     run.clock.advance(MINUTE)
     store.plan(run.now())
     run.act(Operation.TRIGGER, "gate")
-    claims, _ = store.claim_tasks("w1", {}, 4, 4, run.now())
+    claims, _ = store.claim_tasks("w1", None, 4, run.now())
     assert [c.id for c in claims] == [run.tasks["a"]]
     run.act(Operation.STOP, "a")
     run.act(Operation.SET_SUCCESS, "b")
@@ -309,8 +312,8 @@ def test_an_illegal_change_is_refused_and_nothing_is_written(store: Store) -> No
     check(S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)
     run = Instance(store, [node("a", "DIDE_SHELL", "true")])
     before = run.statuses()
-    with pytest.raises(IllegalTransition), store.write() as conn:
-        transitions.move(conn, [run.tasks["a"]], S.NOT_RUN, S.RUNNING, Cause.PLAN, run.now())
+    with pytest.raises(IllegalTransition), store.write() as tx:
+        transitions.move(tx.conn, [run.tasks["a"]], S.NOT_RUN, S.RUNNING, Cause.PLAN, run.now())
     assert run.statuses() == before and run.events() == {}
 
 
