@@ -31,21 +31,21 @@ def test_a_wide_instance_of_virtual_nodes_ends_in_one_claim(store: Store) -> Non
     assert (claimed, ended) == ([], WIDTH + 1)  # the join too, once its upstreams ended
     now = run.now()
     ti, a, wi = task_instances.c, task_attempts.c, workflow_instances.c
-    with store.read() as conn:
-        tasks = conn.execute(
+    with store.read() as tx:
+        tasks = tx.conn.execute(
             sa.select(ti.id, ti.status, ti.run_number, ti.started_time, ti.finished_time).where(
                 ti.workflow_instance_id == run.id
             )
         ).all()
-        attempts = conn.execute(
+        attempts = tx.conn.execute(
             sa.select(a.task_instance_id, a.run_number, a.worker, a.status, a.exit_code)
             .join(task_instances, ti.id == a.task_instance_id)
             .where(ti.workflow_instance_id == run.id)
         ).all()
-        instance = conn.execute(
+        instance = tx.conn.execute(
             sa.select(wi.status, wi.started_time, wi.finished_time).where(wi.id == run.id)
         ).one()
-        events = conn.execute(
+        events = tx.conn.execute(
             sa.select(sa.func.count()).where(
                 status_events.c.workflow_instance_id == run.id, status_events.c.kind == "task"
             )
