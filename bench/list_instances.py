@@ -179,7 +179,7 @@ def build(store: Store, ds: Dataset) -> None:
         with store.write() as tx:
             tx.conn.exec_driver_sql("ANALYZE")
     else:
-        with store.engine.connect() as conn:
+        with store.database.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
@@ -238,8 +238,8 @@ def sql_floor(
 ) -> dict[str, float]:
     """Median ms of the statements the server runs for each query, on the bare driver."""
     floors: dict[str, float] = {}
-    dialect = store.engine.dialect
-    raw = store.engine.raw_connection()
+    dialect = store.database.dialect
+    raw = store.database.raw_connection()
     try:
         cursor = raw.cursor()
         for name, params in qs.items():

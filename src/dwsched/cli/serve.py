@@ -200,7 +200,7 @@ def serve(
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
-    click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
+    click.echo(f"dwsched serving http://{host}:{port}/ on {store.database.url.render_as_string()}")
     settings = (
         task_settings(
             db_url,

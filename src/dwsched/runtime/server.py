@@ -19,7 +19,7 @@ from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.runner import TaskUser
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime.connections import (
     DEFAULT_TRANSPORT,
@@ -56,7 +56,7 @@ _WORKER_ENV = "_DWSCHED_WORKER"
 RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
-def engine_settings(
+def worker_settings(
     slots: int,
     environ: Mapping[str, str],
     group_slots: Mapping[str, int] | None = None,
@@ -94,16 +94,17 @@ def serve(
     default_timezone: str,
     log_level: str = "info",
     workers: int = 1,
-    engine: WorkerSettings | None = None,
+    service: WorkerSettings | None = None,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
-    With `engine` settings, the engine (scheduler, planner, one worker) runs in this
-    process beside the API: the default, one process on one database. With `workers` > 1,
-    that many processes accept on the same socket, each with its own connections to the
-    database (migrated once, here, before they start); the engine stays in this process.
+    With `service` settings, the engine service (scheduler, planner, one worker) runs in
+    this process beside the API: the default, one process on one database. With `workers`
+    > 1, that many processes accept on the same socket, each with its own connections to
+    the database (migrated once, here, before they start); the service stays in this
+    process.
     Nonces live in the database, so a request is accepted once whichever process receives
     it. `throttle`: the per-AccessKey request limits (None: unthrottled), one budget shared
     by every process on the database (api/throttle.py). `transport`: whom to believe about
@@ -111,8 +112,8 @@ def serve(
     """
     _configure_logging(log_level)
     running = None
-    if engine is not None:
-        running = Engine(store, SystemClock(), engine)
+    if service is not None:
+        running = Service(store, SystemClock(), service)
         running.start()
     try:
         _serve(store, host, port, default_timezone, log_level, workers, throttle, transport)
@@ -136,7 +137,7 @@ def _serve(
     options.update(host=host, port=port, log_level=log_level)
     if workers > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
-        url = store.engine.url.render_as_string(hide_password=False)
+        url = store.database.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
         os.environ[_WORKER_ENV] = json.dumps(
             [url, default_timezone, log_level, limits, transport.body_timeout]
@@ -155,7 +156,7 @@ def run_roles(
 ) -> None:
     """Run the scheduler role, or a worker (with `settings`), until SIGINT or SIGTERM."""
     _configure_logging(log_level)
-    engine = Engine(
+    service = Service(
         store,
         SystemClock(),
         settings,
@@ -165,12 +166,12 @@ def run_roles(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    engine.start()
+    service.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        engine.stop()
+        service.stop()
         store.close()
 
 
