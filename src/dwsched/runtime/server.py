@@ -51,8 +51,8 @@ def build_app(
     )
 
 
-# How `serve` hands its settings to worker processes (which import `worker_app`).
-_WORKER_ENV = "_DWSCHED_WORKER"
+# How `serve` hands its settings to its server processes (which import `process_app`).
+_PROCESS_ENV = "_DWSCHED_SERVER_PROCESS"
 RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
@@ -93,7 +93,7 @@ def serve(
     port: int,
     default_timezone: str,
     log_level: str = "info",
-    workers: int = 1,
+    processes: int = 1,
     service: WorkerSettings | None = None,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
@@ -101,7 +101,7 @@ def serve(
     """Serve until interrupted; the store is closed on the way out.
 
     With `service` settings, the engine service (scheduler, planner, one worker) runs in
-    this process beside the API: the default, one process on one database. With `workers`
+    this process beside the API: the default, one process on one database. With `processes`
     > 1, that many processes accept on the same socket, each with its own connections to
     the database (migrated once, here, before they start); the service stays in this
     process.
@@ -116,7 +116,7 @@ def serve(
         running = Service(store, SystemClock(), service)
         running.start()
     try:
-        _serve(store, host, port, default_timezone, log_level, workers, throttle, transport)
+        _serve(store, host, port, default_timezone, log_level, processes, throttle, transport)
     finally:
         if running is not None:
             running.stop()
@@ -129,23 +129,23 @@ def _serve(
     port: int,
     default_timezone: str,
     log_level: str,
-    workers: int,
+    processes: int,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
 ) -> None:
     options = uvicorn_options(transport, raise_fd_limit())
     options.update(host=host, port=port, log_level=log_level)
-    if workers > 1:
+    if processes > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
         url = store.database.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
-        os.environ[_WORKER_ENV] = json.dumps(
+        os.environ[_PROCESS_ENV] = json.dumps(
             [url, default_timezone, log_level, limits, transport.body_timeout]
         )
         os.environ.update(handover(store))  # where the server key is
-        # The worker processes are spawned with these options (the protocol's limits and
+        # The server processes are spawned with these options (the protocol's limits and
         # the trusted proxies included) and inherit the raised descriptor limit.
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+        uvicorn.run(f"{__name__}:process_app", factory=True, workers=processes, **options)
         return
     app = build_app(store, default_timezone, throttle, transport.body_timeout)
     uvicorn.run(app, **options)
@@ -175,9 +175,9 @@ def run_roles(
         store.close()
 
 
-def worker_app() -> Starlette:
-    """The app of one worker process of `serve --workers N`."""
-    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_WORKER_ENV])
+def process_app() -> Starlette:
+    """The app of one server process of `serve --workers N`."""
+    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_PROCESS_ENV])
     _configure_logging(log_level)
     store = Store.open(url, migrate=False, secrets=take_over(os.environ))
     return build_app(store, default_timezone, parse_throttle(limits), body_timeout)
