@@ -175,7 +175,7 @@ def build(store: Store, ds: Dataset) -> None:
             if back % 30 == 0:
                 rate = (next_id - 1) / (time.perf_counter() - started)
                 print(f"  built {next_id - 1:,} instances ({rate:,.0f}/s)", file=sys.stderr)
-    if store.dialect == "sqlite":
+    if store.is_sqlite:
         with store.write() as tx:
             tx.conn.exec_driver_sql("ANALYZE")
     else:

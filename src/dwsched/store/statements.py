@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dwsched.domain.errors import StoreBusy
+from dwsched.store.dialect import is_sqlite
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -57,7 +58,7 @@ class HotConnections:
 
     def __init__(self, database: sa.Engine) -> None:
         self.database = database
-        self.sqlite = database.dialect.name == "sqlite"
+        self.sqlite = is_sqlite(database.dialect)
         self.busy = database.dialect.loaded_dbapi.OperationalError
         self._local = threading.local()
         self._kept: list[Any] = []

@@ -62,6 +62,7 @@ from dwsched.store import (
 )
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.dialect import is_sqlite
 from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
@@ -123,8 +124,10 @@ class Store:
         return other
 
     @property
-    def dialect(self) -> str:
-        return self.database.dialect.name
+    def is_sqlite(self) -> bool:
+        """The database is SQLite (dialect.is_sqlite): in this process, one writer at a
+        time, short statements without a network round trip."""
+        return is_sqlite(self.database.dialect)
 
     def close(self) -> None:
         self._hot.close()
