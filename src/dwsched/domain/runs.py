@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from dwsched.domain.errors import InvalidArgument
-from dwsched.domain.flowspec import TriggerType, WorkflowKind
+from dwsched.domain.flowspec import DependencyType, TriggerType, WorkflowKind
 from dwsched.domain.models import EnvType, InstanceType
 from dwsched.domain.parameters import (
     BASH_TYPES,
@@ -376,7 +376,7 @@ def _downstream(workflow: DeployedWorkflow) -> dict[int, set[int]]:
 
 
 def _normal_upstream(task: DeployedTask) -> Iterable[str]:
-    return (u.node_id for u in task.node.upstream if u.type.value == "Normal")
+    return (u.node_id for u in task.node.upstream if u.type is DependencyType.NORMAL)
 
 
 def _below(workflow: DeployedWorkflow, start: set[int]) -> set[int]:
