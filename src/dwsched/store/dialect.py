@@ -32,10 +32,59 @@ def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table) -> Any:
     return insert_on_conflict(conn.dialect, table).on_conflict_do_nothing()
 
 
+# The advisory locks' keys (PostgreSQL), one per thing serialised.
+MIGRATION_LOCK = 7346201
+CLAIM_LOCK = 7346202
+
+
+def advisory_lock(conn: sa.Connection, key: int) -> None:
+    """Serialise the transactions that take lock `key`, until this one ends (PostgreSQL: a
+    transaction-level advisory lock; SQLite's write lock serialises every write
+    transaction already)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
+
+
 def lock_for_migration(conn: sa.Connection) -> None:
     """Serialise concurrent migrations (several processes starting at once)."""
+    advisory_lock(conn, MIGRATION_LOCK)
+
+
+def lock_row(conn: sa.Connection, table: sa.Table, row_id: int) -> None:
+    """Make the other transactions that lock this row of `table` wait until this one ends
+    (PostgreSQL: SELECT ... FOR UPDATE; SQLite's write lock does this already)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346201)")
+        conn.execute(sa.select(table.c.id).where(table.c.id == row_id).with_for_update())
+
+
+def skipping_locked(conn: sa.Connection, query: sa.Select[Any]) -> sa.Select[Any]:
+    """`query` locking the rows it reads and passing over those another transaction has
+    locked (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time, no row
+    locks)."""
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def new_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+    """`count` new ids of `table` (its own autoincrementing `id`), inside a write
+    transaction. PostgreSQL: from the table's sequence (not contiguous when sessions
+    interleave). SQLite: past the largest id ever used (sqlite_sequence) and the largest
+    present; the write lock keeps others out until commit."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        values = conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {int(count)})"
+        ).scalars()
+        return sorted(int(v) for v in values)
+    used = conn.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
+    ).scalar()
+    present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+    first = max(int(used or 0), int(present or 0)) + 1
+    return list(range(first, first + count))
 
 
 def lock_against_writers(conn: sa.Connection, table: sa.Table) -> None:
