@@ -30,7 +30,7 @@ from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerState
 from dwsched.engine.runner import process_alive
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import task_instances
@@ -132,8 +132,8 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     # Two workers, each with a store (connections) of its own and room for four attempts:
     # neither is told the limit; it is the database's.
     other = Store.open(db_url)
-    first = Engine(store, SystemClock(), WorkerSettings(slots=4), tick_s=0.02)
-    second = Engine(other, SystemClock(), WorkerSettings(slots=4), tick_s=0.02, scheduling=False)
+    first = Service(store, SystemClock(), WorkerSettings(slots=4), tick_s=0.02)
+    second = Service(other, SystemClock(), WorkerSettings(slots=4), tick_s=0.02, scheduling=False)
     first.start()
     second.start()
     try:
@@ -155,9 +155,9 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     # Both registered, and both marked stopped as they stopped.
     listed = {w.name: w for w in store.list_workers()}
     now = SystemClock().now_ms()
-    for engine in (first, second):
-        assert listed[engine.worker.name].state(now) is WorkerState.STOPPED
-        assert listed[engine.worker.name].pid == os.getpid()
+    for service in (first, second):
+        assert listed[service.worker.name].state(now) is WorkerState.STOPPED
+        assert listed[service.worker.name].pid == os.getpid()
 
 
 def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
@@ -165,7 +165,7 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
         store, [shell("in_etl", "true", "etl"), shell("elsewhere", "true")], "00 30 02 * * ?"
     )
     clock = ManualClock(SystemClock().now_ms())
-    etl_only = Engine(store, clock, WorkerSettings(groups=("etl",)))
+    etl_only = Service(store, clock, WorkerSettings(groups=("etl",)))
     for _ in range(3):
         etl_only.tick()
         etl_only.worker.wait_idle()
@@ -174,7 +174,7 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
     (row,) = store.list_workers()
     assert row.groups == ("etl",) and row.name == etl_only.worker.name
     # `-` on the command line: the group of nodes that name none.
-    unnamed = Engine(store, clock, WorkerSettings(groups=("",)), scheduling=False)
+    unnamed = Service(store, clock, WorkerSettings(groups=("",)), scheduling=False)
     unnamed.tick()
     unnamed.worker.wait_idle()
     assert statuses(store, project_id) == {"in_etl": ["Success"], "elsewhere": ["Success"]}
@@ -182,13 +182,13 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
 
 def test_group_slots_given_to_a_worker_are_written_for_every_worker(store: Store) -> None:
     store.set_group_slots("reports", 3, SystemClock().now_ms())
-    engine = Engine(
+    service = Service(
         store,
         ManualClock(SystemClock().now_ms()),
         WorkerSettings(group_slots={"etl": 2}, default_group_slots=6),
         scheduling=False,
     )
-    engine.tick()
+    service.tick()
     limits = {g.name: g.slots for g in store.list_resource_groups()}
     assert limits == {"etl": 2, "reports": 3, "*": 6}
 
@@ -201,8 +201,8 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     nodes = [shell("hold", hold), shell("after", "true", after="hold")]
     project_id = deploy_due(store, nodes, "0 0 0/12 * * ?")  # two instances
     clock = ManualClock(SystemClock().now_ms())
-    engine = Engine(store, clock, WorkerSettings(slots=1))
-    engine.tick()
+    service = Service(store, clock, WorkerSettings(slots=1))
+    service.tick()
     assert statuses(store, project_id) == {
         "hold": ["Running", "WaitResource"],
         "after": ["NotRun", "NotRun"],
@@ -222,17 +222,17 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
         store.plan(clock.now_ms())
 
     clock.advance(HEARTBEAT_MS)
-    engine.tick()  # plans (and fails), then beats and claims all the same
+    service.tick()  # plans (and fails), then beats and claims all the same
     beat = clock.now_ms()
     assert store.attempt_heartbeat(running.id) == beat
-    record = store.worker_record(engine.worker.name)
+    record = store.worker_record(service.worker.name)
     assert record is not None and record.heartbeat_at == beat
 
     flag.touch()
-    engine.worker.wait_idle()
+    service.worker.wait_idle()
     clock.advance(HEARTBEAT_MS)
-    engine.tick()
-    engine.worker.wait_idle()
+    service.tick()
+    service.worker.wait_idle()
     with store.read() as tx:  # (listings would read the broken row too)
         found = tx.conn.execute(sa.select(task_instances.c.status)).scalars().all()
     assert sum(s in ("Running", "Success") for s in found) >= 2, found  # claimed again
@@ -248,7 +248,7 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
             return bool(found) and found[0][1] is not None
 
         # Planning is the scheduler's: this process plans, the worker process claims.
-        scheduler = Engine(store, SystemClock(), None, scheduling=True, working=False)
+        scheduler = Service(store, SystemClock(), None, scheduling=True, working=False)
         deadline = time.monotonic() + 60
         while not recorded():
             assert time.monotonic() < deadline, worker.stderr
@@ -264,7 +264,7 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
     assert process_alive(pid, identity)  # the task's process group lives on, orphaned
     # Dead by its row at once (its process is gone), well before its heartbeat is stale.
     started = time.monotonic()
-    scheduler = Engine(store, SystemClock(), None, scheduling=True, working=False)
+    scheduler = Service(store, SystemClock(), None, scheduling=True, working=False)
     while statuses(store, project_id)["long"] != [Status.FAILURE.value]:
         assert time.monotonic() - started < STALE_MS / 2000, "not recovered from the row"
         scheduler.tick()
