@@ -6,7 +6,7 @@ the instance's status and times are what its tasks make them.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from dwsched.service.worker import WorkerSettings
+from dwsched.engine.worker import WorkerSettings
 
 from dwsched.domain.models import Status
 from dwsched.engine.service import Service

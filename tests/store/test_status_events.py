@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from dwsched.service.worker import WorkerSettings
+from dwsched.engine.worker import WorkerSettings
 
 from dwsched.clock import ManualClock, SystemClock
 from dwsched.domain import flowspec

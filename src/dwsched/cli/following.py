@@ -27,9 +27,9 @@ from dwsched.cli.terminal import cell, visible
 from dwsched.client import Client
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.models import Status
+from dwsched.domain.operations import CreationStatus
+from dwsched.domain.transitions import FINISHED, RUNNING
 
-FINISHED = frozenset({Status.SUCCESS, Status.FAILURE})
-RUNNING = frozenset({Status.RUNNING, Status.CHECKING, Status.CHECKING_CONDITION})
 # Seconds between two rounds of reads; a round that took longer is followed by as long a
 # pause, so that following many BizDates never keeps the server busy more than half the time.
 POLL_S = 0.5
@@ -215,10 +215,10 @@ def await_created(client: Client, operation_id: str, display: Display) -> Create
             "GetCreateWorkflowInstancesResult", {"OperationId": operation_id}, method="GET"
         )["Result"]
         status = result.get("Status")
-        if status == "CreateFailure":
+        if status == CreationStatus.CREATE_FAILURE:
             # The server's message may quote names users gave: shown escaped.
             raise CreateFailed(visible(result.get("FailureMessage") or "no reason given"))
-        if status == "Created":
+        if status == CreationStatus.CREATED:
             return Created(
                 [int(i) for i in result.get("WorkflowInstanceIds") or []],
                 [int(i) for i in result.get("UnifiedWorkflowInstanceIds") or []],

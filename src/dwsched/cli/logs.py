@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from dwsched.cli.following import FINISHED
 from dwsched.cli.operations import INTERRUPTED
 from dwsched.cli.options import client_options, option
 from dwsched.cli.terminal import visible_log
 from dwsched.client import Client
 from dwsched.domain.models import Status
+from dwsched.domain.transitions import FINISHED
 
 POLL_S = 0.5
 

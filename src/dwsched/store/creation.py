@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import NotFound
+from dwsched.domain.flowspec import TriggerType
+from dwsched.domain.operations import CreationStatus
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.store.generation import NewInstance, insert_instances
 from dwsched.store.release import NOT_STARTED, QUEUED
@@ -26,7 +28,11 @@ from dwsched.store.schema import (
     workflow_instances as wi,
 )
 
-CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
+CREATING, CREATED, CREATE_FAILURE = (
+    CreationStatus.CREATING.value,
+    CreationStatus.CREATED.value,
+    CreationStatus.CREATE_FAILURE.value,
+)
 _request = msgspec.json.Decoder(RunRequest).decode
 
 
@@ -140,7 +146,7 @@ def create_instances(
             supplied=p.supplied,
             priority=request.priority,
             resource_group=request.resource_group,
-            trigger_type="Manual",
+            trigger_type=TriggerType.MANUAL.value,
             run_now=policy is not None and policy.immediately,
             user=user,
         )

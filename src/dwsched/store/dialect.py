@@ -57,12 +57,14 @@ def lock_row(conn: sa.Connection, table: sa.Table, row_id: int) -> None:
         conn.execute(sa.select(table.c.id).where(table.c.id == row_id).with_for_update())
 
 
-def skipping_locked(conn: sa.Connection, query: sa.Select[Any]) -> sa.Select[Any]:
-    """`query` locking the rows it reads and passing over those another transaction has
-    locked (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time, no row
-    locks)."""
+def skipping_locked(
+    conn: sa.Connection, query: sa.Select[Any], of: sa.Table | None = None
+) -> sa.Select[Any]:
+    """`query` locking the rows it reads (of `of` only, when it joins others) and passing
+    over those another transaction has locked (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+    one writer at a time, no row locks)."""
     if conn.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(skip_locked=True, of=of)
     return query
 
 

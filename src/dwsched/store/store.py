@@ -602,7 +602,7 @@ class Store:
             failed = [f"{i}: {r.message}" for i, r in results.items() if not r.success]
             if not ids:
                 failed = ["no workflow instance matches"]
-            status = "Failure" if failed else "Success"
+            status = (Status.FAILURE if failed else Status.SUCCESS).value
             creation.insert_operation(
                 conn,
                 operation_id,
