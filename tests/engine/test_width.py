@@ -6,10 +6,10 @@ the instance's status and times are what its tasks make them.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from dwsched.engine.worker import WorkerSettings
 
 from dwsched.domain.models import Status
 from dwsched.engine.service import Service
+from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import status_events, task_attempts, task_instances, workflow_instances
 from tests.engine.test_engine import node

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from dwsched.engine.worker import WorkerSettings
 
 from dwsched.clock import ManualClock, SystemClock
 from dwsched.domain import flowspec
@@ -23,6 +22,7 @@ from dwsched.domain.operations import Operation, TaskFilter
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.transitions import Cause, IllegalTransition, check
 from dwsched.engine.service import STALE_MS, Service
+from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store, transitions
 from dwsched.store.schema import status_events, task_instances, workflow_instances
 from tests.engine.test_engine import TZ, flow, node
