@@ -200,8 +200,8 @@ def width(
         _, workflow_id = due_now(store, text, 1)
         seconds = run_all(store, workflow_id, slots=slots, timeout_s=600)
         t = task_instances.c
-        with store.read() as conn:
-            ready, done = conn.execute(
+        with store.read() as tx:
+            ready, done = tx.conn.execute(
                 sa.select(sa.func.min(t.waiting_resource_time), sa.func.max(t.finished_time)).where(
                     t.workflow_id == workflow_id
                 )
