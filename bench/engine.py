@@ -41,7 +41,7 @@ from dwsched.clock import ManualClock, SystemClock
 from dwsched.domain import flowspec
 from dwsched.domain.models import NewProject
 from dwsched.domain.schedule import Trigger, cycles_on, generation_time_ms
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import task_instances
@@ -98,9 +98,9 @@ def generation(store: Store, count: int) -> dict[str, float]:
     deploy_s = time.perf_counter() - started
     today = datetime.now(ZoneInfo(TZ)).date()
     first = today + timedelta(days=1)
-    engine = Engine(store, ManualClock(generation_time_ms(first, TZ)), scheduling=True)
+    service = Service(store, ManualClock(generation_time_ms(first, TZ)), scheduling=True)
     started = time.perf_counter()
-    made = engine.scheduler.generate()
+    made = service.scheduler.generate()
     seconds = time.perf_counter() - started
     if made < count:
         raise AssertionError(f"generated {made} instances for {count} workflows")
@@ -124,14 +124,14 @@ def due_now(store: Store, text: str, cycles: int) -> tuple[int, int]:
 
 def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> float:
     """Run the engine until every task instance of the workflow has succeeded; seconds."""
-    engine = Engine(store, SystemClock(), WorkerSettings(slots=slots, default_group_slots=slots))
+    service = Service(store, SystemClock(), WorkerSettings(slots=slots, default_group_slots=slots))
     t = task_instances.c
     total_q = sa.select(sa.func.count()).where(t.workflow_id == workflow_id)
     done_q = total_q.where(t.status.in_(["Success", "Failure"]))
     with store.read() as tx:
         total = int(tx.conn.execute(total_q).scalar_one())
     started = time.perf_counter()
-    engine.start()
+    service.start()
     try:
         while True:
             with store.read() as tx:
@@ -143,7 +143,7 @@ def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> flo
             time.sleep(0.02)
         seconds = time.perf_counter() - started
     finally:
-        engine.stop()
+        service.stop()
     with store.read() as tx:
         failed = tx.conn.execute(
             sa.select(sa.func.count()).where(t.workflow_id == workflow_id, t.status == "Failure")
@@ -200,8 +200,8 @@ def width(
         _, workflow_id = due_now(store, text, 1)
         seconds = run_all(store, workflow_id, slots=slots, timeout_s=600)
         t = task_instances.c
-        with store.read() as conn:
-            ready, done = conn.execute(
+        with store.read() as tx:
+            ready, done = tx.conn.execute(
                 sa.select(sa.func.min(t.waiting_resource_time), sa.func.max(t.finished_time)).where(
                     t.workflow_id == workflow_id
                 )

@@ -152,7 +152,7 @@ def generate(count: int, path: Path, seed: int = 20250331) -> dict[int, str]:
 
 
 def _count(store: Store) -> int:
-    with store.engine.connect() as conn:
+    with store.database.connect() as conn:
         return int(conn.exec_driver_sql("SELECT count(*) FROM workflow_instances").scalar() or 0)
 
 

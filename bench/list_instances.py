@@ -175,11 +175,11 @@ def build(store: Store, ds: Dataset) -> None:
             if back % 30 == 0:
                 rate = (next_id - 1) / (time.perf_counter() - started)
                 print(f"  built {next_id - 1:,} instances ({rate:,.0f}/s)", file=sys.stderr)
-    if store.dialect == "sqlite":
+    if store.is_sqlite:
         with store.write() as tx:
             tx.conn.exec_driver_sql("ANALYZE")
     else:
-        with store.engine.connect() as conn:
+        with store.database.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
@@ -238,8 +238,8 @@ def sql_floor(
 ) -> dict[str, float]:
     """Median ms of the statements the server runs for each query, on the bare driver."""
     floors: dict[str, float] = {}
-    dialect = store.engine.dialect
-    raw = store.engine.raw_connection()
+    dialect = store.database.dialect
+    raw = store.database.raw_connection()
     try:
         cursor = raw.cursor()
         for name, params in qs.items():

@@ -509,7 +509,7 @@ def test_an_expired_request_does_not_burn_the_nonce(live: LiveServer, scheme: st
 
 
 def test_nonces_are_shared_by_every_server_on_the_database(live: LiveServer) -> None:
-    url = live.store.engine.url.render_as_string(hide_password=False)
+    url = live.store.database.url.render_as_string(hide_password=False)
     with running_server(url) as second:
         for scheme in SCHEMES:
             # The Host header stays the one signed, as behind a load balancer.

@@ -23,7 +23,7 @@ from alibabacloud_dataworks_public20240518 import models
 from dwsched.clock import ManualClock
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.schedule import InstanceMode, first_run_date, generation_time_ms
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store.schema import task_instances as ti
 from tests.api.sdk_helpers import acs3, assert_error, assert_sdk_error, ok_json, sdk_error
@@ -157,12 +157,12 @@ def _deploy(live: LiveServer, project_id: int, spec: dict[str, Any]) -> int:
     return workflow_id
 
 
-def _run_at(engine: Engine, clock: ManualClock, at: int) -> None:
+def _run_at(service: Service, clock: ManualClock, at: int) -> None:
     """One engine round at `at`: generate, plan, claim and run what is due (each wave of a
     chain at its own time, so that the waves' times differ)."""
     clock.advance(at - clock.now_ms())
-    engine.tick()
-    engine.worker.wait_idle()
+    service.tick()
+    service.worker.wait_idle()
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +184,10 @@ def world(live: LiveServer) -> World:
     t2 = _local_ms(d1, 2, 31)
     t3, t4, t5 = t2 + MINUTE, t2 + 2 * MINUTE, _local_ms(d1, 3, 1)
     clock = ManualClock(t0)
-    engine = Engine(live.store, clock, WorkerSettings(slots=4))
+    service = Service(live.store, clock, WorkerSettings(slots=4))
     for at in (t0, t2, t3, t4, t5, t1):
-        _run_at(engine, clock, at)
-    engine.worker.stop_all()
+        _run_at(service, clock, at)
+    service.worker.stop_all()
     with live.store.read() as tx:
         rows = tx.conn.execute(
             sa.select(

@@ -272,7 +272,7 @@ def sdk_item_names() -> set[str]:
 
 def db_url_of(store: Any) -> str:
     """The URL of a Store's database, usable as `--db`."""
-    return str(store.engine.url.render_as_string(hide_password=False))
+    return str(store.database.url.render_as_string(hide_password=False))
 
 
 # BizDates, computed independently of dwsched.domain.calendar

@@ -21,7 +21,7 @@ from click.testing import Result
 
 from dwsched.client import Client
 from dwsched.clock import SystemClock
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from tests.cli.helpers import (
     clean_error,
@@ -48,12 +48,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     isolate themselves by workspace."""
     url = f"sqlite:///{tmp_path_factory.mktemp('operations') / 'ops.db'}"
     with running_server(url) as server:
-        engine = Engine(server.store, SystemClock(), WorkerSettings(slots=8))
-        engine.start()
+        service = Service(server.store, SystemClock(), WorkerSettings(slots=8))
+        service.start()
         try:
             yield server
         finally:
-            engine.stop()
+            service.stop()
 
 
 def env(live: LiveServer) -> dict[str, str]:

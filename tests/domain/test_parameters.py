@@ -15,6 +15,7 @@ from dwsched.domain.parameters import (
     MAX_VALUE,
     bash_safe,
     check_supplied,
+    format_assignments,
     is_plain,
     parse_assignments,
     python_literal,
@@ -256,6 +257,13 @@ def test_parse_assignments() -> None:
         "x": "",
         "q": "a=b",
     }
+
+
+def test_format_assignments_is_what_parse_assignments_reads() -> None:
+    pairs = [("bizdate", "$bizdate"), ("x", ""), ("q", "a=b")]
+    assert format_assignments([]) == ""
+    assert format_assignments(pairs) == "bizdate=$bizdate x= q=a=b"
+    assert list(parse_assignments(format_assignments(pairs)).items()) == pairs
 
 
 @pytest.mark.parametrize("text", ["novalue", "=x", "1a=x", "a-b=x", "a=1 a=2", "a = b"])

@@ -21,7 +21,7 @@ from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.models import Status
 from dwsched.domain.schedule import InstanceMode, first_run_date, generation_time_ms
 from dwsched.engine.runner import process_alive, process_identity
-from dwsched.engine.service import STALE_MS, Engine
+from dwsched.engine.service import STALE_MS, Service
 from dwsched.engine.worker import WorkerSettings
 from tests.cli.helpers import export
 from tests.support.factories import instance, project, put
@@ -107,7 +107,7 @@ class Run:
         self.first = first_run_date(TZ, deployed, InstanceMode.T_PLUS_1)
         assert self.first - before.date() in (timedelta(days=1), timedelta(days=2))
         self.clock = ManualClock(generation_time_ms(self.first, TZ))
-        self.engine = Engine(live.store, self.clock, WorkerSettings(slots=4, **settings))
+        self.service = Service(live.store, self.clock, WorkerSettings(slots=4, **settings))
 
     def biz_ms(self, run_date: date | None = None) -> int:
         return day_start_ms((run_date or self.first) - timedelta(days=1), TZ)
@@ -133,7 +133,7 @@ class Run:
     def trigger_times(self, run_date: date | None = None) -> list[int]:
         """TriggerTime, which the API's item does not carry: from `dwsched export`."""
         day = ((run_date or self.first) - timedelta(days=1)).isoformat()
-        url = self.live.store.engine.url.render_as_string(hide_password=False)
+        url = self.live.store.database.url.render_as_string(hide_password=False)
         lines = export(url, self.project.id, "--biz-date", day)
         return sorted(i["TriggerTime"] for i in lines if i["WorkflowId"] == self.workflow_id)
 
@@ -155,10 +155,10 @@ class Run:
 
     def run_until_done(self, rounds: int = 20) -> None:
         for _ in range(rounds):
-            self.engine.tick()
-            self.engine.worker.wait_idle()
-            if self.status() in ("Success", "Failure") and not self.engine.worker.busy:
-                self.engine.tick()
+            self.service.tick()
+            self.service.worker.wait_idle()
+            if self.status() in ("Success", "Failure") and not self.service.worker.busy:
+                self.service.tick()
                 if self.status() in ("Success", "Failure"):
                     return
         raise AssertionError(f"still {self.status()} after {rounds} rounds")
@@ -187,7 +187,7 @@ def test_an_instance_walks_every_status(live: LiveServer, tmp_path: Path) -> Non
     )
     run = Run(live, spec)
     assert run.instances() == []
-    run.engine.scheduler.generate()
+    run.service.scheduler.generate()
     (made,) = run.instances()
     trigger = run.at(run.first, 2, 30)
     assert (made.status, made.type, run.trigger_times()) == ("NotRun", "Normal", [trigger])
@@ -199,14 +199,14 @@ def test_an_instance_walks_every_status(live: LiveServer, tmp_path: Path) -> Non
     run.clock.advance(trigger - run.clock.now_ms())
     live.store.plan(run.clock.now_ms())  # its time has come: waiting for a slot
     assert run.status() == "WaitResource"
-    assert run.engine.worker.claim_and_start() == 1
+    assert run.service.worker.claim_and_start() == 1
     assert run.status() == "Running"  # extract waits for the test
     extracted.touch()
-    run.engine.worker.wait_idle()
-    run.engine.tick()  # report: ready, claimed, runs; its quality check waits for the test
+    run.service.worker.wait_idle()
+    run.service.tick()  # report: ready, claimed, runs; its quality check waits for the test
     run.until("Checking")
     checked.touch()
-    run.engine.worker.wait_idle()
+    run.service.worker.wait_idle()
     run.run_until_done()
     (finished,) = run.instances()
     assert finished.status == "Success"
@@ -225,18 +225,18 @@ def test_failure_is_retried_then_fails(live: LiveServer) -> None:
     )
     run = Run(live, spec)
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
-    run.engine.tick()
-    run.engine.worker.wait_idle()
-    run.engine.tick()
+    run.service.tick()
+    run.service.worker.wait_idle()
+    run.service.tick()
     assert run.status() == "WaitResource"  # the retry waits out rerunInterval
     run.clock.advance(30 * SECOND)
-    run.engine.tick()
-    run.engine.worker.wait_idle()
+    run.service.tick()
+    run.service.worker.wait_idle()
     assert run.status() == "WaitResource"
     run.clock.advance(31 * SECOND)
-    run.engine.tick()  # the second (last) attempt
-    run.engine.worker.wait_idle()
-    run.engine.tick()
+    run.service.tick()  # the second (last) attempt
+    run.service.worker.wait_idle()
+    run.service.tick()
     assert run.status() == "Failure"
     # ListTaskInstances with an Id gives that task instance's rerun history.
     sdk = live.sdk()
@@ -259,10 +259,10 @@ def test_timeout_kills_the_process_group(live: LiveServer) -> None:
     run = Run(live, spec)
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
     started = time.monotonic()
-    run.engine.tick()
-    run.engine.worker.wait_idle(30)
+    run.service.tick()
+    run.service.worker.wait_idle(30)
     assert time.monotonic() - started < 15
-    run.engine.tick()
+    run.service.tick()
     assert run.status() == "Failure"
 
 
@@ -318,13 +318,13 @@ def test_unconfigured_task_type_fails_and_a_configured_one_runs(live: LiveServer
 
 def test_generation_is_idempotent_and_catches_up(live: LiveServer) -> None:
     run = Run(live, flow([node("n", "VIRTUAL")], cron="0 0 */6 * * ?"))
-    run.engine.tick()
-    run.engine.tick()
+    run.service.tick()
+    run.service.tick()
     assert run.trigger_times() == [run.at(run.first, h) for h in (0, 6, 12, 18)]
     # Down for three days: each missed run date is made once, all BizDates filled.
     run.clock.advance(3 * 86_400_000)
     for _ in range(3):
-        run.engine.scheduler.generate()
+        run.service.scheduler.generate()
     for k in range(4):
         day = run.first + timedelta(days=k)
         assert len(run.instances(day)) == 4, day
@@ -335,11 +335,11 @@ def test_weekly_schedule_makes_dry_runs_on_other_days(live: LiveServer) -> None:
     run = Run(live, flow([node("n", "DIDE_SHELL", "exit 1")], cron="0 0 3 ? * MON"))
     days = [run.first + timedelta(days=k) for k in range(7)]
     run.clock.advance(generation_time_ms(days[-1], TZ) - run.clock.now_ms())
-    run.engine.scheduler.generate()
+    run.service.scheduler.generate()
     run.clock.advance(run.at(days[-1], 4) - run.clock.now_ms())
     for _ in range(3):
-        run.engine.tick()
-        run.engine.worker.wait_idle()
+        run.service.tick()
+        run.service.worker.wait_idle()
     statuses = {d.weekday(): run.instances(d)[0].status for d in days}
     assert statuses[0] == "Failure"  # Monday ran `exit 1`
     assert all(statuses[w] == "Success" for w in range(1, 7))  # dry runs
@@ -348,7 +348,7 @@ def test_weekly_schedule_makes_dry_runs_on_other_days(live: LiveServer) -> None:
 def test_an_attempt_whose_worker_died_is_failed_and_its_process_killed(live: LiveServer) -> None:
     run = Run(live, flow([node("long", "DIDE_SHELL", "sleep 120")]))
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
-    run.engine.tick()
+    run.service.tick()
     assert run.status() == "Running"
     deadline = time.monotonic() + 10
     pid = identity = None
@@ -361,12 +361,12 @@ def test_an_attempt_whose_worker_died_is_failed_and_its_process_killed(live: Liv
         time.sleep(0.05)
     assert pid is not None and identity is not None and process_alive(pid, identity)
     # The first worker goes silent; another engine on the same database finds the attempt.
-    other = Engine(
+    other = Service(
         live.store, ManualClock(run.clock.now_ms() + STALE_MS + SECOND), WorkerSettings()
     )
     assert other.recover() == 1  # only this test's attempt is in its database
     assert not _eventually(lambda: process_alive(pid, identity))
-    run.engine.worker.wait_idle()
+    run.service.worker.wait_idle()
     assert run.status() == "Failure"
     assert process_identity(pid) is None or not process_alive(pid, identity)
 
@@ -405,13 +405,13 @@ def test_a_full_resource_group_makes_work_wait_and_priority_goes_first(
     )
     run = Run(live, spec, group_slots={"etl": 1})
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
-    run.engine.tick()
+    run.service.tick()
     # One slot in `etl`: the higher priority runs, the other waits for the slot; the
     # default group has room of its own.
     assert _task_statuses(run) == {"high": "Running", "low": "WaitResource", "elsewhere": "Running"}
     first.touch()
-    run.engine.worker.wait_idle()
-    run.engine.tick()
+    run.service.worker.wait_idle()
+    run.service.tick()
     assert _task_statuses(run)["low"] == "Running"
     then.touch()
     run.run_until_done()
@@ -422,10 +422,10 @@ def test_imported_instances_are_records_the_engine_never_runs(live: LiveServer) 
     p = project(live.store)
     waiting = instance(p.id, status=Status.NOT_RUN, started_time=None, finished_time=None)
     put(live.store, [waiting])
-    engine = Engine(live.store, ManualClock(waiting.trigger_time + 86_400_000), WorkerSettings())
+    service = Service(live.store, ManualClock(waiting.trigger_time + 86_400_000), WorkerSettings())
     for _ in range(3):
-        engine.tick()
-    engine.worker.wait_idle()
+        service.tick()
+    service.worker.wait_idle()
     got = live.sdk().get_workflow_instance(models.GetWorkflowInstanceRequest(id=waiting.id))
     assert got.body.workflow_instance.status == "NotRun"
 
@@ -435,7 +435,7 @@ def test_a_running_attempts_log_can_be_followed(live: LiveServer, tmp_path: Path
     script = f"echo started $bizdate; {until_exists(go)}; echo finished"
     run = Run(live, flow([node("talk", "DIDE_SHELL", script)]))
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
-    run.engine.tick()
+    run.service.tick()
     request = models.ListTaskInstancesRequest(project_id=run.project.id, bizdate=run.biz_ms())
     (task,) = live.sdk().list_task_instances(request).body.paging_info.task_instances
 
@@ -447,11 +447,11 @@ def test_a_running_attempts_log_can_be_followed(live: LiveServer, tmp_path: Path
     deadline = time.monotonic() + 10
     while f"started {bizdate}" not in log():
         assert time.monotonic() < deadline, log()
-        run.engine.worker.heartbeat()  # saves what the attempt has written so far
+        run.service.worker.heartbeat()  # saves what the attempt has written so far
         time.sleep(0.1)
     assert "finished" not in log()
     go.touch()
-    run.engine.worker.wait_idle()
+    run.service.worker.wait_idle()
     assert log().splitlines()[:2] == [f"started {bizdate}", "finished"]
 
 
@@ -482,9 +482,9 @@ def test_a_branch_is_checking_its_condition_between_claim_and_result(live: LiveS
     )
     run = Run(live, spec)
     run.clock.advance(run.at(run.first, 2, 30) - run.clock.now_ms())
-    run.engine.scheduler.generate()
+    run.service.scheduler.generate()
     live.store.plan(run.clock.now_ms())
-    worker = run.engine.worker
+    worker = run.service.worker
     claims, _ = live.store.claim_tasks(worker.name, None, 4, run.clock.now_ms())
     assert [c.node.id for c in claims] == ["pick"]
     assert run.status() == "CheckingCondition"
@@ -508,7 +508,7 @@ def test_an_instance_blocked_below_a_failure_does_not_stall_the_planner(
     assert _task_statuses(run) == {"a": "Failure", "b": "NotRun"}
     second = run.first + timedelta(days=1)
     run.clock.advance(generation_time_ms(second, TZ) - run.clock.now_ms())
-    run.engine.scheduler.generate()
+    run.service.scheduler.generate()
     run.clock.advance(run.at(second, 2, 30) - run.clock.now_ms())
     assert live.store.plan(run.clock.now_ms(), limit=1) == 1  # the new instance's `a`
     (later,) = run.instances(second)
@@ -520,7 +520,7 @@ def test_a_new_version_applies_from_the_next_generated_instance(live: LiveServer
         [node("say", "DIDE_SHELL", "echo version one"), node("maybe", "DIDE_SHELL", "exit 1")]
     )
     run = Run(live, first)
-    run.engine.scheduler.generate()  # day 1, made from version one
+    run.service.scheduler.generate()  # day 1, made from version one
     second = json.loads(json.dumps(first))
     nodes = second["spec"]["workflows"][0]["nodes"]
     nodes[0]["script"]["content"] = "echo version two"
@@ -531,11 +531,11 @@ def test_a_new_version_applies_from_the_next_generated_instance(live: LiveServer
     assert live.sdk().import_workflow_definition(request).body.async_job.status == "Success"
     day2 = run.first + timedelta(days=1)
     run.clock.advance(generation_time_ms(day2, TZ) - run.clock.now_ms())
-    run.engine.scheduler.generate()  # day 2, made from version two
+    run.service.scheduler.generate()  # day 2, made from version two
     run.clock.advance(run.at(day2, 3) - run.clock.now_ms())
     for _ in range(4):
-        run.engine.tick()
-        run.engine.worker.wait_idle()
+        run.service.tick()
+        run.service.worker.wait_idle()
 
     def tasks(day: date) -> dict[str, Any]:
         request = models.ListTaskInstancesRequest(

@@ -45,7 +45,7 @@ from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 
 from dwsched.clock import SystemClock
 from dwsched.engine.runner import process_alive
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
@@ -71,17 +71,17 @@ def served(db_url: str) -> Iterator[LiveServer]:
     """A server on a database of its own with the engine running beside it (as `dwsched
     serve` runs it), ten slots."""
     with running_server(db_url) as server:
-        engine = Engine(
+        service = Service(
             server.store,
             SystemClock(),
             WorkerSettings(slots=10, default_group_slots=10),
             tick_s=0.05,
         )
-        engine.start()
+        service.start()
         try:
             yield server
         finally:
-            engine.stop()
+            service.stop()
 
 
 # Helpers

@@ -21,7 +21,7 @@ from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import day_start_ms
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from tests.api.sdk_helpers import sdk_error
 from tests.engine.test_engine import TZ, flow, node
@@ -36,12 +36,12 @@ M = models
 def engine_beside(url: str) -> Iterator[LiveServer]:
     """A server on `url` with the engine running beside it, as `dwsched serve` runs it."""
     with running_server(url) as server:
-        engine = Engine(server.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
-        engine.start()
+        service = Service(server.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
+        service.start()
         try:
             yield server
         finally:
-            engine.stop()
+            service.stop()
 
 
 @pytest.fixture
@@ -774,17 +774,17 @@ def test_http_trigger_node_waits_for_its_trigger(db_url: str) -> None:
         sdk = live.sdk()
         tasks = sdk.get_workflow(M.GetWorkflowRequest(id=run.workflow_id)).body.workflow.tasks
         gate_id = next(t.id for t in tasks if t.name == "gate")
-        run.engine.scheduler.generate()
+        run.service.scheduler.generate()
         trigger = run.at(run.first, 2, 30)
         run.clock.advance(trigger - run.clock.now_ms())
-        run.engine.tick()
+        run.service.tick()
         (instance,) = run.instances()
         space = Space(live)
         space.project = run.project
         gate = space.tasks(instance)["gate"]
         assert (gate.status, instance.status) == ("WaitTrigger", "WaitTime")
         time.sleep(0.2)
-        run.engine.tick()
+        run.service.tick()
         assert space.task(gate.id).status == "WaitTrigger"  # nothing runs it but the call
         missing = sdk_error(
             lambda: sdk.trigger_scheduler_task_instance(

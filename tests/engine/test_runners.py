@@ -146,12 +146,12 @@ def test_a_registered_task_type_is_run_by_its_runner(live: LiveServer) -> None:
 def test_a_registered_runner_is_stopped_through_the_protocol(live: LiveServer) -> None:
     Greeting.held.clear()
     run = started(Run(live, flow([node("held", "GREET", "hold")]), task_runners={"GREET": greet}))
-    run.engine.tick()
+    run.service.tick()
     assert Greeting.held.wait(20)
     assert tasks(run)["held"].status == "Running"
-    run.engine.worker.stop_all()  # a shutdown: the attempt waits to run again
-    run.engine.worker.wait_idle()
-    assert run.engine.worker.busy == 0
+    run.service.worker.stop_all()  # a shutdown: the attempt waits to run again
+    run.service.worker.wait_idle()
+    assert run.service.worker.busy == 0
     assert tasks(run)["held"].status == "WaitResource"
     assert "stopped\n" in log_of(run, "held") and "never stopped" not in log_of(run, "held")
 

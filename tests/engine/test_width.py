@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from dwsched.domain.models import Status
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import status_events, task_attempts, task_instances, workflow_instances
@@ -23,11 +23,11 @@ def test_a_wide_instance_of_virtual_nodes_ends_in_one_claim(store: Store) -> Non
     join = node("join", "VIRTUAL")
     join["inputs"] = {"nodeOutputs": [{"data": f"v{k:02d}_out"} for k in range(WIDTH)]}
     run = Instance(store, [*roots, join])
-    engine = Engine(store, run.clock, WorkerSettings(slots=2))
+    service = Service(store, run.clock, WorkerSettings(slots=2))
     run.clock.advance(MINUTE)
     store.plan(run.now())
     run.clock.advance(5)
-    claimed, ended = store.claim_tasks(engine.worker.name, None, 2, run.now())
+    claimed, ended = store.claim_tasks(service.worker.name, None, 2, run.now())
     assert (claimed, ended) == ([], WIDTH + 1)  # the join too, once its upstreams ended
     now = run.now()
     ti, a, wi = task_instances.c, task_attempts.c, workflow_instances.c
@@ -57,7 +57,7 @@ def test_a_wide_instance_of_virtual_nodes_ends_in_one_claim(store: Store) -> Non
         (t.id, 1) for t in tasks
     )
     assert {(x.worker, x.status, x.exit_code) for x in attempts} == {
-        (engine.worker.name, Status.SUCCESS, 0)
+        (service.worker.name, Status.SUCCESS, 0)
     }
     assert tuple(instance) == (Status.SUCCESS, now, now)
     assert events == 2 * (WIDTH + 1)  # ready, ended: each once

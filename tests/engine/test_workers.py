@@ -30,7 +30,7 @@ from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerState
 from dwsched.engine.runner import process_alive
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import task_instances
@@ -133,8 +133,8 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     # Two workers, each with a store (connections) of its own and room for four attempts:
     # neither is told the limit; it is the database's.
     other = Store.open(db_url)
-    first = Engine(store, SystemClock(), WorkerSettings(slots=4), tick_s=0.02)
-    second = Engine(other, SystemClock(), WorkerSettings(slots=4), tick_s=0.02, scheduling=False)
+    first = Service(store, SystemClock(), WorkerSettings(slots=4), tick_s=0.02)
+    second = Service(other, SystemClock(), WorkerSettings(slots=4), tick_s=0.02, scheduling=False)
     first.start()
     second.start()
     try:
@@ -157,9 +157,9 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     with store.read() as tx:
         listed = {w.name: w for w in tx.workers.all()}
     now = SystemClock().now_ms()
-    for engine in (first, second):
-        assert listed[engine.worker.name].state(now) is WorkerState.STOPPED
-        assert listed[engine.worker.name].pid == os.getpid()
+    for service in (first, second):
+        assert listed[service.worker.name].state(now) is WorkerState.STOPPED
+        assert listed[service.worker.name].pid == os.getpid()
 
 
 def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
@@ -167,7 +167,7 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
         store, [shell("in_etl", "true", "etl"), shell("elsewhere", "true")], "00 30 02 * * ?"
     )
     clock = ManualClock(SystemClock().now_ms())
-    etl_only = Engine(store, clock, WorkerSettings(groups=("etl",)))
+    etl_only = Service(store, clock, WorkerSettings(groups=("etl",)))
     for _ in range(3):
         etl_only.tick()
         etl_only.worker.wait_idle()
@@ -177,7 +177,7 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
         (row,) = tx.workers.all()
     assert row.groups == ("etl",) and row.name == etl_only.worker.name
     # `-` on the command line: the group of nodes that name none.
-    unnamed = Engine(store, clock, WorkerSettings(groups=("",)), scheduling=False)
+    unnamed = Service(store, clock, WorkerSettings(groups=("",)), scheduling=False)
     unnamed.tick()
     unnamed.worker.wait_idle()
     assert statuses(store, project_id) == {"in_etl": ["Success"], "elsewhere": ["Success"]}
@@ -186,13 +186,13 @@ def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
 def test_group_slots_given_to_a_worker_are_written_for_every_worker(store: Store) -> None:
     with store.write() as tx:
         tx.resource_groups.set_slots("reports", 3, SystemClock().now_ms())
-    engine = Engine(
+    service = Service(
         store,
         ManualClock(SystemClock().now_ms()),
         WorkerSettings(group_slots={"etl": 2}, default_group_slots=6),
         scheduling=False,
     )
-    engine.tick()
+    service.tick()
     with store.read() as tx:
         limits = {g.name: g.slots for g in tx.resource_groups.all()}
     assert limits == {"etl": 2, "reports": 3, "*": 6}
@@ -206,8 +206,8 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     nodes = [shell("hold", hold), shell("after", "true", after="hold")]
     project_id = deploy_due(store, nodes, "0 0 0/12 * * ?")  # two instances
     clock = ManualClock(SystemClock().now_ms())
-    engine = Engine(store, clock, WorkerSettings(slots=1))
-    engine.tick()
+    service = Service(store, clock, WorkerSettings(slots=1))
+    service.tick()
     assert statuses(store, project_id) == {
         "hold": ["Running", "WaitResource"],
         "after": ["NotRun", "NotRun"],
@@ -227,18 +227,18 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
         store.plan(clock.now_ms())
 
     clock.advance(HEARTBEAT_MS)
-    engine.tick()  # plans (and fails), then beats and claims all the same
+    service.tick()  # plans (and fails), then beats and claims all the same
     beat = clock.now_ms()
     with store.read() as tx:
         assert tx.attempts.heartbeat_at(running.id) == beat
-        record = tx.workers.get(engine.worker.name)
+        record = tx.workers.get(service.worker.name)
     assert record is not None and record.heartbeat_at == beat
 
     flag.touch()
-    engine.worker.wait_idle()
+    service.worker.wait_idle()
     clock.advance(HEARTBEAT_MS)
-    engine.tick()
-    engine.worker.wait_idle()
+    service.tick()
+    service.worker.wait_idle()
     with store.read() as tx:  # (listings would read the broken row too)
         found = tx.conn.execute(sa.select(task_instances.c.status)).scalars().all()
     assert sum(s in ("Running", "Success") for s in found) >= 2, found  # claimed again
@@ -255,7 +255,7 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
             return bool(found) and found[0][1] is not None
 
         # Planning is the scheduler's: this process plans, the worker process claims.
-        scheduler = Engine(store, SystemClock(), None, scheduling=True, working=False)
+        scheduler = Service(store, SystemClock(), None, scheduling=True, working=False)
         deadline = time.monotonic() + 60
         while not recorded():
             assert time.monotonic() < deadline, worker.stderr
@@ -272,7 +272,7 @@ def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: s
     assert process_alive(pid, identity)  # the task's process group lives on, orphaned
     # Dead by its row at once (its process is gone), well before its heartbeat is stale.
     started = time.monotonic()
-    scheduler = Engine(store, SystemClock(), None, scheduling=True, working=False)
+    scheduler = Service(store, SystemClock(), None, scheduling=True, working=False)
     while statuses(store, project_id)["long"] != [Status.FAILURE.value]:
         assert time.monotonic() - started < STALE_MS / 2000, "not recovered from the row"
         scheduler.tick()

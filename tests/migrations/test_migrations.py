@@ -138,10 +138,10 @@ def test_downgrade_to_base_and_back(engine: sa.Engine) -> None:
 
 def test_store_open_migrates_and_reopens(db_url: str) -> None:
     with Store.open(db_url) as first:
-        assert current_revision(first.engine) == head_revision()
+        assert current_revision(first.database) == head_revision()
     with Store.open(db_url) as second:
-        assert schema_diff(second.engine) == []
-        assert versions(second.engine) == [head_revision()]
+        assert schema_diff(second.database) == []
+        assert versions(second.database) == [head_revision()]
 
 
 def open_concurrently(url: str, n: int) -> tuple[int, list[BaseException]]:

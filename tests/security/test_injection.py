@@ -182,7 +182,7 @@ class Data:
 
 
 def _counts(live: LiveServer) -> tuple[list[str], dict[str, int]]:
-    engine = live.store.engine
+    engine = live.store.database
     names = sorted(sa.inspect(engine).get_table_names())
     counted = [
         "projects",

@@ -30,7 +30,7 @@ from alibabacloud_dataworks_public20240518 import models as M
 from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 
 from dwsched.clock import SystemClock
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
 from dwsched.runtime.keys import create_key
@@ -148,8 +148,8 @@ def world(
     for url in new_database_url(request.param, tmp_path_factory.mktemp("data")):
         with running_server(url) as live:
             settings = WorkerSettings(slots=6, task_user=user)
-            engine = Engine(live.store, SystemClock(), settings, tick_s=0.05)
-            engine.start()
+            service = Service(live.store, SystemClock(), settings, tick_s=0.05)
+            service.start()
             store = live.store
             p = project(live.store)
             with store.write() as tx:
@@ -176,7 +176,7 @@ def world(
                 )
             finally:
                 console.close()
-                engine.stop()
+                service.stop()
 
 
 @pytest.fixture
@@ -488,9 +488,9 @@ def test_a_language_dwsched_does_not_know_takes_plain_values_only(marker: Path) 
             "FAKE_SQL": 'cat {script}; printf "env=%s\\n" "$DWSCHED_PARAM_q"',
             "DIDE_SHELL": "cat {script}",
         }
-        engine = Engine(live.store, SystemClock(), WorkerSettings(runners=runners), tick_s=0.05)
-        engine.start()
-        stack.callback(engine.stop)
+        service = Service(live.store, SystemClock(), WorkerSettings(runners=runners), tick_s=0.05)
+        service.start()
+        stack.callback(service.stop)
         w = World(live, project(live.store).id, live.sdk(), live.sdk(), httpx.Client(), "")
         stack.callback(w.console.close)
         sql = node("sql", "FAKE_SQL", "select * from t where ds='${q}';")

@@ -707,6 +707,23 @@ def test_create_with_explicit_id_then_without(store: Store) -> None:
             tx.projects.create(NewProject("another_name", "UTC", id=5000), NOW)
 
 
+def test_explicit_ids_keep_new_ids_ahead_and_never_move_them_back(store: Store) -> None:
+    """The first workspace of a fresh database given id 1, then one ahead that is deleted,
+    then one behind it: the ids handed out afterwards are taken by none of them."""
+    with store.write() as tx:
+        tx.projects.create(NewProject("first_explicit", "UTC", id=1), NOW)
+    with store.write() as tx:
+        assert tx.projects.create(NewProject("after_first", "UTC"), NOW).id == 2
+    with store.write() as tx:
+        tx.projects.create(NewProject("far_ahead", "UTC", id=6000), NOW)
+    with store.write() as tx:
+        tx.projects.delete(6000)
+    with store.write() as tx:
+        tx.projects.create(NewProject("behind", "UTC", id=10), NOW)
+    with store.write() as tx:
+        assert tx.projects.create(NewProject("after_all", "UTC"), NOW).id > 6000
+
+
 def test_update_changes_only_what_is_given(store: Store) -> None:
     with store.write() as tx:
         created = tx.projects.create(

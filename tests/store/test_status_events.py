@@ -21,7 +21,7 @@ from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.operations import InstanceMatch, Operation, TaskFilter
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.transitions import Cause, IllegalTransition, StatusEvent, check
-from dwsched.engine.service import STALE_MS, Engine
+from dwsched.engine.service import STALE_MS, Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store, transitions
 from dwsched.store.schema import status_events, task_instances, workflow_instances
@@ -117,13 +117,13 @@ def assert_complete(run: Instance) -> None:
             assert name in run.events(), name
 
 
-def drive(run: Instance, engine: Engine, rounds: int = 30) -> None:
+def drive(run: Instance, service: Service, rounds: int = 30) -> None:
     """Plan, claim and run until the instance has finished."""
     for _ in range(rounds):
         run.store.plan(run.now())
-        engine.worker.claim_and_start()
-        engine.worker.wait_idle()
-        if run.statuses()["(instance)"] in (S.SUCCESS, S.FAILURE) and not engine.worker.busy:
+        service.worker.claim_and_start()
+        service.worker.wait_idle()
+        if run.statuses()["(instance)"] in (S.SUCCESS, S.FAILURE) and not service.worker.busy:
             return
     raise AssertionError(run.statuses())
 
@@ -157,10 +157,10 @@ def test_the_engine_records_every_change(store: Store) -> None:
         rerunTimes=1,
         rerunInterval=0,
     )
-    engine = Engine(store, run.clock, WorkerSettings(slots=4))
+    service = Service(store, run.clock, WorkerSettings(slots=4))
     store.plan(run.now())  # before its time
     run.clock.advance(MINUTE)
-    drive(run, engine)
+    drive(run, service)
     events = run.events()
     waited = [(S.NOT_RUN, S.WAIT_TIME, Cause.PLAN), (S.WAIT_TIME, S.WAIT_RESOURCE, Cause.PLAN)]
     claimed = (S.WAIT_RESOURCE, S.RUNNING, Cause.CLAIM)
@@ -204,19 +204,19 @@ def test_the_engine_records_every_change(store: Store) -> None:
 
 def test_a_dead_workers_attempt_is_recovered(store: Store) -> None:
     run = Instance(store, [node("long", "DIDE_SHELL", "sleep 120")])
-    engine = Engine(store, run.clock, WorkerSettings(slots=1))
+    service = Service(store, run.clock, WorkerSettings(slots=1))
     run.clock.advance(MINUTE)
     store.plan(run.now())
-    assert engine.worker.claim_and_start() == 1
+    assert service.worker.claim_and_start() == 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the process is recorded once started
         with store.read() as tx:
             if tx.attempts.process(run.tasks["long"])[1] is not None:
                 break
         time.sleep(0.05)
-    other = Engine(store, ManualClock(run.now() + STALE_MS + 1000), WorkerSettings())
+    other = Service(store, ManualClock(run.now() + STALE_MS + 1000), WorkerSettings())
     assert other.recover() == 1
-    engine.worker.wait_idle()
+    service.worker.wait_idle()
     assert run.events()["long"][-1] == (S.RUNNING, S.FAILURE, Cause.RECOVERY)
     assert run.events()["(instance)"][-1] == (S.RUNNING, S.FAILURE, Cause.RECOVERY)
     assert_complete(run)

@@ -24,7 +24,7 @@ from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.clock import SystemClock
 from dwsched.domain.models import InstanceType, Status
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.web import passwords
 from tests.engine.test_engine import flow, node
@@ -79,12 +79,12 @@ def wait_for(check: Any, timeout: float = 30) -> Any:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("browser")
     with running_server(f"sqlite:///{folder / 'console.db'}") as live:
-        engine = Engine(live.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
-        engine.start()
+        service = Service(live.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
+        service.start()
         try:
             yield _populate(live, folder)
         finally:
-            engine.stop()
+            service.stop()
 
 
 def _populate(live: LiveServer, folder: Path) -> Site:

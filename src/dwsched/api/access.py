@@ -103,7 +103,7 @@ class _Cache:
 @dataclass(frozen=True, slots=True)
 class _Subject:
     principal: Principal
-    policies: tuple[tuple[str, policies.Policy], ...]
+    attached: tuple[tuple[str, policies.Policy], ...]
     administrator: bool
 
 
@@ -247,7 +247,7 @@ class Authorizer:
         if project_id is not None:
             here["dwsched:ProjectId"] = str(project_id)
         resource = policies.workspace_resource(project_id)
-        decision = policies.evaluate(subject.policies, access.ram_action(action), resource, here)
+        decision = policies.evaluate(subject.attached, access.ram_action(action), resource, here)
         if not decision.allowed:
             raise self._denied(
                 action,

@@ -136,7 +136,7 @@ class RpcEndpoint:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.inline = store.dialect == "sqlite"
+        self.inline = store.is_sqlite
         self.throttle = throttle
         self.calls = calls or Calls(store, clock, default_timezone)
         self.body_timeout = body_timeout

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import msgspec
 
-from dwsched.domain.calendar import MAX_MS, day_of, day_start_ms
-from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
+from dwsched.domain.calendar import MAX_MS, day_start_ms
+from dwsched.domain.models import EnvType, InstanceType, Status, WorkflowInstance
 
 PositiveId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Ms = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
@@ -47,31 +47,6 @@ class InstanceRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=F
 
 decoder = msgspec.json.Decoder(InstanceRecord)
 encoder = msgspec.json.Encoder()
-
-
-def to_instance(r: InstanceRecord, tz: str) -> WorkflowInstance:
-    return WorkflowInstance(
-        id=r.Id,
-        project_id=r.ProjectId,
-        env_type=r.EnvType,
-        biz_day=day_of(r.BizDate, tz, "$.BizDate"),
-        type=r.Type,
-        status=r.Status,
-        workflow_id=r.WorkflowId,
-        workflow_task_instance_id=r.WorkflowTaskInstanceId,
-        unified_workflow_instance_id=r.UnifiedWorkflowInstanceId,
-        name=r.Name,
-        owner=r.Owner,
-        create_user=r.CreateUser,
-        modify_user=r.ModifyUser,
-        trigger_time=r.TriggerTime,
-        started_time=r.StartedTime,
-        finished_time=r.FinishedTime,
-        create_time=r.CreateTime,
-        modify_time=r.ModifyTime,
-        workflow_parameters=r.WorkflowParameters,
-        tags=tuple(Tag(t.Key, t.Value) for t in r.Tags),
-    )
 
 
 def from_instance(i: WorkflowInstance, tz: str) -> InstanceRecord:

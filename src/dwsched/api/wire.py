@@ -6,6 +6,7 @@ from typing import Any
 
 from dwsched.domain.calendar import day_start_ms
 from dwsched.domain.models import Project, WorkflowDefinition, WorkflowInstance
+from dwsched.domain.parameters import format_assignments
 from dwsched.domain.task_instances import TaskInstance
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 
@@ -97,7 +98,7 @@ def workflow(w: DeployedWorkflow, with_tasks: bool = False) -> dict[str, Any]:
         "Description": s.description,
         "EnvType": w.env_type.value,
         "Owner": s.owner,
-        "Parameters": " ".join(f"{k}={v}" for k, v in s.parameters),
+        "Parameters": format_assignments(s.parameters),
         "ProjectId": w.project_id,
         "Tags": [],
         "Trigger": {
@@ -197,7 +198,7 @@ def _task_instance_fields(t: TaskInstance, tz: str) -> dict[str, Any]:
 
 
 def _script_parameters(t: TaskInstance) -> str:
-    return " ".join(f"{k}={v}" for k, v in t.node.parameters)
+    return format_assignments(t.node.parameters)
 
 
 def task_instance(t: TaskInstance, tz: str) -> dict[str, Any]:

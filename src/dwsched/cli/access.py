@@ -69,7 +69,7 @@ def list_users(db_url: str) -> None:
     table.add_column("Display name", overflow="fold")
     table.add_column("Policies", overflow="fold")
     for u in found:
-        names = [p for p, kind, who in attached if kind == "User" and who == u.name]
+        names = [p for p, kind, who in attached if kind == PrincipalType.USER and who == u.name]
         table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
     Console().print(table)
 

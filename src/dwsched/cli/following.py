@@ -26,9 +26,10 @@ from rich.table import Column, Table
 from dwsched.cli.terminal import cell, visible
 from dwsched.client import Client
 from dwsched.domain.calendar import day_start_ms
+from dwsched.domain.models import Status
+from dwsched.domain.operations import CreationStatus
+from dwsched.domain.transitions import FINISHED, RUNNING
 
-FINISHED = frozenset({"Success", "Failure"})
-RUNNING = frozenset({"Running", "Checking", "CheckingCondition"})
 # Seconds between two rounds of reads; a round that took longer is followed by as long a
 # pause, so that following many BizDates never keeps the server busy more than half the time.
 POLL_S = 0.5
@@ -128,12 +129,12 @@ class Tracker:
 
     @property
     def failed(self) -> bool:
-        return any(item["Status"] == "Failure" for item in self.items.values())
+        return any(item["Status"] == Status.FAILURE for item in self.items.values())
 
     def counts(self) -> str:
         """`done 2 · running 1 · waiting 0 · failed 0 · Success 2, Running 1`."""
         statuses = Counter(item["Status"] for item in self.items.values())
-        done, failed = statuses["Success"], statuses["Failure"]
+        done, failed = statuses[Status.SUCCESS], statuses[Status.FAILURE]
         running = sum(statuses[s] for s in RUNNING)
         waiting = len(set(self.ids)) - done - failed - running
         totals = ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
@@ -158,7 +159,9 @@ class Tracker:
             status = ", ".join(
                 s if len(statuses) == 1 else f"{s} {n}" for s, n in sorted(statuses.items())
             )
-            style = "red" if "Failure" in statuses else "green" if status == "Success" else ""
+            style = (
+                "red" if Status.FAILURE in statuses else "green" if status == Status.SUCCESS else ""
+            )
             ids = ", ".join(str(i["Id"]) for i in items[:SHOWN_IDS])
             if len(items) > SHOWN_IDS:  # an hourly or minute workflow: many per BizDate
                 ids = f"{len(items)}: {ids}, … {items[-1]['Id']}"
@@ -212,10 +215,10 @@ def await_created(client: Client, operation_id: str, display: Display) -> Create
             "GetCreateWorkflowInstancesResult", {"OperationId": operation_id}, method="GET"
         )["Result"]
         status = result.get("Status")
-        if status == "CreateFailure":
+        if status == CreationStatus.CREATE_FAILURE:
             # The server's message may quote names users gave: shown escaped.
             raise CreateFailed(visible(result.get("FailureMessage") or "no reason given"))
-        if status == "Created":
+        if status == CreationStatus.CREATED:
             return Created(
                 [int(i) for i in result.get("WorkflowInstanceIds") or []],
                 [int(i) for i in result.get("UnifiedWorkflowInstanceIds") or []],

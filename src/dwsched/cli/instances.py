@@ -14,19 +14,21 @@ from rich.table import Table
 from dwsched.cli.options import client_options, option
 from dwsched.cli.terminal import cell, json_text, visible
 from dwsched.client import Client
+from dwsched.domain.models import EnvType, InstanceType, Status
 
 STATUS_STYLE = {
-    "Success": "green",
-    "Failure": "bold red",
-    "Running": "bold blue",
-    "Checking": "blue",
-    "WaitTime": "yellow",
-    "WaitResource": "yellow",
-    "CheckingCondition": "cyan",
-    "NotRun": "dim",
+    Status.SUCCESS.value: "green",
+    Status.FAILURE.value: "bold red",
+    Status.RUNNING.value: "bold blue",
+    Status.CHECKING.value: "blue",
+    Status.WAIT_TIME.value: "yellow",
+    Status.WAIT_RESOURCE.value: "yellow",
+    Status.CHECKING_CONDITION.value: "cyan",
+    Status.NOT_RUN.value: "dim",
 }
 STATUSES = list(STATUS_STYLE)
-TYPES = ["Normal", "Manual", "SmokeTest", "SupplementData", "ManualWorkflow", "TriggerWorkflow"]
+TYPES = [t.value for t in InstanceType]
+ENVS = [e.value for e in EnvType]
 
 
 def _check_day(_ctx: click.Context, _param: click.Parameter, text: str) -> str:
@@ -89,7 +91,7 @@ def instances() -> None:
     callback=_check_day,
     help="YYYY-MM-DD (in the workspace's zone), today, yesterday.",
 )
-@option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="Environment.")
+@option("--env", type=click.Choice(ENVS), default=None, help="Environment.")
 @option(
     "--type",
     "type_",

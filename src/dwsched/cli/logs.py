@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
-from dwsched.cli.following import FINISHED
 from dwsched.cli.operations import INTERRUPTED
 from dwsched.cli.options import client_options, option
 from dwsched.cli.terminal import visible_log
 from dwsched.client import Client
+from dwsched.domain.models import Status
+from dwsched.domain.transitions import FINISHED
 
 POLL_S = 0.5
 
@@ -58,7 +59,7 @@ def logs(
             status = _follow_log(client, task_instance_id, run_number)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(INTERRUPTED) from None
-    if status != "Success":
+    if status != Status.SUCCESS:
         raise click.exceptions.Exit(1)
 
 
@@ -103,4 +104,6 @@ def _run_status(client: Client, ti: dict[str, Any], run: int) -> str:
         "PageSize": 100,
     }
     history = client.call("ListTaskInstances", params)["PagingInfo"]["TaskInstances"]
-    return next((str(h["Status"]) for h in history if int(h["RunNumber"]) == run), "Failure")
+    return next(
+        (str(h["Status"]) for h in history if int(h["RunNumber"]) == run), Status.FAILURE.value
+    )

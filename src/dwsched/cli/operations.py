@@ -25,9 +25,15 @@ from dwsched.cli.following import (
 from dwsched.cli.options import F, client_options, option
 from dwsched.cli.terminal import visible
 from dwsched.client import Client
+from dwsched.domain.flowspec import TriggerType
+from dwsched.domain.models import InstanceType
 
 # What `dwsched run` makes, by the workflow's trigger type (a scheduled one: SmokeTest).
-RUN_TYPES = {"Manual": "ManualWorkflow", "TriggerWorkflow": "TriggerWorkflow"}
+# What `dwsched run` makes of each trigger type (a scheduled workflow: SmokeTest).
+RUN_TYPES = {
+    TriggerType.MANUAL.value: InstanceType.MANUAL_WORKFLOW.value,
+    TriggerType.TRIGGER_WORKFLOW.value: InstanceType.TRIGGER_WORKFLOW.value,
+}
 # The exit code after Ctrl-C while following: the work goes on on the server.
 INTERRUPTED = 130
 BATCH_SIZE = 100  # ids per batch request
@@ -108,7 +114,7 @@ def _workflow(client: Client, workflow_id: int) -> Workflow:
         id=int(w["Id"]),
         project_id=int(w["ProjectId"]),
         name=str(w["Name"]),
-        trigger=str(trigger.get("Type") or w.get("TriggerType") or "Scheduler"),
+        trigger=str(trigger.get("Type") or w.get("TriggerType") or TriggerType.SCHEDULER.value),
         task_ids=[int(t["Id"]) for t in w.get("Tasks") or []],
         tz=str(project.get("TimeZone") or "Asia/Shanghai"),
     )
@@ -269,7 +275,7 @@ def backfill(
             run["RootTaskIds"] = tasks
         params = {
             "Name": name or f"{w.name}_backfill_{start:%Y%m%d}_{end:%Y%m%d}",
-            "Type": "SupplementData",
+            "Type": InstanceType.SUPPLEMENT_DATA.value,
             "DefaultRunProperties": run,
             "Periods": _periods(start, end),
         }
@@ -278,7 +284,9 @@ def backfill(
         if not wait:
             return
         days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-        op = Operation(client, w, "SupplementData", days, operation_id, "backfill")
+        op = Operation(
+            client, w, InstanceType.SUPPLEMENT_DATA.value, days, operation_id, "backfill"
+        )
         _follow_or_exit(op)
 
 
@@ -315,13 +323,15 @@ def run_(
         w = _workflow(client, workflow_id)
         _check_tasks(w, tasks)
         day = _resolve_day(biz_date, w.tz)
-        type_ = RUN_TYPES.get(w.trigger, "SmokeTest")
+        type_ = RUN_TYPES.get(w.trigger, InstanceType.SMOKE_TEST.value)
         params: dict[str, Any] = {"Name": name or w.name, "Type": type_}
-        if type_ == "SmokeTest":  # the tasks to test are required
+        if type_ == InstanceType.SMOKE_TEST:  # the tasks to test are required
             run = {"RootTaskIds": tasks or w.task_ids}
         else:  # the whole workflow unless told
-            run = {"IncludeTaskIds" if type_ == "TriggerWorkflow" else "RootTaskIds": tasks}
-        if tasks or type_ == "SmokeTest":
+            run = {
+                "IncludeTaskIds" if type_ == InstanceType.TRIGGER_WORKFLOW else "RootTaskIds": tasks
+            }
+        if tasks or type_ == InstanceType.SMOKE_TEST:
             params["DefaultRunProperties"] = {"Mode": "ManualSelection", **run}
         if day is not None:
             params["Periods"] = _periods(day, day)

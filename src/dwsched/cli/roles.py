@@ -22,7 +22,7 @@ from dwsched.domain.errors import DwschedError
 from dwsched.domain.workers import group_label
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
-from dwsched.runtime.server import engine_settings, run_roles
+from dwsched.runtime.server import run_roles, worker_settings
 from dwsched.store import passwordless_postgresql, sqlite_file
 
 
@@ -32,7 +32,7 @@ from dwsched.store import passwordless_postgresql, sqlite_file
 def scheduler(db_url: str, log_level: str) -> None:
     """Make instances from deployed schedules, move them along, recover dead workers' work."""
     store = open_store(db_url)
-    click.echo(f"dwsched scheduler on {store.engine.url.render_as_string()}")
+    click.echo(f"dwsched scheduler on {store.database.url.render_as_string()}")
     run_roles(store, log_level, scheduling=True, settings=None)
 
 
@@ -62,7 +62,7 @@ def worker(
     )
     store = open_store(db_url)
     served = "" if groups is None else f", groups {','.join(group_label(g) for g in groups)}"
-    click.echo(f"dwsched worker ({slots} slots{served}) on {store.engine.url.render_as_string()}")
+    click.echo(f"dwsched worker ({slots} slots{served}) on {store.database.url.render_as_string()}")
     run_roles(store, log_level, scheduling=False, settings=settings)
 
 
@@ -82,7 +82,7 @@ def task_settings(
         user = isolation.task_user(task_user)
         if task_sandbox:
             isolation.check_sandbox(user)
-        settings = engine_settings(
+        settings = worker_settings(
             slots, os.environ, group_slots, user, task_env, task_sandbox, groups
         )
     except DwschedError as exc:

@@ -147,12 +147,14 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
     f = option(
         "--workers",
+        "processes",
         envvar=config.WORKERS_ENV,
         default=1,
         show_default=True,
         show_envvar=True,
         type=click.IntRange(1, 64),
-        help="Server processes sharing the port (one per core is a good start).",
+        help="Server processes sharing the port, each serving the API (uvicorn's workers, "
+        "not task workers); one per core is a good start.",
     )(f)
     f = log_level_option(f)
     f = option(
@@ -188,7 +190,7 @@ def serve(
     port: int,
     default_timezone: str,
     log_level: str,
-    workers: int,
+    processes: int,
     engine: bool,
     slots: int,
     group_slots: dict[str, int],
@@ -200,7 +202,7 @@ def serve(
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
-    click.echo(f"dwsched serving http://{host}:{port}/ on {store.engine.url.render_as_string()}")
+    click.echo(f"dwsched serving http://{host}:{port}/ on {store.database.url.render_as_string()}")
     settings = (
         task_settings(
             db_url,
@@ -215,7 +217,7 @@ def serve(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, workers, settings, throttle, transport
+        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
     )
 
 
@@ -232,7 +234,7 @@ def demo(
     port: int,
     default_timezone: str,
     log_level: str,
-    workers: int,
+    processes: int,
     engine: bool,
     slots: int,
     group_slots: dict[str, int],
@@ -275,7 +277,7 @@ def demo(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, workers, settings, throttle, transport
+        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
     )
 
 

@@ -57,7 +57,9 @@ def import_(db_url: str, default_timezone: str, replace: bool, file: BinaryIO) -
     help="Workspace id.",
 )
 @option("--biz-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="One BizDate.")
-@option("--env", type=click.Choice(["Prod", "Dev"]), default=None, help="One environment.")
+@option(
+    "--env", type=click.Choice([e.value for e in EnvType]), default=None, help="One environment."
+)
 @option("--output", "-o", type=click.File("wb"), default="-", help="File (default stdout).")
 def export(
     db_url: str, project_id: int, biz_date: date | None, env: str | None, output: BinaryIO

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dwsched.domain.errors import InvalidArgument
 
@@ -30,10 +30,6 @@ def zone(name: str, param: str = "TimeZone") -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise InvalidArgument(param, message) from exc
-
-
-def zone_names() -> set[str]:
-    return available_timezones()
 
 
 @lru_cache(maxsize=65536)

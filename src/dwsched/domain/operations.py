@@ -25,8 +25,17 @@ from typing import Any, Protocol
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.transitions import FINISHED, RUNNING, Cause
 
+
 # The kinds of the recorded asynchronous operations (GetCreateWorkflowInstancesResult,
 # GetRerunWorkflowInstancesResult).
+class CreationStatus(enum.StrEnum):
+    """Where an asynchronous CreateWorkflowInstances stands (GetCreateWorkflowInstancesResult)."""
+
+    CREATING = "Creating"
+    CREATED = "Created"
+    CREATE_FAILURE = "CreateFailure"
+
+
 CREATE_KIND = "CreateWorkflowInstances"
 RERUN_KIND = "RerunWorkflowInstances"
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -248,6 +248,12 @@ def parse_assignments(text: str, param: str = "Parameters") -> dict[str, str]:
             raise InvalidArgument(param, f"The parameter {param} names {name!r} twice.")
         result[name] = value
     return result
+
+
+def format_assignments(pairs: Iterable[tuple[str, str]]) -> str:
+    """`pairs` in DataWorks' string form `"k1=v1 k2=v2"`, in order (what parse_assignments
+    reads back)."""
+    return " ".join(f"{name}={value}" for name, value in pairs)
 
 
 @dataclass(frozen=True, slots=True)

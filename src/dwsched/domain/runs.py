@@ -31,12 +31,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from dwsched.domain.errors import InvalidArgument
-from dwsched.domain.flowspec import TriggerType, WorkflowKind
+from dwsched.domain.flowspec import DependencyType, TriggerType, WorkflowKind
 from dwsched.domain.models import EnvType, InstanceType
 from dwsched.domain.parameters import (
     BASH_TYPES,
     bash_safe,
     check_supplied,
+    format_assignments,
     is_plain,
     parse_assignments,
     substitute,
@@ -388,7 +389,7 @@ def _downstream(workflow: DeployedWorkflow) -> dict[int, set[int]]:
 
 
 def _normal_upstream(task: DeployedTask) -> Iterable[str]:
-    return (u.node_id for u in task.node.upstream if u.type.value == "Normal")
+    return (u.node_id for u in task.node.upstream if u.type is DependencyType.NORMAL)
 
 
 def _below(workflow: DeployedWorkflow, start: set[int]) -> set[int]:
@@ -440,7 +441,7 @@ def _workflow_parameters(request: RunRequest, workflow: DeployedWorkflow) -> str
     values = dict(workflow.spec.parameters)
     if request.workflow_parameters and workflow.spec.kind is not WorkflowKind.MANUAL:
         values.update(parse_assignments(request.workflow_parameters, "WorkflowParameters"))
-    return " ".join(f"{k}={v}" for k, v in values.items())
+    return format_assignments(values.items())
 
 
 def _supplied(request: RunRequest, workflow: DeployedWorkflow) -> frozenset[str]:
@@ -491,7 +492,7 @@ def manual_workflow_parameters(text: str) -> dict[str, str]:
             "The parameter WorkflowParameters of a manual workflow must be a JSON object of "
             'names to values, e.g. {"region": "hz"}.',
         )
-    parse_assignments(" ".join(f"{k}=x" for k in value), "WorkflowParameters")
+    parse_assignments(format_assignments((k, "x") for k in value), "WorkflowParameters")
     return {k: str(v) for k, v in value.items()}
 
 

@@ -14,22 +14,12 @@ from dwsched.domain.calendar import day_of
 from dwsched.domain.errors import InvalidArgument
 from dwsched.domain.execution import Recurrence
 from dwsched.domain.flowspec import NodeSpec, TriggerType
-from dwsched.domain.models import EnvType, InstanceType
+from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.queries import DEFAULT_SORT, MAX_IDS, Page, SortKey
 
 # The task-instance statuses: a workflow instance's, plus WaitTrigger (an HTTP-trigger node
 # waiting for its call; dwsched makes none, so a filter on it matches nothing).
-TASK_STATUSES = (
-    "NotRun",
-    "WaitTime",
-    "CheckingCondition",
-    "WaitResource",
-    "Running",
-    "Checking",
-    "Success",
-    "Failure",
-    "WaitTrigger",
-)
+TASK_STATUSES = tuple(s.value for s in Status)
 
 
 @dataclass(frozen=True, slots=True)

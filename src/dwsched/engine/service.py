@@ -1,4 +1,4 @@
-"""The engine as a background service: the scheduler, the planner and one worker on a loop.
+"""The engine service: the scheduler, the planner and one worker on a loop.
 
 `dwsched serve` runs it beside the API (one process on one database). Each tick: recover
 attempts whose worker stopped beating, generate due instances, plan, claim and start work,
@@ -11,7 +11,7 @@ process still lives on this host (same pid and start time) it is killed; the att
 then failed, or retried as its rerun policy allows, with a log line that says so.
 
 A worker registers its row on its first tick, beats it with its attempts' heartbeats, and
-marks it draining, then stopped, as the engine stops.
+marks it draining, then stopped, as the service stops.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ PLAN_EVERY_MS = 1_000
 STOP_CHECK_MS = 500
 
 
-class Engine:
-    """The roles this process plays: the scheduler (with the planner and recovery), a
-    worker, or both (`dwsched serve`)."""
+class Service:
+    """The loop of the roles this process plays: the scheduler (with the planner and
+    recovery), a worker, or both (`dwsched serve`)."""
 
     def __init__(
         self,

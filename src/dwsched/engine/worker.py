@@ -336,7 +336,7 @@ class Worker:
                 )
             except Exception:
                 # The database is unreachable too: recovery ends the attempt once this
-                # thread is gone (Engine.recover).
+                # thread is gone (Service.recover).
                 log.exception("task_instance_id=%s could not be ended", claimed.id)
         finally:
             if borrowed:

@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from dwsched import config
 from dwsched.domain.models import AccessKey, KeyStatus
-from dwsched.store import SecretBox, ServerKeyError, Store, generate_server_key
+from dwsched.store import SecretBox, ServerKeyError, Store, generate_server_key, sqlite_file
 
 _ALPHABET = string.ascii_letters + string.digits
 # How `serve --workers N` tells its worker processes where the key file is (a key from
@@ -53,11 +51,9 @@ def create_key(store: Store, name: str, now_ms: int) -> AccessKey:
 def default_key_file(db_url: str, config_dir: Path) -> Path:
     """`FILE.key` beside a SQLite database file; `config_dir/secret.key` otherwise (a
     PostgreSQL database, SQLite in memory)."""
-    url = sa.engine.make_url(db_url)
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-        if not database.startswith("file:"):
-            return Path(database + ".key")
+    database = sqlite_file(db_url)
+    if database not in ("", ":memory:") and not database.startswith("file:"):
+        return Path(database + ".key")
     return config_dir / "secret.key"
 
 

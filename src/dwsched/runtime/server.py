@@ -19,7 +19,7 @@ from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
 from dwsched.engine.runner import TaskUser
-from dwsched.engine.service import Engine
+from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime.connections import (
     DEFAULT_TRANSPORT,
@@ -51,12 +51,12 @@ def build_app(
     )
 
 
-# How `serve` hands its settings to worker processes (which import `worker_app`).
-_WORKER_ENV = "_DWSCHED_WORKER"
+# How `serve` hands its settings to its server processes (which import `process_app`).
+_PROCESS_ENV = "_DWSCHED_SERVER_PROCESS"
 RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
-def engine_settings(
+def worker_settings(
     slots: int,
     environ: Mapping[str, str],
     group_slots: Mapping[str, int] | None = None,
@@ -93,17 +93,18 @@ def serve(
     port: int,
     default_timezone: str,
     log_level: str = "info",
-    workers: int = 1,
-    engine: WorkerSettings | None = None,
+    processes: int = 1,
+    service: WorkerSettings | None = None,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
-    With `engine` settings, the engine (scheduler, planner, one worker) runs in this
-    process beside the API: the default, one process on one database. With `workers` > 1,
-    that many processes accept on the same socket, each with its own connections to the
-    database (migrated once, here, before they start); the engine stays in this process.
+    With `service` settings, the engine service (scheduler, planner, one worker) runs in
+    this process beside the API: the default, one process on one database. With `processes`
+    > 1, that many processes accept on the same socket, each with its own connections to
+    the database (migrated once, here, before they start); the service stays in this
+    process.
     Nonces live in the database, so a request is accepted once whichever process receives
     it. `throttle`: the per-AccessKey request limits (None: unthrottled), one budget shared
     by every process on the database (api/throttle.py). `transport`: whom to believe about
@@ -111,11 +112,11 @@ def serve(
     """
     _configure_logging(log_level)
     running = None
-    if engine is not None:
-        running = Engine(store, SystemClock(), engine)
+    if service is not None:
+        running = Service(store, SystemClock(), service)
         running.start()
     try:
-        _serve(store, host, port, default_timezone, log_level, workers, throttle, transport)
+        _serve(store, host, port, default_timezone, log_level, processes, throttle, transport)
     finally:
         if running is not None:
             running.stop()
@@ -128,23 +129,23 @@ def _serve(
     port: int,
     default_timezone: str,
     log_level: str,
-    workers: int,
+    processes: int,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
 ) -> None:
     options = uvicorn_options(transport, raise_fd_limit())
     options.update(host=host, port=port, log_level=log_level)
-    if workers > 1:
+    if processes > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
-        url = store.engine.url.render_as_string(hide_password=False)
+        url = store.database.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
-        os.environ[_WORKER_ENV] = json.dumps(
+        os.environ[_PROCESS_ENV] = json.dumps(
             [url, default_timezone, log_level, limits, transport.body_timeout]
         )
         os.environ.update(handover(store))  # where the server key is
-        # The worker processes are spawned with these options (the protocol's limits and
+        # The server processes are spawned with these options (the protocol's limits and
         # the trusted proxies included) and inherit the raised descriptor limit.
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+        uvicorn.run(f"{__name__}:process_app", factory=True, workers=processes, **options)
         return
     app = build_app(store, default_timezone, throttle, transport.body_timeout)
     uvicorn.run(app, **options)
@@ -155,7 +156,7 @@ def run_roles(
 ) -> None:
     """Run the scheduler role, or a worker (with `settings`), until SIGINT or SIGTERM."""
     _configure_logging(log_level)
-    engine = Engine(
+    service = Service(
         store,
         SystemClock(),
         settings,
@@ -165,18 +166,18 @@ def run_roles(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    engine.start()
+    service.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        engine.stop()
+        service.stop()
         store.close()
 
 
-def worker_app() -> Starlette:
-    """The app of one worker process of `serve --workers N`."""
-    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_WORKER_ENV])
+def process_app() -> Starlette:
+    """The app of one server process of `serve --workers N`."""
+    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_PROCESS_ENV])
     _configure_logging(log_level)
     store = Store.open(url, migrate=False, secrets=take_over(os.environ))
     return build_app(store, default_timezone, parse_throttle(limits), body_timeout)

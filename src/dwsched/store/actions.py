@@ -25,6 +25,7 @@ from dwsched.domain.execution import Recurrence
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, Status
 from dwsched.domain.operations import InstanceMatch, Operation, Result, TaskFilter
+from dwsched.domain.parameters import format_assignments
 from dwsched.domain.transitions import FINISHED_VALUES, RUNNING
 from dwsched.store import definitions, transitions
 from dwsched.store.planning import lock_instance, lock_instances, plan_instance
@@ -155,7 +156,7 @@ def _latest(conn: sa.Connection, row: sa.Row[Any]) -> dict[str, Any]:
         "owner": task.owner,
         "priority": node.priority,
         "resource_group": node.resource_group,
-        "parameters": " ".join(f"{k}={v}" for k, v in workflow.spec.parameters),
+        "parameters": format_assignments(workflow.spec.parameters),
     }
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from dwsched.domain.attempts import Claimed
 from dwsched.domain.calendar import day_from_key
 from dwsched.domain.execution import Recurrence
-from dwsched.domain.flowspec import NodeSpec
+from dwsched.domain.flowspec import DependencyType, NodeSpec
 from dwsched.domain.models import EnvType, Status
 from dwsched.domain.transitions import RUNNING_VALUES, Cause
 from dwsched.store import transitions
@@ -180,7 +180,7 @@ def unchoose(conn: sa.Connection, claimed: Claimed, outputs: Sequence[str], now_
     skipped: set[int] = set()
     for r in sorted(rows, key=lambda r: r.id):
         node = _node_decoder.decode(r.spec)
-        via = [u for u in node.upstream if u.type.value == "Normal"]
+        via = [u for u in node.upstream if u.type is DependencyType.NORMAL]
         from_branch = [u for u in via if u.node_id == claimed.node.id]
         ups = set(_ids.decode(r.upstream))
         if (from_branch and all(u.output in unchosen for u in from_branch)) or (

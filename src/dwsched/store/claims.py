@@ -22,6 +22,7 @@ from dwsched.domain.models import Status
 from dwsched.domain.transitions import RUNNING_VALUES, Cause
 from dwsched.store import transitions
 from dwsched.store.attempts import claimed_of, new_attempts
+from dwsched.store.dialect import CLAIM_LOCK, advisory_lock, skipping_locked
 from dwsched.store.planning import lock_instance, lock_instances, plan_instance
 from dwsched.store.schema import task_instances as ti, workflows
 
@@ -33,8 +34,7 @@ _node_decoder = msgspec.json.Decoder(NodeSpec)
 def lock_claims(conn: sa.Connection) -> None:
     """PostgreSQL: one claiming transaction at a time, so that resource-group slots counted
     at its start stay true (SQLite's write lock does this already)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346202)")
+    advisory_lock(conn, CLAIM_LOCK)
 
 
 def has_waiting(conn: sa.Connection, now_ms: int, groups: Sequence[str] | None = None) -> bool:
@@ -149,9 +149,7 @@ def next_waiting(
             .order_by(ti.c.trigger_time, ti.c.id)
             .limit(1)
         )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=ti)
-        row = conn.execute(query).first()
+        row = conn.execute(skipping_locked(conn, query, of=ti)).first()
         if row is not None:
             return row
     return None
@@ -212,9 +210,8 @@ def end_virtual(
         .order_by(ti.c.trigger_time, ti.c.id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = [first, *(r for r in conn.execute(query) if r.id != first.id)][:limit]
+    rows = [first, *(r for r in conn.execute(skipping_locked(conn, query)) if r.id != first.id)]
+    rows = rows[:limit]
     lock_instances(conn, [r.workflow_instance_id for r in rows])
     # As for a claim: not before the latest of them became ready.
     now_ms = max(now_ms, *(r.waiting_resource_time or 0 for r in rows))

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_key
 from dwsched.domain.errors import OperationNotFound
-from dwsched.domain.operations import OperationLog, OperationRecord
+from dwsched.domain.flowspec import TriggerType
+from dwsched.domain.operations import CreationStatus, OperationLog, OperationRecord
 from dwsched.domain.runs import PlannedInstance, RunRequest
 from dwsched.store.actions import operation_logs
 from dwsched.store.generation import NewInstance, insert_instances
@@ -28,7 +29,11 @@ from dwsched.store.schema import (
 )
 from dwsched.store.task_instances import task_instance_by_id
 
-CREATING, CREATED, CREATE_FAILURE = "Creating", "Created", "CreateFailure"
+CREATING, CREATED, CREATE_FAILURE = (
+    CreationStatus.CREATING.value,
+    CreationStatus.CREATED.value,
+    CreationStatus.CREATE_FAILURE.value,
+)
 _request = msgspec.json.Decoder(RunRequest).decode
 
 
@@ -126,7 +131,7 @@ def create_instances(
             supplied=p.supplied,
             priority=request.priority,
             resource_group=request.resource_group,
-            trigger_type="Manual",
+            trigger_type=TriggerType.MANUAL.value,
             run_now=policy is not None and policy.immediately,
             user=user,
         )

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import DefinitionNotFound, WorkflowNotFound
 from dwsched.domain.flowspec import NodeSpec, TriggerType, WorkflowSpec
 from dwsched.domain.models import EnvType, WorkflowDefinition
+from dwsched.domain.parameters import format_assignments
 from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 from dwsched.store.projects import project_by_id
@@ -162,7 +163,7 @@ def deploy(
         "kind": spec.kind.value,
         "client_unique_code": spec.client_id,
         "description": spec.description,
-        "parameters": " ".join(f"{k}={v}" for k, v in spec.parameters),
+        "parameters": format_assignments(spec.parameters),
         "trigger_type": spec.trigger.type.value,
         "cron": spec.trigger.cron,
         "timezone": spec.trigger.timezone,

@@ -1,21 +1,145 @@
-"""The few statements that differ between SQLite and PostgreSQL."""
+"""The few statements (and choices) that differ between SQLite and PostgreSQL.
+
+Every other store module asks here rather than comparing dialect names itself.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def is_sqlite(dialect: sa.Dialect) -> bool:
+    """SQLite: a file in this process, one writer at a time, statements without a network
+    round trip (so short reads may be served inline, and connections are kept per thread)."""
+    return dialect.name == "sqlite"
+
+
+def insert_on_conflict(dialect: sa.Dialect, table: sa.Table) -> Any:
+    """An INSERT into `table` that can say what a key conflict does (its
+    `on_conflict_do_nothing` / `on_conflict_do_update`, and `excluded`)."""
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that skips rows whose key exists already."""
+    return insert_on_conflict(conn.dialect, table).on_conflict_do_nothing()
+
+
+# The advisory locks' keys (PostgreSQL), one per thing serialised.
+MIGRATION_LOCK = 7346201
+CLAIM_LOCK = 7346202
+
+
+def advisory_lock(conn: sa.Connection, key: int) -> None:
+    """Serialise the transactions that take lock `key`, until this one ends (PostgreSQL: a
+    transaction-level advisory lock; SQLite's write lock serialises every write
+    transaction already)."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
 
 
 def lock_for_migration(conn: sa.Connection) -> None:
     """Serialise concurrent migrations (several processes starting at once)."""
+    advisory_lock(conn, MIGRATION_LOCK)
+
+
+def lock_row(conn: sa.Connection, table: sa.Table, row_id: int) -> None:
+    """Make the other transactions that lock this row of `table` wait until this one ends
+    (PostgreSQL: SELECT ... FOR UPDATE; SQLite's write lock does this already)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346201)")
+        conn.execute(sa.select(table.c.id).where(table.c.id == row_id).with_for_update())
+
+
+def skipping_locked(
+    conn: sa.Connection, query: sa.Select[Any], of: sa.Table | None = None
+) -> sa.Select[Any]:
+    """`query` locking the rows it reads (of `of` only, when it joins others) and passing
+    over those another transaction has locked (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+    one writer at a time, no row locks)."""
+    if conn.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True, of=of)
+    return query
+
+
+def new_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+    """`count` new ids of `table` (its own autoincrementing `id`), inside a write
+    transaction. PostgreSQL: from the table's sequence (not contiguous when sessions
+    interleave). SQLite: past the largest id ever used (sqlite_sequence) and the largest
+    present; the write lock keeps others out until commit."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        values = conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {int(count)})"
+        ).scalars()
+        return sorted(int(v) for v in values)
+    used = conn.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
+    ).scalar()
+    present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+    first = max(int(used or 0), int(present or 0)) + 1
+    return list(range(first, first + count))
+
+
+def lock_against_writers(conn: sa.Connection, table: sa.Table) -> None:
+    """Make other writers of `table` wait until this transaction ends, readers not.
+    (A SQLite write transaction excludes every other writer already.)"""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {table.name} IN EXCLUSIVE MODE")
+
+
+def skip_commit_flush(cursor: Any, dialect: sa.Dialect) -> None:
+    """This transaction's commit does not wait for its log to reach the disk (PostgreSQL's
+    `synchronous_commit` off): a crash may lose it, the database stays consistent. SQLite
+    commits as it is configured (connect.py)."""
+    if dialect.name == "postgresql":
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def advance_sequence(conn: sa.Connection, table: sa.Table, top: int) -> None:
+    """Keep the ids `table` allocates itself (its autoincrementing `id`) past `top`, inside
+    a write transaction: after an id, or an id another column will take, was written
+    explicitly (an import). Never moves the sequence back."""
+    if conn.dialect.name == "postgresql":
+        sequence = conn.exec_driver_sql(
+            f"SELECT pg_get_serial_sequence('{table.name}', 'id')"
+        ).scalar_one()
+        # A sequence has no compare-and-set: it is read, then set only forward. (A session
+        # that took values across `top` between the two would see them handed out again;
+        # imported ids ahead of the engine's are far ahead, not among its next few.)
+        last, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {sequence}").one()
+        following = int(last) + 1 if called else int(last)
+        if top >= following:
+            conn.exec_driver_sql("SELECT setval(%s, %s)", (sequence, top))
+        return
+    # AUTOINCREMENT already keeps sqlite_sequence past every id inserted; a top taken from
+    # other columns (UnifiedWorkflowInstanceId) moves it further. The write lock is held.
+    moved = conn.exec_driver_sql(
+        "UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?", (top, table.name, top)
+    ).rowcount
+    if not moved:
+        conn.exec_driver_sql(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM sqlite_sequence WHERE name = ?)",
+            (table.name, top, table.name),
+        )
+
+
+def one_of(dialect: sa.Dialect, column: str, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+    """The DBAPI condition "`column` is one of `ids`" and its parameters, the list bound as
+    one parameter (one statement text whatever its length): json_each on SQLite, ANY on
+    PostgreSQL."""
+    if dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(?))", (_ids.encode(list(ids)).decode(),)
+    return f"{column} = ANY(%s)", (list(ids),)
+
+
+_ids = msgspec.json.Encoder()

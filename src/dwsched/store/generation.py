@@ -17,8 +17,10 @@ import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.execution import Recurrence
+from dwsched.domain.flowspec import DependencyType, TriggerType, WorkflowKind
 from dwsched.domain.generation import ScheduledWorkflow
 from dwsched.domain.models import EnvType, InstanceType, Status
+from dwsched.domain.parameters import format_assignments
 from dwsched.domain.schedule import Cycle
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import definitions, instances
@@ -40,8 +42,8 @@ def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
     ids = conn.execute(
         sa.select(w.id).where(
             w.definition_id.is_not(None),
-            w.kind == "CycleWorkflow",
-            w.trigger_type == "Scheduler",
+            w.kind == WorkflowKind.CYCLE.value,
+            w.trigger_type == TriggerType.SCHEDULER.value,
         )
     ).scalars()
     found = definitions.workflows_by_ids(conn, [int(i) for i in ids])
@@ -134,7 +136,7 @@ class NewInstance:
     supplied: frozenset[str] = frozenset()
     priority: int | None = None
     resource_group: str | None = None
-    trigger_type: str = "Scheduler"
+    trigger_type: str = TriggerType.SCHEDULER.value
     run_now: bool = False  # tasks do not wait for the cycle's time (RunPolicy.Immediately)
     user: str = ""
 
@@ -213,7 +215,7 @@ def _made_cycles(
 
 
 def _parameters(workflow: DeployedWorkflow) -> str:
-    return " ".join(f"{k}={v}" for k, v in workflow.spec.parameters)
+    return format_assignments(workflow.spec.parameters)
 
 
 def _task_rows(
@@ -251,7 +253,9 @@ def _task_rows(
                 resource_group=new.resource_group or node.resource_group,
             )
         upstream = [
-            ids[u.node_id] for u in node.upstream if u.node_id in ids and u.type.value == "Normal"
+            ids[u.node_id]
+            for u in node.upstream
+            if u.node_id in ids and u.type is DependencyType.NORMAL
         ]
         rows.append(
             {

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from dwsched.store.dialect import advance_sequence, new_ids
 from dwsched.store.schema import id_counters, workflow_instances as wi
 
 
 def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
-    """`count` new ids of `table` (its own key), inside a write transaction.
-
-    SQLite: past the largest id ever used (sqlite_sequence) and the largest present; the
-    write lock keeps others out until commit. PostgreSQL: the table's sequence (ids need
-    not be contiguous: concurrent sessions interleave).
-    """
-    if count <= 0:
-        return []
-    if conn.dialect.name == "postgresql":
-        values = conn.exec_driver_sql(
-            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-            f"FROM generate_series(1, {int(count)})"
-        ).scalars()
-        return sorted(int(v) for v in values)
-    used = conn.exec_driver_sql(
-        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
-    ).scalar()
-    present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
-    first = max(int(used or 0), int(present or 0)) + 1
-    return list(range(first, first + count))
+    """`count` new ids of `table` (its own key), inside a write transaction
+    (store.dialect.new_ids)."""
+    return new_ids(conn, table, count)
 
 
 def next_counter(conn: sa.Connection, name: str, count: int) -> int:
@@ -53,34 +37,9 @@ def advance_ids(conn: sa.Connection, top_instance_id: int, top_task_instance_id:
     instances it makes) past `top_instance_id`, its WorkflowTaskInstanceIds past
     `top_task_instance_id`. Never moves a counter back."""
     if top_instance_id > 0:
-        _advance_sequence(conn, wi, top_instance_id)
+        advance_sequence(conn, wi, top_instance_id)
     if top_task_instance_id > 0:
         _advance_counter(conn, "workflow_task_instance", top_task_instance_id)
-
-
-def _advance_sequence(conn: sa.Connection, table: sa.Table, top: int) -> None:
-    if conn.dialect.name == "postgresql":
-        sequence = conn.exec_driver_sql(
-            f"SELECT pg_get_serial_sequence('{table.name}', 'id')"
-        ).scalar_one()
-        # A sequence has no compare-and-set: it is read, then set only forward. (A session
-        # that took values across `top` between the two would see them handed out again;
-        # imported ids ahead of the engine's are far ahead, not among its next few.)
-        last = conn.exec_driver_sql(f"SELECT last_value FROM {sequence}").scalar_one()
-        if top > int(last):
-            conn.exec_driver_sql("SELECT setval(%s, %s)", (sequence, top))
-        return
-    # AUTOINCREMENT already keeps sqlite_sequence past every id inserted; a top taken from
-    # other columns (UnifiedWorkflowInstanceId) moves it further. The write lock is held.
-    moved = conn.exec_driver_sql(
-        "UPDATE sqlite_sequence SET seq = ? WHERE name = ? AND seq < ?", (top, table.name, top)
-    ).rowcount
-    if not moved:
-        conn.exec_driver_sql(
-            "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM sqlite_sequence WHERE name = ?)",
-            (table.name, top, table.name),
-        )
 
 
 def _advance_counter(conn: sa.Connection, name: str, top: int) -> None:

@@ -24,6 +24,7 @@ from dwsched.domain.errors import InstanceNotFound
 from dwsched.domain.models import EnvType, InstanceType, Status, Tag, WorkflowInstance
 from dwsched.domain.queries import InstancePage, InstanceQuery, SortField, SortKey
 from dwsched.store.bulk import EncodedBatch
+from dwsched.store.dialect import is_sqlite, one_of
 from dwsched.store.schema import instance_tags, partitions, workflow_instances as wi
 from dwsched.store.statements import Compiled, run
 
@@ -306,7 +307,7 @@ def list_instances(cursor: Any, dialect: sa.Dialect, q: InstanceQuery, tz: str) 
     total = int(held) if _only_partition(shape) else int(run(cursor, p.count, values)[0][0])
     if total <= q.page.offset:
         return InstancePage(total, ())
-    if q.name and dialect.name == "sqlite" and total <= FEW_NAME_MATCHES:
+    if q.name and is_sqlite(dialect) and total <= FEW_NAME_MATCHES:
         p = plan(shape, dialect, by_name=True)
     rows = run(cursor, p.page, values)
     if p.valued_count is not None and p.null_page is not None and len(rows) < q.page.size:
@@ -479,19 +480,11 @@ def existing_instance_ids(conn: sa.Connection, ids: Sequence[int]) -> set[int]:
         return set()
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        if conn.dialect.name == "sqlite":
-            cursor.execute(
-                "SELECT id FROM workflow_instances WHERE id IN (SELECT value FROM json_each(?))",
-                (_ids_encoder.encode(list(ids)).decode(),),
-            )
-        else:
-            cursor.execute("SELECT id FROM workflow_instances WHERE id = ANY(%s)", (list(ids),))
+        where, values = one_of(conn.dialect, "id", ids)
+        cursor.execute(f"SELECT id FROM workflow_instances WHERE {where}", values)
         return {int(i) for (i,) in cursor.fetchall()}
     finally:
         cursor.close()
-
-
-_ids_encoder = msgspec.json.Encoder()
 
 
 def partition_ids(

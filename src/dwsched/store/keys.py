@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import AccessKeyNotFound
 from dwsched.domain.models import AccessKey, KeyStatus
 from dwsched.store import nonces
+from dwsched.store.dialect import lock_against_writers
 from dwsched.store.schema import access_keys
 from dwsched.store.secrets import (
     SecretBox,
@@ -142,10 +143,9 @@ class Keys:
         were sealed anew; the store goes on with its own key (`Store.sealing_with(new)` is
         the store with the new one)."""
         old = self._box("no current server key to open secrets with")
-        if self.conn.dialect.name == "postgresql":
-            # Writers wait (a key created meanwhile would be sealed with the old key); readers,
-            # hence signed requests, do not.
-            self.conn.exec_driver_sql("LOCK TABLE access_keys IN EXCLUSIVE MODE")
+        # Writers wait (a key created meanwhile would be sealed with the old key); readers,
+        # hence signed requests, do not.
+        lock_against_writers(self.conn, access_keys)
         rows = self.conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all()
         done = 0
         for key_id, stored in rows:

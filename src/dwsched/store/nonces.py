@@ -11,16 +11,15 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from dwsched.store.dialect import insert_on_conflict, skip_commit_flush
 from dwsched.store.schema import request_nonces
 from dwsched.store.statements import Compiled, run
 
 
 @lru_cache(maxsize=8)
 def _insert(dialect: sa.Dialect) -> Compiled:
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    statement = insert(request_nonces).values(
+    statement = insert_on_conflict(dialect, request_nonces).values(
         access_key_id=sa.bindparam("key"),
         nonce=sa.bindparam("nonce"),
         expires_at=sa.bindparam("expires_at"),
@@ -38,10 +37,9 @@ def remember_nonce(
     cursor: Any, dialect: sa.Dialect, access_key_id: str, nonce: str, expires_at: int, now_ms: int
 ) -> bool:
     """True when the nonce is new (or expired) for this key; False when it is live already."""
-    if dialect.name == "postgresql":
-        # Not worth a WAL flush per request: a crash loses at most the last moments of
-        # nonces, and replaying those needs a captured request within its 15 minutes.
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    # Not worth a WAL flush per request: a crash loses at most the last moments of nonces,
+    # and replaying those needs a captured request within its 15 minutes.
+    skip_commit_flush(cursor, dialect)
     values = {"key": access_key_id, "nonce": nonce, "expires_at": expires_at, "now": now_ms}
     return bool(run(cursor, _insert(dialect), values))
 

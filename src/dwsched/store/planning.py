@@ -18,6 +18,7 @@ from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, 
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED_VALUES, Cause
 from dwsched.store import transitions
+from dwsched.store.dialect import lock_row
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
     operation_instances as oi,
@@ -153,8 +154,7 @@ def lock_instance(conn: sa.Connection, instance_id: int) -> None:
     """Serialise the transactions that change one workflow instance's tasks (PostgreSQL:
     a row lock; under READ COMMITTED two of them would each derive the instance's status
     from a state without the other's change. SQLite's write lock does this already)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(wi.c.id).where(wi.c.id == instance_id).with_for_update())
+    lock_row(conn, wi, instance_id)
 
 
 def lock_instances(conn: sa.Connection, ids: Sequence[int]) -> None:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
 from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
+from dwsched.store.dialect import advance_sequence
 from dwsched.store.instances import count_project_instances, delete_project_instances
 from dwsched.store.schema import (
     member_roles,
@@ -66,17 +67,9 @@ def insert_project(conn: sa.Connection, new: NewProject, now_ms: int) -> Project
     inserted = conn.execute(sa.insert(projects).values(**values)).inserted_primary_key
     assert inserted is not None
     project_id = inserted[0]
-    if conn.dialect.name == "postgresql" and new.id is not None:
-        _advance_sequence(conn)
+    if new.id is not None:
+        advance_sequence(conn, projects, new.id)  # ids given explicitly (imports)
     return project_by_id(conn, int(project_id))
-
-
-def _advance_sequence(conn: sa.Connection) -> None:
-    """Keep PostgreSQL's id sequence ahead of ids given explicitly (imports)."""
-    conn.exec_driver_sql(
-        "SELECT setval(pg_get_serial_sequence('projects', 'id'), "
-        "GREATEST((SELECT MAX(id) FROM projects), 1))"
-    )
 
 
 def project_by_id(conn: sa.Connection, project_id: int) -> Project:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 import sqlalchemy as sa
 
+from dwsched.domain.models import InstanceType
 from dwsched.domain.runs import RunRequest
 from dwsched.domain.transitions import FINISHED_VALUES
 from dwsched.store.schema import (
@@ -46,7 +47,7 @@ def release(conn: sa.Connection, operation_id: str, request: RunRequest, allowed
     queued = sorted({r.biz_day for r in rows if r.state == QUEUED}, reverse=request.descending)
     if not queued or not allowed:
         return 0
-    if request.type.value == "SupplementData":
+    if request.type is InstanceType.SUPPLEMENT_DATA:
         active = {
             r.biz_day for r in rows if r.state == RELEASED and r.status not in FINISHED_VALUES
         }

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dwsched.domain.sessions import Claim, Counter
+from dwsched.store.dialect import insert_on_conflict
 from dwsched.store.schema import signin_failures
 
 TRUSTED = "trusted"
@@ -98,8 +98,7 @@ class SignIns:
     ) -> None:
         """Count one failure: the row gets `failures` (one more than it had, as the caller read
         it) and refuses tries until `blocked_until`; a row that lapsed starts again."""
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(signin_failures).values(
+        statement = insert_on_conflict(self.conn.dialect, signin_failures).values(
             kind=counter.kind,
             user_name=counter.user_name,
             source=counter.source,
@@ -163,8 +162,7 @@ class SignIns:
         return found is not None
 
     def _trust(self, user_name: str, source: str, until_ms: int) -> None:
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(signin_failures).values(
+        statement = insert_on_conflict(self.conn.dialect, signin_failures).values(
             kind=TRUSTED,
             user_name=user_name,
             source=source,

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dwsched.domain.errors import StoreBusy
+from dwsched.store.dialect import is_sqlite
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -52,24 +53,24 @@ class HotConnections:
 
     On SQLite, one connection per thread (and per patience: `wait` false has a zero busy
     timeout), kept open: a pool checkout costs as much as the short statements it serves.
-    On PostgreSQL, the engine's pool.
+    On PostgreSQL, the database's pool.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        self.busy = engine.dialect.loaded_dbapi.OperationalError
+    def __init__(self, database: sa.Engine) -> None:
+        self.database = database
+        self.sqlite = is_sqlite(database.dialect)
+        self.busy = database.dialect.loaded_dbapi.OperationalError
         self._local = threading.local()
         self._kept: list[Any] = []
         self._lock = threading.Lock()
 
     def get(self, wait: bool) -> Any:
         if not self.sqlite:
-            return self.engine.raw_connection()
+            return self.database.raw_connection()
         name = "patient" if wait else "impatient"
         connection = getattr(self._local, name, None)
         if connection is None:
-            proxied = self.engine.raw_connection()
+            proxied = self.database.raw_connection()
             proxied.detach()  # ours for the thread's life, outside the pool's count
             connection = proxied.dbapi_connection
             if connection is None:

@@ -79,6 +79,7 @@ from dwsched.store import (
 )
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.dialect import is_sqlite
 from dwsched.store.ids import advance_ids
 from dwsched.store.migrate import current_revision, upgrade
 from dwsched.store.secrets import SecretBox
@@ -97,14 +98,14 @@ NONCE_SWEEP_EVERY_MS = 60_000
 
 
 class Store:
-    def __init__(self, engine: sa.Engine, secrets: SecretBox | None = None) -> None:
-        self.engine = engine
+    def __init__(self, database: sa.Engine, secrets: SecretBox | None = None) -> None:
+        self.database = database
         self._secrets = secrets
-        self._writer = engine.execution_options(**{WRITE: True})
+        self._writer = database.execution_options(**{WRITE: True})
         self._last_sweep = 0
         self._last_event_sweep = 0
         self._sweep_lock = threading.Lock()
-        self._hot = HotConnections(engine)
+        self._hot = HotConnections(database)
         # One backfill planned at a time per process: planning is pure CPU (bounded by
         # domain.runs' caps, tens of ms at worst), and planners queued on this lock leave the
         # interpreter to the event loop, so a burst of them cannot stall /healthz.
@@ -113,19 +114,19 @@ class Store:
     @classmethod
     def open(cls, url: str, migrate: bool = True, secrets: SecretBox | None = None) -> Store:
         """Connect (and migrate to head); StoreUnavailable when the database is unusable."""
-        engine = create_engine(url)
+        database = create_engine(url)
         try:
             if migrate:
-                upgrade(engine)
+                upgrade(database)
             else:
-                with engine.connect():
+                with database.connect():
                     pass
         except sa.exc.DBAPIError as exc:
-            engine.dispose()
+            database.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            shown = engine.url.render_as_string(hide_password=True)
+            shown = database.url.render_as_string(hide_password=True)
             raise StoreUnavailable(f"cannot use the database {shown}: {reason}") from exc
-        return cls(engine, secrets)
+        return cls(database, secrets)
 
     @property
     def secrets(self) -> SecretBox | None:
@@ -142,12 +143,14 @@ class Store:
         return other
 
     @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+    def is_sqlite(self) -> bool:
+        """The database is SQLite (dialect.is_sqlite): in this process, one writer at a
+        time, short statements without a network round trip."""
+        return is_sqlite(self.database.dialect)
 
     def close(self) -> None:
         self._hot.close()
-        self.engine.dispose()
+        self.database.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -158,7 +161,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A unit of work that reads: one transaction, committed at the end."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             yield Tx(conn, self._secrets)
 
     @contextmanager
@@ -172,7 +175,7 @@ class Store:
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             yield conn
 
     @contextmanager
@@ -182,10 +185,10 @@ class Store:
 
     def revision(self) -> str | None:
         """The Alembic revision the database is at."""
-        return current_revision(self.engine)
+        return current_revision(self.database)
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
 
     # Workflow instances: the listing (on the raw cursor) and imports
@@ -193,8 +196,8 @@ class Store:
     def list_instances(self, query: InstanceQuery) -> tuple[str, InstancePage]:
         """The project's time zone and one page of its instances (ProjectNotFound if none)."""
         with raw_transaction(self._hot, write=False) as cursor:
-            tz = projects.timezone_on_cursor(cursor, self.engine.dialect, query.project_id)
-            return tz, instances.list_instances(cursor, self.engine.dialect, query, tz)
+            tz = projects.timezone_on_cursor(cursor, self.database.dialect, query.project_id)
+            return tz, instances.list_instances(cursor, self.database.dialect, query, tz)
 
     def import_instances(
         self,
@@ -381,7 +384,7 @@ class Store:
         the SQLite database.
         """
         with raw_transaction(self._hot, write=True, wait=wait) as cursor:
-            session = keys.KeySession(cursor, self.engine.dialect, access_key_id, self._secrets)
+            session = keys.KeySession(cursor, self.database.dialect, access_key_id, self._secrets)
             yield session
         if session.now_ms is not None:
             self._sweep_nonces(session.now_ms)
@@ -392,7 +395,7 @@ class Store:
         """Record a nonce; False when this key used it already within the window."""
         with raw_transaction(self._hot, write=True, wait=wait) as cursor:
             fresh = nonces.remember_nonce(
-                cursor, self.engine.dialect, access_key_id, nonce, expires_at, now_ms
+                cursor, self.database.dialect, access_key_id, nonce, expires_at, now_ms
             )
         self._sweep_nonces(now_ms)
         return fresh
@@ -538,7 +541,7 @@ class Store:
             failed = [f"{i}: {r.message}" for i, r in results.items() if not r.success]
             if not ids:
                 failed = ["no workflow instance matches"]
-            status = "Failure" if failed else "Success"
+            status = (Status.FAILURE if failed else Status.SUCCESS).value
             creation.insert_operation(
                 conn,
                 operation_id,

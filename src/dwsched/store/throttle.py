@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from dwsched.store.dialect import insert_on_conflict
 from dwsched.store.schema import throttle_buckets as tb
 
 
@@ -71,8 +71,7 @@ class Buckets:
         self, access_key_id: str, action_class: str, burst: int, now_ms: int
     ) -> tuple[float, int]:
         """The row's (tokens, updated_at), inserted full when missing, locked until commit."""
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(tb).values(
+        statement = insert_on_conflict(self.conn.dialect, tb).values(
             access_key_id=access_key_id,
             action_class=action_class,
             tokens=float(burst),

@@ -8,13 +8,13 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dwsched.domain.flowspec import TriggerType
 from dwsched.domain.generation import ScheduledWorkflow
 from dwsched.domain.models import EnvType
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store.definitions import workflow_by_id, workflows_page
+from dwsched.store.dialect import insert_on_conflict
 from dwsched.store.generation import scheduled_workflows
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import workflows
@@ -27,9 +27,9 @@ _NAMED = ("id", "project_id", "name", "owner", "create_time", "modify_time")
 def _insert_missing(dialect: sa.Dialect) -> Compiled:
     """A workflow known only by name (from imported instances): the other columns keep
     their defaults."""
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     values: dict[str, Any] = {name: sa.bindparam(name) for name in _NAMED}
-    return Compiled(insert(workflows).values(values).on_conflict_do_nothing(), dialect)
+    insert = insert_on_conflict(dialect, workflows).values(values).on_conflict_do_nothing()
+    return Compiled(insert, dialect)
 
 
 def ensure_workflows(
