@@ -109,29 +109,33 @@ def workflow_status(tasks: Sequence[TaskState]) -> Status:
     any failed (what is left waits below a failure, DataWorks leaves it NotRun), else
     Success."""
     present = {t.status for t in tasks}
-    for status in ACTIVE_ORDER:
-        if status in present:
-            return status
+    active = _most_active(present)
+    if active is not None:
+        return active
     blocked = blocked_tasks(tasks)
     pending = {t.status for t in tasks if t.status not in FINISHED and t.id not in blocked}
-    if Status.WAIT_TIME in pending or Status.WAIT_TRIGGER in pending:
-        return Status.WAIT_TIME
-    if Status.NOT_RUN in pending:
-        return Status.NOT_RUN
-    if Status.FAILURE in present:
-        return Status.FAILURE
-    return Status.SUCCESS if present else Status.NOT_RUN
+    return _settled(present, pending)
 
 
 def status_from_present(present: AbstractSet[Status]) -> Status | None:
     """workflow_status from the set of statuses its tasks have alone; None when that is not
     enough: a failure beside unfinished tasks, which may wait below it (the graph decides)."""
-    for status in ACTIVE_ORDER:
-        if status in present:
-            return status
+    active = _most_active(present)
+    if active is not None:
+        return active
     pending = present - FINISHED
     if Status.FAILURE in present and pending:
         return None
+    return _settled(present, pending)
+
+
+def _most_active(present: AbstractSet[Status]) -> Status | None:
+    return next((s for s in ACTIVE_ORDER if s in present), None)
+
+
+def _settled(present: AbstractSet[Status], pending: AbstractSet[Status]) -> Status:
+    """With no task active: waiting for time, or not run yet, while a `pending` task can
+    still run; else Failure if any failed, else Success."""
     if Status.WAIT_TIME in pending or Status.WAIT_TRIGGER in pending:
         return Status.WAIT_TIME
     if Status.NOT_RUN in pending:
