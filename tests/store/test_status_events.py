@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store, transitions
 from dwsched.store.schema import status_events, task_instances, workflow_instances
 from tests.engine.test_engine import TZ, flow, node
+from tests.support.databases import new_database_url
 from tests.support.factories import project
 
 RUN_DATE = date(2025, 4, 1)
@@ -312,6 +314,16 @@ def next_events(store: Store, consumer: str, now_ms: int, limit: int = 1000) -> 
         return tx.events.next(consumer, now_ms, limit)
 
 
+def settled_events(store: Store, consumer: str, now_ms: int) -> list[StatusEvent]:
+    """The next events once there are some: on PostgreSQL a consumer reads only what every
+    older transaction of the cluster has settled, and the other tests' databases share the
+    cluster (their transactions may hold the horizon back for a moment)."""
+    deadline = time.monotonic() + 10
+    while not (found := next_events(store, consumer, now_ms)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def advance(store: Store, consumer: str, last_event_id: int, now_ms: int) -> None:
     with store.write() as tx:
         tx.events.advance(consumer, last_event_id, now_ms)
@@ -328,7 +340,7 @@ def test_consumers_read_after_their_cursor_and_old_events_are_swept(store: Store
     assert next_events(store, "alerts", now) == []  # registered at the newest event
     assert next_events(store, "metrics", now) == []
     store.plan(now)
-    first = next_events(store, "alerts", now)
+    first = settled_events(store, "alerts", now)
     assert {(e.instance_id, e.old, e.new, e.cause) for e in first if e.kind == "task"} == {
         (run.tasks[n], S.NOT_RUN, S.WAIT_TIME, Cause.PLAN) for n in run.tasks
     }
@@ -348,8 +360,35 @@ def test_consumers_read_after_their_cursor_and_old_events_are_swept(store: Store
     # A consumer that stopped reading keeps them a month at most.
     run.clock.advance(MINUTE)
     store.plan(run.now())
-    later = next_events(store, "alerts", now)
+    later = settled_events(store, "alerts", now)
     assert later and later[0].id > first[-1].id
     assert sweep(store, run.now() + 8 * day) == 0
     assert sweep(store, run.now() + 31 * day) == len(later)
     assert next_events(store, "alerts", now) == []
+
+
+def test_an_event_committed_late_is_not_passed_over_on_postgresql(tmp_path: Path) -> None:
+    """PostgreSQL hands out event ids as rows are written, not as transactions commit: a
+    consumer that read the event of a transaction that committed first must still get the
+    lower id of one that commits after it (SQLite has one writer: ids are in commit order)."""
+    for url in new_database_url("postgres", tmp_path):
+        with Store.open(url) as store:
+            run = Instance(
+                store, [node("a", "DIDE_SHELL", "true"), node("b", "DIDE_SHELL", "true")]
+            )
+            now = run.now()
+            assert next_events(store, "alerts", now) == []
+            with store.write() as slow:
+                transitions.move(
+                    slow.conn, [run.tasks["a"]], S.NOT_RUN, S.WAIT_TIME, Cause.PLAN, now
+                )
+                with store.write() as fast:  # a second connection: takes the next id, commits
+                    transitions.move(
+                        fast.conn, [run.tasks["b"]], S.NOT_RUN, S.WAIT_TIME, Cause.PLAN, now
+                    )
+                assert next_events(store, "alerts", now) == []  # `a` is not settled yet
+            found = settled_events(store, "alerts", now)
+            assert [e.instance_id for e in found] == [run.tasks["a"], run.tasks["b"]]
+            assert found[0].id < found[1].id
+            advance(store, "alerts", found[-1].id, now)
+            assert next_events(store, "alerts", now) == []

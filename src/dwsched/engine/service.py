@@ -94,13 +94,13 @@ class Service:
         if self.working:
             if not self.worker.registered:
                 _guarded("registration", self.worker.register)
-            self.worker.claim_and_start()
+            _guarded("claiming", self.worker.claim_and_start)
             now = self.clock.now_ms()
             if now - self._last_beat >= HEARTBEAT_MS:
-                self.worker.heartbeat()
+                _guarded("heartbeat", self.worker.heartbeat)
                 self._last_beat = now
             elif now - self._last_stop_check >= STOP_CHECK_MS:
-                self.worker.stop_taken()
+                _guarded("stop check", self.worker.stop_taken)
                 self._last_stop_check = now
 
     def recover(self) -> int:

@@ -60,7 +60,9 @@ def task_operation(
     lock_instances(conn, [r.workflow_instance_id for r in rows.values()])
     touched: set[int] = set()
     rows = _rows(conn, ids)  # again, now that their instances are locked
-    for task_instance_id in ids:
+    # In id order, as every other writer of several task instances takes their rows (a
+    # heartbeat's UPDATE): two of them never wait for each other's rows.
+    for task_instance_id in sorted(ids, key=int):
         row = rows.get(task_instance_id)
         if row is None:
             results[task_instance_id] = Result(False, "The instance does not exist.")
@@ -75,7 +77,7 @@ def task_operation(
         touched.add(row.workflow_instance_id)
         results[task_instance_id] = Result(True, _done(op, outcome))
     _replan(conn, touched, op, now_ms)
-    return results
+    return {i: results[i] for i in ids}  # in the request's order
 
 
 def _done(op: Operation, outcome: ops.Outcome) -> str:

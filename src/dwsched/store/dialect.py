@@ -133,6 +133,27 @@ def advance_sequence(conn: sa.Connection, table: sa.Table, top: int) -> None:
         )
 
 
+def transaction_id(conn: sa.Connection) -> sa.ColumnElement[int] | None:
+    """This transaction's id, as a number that grows with the transactions' start
+    (PostgreSQL: pg_current_xact_id); None on SQLite, where one writer at a time commits
+    in the order it writes."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+    return None
+
+
+def settled_horizon(conn: sa.Connection) -> int | None:
+    """The lowest transaction id still in progress (PostgreSQL: every transaction below it
+    has committed or rolled back, so rows they wrote can no longer appear); None on SQLite
+    (nothing written is ever in progress for a reader)."""
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        ).scalar_one()
+        return int(found)
+    return None
+
+
 def one_of(dialect: sa.Dialect, column: str, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
     """The DBAPI condition "`column` is one of `ids`" and its parameters, the list bound as
     one parameter (one statement text whatever its length): json_each on SQLite, ANY on

@@ -495,8 +495,13 @@ status_events = sa.Table(
     sa.Column("run_number", sa.Integer(), nullable=True),  # task events: the attempt's
     sa.Column("at", sa.BigInteger(), nullable=False),
     sa.Column("cause", sa.String(16), nullable=False),
+    # The writing transaction's id on PostgreSQL (0 on SQLite, whose one writer commits ids
+    # in order): consumers read in (txid, id) order only what every older transaction has
+    # settled, so an id taken by a transaction that commits late is never skipped.
+    sa.Column("txid", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
     sa.Index(None, "at"),
     sa.Index(None, "instance_id", "kind"),
+    sa.Index(None, "txid", "id"),
     sqlite_autoincrement=True,  # a cursor never sees an id again
 )
 
@@ -505,6 +510,7 @@ event_cursors = sa.Table(
     "event_cursors",
     metadata,
     sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("last_txid", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
     sa.Column("last_event_id", sa.BigInteger(), nullable=False),
     sa.Column("modify_time", sa.BigInteger(), nullable=False),
 )

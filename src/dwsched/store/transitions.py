@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from dwsched.domain.execution import Recurrence, TaskState, status_from_present, workflow_status
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED, Cause, Kind, StatusEvent, check
+from dwsched.store import dialect
 from dwsched.store.schema import (
     event_cursors,
     status_events,
@@ -43,6 +44,19 @@ _NORMAL = Recurrence.NORMAL
 
 # Built once (each call would otherwise build and key these statements again).
 _INSERT_EVENT = sa.insert(status_events)
+_INSERT_EVENT_TX: dict[str, Any] = {}
+
+
+def _insert_event(conn: sa.Connection) -> Any:
+    """The event INSERT, stamping the writing transaction's id where it has one
+    (PostgreSQL: consumers read in (txid, id) order, docs/events.md)."""
+    name = conn.dialect.name
+    if name not in _INSERT_EVENT_TX:
+        txid = dialect.transaction_id(conn)
+        _INSERT_EVENT_TX[name] = _INSERT_EVENT if txid is None else _INSERT_EVENT.values(txid=txid)
+    return _INSERT_EVENT_TX[name]
+
+
 # A workflow instance's status, its times' inputs, and which statuses its tasks have: one
 # probe of ix_ti_instance_status each.
 _PROBE = sa.select(
@@ -148,7 +162,7 @@ def move(
         moved += [Moved(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
     if moved:
         conn.execute(
-            _INSERT_EVENT,
+            _insert_event(conn),
             [
                 {
                     "kind": Kind.TASK.value,
@@ -243,7 +257,7 @@ def _write(
     )
     if status.value != current.status:
         conn.execute(
-            _INSERT_EVENT,
+            _insert_event(conn),
             [
                 {
                     "kind": Kind.WORKFLOW.value,
@@ -277,34 +291,47 @@ def _states(conn: sa.Connection, instance_id: int) -> list[TaskState]:
 # Consumers of the event stream
 
 
-def register(conn: sa.Connection, consumer: str, now_ms: int, from_start: bool = False) -> int:
-    """Make `consumer`'s cursor if it has none: at the newest event (it reads what happens
-    from now on), or before the oldest kept (`from_start`); its position."""
+def register(conn: sa.Connection, consumer: str, now_ms: int, from_start: bool = False) -> None:
+    """Make `consumer`'s cursor if it has none: after every event settled now (it reads
+    what happens from now on), or before the oldest kept (`from_start`)."""
     c = event_cursors.c
-    found = conn.execute(sa.select(c.last_event_id).where(c.consumer == consumer)).scalar()
-    if found is not None:
-        return int(found)
-    position = (
-        0
-        if from_start
-        else int(conn.execute(sa.select(sa.func.max(status_events.c.id))).scalar() or 0)
-    )
+    if conn.execute(sa.select(c.consumer).where(c.consumer == consumer)).first() is not None:
+        return
+    txid, event_id = 0, 0
+    if not from_start:
+        horizon = dialect.settled_horizon(conn)
+        if horizon is None:  # SQLite: ids are in commit order
+            event_id = int(conn.execute(sa.select(sa.func.max(status_events.c.id))).scalar() or 0)
+        else:  # every transaction below the horizon has settled: past all it wrote
+            txid, event_id = horizon - 1, _PAST_EVERY_ID
     conn.execute(
         sa.insert(event_cursors).values(
-            consumer=consumer, last_event_id=position, modify_time=now_ms
+            consumer=consumer, last_txid=txid, last_event_id=event_id, modify_time=now_ms
         )
     )
-    return position
+
+
+_PAST_EVERY_ID = 2**62
 
 
 def events_after(conn: sa.Connection, consumer: str, limit: int = 1000) -> list[StatusEvent]:
-    """The next events for `consumer` (registered), oldest first; they stay next until
-    `advance` moves its cursor past them."""
-    position = conn.execute(
-        sa.select(event_cursors.c.last_event_id).where(event_cursors.c.consumer == consumer)
-    ).scalar_one()
+    """The next events for `consumer` (registered), in (txid, id) order; they stay next
+    until `advance` moves its cursor past them. On PostgreSQL only events of settled
+    transactions are read: one that took a lower id and commits later is read when it has,
+    never passed over."""
+    c = event_cursors.c
+    cursor = conn.execute(
+        sa.select(c.last_txid, c.last_event_id).where(c.consumer == consumer)
+    ).one()
     e = status_events.c
-    rows = conn.execute(sa.select(status_events).where(e.id > position).order_by(e.id).limit(limit))
+    query = sa.select(status_events).where(
+        sa.tuple_(e.txid, e.id)
+        > sa.tuple_(sa.literal(cursor.last_txid), sa.literal(cursor.last_event_id))
+    )
+    horizon = dialect.settled_horizon(conn)
+    if horizon is not None:
+        query = query.where(e.txid < horizon)
+    rows = conn.execute(query.order_by(e.txid, e.id).limit(limit))
     return [
         StatusEvent(
             int(r.id),
@@ -323,38 +350,55 @@ def events_after(conn: sa.Connection, consumer: str, limit: int = 1000) -> list[
 
 
 def advance(conn: sa.Connection, consumer: str, last_event_id: int, now_ms: int) -> None:
-    """Move `consumer`'s cursor to `last_event_id` (never back)."""
+    """Move `consumer`'s cursor to the event `last_event_id` (never back; nothing when that
+    event is no longer kept)."""
+    txid = conn.execute(
+        sa.select(status_events.c.txid).where(status_events.c.id == last_event_id)
+    ).scalar()
+    if txid is None:
+        return
     c = event_cursors.c
     conn.execute(
         sa.update(event_cursors)
-        .where(c.consumer == consumer, c.last_event_id < last_event_id)
-        .values(last_event_id=last_event_id, modify_time=now_ms)
+        .where(
+            c.consumer == consumer,
+            sa.tuple_(c.last_txid, c.last_event_id)
+            < sa.tuple_(sa.literal(int(txid)), sa.literal(last_event_id)),
+        )
+        .values(last_txid=int(txid), last_event_id=last_event_id, modify_time=now_ms)
     )
 
 
-def sweep(conn: sa.Connection, now_ms: int, limit: int = 10_000) -> int:
-    """Delete up to `limit` events past their retention: older than RETENTION_MS and
-    passed by every cursor, or older than MAX_RETENTION_MS whatever the cursors; how many."""
-    passed = sa.select(sa.func.min(event_cursors.c.last_event_id)).scalar_subquery()
-    e = status_events.c
+def sweep(conn: sa.Connection, now_ms: int, limit: int = 10_000, rounds: int = 100) -> int:
+    """Delete the events past their retention, `limit` at a time (at most `rounds` times):
+    older than RETENTION_MS and passed by every cursor, or older than MAX_RETENTION_MS
+    whatever the cursors; how many."""
+    c, e = event_cursors.c, status_events.c
+    unread = (
+        sa.exists()
+        .where(sa.tuple_(e.txid, e.id) > sa.tuple_(c.last_txid, c.last_event_id))
+        .correlate(status_events)
+    )
     doomed = (
         sa.select(e.id)
         .where(
             sa.or_(
-                sa.and_(
-                    e.at < now_ms - RETENTION_MS,
-                    sa.or_(passed.is_(None), e.id <= passed),
-                ),
+                sa.and_(e.at < now_ms - RETENTION_MS, ~unread),
                 e.at < now_ms - MAX_RETENTION_MS,
             )
         )
         .order_by(e.id)
         .limit(limit)
     )
-    ids = [int(i) for i in conn.execute(doomed).scalars()]
-    for start in range(0, len(ids), CHUNK):
-        conn.execute(sa.delete(status_events).where(e.id.in_(ids[start : start + CHUNK])))
-    return len(ids)
+    deleted = 0
+    for _ in range(rounds):
+        ids = [int(i) for i in conn.execute(doomed).scalars()]
+        for start in range(0, len(ids), CHUNK):
+            conn.execute(sa.delete(status_events).where(e.id.in_(ids[start : start + CHUNK])))
+        deleted += len(ids)
+        if len(ids) < limit:
+            break
+    return deleted
 
 
 class StatusEvents:

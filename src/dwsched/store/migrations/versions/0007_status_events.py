@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("run_number", sa.Integer(), nullable=True),
         sa.Column("at", sa.BigInteger(), nullable=False),
         sa.Column("cause", sa.String(length=16), nullable=False),
+        sa.Column("txid", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_status_events")),
         sqlite_autoincrement=True,
     )
@@ -37,9 +38,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_status_events_instance_id_kind"), ["instance_id", "kind"]
         )
+        batch_op.create_index(batch_op.f("ix_status_events_txid_id"), ["txid", "id"])
     op.create_table(
         "event_cursors",
         sa.Column("consumer", sa.String(length=64), nullable=False),
+        sa.Column("last_txid", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_event_id", sa.BigInteger(), nullable=False),
         sa.Column("modify_time", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("consumer", name=op.f("pk_event_cursors")),
@@ -53,6 +56,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ti_instance_status")
     op.drop_table("event_cursors")
     with op.batch_alter_table("status_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_events_txid_id"))
         batch_op.drop_index(batch_op.f("ix_status_events_instance_id_kind"))
         batch_op.drop_index(batch_op.f("ix_status_events_at"))
     op.drop_table("status_events")
