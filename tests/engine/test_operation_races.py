@@ -372,7 +372,7 @@ def test_stops_racing_the_worker_finishing_leave_every_instance_finished(
     sdk = served.sdk()
     project_id = project(served.store).id
     spec = flow(
-        [node("work", "DIDE_SHELL", "sleep 0.5; echo done"), node("after", "VIRTUAL", after="work")]
+        [node("work", "DIDE_SHELL", "sleep 2; echo done"), node("after", "VIRTUAL", after="work")]
     )
     workflow_id = deploy(sdk, project_id, spec)
     days = DAYS[:10]
@@ -382,9 +382,9 @@ def test_stops_racing_the_worker_finishing_leave_every_instance_finished(
         by_name(task_items(sdk, project_id, i, biz_ms(d)))["work"].id
         for i, d in zip(instance_ids, days, strict=True)
     ]
-    # 0 to 0.9 s after it is seen Running: the first stops win even when the SDK's reads are
-    # slow on a loaded machine, the last ones find the task ended.
-    delays = [0.1 * k for k in range(len(works))]
+    # 0 to 2.7 s after it is seen Running (it runs 2 s): the first stops win even when the
+    # SDK's reads and the machine are slow, the last ones find the task ended.
+    delays = [0.3 * k for k in range(len(works))]
 
     def stopper(k: int) -> Callable[[SdkClient], Any]:
         def fire(client: SdkClient) -> Any:

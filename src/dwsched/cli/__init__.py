@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from dwsched import __version__
@@ -52,4 +54,8 @@ cli.add_command(workers.resource_groups)
 
 
 def main() -> None:
+    # Ctrl-C (SIGINT) stops whatever the command follows, even when the process was started
+    # with SIGINT ignored (a parent's setting that survives exec, and that keeps Python from
+    # installing its own handler): `dwsched backfill` must end on an interrupt however run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cli(prog_name="dwsched")
