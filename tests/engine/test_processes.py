@@ -13,68 +13,20 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from dwsched.domain import flowspec
 from dwsched.domain.models import EnvType
 from dwsched.domain.queries import InstanceQuery, page
-from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.engine.runner import process_alive
 from dwsched.store import Store, definitions
 from tests.cli.helpers import DWSCHED, Process, cli_env, dwsched_process
+from tests.engine.helpers import TZ, deploy_due, wait
 from tests.support.factories import project
 from tests.support.server import free_port
-
-TZ = "Asia/Shanghai"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
-
-
-def _deploy_due(store: Store, nodes: list[dict[str, Any]], cron: str) -> tuple[int, int, list[int]]:
-    """A workflow whose cycles of yesterday's run date exist now (all due): (project id,
-    BizDate ms, trigger times)."""
-    p = project(store)
-    text = json.dumps(
-        {
-            "version": "1.1.0",
-            "kind": "CycleWorkflow",
-            "spec": {
-                "workflows": [
-                    {
-                        "name": "due_now",
-                        "trigger": {"cron": cron, "timezone": TZ},
-                        "strategy": {"rerunTimes": 0},
-                        "nodes": nodes,
-                    }
-                ]
-            },
-        }
-    )
-    now = int(time.time() * 1000)
-    spec = flowspec.parse(text, TZ)
-    with store.write() as tx:
-        _, deployed = tx.definitions.create(p.id, text, spec, "tester", now, nodes=True)
-    run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
-    assert spec.trigger.cron is not None
-    trigger = Trigger(spec.trigger.cron, TZ, spec.trigger.start_ms, spec.trigger.end_ms)
-    cycles = cycles_on(trigger, run_date)
-    assert store.generate(deployed, [(run_date, cycles)], None, now) == len(cycles)
-    biz = datetime(run_date.year, run_date.month, run_date.day, tzinfo=ZoneInfo(TZ)) - timedelta(
-        days=1
-    )
-    return p.id, int(biz.timestamp() * 1000), [c.trigger_time for c in cycles]
 
 
 def _statuses(store: Store, project_id: int, biz_ms: int) -> list[str]:
@@ -84,14 +36,6 @@ def _statuses(store: Store, project_id: int, biz_ms: int) -> list[str]:
         )
     )
     return [i.status.value for i in found.items]
-
-
-def _wait(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _interrupt_all(*processes: Process, timeout_s: float = 20) -> list[int]:
@@ -120,14 +64,14 @@ def test_two_workers_never_run_an_attempt_twice(store: Store, db_url: str, tmp_p
             },
         }
     ]
-    project_id, biz_ms, triggers = _deploy_due(store, nodes, "0 0/30 * * * ?")
+    project_id, biz_ms, triggers = deploy_due(store, nodes, "0 0/30 * * * ?")
     assert len(triggers) == 48
     with (
         dwsched_process("scheduler", "--db", db_url) as scheduler,
         dwsched_process("worker", "--db", db_url, "--slots", "4") as first,
         dwsched_process("worker", "--db", db_url, "--slots", "4") as second,
     ):
-        _wait(
+        wait(
             lambda: _statuses(store, project_id, biz_ms).count("Success") == 48,
             "48 instances to succeed",
         )
@@ -145,7 +89,7 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
     nodes = [
         {"id": "long", "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "sleep 300"}}
     ]
-    project_id, biz_ms, _ = _deploy_due(store, nodes, "00 30 02 * * ?")
+    project_id, biz_ms, _ = deploy_due(store, nodes, "00 30 02 * * ?")
     port = free_port()
     popen = subprocess.Popen(
         [
@@ -161,7 +105,7 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
         env=cli_env(),
     )
     try:
-        _wait(lambda: _statuses(store, project_id, biz_ms) == ["Running"], "the attempt to run")
+        wait(lambda: _statuses(store, project_id, biz_ms) == ["Running"], "the attempt to run")
         found: list[tuple[int | None, str | None, str | None]] = []
 
         def recorded() -> bool:
@@ -169,7 +113,7 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
                 found[:] = [tx.attempts.process(c.id) for c in tx.attempts.stale(2**62)]
             return bool(found) and found[0][1] is not None
 
-        _wait(recorded, "the attempt's process to be recorded")
+        wait(recorded, "the attempt's process to be recorded")
         pid, identity, _worker = found[0]
         assert pid is not None and identity is not None
         os.kill(popen.pid, signal.SIGKILL)
@@ -182,8 +126,8 @@ def test_kill_9_then_restart_recovers_the_orphaned_attempt(store: Store, db_url:
     assert _statuses(store, project_id, biz_ms) == ["Running"]
 
     with dwsched_process("serve", "--db", db_url, "--port", str(free_port())) as again:
-        _wait(lambda: _statuses(store, project_id, biz_ms) == ["Failure"], "recovery")
-        _wait(lambda: not process_alive(pid, identity), "the orphan to be killed", 10)
+        wait(lambda: _statuses(store, project_id, biz_ms) == ["Failure"], "recovery")
+        wait(lambda: not process_alive(pid, identity), "the orphan to be killed", 10)
         assert again.interrupt() == 0
     with store.read() as tx:
         log = tx.task_instances.log(_only_task(store, project_id, biz_ms), None)
@@ -255,7 +199,7 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
         env=cli_env(),
     )
     try:
-        _wait(lambda: made() > 0, "the first instances")
+        wait(lambda: made() > 0, "the first instances")
         os.kill(popen.pid, signal.SIGKILL)
         popen.wait(10)
     finally:
@@ -263,7 +207,7 @@ def test_a_scheduler_killed_while_generating_loses_and_duplicates_nothing(
             popen.kill()
     at_kill = made()
     with dwsched_process("scheduler", "--db", db_url) as again:
-        _wait(lambda: made() == 3 * count, f"{3 * count} instances (had {at_kill} at the kill)")
+        wait(lambda: made() == 3 * count, f"{3 * count} instances (had {at_kill} at the kill)")
         time.sleep(0.5)  # nothing more comes
         assert made() == 3 * count
         assert again.interrupt() == 0

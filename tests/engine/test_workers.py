@@ -9,11 +9,9 @@ Instances are made through the store for a past run date, so that they are due a
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from dwsched.clock import ManualClock, SystemClock
-from dwsched.domain import flowspec
 from dwsched.domain.models import Status
 from dwsched.domain.queries import page
-from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.task_instances import TaskInstanceQuery
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerState
 from dwsched.engine.runner import process_alive
@@ -35,16 +31,7 @@ from dwsched.engine.worker import WorkerSettings
 from dwsched.store import Store
 from dwsched.store.schema import task_instances
 from tests.cli.helpers import dwsched_process, invoke, ok
-from tests.support.factories import project
-
-TZ = "Asia/Shanghai"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
+from tests.engine.helpers import TZ, deploy_due, wait
 
 
 def shell(node_id: str, content: str, group: str = "", after: str | None = None) -> dict[str, Any]:
@@ -59,37 +46,6 @@ def shell(node_id: str, content: str, group: str = "", after: str | None = None)
     if after is not None:
         found["inputs"] = {"nodeOutputs": [{"data": f"{after}_out"}]}
     return found
-
-
-def deploy_due(store: Store, nodes: list[dict[str, Any]], cron: str) -> int:
-    """A workflow whose cycles of yesterday's run date exist now (all due); its workspace."""
-    p = project(store)
-    text = json.dumps(
-        {
-            "version": "1.1.0",
-            "kind": "CycleWorkflow",
-            "spec": {
-                "workflows": [
-                    {
-                        "name": "due_now",
-                        "trigger": {"cron": cron, "timezone": TZ},
-                        "strategy": {"rerunTimes": 0},
-                        "nodes": nodes,
-                    }
-                ]
-            },
-        }
-    )
-    now = int(time.time() * 1000)
-    spec = flowspec.parse(text, TZ)
-    with store.write() as tx:
-        _, deployed = tx.definitions.create(p.id, text, spec, "tester", now, nodes=True)
-    run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
-    assert spec.trigger.cron is not None
-    trigger = Trigger(spec.trigger.cron, TZ, spec.trigger.start_ms, spec.trigger.end_ms)
-    cycles = cycles_on(trigger, run_date)
-    assert store.generate(deployed, [(run_date, cycles)], None, now) == len(cycles)
-    return p.id
 
 
 def tasks(store: Store, project_id: int) -> list[Any]:
@@ -111,14 +67,6 @@ def statuses(store: Store, project_id: int) -> dict[str, list[str]]:
     return found
 
 
-def wait(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_two_workers_on_one_database_share_a_slot_limit_of_one(
     store: Store, db_url: str, tmp_path: Path
 ) -> None:
@@ -127,7 +75,7 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
         f'echo "$DWSCHED_TASK_INSTANCE_ID start $(date +%s%N)" >> {spans}; sleep 0.3; '
         f'echo "$DWSCHED_TASK_INSTANCE_ID end $(date +%s%N)" >> {spans}'
     )
-    project_id = deploy_due(store, [shell("etl_step", record, "etl")], "0 0 0/4 * * ?")
+    project_id, _, _ = deploy_due(store, [shell("etl_step", record, "etl")], "0 0 0/4 * * ?")
     with store.write() as tx:
         tx.resource_groups.set_slots("etl", 1, SystemClock().now_ms())
     # Two workers, each with a store (connections) of its own and room for four attempts:
@@ -163,7 +111,7 @@ def test_two_workers_on_one_database_share_a_slot_limit_of_one(
 
 
 def test_a_worker_claims_only_the_groups_it_serves(store: Store) -> None:
-    project_id = deploy_due(
+    project_id, _, _ = deploy_due(
         store, [shell("in_etl", "true", "etl"), shell("elsewhere", "true")], "00 30 02 * * ?"
     )
     clock = ManualClock(SystemClock().now_ms())
@@ -204,7 +152,7 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
     flag = tmp_path / "go"
     hold = f"n=0; while [ ! -e {flag} ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done"
     nodes = [shell("hold", hold), shell("after", "true", after="hold")]
-    project_id = deploy_due(store, nodes, "0 0 0/12 * * ?")  # two instances
+    project_id, _, _ = deploy_due(store, nodes, "0 0 0/12 * * ?")  # two instances
     clock = ManualClock(SystemClock().now_ms())
     service = Service(store, clock, WorkerSettings(slots=1))
     service.tick()
@@ -245,7 +193,7 @@ def test_a_failing_plan_no_longer_stops_heartbeats_or_claims(
 
 
 def test_a_killed_worker_process_is_recovered_by_its_row(store: Store, db_url: str) -> None:
-    project_id = deploy_due(store, [shell("long", "sleep 300")], "00 30 02 * * ?")
+    project_id, _, _ = deploy_due(store, [shell("long", "sleep 300")], "00 30 02 * * ?")
     with dwsched_process("worker", "--db", db_url, "--groups", "-,etl") as worker:
         found: list[Any] = []
 
