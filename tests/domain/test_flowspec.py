@@ -186,6 +186,39 @@ def test_dependencies_by_input_output_and_node_id_come_upstream_first() -> None:
     assert by_id["a"].upstream == (flowspec.Upstream("d", DependencyType.CROSS_CYCLE_OTHER, "d"),)
 
 
+def test_outputs_no_node_of_the_workflow_has_are_left_to_deployment_with_their_paths() -> None:
+    nodes = [
+        node("a", inputs={"nodeOutputs": [{"data": "ods.orders"}]}),
+        node("b", outputs={"nodeOutputs": [{"data": "b.out"}]}),
+    ]
+    dependencies = [
+        {"nodeId": "b", "depends": [{"output": "ods.users"}, {"output": "ods.orders"}]},
+        {"nodeId": "b", "depends": [{"type": "CrossCycleDependsOnSelf"}]},
+        {"nodeId": "a", "depends": [{"type": "CrossCycleDependsOnChildren", "nodeId": "a"}]},
+        {
+            "nodeId": "a",
+            "depends": [{"type": "CrossCycleDependsOnOtherNode", "output": "dim.shops"}],
+        },
+    ]
+    w = read(spec(nodes=nodes, dependencies=dependencies))
+    assert w.external == (
+        ("ods.orders", f"{W}.nodes[0].inputs.nodeOutputs[0].data"),
+        ("ods.users", f"{W}.dependencies[0].depends[0].output"),
+        ("dim.shops", f"{W}.dependencies[3].depends[0].output"),
+    )
+    by_id = {n.id: n for n in w.nodes}
+    assert by_id["a"].upstream == (
+        flowspec.Upstream("", DependencyType.NORMAL, "ods.orders"),
+        flowspec.Upstream("a", DependencyType.CROSS_CYCLE_CHILDREN, "a"),
+        flowspec.Upstream("", DependencyType.CROSS_CYCLE_OTHER, "dim.shops"),
+    )
+    assert by_id["b"].upstream == (
+        flowspec.Upstream("", DependencyType.NORMAL, "ods.users"),
+        flowspec.Upstream("", DependencyType.NORMAL, "ods.orders"),
+        flowspec.Upstream("b", DependencyType.CROSS_CYCLE_SELF, "b"),
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "trigger", "shown", "cron"),
     [
@@ -407,10 +440,10 @@ BAD: list[tuple[str, Edit, str, str]] = [
         "needs branches",
     ),
     (
-        "unknown input",
-        at_node(0, inputs={"nodeOutputs": [{"data": "nowhere"}]}),
+        "empty input",
+        at_node(0, inputs={"nodeOutputs": [{"data": " "}]}),
         f"{W}.nodes[0].inputs.nodeOutputs[0].data",
-        "no node of this workflow has the output 'nowhere'",
+        "an input names an output",
     ),
     (
         "dependency of an unknown node",
@@ -425,10 +458,20 @@ BAD: list[tuple[str, Edit, str, str]] = [
         "no node has the id 'z'",
     ),
     (
-        "depends on an unknown output",
-        at_workflow(dependencies=[{"nodeId": "a", "depends": [{"output": "z.out"}]}]),
-        f"{W}.dependencies[0].depends[0].output",
-        "no node of this workflow has the output 'z.out'",
+        "depends on itself in the same cycle",
+        at_workflow(dependencies=[{"nodeId": "a", "depends": [{"nodeId": "a"}]}]),
+        f"{W}.dependencies[0].depends[0]",
+        "use the type CrossCycleDependsOnSelf",
+    ),
+    (
+        "its own previous cycle names another node",
+        at_workflow(
+            dependencies=[
+                {"nodeId": "a", "depends": [{"nodeId": "b", "type": "CrossCycleDependsOnSelf"}]}
+            ]
+        ),
+        f"{W}.dependencies[0].depends[0].nodeId",
+        "names the node itself ('a') or nothing",
     ),
     (
         "depends on nothing",
@@ -454,12 +497,6 @@ BAD: list[tuple[str, Edit, str, str]] = [
         ),
         f"{W}.dependencies",
         "form a cycle: a → c → b → a",
-    ),
-    (
-        "self",
-        at_workflow(dependencies=[{"nodeId": "a", "depends": [{"nodeId": "a"}]}]),
-        f"{W}.dependencies",
-        "form a cycle: a → a",
     ),
     (
         "parameter name",

@@ -247,9 +247,22 @@ class QualityCheck:
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
+    """One dependency of a node. `node_id` is a node of the same workflow; "" for an output
+    of another workflow's node (`external`): deployment finds its owner and records the link
+    (docs/dependencies.md). CrossCycleDependsOnSelf and CrossCycleDependsOnChildren name the
+    node itself."""
+
     node_id: str
     type: DependencyType
     output: str  # the upstream output named, or the node id when named by id
+
+    @property
+    def external(self) -> bool:
+        return not self.node_id
+
+    @property
+    def same_cycle(self) -> bool:
+        return self.type is DependencyType.NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +301,9 @@ class WorkflowSpec:
     parameters: tuple[tuple[str, str], ...]
     nodes: tuple[NodeSpec, ...]  # upstream before downstream
     outputs: tuple[str, ...]
+    # Outputs the nodes depend on that no node of this workflow produces, each with the
+    # JSON path of its first mention: deployment finds their owners in other workflows.
+    external: tuple[tuple[str, str], ...] = ()
 
     @property
     def scheduled(self) -> bool:
@@ -326,7 +342,7 @@ def parse(text: str, default_timezone: str, default_owner: str = "") -> Workflow
     owner = w.owner or envelope.metadata.owner or default_owner
     trigger = _trigger(w.trigger, kind, default_timezone, f"{at}.trigger")
     strategy = _strategy(w.strategy, f"{at}.strategy")
-    nodes = _nodes(w, strategy, at)
+    nodes, external = _nodes(w, strategy, at)
     return WorkflowSpec(
         kind=kind,
         client_id=w.id or envelope.spec.id,
@@ -338,6 +354,7 @@ def parse(text: str, default_timezone: str, default_owner: str = "") -> Workflow
         parameters=_workflow_parameters(w.parameters, f"{at}.parameters"),
         nodes=nodes,
         outputs=tuple(o.data for o in w.outputs.node_outputs),
+        external=external,
     )
 
 
@@ -431,7 +448,11 @@ def _bounded(value: int, low: int, high: int, at: str) -> None:
         raise invalid(at, f"{value} is outside {low}..{high}")
 
 
-def _nodes(w: _Workflow, strategy: Strategy, at: str) -> tuple[NodeSpec, ...]:
+def _nodes(
+    w: _Workflow, strategy: Strategy, at: str
+) -> tuple[tuple[NodeSpec, ...], tuple[tuple[str, str], ...]]:
+    """The nodes, upstream first, and the outputs they depend on that no node of the
+    workflow produces (with the JSON path of each one's first mention)."""
     if len(w.nodes) > MAX_NODES:
         raise invalid(f"{at}.nodes", f"at most {MAX_NODES} nodes")
     by_id: dict[str, int] = {}
@@ -469,46 +490,71 @@ def _nodes(w: _Workflow, strategy: Strategy, at: str) -> tuple[NodeSpec, ...]:
         ):
             raise invalid(f"{here}.branch", "a CONTROLLER_BRANCH node needs branches")
     upstream: dict[str, list[Upstream]] = {node.id: [] for node in w.nodes}
+    external: dict[str, str] = {}  # output -> the JSON path of its first mention
 
-    def resolve(d: _Depend, where: str) -> Upstream:
+    def by_output(output: str, kind: DependencyType, where: str) -> Upstream:
+        if output in owner_of_output:
+            return Upstream(owner_of_output[output], kind, output)
+        external.setdefault(output, where)
+        return Upstream("", kind, output)
+
+    def resolve(d: _Depend, dependent: str, where: str) -> Upstream:
+        if d.type in (DependencyType.CROSS_CYCLE_SELF, DependencyType.CROSS_CYCLE_CHILDREN):
+            # The node's own previous cycle, or its children's: it may name itself, or nothing.
+            named = d.node_id if d.node_id is not None else owner_of_output.get(d.output or "")
+            if (d.node_id is not None or d.output is not None) and named != dependent:
+                field = "nodeId" if d.node_id is not None else "output"
+                raise invalid(
+                    f"{where}.{field}",
+                    f"a {d.type.value} dependency names the node itself ({dependent!r}) or nothing",
+                )
+            return Upstream(dependent, d.type, dependent)
         if d.node_id is not None:
             if d.node_id not in by_id:
                 raise invalid(f"{where}.nodeId", f"no node has the id {d.node_id!r}")
-            return Upstream(d.node_id, d.type, d.node_id)
-        if d.output is None:
+            found = Upstream(d.node_id, d.type, d.node_id)
+        elif d.output is None or not d.output.strip():
             raise invalid(where, "a dependency names an upstream output or nodeId")
-        if d.output not in owner_of_output:
+        else:
+            found = by_output(d.output, d.type, f"{where}.output")
+        if found.node_id == dependent:
+            kind = "CrossCycleDependsOnSelf" if found.same_cycle else d.type.value
             raise invalid(
-                f"{where}.output", f"no node of this workflow has the output {d.output!r}"
+                where,
+                f"the node {dependent!r} cannot depend on itself in the same cycle; "
+                f"use the type {kind} for its previous cycle"
+                if found.same_cycle
+                else f"the node {dependent!r} names itself: use CrossCycleDependsOnSelf",
             )
-        return Upstream(owner_of_output[d.output], d.type, d.output)
+        return found
 
     for n, node in enumerate(w.nodes):
         for i, item in enumerate(node.inputs.node_outputs):
-            where = f"{at}.nodes[{n}].inputs.nodeOutputs[{i}]"
-            if item.data not in owner_of_output:
-                raise invalid(
-                    f"{where}.data", f"no node of this workflow has the output {item.data!r}"
-                )
-            upstream[node.id].append(
-                Upstream(owner_of_output[item.data], DependencyType.NORMAL, item.data)
-            )
+            where = f"{at}.nodes[{n}].inputs.nodeOutputs[{i}].data"
+            if not item.data.strip():
+                raise invalid(where, "an input names an output")
+            found = by_output(item.data, DependencyType.NORMAL, where)
+            if found.node_id == node.id:
+                raise invalid(where, f"the node {node.id!r} cannot take its own output as input")
+            if found not in upstream[node.id]:
+                upstream[node.id].append(found)
     for k, dependency in enumerate(w.dependencies):
         where = f"{at}.dependencies[{k}]"
         if dependency.node_id not in by_id:
             raise invalid(f"{where}.nodeId", f"no node has the id {dependency.node_id!r}")
         for j, depend in enumerate(dependency.depends):
-            found = resolve(depend, f"{where}.depends[{j}]")
+            found = resolve(depend, dependency.node_id, f"{where}.depends[{j}]")
             if found not in upstream[dependency.node_id]:
                 upstream[dependency.node_id].append(found)
     order = _topological(w, upstream, at)
-    return tuple(_node(w.nodes[by_id[i]], upstream[i], strategy) for i in order)
+    nodes = tuple(_node(w.nodes[by_id[i]], upstream[i], strategy) for i in order)
+    return nodes, tuple(external.items())
 
 
 def _topological(w: _Workflow, upstream: dict[str, list[Upstream]], at: str) -> list[str]:
     """Node ids, upstream first (same-cycle dependencies only); a cycle is an error."""
     same_cycle = {
-        node: [u.node_id for u in ups if u.type is DependencyType.NORMAL]
+        node: [u.node_id for u in ups if u.same_cycle and not u.external]
         for node, ups in upstream.items()
     }
     order: list[str] = []

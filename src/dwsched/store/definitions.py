@@ -21,6 +21,7 @@ from dwsched.domain.models import EnvType, WorkflowDefinition
 from dwsched.domain.parameters import format_assignments
 from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
+from dwsched.store import links
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import id_counters, tasks, workflow_definitions as defs, workflows
 
@@ -149,17 +150,24 @@ def deploy(
     user: str,
     now_ms: int,
     with_nodes: bool,
+    readable: frozenset[int] | None = None,
 ) -> DeployedWorkflow:
     """Deploy `spec` as the definition's workflow: a new workflow the first time, the next
     version after. `with_nodes` false keeps the deployed nodes (the definition's own fields
-    change only, as UpdateWorkflowDefinition does in DataWorks)."""
+    change only, as UpdateWorkflowDefinition does in DataWorks). Outputs of other workflows
+    are found in the workspaces `readable` (None: all), with the checks of store.links."""
+    env = EnvType.PROD.value
+    external: dict[str, links.Owner] = {}
+    if with_nodes:
+        external = links.resolve(conn, spec, definition.workflow_id, env, readable)
+        links.check_kept(conn, spec, definition.workflow_id, env)
     values: dict[str, Any] = {
         "project_id": definition.project_id,
         "name": spec.name,
         "owner": spec.owner,
         "modify_time": now_ms,
         "definition_id": definition.id,
-        "env_type": EnvType.PROD.value,
+        "env_type": env,
         "kind": spec.kind.value,
         "client_unique_code": spec.client_id,
         "description": spec.description,
@@ -188,7 +196,10 @@ def deploy(
         conn.execute(sa.update(workflows).where(workflows.c.id == workflow_id).values(**values))
     if with_nodes:
         _deploy_nodes(conn, workflow_id, definition.project_id, spec, now_ms)
-    full = _with_nodes(spec, _tasks_of(conn, workflow_id))
+    deployed = _tasks_of(conn, workflow_id)
+    if with_nodes:
+        links.write(conn, workflow_id, env, deployed, external)
+    full = _with_nodes(spec, deployed)
     conn.execute(
         sa.update(workflows)
         .where(workflows.c.id == workflow_id)
@@ -370,20 +381,35 @@ class Definitions:
         return definition_by_id(self.conn, definition_id, project_id)
 
     def create(
-        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int, nodes: bool
+        self,
+        project_id: int,
+        text: str,
+        spec: WorkflowSpec,
+        user: str,
+        now_ms: int,
+        nodes: bool,
+        readable: frozenset[int] | None = None,
     ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
         """Store a definition and deploy it (with its nodes, or none as DataWorks'
-        CreateWorkflowDefinition does)."""
+        CreateWorkflowDefinition does); outputs of other workflows are looked for in the
+        workspaces `readable` (None: all)."""
         project_by_id(self.conn, project_id)
         found = insert_definition(self.conn, project_id, text, spec, now_ms)
-        deployed = deploy(self.conn, found, spec, user, now_ms, with_nodes=nodes)
+        deployed = deploy(self.conn, found, spec, user, now_ms, nodes, readable)
         return definition_by_id(self.conn, found.id), deployed
 
     def create_or_replace(
-        self, project_id: int, text: str, spec: WorkflowSpec, user: str, now_ms: int
+        self,
+        project_id: int,
+        text: str,
+        spec: WorkflowSpec,
+        user: str,
+        now_ms: int,
+        readable: frozenset[int] | None = None,
     ) -> tuple[WorkflowDefinition, DeployedWorkflow]:
         """Create the definition with its nodes, or overwrite the one it names: by its spec
-        id when that is a definition id of the workspace, else by its name."""
+        id when that is a definition id of the workspace, else by its name (outputs of other
+        workflows as `create` finds them)."""
         conn = self.conn
         project_by_id(conn, project_id)
         found: WorkflowDefinition | None = None
@@ -397,7 +423,7 @@ class Definitions:
             found = insert_definition(conn, project_id, text, spec, now_ms)
         else:
             found = update_definition(conn, found.id, project_id, text, spec, now_ms)
-        deployed = deploy(conn, found, spec, user, now_ms, with_nodes=True)
+        deployed = deploy(conn, found, spec, user, now_ms, True, readable)
         return definition_by_id(conn, found.id), deployed
 
     def update(
@@ -416,9 +442,11 @@ class Definitions:
 
     def delete(self, definition_id: int, project_id: int) -> None:
         """Delete the definition; its workflow stops being scheduled (it stays, undeployed, for
-        the instances it made)."""
+        the instances it made). Conflict while other workflows depend on its outputs."""
         found = definition_by_id(self.conn, definition_id, project_id)
         if found.workflow_id is not None:
+            links.refuse_undeploy(self.conn, found.workflow_id)
+            links.drop(self.conn, found.workflow_id)
             self.conn.execute(
                 sa.update(workflows)
                 .where(workflows.c.id == found.workflow_id)

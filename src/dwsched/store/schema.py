@@ -208,7 +208,9 @@ task_instances = sa.Table(
     sa.Column("trigger_type", sa.String(16), nullable=False),
     sa.Column("trigger_recurrence", sa.String(32), nullable=False),
     sa.Column("position", sa.Integer(), nullable=False),  # upstream before downstream
-    sa.Column("upstream", sa.Text(), nullable=False),  # JSON: ids of same-instance upstreams
+    # JSON: the ids of the task instances it waits for (its workflow instance's, and those
+    # of task_instance_dependencies)
+    sa.Column("upstream", sa.Text(), nullable=False),
     sa.Column("name", sa.String(512), nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("owner", sa.String(64), nullable=False),
@@ -549,4 +551,50 @@ workers = sa.Table(
     sa.Column("draining", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("stopped_at", sa.BigInteger(), nullable=True),
     sa.Index(None, "heartbeat_at"),
+)
+
+# Dependencies across workflows and cycles (0009, docs/dependencies.md).
+#
+# An output name (typically `project.table`) is owned by one deployed node per environment,
+# over every workspace: a node of any workflow that names it as an input depends on its owner.
+task_outputs = sa.Table(
+    "task_outputs",
+    metadata,
+    sa.Column("env_type", sa.String(4), primary_key=True),
+    sa.Column("output", sa.String(512), primary_key=True),
+    sa.Column("task_id", sa.BigInteger(), nullable=False),
+    sa.Column("workflow_id", sa.BigInteger(), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Index(None, "workflow_id"),
+)
+
+# The deployed nodes' dependencies, one row per (node, upstream node, type): those inside a
+# workflow and those across workflows, for the children of a node (CrossCycleDependsOnChildren),
+# the dependents of a workflow that is changed or deleted, and the cycles a deploy would close.
+task_links = sa.Table(
+    "task_links",
+    metadata,
+    sa.Column("task_id", sa.BigInteger(), primary_key=True),
+    sa.Column("upstream_task_id", sa.BigInteger(), primary_key=True),
+    sa.Column("type", sa.String(32), primary_key=True),  # the FlowSpec dependency type
+    sa.Column("workflow_id", sa.BigInteger(), nullable=False),  # the dependent's
+    sa.Column("upstream_workflow_id", sa.BigInteger(), nullable=False),
+    sa.Column("output", sa.String(512), nullable=False),  # as the spec named it
+    sa.Index(None, "upstream_task_id"),
+    sa.Index(None, "workflow_id"),
+    sa.Index(None, "upstream_workflow_id"),
+)
+
+# The instance-level dependencies that leave a workflow instance (on another workflow's
+# instance, or on a previous cycle), resolved when the instance is made. The upstream ids
+# are in task_instances.upstream too, which is what planning reads; this table gives each
+# its type and finds a task instance's downstreams elsewhere. RemoveTaskInstanceDependencies
+# deletes rows (and the ids) of a waiting task instance.
+task_instance_dependencies = sa.Table(
+    "task_instance_dependencies",
+    metadata,
+    sa.Column("task_instance_id", sa.BigInteger(), primary_key=True),
+    sa.Column("upstream_id", sa.BigInteger(), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),  # the FlowSpec dependency type
+    sa.Index(None, "upstream_id"),
 )

@@ -34,6 +34,11 @@ def _spec(ctx: Context, p: Params, project_id: int) -> tuple[str, flowspec.Workf
     return text, flowspec.parse(text, tz, default_owner=ctx.access_key_id)
 
 
+def _readable(ctx: Context) -> frozenset[int] | None:
+    """The workspaces whose outputs a spec may depend on: those the caller may read."""
+    return None if ctx.caller is None else ctx.caller.readable
+
+
 def _definition_id(p: Params) -> int:
     """Definition ids are strings on the wire (numeric in dwsched)."""
     return to_int("Id", p.required_text("Id", max_length=32).strip(), 1, 2**63 - 1)
@@ -44,7 +49,7 @@ def create_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     text, spec = _spec(ctx, p, project_id)
     with ctx.store.write() as tx:
         definition, _ = tx.definitions.create(
-            project_id, text, spec, ctx.access_key_id, ctx.now_ms, nodes=False
+            project_id, text, spec, ctx.access_key_id, ctx.now_ms, False, _readable(ctx)
         )
     return {"Id": str(definition.id)}
 
@@ -57,7 +62,7 @@ def import_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     if not dry_run:
         with ctx.store.write() as tx:
             definition, _ = tx.definitions.create_or_replace(
-                project_id, text, spec, ctx.access_key_id, ctx.now_ms
+                project_id, text, spec, ctx.access_key_id, ctx.now_ms, _readable(ctx)
             )
         response = str(definition.id)
     return {
@@ -161,6 +166,7 @@ def get_workflow(ctx: Context, p: Params) -> dict[str, Any]:
     env = p.choice("EnvType", EnvType) or EnvType.PROD
     with ctx.store.read() as tx:
         found = tx.workflows.get(workflow_id)
+        links = tx.workflows.dependencies(workflow_id)
     if found.env_type is not env:
         raise WorkflowNotFound(workflow_id)
-    return {"Workflow": wire.workflow(found, with_tasks=True)}
+    return {"Workflow": wire.workflow(found, True, links)}
