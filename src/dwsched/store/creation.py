@@ -134,6 +134,7 @@ def create_instances(
             trigger_type=TriggerType.MANUAL.value,
             run_now=policy is not None and policy.immediately,
             user=user,
+            cross_cycle=not request.descending,
         )
         for p in planned
     ]

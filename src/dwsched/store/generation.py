@@ -17,13 +17,13 @@ import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.execution import Recurrence
-from dwsched.domain.flowspec import DependencyType, TriggerType, WorkflowKind
+from dwsched.domain.flowspec import TriggerType, WorkflowKind
 from dwsched.domain.generation import ScheduledWorkflow
 from dwsched.domain.models import EnvType, InstanceType, Status
 from dwsched.domain.parameters import format_assignments
-from dwsched.domain.schedule import Cycle
+from dwsched.domain.schedule import Cycle, Trigger
 from dwsched.domain.workflows import DeployedWorkflow
-from dwsched.store import definitions, instances
+from dwsched.store import definitions, dependencies, instances
 from dwsched.store.bulk import RowBuilder
 from dwsched.store.ids import allocate_ids, next_counter
 from dwsched.store.schema import (
@@ -34,6 +34,7 @@ from dwsched.store.schema import (
 )
 
 _encode = msgspec.json.Encoder().encode
+_ids = msgspec.json.Decoder(list[int]).decode
 
 
 def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
@@ -139,6 +140,7 @@ class NewInstance:
     trigger_type: str = TriggerType.SCHEDULER.value
     run_now: bool = False  # tasks do not wait for the cycle's time (RunPolicy.Immediately)
     user: str = ""
+    cross_cycle: bool = True  # wait for previous cycles (a backfill run newest first: no)
 
 
 def insert_instances(
@@ -184,14 +186,42 @@ def insert_instances(
     count = sum(len(new.workflow.tasks) for new in todo)
     task_ids = iter(allocate_ids(conn, ti, count))
     rows: list[dict[str, Any]] = []
+    made: list[dependencies.Batch] = []
     for n, new in enumerate(todo):
         key = (new.workflow.project_id, new.env_type.value, day_key(new.cycle.biz_day))
         own = [next(task_ids) for _ in new.workflow.tasks]
         unified_id = instance_ids[n] if new.group is None else unified[new.group]
         rows += _task_rows(new, instance_ids[n], unified_id, own, partition[key], now_ms)
+        made.append(_batch(new, own))
+    edges = dependencies.resolve(conn, made)
+    if edges:
+        elsewhere: dict[int, list[int]] = {}
+        for e in edges:
+            elsewhere.setdefault(e.task_instance_id, []).append(e.upstream_id)
+        for row in rows:
+            if row["id"] in elsewhere:
+                ups = [*_ids(row["upstream"]), *sorted(elsewhere[row["id"]])]
+                row["upstream"] = _encode(ups).decode()
     if rows:
         conn.execute(sa.insert(ti), rows)
+    dependencies.insert(conn, edges)
     return instance_ids, [first_task_id + n for n in range(len(todo))]
+
+
+def _batch(new: NewInstance, task_instance_ids: Sequence[int]) -> dependencies.Batch:
+    """What store.dependencies needs of an instance being made."""
+    t = new.workflow.spec.trigger
+    return dependencies.Batch(
+        workflow_id=new.workflow.id,
+        trigger=None if t.cron is None else Trigger(t.cron, t.timezone, t.start_ms, t.end_ms),
+        trigger_time=new.cycle.trigger_time,
+        run_date=new.cycle.run_date,
+        kind=new.kind,
+        chosen=new.chosen,
+        task_instances={task.id: task_instance_ids[k] for k, task in enumerate(new.workflow.tasks)},
+        nodes={task.id: task.node for task in new.workflow.tasks},
+        cross_cycle=new.cross_cycle,
+    )
 
 
 def _made_cycles(
@@ -252,11 +282,7 @@ def _task_rows(
                 priority=node.priority if new.priority is None else new.priority,
                 resource_group=new.resource_group or node.resource_group,
             )
-        upstream = [
-            ids[u.node_id]
-            for u in node.upstream
-            if u.node_id in ids and u.type is DependencyType.NORMAL
-        ]
+        upstream = [ids[u.node_id] for u in node.upstream if u.node_id in ids and u.same_cycle]
         rows.append(
             {
                 "id": task_ids[k],

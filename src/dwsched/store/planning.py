@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, plan
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED_VALUES, Cause
-from dwsched.store import transitions
+from dwsched.store import dependencies, transitions
 from dwsched.store.dialect import lock_row
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
@@ -49,8 +49,10 @@ def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[Task
 
 
 def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
-    """The workflow instances the planner may move: with a task NotRun or WaitTime, in an
-    instance not finished (one whose remaining tasks all wait below a failure is Failure,
+    """The workflow instances the planner may move: with a task NotRun or WaitTime that
+    waits for nothing unfinished outside its instance (a wait across workflows or cycles
+    can last a day: such instances must not crowd out the others), in an instance not
+    finished (one whose remaining tasks all wait below a failure is Failure,
     so it is left out: it can never move), not held by its operation. Oldest trigger time
     first, at most `limit` instances, in ascending id order (the order of locking)."""
     ids = [
@@ -61,6 +63,7 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
             .where(
                 ti.c.status.in_(_MOVABLE),
                 ti.c.suspended.is_(False),
+                ~dependencies.blocked_elsewhere(),
                 wi.c.status.not_in(FINISHED_VALUES),
                 ~sa.exists().where(
                     oi.c.workflow_instance_id == ti.c.workflow_instance_id,
@@ -97,11 +100,22 @@ def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, li
         )
     have = {int(r.id) for r in rows}
     ups = sorted({u for r in rows for u in _ids(r.upstream)} - have)
+    above: list[Any] = []
     for start in range(0, len(ups), 500):
-        rows += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(ups[start : start + 500])))
+        above += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(ups[start : start + 500])))
     found: dict[int, list[TaskState]] = {i: [] for i in wanted}
-    for r in sorted(rows, key=lambda r: (r.workflow_instance_id, r.position)):
-        found[r.workflow_instance_id].append(_state(r))
+    # An upstream of another workflow instance (store.dependencies) goes with each instance
+    # that waits for it, ahead of that instance's own tasks.
+    elsewhere: dict[int, set[int]] = {}
+    for r in rows:
+        for u in _ids(r.upstream):
+            elsewhere.setdefault(u, set()).add(int(r.workflow_instance_id))
+    for r in [*rows, *above]:
+        for instance_id in sorted(elsewhere.get(int(r.id), set()) - {int(r.workflow_instance_id)}):
+            found[instance_id].append(_state(r))
+    for r in sorted([*rows, *above], key=lambda r: (r.workflow_instance_id, r.position)):
+        if r.workflow_instance_id in found:
+            found[r.workflow_instance_id].append(_state(r))
     return found
 
 

@@ -34,6 +34,7 @@ from dwsched.domain.errors import (
     DwschedError,
     InstancesExist,
     InstancesMoved,
+    InvalidArgument,
     NotFound,
     StoreUnavailable,
 )
@@ -66,6 +67,7 @@ from dwsched.store import (
     claims,
     creation,
     definitions,
+    dependencies,
     generation,
     instances,
     keys,
@@ -74,6 +76,7 @@ from dwsched.store import (
     projects,
     release,
     resource_groups,
+    task_instances,
     transitions,
     workflows,
 )
@@ -310,13 +313,7 @@ class Store:
             found = planning.unfinished_instances(conn, limit)
         if not any(execution.plan(states, now_ms) for states in found.values()):
             return 0
-        with self._writing() as conn:
-            ids = planning.unfinished_instance_ids(conn, limit)
-            planning.lock_instances(conn, ids)
-            made = planning.plan_instances(conn, ids, now_ms)
-            for instance_id, started in sorted(transitions.earliest_starts(made).items()):
-                transitions.derive(conn, instance_id, now_ms, Cause.PLAN, started)
-        return len(made)
+        return self._plan_ids(None, now_ms, limit)
 
     def claim_tasks(
         self,
@@ -362,7 +359,27 @@ class Store:
                     raise _TakenOver
         except _TakenOver:
             return False
+        if status is Status.SUCCESS and retry_at is None:
+            # Its downstreams in other workflow instances (other workflows, later cycles)
+            # are planned now too, after this commit: their locks are taken in id order in a
+            # transaction of their own, never while holding this instance's.
+            with self._reading() as conn:
+                waiting = dependencies.waiting_downstream(conn, [claimed.id])
+            if waiting:
+                self._plan_ids(waiting, now_ms)
         return True
+
+    def _plan_ids(self, ids: Sequence[int] | None, now_ms: int, limit: int = 500) -> int:
+        """Plan these workflow instances (None: the planner's unfinished_instance_ids),
+        locked in id order, and derive their status; how many task instances moved."""
+        with self._writing() as conn:
+            if ids is None:
+                ids = planning.unfinished_instance_ids(conn, limit)
+            planning.lock_instances(conn, ids)
+            made = planning.plan_instances(conn, ids, now_ms)
+            for instance_id, started in sorted(transitions.earliest_starts(made).items()):
+                transitions.derive(conn, instance_id, now_ms, Cause.PLAN, started)
+        return len(made)
 
     def _sweep_events(self, now_ms: int) -> None:
         """Sweep the status events past their retention (`Tx.events.sweep`), at most every
@@ -555,6 +572,48 @@ class Store:
                 failure_message="; ".join(failed),
             )
             return creation.operation_by_id(conn, operation_id, RERUN_KIND)
+
+    def remove_dependencies(
+        self,
+        task_instance_id: int,
+        upstream_ids: Sequence[int],
+        user: str,
+        comment: str,
+        now_ms: int,
+    ) -> list[int]:
+        """RemoveTaskInstanceDependencies: the task instance (NotRun or WaitTime) stops
+        waiting for these upstreams (of its workflow instance or others); logged as an
+        operation, then its instance is planned. InvalidArgument, changing nothing, for a
+        task that no longer waits or an id that is not one of its upstreams."""
+        with self._writing() as conn:
+            found = task_instances.task_instance_by_id(conn, task_instance_id)
+            planning.lock_instance(conn, found.workflow_instance_id)
+            found = task_instances.task_instance_by_id(conn, task_instance_id)
+            if found.status not in (Status.NOT_RUN.value, Status.WAIT_TIME.value):
+                raise InvalidArgument(
+                    "Id",
+                    f"The task instance {task_instance_id} is {found.status}: only one that "
+                    "waits (NotRun or WaitTime) can have its dependencies removed.",
+                )
+            strangers = sorted(set(upstream_ids) - set(found.upstream))
+            if strangers:
+                shown = ", ".join(str(i) for i in found.upstream[:20]) or "none"
+                raise InvalidArgument(
+                    "UpstreamTaskInstanceIds",
+                    f"The parameter UpstreamTaskInstanceIds names {strangers[0]}, which is not "
+                    f"an upstream of the task instance {task_instance_id} (its upstreams: "
+                    f"{shown}).",
+                )
+            gone = dependencies.remove(conn, task_instance_id, upstream_ids)
+            listed = ", ".join(str(i) for i in gone)
+            note = f"RemoveTaskInstanceDependencies: no longer waits for {listed}"
+            operator_actions.log_operation(
+                conn, task_instance_id, user, note + (f" ({comment})" if comment else ""), now_ms
+            )
+            made = planning.plan_instance(conn, found.workflow_instance_id, now_ms)
+            started = transitions.earliest_starts(made).get(found.workflow_instance_id)
+            transitions.derive(conn, found.workflow_instance_id, now_ms, Cause.PLAN, started)
+        return gone
 
     def trigger_task(
         self, task_id: int, trigger_time: int, env: EnvType, user: str, now_ms: int

@@ -1,0 +1,351 @@
+"""Instance-level dependencies that leave a workflow instance: on another workflow's
+instance, or on a previous cycle (docs/dependencies.md).
+
+They are resolved when instances are made (`resolve`), by domain.dependencies from the
+deployed links (store.links) and both nodes' schedules, against the instances that exist:
+- Normal (scheduled) instances wait for Normal instances: those made in the same batch and
+  those made before (scheduled_cycles); an upstream cycle with no instance (before the
+  node's first instance, outside its validity window) is not waited for;
+- a backfill's (SupplementData) instances wait only for instances of the same backfill;
+- other runs (manual runs, smoke tests, triggered runs) wait for nothing outside themselves.
+The upstream ids join task_instances.upstream (what planning reads); each edge is a row of
+task_instance_dependencies with its type, which finds downstreams and is what
+RemoveTaskInstanceDependencies removes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from dwsched.domain import dependencies
+from dwsched.domain.flowspec import DependencyType
+from dwsched.domain.models import InstanceType, Status
+from dwsched.domain.schedule import Trigger
+from dwsched.store.schema import (
+    scheduled_cycles,
+    task_instance_dependencies as tid,
+    task_instances as ti,
+    task_links,
+    workflows,
+)
+
+CHUNK = 500
+_SELF = DependencyType.CROSS_CYCLE_SELF
+_CHILDREN = DependencyType.CROSS_CYCLE_CHILDREN
+_ids = msgspec.json.Decoder(list[int]).decode
+_encode = msgspec.json.Encoder().encode
+# Instance types whose instances wait outside themselves, and for what kind of instance.
+LINKED = (InstanceType.NORMAL, InstanceType.SUPPLEMENT_DATA)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    task_instance_id: int
+    upstream_id: int
+    type: DependencyType
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Instances being made: for each, its workflow id, cycle (trigger time, run date), kind,
+    the tasks that run in it (None: all) and its task instance ids by deployed task id."""
+
+    workflow_id: int
+    trigger: Trigger | None
+    trigger_time: int
+    run_date: date
+    kind: InstanceType
+    chosen: frozenset[int] | None
+    task_instances: Mapping[int, int]
+    nodes: Mapping[int, Any]  # deployed task id -> NodeSpec
+    cross_cycle: bool = True  # a backfill run newest first links no previous cycle
+
+
+def resolve(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
+    """The edges of the batch's task instances to instances outside their own."""
+    wanted = [
+        (b, task_id)
+        for b in batch
+        if b.kind in LINKED and b.trigger is not None
+        for task_id, node in b.nodes.items()
+        if (b.chosen is None or task_id in b.chosen)
+        and any(u.external or not u.same_cycle for u in node.upstream)
+    ]
+    if not wanted:
+        return []
+    pairs = _pairs(conn, {task_id for _, task_id in wanted})
+    up_workflows = {w for rows in pairs.values() for _, _, w, _ in rows}
+    triggers = _triggers(conn, up_workflows)
+    for b in batch:
+        triggers.setdefault(b.workflow_id, b.trigger)
+    selfish = _self_dependent(conn, {t for rows in pairs.values() for _, t, _, _ in rows})
+    days: dict[tuple[int, date, bool], dependencies.NodeDays | None] = {}
+    resolved: dict[tuple[Any, ...], list[tuple[int, ...]]] = {}
+
+    def node_days(
+        workflow_id: int, run_date: date, self_dependent: bool
+    ) -> dependencies.NodeDays | None:
+        key = (workflow_id, run_date, self_dependent)
+        if key not in days:
+            trigger = triggers.get(workflow_id)
+            days[key] = (
+                None
+                if trigger is None
+                else dependencies.node_days(trigger, run_date, self_dependent)
+            )
+        return days[key]
+
+    wants: list[_Want] = []
+    for b, task_id in wanted:
+        down_self = any(u.type is _SELF for u in b.nodes[task_id].upstream)
+        down = node_days(b.workflow_id, b.run_date, down_self)
+        index = None if down is None else _index(down.current, b.trigger_time)
+        if down is None or index is None:
+            continue
+        for kind, up_task, up_workflow, _ in pairs.get(task_id, ()):
+            if kind is not DependencyType.NORMAL and not b.cross_cycle:
+                continue
+            up_self = down_self if kind is _SELF else up_task in selfish
+            up = down if kind is _SELF else node_days(up_workflow, b.run_date, up_self)
+            if up is None:
+                continue
+            key = (kind, b.workflow_id, down_self, up_workflow, up_self, b.run_date)
+            if key not in resolved:
+                resolved[key] = dependencies.upstream_slots(kind, down, up)
+            down_id = b.task_instances[task_id]
+            for at in resolved[key][index]:
+                wants.append(_Want(b.kind, down_id, kind, up_task, up_workflow, at))
+    found = _instances(conn, batch, wants)
+    edges: dict[tuple[int, int], Edge] = {}
+    for w in wants:
+        up_id = found.get((w.instance_kind, w.up_task, w.at))
+        if up_id is not None and up_id != w.down_id:
+            edges.setdefault((w.down_id, up_id), Edge(w.down_id, up_id, w.type))
+    return list(edges.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Want:
+    """A task instance waits for the instance of `up_task` (of `up_workflow`) at `at`."""
+
+    instance_kind: InstanceType
+    down_id: int
+    type: DependencyType
+    up_task: int
+    up_workflow: int
+    at: int
+
+
+def _index(slots: Sequence[dependencies.Slot], trigger_time: int) -> int | None:
+    for n, slot in enumerate(slots):
+        if slot.trigger_time == trigger_time:
+            return n
+    return None
+
+
+def _pairs(
+    conn: sa.Connection, task_ids: Iterable[int]
+) -> dict[int, list[tuple[DependencyType, int, int, str]]]:
+    """For each task, its (type, upstream task, upstream workflow, output) that leave its
+    workflow instance: links to other workflows, cross-cycle links, and for
+    CrossCycleDependsOnChildren one pair per first-level child."""
+    k = task_links.c
+    ids = sorted(task_ids)
+    found: dict[int, list[tuple[DependencyType, int, int, str]]] = {}
+    parents: list[int] = []
+    for start in range(0, len(ids), CHUNK):
+        rows = conn.execute(sa.select(task_links).where(k.task_id.in_(ids[start : start + CHUNK])))
+        for r in rows:
+            kind = DependencyType(r.type)
+            if kind is _CHILDREN:
+                parents.append(int(r.task_id))
+            elif kind is not DependencyType.NORMAL or r.upstream_workflow_id != r.workflow_id:
+                found.setdefault(int(r.task_id), []).append(
+                    (kind, int(r.upstream_task_id), int(r.upstream_workflow_id), r.output)
+                )
+    for start in range(0, len(parents), CHUNK):
+        rows = conn.execute(
+            sa.select(k.task_id, k.workflow_id, k.upstream_task_id).where(
+                k.upstream_task_id.in_(parents[start : start + CHUNK]),
+                k.type == DependencyType.NORMAL.value,
+            )
+        )
+        for child, child_workflow, parent in rows:
+            found.setdefault(int(parent), []).append(
+                (_CHILDREN, int(child), int(child_workflow), "")
+            )
+    return found
+
+
+def _triggers(conn: sa.Connection, ids: Iterable[int]) -> dict[int, Trigger | None]:
+    w = workflows.c
+    wanted = sorted(set(ids))
+    found: dict[int, Trigger | None] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = conn.execute(
+            sa.select(w.id, w.cron, w.timezone, w.start_ms, w.end_ms).where(
+                w.id.in_(wanted[start : start + CHUNK])
+            )
+        )
+        for r in rows:
+            found[int(r.id)] = (
+                None if not r.cron else Trigger(r.cron, r.timezone, r.start_ms, r.end_ms)
+            )
+    return found
+
+
+def _self_dependent(conn: sa.Connection, task_ids: Iterable[int]) -> set[int]:
+    k = task_links.c
+    wanted = sorted(set(task_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), CHUNK):
+        found.update(
+            int(t)
+            for t in conn.execute(
+                sa.select(k.task_id).where(
+                    k.task_id.in_(wanted[start : start + CHUNK]),
+                    k.upstream_task_id == k.task_id,
+                    k.type == _SELF.value,
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _instances(
+    conn: sa.Connection, batch: Sequence[Batch], wants: Sequence[_Want]
+) -> dict[tuple[InstanceType, int, int], int]:
+    """(instance kind, upstream task, trigger time) -> its task instance id, among the
+    batch's instances and (for Normal ones) those made before."""
+    found: dict[tuple[InstanceType, int, int], int] = {}
+    for b in batch:
+        for task_id, task_instance_id in b.task_instances.items():
+            found[(b.kind, task_id, b.trigger_time)] = task_instance_id
+    missing: dict[int, set[int]] = {}  # upstream workflow -> trigger times
+    up_tasks_of: dict[int, set[int]] = {}
+    for w in wants:
+        if (
+            w.instance_kind is InstanceType.NORMAL
+            and (w.instance_kind, w.up_task, w.at) not in found
+        ):
+            missing.setdefault(w.up_workflow, set()).add(w.at)
+            up_tasks_of.setdefault(w.up_workflow, set()).add(w.up_task)
+    if not missing:
+        return found
+    sc = scheduled_cycles.c
+    instance_of: dict[tuple[int, int], int] = {}
+    for workflow_id, times in missing.items():
+        ordered = sorted(times)
+        for start in range(0, len(ordered), CHUNK):
+            rows = conn.execute(
+                sa.select(sc.trigger_time, sc.workflow_instance_id).where(
+                    sc.workflow_id == workflow_id,
+                    sc.trigger_time.in_(ordered[start : start + CHUNK]),
+                )
+            )
+            for at, instance_id in rows:
+                instance_of[(workflow_id, int(at))] = int(instance_id)
+    instance_ids = sorted(set(instance_of.values()))
+    up_tasks = sorted({t for tasks in up_tasks_of.values() for t in tasks})
+    time_of = {i: at for (_, at), i in instance_of.items()}
+    for start in range(0, len(instance_ids), CHUNK):
+        rows = conn.execute(
+            sa.select(ti.c.id, ti.c.workflow_instance_id, ti.c.task_id).where(
+                ti.c.workflow_instance_id.in_(instance_ids[start : start + CHUNK]),
+                ti.c.task_id.in_(up_tasks),
+            )
+        )
+        for r in rows:
+            task_instance_id, instance_id, task_id = r.id, r.workflow_instance_id, r.task_id
+            found[(InstanceType.NORMAL, int(task_id), time_of[int(instance_id)])] = int(
+                task_instance_id
+            )
+    return found
+
+
+def insert(conn: sa.Connection, edges: Sequence[Edge]) -> None:
+    if edges:
+        conn.execute(
+            sa.insert(tid),
+            [
+                {
+                    "task_instance_id": e.task_instance_id,
+                    "upstream_id": e.upstream_id,
+                    "type": e.type.value,
+                }
+                for e in edges
+            ],
+        )
+
+
+# Reading and removing edges
+
+
+def types_of(conn: sa.Connection, task_instance_id: int, upstream: bool) -> dict[int, str]:
+    """The task instance's edges outside its workflow instance: upstream id (or downstream
+    id) -> FlowSpec dependency type."""
+    d = tid.c
+    if upstream:
+        rows = conn.execute(
+            sa.select(d.upstream_id, d.type).where(d.task_instance_id == task_instance_id)
+        )
+    else:
+        rows = conn.execute(
+            sa.select(d.task_instance_id, d.type).where(d.upstream_id == task_instance_id)
+        )
+    return {int(i): str(t) for i, t in rows}
+
+
+def waiting_downstream(conn: sa.Connection, task_instance_ids: Sequence[int]) -> list[int]:
+    """The workflow instances with a task NotRun that waits for one of these (in another
+    workflow instance), ascending."""
+    d = tid.c
+    rows = conn.execute(
+        sa.select(ti.c.workflow_instance_id)
+        .join(tid, d.task_instance_id == ti.c.id)
+        .where(d.upstream_id.in_(list(task_instance_ids)), ti.c.status == Status.NOT_RUN.value)
+        .distinct()
+    )
+    return sorted(int(i) for i in rows.scalars())
+
+
+def blocked_elsewhere() -> sa.ColumnElement[bool]:
+    """True for a task instance that waits for an unfinished-or-failed instance outside its
+    own (planning leaves it alone until that one succeeds)."""
+    up = ti.alias("elsewhere")
+    d = tid.c
+    return (
+        sa.exists()
+        .where(
+            d.task_instance_id == ti.c.id,
+            up.c.id == d.upstream_id,
+            up.c.status != Status.SUCCESS.value,
+        )
+        .correlate(ti)
+    )
+
+
+def remove(conn: sa.Connection, task_instance_id: int, upstream_ids: Sequence[int]) -> list[int]:
+    """Drop these upstreams of the task instance (its own workflow instance's or others');
+    the ids it no longer waits for."""
+    text = conn.execute(sa.select(ti.c.upstream).where(ti.c.id == task_instance_id)).scalar()
+    have = _ids(text or "[]")
+    gone = [u for u in have if u in set(upstream_ids)]
+    if not gone:
+        return []
+    kept = [u for u in have if u not in set(gone)]
+    conn.execute(
+        sa.update(ti).where(ti.c.id == task_instance_id).values(upstream=_encode(kept).decode())
+    )
+    conn.execute(
+        sa.delete(tid).where(
+            tid.c.task_instance_id == task_instance_id, tid.c.upstream_id.in_(gone)
+        )
+    )
+    return gone
