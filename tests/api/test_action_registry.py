@@ -61,6 +61,7 @@ EXPECTED: list[tuple[str, str, bool, Kind, Where, bool, str, bool]] = [
     ("RerunWorkflowInstances", "operations.rerun_workflow_instances", False, OP, W.PROJECT_ID, True, WRITE, True),  # noqa: E501
     ("GetRerunWorkflowInstancesResult", "operations.get_rerun_workflow_instances_result", True, R, W.OPERATION, False, READ, True),  # noqa: E501
     ("TriggerSchedulerTaskInstance", "operations.trigger_scheduler_task_instance", False, OP, W.TASK, True, WRITE, False),  # noqa: E501
+    ("RemoveTaskInstanceDependencies", "operations.remove_task_instance_dependencies", False, OP, W.TASK_INSTANCE, True, WRITE, True),  # noqa: E501
     ("ListTaskInstanceOperationLogs", "operations.list_task_instance_operation_logs", True, R, W.TASK_INSTANCE, False, READ, True),  # noqa: E501
     ("RerunTaskInstances", "operations._task_action.<locals>.handle(op=Rerun)", False, OP, W.TASK_INSTANCES, True, WRITE, True),  # noqa: E501
     ("StopTaskInstances", "operations._task_action.<locals>.handle(op=Stop)", False, OP, W.TASK_INSTANCES, True, WRITE, True),  # noqa: E501
@@ -109,7 +110,7 @@ def declared(name: str) -> tuple[str, str, bool, Kind, Where, bool, str, bool]:
 
 
 def test_every_action_keeps_its_declaration() -> None:
-    assert len(NAMES) == len(set(NAMES)) == 41
+    assert len(NAMES) == len(set(NAMES)) == 42
     for row in EXPECTED:
         assert declared(row[0]) == row
 

@@ -136,6 +136,8 @@ ACTIONS: Mapping[str, ActionSpec] = _by_name([
           console=True),
     write("TriggerSchedulerTaskInstance", operations.trigger_scheduler_task_instance, OP,
           W.TASK),
+    write("RemoveTaskInstanceDependencies", operations.remove_task_instance_dependencies, OP,
+          W.TASK_INSTANCE, console=True),
     # Workflows
     write("CreateWorkflowDefinition", workflows.create_workflow_definition, D, W.PROJECT_ID),
     write("ImportWorkflowDefinition", workflows.import_workflow_definition, D, W.PROJECT_ID),

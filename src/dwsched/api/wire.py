@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dwsched.domain.calendar import day_start_ms
+from dwsched.domain.flowspec import DependencyType
 from dwsched.domain.models import Project, WorkflowDefinition, WorkflowInstance
 from dwsched.domain.parameters import format_assignments
 from dwsched.domain.task_instances import TaskInstance
@@ -88,8 +90,13 @@ def workflow_definition_item(d: WorkflowDefinition) -> dict[str, Any]:
     }
 
 
-def workflow(w: DeployedWorkflow, with_tasks: bool = False) -> dict[str, Any]:
-    """The ListWorkflows item; GetWorkflow adds Tasks, Dependencies and Outputs."""
+def workflow(
+    w: DeployedWorkflow,
+    with_tasks: bool = False,
+    dependencies: Sequence[tuple[str, str, int]] = (),
+) -> dict[str, Any]:
+    """The ListWorkflows item; GetWorkflow adds Tasks, Dependencies (on other workflows'
+    nodes: type, output, upstream task) and Outputs."""
     s = w.spec
     found: dict[str, Any] = {
         "Id": w.id,
@@ -117,9 +124,12 @@ def workflow(w: DeployedWorkflow, with_tasks: bool = False) -> dict[str, Any]:
         return found
     task_ids = {t.node.id: t.id for t in w.tasks}
     found["Tasks"] = [_task(w, t, task_ids) for t in w.tasks]
-    # The workflow's own dependencies on other workflows: dwsched has none yet (the edges
-    # between its tasks are each task's `UpstreamTaskIds`, a dwsched extension).
-    found["Dependencies"] = []
+    # The workflow's dependencies on other workflows; the same-cycle edges between its own
+    # tasks are each task's `UpstreamTaskIds` (a dwsched extension).
+    found["Dependencies"] = [
+        {"Type": kind, "UpstreamOutput": output, "UpstreamTaskId": task_id}
+        for kind, output, task_id in dependencies
+    ]
     found["Outputs"] = {"TaskOutputs": [{"Output": o} for o in s.outputs]}
     return found
 
@@ -127,7 +137,9 @@ def workflow(w: DeployedWorkflow, with_tasks: bool = False) -> dict[str, Any]:
 def _task(w: DeployedWorkflow, t: DeployedTask, task_ids: dict[str, int]) -> dict[str, Any]:
     n = t.node
     return {
-        "UpstreamTaskIds": [task_ids[u.node_id] for u in n.upstream if u.node_id in task_ids],
+        "UpstreamTaskIds": [
+            task_ids[u.node_id] for u in n.upstream if u.node_id in task_ids and u.same_cycle
+        ],
         "Id": t.id,
         "Name": n.name,
         "Type": n.command,
@@ -226,18 +238,23 @@ def task_instance_detail(t: TaskInstance, tz: str) -> dict[str, Any]:
 
 
 def task_instance_neighbours(
-    number: int, size: int, total: int, upstream: bool, items: list[TaskInstance], tz: str
+    number: int,
+    size: int,
+    total: int,
+    upstream: bool,
+    items: list[tuple[TaskInstance, DependencyType]],
+    tz: str,
 ) -> dict[str, Any]:
     """The PagingInfo of ListUpstreamTaskInstances / ListDownstreamTaskInstances: each
-    neighbour with its DependencyType, and the deprecated flat list with StepType.
-    dwsched's dependencies inside a workflow instance are all Normal (same cycle)."""
+    neighbour with its DependencyType (Normal: the same cycle, of this workflow or another;
+    CrossCycle: a previous cycle), and the deprecated flat list with StepType."""
     name = "UpstreamTaskInstances" if upstream else "DownstreamTaskInstances"
     linked = [
         {
-            "DependencyType": "Normal",
+            "DependencyType": _step(kind),
             "TaskInstance": {**_task_instance_fields(t, tz), "EnvType": t.env_type.value},
         }
-        for t in items
+        for t, kind in items
     ]
     found = paging(number, size, total, name, linked)
     found["TaskInstances"] = [
@@ -245,8 +262,12 @@ def task_instance_neighbours(
             **_task_instance_fields(t, tz),
             "EnvType": t.env_type.value,
             "ProjectEnv": t.env_type.value,
-            "StepType": "Normal",
+            "StepType": _step(kind),
         }
-        for t in items
+        for t, kind in items
     ]
     return found
+
+
+def _step(kind: DependencyType) -> str:
+    return "Normal" if kind is DependencyType.NORMAL else "CrossCycle"

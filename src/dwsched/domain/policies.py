@@ -577,6 +577,7 @@ _OPERATIONS = [
     "dataworks:SuspendTaskInstances",
     "dataworks:ResumeTaskInstances",
     "dataworks:TriggerSchedulerTaskInstance",
+    "dataworks:RemoveTaskInstanceDependencies",
 ]
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.errors import NotFound, TaskInstanceNotFound
-from dwsched.domain.flowspec import NodeSpec
+from dwsched.domain.flowspec import DependencyType, NodeSpec
 from dwsched.domain.models import EnvType, InstanceType
 from dwsched.domain.queries import SortField, SortKey
 from dwsched.domain.task_instances import (
@@ -26,6 +26,7 @@ from dwsched.domain.task_instances import (
     TaskInstanceQuery,
     TimeRange,
 )
+from dwsched.store import dependencies
 from dwsched.store.attempts import attempt_log
 from dwsched.store.projects import project_timezone
 from dwsched.store.schema import partitions, task_attempts, task_instances as ti, workflows
@@ -282,13 +283,35 @@ class TaskInstances:
         return log
 
     def neighbours(
-        self, task_instance_id: int, upstream: bool, offset: int, limit: int
-    ) -> tuple[str, int, list[TaskInstance]]:
+        self,
+        task_instance_id: int,
+        upstream: bool,
+        offset: int,
+        limit: int,
+        readable: frozenset[int] | None = None,
+    ) -> tuple[str, int, list[tuple[TaskInstance, DependencyType]]]:
         """The project's time zone, how many direct upstreams (or downstreams) the task
-        instance has in its workflow instance, and those from `offset`, by id ascending."""
+        instance has, in its workflow instance and outside it (other workflows, other
+        cycles: store.dependencies), and those from `offset` by id ascending, each with its
+        dependency type. Those of workspaces not in `readable` (None: all) are left out."""
         found = task_instance_by_id(self.conn, task_instance_id)
         tz = project_timezone(self.conn, found.project_id)
-        ids = list(found.upstream) if upstream else downstream_ids(self.conn, found)
+        elsewhere = dependencies.types_of(self.conn, task_instance_id, upstream)
+        own = list(found.upstream) if upstream else downstream_ids(self.conn, found)
+        ids = sorted({*own, *elsewhere})
+        if readable is not None and elsewhere:
+            hidden = _projects_of(self.conn, sorted(elsewhere))
+            ids = [i for i in ids if hidden.get(i, found.project_id) in readable]
         chosen = ids[offset : offset + limit]
         by_id = task_instances_by_ids(self.conn, chosen)
-        return tz, len(ids), [by_id[i] for i in chosen if i in by_id]
+        normal = DependencyType.NORMAL.value
+        return (
+            tz,
+            len(ids),
+            [(by_id[i], DependencyType(elsewhere.get(i, normal))) for i in chosen if i in by_id],
+        )
+
+
+def _projects_of(conn: sa.Connection, ids: Sequence[int]) -> dict[int, int]:
+    rows = conn.execute(sa.select(ti.c.id, ti.c.project_id).where(ti.c.id.in_(list(ids))))
+    return {int(i): int(p) for i, p in rows}

@@ -13,6 +13,7 @@ from dwsched.domain.flowspec import TriggerType
 from dwsched.domain.generation import ScheduledWorkflow
 from dwsched.domain.models import EnvType
 from dwsched.domain.workflows import DeployedWorkflow
+from dwsched.store import links
 from dwsched.store.definitions import workflow_by_id, workflows_page
 from dwsched.store.dialect import insert_on_conflict
 from dwsched.store.generation import scheduled_workflows
@@ -64,6 +65,11 @@ class Workflows:
     def get(self, workflow_id: int) -> DeployedWorkflow:
         """WorkflowNotFound when there is none."""
         return workflow_by_id(self.conn, workflow_id)
+
+    def dependencies(self, workflow_id: int) -> list[tuple[str, str, int]]:
+        """The workflow's dependencies on other workflows' nodes: (type, output named,
+        upstream task id), as deployed (store.links)."""
+        return links.external_of(self.conn, workflow_id)
 
     def scheduled(self) -> list[ScheduledWorkflow]:
         """The deployed cycle workflows with a cron (those the scheduler makes instances

@@ -493,6 +493,18 @@ def trigger_scheduler_task_instance(ctx: Context, p: Params) -> dict[str, Any]:
     return {"Success": True}
 
 
+def remove_task_instance_dependencies(ctx: Context, p: Params) -> dict[str, Any]:
+    """A waiting task instance stops waiting for the upstream instances named (of its own
+    workflow instance, of another workflow, of a previous cycle): an operator unblocks it."""
+    task_instance_id = p.required_integer("Id")
+    upstream = p.int_list("UpstreamTaskInstanceIds", MAX_IDS)
+    if not upstream:
+        raise MissingArgument("UpstreamTaskInstanceIds")
+    comment = p.text("Comment", max_length=1024) or ""
+    ctx.store.remove_dependencies(task_instance_id, upstream, ctx.user, comment, ctx.now_ms)
+    return {"Success": True}
+
+
 def list_task_instance_operation_logs(ctx: Context, p: Params) -> dict[str, Any]:
     task_instance_id = p.required_integer("Id")
     wanted = page(p.integer("PageNumber"), p.integer("PageSize"))

@@ -110,7 +110,11 @@ def _neighbours(ctx: Context, p: Params, upstream: bool) -> dict[str, Any]:
     wanted = _page(p)
     with ctx.store.read() as tx:
         tz, total, found = tx.task_instances.neighbours(
-            task_instance_id, upstream, wanted.offset, wanted.size
+            task_instance_id,
+            upstream,
+            wanted.offset,
+            wanted.size,
+            None if ctx.caller is None else ctx.caller.readable,
         )
     return {
         "PagingInfo": wire.task_instance_neighbours(
