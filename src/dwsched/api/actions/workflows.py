@@ -34,6 +34,10 @@ def _spec(ctx: Context, p: Params, project_id: int) -> tuple[str, flowspec.Workf
     return text, flowspec.parse(text, tz, default_owner=ctx.access_key_id)
 
 
+class _RolledBack(Exception):
+    """A dry run's deploy, undone."""
+
+
 def _readable(ctx: Context) -> frozenset[int] | None:
     """The workspaces whose outputs a spec may depend on: those the caller may read."""
     return None if ctx.caller is None else ctx.caller.readable
@@ -59,12 +63,16 @@ def import_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     dry_run = p.boolean("DryRun") is True
     text, spec = _spec(ctx, p, project_id)
     response = ""
-    if not dry_run:
+    try:
         with ctx.store.write() as tx:
             definition, _ = tx.definitions.create_or_replace(
                 project_id, text, spec, ctx.access_key_id, ctx.now_ms, _readable(ctx)
             )
+            if dry_run:  # every rule of a deploy checked (other workflows' outputs too)
+                raise _RolledBack
         response = str(definition.id)
+    except _RolledBack:
+        pass
     return {
         "AsyncJob": {
             "Id": uuid.uuid4().hex,
