@@ -24,6 +24,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain import dependencies
+from dwsched.domain.calendar import day_from_key
 from dwsched.domain.flowspec import DependencyType
 from dwsched.domain.models import InstanceType, Status
 from dwsched.domain.schedule import Trigger
@@ -349,3 +350,151 @@ def remove(conn: sa.Connection, task_instance_id: int, upstream_ids: Sequence[in
         )
     )
     return gone
+
+
+# The other direction: instances made after their downstreams
+
+
+def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
+    """The edges from task instances made BEFORE this batch, in other workflows and not
+    started yet (NotRun), to the batch's Normal instances they wait for: an upstream
+    workflow generated after its downstream (another zone's evening, a later transaction of
+    the same generation, a deploy with Immediately). Same-cycle and other-node links across
+    workflows; the others stay inside a workflow, whose days are made in order."""
+    made = [b for b in batch if b.kind is InstanceType.NORMAL and b.trigger is not None]
+    if not made:
+        return []
+    k = task_links.c
+    ids = sorted({b.workflow_id for b in made})
+    links: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        links += conn.execute(
+            sa.select(k.task_id, k.workflow_id, k.upstream_task_id, k.type).where(
+                k.upstream_workflow_id.in_(ids[start : start + CHUNK]),
+                k.workflow_id != k.upstream_workflow_id,
+                k.type.in_([DependencyType.NORMAL.value, DependencyType.CROSS_CYCLE_OTHER.value]),
+            )
+        )
+    if not links:
+        return []
+    new_at: dict[int, dict[date, set[int]]] = {}  # upstream task -> run date -> times made
+    trigger_of: dict[int, Trigger | None] = {}
+    for b in made:
+        trigger_of[b.workflow_id] = b.trigger
+        for task_id in b.task_instances:
+            new_at.setdefault(task_id, {}).setdefault(b.run_date, set()).add(b.trigger_time)
+    down_workflows = {int(r.workflow_id) for r in links}
+    triggers = _triggers(conn, down_workflows)
+    through = _generated_through(conn, down_workflows)
+    in_batch = {(b.workflow_id, b.run_date) for b in batch}
+    made_id = {(t, b.trigger_time): i for b in made for t, i in b.task_instances.items()}
+    selfish = _self_dependent(
+        conn, {int(r.task_id) for r in links} | {int(r.upstream_task_id) for r in links}
+    )
+    up_workflow_of = {t: b.workflow_id for b in made for t in b.task_instances}
+    wanted: dict[tuple[int, int], set[tuple[int, DependencyType, int]]] = {}
+    for r in links:
+        down_task, down_workflow, up_task = (
+            int(r.task_id),
+            int(r.workflow_id),
+            int(r.upstream_task_id),
+        )
+        kind = DependencyType(r.type)
+        down_trigger = triggers.get(down_workflow)
+        up_trigger = trigger_of.get(up_workflow_of.get(up_task, -1))
+        last = through.get(down_workflow)
+        if down_trigger is None or up_trigger is None or up_task not in new_at or last is None:
+            continue
+        for run_date, times in new_at[up_task].items():
+            days = [run_date] if kind is DependencyType.NORMAL else [run_date, run_date + _ONE_DAY]
+            for day in days:
+                if day > last or (down_workflow, day) in in_batch:
+                    continue  # not made yet (it will link itself), or made with this batch
+                down = dependencies.node_days(down_trigger, day, down_task in selfish)
+                up = dependencies.node_days(up_trigger, day, up_task in selfish)
+                picked = dependencies.upstream_slots(kind, down, up)
+                for slot, ats in zip(down.current, picked, strict=True):
+                    for at in ats:
+                        if at in times:
+                            wanted.setdefault((down_workflow, slot.trigger_time), set()).add(
+                                (down_task, kind, made_id[(up_task, at)])
+                            )
+    if not wanted:
+        return []
+    return _existing_edges(conn, wanted)
+
+
+_ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+
+
+def _generated_through(conn: sa.Connection, ids: Iterable[int]) -> dict[int, date]:
+    """The last run date each workflow has instances made for."""
+    w = workflows.c
+    wanted = sorted(set(ids))
+    found: dict[int, date] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = conn.execute(
+            sa.select(w.id, w.generated_through).where(w.id.in_(wanted[start : start + CHUNK]))
+        )
+        for r in rows:
+            if r.generated_through is not None:
+                found[int(r.id)] = day_from_key(int(r.generated_through))
+    return found
+
+
+def _existing_edges(
+    conn: sa.Connection, wanted: Mapping[tuple[int, int], set[tuple[int, DependencyType, int]]]
+) -> list[Edge]:
+    """The edges from the NotRun task instances of (workflow, TriggerTime) in `wanted`."""
+    sc = scheduled_cycles.c
+    workflow_ids = sorted({w for w, _ in wanted})
+    times = sorted({t for _, t in wanted})
+    edges: list[Edge] = []
+    for start in range(0, len(workflow_ids), CHUNK):
+        for at_start in range(0, len(times), CHUNK):
+            rows = conn.execute(
+                sa.select(sc.workflow_id, sc.trigger_time, ti.c.id, ti.c.task_id)
+                .join(ti, ti.c.workflow_instance_id == sc.workflow_instance_id)
+                .where(
+                    sc.workflow_id.in_(workflow_ids[start : start + CHUNK]),
+                    sc.trigger_time.in_(times[at_start : at_start + CHUNK]),
+                    ti.c.status == Status.NOT_RUN.value,
+                )
+            )
+            for r in rows:
+                for down_task, kind, up_id in wanted.get(
+                    (int(r.workflow_id), int(r.trigger_time)), ()
+                ):
+                    if int(r.task_id) == down_task:
+                        edges.append(Edge(int(r.id), up_id, kind))
+    return edges
+
+
+def attach(conn: sa.Connection, edges: Sequence[Edge]) -> list[Edge]:
+    """Add these edges to task instances that exist, those still NotRun (one that has moved
+    on is not held back after the fact); the edges added."""
+    by_task: dict[int, list[Edge]] = {}
+    for e in edges:
+        by_task.setdefault(e.task_instance_id, []).append(e)
+    added: list[Edge] = []
+    for task_instance_id in sorted(by_task):
+        text = conn.execute(
+            sa.select(ti.c.upstream).where(
+                ti.c.id == task_instance_id, ti.c.status == Status.NOT_RUN.value
+            )
+        ).scalar()
+        if text is None:
+            continue
+        have = _ids(text)
+        new = [e for e in by_task[task_instance_id] if e.upstream_id not in have]
+        if not new:
+            continue
+        done = conn.execute(
+            sa.update(ti)
+            .where(ti.c.id == task_instance_id, ti.c.status == Status.NOT_RUN.value)
+            .values(upstream=_encode([*have, *(e.upstream_id for e in new)]).decode())
+        )
+        if done.rowcount == 1:
+            added += new
+    insert(conn, added)
+    return added

@@ -205,6 +205,8 @@ def insert_instances(
     if rows:
         conn.execute(sa.insert(ti), rows)
     dependencies.insert(conn, edges)
+    # Instances made earlier that wait for these (their upstream was made after them).
+    dependencies.attach(conn, dependencies.resolve_later(conn, made))
     return instance_ids, [first_task_id + n for n in range(len(todo))]
 
 
