@@ -1,0 +1,171 @@
+"""Dependencies across workflows and cycles in the store (both databases): edges made in
+whichever order the workflows are generated, the first instance waiting for no previous
+cycle, the planner not crowded by instances that wait elsewhere, outputs of workspaces the
+deployer may not read, and the deployed links a migrated database starts with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dwsched.domain import flowspec
+from dwsched.domain.errors import InvalidArgument
+from dwsched.domain.generation import GenerationPlan
+from dwsched.domain.models import Status
+from dwsched.domain.schedule import Trigger, cycles_on
+from dwsched.domain.workflows import DeployedWorkflow
+from dwsched.store import Store
+from dwsched.store.schema import task_instance_dependencies as tid, task_instances as ti
+from tests.support.factories import project
+
+TZ = "Asia/Shanghai"
+RUN = date(2025, 4, 2)
+NOW = 1_700_000_000_000
+
+
+def node(node_id: str, outputs: Sequence[str] = (), inputs: Sequence[str] = ()) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "script": {"runtime": {"command": "VIRTUAL"}},
+        "outputs": {"nodeOutputs": [{"data": o} for o in outputs]},
+        "inputs": {"nodeOutputs": [{"data": i} for i in inputs]},
+    }
+
+
+def deploy(
+    store: Store,
+    project_id: int,
+    cron: str,
+    nodes: list[dict[str, Any]],
+    dependencies: Sequence[dict[str, Any]] = (),
+    readable: frozenset[int] | None = None,
+) -> DeployedWorkflow:
+    text = json.dumps(
+        {
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": f"w_{uuid.uuid4().hex[:8]}",
+                        "trigger": {"cron": cron, "timezone": TZ},
+                        "nodes": nodes,
+                        "dependencies": list(dependencies),
+                    }
+                ]
+            },
+        }
+    )
+    spec = flowspec.parse(text, TZ)
+    with store.write() as tx:
+        return tx.definitions.create(project_id, text, spec, "t", NOW, True, readable)[1]
+
+
+def plan(w: DeployedWorkflow, *days: date) -> GenerationPlan:
+    t = w.spec.trigger
+    assert t.cron is not None
+    trigger = Trigger(t.cron, t.timezone, t.start_ms, t.end_ms)
+    return GenerationPlan(w, [(d, cycles_on(trigger, d)) for d in days], None)
+
+
+def tasks_of(store: Store, w: DeployedWorkflow) -> list[Any]:
+    with store.read() as tx:
+        return list(
+            tx.conn.execute(
+                sa.select(ti.c.id, ti.c.upstream, ti.c.status, ti.c.trigger_time)
+                .where(ti.c.workflow_id == w.id)
+                .order_by(ti.c.trigger_time)
+            )
+        )
+
+
+def edges_of(store: Store, task_instance_id: int) -> dict[int, str]:
+    with store.read() as tx:
+        rows = tx.conn.execute(
+            sa.select(tid.c.upstream_id, tid.c.type).where(
+                tid.c.task_instance_id == task_instance_id
+            )
+        )
+        return {int(u): str(t) for u, t in rows}
+
+
+@pytest.mark.parametrize("order", ["upstream first", "downstream first", "together"])
+def test_edges_do_not_depend_on_the_order_workflows_are_generated(store: Store, order: str) -> None:
+    p = project(store)
+    out = f"ods.{uuid.uuid4().hex[:8]}"
+    hourly = deploy(store, p.id, "00 00 * * * ?", [node("h", outputs=[out])])
+    daily = deploy(store, p.id, "00 30 02 * * ?", [node("d", inputs=[out])])
+    up, down = plan(hourly, RUN), plan(daily, RUN)
+    batches = {
+        "upstream first": [[up], [down]],
+        "downstream first": [[down], [up]],
+        "together": [[down, up]],
+    }[order]
+    for batch in batches:
+        store.generate_many(batch, NOW)
+    (d,) = tasks_of(store, daily)
+    hours = tasks_of(store, hourly)
+    assert len(hours) == 24
+    assert sorted(json.loads(d.upstream)) == sorted(h.id for h in hours)
+    assert edges_of(store, d.id) == {h.id: "Normal" for h in hours}
+
+
+def test_the_first_instance_waits_for_no_previous_cycle_and_the_next_one_does(store: Store) -> None:
+    p = project(store)
+    w = deploy(
+        store,
+        p.id,
+        "00 00 03 * * ?",
+        [node("s")],
+        [{"nodeId": "s", "depends": [{"type": "CrossCycleDependsOnSelf"}]}],
+    )
+    store.generate_many([plan(w, RUN, RUN + timedelta(days=1))], NOW)
+    first, second = tasks_of(store, w)
+    assert json.loads(first.upstream) == [] and edges_of(store, first.id) == {}
+    assert json.loads(second.upstream) == [first.id]
+    assert edges_of(store, second.id) == {first.id: "CrossCycleDependsOnSelf"}
+
+
+def test_instances_waiting_elsewhere_do_not_crowd_out_the_planner(store: Store) -> None:
+    """Ten daily downstreams wait for an hourly upstream that has not run; with a planner
+    batch of 3 a later, ready instance still moves."""
+    p = project(store)
+    out = f"ods.{uuid.uuid4().hex[:8]}"
+    upstream = deploy(store, p.id, "00 00 23 * * ?", [node("u", outputs=[out])])
+    waiting = [deploy(store, p.id, "00 00 01 * * ?", [node("d", inputs=[out])]) for _ in range(10)]
+    ready = deploy(store, p.id, "00 00 05 * * ?", [node("r")])
+    store.generate_many([plan(w, RUN) for w in [upstream, *waiting, ready]], NOW)
+    late = tasks_of(store, ready)[0].trigger_time + 60_000
+    assert late < tasks_of(store, upstream)[0].trigger_time  # the upstream's time is ahead
+    assert store.plan(late, limit=3) == 2  # the upstream waits for its time, `ready` runs
+    assert tasks_of(store, upstream)[0].status == Status.WAIT_TIME.value
+    assert tasks_of(store, ready)[0].status == Status.WAIT_RESOURCE.value
+    assert {tasks_of(store, w)[0].status for w in waiting} == {Status.NOT_RUN.value}
+
+
+def test_an_output_of_a_workspace_the_deployer_may_not_read_is_unknown_to_it(store: Store) -> None:
+    mine, theirs = project(store), project(store)
+    out = f"ods.{uuid.uuid4().hex[:8]}"
+    deploy(store, theirs.id, "00 00 01 * * ?", [node("u", outputs=[out])])
+    with pytest.raises(InvalidArgument) as refused:
+        deploy(
+            store, mine.id, "00 00 02 * * ?", [node("d", inputs=[out])], (), frozenset({mine.id})
+        )
+    assert "nodes[0].inputs.nodeOutputs[0].data" in refused.value.message
+    assert f"no deployed node produces the output {out!r}" in refused.value.message
+    # Allowed to read it, the same spec deploys.
+    deploy(
+        store,
+        mine.id,
+        "00 00 02 * * ?",
+        [node("d", inputs=[out])],
+        (),
+        frozenset({mine.id, theirs.id}),
+    )
