@@ -7,6 +7,7 @@ upgrade; several processes opening a fresh database at once must all succeed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from dwsched.domain import flowspec
 from dwsched.store import Store
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from dwsched.store.schema import metadata
 from tests.support.databases import new_database_url
+from tests.support.factories import project
 
 
 @pytest.fixture
@@ -200,3 +203,67 @@ def test_keys_made_before_access_control_stay_administrators(engine: sa.Engine) 
         principal = tx.users.principal_of_key("LTAIold")
     assert principal is not None
     assert (principal.user.name, principal.policy_names) == ("admin", ("AdministratorAccess",))
+
+
+def test_deployed_outputs_and_links_are_filled_in_from_the_nodes(engine: sa.Engine) -> None:
+    """Revision 0009 derives the outputs and links of workflows deployed before it from their
+    nodes: down to 0008 and up again gives back what deployment recorded."""
+    upgrade(engine)
+    store = Store(engine)
+    p = project(store)
+    up = _deploy(store, p.id, [{**_node("u"), "outputs": {"nodeOutputs": [{"data": "m.up"}]}}])
+    _deploy(
+        store,
+        p.id,
+        [
+            {**_node("a"), "inputs": {"nodeOutputs": [{"data": "m.up"}]}},
+            {**_node("b"), "outputs": {"nodeOutputs": [{"data": "m.b"}]}},
+        ],
+        [
+            {"nodeId": "a", "depends": [{"nodeId": "b"}]},
+            {"nodeId": "b", "depends": [{"type": "CrossCycleDependsOnSelf"}]},
+        ],
+    )
+    assert up > 0
+
+    def recorded() -> tuple[list[Any], list[Any]]:
+        with engine.connect() as conn:
+            return (
+                sorted(conn.execute(sa.text("SELECT * FROM task_outputs")).all()),
+                sorted(conn.execute(sa.text("SELECT * FROM task_links")).all()),
+            )
+
+    before = recorded()
+    assert len(before[0]) == 2 and len(before[1]) == 3
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        command.downgrade(alembic_config(conn), "0008")
+        command.upgrade(alembic_config(conn), "head")
+    assert recorded() == before
+
+
+def _node(node_id: str) -> dict[str, Any]:
+    return {"id": node_id, "script": {"runtime": {"command": "VIRTUAL"}}}
+
+
+def _deploy(
+    store: Store, project_id: int, nodes: list[dict[str, Any]], deps: list[Any] | None = None
+) -> int:
+    text = json.dumps(
+        {
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": f"m{len(nodes)}{nodes[0]['id']}",
+                        "trigger": {"cron": "00 00 01 * * ?", "timezone": "UTC"},
+                        "nodes": nodes,
+                        "dependencies": deps or [],
+                    }
+                ]
+            },
+        }
+    )
+    with store.write() as tx:
+        return tx.definitions.create(
+            project_id, text, flowspec.parse(text, "UTC"), "t", 1, nodes=True
+        )[1].id

@@ -96,14 +96,19 @@ def _fill(conn: sa.Connection) -> None:
     links = {}
     for r in rows:
         for up in json.loads(r.spec).get("upstream", []):
-            upstream_id = by_node.get((r.workflow_id, up["node_id"]))
-            if upstream_id is not None:
-                links[(r.id, upstream_id, up["type"])] = {
+            if up["node_id"]:  # a node of its workflow (every one, before this revision)
+                found = by_node.get((r.workflow_id, up["node_id"]))
+                upstream = None if found is None else (found, r.workflow_id)
+            else:  # an output of another workflow's node
+                owner = owners.get((r.env_type, up["output"]))
+                upstream = None if owner is None else (owner[0], owner[1])
+            if upstream is not None:
+                links[(r.id, upstream[0], up["type"])] = {
                     "task_id": r.id,
-                    "upstream_task_id": upstream_id,
+                    "upstream_task_id": upstream[0],
                     "type": up["type"],
                     "workflow_id": r.workflow_id,
-                    "upstream_workflow_id": r.workflow_id,
+                    "upstream_workflow_id": upstream[1],
                     "output": up["output"],
                 }
     if links:
