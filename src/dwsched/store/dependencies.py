@@ -103,10 +103,11 @@ def resolve(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
         return days[key]
 
     wants: list[_Want] = []
+    positions: dict[int, dict[int, int]] = {}
     for b, task_id in wanted:
         down_self = any(u.type is _SELF for u in b.nodes[task_id].upstream)
         down = node_days(b.workflow_id, b.run_date, down_self)
-        index = None if down is None else _index(down.current, b.trigger_time)
+        index = None if down is None else _index(positions, down, b.trigger_time)
         if down is None or index is None:
             continue
         for kind, up_task, up_workflow, _ in pairs.get(task_id, ()):
@@ -143,11 +144,14 @@ class _Want:
     at: int
 
 
-def _index(slots: Sequence[dependencies.Slot], trigger_time: int) -> int | None:
-    for n, slot in enumerate(slots):
-        if slot.trigger_time == trigger_time:
-            return n
-    return None
+def _index(
+    positions: dict[int, dict[int, int]], days: dependencies.NodeDays, trigger_time: int
+) -> int | None:
+    """The position of the cycle at `trigger_time` among `days.current` (None: not one)."""
+    found = positions.get(id(days))
+    if found is None:
+        found = positions[id(days)] = {s.trigger_time: n for n, s in enumerate(days.current)}
+    return found.get(trigger_time)
 
 
 def _pairs(
