@@ -592,8 +592,9 @@ class Store:
             if found.status not in (Status.NOT_RUN.value, Status.WAIT_TIME.value):
                 raise InvalidArgument(
                     "Id",
-                    f"The task instance {task_instance_id} is {found.status}: only one that "
-                    "waits (NotRun or WaitTime) can have its dependencies removed.",
+                    f"The parameter Id names the task instance {task_instance_id}, which is "
+                    f"{found.status}: only one that waits (NotRun or WaitTime) can have its "
+                    "dependencies removed.",
                 )
             strangers = sorted(set(upstream_ids) - set(found.upstream))
             if strangers:
