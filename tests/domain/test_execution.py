@@ -178,6 +178,22 @@ def test_one_plan_moves_one_step_the_downstream_waits_for_the_next() -> None:
     assert moved(chain, AFTER) == {2: (Status.WAIT_RESOURCE, False)}
 
 
+def test_a_task_of_another_instance_is_read_for_its_status_and_never_moved() -> None:
+    """An upstream elsewhere (another workflow, a previous cycle) comes with the instance
+    planned: its own upstreams do not, so it must not be moved from here."""
+    tasks = [
+        task(10, Status.NOT_RUN, 99, elsewhere=True),  # waits for 99, not given
+        task(1, Status.NOT_RUN, 10),
+        task(2),
+    ]
+    assert moved(tasks, AFTER) == {2: (Status.WAIT_RESOURCE, False)}
+    tasks[0] = replace(tasks[0], status=Status.SUCCESS)
+    assert moved(tasks, AFTER) == {
+        1: (Status.WAIT_RESOURCE, False),
+        2: (Status.WAIT_RESOURCE, False),
+    }
+
+
 def test_nothing_below_a_suspended_task_runs() -> None:
     tasks = [
         task(1, Status.NOT_RUN, suspended=True),

@@ -169,3 +169,39 @@ def test_an_output_of_a_workspace_the_deployer_may_not_read_is_unknown_to_it(sto
         (),
         frozenset({mine.id, theirs.id}),
     )
+
+
+def test_a_task_read_as_an_upstream_elsewhere_is_not_moved_with_the_instance_reading_it(
+    store: Store,
+) -> None:
+    """Day 2's `report` waits for day 1's (its previous cycle), which waits for `load` of
+    another workflow. Planning day 2's instance (it has a ready task, `tidy`) reads day 1's
+    `report` for its status: that must not move it while `load` has not succeeded."""
+    p = project(store)
+    out = f"ods.{uuid.uuid4().hex[:8]}"
+    a = deploy(store, p.id, "00 00 01 * * ?", [node("load", outputs=[out])])
+    b = deploy(
+        store,
+        p.id,
+        "00 00 02 * * ?",
+        [node("report", inputs=[out]), node("tidy")],
+        [{"nodeId": "report", "depends": [{"type": "CrossCycleDependsOnSelf"}]}],
+    )
+    days = (RUN, RUN + timedelta(days=1))
+    store.generate_many([plan(a, *days), plan(b, *days)], NOW)
+    late = max(t.trigger_time for t in tasks_of(store, b)) + 60_000
+    for _ in range(3):
+        store.plan(late)
+    with store.read() as tx:
+        rows = tx.conn.execute(
+            sa.select(ti.c.name, ti.c.trigger_time, ti.c.status)
+            .where(ti.c.workflow_id.in_([a.id, b.id]))
+            .order_by(ti.c.trigger_time, ti.c.name)
+        ).all()
+    status = {(r.name, n): r.status for n, r in enumerate(rows)}
+    by_name: dict[str, list[str]] = {}
+    for r in rows:
+        by_name.setdefault(r.name, []).append(r.status)
+    assert by_name["load"] == [Status.WAIT_RESOURCE.value] * 2  # due, nothing above them
+    assert by_name["tidy"] == [Status.WAIT_RESOURCE.value] * 2
+    assert by_name["report"] == [Status.NOT_RUN.value] * 2, status  # load has not succeeded

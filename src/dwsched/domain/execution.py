@@ -53,6 +53,9 @@ class TaskState:
     suspended: bool = False
     trigger_node: bool = False  # an HTTP trigger node (SCHEDULER_TRIGGER)
     triggered: bool = False  # fired by TriggerSchedulerTaskInstance already
+    # A task of another workflow instance that one of these waits for (another workflow, a
+    # previous cycle): read for its status, never moved with them.
+    elsewhere: bool = False
 
 
 TRIGGER_NODE = "SCHEDULER_TRIGGER"
@@ -74,7 +77,7 @@ def plan(tasks: Sequence[TaskState], now_ms: int) -> list[Move]:
     by_id = {t.id: t for t in tasks}
     moves: list[Move] = []
     for t in tasks:
-        if t.suspended:
+        if t.suspended or t.elsewhere:
             continue
         if t.status is Status.NOT_RUN:
             ups = [by_id[u] for u in t.upstream if u in by_id]

@@ -8,6 +8,7 @@ an instance after one of its tasks ends costs what is left to start there, not i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import groupby
 from typing import Any
 
@@ -112,7 +113,7 @@ def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, li
             elsewhere.setdefault(u, set()).add(int(r.workflow_instance_id))
     for r in [*rows, *above]:
         for instance_id in sorted(elsewhere.get(int(r.id), set()) - {int(r.workflow_instance_id)}):
-            found[instance_id].append(_state(r))
+            found[instance_id].append(replace(_state(r), elsewhere=True))
     for r in sorted([*rows, *above], key=lambda r: (r.workflow_instance_id, r.position)):
         if r.workflow_instance_id in found:
             found[r.workflow_instance_id].append(_state(r))
