@@ -13,18 +13,23 @@ from typing import Any
 import pytest
 from alibabacloud_dataworks_public20240518 import models
 
+from dwsched.domain.models import Project
 from tests.api.sdk_helpers import acs3, assert_sdk_error, ok_json, sdk_error
 from tests.cli.helpers import invoke, ok
 from tests.support.factories import project
 from tests.support.server import LiveServer
+from tests.support.specs import qualified
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "daily_orders.json"
 
 
-def example(**changes: Any) -> dict[str, Any]:
+def example(p: Project | None = None, **changes: Any) -> dict[str, Any]:
+    """The example workflow with `changes`. To be deployed in `p`, its outputs are qualified
+    as DataWorks users name them: with the workflow's name (unless they are already), then
+    with the workspace's (an output name has one producer over every workspace)."""
     spec: dict[str, Any] = json.loads(EXAMPLE.read_text())
     spec["spec"]["workflows"][0].update(changes)
-    return spec
+    return spec if p is None else qualified(qualified(spec), p.name)
 
 
 def import_(live: LiveServer, project_id: int, spec: dict[str, Any], dry_run: bool = False) -> Any:
@@ -55,7 +60,7 @@ def list_definitions(live: LiveServer, project_id: int, **fields: Any) -> Any:
 
 def test_import_deploys_the_workflow_with_its_tasks(live: LiveServer) -> None:
     p = project(live.store)
-    spec = example()
+    spec = example(p)
     job = import_(live, p.id, spec)
     assert (job.status, job.completed, job.progress, job.type) == ("Success", True, 100, "Create")
     definition = get_definition(live, job.response, p.id)
@@ -115,7 +120,7 @@ def test_import_deploys_the_workflow_with_its_tasks(live: LiveServer) -> None:
 
 def test_task_dependencies_come_from_outputs(live: LiveServer) -> None:
     p = project(live.store)
-    job = import_(live, p.id, example())
+    job = import_(live, p.id, example(p))
     w = get_workflow(live, get_definition(live, job.response).workflow_id)
     body = ok_json(acs3(live, "GetWorkflow", query={"Id": w.id}, method="GET").send())["Workflow"]
     by_name = {t["Name"]: t for t in body["Tasks"]}
@@ -228,7 +233,7 @@ def test_create_update_reimport_and_delete(live: LiveServer) -> None:
     created = (
         live.sdk()
         .create_workflow_definition(
-            models.CreateWorkflowDefinitionRequest(project_id=p.id, spec=json.dumps(example()))
+            models.CreateWorkflowDefinitionRequest(project_id=p.id, spec=json.dumps(example(p)))
         )
         .body
     )
@@ -237,14 +242,14 @@ def test_create_update_reimport_and_delete(live: LiveServer) -> None:
     w = get_workflow(live, definition.workflow_id)
     assert w.tasks == [] and w.trigger.cron == "00 30 02 * * ?"
 
-    job = import_(live, p.id, example())
+    job = import_(live, p.id, example(p))
     assert job.response == created.id  # the same name: overwritten, not duplicated
     w = get_workflow(live, definition.workflow_id)
     first_ids = {t.name: t.id for t in w.tasks}
     assert len(first_ids) == 4
 
     changed = example(
-        trigger={**example()["spec"]["workflows"][0]["trigger"], "cron": "00 15 03 * * ?"}
+        p, trigger={**example()["spec"]["workflows"][0]["trigger"], "cron": "00 15 03 * * ?"}
     )
     done = (
         live.sdk()
@@ -300,7 +305,7 @@ def test_unknown_ids_and_projects(live: LiveServer) -> None:
     )
     p = project(live.store)
     other = project(live.store)
-    job = import_(live, p.id, example())
+    job = import_(live, p.id, example(p))
     # A definition is found only in its own workspace.
     assert_sdk_error(
         sdk_error(lambda: get_definition(live, job.response, other.id)),
@@ -313,13 +318,13 @@ def test_list_workflows_filters_sorts_and_pages(live: LiveServer) -> None:
     p = project(live.store)
     ids = []
     for name in ("alpha_daily", "beta_daily", "gamma_hourly"):
-        job = import_(live, p.id, example(name=name))
+        job = import_(live, p.id, example(p, name=name))
         ids.append(get_definition(live, job.response).workflow_id)
-    manual = example(name="delta_manual")
+    manual = example(p, name="delta_manual")
     manual["kind"] = "ManualWorkflow"
     job = import_(live, p.id, manual)
     ids.append(get_definition(live, job.response).workflow_id)
-    triggered = example(name="epsilon_triggered")
+    triggered = example(p, name="epsilon_triggered")
     triggered["spec"]["workflows"][0]["trigger"] = {"type": "TriggerWorkflow"}
     job = import_(live, p.id, triggered)
     ids.append(get_definition(live, job.response).workflow_id)
@@ -355,7 +360,7 @@ def test_the_workflows_cli(live: LiveServer, tmp_path: Path) -> None:
         "DWSCHED_ENDPOINT": live.endpoint,
     }
     path = tmp_path / "flow.json"
-    path.write_text(json.dumps(example(name="cli_flow")))
+    path.write_text(json.dumps(example(p, name="cli_flow")))
     out = ok(invoke("workflows", "apply", "--project", str(p.id), "--dry-run", str(path), env=env))
     assert "nothing deployed" in out.stdout
     assert list_workflows(live, p.id).total_count == 0

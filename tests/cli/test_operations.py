@@ -36,6 +36,7 @@ from tests.cli.helpers import (
 from tests.engine.test_engine import until_exists
 from tests.support.factories import project
 from tests.support.server import LiveServer, running_server
+from tests.support.specs import qualified
 
 TZ = "Asia/Shanghai"
 DAYS = [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
@@ -87,21 +88,24 @@ def deploy(
     manual: bool = False,
     **strategy: Any,
 ) -> dict[str, Any]:
-    """Deploy a daily (or manual) workflow of `nodes`; GetWorkflow's Workflow."""
-    spec = {
-        "version": "1.1.0",
-        "kind": "ManualWorkflow" if manual else "CycleWorkflow",
-        "spec": {
-            "workflows": [
-                {
-                    "name": f"ops_{time.monotonic_ns()}",
-                    "trigger": {"type": "Scheduler", "cron": "00 30 02 * * ?", "timezone": TZ},
-                    "strategy": {"instanceMode": "T+1", "rerunTimes": 0, **strategy},
-                    "nodes": nodes,
-                }
-            ]
-        },
-    }
+    """Deploy a daily (or manual) workflow of `nodes`, its outputs qualified with its name;
+    GetWorkflow's Workflow."""
+    spec = qualified(
+        {
+            "version": "1.1.0",
+            "kind": "ManualWorkflow" if manual else "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": f"ops_{time.monotonic_ns()}",
+                        "trigger": {"type": "Scheduler", "cron": "00 30 02 * * ?", "timezone": TZ},
+                        "strategy": {"instanceMode": "T+1", "rerunTimes": 0, **strategy},
+                        "nodes": nodes,
+                    }
+                ]
+            },
+        }
+    )
     request = models.ImportWorkflowDefinitionRequest(project_id=project_id, spec=json.dumps(spec))
     job = live.sdk().import_workflow_definition(request).body.async_job
     assert job.status == "Success", job

@@ -26,6 +26,7 @@ from dwsched.engine.worker import WorkerSettings
 from tests.cli.helpers import export
 from tests.support.factories import instance, project, put
 from tests.support.server import LiveServer, running_server
+from tests.support.specs import qualified
 
 TZ = "Asia/Shanghai"
 
@@ -44,20 +45,24 @@ SECOND = 1000
 def flow(
     nodes: list[dict[str, Any]], cron: str = "00 30 02 * * ?", **strategy: Any
 ) -> dict[str, Any]:
-    return {
-        "version": "1.1.0",
-        "kind": "CycleWorkflow",
-        "spec": {
-            "workflows": [
-                {
-                    "name": f"flow_{time.monotonic_ns()}",
-                    "trigger": {"type": "Scheduler", "cron": cron, "timezone": TZ},
-                    "strategy": {"instanceMode": "T+1", "rerunTimes": 0, **strategy},
-                    "nodes": nodes,
-                }
-            ]
-        },
-    }
+    """A cycle workflow of `nodes` with a name of its own, its outputs qualified with it
+    (an output name has one producer in a database)."""
+    return qualified(
+        {
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": f"flow_{time.monotonic_ns()}",
+                        "trigger": {"type": "Scheduler", "cron": cron, "timezone": TZ},
+                        "strategy": {"instanceMode": "T+1", "rerunTimes": 0, **strategy},
+                        "nodes": nodes,
+                    }
+                ]
+            },
+        }
+    )
 
 
 def node(

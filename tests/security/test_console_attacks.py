@@ -69,6 +69,7 @@ from dwsched.web import passwords
 from tests.engine.test_engine import flow, node
 from tests.support.factories import SHANGHAI_DAY_MS, project
 from tests.support.server import LiveServer
+from tests.support.specs import qualified
 from tests.web.helpers import deploy
 
 NOW = SystemClock().now_ms()
@@ -148,7 +149,7 @@ def console(live: LiveServer, clients: list[httpx.Client]) -> Console:
     workflow_id = deploy(live, pid, spec)
     if workflow_id == 1:  # WorkflowId 1 means "the workflows of the tasks named" (DataWorks)
         spec["spec"]["workflows"][0]["name"] = SCRIPT + " "
-        workflow_id = deploy(live, pid, spec)
+        workflow_id = deploy(live, pid, qualified(spec, "again"))  # outputs of its own
     made = sdk.create_workflow_instances(
         M.CreateWorkflowInstancesRequest(
             project_id=pid,

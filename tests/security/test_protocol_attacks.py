@@ -133,6 +133,7 @@ from tests.api.sdk_helpers import (
 from tests.engine.test_engine import flow, node
 from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
 from tests.support.server import LiveServer
+from tests.support.specs import qualified
 
 SCHEMES = ["acs3", "v1"]
 NOW = SystemClock().now_ms()
@@ -516,6 +517,7 @@ def deploy_run(live: LiveServer, pid: int, spec: dict[str, Any], name: str = "ru
         workflow = int(shown["WorkflowDefinition"]["WorkflowId"])
         spec = json.loads(json.dumps(spec))
         spec["spec"]["workflows"][0]["name"] += "_again"
+        spec = qualified(spec)  # a second workflow: outputs of its own
     made = acs3(
         live,
         "CreateWorkflowInstances",
