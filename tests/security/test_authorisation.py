@@ -39,6 +39,7 @@ from tests.engine.test_engine import TZ, node
 from tests.support.databases import new_database_url
 from tests.support.factories import instance, project, put
 from tests.support.server import LiveServer, running_server
+from tests.support.specs import qualified
 
 CLOCK = SystemClock()
 MISSING = 8_000_000_000_001  # an id no test database reaches
@@ -48,7 +49,8 @@ RACE_SECONDS = 2.0
 
 
 def manual_flow() -> str:
-    """A manual workflow of two VIRTUAL nodes: each run makes two task instances."""
+    """A manual workflow of two VIRTUAL nodes: each run makes two task instances. Its name
+    is its own and qualifies its outputs (an output name has one producer in a database)."""
     nodes = [node("x", "VIRTUAL"), node("y", "VIRTUAL", after="x")]
     spec = {
         "version": "1.1.0",
@@ -64,7 +66,7 @@ def manual_flow() -> str:
             ]
         },
     }
-    return json.dumps(spec)
+    return json.dumps(qualified(spec))
 
 
 @dataclass
@@ -282,6 +284,11 @@ def _cases(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("ListUpstreamTaskInstances", "task_instance", {"Id": "{id}"}),
         ("ListDownstreamTaskInstances", "task_instance", {"Id": "{id}"}),
         ("ListTaskInstanceOperationLogs", "task_instance", {"Id": "{id}"}),
+        (
+            "RemoveTaskInstanceDependencies",
+            "task_instance",
+            {"Id": "{id}", "UpstreamTaskInstanceIds": ["{id}"]},
+        ),
         ("GetWorkflow", "workflow", {"Id": "{id}"}),
         ("GetWorkflowDefinition", "definition", {"Id": "{id}"}),
         ("DeleteWorkflowDefinition", "definition", {"Id": "{id}"}),
