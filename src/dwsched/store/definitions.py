@@ -157,9 +157,11 @@ def deploy(
     change only, as UpdateWorkflowDefinition does in DataWorks). Outputs of other workflows
     are found in the workspaces `readable` (None: all), with the checks of store.links."""
     env = EnvType.PROD.value
-    external: dict[str, links.Owner] = {}
+    links.lock(conn)
+    # Outputs of other workflows must exist whether or not the nodes are deployed now (an
+    # invalid spec is refused the same by every action that takes one).
+    external = links.resolve(conn, spec, definition.workflow_id, env, readable)
     if with_nodes:
-        external = links.resolve(conn, spec, definition.workflow_id, env, readable)
         links.check_kept(conn, spec, definition.workflow_id, env)
     values: dict[str, Any] = {
         "project_id": definition.project_id,
@@ -445,6 +447,7 @@ class Definitions:
         the instances it made). Conflict while other workflows depend on its outputs."""
         found = definition_by_id(self.conn, definition_id, project_id)
         if found.workflow_id is not None:
+            links.lock(self.conn)
             links.refuse_undeploy(self.conn, found.workflow_id)
             links.drop(self.conn, found.workflow_id)
             self.conn.execute(

@@ -28,11 +28,13 @@ from dwsched.domain.calendar import day_from_key
 from dwsched.domain.flowspec import DependencyType
 from dwsched.domain.models import InstanceType, Status
 from dwsched.domain.schedule import Trigger
+from dwsched.store.dialect import lock_row
 from dwsched.store.schema import (
     scheduled_cycles,
     task_instance_dependencies as tid,
     task_instances as ti,
     task_links,
+    workflow_instances,
     workflows,
 )
 
@@ -320,22 +322,6 @@ def waiting_downstream(conn: sa.Connection, task_instance_ids: Sequence[int]) ->
     return sorted(int(i) for i in rows.scalars())
 
 
-def blocked_elsewhere() -> sa.ColumnElement[bool]:
-    """True for a task instance that waits for an unfinished-or-failed instance outside its
-    own (planning leaves it alone until that one succeeds)."""
-    up = ti.alias("elsewhere")
-    d = tid.c
-    return (
-        sa.exists()
-        .where(
-            d.task_instance_id == ti.c.id,
-            up.c.id == d.upstream_id,
-            up.c.status != Status.SUCCESS.value,
-        )
-        .correlate(ti)
-    )
-
-
 def remove(conn: sa.Connection, task_instance_id: int, upstream_ids: Sequence[int]) -> list[int]:
     """Drop these upstreams of the task instance (its own workflow instance's or others');
     the ids it no longer waits for."""
@@ -397,6 +383,7 @@ def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
     )
     up_workflow_of = {t: b.workflow_id for b in made for t in b.task_instances}
     wanted: dict[tuple[int, int], set[tuple[int, DependencyType, int]]] = {}
+    cached: dict[tuple[Any, ...], tuple[dependencies.NodeDays, list[tuple[int, ...]]]] = {}
     for r in links:
         down_task, down_workflow, up_task = (
             int(r.task_id),
@@ -414,9 +401,13 @@ def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
             for day in days:
                 if day > last or (down_workflow, day) in in_batch:
                     continue  # not made yet (it will link itself), or made with this batch
-                down = dependencies.node_days(down_trigger, day, down_task in selfish)
-                up = dependencies.node_days(up_trigger, day, up_task in selfish)
-                picked = dependencies.upstream_slots(kind, down, up)
+                down_self, up_self = down_task in selfish, up_task in selfish
+                key = (kind, down_workflow, down_self, up_workflow_of[up_task], up_self, day)
+                if key not in cached:
+                    down = dependencies.node_days(down_trigger, day, down_self)
+                    up = dependencies.node_days(up_trigger, day, up_self)
+                    cached[key] = (down, dependencies.upstream_slots(kind, down, up))
+                down, picked = cached[key]
                 for slot, ats in zip(down.current, picked, strict=True):
                     for at in ats:
                         if at in times:
@@ -453,7 +444,7 @@ def _existing_edges(
     sc = scheduled_cycles.c
     workflow_ids = sorted({w for w, _ in wanted})
     times = sorted({t for _, t in wanted})
-    edges: list[Edge] = []
+    edges: dict[tuple[int, int], Edge] = {}
     for start in range(0, len(workflow_ids), CHUNK):
         for at_start in range(0, len(times), CHUNK):
             rows = conn.execute(
@@ -469,17 +460,31 @@ def _existing_edges(
                 for down_task, kind, up_id in wanted.get(
                     (int(r.workflow_id), int(r.trigger_time)), ()
                 ):
-                    if int(r.task_id) == down_task:
-                        edges.append(Edge(int(r.id), up_id, kind))
-    return edges
+                    if int(r.task_id) == down_task:  # one edge a pair, whatever its types
+                        edges.setdefault((int(r.id), up_id), Edge(int(r.id), up_id, kind))
+    return list(edges.values())
+
+
+def lock_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """store.planning.lock_instances (not imported: planning imports this module's users)."""
+    for instance_id in sorted(set(ids)):
+        lock_row(conn, workflow_instances, instance_id)
 
 
 def attach(conn: sa.Connection, edges: Sequence[Edge]) -> list[Edge]:
     """Add these edges to task instances that exist, those still NotRun (one that has moved
     on is not held back after the fact); the edges added."""
-    by_task: dict[int, list[Edge]] = {}
+    by_task: dict[int, dict[int, Edge]] = {}
     for e in edges:
-        by_task.setdefault(e.task_instance_id, []).append(e)
+        by_task.setdefault(e.task_instance_id, {}).setdefault(e.upstream_id, e)
+    if not by_task:
+        return []
+    # Their instances are locked first, in id order as every locker takes them: the task's
+    # upstream list is read and written whole, and an operator's removal must not be undone.
+    owners = conn.execute(
+        sa.select(ti.c.workflow_instance_id).where(ti.c.id.in_(sorted(by_task))).distinct()
+    ).scalars()
+    lock_instances(conn, sorted(int(i) for i in owners))
     added: list[Edge] = []
     for task_instance_id in sorted(by_task):
         text = conn.execute(
@@ -490,7 +495,7 @@ def attach(conn: sa.Connection, edges: Sequence[Edge]) -> list[Edge]:
         if text is None:
             continue
         have = _ids(text)
-        new = [e for e in by_task[task_instance_id] if e.upstream_id not in have]
+        new = [e for u, e in by_task[task_instance_id].items() if u not in have]
         if not new:
             continue
         done = conn.execute(

@@ -35,6 +35,7 @@ def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table) -> Any:
 # The advisory locks' keys (PostgreSQL), one per thing serialised.
 MIGRATION_LOCK = 7346201
 CLAIM_LOCK = 7346202
+LINKS_LOCK = 7346203  # deployments that change the dependency graph (store.links)
 
 
 def advisory_lock(conn: sa.Connection, key: int) -> None:
@@ -164,3 +165,22 @@ def one_of(dialect: sa.Dialect, column: str, ids: Sequence[int]) -> tuple[str, t
 
 
 _ids = msgspec.json.Encoder()
+
+
+def upstreams_succeeded(dialect: sa.Dialect) -> sa.ColumnElement[bool]:
+    """True for a row of `task_instances` whose every upstream (the ids of its `upstream`
+    JSON list, in its workflow instance or elsewhere) is Success; an id no row has counts as
+    met, as planning counts it."""
+    if dialect.name == "postgresql":
+        ids = (
+            "SELECT CAST(j.value AS BIGINT) AS id "
+            "FROM jsonb_array_elements_text(CAST(task_instances.upstream AS jsonb)) AS j(value)"
+        )
+    else:
+        ids = "SELECT j.value AS id FROM json_each(task_instances.upstream) AS j"
+    return sa.literal_column(
+        "(task_instances.upstream = '[]' OR NOT EXISTS ("
+        f"SELECT 1 FROM ({ids}) AS up JOIN task_instances AS above ON above.id = up.id "
+        "WHERE above.status <> 'Success'))",
+        sa.Boolean,
+    )

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from dwsched.domain.errors import Conflict
 from dwsched.domain.flowspec import DependencyType, WorkflowSpec, invalid
 from dwsched.domain.workflows import DeployedTask
+from dwsched.store.dialect import LINKS_LOCK, advisory_lock, insert_ignoring_conflicts
 from dwsched.store.schema import task_links, task_outputs, tasks, workflows
 
 CHUNK = 500
@@ -59,6 +60,12 @@ class Dependent:
             f"node {self.node!r} of workflow {self.workflow!r} (id {self.workflow_id}) "
             f"depends on {self.output!r}"
         )
+
+
+def lock(conn: sa.Connection) -> None:
+    """Serialise the deployments that read and change the graph (PostgreSQL: under READ
+    COMMITTED two of them would each check against a graph without the other's change)."""
+    advisory_lock(conn, LINKS_LOCK)
 
 
 def owners(conn: sa.Connection, env_type: str, outputs: Sequence[str]) -> dict[str, Owner]:
@@ -160,9 +167,12 @@ def _listed(found: Sequence[Dependent], at_most: int = 5) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def refuse_undeploy(conn: sa.Connection, workflow_id: int) -> None:
-    """Conflict, naming them, when other workflows depend on this one's outputs."""
-    found = dependents(conn, workflow_id)
+def refuse_undeploy(
+    conn: sa.Connection, workflow_id: int, leaving: frozenset[int] | None = None
+) -> None:
+    """Conflict, naming them, when other workflows depend on this one's outputs (those of
+    workflows in `leaving` left out: they go with it)."""
+    found = [d for d in dependents(conn, workflow_id) if d.workflow_id not in (leaving or ())]
     if found:
         raise Conflict(
             f"The workflow {workflow_id} cannot be deleted while other workflows depend on "
@@ -218,19 +228,43 @@ def write(
             )
     if rows:
         conn.execute(sa.insert(task_links), list(rows.values()))
-    k = task_links.c
-    for output, t in outputs.items():  # a no-op unless the output moved between own nodes
-        conn.execute(
-            sa.update(task_links)
-            .where(
-                k.upstream_workflow_id == workflow_id,
-                k.workflow_id != workflow_id,
-                k.output == output,
-                k.upstream_task_id != t.id,
-            )
-            .values(upstream_task_id=t.id)
-        )
+    _follow_moved_outputs(conn, workflow_id, outputs)
     check_cycles(conn, [t.id for t in deployed])
+
+
+def _follow_moved_outputs(
+    conn: sa.Connection, workflow_id: int, outputs: dict[str, DeployedTask]
+) -> None:
+    """Point other workflows' links at the new owner of an output that moved between this
+    workflow's nodes (one link a pair of nodes and type: a link to the new owner that
+    exists already stays as it is)."""
+    k = task_links.c
+    moved = conn.execute(
+        sa.select(task_links).where(
+            k.upstream_workflow_id == workflow_id,
+            k.workflow_id != workflow_id,
+            k.output.in_(list(outputs)),
+        )
+    ).all()
+    for r in moved:
+        owner = outputs[r.output].id
+        if r.upstream_task_id == owner:
+            continue
+        conn.execute(
+            sa.delete(task_links).where(
+                k.task_id == r.task_id, k.upstream_task_id == r.upstream_task_id, k.type == r.type
+            )
+        )
+        conn.execute(
+            insert_ignoring_conflicts(conn, task_links).values(
+                task_id=r.task_id,
+                upstream_task_id=owner,
+                type=r.type,
+                workflow_id=r.workflow_id,
+                upstream_workflow_id=workflow_id,
+                output=r.output,
+            )
+        )
 
 
 def drop(conn: sa.Connection, workflow_id: int) -> None:

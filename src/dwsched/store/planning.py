@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, plan
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED_VALUES, Cause
-from dwsched.store import dependencies, transitions
-from dwsched.store.dialect import lock_row
+from dwsched.store import transitions
+from dwsched.store.dialect import lock_row, upstreams_succeeded
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
     operation_instances as oi,
@@ -50,11 +50,12 @@ def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[Task
 
 
 def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
-    """The workflow instances the planner may move: with a task NotRun or WaitTime that
-    waits for nothing unfinished outside its instance (a wait across workflows or cycles
-    can last a day: such instances must not crowd out the others), in an instance not
-    finished (one whose remaining tasks all wait below a failure is Failure,
-    so it is left out: it can never move), not held by its operation. Oldest trigger time
+    """The workflow instances the planner may move: with a task WaitTime, or NotRun with
+    every upstream Success (here or in another workflow instance: a wait across workflows or
+    cycles can last a day, and neither the waiting task nor those below it may crowd out
+    the instances that can move), in an instance not finished (one whose remaining tasks
+    all wait below a failure is Failure, so it is left out: it can never move), not held by
+    its operation. Oldest trigger time
     first, at most `limit` instances, in ascending id order (the order of locking)."""
     ids = [
         int(i)
@@ -64,7 +65,13 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
             .where(
                 ti.c.status.in_(_MOVABLE),
                 ti.c.suspended.is_(False),
-                ~dependencies.blocked_elsewhere(),
+                sa.or_(
+                    ti.c.status == Status.WAIT_TIME.value,
+                    sa.and_(
+                        ti.c.status == Status.NOT_RUN.value,
+                        upstreams_succeeded(conn.dialect),
+                    ),
+                ),
                 wi.c.status.not_in(FINISHED_VALUES),
                 ~sa.exists().where(
                     oi.c.workflow_instance_id == ti.c.workflow_instance_id,

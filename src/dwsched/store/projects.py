@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from dwsched.domain.errors import Conflict, ProjectNotEmpty, ProjectNotFound
 from dwsched.domain.models import NewProject, Project, ProjectChanges, ProjectStatus
+from dwsched.store import links
 from dwsched.store.dialect import advance_sequence
 from dwsched.store.instances import count_project_instances, delete_project_instances
 from dwsched.store.schema import (
@@ -18,6 +19,7 @@ from dwsched.store.schema import (
     operations,
     project_members,
     projects,
+    task_instance_dependencies,
     task_instances,
     tasks,
     workflow_definitions,
@@ -178,6 +180,26 @@ class Projects:
                 "(UpdateProject with Status=Forbidden), then delete it: the instances are "
                 "deleted with it."
             )
+        # Other workspaces' workflows may depend on this one's outputs: refused, naming
+        # them; its own outputs and links go with it.
+        links.lock(conn)
+        own = frozenset(
+            int(i)
+            for i in conn.execute(
+                sa.select(workflows.c.id).where(workflows.c.project_id == project_id)
+            ).scalars()
+        )
+        for workflow_id in sorted(own):
+            links.refuse_undeploy(conn, workflow_id, leaving=own)
+        for workflow_id in sorted(own):
+            links.drop(conn, workflow_id)
+        mine = sa.select(task_instances.c.id).where(task_instances.c.project_id == project_id)
+        d = task_instance_dependencies.c
+        conn.execute(
+            sa.delete(task_instance_dependencies).where(
+                sa.or_(d.task_instance_id.in_(mine), d.upstream_id.in_(mine))
+            )
+        )
         delete_project_instances(conn, project_id)
         op_ids = sa.select(operations.c.id).where(operations.c.project_id == project_id)
         conn.execute(

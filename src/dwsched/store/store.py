@@ -363,10 +363,15 @@ class Store:
             # Its downstreams in other workflow instances (other workflows, later cycles)
             # are planned now too, after this commit: their locks are taken in id order in a
             # transaction of their own, never while holding this instance's.
-            with self._reading() as conn:
-                waiting = dependencies.waiting_downstream(conn, [claimed.id])
-            if waiting:
-                self._plan_ids(waiting, now_ms)
+            try:
+                with self._reading() as conn:
+                    waiting = dependencies.waiting_downstream(conn, [claimed.id])
+                if waiting:
+                    self._plan_ids(waiting, now_ms)
+            except Exception:  # the attempt is recorded; the planner's tick does this too
+                logging.getLogger("dwsched.store").exception(
+                    "planning the downstreams of task_instance_id=%s", claimed.id
+                )
         return True
 
     def _plan_ids(self, ids: Sequence[int] | None, now_ms: int, limit: int = 500) -> int:
@@ -375,6 +380,8 @@ class Store:
         with self._writing() as conn:
             if ids is None:
                 ids = planning.unfinished_instance_ids(conn, limit)
+            else:  # an instance its operation still holds (a backfill's queue) waits there
+                ids = sorted(set(ids) - release.held(conn, list(ids)))
             planning.lock_instances(conn, ids)
             made = planning.plan_instances(conn, ids, now_ms)
             for instance_id, started in sorted(transitions.earliest_starts(made).items()):
@@ -611,9 +618,10 @@ class Store:
             operator_actions.log_operation(
                 conn, task_instance_id, user, note + (f" ({comment})" if comment else ""), now_ms
             )
-            made = planning.plan_instance(conn, found.workflow_instance_id, now_ms)
-            started = transitions.earliest_starts(made).get(found.workflow_instance_id)
-            transitions.derive(conn, found.workflow_instance_id, now_ms, Cause.PLAN, started)
+            if not release.held(conn, [found.workflow_instance_id]):
+                made = planning.plan_instance(conn, found.workflow_instance_id, now_ms)
+                started = transitions.earliest_starts(made).get(found.workflow_instance_id)
+                transitions.derive(conn, found.workflow_instance_id, now_ms, Cause.PLAN, started)
         return gone
 
     def trigger_task(
