@@ -178,11 +178,13 @@ def unchoose(conn: sa.Connection, claimed: Claimed, outputs: Sequence[str], now_
     ).all()
     unchosen = set(outputs)
     skipped: set[int] = set()
+    own = {int(r.id) for r in rows}
     for r in sorted(rows, key=lambda r: r.id):
         node = _node_decoder.decode(r.spec)
         via = [u for u in node.upstream if u.type is DependencyType.NORMAL]
         from_branch = [u for u in via if u.node_id == claimed.node.id]
-        ups = set(_ids.decode(r.upstream))
+        # Its upstreams in this instance (those elsewhere do not decide what a branch skips).
+        ups = set(_ids.decode(r.upstream)) & own
         if (from_branch and all(u.output in unchosen for u in from_branch)) or (
             ups and ups <= skipped
         ):

@@ -12,6 +12,7 @@ keeps a name that several nodes gave.
 from __future__ import annotations
 
 import json
+import logging
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,6 +21,7 @@ revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+_log = logging.getLogger("alembic.runtime.migration")
 
 
 def upgrade() -> None:
@@ -66,6 +68,11 @@ def upgrade() -> None:
     _fill(op.get_bind())
 
 
+# Types that name the node itself since this revision; a node named by them before it is
+# linked as another node's previous cycle.
+_OF_ITSELF = ("CrossCycleDependsOnSelf", "CrossCycleDependsOnChildren")
+
+
 def _fill(conn: sa.Connection) -> None:
     """The outputs and links of the deployed workflows' nodes."""
     rows = conn.execute(
@@ -81,7 +88,16 @@ def _fill(conn: sa.Connection) -> None:
     for r in rows:
         by_node[(r.workflow_id, r.node_id)] = r.id
         for output in json.loads(r.spec).get("outputs", []):
-            owners.setdefault((r.env_type, output), (r.id, r.workflow_id, r.project_id))
+            owner = owners.setdefault((r.env_type, output), (r.id, r.workflow_id, r.project_id))
+            if owner[1] != r.workflow_id:
+                _log.warning(
+                    "the output %r of workflow %s is kept by workflow %s (an output name has "
+                    "one producer from revision 0009 on): rename it before redeploying %s",
+                    output,
+                    r.workflow_id,
+                    owner[1],
+                    r.workflow_id,
+                )
     if owners:
         conn.execute(
             sa.text(
@@ -96,17 +112,20 @@ def _fill(conn: sa.Connection) -> None:
     links = {}
     for r in rows:
         for up in json.loads(r.spec).get("upstream", []):
+            kind = up["type"]
             if up["node_id"]:  # a node of its workflow (every one, before this revision)
                 found = by_node.get((r.workflow_id, up["node_id"]))
                 upstream = None if found is None else (found, r.workflow_id)
+                if kind in _OF_ITSELF and found != r.id:  # accepted before: another node's
+                    kind = "CrossCycleDependsOnOtherNode"
             else:  # an output of another workflow's node
-                owner = owners.get((r.env_type, up["output"]))
-                upstream = None if owner is None else (owner[0], owner[1])
+                producer = owners.get((r.env_type, up["output"]))
+                upstream = None if producer is None else (producer[0], producer[1])
             if upstream is not None:
-                links[(r.id, upstream[0], up["type"])] = {
+                links[(r.id, upstream[0], kind)] = {
                     "task_id": r.id,
                     "upstream_task_id": upstream[0],
-                    "type": up["type"],
+                    "type": kind,
                     "workflow_id": r.workflow_id,
                     "upstream_workflow_id": upstream[1],
                     "output": up["output"],
