@@ -167,7 +167,14 @@ def test_instances_waiting_elsewhere_do_not_crowd_out_the_planner(store: Store) 
 def test_an_output_of_a_workspace_the_deployer_may_not_read_is_unknown_to_it(store: Store) -> None:
     mine, theirs = project(store), project(store)
     out = f"ods.{uuid.uuid4().hex[:8]}"
-    deploy(store, theirs.id, "00 00 01 * * ?", [node("u", outputs=[out])])
+    other = deploy(store, theirs.id, "00 00 01 * * ?", [node("u", outputs=[out])])
+    # Producing the same name is refused without naming the other workspace's workflow.
+    with pytest.raises(InvalidArgument) as duplicate:
+        deploy(
+            store, mine.id, "00 00 02 * * ?", [node("u", outputs=[out])], (), frozenset({mine.id})
+        )
+    assert "a node of a workspace you may not read" in duplicate.value.message
+    assert other.spec.name not in duplicate.value.message
     with pytest.raises(InvalidArgument) as refused:
         deploy(
             store, mine.id, "00 00 02 * * ?", [node("d", inputs=[out])], (), frozenset({mine.id})

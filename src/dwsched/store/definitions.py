@@ -162,7 +162,7 @@ def deploy(
     # invalid spec is refused the same by every action that takes one).
     external = links.resolve(conn, spec, definition.workflow_id, env, readable)
     if with_nodes:
-        links.check_kept(conn, spec, definition.workflow_id, env)
+        links.check_kept(conn, spec, definition.workflow_id, env, readable)
     values: dict[str, Any] = {
         "project_id": definition.project_id,
         "name": spec.name,
@@ -200,7 +200,7 @@ def deploy(
         _deploy_nodes(conn, workflow_id, definition.project_id, spec, now_ms)
     deployed = _tasks_of(conn, workflow_id)
     if with_nodes:
-        links.write(conn, workflow_id, env, deployed, external)
+        links.write(conn, workflow_id, env, deployed, external, readable)
     full = _with_nodes(spec, deployed)
     conn.execute(
         sa.update(workflows)
@@ -436,19 +436,22 @@ class Definitions:
         spec: WorkflowSpec,
         user: str,
         now_ms: int,
+        readable: frozenset[int] | None = None,
     ) -> DeployedWorkflow:
         """Change the definition's own fields and deploy them as the next version (its nodes
         stay as deployed)."""
         found = update_definition(self.conn, definition_id, project_id, text, spec, now_ms)
-        return deploy(self.conn, found, spec, user, now_ms, with_nodes=False)
+        return deploy(self.conn, found, spec, user, now_ms, False, readable)
 
-    def delete(self, definition_id: int, project_id: int) -> None:
+    def delete(
+        self, definition_id: int, project_id: int, readable: frozenset[int] | None = None
+    ) -> None:
         """Delete the definition; its workflow stops being scheduled (it stays, undeployed, for
         the instances it made). Conflict while other workflows depend on its outputs."""
         found = definition_by_id(self.conn, definition_id, project_id)
         if found.workflow_id is not None:
             links.lock(self.conn)
-            links.refuse_undeploy(self.conn, found.workflow_id)
+            links.refuse_undeploy(self.conn, found.workflow_id, readable=readable)
             links.drop(self.conn, found.workflow_id)
             self.conn.execute(
                 sa.update(workflows)

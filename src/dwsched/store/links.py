@@ -54,6 +54,7 @@ class Dependent:
     node: str
     workflow: str
     workflow_id: int
+    project_id: int
 
     def __str__(self) -> str:
         return (
@@ -114,16 +115,26 @@ def resolve(
 
 
 def check_kept(
-    conn: sa.Connection, spec: WorkflowSpec, workflow_id: int | None, env_type: str
+    conn: sa.Connection,
+    spec: WorkflowSpec,
+    workflow_id: int | None,
+    env_type: str,
+    readable: frozenset[int] | None = None,
 ) -> None:
-    """Refuse an output of `spec` that another workflow's node owns (naming both), and the
-    removal of an output of this workflow that other workflows depend on (naming them)."""
+    """Refuse an output of `spec` that another workflow's node owns (naming both, when the
+    deployer may read the other's workspace), and the removal of an output of this workflow
+    that other workflows depend on (naming those it may read)."""
     produced = {output: n.id for n in spec.nodes for output in n.outputs}
     for output, owner in owners(conn, env_type, list(produced)).items():
         if owner.workflow_id != workflow_id:
+            where = (
+                str(owner)
+                if readable is None or owner.project_id in readable
+                else "a node of a workspace you may not read"
+            )
             raise invalid(
                 "$.spec.workflows[0].nodes",
-                f"the output {output!r} of node {produced[output]!r} is produced by {owner} "
+                f"the output {output!r} of node {produced[output]!r} is produced by {where} "
                 "already: an output name has one producer",
             )
     if workflow_id is None:
@@ -139,7 +150,7 @@ def check_kept(
             raise Conflict(
                 f"The workflow {workflow_id} cannot stop producing "
                 f"{', '.join(repr(d) for d in sorted({d.output for d in found}))}: "
-                f"{_listed(found)}. Change or delete those dependents first."
+                f"{_listed(found, readable)}. Change or delete those dependents first."
             )
 
 
@@ -150,7 +161,7 @@ def dependents(
     `outputs` of them only, when given)."""
     k, t, w = task_links.c, tasks.c, workflows.c
     query = (
-        sa.select(k.output, t.node_id, w.name, w.id)
+        sa.select(k.output, t.node_id, w.name, w.id, w.project_id)
         .join(tasks, t.id == k.task_id)
         .join(workflows, w.id == k.workflow_id)
         .where(k.upstream_workflow_id == workflow_id, k.workflow_id != workflow_id)
@@ -158,25 +169,39 @@ def dependents(
     )
     if outputs is not None:
         query = query.where(k.output.in_(list(outputs)))
-    return [Dependent(r.output, r.node_id, r.name, r.id) for r in conn.execute(query)]
+    return [Dependent(r.output, r.node_id, r.name, r.id, r.project_id) for r in conn.execute(query)]
 
 
-def _listed(found: Sequence[Dependent], at_most: int = 5) -> str:
-    shown = "; ".join(str(d) for d in found[:at_most])
-    more = len(found) - at_most
-    return shown + (f"; and {more} more" if more > 0 else "")
+def _listed(
+    found: Sequence[Dependent], readable: frozenset[int] | None = None, at_most: int = 5
+) -> str:
+    """The dependents named (at most `at_most`), those of workspaces not `readable` only
+    counted."""
+    seen = [d for d in found if readable is None or d.project_id in readable]
+    hidden = len(found) - len(seen)
+    shown = "; ".join(str(d) for d in seen[:at_most])
+    more = len(seen) - at_most
+    parts = [shown] if shown else []
+    if more > 0:
+        parts.append(f"and {more} more")
+    if hidden:
+        parts.append(f"{hidden} in workspaces you may not read")
+    return "; ".join(parts)
 
 
 def refuse_undeploy(
-    conn: sa.Connection, workflow_id: int, leaving: frozenset[int] | None = None
+    conn: sa.Connection,
+    workflow_id: int,
+    leaving: frozenset[int] | None = None,
+    readable: frozenset[int] | None = None,
 ) -> None:
-    """Conflict, naming them, when other workflows depend on this one's outputs (those of
-    workflows in `leaving` left out: they go with it)."""
+    """Conflict, naming them (those `readable`), when other workflows depend on this one's
+    outputs (those of workflows in `leaving` left out: they go with it)."""
     found = [d for d in dependents(conn, workflow_id) if d.workflow_id not in (leaving or ())]
     if found:
         raise Conflict(
             f"The workflow {workflow_id} cannot be deleted while other workflows depend on "
-            f"its outputs: {_listed(found)}. Change or delete those dependents first."
+            f"its outputs: {_listed(found, readable)}. Change or delete those dependents first."
         )
 
 
@@ -186,6 +211,7 @@ def write(
     env_type: str,
     deployed: Sequence[DeployedTask],
     external: dict[str, Owner],
+    readable: frozenset[int] | None = None,
 ) -> None:
     """Record the workflow's outputs and its nodes' links (replacing what it had), point
     other workflows' links at an output's new owner, and refuse a same-cycle cycle."""
@@ -229,7 +255,7 @@ def write(
     if rows:
         conn.execute(sa.insert(task_links), list(rows.values()))
     _follow_moved_outputs(conn, workflow_id, outputs)
-    check_cycles(conn, [t.id for t in deployed])
+    check_cycles(conn, [t.id for t in deployed], readable)
 
 
 def _follow_moved_outputs(
@@ -273,7 +299,9 @@ def drop(conn: sa.Connection, workflow_id: int) -> None:
     conn.execute(sa.delete(task_links).where(task_links.c.workflow_id == workflow_id))
 
 
-def check_cycles(conn: sa.Connection, own: Sequence[int]) -> None:
+def check_cycles(
+    conn: sa.Connection, own: Sequence[int], readable: frozenset[int] | None = None
+) -> None:
     """InvalidArgument naming the loop when the same-cycle links above these tasks (across
     workflows) come back to one of them."""
     k = task_links.c
@@ -297,7 +325,7 @@ def check_cycles(conn: sa.Connection, own: Sequence[int]) -> None:
     if loop:
         raise invalid(
             "$.spec.workflows[0].dependencies",
-            f"the dependencies across workflows form a cycle: {_named(conn, loop)}",
+            f"the dependencies across workflows form a cycle: {_named(conn, loop, readable)}",
         )
 
 
@@ -325,14 +353,21 @@ def _loop(above: dict[int, list[int]], start: Sequence[int]) -> list[int]:
     return []
 
 
-def _named(conn: sa.Connection, loop: Sequence[int]) -> str:
+def _named(conn: sa.Connection, loop: Sequence[int], readable: frozenset[int] | None) -> str:
     t, w = tasks.c, workflows.c
     rows = conn.execute(
-        sa.select(t.id, t.node_id, w.name)
+        sa.select(t.id, t.node_id, w.name, w.project_id)
         .join(workflows, w.id == t.workflow_id)
         .where(t.id.in_(sorted(set(loop))))
     )
-    names = {int(r.id): f"{r.node_id} ({r.name})" for r in rows}
+    names = {
+        int(r.id): (
+            f"{r.node_id} ({r.name})"
+            if readable is None or r.project_id in readable
+            else "(a node of a workspace you may not read)"
+        )
+        for r in rows
+    }
     # The loop is walked upward; shown in the order data flows.
     return " → ".join(names.get(i, str(i)) for i in reversed(loop))
 

@@ -92,14 +92,16 @@ def update_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     project_id = p.required_integer("ProjectId")
     text, spec = _spec(ctx, p, project_id)
     with ctx.store.write() as tx:
-        tx.definitions.update(definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms)
+        tx.definitions.update(
+            definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms, _readable(ctx)
+        )
     return {"Success": True}
 
 
 def delete_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     definition_id = _definition_id(p)
     with ctx.store.write() as tx:
-        tx.definitions.delete(definition_id, p.required_integer("ProjectId"))
+        tx.definitions.delete(definition_id, p.required_integer("ProjectId"), _readable(ctx))
     return {"Success": True}
 
 
