@@ -322,3 +322,42 @@ def test_a_backfill_day_its_operation_still_holds_waits_when_the_day_before_ends
     assert first.status == Status.SUCCESS.value
     assert json.loads(second.upstream) == [first.id]
     assert (second.status, third.status) == (Status.NOT_RUN.value, Status.NOT_RUN.value)
+
+
+def test_the_previous_cycle_of_a_descendant_on_another_schedule_is_refused(store: Store) -> None:
+    """U (12:00-23:00) on the previous cycle of D (00:00-05:00), which reads U's output: the
+    proximity rule ties D's 00:00 to U's 12:00, which would wait for D's 00:00-04:00."""
+    p = project(store)
+    out = f"ods.{uuid.uuid4().hex[:8]}"
+    d_out = f"ods.{uuid.uuid4().hex[:8]}"
+    text = json.dumps(
+        {
+            "kind": "CycleWorkflow",
+            "spec": {
+                "workflows": [
+                    {
+                        "name": "u_flow",
+                        "trigger": {"cron": "0 0 12-23 * * ?", "timezone": TZ},
+                        "nodes": [node("u", outputs=[out])],
+                    }
+                ]
+            },
+        }
+    )
+    with store.write() as tx:
+        tx.definitions.create_or_replace(p.id, text, flowspec.parse(text, TZ), "t", NOW)
+    deploy(store, p.id, "0 0 0-5 * * ?", [node("d", inputs=[out], outputs=[d_out])])
+    looped = json.loads(text)
+    looped["spec"]["workflows"][0]["dependencies"] = [
+        {"nodeId": "u", "depends": [{"type": "CrossCycleDependsOnOtherNode", "output": d_out}]}
+    ]
+    again = json.dumps(looped)
+    with pytest.raises(InvalidArgument) as refused, store.write() as tx:
+        tx.definitions.create_or_replace(p.id, again, flowspec.parse(again, TZ), "t", NOW)
+    assert "use CrossCycleDependsOnChildren" in refused.value.message
+    # On the same schedule the previous cycle is always earlier: allowed.
+    same = json.loads(again)
+    same["spec"]["workflows"][0]["trigger"]["cron"] = "0 0 0-5 * * ?"
+    text = json.dumps(same)
+    with store.write() as tx:
+        tx.definitions.create_or_replace(p.id, text, flowspec.parse(text, TZ), "t", NOW)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -256,6 +257,7 @@ def write(
         conn.execute(sa.insert(task_links), list(rows.values()))
     _follow_moved_outputs(conn, workflow_id, outputs)
     check_cycles(conn, [t.id for t in deployed], readable)
+    _check_previous_of_descendants(conn, list(rows.values()), readable)
 
 
 def _follow_moved_outputs(
@@ -327,6 +329,59 @@ def check_cycles(
             "$.spec.workflows[0].dependencies",
             f"the dependencies across workflows form a cycle: {_named(conn, loop, readable)}",
         )
+
+
+def _above(conn: sa.Connection, start: int) -> set[int]:
+    """Every node `start` depends on in the same cycle, directly or not (across workflows)."""
+    k = task_links.c
+    seen: set[int] = set()
+    frontier = {start}
+    while frontier:
+        ids = sorted(frontier)
+        frontier = set()
+        for chunk in range(0, len(ids), CHUNK):
+            ups = conn.execute(
+                sa.select(k.upstream_task_id).where(
+                    k.type == _NORMAL, k.task_id.in_(ids[chunk : chunk + CHUNK])
+                )
+            ).scalars()
+            for up in ups:
+                if int(up) not in seen:
+                    seen.add(int(up))
+                    frontier.add(int(up))
+    return seen
+
+
+def _check_previous_of_descendants(
+    conn: sa.Connection, rows: Sequence[dict[str, Any]], readable: frozenset[int] | None
+) -> None:
+    """Refuse CrossCycleDependsOnOtherNode on a node below this one (same cycle) when the
+    two run on different schedules: the proximity rule may then tie an instance of the
+    descendant to a later one of this node, and the two would wait for each other
+    (CrossCycleDependsOnChildren has a rule of its own that never does)."""
+    other = DependencyType.CROSS_CYCLE_OTHER.value
+    w = workflows.c
+    for row in rows:
+        if row["type"] != other:
+            continue
+        down, up = int(row["task_id"]), int(row["upstream_task_id"])
+        crons = dict(
+            conn.execute(
+                sa.select(w.id, w.cron).where(
+                    w.id.in_([row["workflow_id"], row["upstream_workflow_id"]])
+                )
+            ).all()
+        )
+        if crons.get(row["workflow_id"]) == crons.get(row["upstream_workflow_id"]):
+            continue  # the same cycles: the previous one is always earlier
+        if down in _above(conn, up):
+            raise invalid(
+                "$.spec.workflows[0].dependencies",
+                f"a CrossCycleDependsOnOtherNode dependency on {_named(conn, [up], readable)}, "
+                "which runs below this node on another schedule, could make instances wait "
+                "for each other: use CrossCycleDependsOnChildren for a first-level child, or "
+                "give both the same schedule",
+            )
 
 
 def _loop(above: dict[int, list[int]], start: Sequence[int]) -> list[int]:
