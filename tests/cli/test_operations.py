@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -87,7 +88,10 @@ def deploy(
     manual: bool = False,
     **strategy: Any,
 ) -> dict[str, Any]:
-    """Deploy a daily (or manual) workflow of `nodes`; GetWorkflow's Workflow."""
+    """Deploy a daily (or manual) workflow of `nodes`; GetWorkflow's Workflow. Output
+    names get a prefix of their own: they are unique across every workspace."""
+    prefix = uuid.uuid4().hex[:10]
+    nodes = [_prefixed(n, prefix) for n in nodes]
     spec = {
         "version": "1.1.0",
         "kind": "ManualWorkflow" if manual else "CycleWorkflow",
@@ -111,6 +115,18 @@ def deploy(
             "GetWorkflow", {"Id": got.body.workflow_definition.workflow_id}, method="GET"
         )["Workflow"]
     return workflow
+
+
+def _prefixed(node: dict[str, Any], prefix: str) -> dict[str, Any]:
+    found = dict(node)
+    for side in ("inputs", "outputs"):
+        if side in found:
+            found[side] = {
+                "nodeOutputs": [
+                    {**o, "data": f"{prefix}_{o['data']}"} for o in found[side]["nodeOutputs"]
+                ]
+            }
+    return found
 
 
 def client(live: LiveServer) -> Client:
