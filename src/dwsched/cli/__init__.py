@@ -10,6 +10,7 @@ from dwsched import __version__
 from dwsched.cli import (
     access,
     db,
+    dependencies,
     instances,
     keys,
     logs,
@@ -38,7 +39,7 @@ cli.add_command(keys.keys)
 cli.add_command(projects.projects)
 cli.add_command(transfer.import_)
 cli.add_command(transfer.export)
-for command in (*operations.INSTANCE_COMMANDS, logs.logs):
+for command in (*operations.INSTANCE_COMMANDS, logs.logs, *dependencies.DEPENDENCY_COMMANDS):
     instances.instances.add_command(command)
 cli.add_command(instances.instances)
 cli.add_command(workflows.workflows)

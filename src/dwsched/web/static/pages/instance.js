@@ -1,7 +1,8 @@
-// One workflow instance: its facts, its task DAG, a timeline of every attempt, the chosen
-// task's attempts and log (followed live), and the operations on tasks and on the instance.
-// Refreshes every 3 s while anything is unfinished (visible tab only), keeping the chosen
-// task, the scroll and the followed log.
+// One workflow instance: its facts, its task DAG (with the upstreams its tasks wait for in
+// other workflows' instances and in previous cycles), a timeline of every attempt, the
+// chosen task's attempts, dependencies and log (followed live), and the operations on tasks
+// and on the instance. Refreshes every 3 s while anything is unfinished (visible tab only),
+// keeping the chosen task, the scroll and the followed log.
 import { call } from "../api.js";
 import {
   h,
@@ -15,17 +16,20 @@ import {
   errorBox,
   toast,
   confirmDialog,
+  dialog,
   link,
   query,
   setQuery,
 } from "../util.js";
 import { openBackfill } from "./backfill.js";
+import { REMOVABLE, MAX_LINKED_TASKS, boxLines, dependencyText, externalGraph, instanceUrl, kindLabel, linksToFetch, outside } from "./links.js";
 
 const REFRESH_MS = 3000;
 const FOLLOW_MS = 1000;
 const PAGE_SIZE = 100;
 const MAX_PAGES = 50; // 5,000 task instances: beyond any real workflow
-const HISTORY_CALLS = 6; // attempt histories fetched at once
+const HISTORY_CALLS = 6; // attempt histories (and task upstreams) fetched at once
+const LINK_PAGES = 20; // 2,000 upstreams of one task instance: beyond any real node
 
 // What each task operation needs: the statuses it applies to (the server still judges).
 const WAITING = new Set(["NotRun", "WaitTime", "WaitResource", "WaitTrigger"]);
@@ -86,6 +90,9 @@ class InstancePage {
     this.upstream = new Map(); // TaskId -> [upstream TaskId]
     this.tasks = []; // task instances, DAG order
     this.histories = new Map(); // task instance id -> {key, attempts}
+    this.links = new Map(); // task instance id -> its upstreams [{DependencyType, TaskInstance}]
+    this.downstream = new Map(); // the chosen task's downstreams, likewise
+    this.linkErrors = new Map(); // task instance id -> why its upstreams cannot be read
     this.selected = Number(query().get("task")) || null;
     this.chosenRun = null; // the attempt whose log is shown
     this.runPinned = false; // chosen by the user, not "the latest"
@@ -173,12 +180,22 @@ class InstancePage {
     this.ganttTable = h("div");
     this.taskPanel = h("section", { class: "panel task-panel", id: "task-panel", "aria-labelledby": "task-title" });
     this.taskTop = h("div", { class: "task-top" });
+    this.depsBox = h("div", { class: "deps" });
     this.taskResults = h("div", { class: "results", role: "status", "aria-live": "polite" });
     this.refreshNote = h("span", { class: "note", "aria-live": "off" });
+    this.edgeLegend = h(
+      "span",
+      { class: "edge-legend", hidden: true },
+      edgeSample("other-workflow"),
+      "upstream in another workflow (same cycle)",
+      edgeSample("cross-cycle"),
+      "upstream in a previous cycle",
+    );
     const legend = h(
       "div",
-      { class: "dag-legend", "aria-label": "Status colours" },
+      { class: "dag-legend", "aria-label": "Status colours and edges" },
       ["NotRun", "Running", "Success", "Failure"].map((s) => chip(s)),
+      this.edgeLegend,
     );
     clear(
       this.main,
@@ -238,7 +255,7 @@ class InstancePage {
       ]);
       if (!this.alive) return;
       this.inst = inst;
-      await this.fetchHistories(tasks);
+      await Promise.all([this.fetchHistories(tasks), this.fetchLinks(tasks)]);
       if (!this.alive) return;
       this.tasks = this.order(tasks);
       this.drawFacts(siblings);
@@ -341,6 +358,50 @@ class InstancePage {
       PageSize: PAGE_SIZE,
     });
     return (found.PagingInfo.TaskInstances || []).filter((a) => a.StartedTime).map(attemptOf);
+  }
+
+  // The upstreams of the tasks that need reading (links.linksToFetch), a few calls at once,
+  // and the chosen task's downstreams. A task whose upstreams cannot be read keeps what was
+  // read before; the panel says why.
+  async fetchLinks(tasks) {
+    const todo = linksToFetch(tasks, this.links, this.selected, this.inst.Id);
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const id = todo[next++];
+        try {
+          this.links.set(id, await this.fetchNeighbours(id, true));
+          this.linkErrors.delete(id);
+        } catch (e) {
+          this.linkErrors.set(id, e.message);
+        }
+      }
+    };
+    const chosen = tasks.some((t) => t.Id === this.selected) ? this.fetchDownstream(this.selected) : null;
+    await Promise.all([...Array.from({ length: Math.min(HISTORY_CALLS, todo.length) }, worker), chosen]);
+  }
+
+  async fetchDownstream(id) {
+    try {
+      this.downstream.set(id, await this.fetchNeighbours(id, false));
+    } catch (e) {
+      this.downstream.set(id, { error: e.message });
+    }
+  }
+
+  // Every upstream (or downstream) of a task instance, with its DependencyType: in this
+  // workflow instance, in other workflows' instances, in other cycles.
+  async fetchNeighbours(id, upstream) {
+    const action = upstream ? "ListUpstreamTaskInstances" : "ListDownstreamTaskInstances";
+    const name = upstream ? "UpstreamTaskInstances" : "DownstreamTaskInstances";
+    const all = [];
+    for (let n = 1; n <= LINK_PAGES; n++) {
+      const found = await call(action, { Id: id, PageNumber: n, PageSize: PAGE_SIZE });
+      const items = found.PagingInfo[name] || [];
+      all.push(...items);
+      if (!items.length || all.length >= found.PagingInfo.TotalCount) break;
+    }
+    return all;
   }
 
   // Longest-path layering (a task sits one layer right of its furthest upstream), each
@@ -567,19 +628,16 @@ class InstancePage {
   }
 
   // --- DAG ----------------------------------------------------------------------------------
+  // The instance's tasks in layers, left to right; when tasks wait outside the instance, a
+  // first column holds those upstreams (one box each, linking to its instance's page), with
+  // solid edges from other workflows' instances and dashed ones from previous cycles.
   drawDag() {
     const tasks = this.tasks;
     const byTask = new Map(tasks.map((t) => [t.TaskId, t]));
-    const key = tasks.map((t) => `${t.Id}<${(this.upstream.get(t.TaskId) || []).join(",")}`).join(";");
-    if (key === this.dagKey && this.nodes.size) {
-      for (const t of tasks) this.paintNode(this.nodes.get(t.Id), t);
-      return;
-    }
-    this.dagKey = key;
-    this.nodes.clear();
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskInstance : null;
     const W = 200;
     const H = 46;
+    const WX = 224; // an external upstream's box: wider, four lines
+    const HX = 76;
     const GX = 64;
     const GY = 16;
     const PAD = 14;
@@ -588,25 +646,54 @@ class InstancePage {
       const l = this.layerOf.get(t.Id);
       (layers[l] ||= []).push(t);
     }
+    const rowOf = new Map();
+    layers.forEach((column) => column.forEach((t, i) => rowOf.set(t.Id, i)));
+    const ext = externalGraph(tasks, this.links, this.inst.Id, (id) => rowOf.get(id) ?? 0);
+    const shift = ext.boxes.length ? 1 : 0;
+    this.edgeLegend.hidden = !ext.boxes.length;
+    const key = [
+      tasks.map((t) => `${t.Id}<${(this.upstream.get(t.TaskId) || []).join(",")}`).join(";"),
+      ext.edges.map((e) => `${e.from}>${e.to}:${e.kind}`).join(";"),
+      ext.boxes.map((b) => `${b.up.Id}:${b.up.Status}`).join(";"),
+    ].join("|");
+    this.noteLinks();
+    if (key === this.dagKey && this.nodes.size) {
+      for (const t of tasks) this.paintNode(this.nodes.get(t.Id), t);
+      return;
+    }
+    this.dagKey = key;
+    this.nodes.clear();
+    const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : {};
     const pos = new Map();
-    layers.forEach((column, l) => column.forEach((t, i) => pos.set(t.Id, { x: PAD + l * (W + GX), y: PAD + i * (H + GY) })));
+    const x0 = PAD + (shift ? WX + GX : 0); // the tasks' columns, right of the external one
+    layers.forEach((column, l) => column.forEach((t, i) => pos.set(t.Id, { x: x0 + l * (W + GX), y: PAD + i * (H + GY) })));
+    const upPos = new Map();
+    ext.boxes.forEach((b, i) => upPos.set(b.up.Id, { x: PAD, y: PAD + i * (HX + GY) }));
     const rows = Math.max(1, ...layers.map((c) => (c ? c.length : 0)));
-    const width = PAD * 2 + Math.max(1, layers.length) * (W + GX) - GX;
-    const height = PAD * 2 + rows * (H + GY) - GY;
+    const width = x0 + PAD + Math.max(1, layers.length) * (W + GX) - GX;
+    const height = PAD * 2 + Math.max(rows * (H + GY), ext.boxes.length * (HX + GY)) - GY;
     const edges = [];
+    const edge = (x1, y1, x2, y2, cls) => {
+      const dx = Math.max(20, (x2 - x1) / 2);
+      return h("path", { class: cls, d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`, "marker-end": "url(#dag-arrow)" });
+    };
     for (const t of tasks) {
       const to = pos.get(t.Id);
       for (const u of this.upstream.get(t.TaskId) || []) {
         const up = byTask.get(u);
         if (!up || up === t) continue;
         const from = pos.get(up.Id);
-        const x1 = from.x + W;
-        const y1 = from.y + H / 2;
-        const x2 = to.x - 2;
-        const y2 = to.y + H / 2;
-        const dx = Math.max(20, (x2 - x1) / 2);
-        edges.push(h("path", { class: "edge", d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`, "marker-end": "url(#dag-arrow)" }));
+        edges.push(edge(from.x + W, from.y + H / 2, to.x - 2, to.y + H / 2, "edge"));
       }
+    }
+    for (const e of ext.edges) {
+      const from = upPos.get(e.from);
+      const to = pos.get(e.to);
+      const g = edge(from.x + WX, from.y + HX / 2, to.x - 2, to.y + H / 2, `edge ${e.kind}`);
+      g.dataset.from = String(e.from);
+      g.dataset.to = String(e.to);
+      g.dataset.kind = e.kind;
+      edges.push(g);
     }
     const nodes = tasks.map((t) => {
       const p = pos.get(t.Id);
@@ -635,12 +722,15 @@ class InstancePage {
       this.paintNode(g, t);
       return g;
     });
+    const outsiders = ext.boxes.map((b) => this.externalNode(b, upPos.get(b.up.Id), WX, HX));
+    const count = `${tasks.length} task instance${tasks.length === 1 ? "" : "s"}`;
+    const waited = ext.boxes.length ? `, and ${ext.boxes.length} upstream task instance${ext.boxes.length === 1 ? "" : "s"} outside this instance` : "";
     const svg = h(
       "svg",
       {
         id: "dag",
         role: "group",
-        "aria-label": `Task DAG: ${tasks.length} task instance${tasks.length === 1 ? "" : "s"}`,
+        "aria-label": `Task DAG: ${count}${waited}`,
         width,
         height,
         viewBox: `0 0 ${width} ${height}`,
@@ -655,6 +745,7 @@ class InstancePage {
         ),
       ),
       h("g", { class: "edges", "aria-hidden": "true" }, edges),
+      outsiders.length ? h("g", { class: "outside", role: "group", "aria-label": "Upstreams outside this instance" }, outsiders) : null,
       h("g", { class: "nodes" }, nodes),
     );
     const left = this.dagWrap.scrollLeft;
@@ -663,7 +754,55 @@ class InstancePage {
     else clear(this.dagWrap, svg);
     this.dagWrap.scrollLeft = left;
     this.dagWrap.scrollTop = top;
-    if (focused && this.nodes.has(Number(focused))) this.nodes.get(Number(focused)).focus({ preventScroll: true });
+    if (active.taskInstance && this.nodes.has(Number(active.taskInstance))) this.nodes.get(Number(active.taskInstance)).focus({ preventScroll: true });
+    if (active.upstreamInstance) svg.querySelector(`[data-upstream-instance="${CSS.escape(active.upstreamInstance)}"]`)?.focus({ preventScroll: true });
+  }
+
+  // An upstream outside the instance: its task, workflow instance, BizDate and trigger time,
+  // status and kind; it opens that workflow instance's page.
+  externalNode(box, p, W, HX) {
+    const up = box.up;
+    const url = instanceUrl(up);
+    const lines = boxLines(box, this.tz);
+    const open = () => this.ctx.navigate(url);
+    const feeds = box.feeds.map((id) => (this.tasks.find((t) => t.Id === id) || { TaskName: id }).TaskName).join(", ");
+    const kinds = box.kinds.map(kindLabel).join(", ");
+    return h(
+      "g",
+      {
+        class: ["node", "external", `node-${statusGroup(up.Status)}`, ...box.kinds].join(" "),
+        tabindex: "0",
+        role: "link",
+        transform: `translate(${p.x},${p.y})`,
+        "aria-label": `Upstream ${up.TaskName}, ${kinds}: task instance ${up.Id} of ${up.WorkflowName} instance ${up.WorkflowInstanceId}, ${lines[2]}, ${up.Status}. Waited for by ${feeds}. Opens that instance.`,
+        dataset: { upstreamInstance: String(up.Id), workflowInstance: String(up.WorkflowInstanceId), upstreamStatus: up.Status, kinds: box.kinds.join(" ") },
+        onclick: open,
+        onkeydown: (e) => {
+          if (e.key === "Enter") {
+            e.preventDefault();
+            open();
+          }
+        },
+      },
+      h("title", {}, [...lines, `Task instance ${up.Id}`, `Waited for by ${feeds}`, "Opens that workflow instance"].join("\n")),
+      h("rect", { width: W, height: HX, rx: 6, ry: 6 }),
+      h("text", { x: 10, y: 17, class: "name" }, clip(lines[0], 28)),
+      lines.slice(1).map((line, i) => h("text", { x: 10, y: 34 + i * 16, class: "sub" }, clip(line, 34))),
+    );
+  }
+
+  // Say when upstreams outside the instance are not all shown.
+  noteLinks() {
+    if (!this.workflow) return; // the note says why the DAG has no edges
+    const notes = [];
+    if (this.tasks.length > MAX_LINKED_TASKS) {
+      notes.push(`This instance has ${this.tasks.length} tasks: upstreams outside it are shown for the selected task only.`);
+    }
+    if (this.linkErrors.size) {
+      const [first] = this.linkErrors.values();
+      notes.push(`The upstreams of ${this.linkErrors.size} task${this.linkErrors.size === 1 ? "" : "s"} cannot be read (${first}).`);
+    }
+    this.dagNote.textContent = notes.join(" ");
   }
 
   paintNode(g, t) {
@@ -832,6 +971,20 @@ class InstancePage {
     }
     const t = this.tasks.find((x) => x.Id === id);
     if (t) {
+      const reads = [];
+      if (!this.links.has(t.Id)) {
+        reads.push(
+          this.fetchNeighbours(t.Id, true).then(
+            (found) => {
+              this.links.set(t.Id, found);
+              this.linkErrors.delete(t.Id);
+            },
+            (e) => this.linkErrors.set(t.Id, e.message),
+          ),
+        );
+      }
+      if (!this.downstream.has(t.Id)) reads.push(this.fetchDownstream(t.Id));
+      await Promise.all(reads);
       const known = this.histories.get(t.Id);
       if (!known || !known.exact) {
         try {
@@ -840,6 +993,7 @@ class InstancePage {
       }
     }
     if (!this.alive) return;
+    this.drawDag();
     this.drawGantt();
     await this.drawTaskPanel();
     this.taskPanel.scrollIntoView({ block: "nearest", behavior: "smooth" });
@@ -932,12 +1086,116 @@ class InstancePage {
           h("tbody", {}, attemptRows),
         ),
       );
-      if (this.taskTop.parentNode !== this.taskPanel) clear(this.taskPanel, this.taskTop, this.taskResults, this.logBox);
+      if (this.taskTop.parentNode !== this.taskPanel) clear(this.taskPanel, this.taskTop, this.taskResults, this.depsBox, this.logBox);
       if (keepFocus) restoreFocus(this.taskTop, keepFocus);
     }
+    this.drawDeps(t);
     this.paintLogHead(t);
     if (this.logFor !== `${t.Id}:${this.chosenRun}`) await this.loadLog(true);
     else if (!this.following && !finished(t.Status) && this.chosenRun === t.RunNumber) await this.loadLog(false);
+  }
+
+  // The chosen task's upstreams (each with "Remove dependency" while the task waits) and
+  // downstreams, in this instance and outside it; redrawn only when they change.
+  drawDeps(t) {
+    const up = this.links.get(t.Id);
+    const down = this.downstream.get(t.Id);
+    const key = JSON.stringify([t.Id, t.Status, up, down, this.linkErrors.get(t.Id)]);
+    if (key === this.depsKey && this.depsBox.parentNode === this.taskPanel) return;
+    this.depsKey = key;
+    const keep = document.activeElement && this.depsBox.contains(document.activeElement) ? document.activeElement.dataset.remove : null;
+    const tz = this.tz;
+    const removable = REMOVABLE.has(t.Status);
+    const row = (item, upstream) => {
+      const u = item.TaskInstance;
+      const here = u.WorkflowInstanceId === this.inst.Id;
+      return h(
+        "tr",
+        { dataset: { neighbour: String(u.Id), dependency: item.DependencyType, here: here ? "true" : "false" } },
+        h("td", {}, u.TaskName, h("div", { class: "muted" }, `task instance ${u.Id}`)),
+        h("td", {}, here ? "this instance" : link(instanceUrl(u), `${u.WorkflowName} (${u.WorkflowInstanceId})`)),
+        h("td", {}, formatDate(u.Bizdate, tz)),
+        h("td", {}, formatTime(u.TriggerTime, tz)),
+        h("td", {}, dependencyText(item, this.inst.Id)),
+        h("td", {}, chip(u.Status)),
+        upstream
+          ? h(
+              "td",
+              {},
+              h(
+                "button",
+                {
+                  type: "button",
+                  disabled: !removable,
+                  title: removable ? null : `Only a waiting task (NotRun or WaitTime) stops waiting; this one is ${t.Status}`,
+                  "aria-label": `Remove the dependency of ${t.TaskName} on ${u.TaskName} (task instance ${u.Id})`,
+                  dataset: { remove: String(u.Id) },
+                  onclick: () => this.removeDependency(t, item),
+                },
+                "Remove dependency",
+              ),
+            )
+          : null,
+      );
+    };
+    const table = (items, upstream, caption) =>
+      h(
+        "table",
+        { class: "neighbours", "aria-label": `${caption} (times in ${tz})` },
+        h("thead", {}, h("tr", {}, ["Task", "Workflow instance", "BizDate", "Trigger time", "Dependency", "Status", upstream ? "Operation" : null].filter((c) => c !== null).map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, items.map((item) => row(item, upstream))),
+      );
+    const section = (title, items, error, upstream) => {
+      const parts = [h("h3", {}, title)];
+      if (items === undefined && error) parts.push(h("p", { class: "note" }, `They cannot be read: ${error}`));
+      else if (items === undefined) parts.push(h("p", { class: "note" }, "Reading…"));
+      else if (!items.length) parts.push(h("p", { class: "note" }, upstream ? "It waits for no other task instance." : "No task instance waits for it."));
+      else {
+        const outsideCount = outside(items, this.inst.Id).length;
+        if (outsideCount) parts.push(h("p", { class: "note" }, `${outsideCount} of them outside this instance (other workflows, other cycles).`));
+        parts.push(table(items, upstream, `${title} of ${t.TaskName}`));
+      }
+      return parts;
+    };
+    const downItems = down && !down.error ? down : undefined;
+    clear(
+      this.depsBox,
+      section("Upstream task instances", up, this.linkErrors.get(t.Id), true),
+      section("Downstream task instances", downItems, down && down.error, false),
+    );
+    if (keep) this.depsBox.querySelector(`button[data-remove="${CSS.escape(keep)}"]`)?.focus({ preventScroll: true });
+  }
+
+  // RemoveTaskInstanceDependencies for one upstream, after a confirmation with a comment.
+  async removeDependency(t, item) {
+    const u = item.TaskInstance;
+    const here = u.WorkflowInstanceId === this.inst.Id;
+    const comment = h("textarea", { id: "dependency-comment", rows: "2", maxlength: "1024" });
+    const answer = await dialog(
+      "Remove dependency",
+      [
+        h(
+          "p",
+          {},
+          `Task instance ${t.Id} (${t.TaskName}) will no longer wait for task instance ${u.Id} (${u.TaskName}) of `,
+          here ? "this instance" : `${u.WorkflowName} instance ${u.WorkflowInstanceId}`,
+          `, BizDate ${formatDate(u.Bizdate, this.tz)}, now ${u.Status} (${dependencyText(item, this.inst.Id)}). `,
+          "It then runs as soon as its time and its other upstreams allow. This cannot be undone.",
+        ),
+        h("label", { for: "dependency-comment" }, "Comment (kept with the operation)"),
+        comment,
+      ],
+      [
+        { label: "Cancel", value: false },
+        { label: "Remove dependency", value: true, primary: true },
+      ],
+    );
+    if (!answer) return;
+    await this.perform(`Remove dependency of ${t.TaskName}`, async () => {
+      await call("RemoveTaskInstanceDependencies", { Id: t.Id, UpstreamTaskInstanceIds: [u.Id], Comment: comment.value });
+      this.links.delete(t.Id); // read again
+      return [{ id: t.Id, label: `Task instance ${t.Id} (${t.TaskName})`, success: true, message: `no longer waits for ${u.Id} (${u.TaskName})` }];
+    }, this.taskResults);
   }
 
   // The log part of the panel: kept while the same task stays chosen, so its scroll
@@ -963,7 +1221,7 @@ class InstancePage {
       this.logEl,
     );
     this.attemptsKey = "";
-    clear(this.taskPanel, this.taskTop, this.taskResults, this.logBox);
+    clear(this.taskPanel, this.taskTop, this.taskResults, this.depsBox, this.logBox);
   }
 
   paintLogHead(t) {
@@ -1103,6 +1361,11 @@ class InstancePage {
 }
 
 // --- Helpers ------------------------------------------------------------------------------
+// A short line in an edge's style, for the legend.
+function edgeSample(kind) {
+  return h("svg", { class: "edge-sample", width: 30, height: 10, "aria-hidden": "true" }, h("line", { class: kind, x1: 1, y1: 5, x2: 29, y2: 5 }));
+}
+
 function attemptOf(t) {
   return { RunNumber: t.RunNumber, Status: t.Status, StartedTime: t.StartedTime, FinishedTime: t.FinishedTime };
 }
