@@ -246,33 +246,35 @@ def _instances(
     if not missing:
         return found
     sc = scheduled_cycles.c
+    wanted = {(w, at) for w, times in missing.items() for at in times}
+    low, high = min(at for _, at in wanted), max(at for _, at in wanted)
     instance_of: dict[tuple[int, int], int] = {}
-    for workflow_id, times in missing.items():
-        ordered = sorted(times)
-        for start in range(0, len(ordered), CHUNK):
-            rows = conn.execute(
-                sa.select(sc.trigger_time, sc.workflow_instance_id).where(
-                    sc.workflow_id == workflow_id,
-                    sc.trigger_time.in_(ordered[start : start + CHUNK]),
-                )
+    workflow_ids = sorted(missing)
+    # A few statements for the lot: the cycles of up to CHUNK workflows between the earliest
+    # and the latest time wanted (a workflow-day or two each), kept when wanted.
+    for start in range(0, len(workflow_ids), CHUNK):
+        rows = conn.execute(
+            sa.select(sc.workflow_id, sc.trigger_time, sc.workflow_instance_id).where(
+                sc.workflow_id.in_(workflow_ids[start : start + CHUNK]),
+                sc.trigger_time.between(low, high),
             )
-            for at, instance_id in rows:
-                instance_of[(workflow_id, int(at))] = int(instance_id)
+        )
+        for workflow_id, at, instance_id in rows:
+            if (int(workflow_id), int(at)) in wanted:
+                instance_of[(int(workflow_id), int(at))] = int(instance_id)
     instance_ids = sorted(set(instance_of.values()))
-    up_tasks = sorted({t for tasks in up_tasks_of.values() for t in tasks})
+    up_tasks = {t for tasks in up_tasks_of.values() for t in tasks}
     time_of = {i: at for (_, at), i in instance_of.items()}
     for start in range(0, len(instance_ids), CHUNK):
         rows = conn.execute(
             sa.select(ti.c.id, ti.c.workflow_instance_id, ti.c.task_id).where(
-                ti.c.workflow_instance_id.in_(instance_ids[start : start + CHUNK]),
-                ti.c.task_id.in_(up_tasks),
+                ti.c.workflow_instance_id.in_(instance_ids[start : start + CHUNK])
             )
         )
         for r in rows:
-            task_instance_id, instance_id, task_id = r.id, r.workflow_instance_id, r.task_id
-            found[(InstanceType.NORMAL, int(task_id), time_of[int(instance_id)])] = int(
-                task_instance_id
-            )
+            if int(r.task_id) in up_tasks:
+                key = (InstanceType.NORMAL, int(r.task_id), time_of[int(r.workflow_instance_id)])
+                found[key] = int(r.id)
     return found
 
 

@@ -58,18 +58,26 @@ def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
     ]
 
 
-def set_first_run_day(conn: sa.Connection, workflow_id: int, day: date) -> None:
-    conn.execute(
-        sa.update(workflows).where(workflows.c.id == workflow_id).values(first_run_day=day_key(day))
-    )
+def set_first_run_day(conn: sa.Connection, days: Mapping[int, date]) -> None:
+    """Each workflow's first run date (workflow id -> date), in one executemany."""
+    if days:
+        conn.execute(
+            sa.update(workflows)
+            .where(workflows.c.id == sa.bindparam("workflow"))
+            .values(first_run_day=sa.bindparam("day")),
+            [{"workflow": w, "day": day_key(d)} for w, d in days.items()],
+        )
 
 
-def mark_generated(conn: sa.Connection, workflow_id: int, day: date) -> None:
-    conn.execute(
-        sa.update(workflows)
-        .where(workflows.c.id == workflow_id)
-        .values(generated_through=day_key(day))
-    )
+def mark_generated(conn: sa.Connection, days: Mapping[int, date]) -> None:
+    """Each workflow's last run date made (workflow id -> date), in one executemany."""
+    if days:
+        conn.execute(
+            sa.update(workflows)
+            .where(workflows.c.id == sa.bindparam("workflow"))
+            .values(generated_through=sa.bindparam("day")),
+            [{"workflow": w, "day": day_key(d)} for w, d in days.items()],
+        )
 
 
 def make_instances(

@@ -286,9 +286,10 @@ class Store:
     def generate_many(self, plans: Sequence[GenerationPlan], now_ms: int) -> int:
         """`generate` for many workflows in one transaction."""
         with self._writing() as conn:
-            for p in plans:
-                if p.first_run_day is not None:
-                    generation.set_first_run_day(conn, p.workflow.id, p.first_run_day)
+            generation.set_first_run_day(
+                conn,
+                {p.workflow.id: p.first_run_day for p in plans if p.first_run_day is not None},
+            )
             days = sorted({day for p in plans for day, _ in p.run_days})
             made = 0
             for day in days:
@@ -299,9 +300,9 @@ class Store:
                         conn, items, InstanceType.NORMAL, now_ms
                     ).values()
                 )
-            for p in plans:
-                if p.run_days:
-                    generation.mark_generated(conn, p.workflow.id, p.run_days[-1][0])
+            generation.mark_generated(
+                conn, {p.workflow.id: p.run_days[-1][0] for p in plans if p.run_days}
+            )
         return made
 
     def plan(self, now_ms: int, limit: int = 500) -> int:
