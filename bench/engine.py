@@ -16,9 +16,22 @@
    W-wide SHELL at least as many tasks per second as W one-task instances (measured here
    too, after the wide runs). On a database of its own (beside --db), so that neither the
    generation shape's 10,000 workflows nor its own every-minute ones weigh on the other.
+5. Cross-workflow (`--shapes cross`, not run by default): a warehouse of N one-node
+   workflows (`warehouse`: layers ods -> dwd -> dws -> ads, every workflow after the first
+   5% taking outputs of other workflows, 2% hourly, 9% CrossCycleDependsOnSelf; 14,600
+   instances and about 49,000 edges to other instances a day at N = 10,000). The seconds
+   the scheduler takes to make its first run date's Normal instances, then the next one's
+   (previous cycles exist), as it does (Scheduler.generate: generate_many, 500 workflows a
+   transaction); target <= 10 s. The floor, in the same run: the same workflows and crons
+   without inputs or self-dependency. Then, in each of the two databases (two days of the
+   warehouse waiting in it), dispatch latency: the dispatch shape's chains inside one
+   workflow, then `--chains` chains of five one-node SHELL workflows, each taking the one
+   before's output: the time from the upstream's finish (FinishedTime) to the downstream's
+   start (StartedTime) in another workflow (p50/p99; target p50 <= 100 ms). Each database
+   of its own, beside --db, as the width shape's.
 
     .venv/bin/python bench/engine.py [--db URL] [--workflows 10000] [--runs 1000]
-        [--width 400] [--shapes generation,dispatch,throughput,width]
+        [--width 400] [--chains 100] [--shapes generation,dispatch,throughput,width,cross]
 
 Prints a table and, last, one JSON line with the figures.
 """
@@ -27,12 +40,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
+import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,17 +58,29 @@ import sqlalchemy as sa
 
 from dwsched.clock import ManualClock, SystemClock
 from dwsched.domain import flowspec
+from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.models import NewProject
-from dwsched.domain.schedule import Trigger, cycles_on, generation_time_ms
+from dwsched.domain.schedule import (
+    InstanceMode,
+    Trigger,
+    cycles_on,
+    first_run_date,
+    generation_time_ms,
+)
 from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
-from dwsched.store import Store
+from dwsched.store import Store, schema
 from dwsched.store.schema import task_instances
 
 TZ = "Asia/Shanghai"
 
 
-def spec_text(name: str, nodes: list[dict[str, Any]], cron: str = "00 30 02 * * ?") -> str:
+def spec_text(
+    name: str,
+    nodes: list[dict[str, Any]],
+    cron: str = "00 30 02 * * ?",
+    dependencies: list[dict[str, Any]] | None = None,
+) -> str:
     return json.dumps(
         {
             "version": "1.1.0",
@@ -64,6 +92,7 @@ def spec_text(name: str, nodes: list[dict[str, Any]], cron: str = "00 30 02 * * 
                         "trigger": {"cron": cron, "timezone": TZ},
                         "strategy": {"rerunTimes": 0},
                         "nodes": nodes,
+                        **({"dependencies": dependencies} if dependencies else {}),
                     }
                 ]
             },
@@ -71,18 +100,30 @@ def spec_text(name: str, nodes: list[dict[str, Any]], cron: str = "00 30 02 * * 
     )
 
 
-def chain(kind: str, length: int, content: str = "") -> list[dict[str, Any]]:
+def chain(kind: str, length: int, content: str = "", prefix: str = "") -> list[dict[str, Any]]:
+    """`length` nodes, each taking the one before's output. An output name has one producer
+    in the whole database: `prefix` (default: a fresh one) keeps them apart."""
+    prefix = prefix or unique("chain")
     nodes = []
     for k in range(length):
         n: dict[str, Any] = {
             "id": f"n{k}",
             "script": {"runtime": {"command": kind}, "content": content},
-            "outputs": {"nodeOutputs": [{"data": f"n{k}_out"}]},
+            "outputs": {"nodeOutputs": [{"data": f"{prefix}.n{k}_out"}]},
         }
         if k:
-            n["inputs"] = {"nodeOutputs": [{"data": f"n{k - 1}_out"}]}
+            n["inputs"] = {"nodeOutputs": [{"data": f"{prefix}.n{k - 1}_out"}]}
         nodes.append(n)
     return nodes
+
+
+_made = itertools.count()
+_RUN = f"{time.time_ns():x}"
+
+
+def unique(name: str) -> str:
+    """A name no other call in this process (nor another run on the same database) gives."""
+    return f"{name}_{_RUN}_{next(_made)}"
 
 
 def deploy(store: Store, project_id: int, text: str, now: int) -> Any:
@@ -97,7 +138,12 @@ def generation(store: Store, count: int) -> dict[str, float]:
         project = tx.projects.create(NewProject(name=f"gen_{now}", timezone=TZ), now)
     started = time.perf_counter()
     for k in range(count):
-        deploy(store, project.id, spec_text(f"daily_{k}", chain("VIRTUAL", 1)), now)
+        deploy(
+            store,
+            project.id,
+            spec_text(f"daily_{k}", chain("VIRTUAL", 1, "", f"gen{project.id}_{k}")),
+            now,
+        )
     deploy_s = time.perf_counter() - started
     today = datetime.now(ZoneInfo(TZ)).date()
     first = today + timedelta(days=1)
@@ -125,11 +171,12 @@ def due_now(store: Store, text: str, cycles: int) -> tuple[int, int]:
     return project.id, deployed.id
 
 
-def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> float:
-    """Run the engine until every task instance of the workflow has succeeded; seconds."""
+def run_all(store: Store, workflow_id: int | list[int], slots: int, timeout_s: float) -> float:
+    """Run the engine until every task instance of the workflow(s) has succeeded; seconds."""
     service = Service(store, SystemClock(), WorkerSettings(slots=slots, default_group_slots=slots))
     t = task_instances.c
-    total_q = sa.select(sa.func.count()).where(t.workflow_id == workflow_id)
+    ids = [workflow_id] if isinstance(workflow_id, int) else workflow_id
+    total_q = sa.select(sa.func.count()).where(t.workflow_id.in_(ids))
     done_q = total_q.where(t.status.in_(["Success", "Failure"]))
     with store.read() as tx:
         total = int(tx.conn.execute(total_q).scalar_one())
@@ -149,7 +196,7 @@ def run_all(store: Store, workflow_id: int, slots: int, timeout_s: float) -> flo
         service.stop()
     with store.read() as tx:
         failed = tx.conn.execute(
-            sa.select(sa.func.count()).where(t.workflow_id == workflow_id, t.status == "Failure")
+            sa.select(sa.func.count()).where(t.workflow_id.in_(ids), t.status == "Failure")
         ).scalar_one()
     if failed:
         raise AssertionError(f"{failed} task instances failed")
@@ -233,6 +280,242 @@ def width(
     return figures
 
 
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer of the cross-workflow shape's warehouse (see `warehouse`)."""
+
+    name: str
+    share: float  # of all the workflows
+    hourly: float  # share of the layer's workflows that run every hour
+    inputs: tuple[int, int]  # outputs of the layer below taken, at least and at most
+    hours: tuple[int, int]  # the daily ones run at a minute of these hours
+    self_dependent: float  # share of CrossCycleDependsOnSelf (of the hourly ones: half)
+    extra: float = 0.0  # chance of one more input, from two layers below
+
+
+LAYERS = (
+    Layer("ods", 0.05, 0.20, (0, 0), (0, 1), 0.0),
+    Layer("dwd", 0.45, 100 / 4500, (1, 2), (2, 2), 0.10),
+    Layer("dws", 0.30, 0.0, (2, 3), (3, 4), 0.10),
+    Layer("ads", 0.20, 0.0, (1, 3), (5, 7), 0.05, extra=0.3),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A workflow of the warehouse: one VIRTUAL node producing `output`."""
+
+    layer: int
+    name: str
+    output: str
+    cron: str
+    hourly: bool
+    inputs: tuple[int, ...]  # indexes of the tables whose outputs it takes
+    self_dependent: bool
+
+
+def warehouse(count: int, seed: int = 7) -> list[Table]:
+    """`count` one-node workflows in the layers ods -> dwd -> dws -> ads (5/45/30/20%), each
+    of a layer but the first taking the outputs of 1-3 workflows of the layer below (an ads
+    one sometimes a dwd one too). Every hour: a fifth of the ods workflows (a quarter of
+    them self-dependent), 100 dwd ones on hourly ods (half self-dependent); the others
+    daily, each layer later in the night; 10% of dwd and dws and 5% of ads depend on their
+    previous cycle. Deterministic (`seed`), in layer order (upstream first)."""
+    rng = random.Random(seed)
+    token = unique("wh")
+    tables: list[Table] = []
+    by_layer: list[list[int]] = []
+    for n, layer in enumerate(LAYERS):
+        size = round(count * layer.share) if n < len(LAYERS) - 1 else count - len(tables)
+        hourly = round(size * layer.hourly)
+        mine: list[int] = []
+        for k in range(size):
+            index = len(tables)
+            is_hourly = k < hourly
+            if is_hourly:
+                cron = f"0 {rng.randrange(60)} * * * ?"
+                self_dep = k % (4 if n == 0 else 2) == 0
+            else:
+                cron = f"0 {rng.randrange(60)} {rng.randint(*layer.hours)} * * ?"
+                self_dep = rng.random() < layer.self_dependent
+            inputs: list[int] = []
+            if n:
+                below = by_layer[n - 1]
+                if is_hourly:  # an hourly table reads an hourly one
+                    below = [i for i in below if tables[i].hourly] or below
+                inputs = rng.sample(below, min(len(below), rng.randint(*layer.inputs)))
+                if layer.extra and n >= 2 and rng.random() < layer.extra:
+                    inputs.append(rng.choice(by_layer[n - 2]))
+            tables.append(
+                Table(
+                    n,
+                    f"{layer.name}_{k}",
+                    f"{token}.{layer.name}_{k}",
+                    cron,
+                    is_hourly,
+                    tuple(inputs),
+                    self_dep,
+                )
+            )
+            mine.append(index)
+        by_layer.append(mine)
+    return tables
+
+
+def deploy_warehouse(store: Store, tables: list[Table], edges: bool) -> float:
+    """Deploy the tables' workflows (without inputs or self-dependency unless `edges`); s."""
+    now = SystemClock().now_ms()
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name=unique("warehouse"), timezone=TZ), now)
+    started = time.perf_counter()
+    for table in tables:
+        node: dict[str, Any] = {
+            "id": "n0",
+            "script": {"runtime": {"command": "VIRTUAL"}},
+            "outputs": {"nodeOutputs": [{"data": table.output}]},
+        }
+        depends: list[dict[str, Any]] = []
+        if edges:
+            if table.inputs:
+                node["inputs"] = {"nodeOutputs": [{"data": tables[i].output} for i in table.inputs]}
+            if table.self_dependent:
+                depends = [{"nodeId": "n0", "depends": [{"type": "CrossCycleDependsOnSelf"}]}]
+        deploy(store, project.id, spec_text(table.name, [node], table.cron, depends), now)
+    return time.perf_counter() - started
+
+
+def warehouse_days(store: Store, tables: list[Table], edges: bool) -> dict[str, float]:
+    """Deploy the warehouse, then time the scheduler making its first run date's Normal
+    instances and the next one's (when previous cycles exist to depend on)."""
+    deploy_s = deploy_warehouse(store, tables, edges)
+    first = first_run_date(TZ, SystemClock().now_ms(), InstanceMode.T_PLUS_1)
+    figures: dict[str, float] = {"deploy_s": round(deploy_s, 1)}
+    expected = sum(24 if t.hourly else 1 for t in tables)
+    for label, day in (("first", first), ("next", first + timedelta(days=1))):
+        service = Service(store, ManualClock(generation_time_ms(day, TZ)), scheduling=True)
+        started = time.perf_counter()
+        made = service.scheduler.generate()
+        seconds = time.perf_counter() - started
+        if made != expected:
+            raise AssertionError(f"generated {made} instances for {day}, expected {expected}")
+        with store.read() as tx:
+            count = int(
+                tx.conn.execute(
+                    sa.select(sa.func.count()).select_from(schema.task_instance_dependencies)
+                ).scalar_one()
+            )
+        figures |= {
+            f"{label}_day_s": round(seconds, 3),
+            f"{label}_day_edges": count - figures.get("first_day_edges", 0),
+        }
+        figures["instances_per_day"] = made
+    kind = "with cross-workflow edges" if edges else "no edges (floor)"
+    print(
+        f"warehouse of {len(tables)} workflows, {kind}: deployed in {deploy_s:.1f} s; "
+        f"{figures['instances_per_day']:.0f} instances a day; first day "
+        f"{figures['first_day_s']:.2f} s ({figures['first_day_edges']:.0f} edges), next day "
+        f"{figures['next_day_s']:.2f} s ({figures['next_day_edges']:.0f} edges)"
+    )
+    return figures
+
+
+def cross_dispatch_latency(store: Store, chains: int, length: int) -> dict[str, float]:
+    """`chains` chains of `length` one-node workflows (SHELL `true`), each taking the
+    output of the one before, due at once: for each task, the time from its upstream's
+    finish (in another workflow) to its own start (p50/p99)."""
+    now = SystemClock().now_ms()
+    with store.write() as tx:
+        project = tx.projects.create(NewProject(name=unique("xchain"), timezone=TZ), now)
+    prefix = unique("xchain")
+    deployed = []
+    for c in range(chains):
+        for k in range(length):
+            node: dict[str, Any] = {
+                "id": "n0",
+                "script": {"runtime": {"command": "DIDE_SHELL"}, "content": "true"},
+                "outputs": {"nodeOutputs": [{"data": f"{prefix}.{c}_{k}"}]},
+            }
+            if k:
+                node["inputs"] = {"nodeOutputs": [{"data": f"{prefix}.{c}_{k - 1}"}]}
+            deployed.append(deploy(store, project.id, spec_text(f"x{c}_{k}", [node]), now))
+    run_date = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
+    plans = []
+    for d in deployed:
+        t = d.spec.trigger
+        trigger = Trigger(t.cron, TZ, t.start_ms, t.end_ms)
+        plans.append(GenerationPlan(d, [(run_date, cycles_on(trigger, run_date))], None))
+    store.generate_many(plans, now)
+    ids = [d.id for d in deployed]
+    run_all(store, ids, slots=8, timeout_s=300)
+    down, up = task_instances.alias("down"), task_instances.alias("up")
+    d = schema.task_instance_dependencies.c
+    with store.read() as tx:
+        rows = tx.conn.execute(
+            sa.select(down.c.started_time, up.c.finished_time)
+            .select_from(schema.task_instance_dependencies)
+            .join(down, down.c.id == d.task_instance_id)
+            .join(up, up.c.id == d.upstream_id)
+            .where(down.c.workflow_id.in_(ids))
+        ).all()
+    if len(rows) != chains * (length - 1):
+        raise AssertionError(f"{len(rows)} cross-workflow edges, expected {chains * (length - 1)}")
+    latencies = sorted(started - finished for started, finished in rows)
+    p50 = statistics.median(latencies)
+    p99 = percentile(latencies, 0.99)
+    print(
+        f"cross-workflow dispatch latency over {len(latencies)} ready tasks: "
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    )
+    return {"p50_ms": p50, "p99_ms": p99, "samples": len(latencies)}
+
+
+def cross_shape(url: str, scratch: Path, count: int, chains: int) -> dict[str, Any]:
+    """The warehouse twice, each on a database of its own (like the width shape): first the
+    floor, the same workflows and crons with no edge leaving an instance, then with its
+    cross-workflow and cross-cycle edges. In each, once two days of it are generated, the
+    dispatch chains run: `chains` chains of 5 SHELL tasks inside one workflow (as the
+    dispatch shape), then `chains` chains of 5 one-node workflows. The floor's database
+    tells what the warehouse's edges cost the planner, the chains inside a workflow what
+    crossing workflows costs a task's start."""
+    tables = warehouse(count)
+    found: dict[str, dict[str, float]] = {}
+    for name, edges in (("flat", False), ("cross", True)):
+        with own_database(url, scratch, name) as store:
+            days = warehouse_days(store, tables, edges)
+            print("  in its database: chains inside one workflow (the dispatch shape's):")
+            inside = dispatch_latency(store, chains=chains, length=5)
+            print("  in its database: chains across workflows:")
+            across = cross_dispatch_latency(store, chains=chains, length=5)
+            found[name] = days | {
+                "inside_p50_ms": inside["p50_ms"],
+                "inside_p99_ms": inside["p99_ms"],
+                "across_p50_ms": across["p50_ms"],
+                "across_p99_ms": across["p99_ms"],
+            }
+    flat, cross = found["flat"], found["cross"]
+    return {
+        "workflows": len(tables),
+        "hourly": sum(t.hourly for t in tables),
+        "with_inputs": sum(bool(t.inputs) for t in tables),
+        "self_dependent": sum(t.self_dependent for t in tables),
+        "instances_per_day": cross["instances_per_day"],
+        "first_day_edges": cross["first_day_edges"],
+        "next_day_edges": cross["next_day_edges"],
+        "first_day_s": cross["first_day_s"],
+        "next_day_s": cross["next_day_s"],
+        "floor_first_day_s": flat["first_day_s"],
+        "floor_next_day_s": flat["next_day_s"],
+        "dispatch_p50_ms": cross["across_p50_ms"],
+        "dispatch_p99_ms": cross["across_p99_ms"],
+        "inside_p50_ms": cross["inside_p50_ms"],
+        "inside_p99_ms": cross["inside_p99_ms"],
+        "floor_db_dispatch_p50_ms": flat["across_p50_ms"],
+        "floor_db_dispatch_p99_ms": flat["across_p99_ms"],
+        "floor_db_inside_p50_ms": flat["inside_p50_ms"],
+        "floor_db_inside_p99_ms": flat["inside_p99_ms"],
+    }
+
+
 def chain_free(kind: str, count: int, content: str) -> list[dict[str, Any]]:
     """`count` nodes with no dependency between them (one wide layer)."""
     return [
@@ -242,15 +525,15 @@ def chain_free(kind: str, count: int, content: str) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def own_database(url: str, scratch: Path) -> Iterator[Store]:
+def own_database(url: str, scratch: Path, suffix: str = "width") -> Iterator[Store]:
     """A fresh database beside `url`'s (SQLite: another file; PostgreSQL: another database
     on the same server, dropped afterwards), at the schema's head."""
     made = sa.make_url(url)
     if made.get_backend_name() == "sqlite":
-        with Store.open(f"sqlite:///{scratch / 'width.db'}") as store:
+        with Store.open(f"sqlite:///{scratch / (suffix + '.db')}") as store:
             yield store
         return
-    name = f"{made.database}_width"
+    name = f"{made.database}_{suffix}"
     admin = sa.create_engine(
         made.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
@@ -279,6 +562,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--width", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--shapes", default="generation,dispatch,throughput,width")
     args = parser.parse_args()
     shapes = set(args.shapes.split(","))
@@ -334,6 +618,14 @@ def main() -> None:
                         wide_shell["per_s"] >= narrow,
                     )
                 )
+        if "cross" in shapes:
+            cross = cross_shape(url, scratch, args.workflows, args.chains)
+            figures["cross"] = cross
+            slowest = max(cross["first_day_s"], cross["next_day_s"])
+            targets.append(("cross-workflow day generated <= 10 s", slowest <= 10))
+            targets.append(
+                ("cross-workflow dispatch p50 <= 100 ms", cross["dispatch_p50_ms"] <= 100)
+            )
     finally:
         store.close()
     for label, met in targets:
