@@ -352,23 +352,23 @@ class Store:
         unchosen_outputs: Sequence[str] = (),
     ) -> bool:
         """End the attempt; False (nothing written) when it was no longer this worker's."""
+        waiting: list[int] = []
         try:
             with self._writing() as conn:
                 if unchosen_outputs:
                     attempts.unchoose(conn, claimed, unchosen_outputs, now_ms)
                 if not attempts.finish(conn, claimed, status, exit_code, log, now_ms, retry_at):
                     raise _TakenOver
+                if status is Status.SUCCESS and retry_at is None:
+                    waiting = dependencies.waiting_downstream(conn, [claimed.id])
         except _TakenOver:
             return False
-        if status is Status.SUCCESS and retry_at is None:
+        if waiting:
             # Its downstreams in other workflow instances (other workflows, later cycles)
             # are planned now too, after this commit: their locks are taken in id order in a
             # transaction of their own, never while holding this instance's.
             try:
-                with self._reading() as conn:
-                    waiting = dependencies.waiting_downstream(conn, [claimed.id])
-                if waiting:
-                    self._plan_ids(waiting, now_ms)
+                self._plan_ids(waiting, now_ms)
             except Exception:  # the attempt is recorded; the planner's tick does this too
                 logging.getLogger("dwsched.store").exception(
                     "planning the downstreams of task_instance_id=%s", claimed.id
