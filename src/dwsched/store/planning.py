@@ -44,13 +44,16 @@ _STATE = (
 )
 
 
-def unfinished_instances(conn: sa.Connection, limit: int) -> dict[int, list[TaskState]]:
+def unfinished_instances(
+    conn: sa.Connection, limit: int, now_ms: int
+) -> dict[int, list[TaskState]]:
     """The movable task states (movable_states) of the unfinished_instance_ids."""
-    return movable_states_many(conn, unfinished_instance_ids(conn, limit))
+    return movable_states_many(conn, unfinished_instance_ids(conn, limit, now_ms))
 
 
-def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
-    """The workflow instances the planner may move: with a task WaitTime, or NotRun with
+def unfinished_instance_ids(conn: sa.Connection, limit: int, now_ms: int) -> list[int]:
+    """The workflow instances the planner may move now: with a task WaitTime whose time has
+    come (tomorrow's instances, made the evening before, wait a day), or NotRun with
     every upstream Success (here or in another workflow instance: a wait across workflows or
     cycles can last a day, and neither the waiting task nor those below it may crowd out
     the instances that can move), in an instance not finished (one whose remaining tasks
@@ -66,7 +69,7 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int) -> list[int]:
                 ti.c.status.in_(_MOVABLE),
                 ti.c.suspended.is_(False),
                 sa.or_(
-                    ti.c.status == Status.WAIT_TIME.value,
+                    sa.and_(ti.c.status == Status.WAIT_TIME.value, ti.c.trigger_time <= now_ms),
                     sa.and_(
                         ti.c.status == Status.NOT_RUN.value,
                         upstreams_succeeded(conn.dialect),

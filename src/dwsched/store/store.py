@@ -311,7 +311,7 @@ class Store:
         swept from here too, now and then."""
         self._sweep_events(now_ms)
         with self._reading() as conn:  # most ticks have nothing to move: no write lock for them
-            found = planning.unfinished_instances(conn, limit)
+            found = planning.unfinished_instances(conn, limit, now_ms)
         if not any(execution.plan(states, now_ms) for states in found.values()):
             return 0
         return self._plan_ids(None, now_ms, limit)
@@ -380,7 +380,7 @@ class Store:
         locked in id order, and derive their status; how many task instances moved."""
         with self._writing() as conn:
             if ids is None:
-                ids = planning.unfinished_instance_ids(conn, limit)
+                ids = planning.unfinished_instance_ids(conn, limit, now_ms)
             else:  # an instance its operation still holds (a backfill's queue) waits there
                 ids = sorted(set(ids) - release.held(conn, list(ids)))
             planning.lock_instances(conn, ids)
