@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -28,13 +28,12 @@ from dwsched.domain.calendar import day_from_key
 from dwsched.domain.flowspec import DependencyType
 from dwsched.domain.models import InstanceType, Status
 from dwsched.domain.schedule import Trigger
-from dwsched.store.dialect import lock_row
+from dwsched.store.planning import lock_instances
 from dwsched.store.schema import (
     scheduled_cycles,
     task_instance_dependencies as tid,
     task_instances as ti,
     task_links,
-    workflow_instances,
     workflows,
 )
 
@@ -421,7 +420,7 @@ def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
     return _existing_edges(conn, wanted)
 
 
-_ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+_ONE_DAY = timedelta(days=1)
 
 
 def _generated_through(conn: sa.Connection, ids: Iterable[int]) -> dict[int, date]:
@@ -465,12 +464,6 @@ def _existing_edges(
                     if int(r.task_id) == down_task:  # one edge a pair, whatever its types
                         edges.setdefault((int(r.id), up_id), Edge(int(r.id), up_id, kind))
     return list(edges.values())
-
-
-def lock_instances(conn: sa.Connection, ids: Sequence[int]) -> None:
-    """store.planning.lock_instances (not imported: planning imports this module's users)."""
-    for instance_id in sorted(set(ids)):
-        lock_row(conn, workflow_instances, instance_id)
 
 
 def attach(conn: sa.Connection, edges: Sequence[Edge]) -> list[Edge]:
