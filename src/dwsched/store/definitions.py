@@ -22,6 +22,7 @@ from dwsched.domain.parameters import format_assignments
 from dwsched.domain.runs import DEFAULT_WORKFLOW
 from dwsched.domain.workflows import DeployedTask, DeployedWorkflow
 from dwsched.store import links
+from dwsched.store.dialect import among
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import id_counters, tasks, workflow_definitions as defs, workflows
 
@@ -362,11 +363,11 @@ def workflows_by_ids(
         task_rows: dict[int, list[DeployedTask]] = {}
         for r in conn.execute(
             sa.select(tasks)
-            .where(t.workflow_id.in_(chunk), t.deleted == sa.false())
+            .where(among(conn, t.workflow_id, chunk), t.deleted == sa.false())
             .order_by(t.workflow_id, t.position)
         ):
             task_rows.setdefault(r.workflow_id, []).append(_task(r))
-        rows = conn.execute(sa.select(workflows).where(workflows.c.id.in_(chunk)))
+        rows = conn.execute(sa.select(workflows).where(among(conn, workflows.c.id, chunk)))
         for row in rows:
             deployed = _workflow(row, tuple(task_rows.get(row.id, ())))
             found.append((deployed, row.first_run_day, row.generated_through))

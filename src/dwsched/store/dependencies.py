@@ -28,6 +28,7 @@ from dwsched.domain.calendar import day_from_key
 from dwsched.domain.flowspec import DependencyType
 from dwsched.domain.models import InstanceType, Status
 from dwsched.domain.schedule import Trigger
+from dwsched.store.dialect import among, bulk_insert
 from dwsched.store.planning import lock_instances
 from dwsched.store.schema import (
     scheduled_cycles,
@@ -87,15 +88,16 @@ def resolve(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
     for b in batch:
         triggers.setdefault(b.workflow_id, b.trigger)
     selfish = _self_dependent(conn, {t for rows in pairs.values() for _, t, _, _ in rows})
-    days: dict[tuple[int, date, bool], dependencies.NodeDays | None] = {}
+    # Keyed by schedule, not by workflow: thousands of workflows share a few crons.
+    days: dict[tuple[Trigger | None, date, bool], dependencies.NodeDays | None] = {}
     resolved: dict[tuple[Any, ...], list[tuple[int, ...]]] = {}
 
     def node_days(
         workflow_id: int, run_date: date, self_dependent: bool
     ) -> dependencies.NodeDays | None:
-        key = (workflow_id, run_date, self_dependent)
+        trigger = triggers.get(workflow_id)
+        key = (trigger, run_date, self_dependent)
         if key not in days:
-            trigger = triggers.get(workflow_id)
             days[key] = (
                 None
                 if trigger is None
@@ -118,7 +120,8 @@ def resolve(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
             up = down if kind is _SELF else node_days(up_workflow, b.run_date, up_self)
             if up is None:
                 continue
-            key = (kind, b.workflow_id, down_self, up_workflow, up_self, b.run_date)
+            up_trigger = triggers.get(b.workflow_id if kind is _SELF else up_workflow)
+            key = (kind, triggers.get(b.workflow_id), down_self, up_trigger, up_self, b.run_date)
             if key not in resolved:
                 resolved[key] = dependencies.upstream_slots(kind, down, up)
             down_id = b.task_instances[task_id]
@@ -166,7 +169,9 @@ def _pairs(
     found: dict[int, list[tuple[DependencyType, int, int, str]]] = {}
     parents: list[int] = []
     for start in range(0, len(ids), CHUNK):
-        rows = conn.execute(sa.select(task_links).where(k.task_id.in_(ids[start : start + CHUNK])))
+        rows = conn.execute(
+            sa.select(task_links).where(among(conn, k.task_id, ids[start : start + CHUNK]))
+        )
         for r in rows:
             kind = DependencyType(r.type)
             if kind is _CHILDREN:
@@ -178,7 +183,7 @@ def _pairs(
     for start in range(0, len(parents), CHUNK):
         rows = conn.execute(
             sa.select(k.task_id, k.workflow_id, k.upstream_task_id).where(
-                k.upstream_task_id.in_(parents[start : start + CHUNK]),
+                among(conn, k.upstream_task_id, parents[start : start + CHUNK]),
                 k.type == DependencyType.NORMAL.value,
             )
         )
@@ -196,7 +201,7 @@ def _triggers(conn: sa.Connection, ids: Iterable[int]) -> dict[int, Trigger | No
     for start in range(0, len(wanted), CHUNK):
         rows = conn.execute(
             sa.select(w.id, w.cron, w.timezone, w.start_ms, w.end_ms).where(
-                w.id.in_(wanted[start : start + CHUNK])
+                among(conn, w.id, wanted[start : start + CHUNK])
             )
         )
         for r in rows:
@@ -215,7 +220,7 @@ def _self_dependent(conn: sa.Connection, task_ids: Iterable[int]) -> set[int]:
             int(t)
             for t in conn.execute(
                 sa.select(k.task_id).where(
-                    k.task_id.in_(wanted[start : start + CHUNK]),
+                    among(conn, k.task_id, wanted[start : start + CHUNK]),
                     k.upstream_task_id == k.task_id,
                     k.type == _SELF.value,
                 )
@@ -254,7 +259,7 @@ def _instances(
     for start in range(0, len(workflow_ids), CHUNK):
         rows = conn.execute(
             sa.select(sc.workflow_id, sc.trigger_time, sc.workflow_instance_id).where(
-                sc.workflow_id.in_(workflow_ids[start : start + CHUNK]),
+                among(conn, sc.workflow_id, workflow_ids[start : start + CHUNK]),
                 sc.trigger_time.between(low, high),
             )
         )
@@ -267,7 +272,7 @@ def _instances(
     for start in range(0, len(instance_ids), CHUNK):
         rows = conn.execute(
             sa.select(ti.c.id, ti.c.workflow_instance_id, ti.c.task_id).where(
-                ti.c.workflow_instance_id.in_(instance_ids[start : start + CHUNK])
+                among(conn, ti.c.workflow_instance_id, instance_ids[start : start + CHUNK])
             )
         )
         for r in rows:
@@ -278,18 +283,18 @@ def _instances(
 
 
 def insert(conn: sa.Connection, edges: Sequence[Edge]) -> None:
-    if edges:
-        conn.execute(
-            sa.insert(tid),
-            [
-                {
-                    "task_instance_id": e.task_instance_id,
-                    "upstream_id": e.upstream_id,
-                    "type": e.type.value,
-                }
-                for e in edges
-            ],
-        )
+    bulk_insert(
+        conn,
+        tid,
+        [
+            {
+                "task_instance_id": e.task_instance_id,
+                "upstream_id": e.upstream_id,
+                "type": e.type.value,
+            }
+            for e in edges
+        ],
+    )
 
 
 # Reading and removing edges
@@ -361,7 +366,7 @@ def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
     for start in range(0, len(ids), CHUNK):
         links += conn.execute(
             sa.select(k.task_id, k.workflow_id, k.upstream_task_id, k.type).where(
-                k.upstream_workflow_id.in_(ids[start : start + CHUNK]),
+                among(conn, k.upstream_workflow_id, ids[start : start + CHUNK]),
                 k.workflow_id != k.upstream_workflow_id,
                 k.type.in_([DependencyType.NORMAL.value, DependencyType.CROSS_CYCLE_OTHER.value]),
             )
@@ -403,7 +408,7 @@ def resolve_later(conn: sa.Connection, batch: Sequence[Batch]) -> list[Edge]:
                 if day > last or (down_workflow, day) in in_batch:
                     continue  # not made yet (it will link itself), or made with this batch
                 down_self, up_self = down_task in selfish, up_task in selfish
-                key = (kind, down_workflow, down_self, up_workflow_of[up_task], up_self, day)
+                key = (kind, down_trigger, down_self, up_trigger, up_self, day)
                 if key not in cached:
                     down = dependencies.node_days(down_trigger, day, down_self)
                     up = dependencies.node_days(up_trigger, day, up_self)
@@ -430,7 +435,9 @@ def _generated_through(conn: sa.Connection, ids: Iterable[int]) -> dict[int, dat
     found: dict[int, date] = {}
     for start in range(0, len(wanted), CHUNK):
         rows = conn.execute(
-            sa.select(w.id, w.generated_through).where(w.id.in_(wanted[start : start + CHUNK]))
+            sa.select(w.id, w.generated_through).where(
+                among(conn, w.id, wanted[start : start + CHUNK])
+            )
         )
         for r in rows:
             if r.generated_through is not None:
@@ -452,8 +459,8 @@ def _existing_edges(
                 sa.select(sc.workflow_id, sc.trigger_time, ti.c.id, ti.c.task_id)
                 .join(ti, ti.c.workflow_instance_id == sc.workflow_instance_id)
                 .where(
-                    sc.workflow_id.in_(workflow_ids[start : start + CHUNK]),
-                    sc.trigger_time.in_(times[at_start : at_start + CHUNK]),
+                    among(conn, sc.workflow_id, workflow_ids[start : start + CHUNK]),
+                    among(conn, sc.trigger_time, times[at_start : at_start + CHUNK]),
                     ti.c.status == Status.NOT_RUN.value,
                 )
             )

@@ -32,6 +32,39 @@ def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table) -> Any:
     return insert_on_conflict(conn.dialect, table).on_conflict_do_nothing()
 
 
+def among(
+    conn: sa.Connection, column: sa.ColumnElement[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """`column IN values`. PostgreSQL: `column = ANY(one array parameter)`, so that a list
+    of hundreds of ids is one bound value, not hundreds for the statement to render and the
+    driver to parse (a day's generation sends thousands of such lists)."""
+    if conn.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == sa.any_(sa.bindparam(None, list(values), type_=array))
+    return column.in_(list(values))
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert these rows (each with the same keys, column names) in `conn`'s transaction.
+
+    PostgreSQL: one COPY, several times faster than a pipelined executemany for the
+    thousands of rows a day's generation writes. SQLite: an executemany, in process.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(sa.insert(table), list(rows))
+        return
+    names = list(rows[0])
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[n] for n in names])
+    finally:
+        cursor.close()
+
+
 # The advisory locks' keys (PostgreSQL), one per thing serialised.
 MIGRATION_LOCK = 7346201
 CLAIM_LOCK = 7346202

@@ -25,6 +25,7 @@ from dwsched.domain.schedule import Cycle, Trigger
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import definitions, dependencies, instances
 from dwsched.store.bulk import RowBuilder
+from dwsched.store.dialect import among, bulk_insert
 from dwsched.store.ids import allocate_ids, next_counter
 from dwsched.store.schema import (
     scheduled_cycles,
@@ -59,25 +60,29 @@ def scheduled_workflows(conn: sa.Connection) -> list[ScheduledWorkflow]:
 
 
 def set_first_run_day(conn: sa.Connection, days: Mapping[int, date]) -> None:
-    """Each workflow's first run date (workflow id -> date), in one executemany."""
-    if days:
-        conn.execute(
-            sa.update(workflows)
-            .where(workflows.c.id == sa.bindparam("workflow"))
-            .values(first_run_day=sa.bindparam("day")),
-            [{"workflow": w, "day": day_key(d)} for w, d in days.items()],
-        )
+    """Each workflow's first run date (workflow id -> date)."""
+    _set_day(conn, workflows.c.first_run_day, days)
 
 
 def mark_generated(conn: sa.Connection, days: Mapping[int, date]) -> None:
-    """Each workflow's last run date made (workflow id -> date), in one executemany."""
-    if days:
-        conn.execute(
-            sa.update(workflows)
-            .where(workflows.c.id == sa.bindparam("workflow"))
-            .values(generated_through=sa.bindparam("day")),
-            [{"workflow": w, "day": day_key(d)} for w, d in days.items()],
-        )
+    """Each workflow's last run date made (workflow id -> date)."""
+    _set_day(conn, workflows.c.generated_through, days)
+
+
+def _set_day(conn: sa.Connection, column: sa.Column[Any], days: Mapping[int, date]) -> None:
+    """One UPDATE per date and chunk of workflows: a day's generation sets one date for
+    thousands of workflows."""
+    by_day: dict[int, list[int]] = {}
+    for workflow_id, d in days.items():
+        by_day.setdefault(day_key(d), []).append(workflow_id)
+    for key, ids in sorted(by_day.items()):
+        ids.sort()
+        for start in range(0, len(ids), 500):
+            conn.execute(
+                sa.update(workflows)
+                .where(among(conn, workflows.c.id, ids[start : start + 500]))
+                .values({column.name: key})
+            )
 
 
 def make_instances(
@@ -110,8 +115,9 @@ def make_instances_many(
     if not todo:
         return {}
     instance_ids, _ = insert_instances(conn, todo, now_ms)
-    conn.execute(
-        sa.insert(scheduled_cycles),
+    bulk_insert(
+        conn,
+        scheduled_cycles,
         [
             {
                 "workflow_id": new.workflow.id,
@@ -210,8 +216,7 @@ def insert_instances(
             if row["id"] in elsewhere:
                 ups = [*_ids(row["upstream"]), *sorted(elsewhere[row["id"]])]
                 row["upstream"] = _encode(ups).decode()
-    if rows:
-        conn.execute(sa.insert(ti), rows)
+    bulk_insert(conn, ti, rows)
     dependencies.insert(conn, edges)
     # Instances made earlier that wait for these (their upstream was made after them).
     dependencies.attach(conn, dependencies.resolve_later(conn, made))
@@ -246,7 +251,7 @@ def _made_cycles(
     for start in range(0, len(ids), 500):
         rows = conn.execute(
             sa.select(sc.workflow_id, sc.trigger_time).where(
-                sc.workflow_id.in_(ids[start : start + 500]),
+                among(conn, sc.workflow_id, ids[start : start + 500]),
                 sc.trigger_time.between(lowest, highest),
             )
         )

@@ -19,7 +19,7 @@ from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, 
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED_VALUES, Cause
 from dwsched.store import transitions
-from dwsched.store.dialect import lock_row, upstreams_succeeded
+from dwsched.store.dialect import among, lock_row, upstreams_succeeded
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
     operation_instances as oi,
@@ -103,7 +103,7 @@ def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, li
         chunk = wanted[start : start + 500]
         rows += conn.execute(
             sa.select(*_STATE).where(
-                ti.c.workflow_instance_id.in_(chunk)
+                among(conn, ti.c.workflow_instance_id, chunk)
                 if len(chunk) > 1
                 else ti.c.workflow_instance_id == chunk[0],
                 ti.c.status.in_(_MOVABLE),
@@ -113,7 +113,9 @@ def movable_states_many(conn: sa.Connection, ids: Sequence[int]) -> dict[int, li
     ups = sorted({u for r in rows for u in _ids(r.upstream)} - have)
     above: list[Any] = []
     for start in range(0, len(ups), 500):
-        above += conn.execute(sa.select(*_STATE).where(ti.c.id.in_(ups[start : start + 500])))
+        above += conn.execute(
+            sa.select(*_STATE).where(among(conn, ti.c.id, ups[start : start + 500]))
+        )
     found: dict[int, list[TaskState]] = {i: [] for i in wanted}
     # An upstream of another workflow instance (store.dependencies) goes with each instance
     # that waits for it, ahead of that instance's own tasks.
