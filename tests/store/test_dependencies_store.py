@@ -361,3 +361,42 @@ def test_the_previous_cycle_of_a_descendant_on_another_schedule_is_refused(store
     text = json.dumps(same)
     with store.write() as tx:
         tx.definitions.create_or_replace(p.id, text, flowspec.parse(text, TZ), "t", NOW)
+
+
+def test_the_planners_quick_round_unblocks_downstreams_of_any_success_and_a_thorough_one_the_rest(
+    store: Store, db_url: str
+) -> None:
+    """A VIRTUAL upstream ends in its claim (no attempt finishing plans its downstreams):
+    the planner's every-second round finds the downstream elsewhere from the success's
+    status event. A success the quick rounds never saw (the process that would have
+    planned it died) is found by a thorough round over every waiting task."""
+    p = project(store)
+    outs = [f"ods.{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    ups = [deploy(store, p.id, "00 00 01 * * ?", [node("u", outputs=[o])]) for o in outs]
+    shell = {"script": {"runtime": {"command": "SHELL"}, "content": "true"}}
+    downs = [
+        deploy(store, p.id, "00 00 02 * * ?", [{**node("d", inputs=[o]), **shell}]) for o in outs
+    ]
+    store.generate_many([plan(w, RUN) for w in [*ups, *downs]], NOW)
+    assert store.plan(NOW, thorough=False) == 2  # the new roots: WaitTime
+    due = tasks_of(store, ups[0])[0].trigger_time
+
+    assert store.plan(due, thorough=False) == 2  # time has come for both upstreams
+    assert store.claim_tasks("w1", None, 10, due)[1] == 2  # both VIRTUAL: Success
+    assert [tasks_of(store, w)[0].status for w in downs] == [Status.NOT_RUN.value] * 2
+    assert store.plan(due + 1000, thorough=False) == 2
+    assert [tasks_of(store, w)[0].status for w in downs] == [Status.WAIT_TIME.value] * 2
+
+    # Again, with the planner down for a minute after the successes.
+    store.generate_many([plan(w, RUN + timedelta(days=1)) for w in [*ups, *downs]], NOW)
+    store.plan(NOW)
+    due = tasks_of(store, ups[0])[1].trigger_time
+    store.plan(due)
+    assert store.claim_tasks("w1", None, 10, due)[1] == 2
+    restarted = Store.open(db_url)
+    try:
+        assert restarted.plan(due + 60_000, thorough=False) == 0  # nothing lately
+        assert restarted.plan(due + 60_000, thorough=True) == 2
+    finally:
+        restarted.close()
+    assert [tasks_of(store, w)[1].status for w in downs] == [Status.WAIT_TIME.value] * 2

@@ -1,8 +1,10 @@
-"""The engine service: the scheduler, the planner and one worker on a loop.
+"""The engine service: the scheduler (with the planner) and one worker, each on a loop of
+its own thread.
 
-`dwsched serve` runs it beside the API (one process on one database). Each tick: recover
-attempts whose worker stopped beating, generate due instances, plan, claim and start work,
-beat for the attempts in progress.
+`dwsched serve` runs it beside the API (one process on one database). The scheduler's
+round: recover attempts whose worker stopped beating, generate due instances, plan. The
+worker's: claim and start work, beat for the attempts in progress. Apart, a claim never
+waits behind a day's generation or a planning pass over a large database.
 
 Recovery: an attempt whose worker is dead by its row in `workers` (a process of this host
 that no longer lives, or a worker that has stopped), or whose heartbeat is older than
@@ -42,9 +44,12 @@ def _guarded(what: str, step: Callable[[], object]) -> None:
 # Planning and claiming run every tick; generation and recovery, which read every deployed
 # workflow and every attempt in progress, run this often.
 GENERATE_EVERY_MS = 5_000
-# Time-driven moves (a TriggerTime reached, a retry's wait over) are planned this often; a
-# task that ends plans its own instance at once.
+# Time-driven moves (a TriggerTime reached, a retry's wait over) are planned this often, with
+# the tasks changed lately; a task that ends plans its own instance, and the downstreams
+# waiting for it elsewhere, at once. Every waiting task is looked at this often
+# (Store.plan's thorough round).
 PLAN_EVERY_MS = 1_000
+THOROUGH_PLAN_EVERY_MS = 60_000
 # How often a worker looks for its attempts stopped by an operator (StopTaskInstances):
 # their process groups are killed within this time.
 STOP_CHECK_MS = 500
@@ -72,36 +77,52 @@ class Service:
         self.scheduling = scheduling
         self.working = working
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._last_beat = 0
         self._last_stop_check = 0
         self._last_generation: int | None = None
         self._last_plan: int | None = None
+        self._last_thorough: int | None = None
 
     def tick(self) -> None:
         """One round of this process's roles (tests call it directly with a manual clock)."""
         if self.scheduling:
-            now = self.clock.now_ms()
-            if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
-                self._last_generation = now
-                _guarded("recovery", self.recover)
-                _guarded("generation", self.scheduler.generate)
-            if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
-                _guarded("creation", lambda: self.store.create_pending(now))
-                _guarded("release", lambda: self.store.release_queued(now))
-                _guarded("planning", lambda: self.store.plan(now))
-                self._last_plan = now
+            self.schedule()
         if self.working:
-            if not self.worker.registered:
-                _guarded("registration", self.worker.register)
-            _guarded("claiming", self.worker.claim_and_start)
-            now = self.clock.now_ms()
-            if now - self._last_beat >= HEARTBEAT_MS:
-                _guarded("heartbeat", self.worker.heartbeat)
-                self._last_beat = now
-            elif now - self._last_stop_check >= STOP_CHECK_MS:
-                _guarded("stop check", self.worker.stop_taken)
-                self._last_stop_check = now
+            self.work()
+
+    def schedule(self) -> None:
+        """The scheduler's round: recovery and generation now and then, creation, release
+        and planning every PLAN_EVERY_MS."""
+        now = self.clock.now_ms()
+        if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
+            self._last_generation = now
+            _guarded("recovery", self.recover)
+            _guarded("generation", self.scheduler.generate)
+        if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
+            _guarded("creation", lambda: self.store.create_pending(now))
+            _guarded("release", lambda: self.store.release_queued(now))
+            thorough = (
+                self._last_thorough is None or now - self._last_thorough >= THOROUGH_PLAN_EVERY_MS
+            )
+            if thorough:
+                self._last_thorough = now
+            _guarded("planning", lambda: self.store.plan(now, thorough=thorough))
+            self._last_plan = now
+
+    def work(self) -> None:
+        """The worker's round: register, claim and start what is ready, beat, and look for
+        attempts stopped by an operator."""
+        if not self.worker.registered:
+            _guarded("registration", self.worker.register)
+        _guarded("claiming", self.worker.claim_and_start)
+        now = self.clock.now_ms()
+        if now - self._last_beat >= HEARTBEAT_MS:
+            _guarded("heartbeat", self.worker.heartbeat)
+            self._last_beat = now
+        elif now - self._last_stop_check >= STOP_CHECK_MS:
+            _guarded("stop check", self.worker.stop_taken)
+            self._last_stop_check = now
 
     def recover(self) -> int:
         """Fail (or retry) the attempts of dead workers: at once when the worker was a
@@ -149,20 +170,38 @@ class Service:
         return recovered
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="dwsched-engine", daemon=True)
-        self._thread.start()
+        """Run the roles on threads of their own: the worker's claims never wait behind a
+        day's generation or a planning pass (seconds on a large database)."""
+        if self.scheduling:
+            self._threads.append(
+                threading.Thread(target=self._schedule_loop, name="dwsched-scheduler", daemon=True)
+            )
+        if self.working:
+            self._threads.append(
+                threading.Thread(target=self._work_loop, name="dwsched-worker", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
 
-    def _loop(self) -> None:
+    def _schedule_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.schedule()
+            except Exception:
+                log.exception("engine scheduling failed; retrying")
+            self._stop.wait(self.tick_s)
+
+    def _work_loop(self) -> None:
         last_tick = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_tick >= self.tick_s or not self.working:
+                if time.monotonic() - last_tick >= self.tick_s:
                     last_tick = time.monotonic()
-                    self.tick()
+                    self.work()
                 else:
                     self.worker.claim_and_start()  # an attempt ended: its downstream may wait
             except Exception:
-                log.exception("engine tick failed; retrying")
+                log.exception("engine work failed; retrying")
             self._wake.wait(self.tick_s)
             self._wake.clear()
 
@@ -170,8 +209,8 @@ class Service:
         """Stop ticking and stop the attempts in progress (they are recorded as stopped)."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
         if self.working:
             _guarded("draining", lambda: self.worker.retire(draining=True))
         self.worker.stop_all()

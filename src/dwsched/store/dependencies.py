@@ -315,19 +315,6 @@ def types_of(conn: sa.Connection, task_instance_id: int, upstream: bool) -> dict
     return {int(i): str(t) for i, t in rows}
 
 
-def waiting_downstream(conn: sa.Connection, task_instance_ids: Sequence[int]) -> list[int]:
-    """The workflow instances with a task NotRun that waits for one of these (in another
-    workflow instance), ascending."""
-    d = tid.c
-    rows = conn.execute(
-        sa.select(ti.c.workflow_instance_id)
-        .join(tid, d.task_instance_id == ti.c.id)
-        .where(d.upstream_id.in_(list(task_instance_ids)), ti.c.status == Status.NOT_RUN.value)
-        .distinct()
-    )
-    return sorted(int(i) for i in rows.scalars())
-
-
 def remove(conn: sa.Connection, task_instance_id: int, upstream_ids: Sequence[int]) -> list[int]:
     """Drop these upstreams of the task instance (its own workflow instance's or others');
     the ids it no longer waits for."""

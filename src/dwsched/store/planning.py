@@ -23,6 +23,8 @@ from dwsched.store.dialect import among, lock_row, upstreams_succeeded
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
     operation_instances as oi,
+    status_events,
+    task_instance_dependencies,
     task_instances as ti,
     workflow_instances as wi,
 )
@@ -44,14 +46,9 @@ _STATE = (
 )
 
 
-def unfinished_instances(
-    conn: sa.Connection, limit: int, now_ms: int
-) -> dict[int, list[TaskState]]:
-    """The movable task states (movable_states) of the unfinished_instance_ids."""
-    return movable_states_many(conn, unfinished_instance_ids(conn, limit, now_ms))
-
-
-def unfinished_instance_ids(conn: sa.Connection, limit: int, now_ms: int) -> list[int]:
+def unfinished_instance_ids(
+    conn: sa.Connection, limit: int, now_ms: int, changed_since: int | None = None
+) -> list[int]:
     """The workflow instances the planner may move now: with a task WaitTime whose time has
     come (tomorrow's instances, made the evening before, wait a day), or NotRun with
     every upstream Success (here or in another workflow instance: a wait across workflows or
@@ -59,7 +56,14 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int, now_ms: int) -> lis
     the instances that can move), in an instance not finished (one whose remaining tasks
     all wait below a failure is Failure, so it is left out: it can never move), not held by
     its operation. Oldest trigger time
-    first, at most `limit` instances, in ascending id order (the order of locking)."""
+    first, at most `limit` instances, in ascending id order (the order of locking).
+
+    `changed_since`: only the NotRun tasks changed since then (made, rerun, released from
+    a removed dependency) are probed, not every waiting one: their number grows with each
+    task blocked for good below a failure, and each probe reads all its upstreams."""
+    not_run = [ti.c.status == Status.NOT_RUN.value, upstreams_succeeded(conn.dialect)]
+    if changed_since is not None:
+        not_run.insert(1, ti.c.modify_time >= changed_since)
     ids = [
         int(i)
         for i in conn.execute(
@@ -70,10 +74,7 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int, now_ms: int) -> lis
                 ti.c.suspended.is_(False),
                 sa.or_(
                     sa.and_(ti.c.status == Status.WAIT_TIME.value, ti.c.trigger_time <= now_ms),
-                    sa.and_(
-                        ti.c.status == Status.NOT_RUN.value,
-                        upstreams_succeeded(conn.dialect),
-                    ),
+                    sa.and_(*not_run),
                 ),
                 wi.c.status.not_in(FINISHED_VALUES),
                 ~sa.exists().where(
@@ -87,6 +88,53 @@ def unfinished_instance_ids(conn: sa.Connection, limit: int, now_ms: int) -> lis
         ).scalars()
     ]
     return sorted(ids)
+
+
+def downstream_of_successes(conn: sa.Connection, since_ms: int) -> list[int]:
+    """The workflow instances with a NotRun task waiting (in another workflow instance) for
+    a task that became Success since `since_ms`, however it did (an attempt, a VIRTUAL node,
+    an operator's SetSuccess), from the status events (store.transitions)."""
+    e = status_events.c
+    ids = [
+        int(i)
+        for i in conn.execute(
+            sa.select(e.instance_id).where(
+                e.at >= since_ms, e.kind == "task", e.new_status == Status.SUCCESS.value
+            )
+        ).scalars()
+    ]
+    return waiting_downstream(conn, sorted(set(ids)))
+
+
+def waiting_downstream(conn: sa.Connection, task_instance_ids: Sequence[int]) -> list[int]:
+    """The workflow instances with a task NotRun that waits for one of these (in another
+    workflow instance), ascending. The edges are read first, then their tasks by id: the
+    same plan whatever the statistics say of how many tasks wait."""
+    if not task_instance_ids:
+        return []
+    d = task_instance_dependencies.c
+    found: set[int] = set()
+    for start in range(0, len(task_instance_ids), 1000):
+        chunk = task_instance_ids[start : start + 1000]
+        down = sorted(
+            {
+                int(i)
+                for i in conn.execute(
+                    sa.select(d.task_instance_id).where(among(conn, d.upstream_id, chunk))
+                ).scalars()
+            }
+        )
+        for at in range(0, len(down), 1000):
+            found.update(
+                int(i)
+                for i in conn.execute(
+                    sa.select(ti.c.workflow_instance_id).where(
+                        among(conn, ti.c.id, down[at : at + 1000]),
+                        ti.c.status == Status.NOT_RUN.value,
+                    )
+                ).scalars()
+            )
+    return sorted(found)
 
 
 def movable_states(conn: sa.Connection, instance_id: int) -> list[TaskState]:

@@ -35,10 +35,12 @@ def queued_operations(conn: sa.Connection) -> list[tuple[str, RunRequest]]:
     return [(r.id, _request(r.request)) for r in rows]
 
 
-def release(conn: sa.Connection, operation_id: str, request: RunRequest, allowed: bool) -> int:
+def release(
+    conn: sa.Connection, operation_id: str, request: RunRequest, allowed: bool
+) -> list[int]:
     """Release the operation's queued BizDates in order while fewer than its Parallelism
     are unfinished (a backfill), or all of them (other types); `allowed` false (outside
-    the RunPolicy's window) releases none. The number of instances released."""
+    the RunPolicy's window) releases none. The ids of the instances released."""
     rows = conn.execute(
         sa.select(oi.c.workflow_instance_id, oi.c.biz_day, oi.c.state, wi.c.status)
         .join(wi, wi.c.id == oi.c.workflow_instance_id)
@@ -46,7 +48,7 @@ def release(conn: sa.Connection, operation_id: str, request: RunRequest, allowed
     ).all()
     queued = sorted({r.biz_day for r in rows if r.state == QUEUED}, reverse=request.descending)
     if not queued or not allowed:
-        return 0
+        return []
     if request.type is InstanceType.SUPPLEMENT_DATA:
         active = {
             r.biz_day for r in rows if r.state == RELEASED and r.status not in FINISHED_VALUES
@@ -56,13 +58,16 @@ def release(conn: sa.Connection, operation_id: str, request: RunRequest, allowed
     else:
         days = queued
     if not days:
-        return 0
-    done = conn.execute(
+        return []
+    conn.execute(
         sa.update(oi)
         .where(oi.c.operation_id == operation_id, oi.c.state == QUEUED, oi.c.biz_day.in_(days))
         .values(state=RELEASED)
     )
-    return int(done.rowcount)
+    chosen = set(days)
+    return sorted(
+        int(r.workflow_instance_id) for r in rows if r.state == QUEUED and r.biz_day in chosen
+    )
 
 
 def held_state(conn: sa.Connection, workflow_instance_id: int) -> str | None:

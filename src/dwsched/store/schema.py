@@ -520,6 +520,8 @@ event_cursors = sa.Table(
 # A workflow instance's status is derived from probes of this index (one per status), not
 # from reading every task of the instance (0007).
 sa.Index("ix_ti_instance_status", task_instances.c.workflow_instance_id, task_instances.c.status)
+# The planner's every-second look at the waiting tasks changed lately (0010).
+sa.Index("ix_ti_status_modified", task_instances.c.status, task_instances.c.modify_time)
 
 # Resource groups (0008): the attempts of a group that run at once over every worker on the
 # database (a group without a row takes the `*` row's slots, else 4; domain.workers).

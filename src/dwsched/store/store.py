@@ -98,6 +98,11 @@ class _TakenOver(Exception):
 
 
 NONCE_SWEEP_EVERY_MS = 60_000
+# The planner's every-second round (Store.plan, not thorough) looks at the waiting tasks
+# changed in this last while, and reads the successes since its last round less a margin
+# (a transaction that commits a little after its events' time).
+RECENT_MS = 15_000
+EVENT_MARGIN_MS = 5_000
 
 
 class Store:
@@ -107,6 +112,7 @@ class Store:
         self._writer = database.execution_options(**{WRITE: True})
         self._last_sweep = 0
         self._last_event_sweep = 0
+        self._successes_read_to = 0
         self._sweep_lock = threading.Lock()
         self._hot = HotConnections(database)
         # One backfill planned at a time per process: planning is pure CPU (bounded by
@@ -305,16 +311,30 @@ class Store:
             )
         return made
 
-    def plan(self, now_ms: int, limit: int = 500) -> int:
+    def plan(self, now_ms: int, limit: int = 500, thorough: bool = True) -> int:
         """Apply the moves that time and upstreams allow (domain.execution.plan) to the
         unfinished instances; the number of task instances moved. Old status events are
-        swept from here too, now and then."""
+        swept from here too, now and then.
+
+        Not `thorough` (the planner's every-second round): of the waiting tasks, only those
+        changed in the last RECENT_MS, and the downstreams of tasks that succeeded since
+        the last such round (less a margin), are looked at; a thorough round (the planner's
+        first, then one a minute) looks at every waiting task, for what those miss (a
+        process that died between a task's success and the planning of its downstreams).
+        """
         self._sweep_events(now_ms)
-        with self._reading() as conn:  # most ticks have nothing to move: no write lock for them
-            found = planning.unfinished_instances(conn, limit, now_ms)
-        if not any(execution.plan(states, now_ms) for states in found.values()):
+        since = None if thorough else now_ms - RECENT_MS
+        successes = max(now_ms - RECENT_MS, self._successes_read_to - EVENT_MARGIN_MS)
+        with self._reading() as conn:  # most rounds have nothing to move: no write lock
+            ids = planning.unfinished_instance_ids(conn, limit, now_ms, since)
+            if not thorough:
+                ids += planning.downstream_of_successes(conn, successes)
+            found = planning.movable_states_many(conn, ids)
+        self._successes_read_to = now_ms
+        movable = [i for i, states in found.items() if execution.plan(states, now_ms)]
+        if not movable:
             return 0
-        return self._plan_ids(None, now_ms, limit)
+        return self._plan_ids(movable, now_ms)
 
     def claim_tasks(
         self,
@@ -360,7 +380,7 @@ class Store:
                 if not attempts.finish(conn, claimed, status, exit_code, log, now_ms, retry_at):
                     raise _TakenOver
                 if status is Status.SUCCESS and retry_at is None:
-                    waiting = dependencies.waiting_downstream(conn, [claimed.id])
+                    waiting = planning.waiting_downstream(conn, [claimed.id])
         except _TakenOver:
             return False
         if waiting:
@@ -375,14 +395,12 @@ class Store:
                 )
         return True
 
-    def _plan_ids(self, ids: Sequence[int] | None, now_ms: int, limit: int = 500) -> int:
-        """Plan these workflow instances (None: the planner's unfinished_instance_ids),
-        locked in id order, and derive their status; how many task instances moved."""
+    def _plan_ids(self, ids: Sequence[int], now_ms: int) -> int:
+        """Plan these workflow instances, locked in id order, and derive their status; how
+        many task instances moved. An instance its operation still holds (a backfill's
+        queue) waits there."""
         with self._writing() as conn:
-            if ids is None:
-                ids = planning.unfinished_instance_ids(conn, limit, now_ms)
-            else:  # an instance its operation still holds (a backfill's queue) waits there
-                ids = sorted(set(ids) - release.held(conn, list(ids)))
+            ids = sorted(set(ids) - release.held(conn, list(ids)))
             planning.lock_instances(conn, ids)
             made = planning.plan_instances(conn, ids, now_ms)
             for instance_id, started in sorted(transitions.earliest_starts(made).items()):
@@ -505,7 +523,7 @@ class Store:
         the number released."""
         with self._reading() as conn:
             queued = release.queued_operations(conn)
-        released = 0
+        released: list[int] = []
         for operation_id, request in queued:
             try:
                 with self._writing() as conn:
@@ -514,7 +532,9 @@ class Store:
                     released += release.release(conn, operation_id, request, allowed)
             except Exception:
                 log.exception("releasing operation_id=%s failed", operation_id)
-        return released
+        if released:  # planned now, not when the planner next looks at every waiting task
+            self._plan_ids(released, now_ms)
+        return len(released)
 
     def task_operation(
         self,
