@@ -4,7 +4,8 @@ its own thread.
 `dwsched serve` runs it beside the API (one process on one database). The scheduler's
 round: recover attempts whose worker stopped beating, generate due instances, plan. The
 worker's: claim and start work, beat for the attempts in progress. Apart, a claim never
-waits behind a day's generation or a planning pass over a large database.
+waits behind a day's generation or a planning pass over a large database (on SQLite, one
+writer at a time, the two take turns on one thread).
 
 Recovery: an attempt whose worker is dead by its row in `workers` (a process of this host
 that no longer lives, or a worker that has stopped), or whose heartbeat is older than
@@ -171,15 +172,19 @@ class Service:
 
     def start(self) -> None:
         """Run the roles on threads of their own: the worker's claims never wait behind a
-        day's generation or a planning pass (seconds on a large database)."""
-        if self.scheduling:
-            self._threads.append(
-                threading.Thread(target=self._schedule_loop, name="dwsched-scheduler", daemon=True)
-            )
-        if self.working:
-            self._threads.append(
-                threading.Thread(target=self._work_loop, name="dwsched-worker", daemon=True)
-            )
+        day's generation or a planning pass (seconds on a large database). On SQLite, whose
+        one writer at a time would have two threads queue at its write lock (sleeping in its
+        busy handler), they take turns on one thread."""
+        loops: list[tuple[str, Callable[[], None]]] = []
+        if self.scheduling and self.working and self.store.is_sqlite:
+            loops.append(("dwsched-engine", lambda: self._work_loop(self.tick)))
+        else:
+            if self.scheduling:
+                loops.append(("dwsched-scheduler", self._schedule_loop))
+            if self.working:
+                loops.append(("dwsched-worker", lambda: self._work_loop(self.work)))
+        for name, loop in loops:
+            self._threads.append(threading.Thread(target=loop, name=name, daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -191,17 +196,19 @@ class Service:
                 log.exception("engine scheduling failed; retrying")
             self._stop.wait(self.tick_s)
 
-    def _work_loop(self) -> None:
-        last_tick = 0.0
+    def _work_loop(self, round_: Callable[[], None]) -> None:
+        """Every tick_s a round (the worker's, or both roles' when they share a thread);
+        between rounds, a claim as soon as an attempt ends (its downstream may wait)."""
+        last_round = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_tick >= self.tick_s:
-                    last_tick = time.monotonic()
-                    self.work()
+                if time.monotonic() - last_round >= self.tick_s:
+                    last_round = time.monotonic()
+                    round_()
                 else:
-                    self.worker.claim_and_start()  # an attempt ended: its downstream may wait
+                    self.worker.claim_and_start()
             except Exception:
-                log.exception("engine work failed; retrying")
+                log.exception("engine round failed; retrying")
             self._wake.wait(self.tick_s)
             self._wake.clear()
 
