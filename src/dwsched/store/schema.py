@@ -600,3 +600,59 @@ task_instance_dependencies = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),  # the FlowSpec dependency type
     sa.Index(None, "upstream_id"),
 )
+
+# Alerts (0012, docs/alerts.md): the outbox. An alert is one row of `alert_events`, written
+# in the transaction that consumed its cause (a status event, a condition checked on the
+# scheduler's tick), once per `dedupe_key` however many processes see it; each of its
+# receivers is one row of `alert_deliveries`, sent by whichever process leases it, every
+# try a row of `alert_delivery_attempts`.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("rule_id", sa.BigInteger(), nullable=True),  # None: a run's own Alert setting
+    sa.Column("dedupe_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("project_id", sa.BigInteger(), nullable=False),
+    sa.Column("task_instance_id", sa.BigInteger(), nullable=True),
+    sa.Column("workflow_instance_id", sa.BigInteger(), nullable=True),
+    sa.Column("notice", sa.Text(), nullable=False),  # domain.notices.Notice as JSON
+    # pending (deliveries outstanding), sent, failed (some delivery gave up), silenced,
+    # over_maximum, unreachable (no receiver could be reached)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Index(None, "rule_id", "created_at"),
+    sa.Index(None, "project_id", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("event_id", sa.BigInteger(), nullable=False, index=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("receiver", sa.String(255), nullable=False),  # shown: masked
+    sa.Column("address", sa.Text(), nullable=False),  # sealed (store.secrets)
+    sa.Column("state", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_try_at", sa.BigInteger(), nullable=False),
+    sa.Column("lease_owner", sa.String(255), nullable=True),
+    sa.Column("lease_until", sa.BigInteger(), nullable=True),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Column("sent_at", sa.BigInteger(), nullable=True),
+    sa.Index(None, "state", "next_try_at"),
+    sqlite_autoincrement=True,
+)
+
+alert_delivery_attempts = sa.Table(
+    "alert_delivery_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.BigInteger(), primary_key=True),
+    sa.Column("attempt", sa.Integer(), primary_key=True),
+    sa.Column("worker", sa.String(255), nullable=False),
+    sa.Column("started_at", sa.BigInteger(), nullable=False),
+    sa.Column("duration_ms", sa.Integer(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # sent | failed | refused
+    sa.Column("detail", sa.Text(), nullable=False),
+)
