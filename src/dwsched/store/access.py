@@ -23,7 +23,7 @@ from dwsched.store.schema import (
     user_groups,
     users,
 )
-from dwsched.store.secrets import SecretBox, reveal
+from dwsched.store.secrets import SecretBox, resealed, reveal
 
 
 def _user(r: Any) -> User:
@@ -71,6 +71,25 @@ class Users:
         box = self.secrets
         sealed = box.seal(_WEBHOOK, url) if box is not None and url is not None else url
         self.conn.execute(sa.update(users).where(users.c.id == user.id).values(webhook=sealed))
+
+    def reseal_webhooks(self, new: SecretBox) -> int:
+        """Seal every user's webhook URL with `new` (a rotation of the server key, in its
+        transaction); how many changed."""
+        old = self.secrets
+        if old is None:
+            raise RuntimeError("no current server key to open webhook URLs with")
+        rows = self.conn.execute(
+            sa.select(users.c.id, users.c.webhook).where(users.c.webhook.is_not(None))
+        ).all()
+        done = 0
+        for user_id, stored in rows:
+            sealed = resealed(old, new, _WEBHOOK, stored)
+            if sealed != stored:
+                self.conn.execute(
+                    sa.update(users).where(users.c.id == user_id).values(webhook=sealed)
+                )
+                done += 1
+        return done
 
     def contacts(
         self, user_ids: Iterable[int] | None = None, sealed: bool = False

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from dwsched.domain import alerts as a
 from dwsched.domain.errors import AlertRuleNotFound
 from dwsched.store.schema import alert_rule_targets as art, alert_rules as ar, tasks
-from dwsched.store.secrets import SecretBox, reveal
+from dwsched.store.secrets import SecretBox, resealed, reveal
 
 SEALED_AS = "alert-webhook"  # the label sealed webhook URLs are kept under in this process
 
@@ -93,6 +93,28 @@ class AlertRules:
         ]
         if rows:
             self.conn.execute(sa.insert(art), rows)
+
+    def reseal(self, new: SecretBox) -> int:
+        """Seal every rule's webhook URLs with `new` (a rotation of the server key, in its
+        transaction); how many rules changed."""
+        old = self.secrets
+        if old is None:
+            raise RuntimeError("no current server key to open webhook URLs with")
+        urls = {t.value for t in a.URL_RECEIVERS}
+        done = 0
+        for rule_id, text in self.conn.execute(sa.select(ar.c.id, ar.c.notification)).all():
+            document = json.loads(text)
+            for r in document.get("Receivers", []):
+                if r.get("ReceiverType") in urls:
+                    values = r.get("ReceiverValues", [])
+                    r["ReceiverValues"] = [resealed(old, new, SEALED_AS, v) for v in values]
+            changed = json.dumps(document)
+            if changed != text:
+                self.conn.execute(
+                    sa.update(ar).where(ar.c.id == rule_id).values(notification=changed)
+                )
+                done += 1
+        return done
 
     # Reading
 
