@@ -23,12 +23,12 @@ from dwsched.api.errors import API_VERSION
 from dwsched.api.registry import ACTIONS, CONSOLE, ActionSpec, lookup, rule_of
 from dwsched.clock import SystemClock
 from dwsched.domain import policies
-from dwsched.domain.access import ID_KINDS, Kind, Where
+from dwsched.domain.access import ALERT_WHERES, ID_KINDS, Kind, Where
 from dwsched.domain.errors import DwschedError, UnknownAction
 from dwsched.store import Store
 from dwsched.web import views
 
-R, OP, D, A = Kind.READ, Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER
+R, OP, D, A, M = Kind.READ, Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER, Kind.MONITOR
 W = Where
 READ, WRITE = "read", "write"
 # name, handler, reads only, rule kind, rule workspace, audited, throttle class, console
@@ -76,6 +76,11 @@ EXPECTED: list[tuple[str, str, bool, Kind, Where, bool, str, bool]] = [
     ("ListProjectMembers", "members.list_project_members", True, R, W.PROJECT_ID, False, READ, False),  # noqa: E501
     ("ListProjectRoles", "members.list_project_roles", True, R, W.PROJECT_ID, False, READ, False),
     ("GetProjectRole", "members.get_project_role", True, R, W.PROJECT_ID, False, READ, False),
+    ("CreateAlertRule", "alerts.create_alert_rule", False, M, W.ALERT_TARGETS, True, WRITE, True),
+    ("GetAlertRule", "alerts.get_alert_rule", True, R, W.ALERT_RULE, False, READ, True),
+    ("ListAlertRules", "alerts.list_alert_rules", True, R, W.TENANT, False, READ, True),
+    ("UpdateAlertRule", "alerts.update_alert_rule", False, M, W.ALERT_RULE, True, WRITE, True),
+    ("DeleteAlertRule", "alerts.delete_alert_rule", False, M, W.ALERT_RULE, True, WRITE, True),
 ]
 # fmt: on
 NAMES = [row[0] for row in EXPECTED]
@@ -110,7 +115,7 @@ def declared(name: str) -> tuple[str, str, bool, Kind, Where, bool, str, bool]:
 
 
 def test_every_action_keeps_its_declaration() -> None:
-    assert len(NAMES) == len(set(NAMES)) == 42
+    assert len(NAMES) == len(set(NAMES)) == 47
     for row in EXPECTED:
         assert declared(row[0]) == row
 
@@ -137,7 +142,9 @@ def test_every_action_has_a_rule_that_fits_it() -> None:
         assert (spec.rule.kind is Kind.READ) is spec.reads, name
         assert spec.audited is not spec.reads, name
         where = spec.rule.where
-        assert where in (Where.PROJECT_ID, Where.TENANT) or where in ID_KINDS, name
+        assert where in (Where.PROJECT_ID, Where.TENANT) or where in set(ID_KINDS) | ALERT_WHERES, (
+            name
+        )
     # Administering the tenant was what a forgotten rule fell back to: now declared, once.
     tenant_admin = [n for n, s in ACTIONS.items() if s.rule.kind is Kind.ADMINISTER]
     assert [n for n in tenant_admin if ACTIONS[n].rule.where is Where.TENANT] == ["CreateProject"]
@@ -148,11 +155,13 @@ def test_every_action_has_a_rule_that_fits_it() -> None:
 @pytest.mark.parametrize("project_id", [7, None])
 def test_the_builtin_policies_grant_what_the_registry_says(project_id: int | None) -> None:
     """ReadOnlyAccess grants exactly the reads, WorkspaceOperatorAccess the reads and the
-    writes whose rule is OPERATE, AdministratorAccess everything: a new action whose kind
-    the policies' text does not follow fails here."""
+    writes whose rule is OPERATE or MONITOR (alert rules), AdministratorAccess everything: a
+    new action whose kind the policies' text does not follow fails here."""
     resource = policies.workspace_resource(project_id)
     reads = {n for n, s in ACTIONS.items() if s.reads}
-    operations = {n for n, s in ACTIONS.items() if s.rule.kind is Kind.OPERATE and not s.reads}
+    operations = {
+        n for n, s in ACTIONS.items() if s.rule.kind in (Kind.OPERATE, Kind.MONITOR) and not s.reads
+    }
     granted = {
         name: {
             n

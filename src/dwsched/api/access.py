@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from dwsched.api import registry
 from dwsched.api.params import Params
-from dwsched.domain import access, policies
+from dwsched.domain import access, alerts, policies
 from dwsched.domain.errors import Forbidden
 from dwsched.domain.queries import MAX_IDS
 from dwsched.domain.users import Principal
@@ -71,6 +71,9 @@ class Targets:
     named: frozenset[int] = frozenset()
     ids: tuple[tuple[Any, int | None], ...] = ()
     noun: str = ""
+    # Alert rules on resource groups name no workspace: only tenant administrators manage
+    # (and see) them.
+    tenant_only: bool = False
 
     @property
     def workspaces(self) -> frozenset[int]:
@@ -190,13 +193,22 @@ class Authorizer:
         if not subject.administrator:
             hidden = self._hidden(targets, user.id)
             if hidden is not None:
+                what = " ".join(x for x in (targets.noun, str(hidden)) if x)
                 raise self._denied(
                     action,
                     user.name,
                     "ImplicitDeny",
                     "WorkspaceRole",
-                    f"the {targets.noun} {hidden} does not exist, or is in a workspace where "
+                    f"the {what} does not exist, or is in a workspace where "
                     f"{user.name!r} is not a member",
+                )
+            if targets.tenant_only:
+                raise self._denied(
+                    action,
+                    user.name,
+                    "ImplicitDeny",
+                    "WorkspaceRole",
+                    "alert rules on resource groups are managed by tenant administrators only",
                 )
         # An id's workspace is not the caller's to learn: not named in the message.
         for project_id in sorted(targets.workspaces - targets.named):
@@ -320,6 +332,8 @@ class Authorizer:
         if where is W.TENANT:
             return Targets()
         p = Params(params)
+        if where in access.ALERT_WHERES:
+            return self._alert_targets(where, p)
         project = p.integer("ProjectId")
         named = frozenset(
             [project] if where in (W.PROJECT_ID, W.DEFINITION) and project is not None else []
@@ -341,6 +355,35 @@ class Authorizer:
         with self.store.read() as tx:
             found = tx.projects.of(kind, ids) if ids else {}
         return Targets(named, tuple((i, found.get(i)) for i in ids), noun)
+
+    def _alert_targets(self, where: access.Where, p: Params) -> Targets:
+        """An alert rule's workspaces (those its targets are in: a rule may watch several)
+        and those of the target a TriggerCondition names, each id labelled with its kind."""
+        entries: list[tuple[Any, int | None]] = []
+        tenant_only = False
+        with self.store.read() as tx:
+            rule_id = p.integer("Id") if where is access.Where.ALERT_RULE else None
+            if rule_id is not None:
+                found = tx.alerts.workspaces([rule_id])
+                label = f"alert rule {rule_id}"
+                if rule_id not in found:
+                    entries.append((label, None))
+                else:
+                    entries += [(label, w) for w in sorted(found[rule_id])]
+                    tenant_only = not found[rule_id]
+            condition = p.json_object("TriggerCondition")
+            if condition is not None and condition.get("Target") is not None:
+                target = alerts.parse_target(condition["Target"])
+                if target.type is alerts.TargetType.RESOURCE_GROUP:
+                    tenant_only = True
+                else:
+                    task = target.type is alerts.TargetType.TASK
+                    kind, noun = ("Task", "task") if task else ("Project", "workspace")
+                    named = tx.projects.of(kind, list(target.ids))
+                    entries += [(f"{noun} {i}", named.get(i)) for i in target.ids]
+                    allowed = tx.projects.of("Task", list(target.allow_tasks))
+                    entries += [(f"task {i}", allowed.get(i)) for i in target.allow_tasks]
+        return Targets(frozenset(), tuple(entries), "", tenant_only)
 
     @staticmethod
     def _denied(action: str, user: str, reason: str, policy_type: str, why: str) -> Forbidden:

@@ -9,11 +9,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dwsched.domain.alerts import mask_document_text
 from dwsched.domain.audit import AuditEntry
 
 SECRET = re.compile(r"secret|password|passwd|token|credential|signature", re.IGNORECASE)
 TARGET_PARAMS = ("Id", "Ids", "TaskId", "OperationId", "WorkflowId", "UserId", "ProjectId")
 MAX_VALUE = 2_000
+# Parameters that hold webhook URLs (a robot's token is in them): kept with the URLs masked.
+MASKED = {"Notification": mask_document_text}
 
 
 def entry(
@@ -31,9 +34,10 @@ def entry(
 ) -> AuditEntry:
     """The entry; its workspace is the one the request touched (the first, if a batch
     touched several), else its ProjectId parameter."""
+    shown = {k: MASKED[k](v) if k in MASKED else v for k, v in params.items()}
     kept = {
         k: ("***" if SECRET.search(k) else (v if len(v) <= MAX_VALUE else v[:MAX_VALUE] + "…"))
-        for k, v in sorted(params.items())
+        for k, v in sorted(shown.items())
         if k not in ("Action", "Version", "AccessKeyId", "Signature", "SignatureNonce")
     }
     targets = [f"{k}={params[k]}" for k in TARGET_PARAMS if k in params]

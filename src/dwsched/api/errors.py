@@ -17,6 +17,7 @@ TABLE: list[tuple[type[e.DwschedError], int, str]] = [
     (e.TaskInstanceNotFound, 404, "Invalid.TaskInstance.NotExist"),
     (e.DefinitionNotFound, 404, "Invalid.WorkflowDefinition.NotExist"),
     (e.WorkflowNotFound, 404, "Invalid.Workflow.NotExist"),
+    (e.AlertRuleNotFound, 404, "Invalid.AlertRule.NotExist"),
     (e.AccessKeyNotFound, 404, "InvalidAccessKeyId.NotFound"),
     (e.UnknownAction, 404, "InvalidAction.NotFound"),
     (e.NotFound, 404, "NotFound"),

@@ -17,7 +17,7 @@ the two shapes every action has today: a read needs the read role kind, is not a
 is throttled as a read; a write is audited and throttled as a write.
 
 The built-in policy WorkspaceOperatorAccess (domain.policies) grants the writes whose rule
-is OPERATE, and ReadOnlyAccess grants Get* and List*, which are the reads:
+is OPERATE or MONITOR, and ReadOnlyAccess grants Get* and List*, which are the reads:
 tests/api/test_action_registry.py fails when the registry and the policies disagree.
 """
 
@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from dwsched.api.actions import (
+    alerts,
     members,
     operations,
     projects,
@@ -76,7 +77,7 @@ def _by_name(specs: Iterable[ActionSpec]) -> dict[str, ActionSpec]:
     return found
 
 
-OP, D, A = Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER
+OP, D, A, M = Kind.OPERATE, Kind.DEVELOP, Kind.ADMINISTER, Kind.MONITOR
 W = Where
 # fmt: off
 ACTIONS: Mapping[str, ActionSpec] = _by_name([
@@ -148,9 +149,16 @@ ACTIONS: Mapping[str, ActionSpec] = _by_name([
          console=True),
     read("ListWorkflows", workflows.list_workflows, W.PROJECT_ID, console=True),
     read("GetWorkflow", workflows.get_workflow, W.WORKFLOW, console=True),
+    # Custom alert rules: a rule is in the workspaces it watches.
+    write("CreateAlertRule", alerts.create_alert_rule, M, W.ALERT_TARGETS, console=True),
+    read("GetAlertRule", alerts.get_alert_rule, W.ALERT_RULE, console=True),
+    # ListAlertRules answers only the rules the caller may read.
+    read("ListAlertRules", alerts.list_alert_rules, W.TENANT, console=True),
+    write("UpdateAlertRule", alerts.update_alert_rule, M, W.ALERT_RULE, console=True),
+    write("DeleteAlertRule", alerts.delete_alert_rule, M, W.ALERT_RULE, console=True),
 ])
 # fmt: on
-del OP, D, A, W
+del OP, D, A, M, W
 
 RULES: Mapping[str, Rule] = {name: spec.rule for name, spec in ACTIONS.items()}
 CONSOLE: frozenset[str] = frozenset(name for name, spec in ACTIONS.items() if spec.console)

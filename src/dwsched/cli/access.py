@@ -10,18 +10,20 @@ import json
 import re
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from dwsched.cli.keys import secret_key_file_option, unlock_store
 from dwsched.cli.options import db_option, open_store, option
-from dwsched.cli.terminal import cell, json_text
+from dwsched.cli.terminal import cell, json_text, visible
 from dwsched.clock import SystemClock
-from dwsched.domain import policies as policy_rules
+from dwsched.domain import alerts, policies as policy_rules
 from dwsched.domain.errors import InvalidArgument
-from dwsched.domain.users import PrincipalType
+from dwsched.domain.users import PrincipalType, check_email
 from dwsched.web import passwords
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.@-]{0,63}")
@@ -59,19 +61,62 @@ def create_user(db_url: str, name: str, display_name: str) -> None:
 @users.command("list")
 @db_option()
 def list_users(db_url: str) -> None:
-    """List users with their ids and policies."""
+    """List users with their ids, policies and contact fields (whether a webhook is set:
+    `dwsched users contact NAME` shows it masked)."""
     with open_store(db_url) as store, store.read() as tx:
         found = tx.users.all()
         attached = tx.policies.attachments()
+        contacts = {c.user_id: c for c in tx.users.contacts(sealed=True)}
     table = Table("UserId")
     widest = max((len(u.name) for u in found), default=4)
     table.add_column("Name", no_wrap=True, min_width=min(widest, 64))
     table.add_column("Display name", overflow="fold")
     table.add_column("Policies", overflow="fold")
+    table.add_column("Email", overflow="fold")
+    table.add_column("Webhook")
     for u in found:
         names = [p for p, kind, who in attached if kind == PrincipalType.USER and who == u.name]
-        table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
+        c = contacts.get(u.id)
+        email = c.email if c is not None and c.email else "-"
+        hook = "(set: dwsched users contact NAME)" if c is not None and c.webhook else "-"
+        table.add_row(str(u.id), u.name, u.display_name, ", ".join(names), email, hook)
     Console().print(table)
+
+
+@users.command("contact")
+@db_option()
+@secret_key_file_option
+@click.argument("name")
+@option("--email", help="E-mail address alerts for NAME go to (Mail channel); '' clears it.")
+@option(
+    "--webhook",
+    help="Webhook URL (http/https) alerts for NAME are posted to; stored sealed with the "
+    "server key, shown masked; '' clears it.",
+)
+def contact(
+    db_url: str,
+    secret_key_file: Path | None,
+    name: str,
+    email: str | None,
+    webhook: str | None,
+) -> None:
+    """Set or show NAME's contact fields: where alerts naming NAME (AliUid receivers) or
+    about NAME's tasks (TaskOwner) go. Without options, show them (the webhook masked)."""
+    if email:
+        check_email(email)
+    if webhook:
+        alerts.check_url(webhook, "--webhook")
+    with open_store(db_url) as opened:
+        store = unlock_store(opened, db_url, secret_key_file, quiet=True)
+        with store.write() as tx:
+            user_id = tx.users.get(name).id
+            if email is not None:
+                tx.users.set_email(name, email or None)
+            if webhook is not None:
+                tx.users.set_webhook(name, webhook or None)
+            found = tx.users.contacts([user_id])[0]
+    shown = alerts.mask_url(found.webhook) if found.webhook else "-"
+    click.echo(f"{visible(name)}: email {visible(found.email or '-')}, webhook {visible(shown)}")
 
 
 @users.command("passwd")

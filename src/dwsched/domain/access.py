@@ -25,6 +25,7 @@ class Kind(enum.StrEnum):
     OPERATE = "operate"  # runs and operations on instances
     DEVELOP = "develop"  # workflow definitions
     ADMINISTER = "administer"  # the workspace itself and its members
+    MONITOR = "monitor"  # custom alert rules (Create/Update/DeleteAlertRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,12 @@ ROLES: dict[str, Role] = {
     for r in (
         Role("role_project_owner", "Workspace Owner", _ALL),
         Role("role_project_admin", "Workspace Administrator", _ALL),
-        Role("role_project_dev", "Developer", frozenset({Kind.READ, Kind.DEVELOP, Kind.OPERATE})),
-        Role("role_project_pe", "O&M Engineer", frozenset({Kind.READ, Kind.OPERATE})),
+        Role(
+            "role_project_dev",
+            "Developer",
+            frozenset({Kind.READ, Kind.DEVELOP, Kind.OPERATE, Kind.MONITOR}),
+        ),
+        Role("role_project_pe", "O&M Engineer", frozenset({Kind.READ, Kind.OPERATE, Kind.MONITOR})),
         Role("role_project_deploy", "Deployer", frozenset({Kind.READ, Kind.DEVELOP})),
         Role("role_project_guest", "Visitor", _READ),
         Role("role_project_security", "Security Administrator", _READ),
@@ -66,6 +71,8 @@ class Where(enum.StrEnum):
     DEFINITION = "Definition"  # Id (and ProjectId when given)
     TASK = "Task"  # TaskId
     OPERATION = "Operation"  # OperationId
+    ALERT_RULE = "AlertRule"  # Id: the workspaces the rule watches (and TriggerCondition's)
+    ALERT_TARGETS = "AlertTargets"  # TriggerCondition: the workspaces its target names
     TENANT = "Tenant"  # no workspace: policies alone decide
 
 
@@ -82,6 +89,12 @@ ID_KINDS: dict[Where, tuple[str, str]] = {
     Where.TASK: ("Task", "task"),
     Where.OPERATION: ("Operation", "operation"),
 }
+
+
+# Where the workspaces are those of an alert rule's targets (api.access reads the rule or its
+# TriggerCondition): a rule may watch several workspaces, or none (resource groups: the
+# policies alone decide, on the tenant).
+ALERT_WHERES = frozenset({Where.ALERT_RULE, Where.ALERT_TARGETS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,12 @@ class OperationNotFound(NotFound):
         super().__init__(f"The operation {operation_id!r} does not exist.")
 
 
+class AlertRuleNotFound(NotFound):
+    def __init__(self, rule_id: int) -> None:
+        super().__init__(f"The alert rule {rule_id} does not exist.")
+        self.rule_id = rule_id
+
+
 class AccessKeyNotFound(NotFound):
     def __init__(self, access_key_id: str) -> None:
         super().__init__(f"The AccessKeyId {access_key_id} does not exist.")

@@ -579,6 +579,12 @@ _OPERATIONS = [
     "dataworks:TriggerSchedulerTaskInstance",
     "dataworks:RemoveTaskInstanceDependencies",
 ]
+# Custom alert rules (the actions whose rule is MONITOR): on-call operators keep them.
+_ALERT_RULES = [
+    "dataworks:CreateAlertRule",
+    "dataworks:UpdateAlertRule",
+    "dataworks:DeleteAlertRule",
+]
 
 
 def _allow(actions: str | list[str]) -> str:
@@ -592,7 +598,7 @@ def _allow(actions: str | list[str]) -> str:
 BUILTIN_DOCUMENTS: Mapping[str, str] = {
     "AdministratorAccess": _allow("*"),
     "ReadOnlyAccess": _allow(_READS),
-    "WorkspaceOperatorAccess": _allow(_READS + _OPERATIONS),
+    "WorkspaceOperatorAccess": _allow(_READS + _OPERATIONS + _ALERT_RULES),
 }
 BUILTIN_DESCRIPTIONS: Mapping[str, str] = {
     "AdministratorAccess": "Every action on every workspace and the tenant.",
@@ -600,7 +606,7 @@ BUILTIN_DESCRIPTIONS: Mapping[str, str] = {
     "WorkspaceOperatorAccess": (
         "Every Get* and List* action, and the operator actions: create, start, stop and rerun "
         "workflow instances; rerun, stop, set successful, suspend, resume and trigger task "
-        "instances."
+        "instances; create, update and delete custom alert rules."
     ),
 }
 BUILTIN: Mapping[str, Policy] = {

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from dwsched.domain.errors import InvalidArgument
+
+MAX_EMAIL = 254
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +36,21 @@ class PrincipalType(StrEnum):
 
     USER = "User"
     GROUP = "Group"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Where a user's alerts go (AliUid and TaskOwner receivers): an e-mail address for the
+    Mail channel and a webhook URL (whole here; stored sealed, shown masked)."""
+
+    user_id: int
+    name: str
+    email: str | None = None
+    webhook: str | None = None
+
+
+def check_email(text: str, param: str = "--email") -> str:
+    """An e-mail address's shape (local@domain.tld); InvalidArgument otherwise."""
+    if len(text) > MAX_EMAIL or not _EMAIL.fullmatch(text):
+        raise InvalidArgument(param, f"{param} {text!r} is not an e-mail address.")
+    return text

@@ -205,6 +205,9 @@ def rotate_server_key(
     try:
         with store.sealing_with(old).write() as tx:
             resealed = tx.keys.reseal(new)
+            # The other secrets sealed with the server key: webhook URLs (not counted).
+            tx.alerts.reseal(new)
+            tx.users.reseal_webhooks(new)
     except BaseException:
         if staged is not None:
             staged.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dwsched.domain.errors import Conflict, NotFound, UserNotFound
-from dwsched.domain.users import Principal, PrincipalType, User
+from dwsched.domain.users import Contact, Principal, PrincipalType, User
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import (
     access_keys,
@@ -23,6 +23,7 @@ from dwsched.store.schema import (
     user_groups,
     users,
 )
+from dwsched.store.secrets import SecretBox, resealed, reveal
 
 
 def _user(r: Any) -> User:
@@ -48,11 +49,67 @@ def group_id(conn: sa.Connection, name: str) -> int:
     return int(found)
 
 
-class Users:
-    """Users, their passwords, keys and console sessions (`Tx.users`)."""
+_WEBHOOK = "user-webhook"  # the label sealed user webhooks are kept under in this process
 
-    def __init__(self, conn: sa.Connection) -> None:
+
+class Users:
+    """Users, their passwords, keys, console sessions and contact fields (`Tx.users`); a
+    user's webhook URL is sealed with the store's server key."""
+
+    def __init__(self, conn: sa.Connection, secrets: SecretBox | None = None) -> None:
         self.conn = conn
+        self.secrets = secrets
+
+    def set_email(self, name: str, email: str | None) -> None:
+        """Set (None: clear) the user's e-mail address, checked by the caller."""
+        user = user_by_name(self.conn, name)
+        self.conn.execute(sa.update(users).where(users.c.id == user.id).values(email=email))
+
+    def set_webhook(self, name: str, url: str | None) -> None:
+        """Set (None: clear) the user's webhook URL, checked by the caller; stored sealed."""
+        user = user_by_name(self.conn, name)
+        box = self.secrets
+        sealed = box.seal(_WEBHOOK, url) if box is not None and url is not None else url
+        self.conn.execute(sa.update(users).where(users.c.id == user.id).values(webhook=sealed))
+
+    def reseal_webhooks(self, new: SecretBox) -> int:
+        """Seal every user's webhook URL with `new` (a rotation of the server key, in its
+        transaction); how many changed."""
+        old = self.secrets
+        if old is None:
+            raise RuntimeError("no current server key to open webhook URLs with")
+        rows = self.conn.execute(
+            sa.select(users.c.id, users.c.webhook).where(users.c.webhook.is_not(None))
+        ).all()
+        done = 0
+        for user_id, stored in rows:
+            sealed = resealed(old, new, _WEBHOOK, stored)
+            if sealed != stored:
+                self.conn.execute(
+                    sa.update(users).where(users.c.id == user_id).values(webhook=sealed)
+                )
+                done += 1
+        return done
+
+    def contacts(
+        self, user_ids: Iterable[int] | None = None, sealed: bool = False
+    ) -> list[Contact]:
+        """The contact fields of these users (all users: None), by id; webhooks opened
+        (left as stored with `sealed`: only whether one is set is wanted)."""
+        q = sa.select(users.c.id, users.c.name, users.c.email, users.c.webhook).order_by(users.c.id)
+        if user_ids is not None:
+            q = q.where(users.c.id.in_(list(user_ids)))
+        return [
+            Contact(
+                int(r.id),
+                r.name,
+                r.email,
+                r.webhook
+                if r.webhook is None or sealed
+                else reveal(self.secrets, _WEBHOOK, r.webhook),
+            )
+            for r in self.conn.execute(q)
+        ]
 
     def create(self, name: str, display_name: str, now_ms: int) -> User:
         conn = self.conn

@@ -337,6 +337,10 @@ users = sa.Table(
     sa.Column("display_name", sa.String(128), nullable=False, server_default=sa.text("''")),
     sa.Column("password_hash", sa.Text(), nullable=True),
     sa.Column("create_time", sa.BigInteger(), nullable=False),
+    # Contact (0011): where alerts for this user go (AliUid and TaskOwner receivers); the
+    # webhook URL sealed like AccessKeySecrets (store.secrets).
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("webhook", sa.Text(), nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -600,6 +604,42 @@ task_instance_dependencies = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),  # the FlowSpec dependency type
     sa.Index(None, "upstream_id"),
 )
+
+# Custom alert rules (0011, docs/alerts.md). `trigger_condition` and `notification` are the
+# rule's documents in DataWorks' shape (domain.alerts), the notification's webhook URLs
+# sealed with the server key (store.secrets). `owner` is a user id. Ids are never given again
+# (AUTOINCREMENT): authorisation relies on an id staying the same rule.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("owner", sa.BigInteger(), nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("trigger_type", sa.String(32), nullable=False),
+    sa.Column("trigger_condition", sa.Text(), nullable=False),
+    sa.Column("notification", sa.Text(), nullable=False),
+    sa.Column("create_time", sa.BigInteger(), nullable=False),
+    sa.Column("modify_time", sa.BigInteger(), nullable=False),
+    sa.Column("create_user", sa.String(128), nullable=False),
+    sa.Column("modify_user", sa.String(128), nullable=False),
+    sa.Index(None, "trigger_type", "enabled"),
+    sqlite_autoincrement=True,
+)
+
+# What each rule watches, one row per target: a task (`target` its id), a workspace (its
+# id) or a resource group (its name), with the workspace it is in (null for a resource
+# group). The evaluator finds the enabled rules watching a task instance's task or workspace
+# on (target_type, target); authorisation reads a rule's workspaces on the primary key.
+alert_rule_targets = sa.Table(
+    "alert_rule_targets",
+    metadata,
+    sa.Column("rule_id", sa.BigInteger(), sa.ForeignKey("alert_rules.id"), primary_key=True),
+    sa.Column("target_type", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(128), primary_key=True),
+    sa.Column("project_id", sa.BigInteger(), nullable=True),
+    sa.Index(None, "target_type", "target"),
+    sa.Index(None, "project_id"),
 
 # Alerts (0012, docs/alerts.md): the outbox. An alert is one row of `alert_events`, written
 # in the transaction that consumed its cause (a status event, a condition checked on the

@@ -122,6 +122,18 @@ def reveal(box: SecretBox | None, access_key_id: str, stored: str) -> str:
     return box.open(access_key_id, stored)
 
 
+def resealed(old: SecretBox, new: SecretBox, label: str, stored: str) -> str:
+    """`stored` sealed with `new` (as it is when it is already): a rotation of the server
+    key for the other secrets the store keeps (webhook URLs). ServerKeyError when `old`
+    cannot open it."""
+    if sealed_key_id(stored) == new.key_id:
+        return stored
+    try:
+        return new.seal(label, reveal(old, label, stored))
+    except UnreadableSecret as exc:
+        raise ServerKeyError(f"{exc}; nothing was changed.") from exc
+
+
 def forget_opened() -> None:
     """Drop the secrets this process keeps (tests; they are never wrong to keep)."""
     _opened.clear()

@@ -17,6 +17,7 @@ from functools import cached_property
 import sqlalchemy as sa
 
 from dwsched.store.access import Groups, Members, Policies, Users
+from dwsched.store.alerts import AlertRules
 from dwsched.store.attempts import Attempts
 from dwsched.store.audit import AuditLog
 from dwsched.store.creation import Operations
@@ -76,7 +77,7 @@ class Tx:
 
     @cached_property
     def users(self) -> Users:
-        return Users(self.conn)
+        return Users(self.conn, self.secrets)
 
     @cached_property
     def groups(self) -> Groups:
@@ -129,3 +130,7 @@ class Tx:
     @cached_property
     def operations(self) -> Operations:
         return Operations(self.conn)
+
+    @cached_property
+    def alerts(self) -> AlertRules:
+        return AlertRules(self.conn, self.secrets)

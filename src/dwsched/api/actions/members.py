@@ -29,6 +29,7 @@ _MODULES = {
     Kind.OPERATE: [("OperationCenter", "Operation Center", "Operate")],
     Kind.DEVELOP: [("DataStudio", "Data Studio", "Develop")],
     Kind.ADMINISTER: [("Workspace", "Workspace Management", "Administer")],
+    Kind.MONITOR: [("OperationCenter", "Operation Center", "Monitor")],
 }
 
 
