@@ -160,7 +160,7 @@ def _authenticator(password: str) -> Any:
     def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any):
         ok = isinstance(data, LoginPassword) and data.login == b"alerts"
         ok = ok and data.password == password.encode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     return check
 

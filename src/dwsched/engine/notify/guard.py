@@ -82,7 +82,8 @@ class OutboundPolicy:
             matches = [r for r in self.deny if candidate in r.network]
             if matches:
                 narrowest = max(matches, key=lambda r: r.network.prefixlen)
-                return f"{address} is in the denied range {narrowest}"
+                carried = f" (carrying {candidate})" if candidate != address else ""
+                return f"{address}{carried} is in the denied range {narrowest}"
         if self.allow and not any(_inside(address, r) for r in self.allow):
             return f"{address} is in no allowed range ({', '.join(map(str, self.allow))})"
         return None
