@@ -232,3 +232,10 @@ def test_default_deny_covers_every_metadata_address():
 def test_parse_ranges_names_a_bad_entry():
     with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an address range"):
         parse_ranges("loopback 10.0.0.0/33", "operator")
+
+
+def test_the_next_checked_address_is_tried_when_one_refuses(receiver: HttpReceiver, notice: Notice):
+    dns = FakeDns(["127.0.0.3", "127.0.0.1"])  # nothing listens on 127.0.0.3
+    url = receiver.url(host="hooks.example.test")
+    assert send(notice, webhook(url), settings(dns=dns)).delivered
+    assert receiver.connections == 1

@@ -11,6 +11,7 @@ Every socket operation waits at most what is left of the total time bound, and a
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 import typing
@@ -101,8 +102,8 @@ class _PinnedBackend(httpcore.NetworkBackend):
                 stream = self._backend.connect_tcp(
                     address, port, self._deadline.left(self._connect_s), None, socket_options
                 )
-            except httpcore.ConnectError as exc:
-                failure = exc
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc  # the next checked address may answer, within the deadline
                 continue
             return _BoundedStream(stream, self._deadline)
         raise failure
@@ -149,7 +150,7 @@ def _exchange(
     timeouts = {key: deadline.seconds for key in ("connect", "read", "write", "pool")}
     with (
         httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(), network_backend=backend, retries=0
+            ssl_context=_tls_context(), network_backend=backend, retries=0
         ) as pool,
         pool.stream(
             "POST", target, headers=headers, content=body, extensions={"timeout": timeouts}
@@ -159,6 +160,12 @@ def _exchange(
             return Reply(response.status, b"", False)
         data, cut = _read_capped(response.iter_stream(), settings.max_response_bytes)
         return Reply(response.status, data, cut)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store, verifying host names; loaded once (it takes milliseconds)."""
+    return ssl.create_default_context()
 
 
 def _read_capped(chunks: Iterable[bytes], limit: int) -> tuple[bytes, bool]:
