@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dwsched.domain.alerts import TriggerType as Trigger
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import Cause
 
@@ -32,21 +33,8 @@ MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 
 
-class Trigger(enum.StrEnum):
-    ERROR = "Error"
-    EXHAUSTED_ERROR = "ExhaustedError"
-    FINISHED = "Finished"
-    TIMEOUT = "Timeout"
-    UNFINISHED = "UnFinished"
-    CYCLE_UNFINISHED = "CycleUnfinished"
-    INSTANCE_ERROR_COUNT = "InstanceErrorCount"
-    INSTANCE_ERROR_PERCENTAGE = "InstanceErrorPercentage"
-    RESOURCE_GROUP_WAIT_COUNT = "ResourceGroupWaitCount"
-    RESOURCE_GROUP_PERCENTAGE = "ResourceGroupPercentage"
-
-
-ON_EVENTS = frozenset({Trigger.ERROR, Trigger.EXHAUSTED_ERROR, Trigger.FINISHED})
-ON_TICK = frozenset(Trigger) - ON_EVENTS
+ON_EVENTS = (Trigger.ERROR, Trigger.EXHAUSTED_ERROR, Trigger.FINISHED)
+ON_TICK = tuple(t for t in Trigger if t not in ON_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +150,17 @@ def retry_delay_ms(attempt: int) -> int:
 
 
 MAX_DELIVERY_ATTEMPTS = 8  # about 40 minutes of retrying, then the delivery fails
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A delivery leased for sending (store.outbox): its event's notice (JSON) and its
+    target (JSON, opened from its sealed form)."""
+
+    id: int
+    event_id: int
+    channel: str
+    receiver: str
+    address: str
+    attempt: int  # this try's number, from 1
+    notice: str

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from dwsched.clock import Clock
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerRecord
+from dwsched.engine.alerts import Alerter, AlertSettings
 from dwsched.engine.runner import kill_group, process_alive
 from dwsched.engine.scheduler import Scheduler
 from dwsched.engine.worker import Worker, WorkerSettings, worker_dead
@@ -68,6 +69,7 @@ class Service:
         tick_s: float = 0.1,
         scheduling: bool = True,
         working: bool = True,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -77,6 +79,8 @@ class Service:
         self.tick_s = tick_s
         self.scheduling = scheduling
         self.working = working
+        # Alerts are judged on the scheduler's round and sent from a thread of their own.
+        self.alerter = Alerter(store, clock, alerts) if alerts and scheduling else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_beat = 0
@@ -110,6 +114,8 @@ class Service:
                 self._last_thorough = now
             _guarded("planning", lambda: self.store.plan(now, thorough=thorough))
             self._last_plan = now
+        if self.alerter is not None:
+            _guarded("alerts", self.alerter.evaluate)
 
     def work(self) -> None:
         """The worker's round: register, claim and start what is ready, beat, and look for
@@ -187,6 +193,8 @@ class Service:
             self._threads.append(threading.Thread(target=loop, name=name, daemon=True))
         for thread in self._threads:
             thread.start()
+        if self.alerter is not None:
+            self.alerter.start()
 
     def _schedule_loop(self) -> None:
         while not self._stop.is_set():
@@ -218,6 +226,8 @@ class Service:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout_s)
+        if self.alerter is not None:
+            self.alerter.stop(timeout_s)
         if self.working:
             _guarded("draining", lambda: self.worker.retire(draining=True))
         self.worker.stop_all()

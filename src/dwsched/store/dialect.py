@@ -176,15 +176,36 @@ def transaction_id(conn: sa.Connection) -> sa.ColumnElement[int] | None:
     return None
 
 
+# The lowest transaction id in progress in this database: of the snapshot's in-progress
+# ids (xid8), those of sessions on this database (their 32-bit xid is the low half);
+# none: the snapshot's xmax. Sessions whose rows this role may not see make it fall back
+# to the cluster's lowest (their transactions might be this database's).
+_HORIZON = """
+WITH s AS (SELECT pg_current_snapshot() AS snap),
+here AS (
+  SELECT backend_xid::text::bigint AS xid, query FROM pg_stat_activity
+  WHERE datname = current_database()
+)
+SELECT
+  (SELECT pg_snapshot_xmin(snap)::text::bigint FROM s),
+  (SELECT min(x::text::bigint) FROM s, pg_snapshot_xip(snap) AS x
+    WHERE mod(x::text::bigint, 4294967296) IN (SELECT xid FROM here WHERE xid IS NOT NULL)),
+  (SELECT pg_snapshot_xmax(snap)::text::bigint FROM s),
+  (SELECT count(*) FROM here WHERE query = '<insufficient privilege>')
+"""
+
+
 def settled_horizon(conn: sa.Connection) -> int | None:
-    """The lowest transaction id still in progress (PostgreSQL: every transaction below it
-    has committed or rolled back, so rows they wrote can no longer appear); None on SQLite
-    (nothing written is ever in progress for a reader)."""
+    """The lowest transaction id still in progress that may write this database
+    (PostgreSQL: every transaction below it has committed or rolled back, so rows they
+    wrote can no longer appear); None on SQLite (nothing written is ever in progress for a
+    reader). Transactions of the cluster's other databases (another application's, another
+    dwsched's) do not hold it back."""
     if conn.dialect.name == "postgresql":
-        found = conn.exec_driver_sql(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-        ).scalar_one()
-        return int(found)
+        cluster, here, top, hidden = conn.exec_driver_sql(_HORIZON).one()
+        if hidden:
+            return int(cluster)
+        return int(here if here is not None else top)
     return None
 
 

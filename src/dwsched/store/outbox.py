@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dwsched.domain.alerting import Leased
 from dwsched.store.dialect import insert_ignoring_conflicts, skipping_locked
 from dwsched.store.schema import (
     alert_deliveries as ad,
@@ -52,19 +53,6 @@ class NewAlert:
     deliveries: tuple[NewDelivery, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Leased:
-    """A delivery leased for sending: its event's notice and its address, opened."""
-
-    id: int
-    event_id: int
-    channel: str
-    receiver: str
-    address: str
-    attempt: int  # this try's number, from 1
-    notice: str
-
-
 class Outbox:
     """Alert events and their deliveries on one transaction."""
 
@@ -75,8 +63,9 @@ class Outbox:
     def record(self, alert: NewAlert, now_ms: int) -> int | None:
         """Record the alert and its deliveries; its id, or None when an alert with its key
         exists already (nothing written)."""
-        done = self.conn.execute(
-            insert_ignoring_conflicts(self.conn, ae).values(
+        found = self.conn.execute(
+            insert_ignoring_conflicts(self.conn, ae)
+            .values(
                 rule_id=alert.rule_id,
                 dedupe_key=alert.dedupe_key,
                 trigger=alert.trigger,
@@ -87,14 +76,11 @@ class Outbox:
                 state=alert.state,
                 created_at=now_ms,
             )
-        )
-        if done.rowcount != 1:
+            .returning(ae.c.id)
+        ).scalar()
+        if found is None:  # its key was recorded already
             return None
-        event_id = int(
-            self.conn.execute(
-                sa.select(ae.c.id).where(ae.c.dedupe_key == alert.dedupe_key)
-            ).scalar_one()
-        )
+        event_id = int(found)
         if alert.state == PENDING and alert.deliveries:
             self.conn.execute(
                 sa.insert(ad),

@@ -640,6 +640,7 @@ alert_rule_targets = sa.Table(
     sa.Column("project_id", sa.BigInteger(), nullable=True),
     sa.Index(None, "target_type", "target"),
     sa.Index(None, "project_id"),
+)
 
 # Alerts (0012, docs/alerts.md): the outbox. An alert is one row of `alert_events`, written
 # in the transaction that consumed its cause (a status event, a condition checked on the

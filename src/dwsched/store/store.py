@@ -29,6 +29,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain import execution, runs
+from dwsched.domain.alerting import Leased
 from dwsched.domain.attempts import Claimed
 from dwsched.domain.errors import (
     DwschedError,
@@ -63,6 +64,7 @@ from dwsched.domain.workers import slot_limit
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.store import (
     actions as operator_actions,
+    alert_eval,
     attempts,
     claims,
     creation,
@@ -85,6 +87,7 @@ from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.dialect import is_sqlite
 from dwsched.store.ids import advance_ids
 from dwsched.store.migrate import current_revision, upgrade
+from dwsched.store.outbox import Outbox
 from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
 from dwsched.store.unit import Tx
@@ -415,6 +418,40 @@ class Store:
         self._last_event_sweep = now_ms
         with self.write() as tx:
             tx.events.sweep(now_ms)
+
+    # Alerts (docs/alerts.md): evaluation into the outbox, and its deliveries
+
+    def consume_alerts(self, now_ms: int, console: str) -> int:
+        """Judge the status changes after the alerts cursor (alert_eval.consume); how
+        many alerts were recorded, committed with the cursor's move."""
+        with self._writing() as conn:
+            return alert_eval.consume(conn, self._secrets, now_ms, console)
+
+    def check_alerts(self, now_ms: int, console: str) -> int:
+        """Look at the conditions the tick rules watch (alert_eval.check)."""
+        with self._writing() as conn:
+            return alert_eval.check(conn, self._secrets, now_ms, console)
+
+    def lease_deliveries(self, owner: str, now_ms: int, limit: int, lease_ms: int) -> list[Leased]:
+        """Deliveries due now, leased to `owner` (committed before they are sent)."""
+        with self._writing() as conn:
+            return Outbox(conn, self._secrets).lease(owner, now_ms, limit, lease_ms)
+
+    def finish_delivery(
+        self,
+        leased: Leased,
+        owner: str,
+        outcome: str,
+        detail: str,
+        started_ms: int,
+        now_ms: int,
+        retry_at: int | None,
+    ) -> bool:
+        """Record a try of a leased delivery (Outbox.finish)."""
+        with self._writing() as conn:
+            return Outbox(conn, self._secrets).finish(
+                leased, owner, outcome, detail, started_ms, now_ms, retry_at
+            )
 
     # A request's credential check and replay protection (on the raw cursor)
 

@@ -25,6 +25,7 @@ from dwsched.store.definitions import Definitions
 from dwsched.store.instances import Instances
 from dwsched.store.keys import Keys
 from dwsched.store.nonces import Nonces
+from dwsched.store.outbox import Outbox
 from dwsched.store.projects import Projects
 from dwsched.store.resource_groups import ResourceGroups
 from dwsched.store.secrets import SecretBox
@@ -134,3 +135,7 @@ class Tx:
     @cached_property
     def alerts(self) -> AlertRules:
         return AlertRules(self.conn, self.secrets)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.conn, self.secrets)

@@ -73,9 +73,7 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "delivery_id", "attempt", name=op.f("pk_alert_delivery_attempts")
-        ),
+        sa.PrimaryKeyConstraint("delivery_id", "attempt", name=op.f("pk_alert_delivery_attempts")),
     )
 
 
