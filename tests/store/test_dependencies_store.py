@@ -19,6 +19,7 @@ from dwsched.domain import flowspec
 from dwsched.domain.errors import Conflict, InvalidArgument
 from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.models import InstanceType, Status
+from dwsched.domain.operations import Operation
 from dwsched.domain.runs import RunRequest
 from dwsched.domain.schedule import Trigger, cycles_on
 from dwsched.domain.workflows import DeployedWorkflow
@@ -363,40 +364,67 @@ def test_the_previous_cycle_of_a_descendant_on_another_schedule_is_refused(store
         tx.definitions.create_or_replace(p.id, text, flowspec.parse(text, TZ), "t", NOW)
 
 
-def test_the_planners_quick_round_unblocks_downstreams_of_any_success_and_a_thorough_one_the_rest(
-    store: Store, db_url: str
+def test_a_virtual_upstream_or_a_set_success_unblocks_downstreams_elsewhere_at_once(
+    store: Store,
 ) -> None:
-    """A VIRTUAL upstream ends in its claim (no attempt finishing plans its downstreams):
-    the planner's every-second round finds the downstream elsewhere from the success's
-    status event. A success the quick rounds never saw (the process that would have
-    planned it died) is found by a thorough round over every waiting task."""
+    """A VIRTUAL upstream ends in its claim, another is set to Success by an operator:
+    both downstreams in other workflows are planned as that commits, with no planner
+    round between."""
     p = project(store)
     outs = [f"ods.{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    ups = [deploy(store, p.id, "00 00 01 * * ?", [node("u", outputs=[o])]) for o in outs]
     shell = {"script": {"runtime": {"command": "SHELL"}, "content": "true"}}
+    virtual = deploy(store, p.id, "00 00 01 * * ?", [node("u", outputs=[outs[0]])])
+    real = deploy(store, p.id, "00 00 01 * * ?", [{**node("u", outputs=[outs[1]]), **shell}])
     downs = [
         deploy(store, p.id, "00 00 02 * * ?", [{**node("d", inputs=[o]), **shell}]) for o in outs
     ]
-    store.generate_many([plan(w, RUN) for w in [*ups, *downs]], NOW)
-    assert store.plan(NOW, thorough=False) == 2  # the new roots: WaitTime
-    due = tasks_of(store, ups[0])[0].trigger_time
+    store.generate_many([plan(w, RUN) for w in [virtual, real, *downs]], NOW)
+    store.plan(NOW, thorough=False)
+    due = tasks_of(store, virtual)[0].trigger_time
+    store.plan(due, thorough=False)
+    claimed, ended = store.claim_tasks("w1", None, 10, due)
+    assert ended == 1 and len(claimed) == 1  # the VIRTUAL one ended, the SHELL one claimed
+    assert tasks_of(store, downs[0])[0].status == Status.WAIT_TIME.value
+    assert tasks_of(store, downs[1])[0].status == Status.NOT_RUN.value
+    store.finish_task(claimed[0], Status.FAILURE, 1, "", due + 500)
+    (failed,) = tasks_of(store, real)
+    store.task_operation(Operation.SET_SUCCESS, [failed.id], "t", "", due + 1000)
+    assert tasks_of(store, downs[1])[0].status == Status.WAIT_TIME.value
 
-    assert store.plan(due, thorough=False) == 2  # time has come for both upstreams
-    assert store.claim_tasks("w1", None, 10, due)[1] == 2  # both VIRTUAL: Success
-    assert [tasks_of(store, w)[0].status for w in downs] == [Status.NOT_RUN.value] * 2
-    assert store.plan(due + 1000, thorough=False) == 2
-    assert [tasks_of(store, w)[0].status for w in downs] == [Status.WAIT_TIME.value] * 2
 
-    # Again, with the planner down for a minute after the successes.
-    store.generate_many([plan(w, RUN + timedelta(days=1)) for w in [*ups, *downs]], NOW)
-    store.plan(NOW)
-    due = tasks_of(store, ups[0])[1].trigger_time
-    store.plan(due)
-    assert store.claim_tasks("w1", None, 10, due)[1] == 2
-    restarted = Store.open(db_url)
-    try:
-        assert restarted.plan(due + 60_000, thorough=False) == 0  # nothing lately
-        assert restarted.plan(due + 60_000, thorough=True) == 2
-    finally:
-        restarted.close()
-    assert [tasks_of(store, w)[1].status for w in downs] == [Status.WAIT_TIME.value] * 2
+def test_a_dry_run_the_planner_ends_lets_the_tasks_below_it_move_in_the_same_round(
+    store: Store,
+) -> None:
+    """Two dry-run nodes in a chain above a real one: when the planner reaches their
+    time, both end and the task below them is ready, in one round."""
+    p = project(store)
+    w = deploy(
+        store,
+        p.id,
+        "00 00 01 * * ?",
+        [{**node("a"), "recurrence": "Skip"}, {**node("b"), "recurrence": "Skip"}, node("c")],
+        [
+            {"nodeId": "b", "depends": [{"nodeId": "a"}]},
+            {"nodeId": "c", "depends": [{"nodeId": "b"}]},
+        ],
+    )
+    store.generate_many([plan(w, RUN)], NOW)
+    store.plan(NOW, thorough=False)
+    due = tasks_of(store, w)[0].trigger_time
+    store.plan(due, thorough=False)
+    by_position = [t.status for t in tasks_of(store, w)]
+    assert sorted(by_position) == sorted(
+        [Status.SUCCESS.value, Status.SUCCESS.value, Status.WAIT_RESOURCE.value]
+    )
+
+
+def test_ready_instances_beyond_one_rounds_limit_are_all_planned(store: Store) -> None:
+    """More instances ready at once than a round takes: later rounds take the rest, however
+    long after their making."""
+    p = project(store)
+    ws = [deploy(store, p.id, "00 00 01 * * ?", [node("r")]) for _ in range(5)]
+    store.generate_many([plan(w, RUN) for w in ws], NOW)
+    store.plan(NOW, thorough=True, limit=100)
+    late = tasks_of(store, ws[0])[0].trigger_time + 3_600_000
+    moved = [store.plan(late + k * 1000, limit=2, thorough=False) for k in range(4)]
+    assert sum(moved) == 5

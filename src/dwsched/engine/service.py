@@ -107,15 +107,19 @@ class Service:
         if self._last_plan is None or now - self._last_plan >= PLAN_EVERY_MS:
             _guarded("creation", lambda: self.store.create_pending(now))
             _guarded("release", lambda: self.store.release_queued(now))
-            thorough = (
-                self._last_thorough is None or now - self._last_thorough >= THOROUGH_PLAN_EVERY_MS
-            )
-            if thorough:
-                self._last_thorough = now
-            _guarded("planning", lambda: self.store.plan(now, thorough=thorough))
+            _guarded("planning", lambda: self._plan(now))
             self._last_plan = now
         if self.alerter is not None:
             _guarded("alerts", self.alerter.evaluate)
+
+    def _plan(self, now: int) -> None:
+        """A planning round, thorough (every waiting task) every THOROUGH_PLAN_EVERY_MS;
+        one that fails is thorough again next time."""
+        last = self._last_thorough
+        thorough = last is None or now - last >= THOROUGH_PLAN_EVERY_MS
+        self.store.plan(now, thorough=thorough)
+        if thorough:
+            self._last_thorough = now
 
     def work(self) -> None:
         """The worker's round: register, claim and start what is ready, beat, and look for

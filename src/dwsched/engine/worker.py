@@ -153,7 +153,7 @@ class Worker:
         """Claim as many task instances as free slots allow and start them (VIRTUAL ones
         end as they are claimed); how many were claimed."""
         started = 0
-        while True:
+        while not self.stopping:  # stop_all has run: nothing more starts here
             free = self.settings.slots - self.busy
             if free <= 0:
                 break

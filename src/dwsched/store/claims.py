@@ -10,7 +10,7 @@ each instance they belong to is planned and derived once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -23,7 +23,7 @@ from dwsched.domain.transitions import RUNNING_VALUES, Cause
 from dwsched.store import transitions
 from dwsched.store.attempts import claimed_of, new_attempts
 from dwsched.store.dialect import CLAIM_LOCK, advisory_lock, skipping_locked
-from dwsched.store.planning import lock_instance, lock_instances, plan_instance
+from dwsched.store.planning import plan_instance, try_lock_instance
 from dwsched.store.schema import task_instances as ti, workflows
 
 VIRTUAL = "VIRTUAL"
@@ -78,6 +78,7 @@ def claim_many(
     limit: int,
     now_ms: int,
     groups: Sequence[str] | None = None,
+    ended_ids: list[int] | None = None,
 ) -> tuple[list[Claimed], int]:
     """Up to `limit` claims in one transaction, each within its resource group's free
     slots (`free(group)` before this call; `full` the groups with none), only of `groups`
@@ -85,23 +86,35 @@ def claim_many(
 
     VIRTUAL nodes (nothing to run) end here, in the same transaction, and take no slot;
     their downstream may then be claimed too. At most VIRTUAL_PER_CLAIM of them per call;
-    (the claims, how many VIRTUAL nodes ended).
+    (the claims, how many VIRTUAL nodes ended); their ids are added to `ended_ids`.
     """
     taken: dict[str, int] = {}
     found: list[Claimed] = []
     virtual = 0
+    busy: set[int] = set()  # tasks whose instance another transaction holds: next time
     # Read once, and again after VIRTUAL nodes end (they may have made downstream tasks of
     # a new priority ready).
     priorities: list[int] | None = None
     while len(found) < limit and virtual < VIRTUAL_PER_CLAIM:
         if priorities is None:
             priorities = waiting_priorities(conn)
-        row = next_waiting(conn, sorted(full), now_ms, priorities, groups)
+        row = next_waiting(conn, sorted(full), now_ms, priorities, groups, busy)
         if row is None:
             break
+        if not try_lock_instance(conn, row.workflow_instance_id):
+            busy.add(int(row.id))
+            continue
         if row.type == VIRTUAL:
             virtual += end_virtual(
-                conn, worker, row, sorted(full), now_ms, VIRTUAL_PER_CLAIM - virtual, groups
+                conn,
+                worker,
+                row,
+                sorted(full),
+                now_ms,
+                VIRTUAL_PER_CLAIM - virtual,
+                groups,
+                busy,
+                ended_ids,
             )
             priorities = None
             continue
@@ -133,11 +146,14 @@ def next_waiting(
     now_ms: int,
     priorities: Sequence[int],
     groups: Sequence[str] | None = None,
+    skipped: Collection[int] = (),
 ) -> Any:
     """The most urgent task instance waiting for a resource (priority, then trigger time)
-    outside the full resource groups and in `groups` unless None (its row, locked on
-    PostgreSQL, with its workflow's timezone), or None."""
+    outside the full resource groups and in `groups` unless None, other than `skipped`
+    (its row, locked on PostgreSQL, with its workflow's timezone), or None."""
     where = _claimable(now_ms, full_groups, groups)
+    if skipped:
+        where.append(ti.c.id.not_in(sorted(skipped)))
     # One priority at a time, highest first: each lookup is one range of ix_ti_claim in
     # trigger-time order, where a single ORDER BY priority DESC, trigger_time would sort
     # every waiting task.
@@ -156,9 +172,8 @@ def next_waiting(
 
 
 def claim_row(conn: sa.Connection, worker: str, row: Any, now_ms: int) -> Claimed:
-    """Mark the waiting task instance `row` (locked) claimed by `worker`: Running, or
-    CheckingCondition for a branch node; its attempt begins."""
-    lock_instance(conn, row.workflow_instance_id)
+    """Mark the waiting task instance `row` (locked, and its workflow instance) claimed by
+    `worker`: Running, or CheckingCondition for a branch node; its attempt begins."""
     node = _node_decoder.decode(row.spec)
     status = Status.CHECKING_CONDITION if node.command == BRANCH else Status.RUNNING
     run_number = row.run_number + 1
@@ -198,11 +213,14 @@ def end_virtual(
     now_ms: int,
     limit: int,
     groups: Sequence[str] | None = None,
+    busy: set[int] | None = None,
+    ended_ids: list[int] | None = None,
 ) -> int:
-    """End the VIRTUAL node `first` (the most urgent waiting task, locked) and up to
-    `limit` in all of the VIRTUAL nodes waiting at its priority after it: nothing runs, so
-    each attempt starts and succeeds at once. Then plan and derive their instances, once
-    each. How many ended."""
+    """End the VIRTUAL node `first` (the most urgent waiting task, locked with its
+    instance) and up to `limit` in all of the VIRTUAL nodes waiting at its priority after
+    it: nothing runs, so each attempt starts and succeeds at once. Then plan and derive
+    their instances, once each. Those whose instance another transaction holds wait for
+    the next claim (added to `busy`). How many ended."""
     where = _claimable(now_ms, full_groups, groups)
     query = (
         sa.select(ti.c.id, ti.c.workflow_instance_id, ti.c.waiting_resource_time)
@@ -211,8 +229,13 @@ def end_virtual(
         .limit(limit)
     )
     rows = [first, *(r for r in conn.execute(skipping_locked(conn, query)) if r.id != first.id)]
-    rows = rows[:limit]
-    lock_instances(conn, [r.workflow_instance_id for r in rows])
+    held = {first.workflow_instance_id}
+    for instance_id in sorted({r.workflow_instance_id for r in rows} - held):
+        if try_lock_instance(conn, instance_id):
+            held.add(instance_id)
+    if busy is not None:
+        busy.update(int(r.id) for r in rows if r.workflow_instance_id not in held)
+    rows = [r for r in rows if r.workflow_instance_id in held][:limit]
     # As for a claim: not before the latest of them became ready.
     now_ms = max(now_ms, *(r.waiting_resource_time or 0 for r in rows))
     ended = transitions.move(
@@ -240,4 +263,6 @@ def end_virtual(
         transitions.derive(
             conn, instance_id, now_ms, Cause.VIRTUAL, min(earliest) if earliest else None
         )
+    if ended_ids is not None:
+        ended_ids += [m.id for m in ended]
     return len(ended)

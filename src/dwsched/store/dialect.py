@@ -84,6 +84,15 @@ def lock_for_migration(conn: sa.Connection) -> None:
     advisory_lock(conn, MIGRATION_LOCK)
 
 
+def try_lock_row(conn: sa.Connection, table: sa.Table, row_id: int) -> bool:
+    """lock_row unless another transaction holds the row: then False at once, without
+    waiting (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: True, its write lock is held)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    query = sa.select(table.c.id).where(table.c.id == row_id)
+    return conn.execute(query.with_for_update(skip_locked=True)).first() is not None
+
+
 def lock_row(conn: sa.Connection, table: sa.Table, row_id: int) -> None:
     """Make the other transactions that lock this row of `table` wait until this one ends
     (PostgreSQL: SELECT ... FOR UPDATE; SQLite's write lock does this already)."""

@@ -17,13 +17,12 @@ import sqlalchemy as sa
 
 from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, plan
 from dwsched.domain.models import Status
-from dwsched.domain.transitions import FINISHED_VALUES, Cause
+from dwsched.domain.transitions import FINISHED_VALUES, Cause, Kind, StatusEvent
 from dwsched.store import transitions
-from dwsched.store.dialect import among, lock_row, upstreams_succeeded
+from dwsched.store.dialect import among, lock_row, try_lock_row, upstreams_succeeded
 from dwsched.store.release import RELEASED
 from dwsched.store.schema import (
     operation_instances as oi,
-    status_events,
     task_instance_dependencies,
     task_instances as ti,
     workflow_instances as wi,
@@ -90,20 +89,14 @@ def unfinished_instance_ids(
     return sorted(ids)
 
 
-def downstream_of_successes(conn: sa.Connection, since_ms: int) -> list[int]:
-    """The workflow instances with a NotRun task waiting (in another workflow instance) for
-    a task that became Success since `since_ms`, however it did (an attempt, a VIRTUAL node,
-    an operator's SetSuccess), from the status events (store.transitions)."""
-    e = status_events.c
-    ids = [
-        int(i)
-        for i in conn.execute(
-            sa.select(e.instance_id).where(
-                e.at >= since_ms, e.kind == "task", e.new_status == Status.SUCCESS.value
-            )
-        ).scalars()
-    ]
-    return waiting_downstream(conn, sorted(set(ids)))
+def after_successes(conn: sa.Connection, events: Sequence[StatusEvent]) -> list[int]:
+    """The workflow instances a task's Success among these status events may have made
+    movable, however it succeeded (an attempt, a VIRTUAL node, a dry run the planner
+    ended, an operator's SetSuccess): its own, and those with a NotRun task waiting for it
+    in another workflow instance."""
+    done = [e for e in events if e.kind is Kind.TASK and e.new is Status.SUCCESS and e.old != e.new]
+    own = {e.workflow_instance_id for e in done}
+    return sorted(own | set(waiting_downstream(conn, sorted({e.instance_id for e in done}))))
 
 
 def waiting_downstream(conn: sa.Connection, task_instance_ids: Sequence[int]) -> list[int]:
@@ -195,13 +188,23 @@ def _state(r: Any) -> TaskState:
 
 def plan_instance(conn: sa.Connection, instance_id: int, now_ms: int) -> list[Moved]:
     """Apply the moves that time and upstreams allow the instance's tasks now."""
-    return apply_moves(conn, plan(movable_states(conn, instance_id), now_ms))
+    return plan_instances(conn, [instance_id], now_ms)
 
 
 def plan_instances(conn: sa.Connection, ids: Sequence[int], now_ms: int) -> list[Moved]:
-    """plan_instance for each of these instances (locked), their moves written together."""
-    found = movable_states_many(conn, ids)
-    return apply_moves(conn, [m for states in found.values() for m in plan(states, now_ms)])
+    """plan_instance for each of these instances (locked), their moves written together.
+    A dry run a plan ends (Success at its time) lets the tasks below it move in the same
+    pass: the instances where one ended are planned again, until nothing ends."""
+    made: list[Moved] = []
+    todo = list(ids)
+    while todo:
+        found = movable_states_many(conn, todo)
+        moves = [m for states in found.values() for m in plan(states, now_ms)]
+        done = apply_moves(conn, moves)
+        made += done
+        ended = {m.task_instance_id for m in moves if m.status is Status.SUCCESS}
+        todo = sorted({d.workflow_instance_id for d in done if d.id in ended})
+    return made
 
 
 def apply_moves(conn: sa.Connection, moves: Iterable[Move]) -> list[Moved]:
@@ -230,6 +233,13 @@ def lock_instance(conn: sa.Connection, instance_id: int) -> None:
     a row lock; under READ COMMITTED two of them would each derive the instance's status
     from a state without the other's change. SQLite's write lock does this already)."""
     lock_row(conn, wi, instance_id)
+
+
+def try_lock_instance(conn: sa.Connection, instance_id: int) -> bool:
+    """lock_instance unless another transaction holds it: False then, at once. A claim
+    takes its instances this way: it locks them in the order of urgency, not of ids, so
+    waiting there could deadlock with a planner locking in id order."""
+    return try_lock_row(conn, wi, instance_id)
 
 
 def lock_instances(conn: sa.Connection, ids: Sequence[int]) -> None:

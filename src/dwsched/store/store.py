@@ -102,10 +102,11 @@ class _TakenOver(Exception):
 
 NONCE_SWEEP_EVERY_MS = 60_000
 # The planner's every-second round (Store.plan, not thorough) looks at the waiting tasks
-# changed in this last while, and reads the successes since its last round less a margin
-# (a transaction that commits a little after its events' time).
-RECENT_MS = 15_000
-EVENT_MARGIN_MS = 5_000
+# changed since its previous round began, less this margin (other processes' clocks), and
+# at the status events after its cursor (PLANNER), at most EVENTS_PER_ROUND a round.
+CHANGE_MARGIN_MS = 30_000
+PLANNER = "planner"
+EVENTS_PER_ROUND = 5_000
 
 
 class Store:
@@ -115,7 +116,9 @@ class Store:
         self._writer = database.execution_options(**{WRITE: True})
         self._last_sweep = 0
         self._last_event_sweep = 0
-        self._successes_read_to = 0
+        self._quick_since: int | None = None  # the last planning round's start
+        self._backlog = False  # it found more than it could take
+        self._planner_registered = False
         self._sweep_lock = threading.Lock()
         self._hot = HotConnections(database)
         # One backfill planned at a time per process: planning is pure CPU (bounded by
@@ -320,24 +323,40 @@ class Store:
         swept from here too, now and then.
 
         Not `thorough` (the planner's every-second round): of the waiting tasks, only those
-        changed in the last RECENT_MS, and the downstreams of tasks that succeeded since
-        the last such round (less a margin), are looked at; a thorough round (the planner's
-        first, then one a minute) looks at every waiting task, for what those miss (a
-        process that died between a task's success and the planning of its downstreams).
+        changed since the previous round began (less CHANGE_MARGIN_MS, for the clocks of
+        other processes), and the instances that the tasks which became Success since then
+        may have made movable (read from the status events in commit order, from the
+        planner's cursor); a thorough round (the planner's first, then one a minute, and
+        any round after one that found more than `limit`) looks at every waiting task. The
+        markers move only once a round's moves are committed.
         """
         self._sweep_events(now_ms)
-        since = None if thorough else now_ms - RECENT_MS
-        successes = max(now_ms - RECENT_MS, self._successes_read_to - EVENT_MARGIN_MS)
+        thorough = thorough or self._quick_since is None or self._backlog
+        if not self._planner_registered:
+            with self._writing() as conn:
+                transitions.register(conn, PLANNER, now_ms)
+            self._planner_registered = True
+        since = None
+        if not thorough and self._quick_since is not None:
+            since = self._quick_since - CHANGE_MARGIN_MS
         with self._reading() as conn:  # most rounds have nothing to move: no write lock
+            events = transitions.events_after(conn, PLANNER, EVENTS_PER_ROUND)
             ids = planning.unfinished_instance_ids(conn, limit, now_ms, since)
+            backlog = len(ids) >= limit
             if not thorough:
-                ids += planning.downstream_of_successes(conn, successes)
+                ids += planning.after_successes(conn, events)
             found = planning.movable_states_many(conn, ids)
-        self._successes_read_to = now_ms
         movable = [i for i, states in found.items() if execution.plan(states, now_ms)]
-        if not movable:
-            return 0
-        return self._plan_ids(movable, now_ms)
+        moved = 0
+        for start in range(0, len(movable), limit):
+            moved += self._plan_ids(movable[start : start + limit], now_ms)
+        if events:
+            with self._writing() as conn:
+                transitions.advance(conn, PLANNER, events[-1].id, now_ms)
+        if not backlog:
+            self._quick_since = now_ms
+        self._backlog = backlog
+        return moved
 
     def claim_tasks(
         self,
@@ -362,7 +381,11 @@ class Store:
                 return slot_limit(limits, group) - running.get(group, 0)
 
             full = {g for g in set(running) | set(limits) if free(g) <= 0}
-            return claims.claim_many(conn, worker, free, full, limit, now_ms, groups)
+            ended: list[int] = []
+            found = claims.claim_many(conn, worker, free, full, limit, now_ms, groups, ended)
+            waiting = planning.waiting_downstream(conn, ended)
+        self._plan_downstreams(waiting, now_ms)
+        return found
 
     def finish_task(
         self,
@@ -386,17 +409,20 @@ class Store:
                     waiting = planning.waiting_downstream(conn, [claimed.id])
         except _TakenOver:
             return False
-        if waiting:
-            # Its downstreams in other workflow instances (other workflows, later cycles)
-            # are planned now too, after this commit: their locks are taken in id order in a
-            # transaction of their own, never while holding this instance's.
-            try:
-                self._plan_ids(waiting, now_ms)
-            except Exception:  # the attempt is recorded; the planner's tick does this too
-                logging.getLogger("dwsched.store").exception(
-                    "planning the downstreams of task_instance_id=%s", claimed.id
-                )
+        self._plan_downstreams(waiting, now_ms)
         return True
+
+    def _plan_downstreams(self, waiting: Sequence[int], now_ms: int) -> None:
+        """Plan the instances waiting elsewhere for tasks that just succeeded (an attempt,
+        VIRTUAL nodes, an operator's SetSuccess), after that commit: their locks are taken
+        in id order in a transaction of their own, never while holding the finished ones'.
+        A failure is logged: the planner reads the same successes from the status events."""
+        if not waiting:
+            return
+        try:
+            self._plan_ids(waiting, now_ms)
+        except Exception:
+            log.exception("planning the downstreams of succeeded tasks, instances %s", waiting)
 
     def _plan_ids(self, ids: Sequence[int], now_ms: int) -> int:
         """Plan these workflow instances, locked in id order, and derive their status; how
@@ -569,8 +595,14 @@ class Store:
                     released += release.release(conn, operation_id, request, allowed)
             except Exception:
                 log.exception("releasing operation_id=%s failed", operation_id)
-        if released:  # planned now, not when the planner next looks at every waiting task
-            self._plan_ids(released, now_ms)
+        # Planned now, not when the planner next looks at every waiting task; a few hundred
+        # instances a transaction.
+        for start in range(0, len(released), 500):
+            try:
+                self._plan_ids(released[start : start + 500], now_ms)
+            except Exception:
+                self._backlog = True  # the planner's next round looks at every waiting task
+                log.exception("planning the instances released at %s failed", now_ms)
         return len(released)
 
     def task_operation(
@@ -584,9 +616,12 @@ class Store:
     ) -> dict[int, Result]:
         with self._writing() as conn:
             claims.lock_claims(conn)
-            return operator_actions.task_operation(
+            done = operator_actions.task_operation(
                 conn, op, ids, user, comment, now_ms, latest_config
             )
+            waiting = planning.waiting_downstream(conn, sorted(ids))
+        self._plan_downstreams(waiting, now_ms)
+        return done
 
     def start_instances(self, ids: Sequence[int], user: str, now_ms: int) -> dict[int, Result]:
         with self._writing() as conn:
