@@ -50,3 +50,10 @@ DEFAULT_KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays op
 TASK_USER_ENV = "DWSCHED_TASK_USER"
 TASK_ENV_ENV = "DWSCHED_TASK_ENV"
 TASK_SANDBOX_ENV = "DWSCHED_TASK_SANDBOX"
+# Monitoring (docs/metrics.md): the log format; where /metrics is served (empty: on the API's
+# port; HOST:PORT: a listener of its own) and to whom (networks, and a bearer token).
+LOG_FORMAT_ENV = "DWSCHED_LOG_FORMAT"
+METRICS_LISTEN_ENV = "DWSCHED_METRICS_LISTEN"
+METRICS_ALLOW_ENV = "DWSCHED_METRICS_ALLOW"
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1/128"  # loopback only
+METRICS_TOKEN_ENV = "DWSCHED_METRICS_TOKEN"

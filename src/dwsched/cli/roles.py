@@ -10,6 +10,7 @@ import os
 
 import click
 
+from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
     db_option,
     groups_option,
@@ -22,6 +23,7 @@ from dwsched.domain.errors import DwschedError
 from dwsched.domain.workers import group_label
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
+from dwsched.runtime.monitoring import Monitoring
 from dwsched.runtime.server import run_roles, worker_settings
 from dwsched.store import passwordless_postgresql, sqlite_file
 
@@ -29,11 +31,12 @@ from dwsched.store import passwordless_postgresql, sqlite_file
 @click.command()
 @db_option()
 @log_level_option
-def scheduler(db_url: str, log_level: str) -> None:
+@monitoring_options
+def scheduler(db_url: str, log_level: str, monitoring: Monitoring) -> None:
     """Make instances from deployed schedules, move them along, recover dead workers' work."""
     store = open_store(db_url)
     click.echo(f"dwsched scheduler on {store.database.url.render_as_string()}")
-    run_roles(store, log_level, scheduling=True, settings=None)
+    run_roles(store, log_level, scheduling=True, settings=None, monitoring=monitoring)
 
 
 @click.command()
@@ -42,9 +45,11 @@ def scheduler(db_url: str, log_level: str) -> None:
 @slots_option
 @groups_option
 @task_options
+@monitoring_options
 def worker(
     db_url: str,
     log_level: str,
+    monitoring: Monitoring,
     slots: int,
     group_slots: dict[str, int],
     groups: tuple[str, ...] | None,
@@ -63,7 +68,7 @@ def worker(
     store = open_store(db_url)
     served = "" if groups is None else f", groups {','.join(group_label(g) for g in groups)}"
     click.echo(f"dwsched worker ({slots} slots{served}) on {store.database.url.render_as_string()}")
-    run_roles(store, log_level, scheduling=False, settings=settings)
+    run_roles(store, log_level, scheduling=False, settings=settings, monitoring=monitoring)
 
 
 def task_settings(

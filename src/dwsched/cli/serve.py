@@ -13,6 +13,7 @@ import click
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
 from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
+from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
     db_option,
     log_level_option,
@@ -28,6 +29,7 @@ from dwsched.domain.errors import InvalidArgument
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.connections import Transport
 from dwsched.runtime.keys import create_key
+from dwsched.runtime.monitoring import Monitoring
 from dwsched.runtime.server import serve as run_server
 
 
@@ -182,6 +184,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @secret_key_file_option
 @_server_options
 @_transport_options
+@monitoring_options
 @task_options
 def serve(
     db_url: str,
@@ -196,6 +199,7 @@ def serve(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    monitoring: Monitoring,
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
@@ -217,7 +221,16 @@ def serve(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
+        store,
+        host,
+        port,
+        default_timezone,
+        log_level,
+        processes,
+        settings,
+        throttle,
+        transport,
+        monitoring,
     )
 
 
@@ -226,6 +239,7 @@ def serve(
 @secret_key_file_option
 @_server_options
 @_transport_options
+@monitoring_options
 @task_options
 def demo(
     db_url: str,
@@ -240,6 +254,7 @@ def demo(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    monitoring: Monitoring,
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
@@ -277,7 +292,16 @@ def demo(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
+        store,
+        host,
+        port,
+        default_timezone,
+        log_level,
+        processes,
+        settings,
+        throttle,
+        transport,
+        monitoring,
     )
 
 

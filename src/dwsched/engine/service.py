@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerRecord
 from dwsched.engine.runner import kill_group, process_alive
@@ -94,7 +95,8 @@ class Service:
 
     def schedule(self) -> None:
         """The scheduler's round: recovery and generation now and then, creation, release
-        and planning every PLAN_EVERY_MS."""
+        and planning every PLAN_EVERY_MS (its time: dwsched.metrics)."""
+        started = time.perf_counter()
         now = self.clock.now_ms()
         if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
             self._last_generation = now
@@ -110,10 +112,12 @@ class Service:
                 self._last_thorough = now
             _guarded("planning", lambda: self.store.plan(now, thorough=thorough))
             self._last_plan = now
+        metrics.engine_round("scheduler", time.perf_counter() - started)
 
     def work(self) -> None:
         """The worker's round: register, claim and start what is ready, beat, and look for
-        attempts stopped by an operator."""
+        attempts stopped by an operator (its time: dwsched.metrics)."""
+        started = time.perf_counter()
         if not self.worker.registered:
             _guarded("registration", self.worker.register)
         _guarded("claiming", self.worker.claim_and_start)
@@ -124,6 +128,7 @@ class Service:
         elif now - self._last_stop_check >= STOP_CHECK_MS:
             _guarded("stop check", self.worker.stop_taken)
             self._last_stop_check = now
+        metrics.engine_round("worker", time.perf_counter() - started)
 
     def recover(self) -> int:
         """Fail (or retry) the attempts of dead workers: at once when the worker was a
@@ -167,6 +172,7 @@ class Service:
                 if alive and pid is not None:
                     kill_group(pid)
                 log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
+                metrics.recovered_attempt()
                 recovered += 1
         return recovered
 

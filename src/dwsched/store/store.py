@@ -38,6 +38,7 @@ from dwsched.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
+from dwsched.domain.gauges import StateGauges
 from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.models import (
     EnvType,
@@ -76,6 +77,7 @@ from dwsched.store import (
     projects,
     release,
     resource_groups,
+    summaries,
     task_instances,
     transitions,
     workflows,
@@ -84,7 +86,7 @@ from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.dialect import is_sqlite
 from dwsched.store.ids import advance_ids
-from dwsched.store.migrate import current_revision, upgrade
+from dwsched.store.migrate import current_revision, head_revision, stored_revision, upgrade
 from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
 from dwsched.store.unit import Tx
@@ -199,6 +201,18 @@ class Store:
     def ping(self) -> None:
         with self.database.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+    def at_head(self) -> bool:
+        """Whether the database's schema is the newest this code knows (every migration
+        applied); raises what the driver raises when the database cannot be reached."""
+        return stored_revision(self.database) == head_revision()
+
+    def state_gauges(self, first: date, last: date) -> StateGauges:
+        """What a metrics scrape shows of the database, in one read: instances of the
+        BizDates `first` to `last` by status, and per resource group the task instances
+        waiting for a slot, running, and its slots (store.summaries)."""
+        with self._reading() as conn:
+            return summaries.state_gauges(conn, first, last)
 
     # Workflow instances: the listing (on the raw cursor) and imports
 
