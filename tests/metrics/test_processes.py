@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -53,8 +54,10 @@ def test_two_server_processes_add_up(db_url: str) -> None:
             project_id=project_id, biz_date=SHANGHAI_DAY_MS
         )
         sent = 0
-        # New connections until both processes have served (and recorded) some.
-        while len(_recording_pids(server.popen.pid)) < 2 and sent < 300:
+        # New connections until both processes have served (and recorded) some (a loaded
+        # machine may take a while to start the second: uvicorn restarts a slow child).
+        deadline = time.monotonic() + 60
+        while len(_recording_pids(server.popen.pid)) < 2 and time.monotonic() < deadline:
             client = sdk(f"127.0.0.1:{port}", key["AccessKeyId"], key["AccessKeySecret"])
             client.list_workflow_instances(request)
             sent += 1
