@@ -50,3 +50,20 @@ DEFAULT_KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays op
 TASK_USER_ENV = "DWSCHED_TASK_USER"
 TASK_ENV_ENV = "DWSCHED_TASK_ENV"
 TASK_SANDBOX_ENV = "DWSCHED_TASK_SANDBOX"
+# Monitoring (docs/metrics.md): the log format; where /metrics is served (empty: on the API's
+# port; HOST:PORT: a listener of its own) and to whom (networks, and a bearer token).
+LOG_FORMAT_ENV = "DWSCHED_LOG_FORMAT"
+METRICS_LISTEN_ENV = "DWSCHED_METRICS_LISTEN"
+METRICS_ALLOW_ENV = "DWSCHED_METRICS_ALLOW"
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1/128"  # loopback only
+METRICS_TOKEN_ENV = "DWSCHED_METRICS_TOKEN"
+# Alerts (docs/alerts.md "Configuration"): the console address notices link to, the SMTP
+# server for Mail (its password from the environment only), the outbound guard's ranges.
+CONSOLE_URL_ENV = "DWSCHED_CONSOLE_URL"
+SMTP_ENV = "DWSCHED_SMTP"
+SMTP_FROM_ENV = "DWSCHED_SMTP_FROM"
+SMTP_USER_ENV = "DWSCHED_SMTP_USER"
+SMTP_PASSWORD_ENV = "DWSCHED_SMTP_PASSWORD"
+SMTP_TLS_ENV = "DWSCHED_SMTP_TLS"
+ALERT_DENY_ENV = "DWSCHED_ALERT_DENY"
+ALERT_ALLOW_ENV = "DWSCHED_ALERT_ALLOW"

@@ -19,6 +19,8 @@ import uvicorn
 from alibabacloud_dataworks_public20240518.client import Client as SdkClient
 from alibabacloud_tea_openapi.models import Config
 
+from dwsched.api.health import DEFAULT_ACCESS, MetricsAccess
+from dwsched.api.throttle import ThrottleSettings
 from dwsched.clock import SystemClock
 from dwsched.config import DEFAULT_SECRET_KEY_DIR
 from dwsched.runtime.keys import create_key, default_key_file, unlock
@@ -63,9 +65,12 @@ def running_server(
     sealed: bool = True,
     forwarded_allow_ips: str = "",
     server_key: Callable[[Store], Store] | None = None,
+    metrics_access: MetricsAccess | None = DEFAULT_ACCESS,
+    throttle: ThrottleSettings | None = None,
 ) -> Iterator[LiveServer]:
     """A server on `url` in this process, and a key for it. `sealed` false: no server key
-    (its key's secret stored as given); `server_key` gives the store its key instead."""
+    (its key's secret stored as given); `server_key` gives the store its key instead;
+    `metrics_access`: who may read its /metrics; `throttle`: its request limits."""
     store = Store.open(url)
     # As `dwsched serve` runs: AccessKeySecrets sealed with the server key of the key file
     # the CLI finds too (next to a SQLite file; the user's config directory otherwise).
@@ -75,7 +80,8 @@ def running_server(
         key_file = default_key_file(url, Path(DEFAULT_SECRET_KEY_DIR).expanduser())
         store = unlock(store, None, key_file).store
     port = free_port()
-    app = build_app(store, default_timezone)  # as `dwsched serve`: RPC and web console
+    # as `dwsched serve`: RPC, web console, health and metrics
+    app = build_app(store, default_timezone, throttle, metrics_access=metrics_access)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -1,8 +1,11 @@
-"""The HTTP application: one RPC route, a health check, and the error envelope.
+"""The HTTP application: one RPC route, the health and metrics endpoints (api.health), and
+the error envelope.
 
 Per request: read the body, find the action, authenticate, parse parameters, call one
-handler, serialise. Every `DwschedError` becomes a DataWorks error envelope; anything else
-is logged with its traceback under the RequestId and answered with a bare 500. A client's
+handler, serialise; then count it (dwsched.metrics: its action, HTTP status and time). Its
+RequestId is set in the log context (dwsched.logs) for every line logged meanwhile. Every
+`DwschedError` becomes a DataWorks error envelope; anything else is logged with its
+traceback under the RequestId and answered with a bare 500. A client's
 own faults (leaving before its body is sent, sending it too slowly) are one INFO line.
 
 The client's address and scheme are the ASGI scope's: the peer's, unless uvicorn was told
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,13 +31,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from dwsched import metrics
 from dwsched.api import registry
 from dwsched.api.auth import SignedRequest, authenticate, signed_by_headers
 from dwsched.api.calls import Calls, Who
 from dwsched.api.errors import INTERNAL_ERROR, envelope, error_body
+from dwsched.api.health import DEFAULT_ACCESS, MetricsAccess, health_routes
 from dwsched.api.throttle import Throttle
 from dwsched.clock import Clock
-from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy
+from dwsched.domain.errors import DwschedError, InvalidArgument, StoreBusy, Throttled
+from dwsched.logs import REQUEST_ID
 from dwsched.store import Store
 
 log = logging.getLogger("dwsched.api")
@@ -109,6 +116,15 @@ def _headers(request: Request) -> dict[str, str]:
     return headers
 
 
+class _Seen:
+    """What the request path learnt of a request, for its metrics."""
+
+    __slots__ = ("action",)
+
+    def __init__(self) -> None:
+        self.action = metrics.NO_ACTION
+
+
 class _Offload(Exception):
     """This request must be served on a worker thread (it writes, or would wait).
     `access_key_id`: the request is authenticated already (its nonce is spent)."""
@@ -142,19 +158,29 @@ class RpcEndpoint:
         self.body_timeout = body_timeout
 
     async def endpoint(self, request: Request) -> Response:
+        started = time.perf_counter()
         request_id = str(uuid.uuid4()).upper()
+        REQUEST_ID.set(request_id)  # this request's context: its task and worker thread
+        seen = _Seen()
+        response = await self._respond(request, request_id, seen)
+        metrics.api_request(seen.action, response.status_code, time.perf_counter() - started)
+        return response
+
+    async def _respond(self, request: Request, request_id: str, seen: _Seen) -> Response:
         try:
             body = await _read_body(request, self.body_timeout)
             authenticated = None
             if self.inline:
                 try:
-                    return self._handle(request, body, request_id, inline=True)
+                    return self._handle(request, body, request_id, seen, inline=True)
                 except _Offload as offload:
                     authenticated = offload.access_key_id
             return await run_in_threadpool(
-                self._handle, request, body, request_id, False, authenticated
+                self._handle, request, body, request_id, seen, False, authenticated
             )
         except DwschedError as error:
+            if isinstance(error, Throttled):
+                metrics.api_throttled(seen.action)
             status, error_json, extra = error_body(request_id, error)
             response = _json(status, error_json, request_id)
             response.headers.update(extra)
@@ -188,6 +214,7 @@ class RpcEndpoint:
         request: Request,
         body: bytes,
         request_id: str,
+        seen: _Seen,
         inline: bool = False,
         authenticated: str | None = None,
     ) -> Response:
@@ -209,6 +236,7 @@ class RpcEndpoint:
         else:
             action, version = params.get("Action"), params.get("Version")
         spec = registry.lookup(action, version)
+        seen.action = spec.name
         if inline and not spec.reads:
             raise _Offload
         now_ms = self.clock.now_ms()
@@ -250,15 +278,14 @@ def create_app(
     calls: Calls | None = None,
     routes: Sequence[BaseRoute] = (),
     body_timeout: float = BODY_TIMEOUT,
+    metrics_access: MetricsAccess | None = DEFAULT_ACCESS,
 ) -> Starlette:
     """The app; `throttle` None serves every request unthrottled. `calls`: the executor of
     actions, when shared with other routes (`routes`: the web console's). `body_timeout`:
-    seconds a request's body may take to arrive (then 408 RequestTimeout)."""
+    seconds a request's body may take to arrive (then 408 RequestTimeout).
+    `metrics_access`: who may read /metrics here (None: it is served on a listener of its
+    own, runtime.server)."""
     rpc = RpcEndpoint(store, clock, default_timezone, throttle, calls, body_timeout)
-
-    async def healthz(_request: Request) -> Response:
-        store.ping()
-        return Response(b'{"status":"ok"}', media_type=JSON)
 
     async def not_served(request: Request, exc: Exception) -> Response:
         request_id = str(uuid.uuid4()).upper()
@@ -270,7 +297,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/", rpc.endpoint, methods=["GET", "POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            *health_routes(store, clock, metrics_access),
             *routes,
         ],
         exception_handlers={404: not_served, 405: not_served},

@@ -7,9 +7,14 @@ the same PostgreSQL, as many workers as wanted (claims never give one attempt to
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
+from dwsched import config
+from dwsched.cli.alerting import alert_options, served_alerts
+from dwsched.cli.keys import secret_key_file_option, unlock_store
+from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
     db_option,
     groups_option,
@@ -20,8 +25,10 @@ from dwsched.cli.options import (
 )
 from dwsched.domain.errors import DwschedError
 from dwsched.domain.workers import group_label
+from dwsched.engine.alerts import AlertSettings
 from dwsched.engine.worker import WorkerSettings
 from dwsched.runtime import isolation
+from dwsched.runtime.monitoring import Monitoring
 from dwsched.runtime.server import run_roles, worker_settings
 from dwsched.store import passwordless_postgresql, sqlite_file
 
@@ -29,11 +36,24 @@ from dwsched.store import passwordless_postgresql, sqlite_file
 @click.command()
 @db_option()
 @log_level_option
-def scheduler(db_url: str, log_level: str) -> None:
-    """Make instances from deployed schedules, move them along, recover dead workers' work."""
-    store = open_store(db_url)
+@secret_key_file_option
+@monitoring_options
+@alert_options
+def scheduler(
+    db_url: str,
+    log_level: str,
+    secret_key_file: Path | None,
+    monitoring: Monitoring,
+    alerts: AlertSettings,
+) -> None:
+    """Make instances from deployed schedules, move them along, recover dead workers' work,
+    and send alerts (the server key opens the webhook URLs they go to)."""
+    store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=True)
     click.echo(f"dwsched scheduler on {store.database.url.render_as_string()}")
-    run_roles(store, log_level, scheduling=True, settings=None)
+    alerts = served_alerts(alerts, config.DEFAULT_HOST, config.DEFAULT_PORT)
+    run_roles(
+        store, log_level, scheduling=True, settings=None, monitoring=monitoring, alerts=alerts
+    )
 
 
 @click.command()
@@ -42,9 +62,11 @@ def scheduler(db_url: str, log_level: str) -> None:
 @slots_option
 @groups_option
 @task_options
+@monitoring_options
 def worker(
     db_url: str,
     log_level: str,
+    monitoring: Monitoring,
     slots: int,
     group_slots: dict[str, int],
     groups: tuple[str, ...] | None,
@@ -63,7 +85,7 @@ def worker(
     store = open_store(db_url)
     served = "" if groups is None else f", groups {','.join(group_label(g) for g in groups)}"
     click.echo(f"dwsched worker ({slots} slots{served}) on {store.database.url.render_as_string()}")
-    run_roles(store, log_level, scheduling=False, settings=settings)
+    run_roles(store, log_level, scheduling=False, settings=settings, monitoring=monitoring)
 
 
 def task_settings(

@@ -12,7 +12,9 @@ import click
 
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
+from dwsched.cli.alerting import alert_options, served_alerts
 from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
+from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
     db_option,
     log_level_option,
@@ -25,9 +27,11 @@ from dwsched.cli.options import (
 from dwsched.cli.roles import task_settings
 from dwsched.clock import SystemClock
 from dwsched.domain.errors import InvalidArgument
+from dwsched.engine.alerts import AlertSettings
 from dwsched.runtime import demo as demo_data
 from dwsched.runtime.connections import Transport
 from dwsched.runtime.keys import create_key
+from dwsched.runtime.monitoring import Monitoring
 from dwsched.runtime.server import serve as run_server
 
 
@@ -182,6 +186,8 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
 @secret_key_file_option
 @_server_options
 @_transport_options
+@monitoring_options
+@alert_options
 @task_options
 def serve(
     db_url: str,
@@ -196,6 +202,8 @@ def serve(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    monitoring: Monitoring,
+    alerts: AlertSettings,
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
@@ -217,7 +225,17 @@ def serve(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
+        store,
+        host,
+        port,
+        default_timezone,
+        log_level,
+        processes,
+        settings,
+        throttle,
+        transport,
+        monitoring,
+        served_alerts(alerts, host, port),
     )
 
 
@@ -226,6 +244,8 @@ def serve(
 @secret_key_file_option
 @_server_options
 @_transport_options
+@monitoring_options
+@alert_options
 @task_options
 def demo(
     db_url: str,
@@ -240,6 +260,8 @@ def demo(
     group_slots: dict[str, int],
     throttle: ThrottleSettings | None,
     transport: Transport,
+    monitoring: Monitoring,
+    alerts: AlertSettings,
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
@@ -277,7 +299,17 @@ def demo(
         else None
     )
     run_server(
-        store, host, port, default_timezone, log_level, processes, settings, throttle, transport
+        store,
+        host,
+        port,
+        default_timezone,
+        log_level,
+        processes,
+        settings,
+        throttle,
+        transport,
+        monitoring,
+        served_alerts(alerts, host, port),
     )
 
 

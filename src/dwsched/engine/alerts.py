@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain import alerting
 from dwsched.domain.alerting import Leased
@@ -61,9 +62,11 @@ class Alerter:
         if self._last_check is None or now - self._last_check >= CHECK_EVERY_MS:
             made += self.store.check_alerts(now, self.settings.console_url)
             self._last_check = now
+        for trigger in made:
+            metrics.alert_event(trigger)
         if made:
             self._wake.set()
-        return made
+        return len(made)
 
     def deliver(self) -> int:
         """Send the deliveries due now, a lease at a time; how many were tried."""
@@ -92,6 +95,7 @@ class Alerter:
         if not delivered and retryable and delivery.attempt < alerting.MAX_DELIVERY_ATTEMPTS:
             retry_at = now + alerting.retry_delay_ms(delivery.attempt)
         outcome_name = "sent" if delivered else "failed"
+        metrics.alert_delivery(delivery.channel, outcome_name if retry_at is None else "retrying")
         if not self.store.finish_delivery(
             delivery, self.name, outcome_name, detail, started, now, retry_at
         ):

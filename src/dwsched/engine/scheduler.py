@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.schedule import (
@@ -19,6 +20,7 @@ from dwsched.domain.schedule import (
     cycles_on,
     due_run_dates,
     first_run_date,
+    generation_time_ms,
     immediate_cycles,
 )
 from dwsched.store import Store
@@ -34,8 +36,11 @@ class Scheduler:
         self.clock = clock
 
     def generate(self) -> int:
+        """Make the instances due now; how many. Records how late the oldest run date due
+        was found (the generation lag, dwsched.metrics)."""
         now = self.clock.now_ms()
         plans: list[GenerationPlan] = []
+        lag_ms = 0
         with self.store.read() as tx:
             scheduled_workflows = tx.workflows.scheduled()
         for scheduled in scheduled_workflows:
@@ -54,7 +59,10 @@ class Scheduler:
                     cycles = immediate_cycles(trigger, w.deploy_time, new_workflow=True)
                     run_days.append((first, cycles))
             last = run_days[-1][0] if run_days else scheduled.generated_through
-            for day in due_run_dates(t.timezone, first, last, now, DAYS_PER_TICK):
+            due = due_run_dates(t.timezone, first, last, now, DAYS_PER_TICK)
+            if due:
+                lag_ms = max(lag_ms, now - generation_time_ms(due[0], t.timezone))
+            for day in due:
                 run_days.append((day, cycles_on(trigger, day)))
             if run_days or new_first is not None:
                 plans.append(GenerationPlan(w, run_days, new_first))
@@ -65,4 +73,5 @@ class Scheduler:
             if count:
                 log.info("generated instances=%s for workflows=%s", count, len(chunk))
             made += count
+        metrics.generation_lag(lag_ms / 1000)
         return made

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain.workers import HEARTBEAT_MS, STALE_MS, WorkerRecord
 from dwsched.engine.alerts import Alerter, AlertSettings
@@ -98,7 +99,8 @@ class Service:
 
     def schedule(self) -> None:
         """The scheduler's round: recovery and generation now and then, creation, release
-        and planning every PLAN_EVERY_MS."""
+        and planning every PLAN_EVERY_MS (its time: dwsched.metrics)."""
+        started = time.perf_counter()
         now = self.clock.now_ms()
         if self._last_generation is None or now - self._last_generation >= GENERATE_EVERY_MS:
             self._last_generation = now
@@ -111,6 +113,7 @@ class Service:
             self._last_plan = now
         if self.alerter is not None:
             _guarded("alerts", self.alerter.evaluate)
+        metrics.engine_round("scheduler", time.perf_counter() - started)
 
     def _plan(self, now: int) -> None:
         """A planning round, thorough (every waiting task) every THOROUGH_PLAN_EVERY_MS;
@@ -123,7 +126,8 @@ class Service:
 
     def work(self) -> None:
         """The worker's round: register, claim and start what is ready, beat, and look for
-        attempts stopped by an operator."""
+        attempts stopped by an operator (its time: dwsched.metrics)."""
+        started = time.perf_counter()
         if not self.worker.registered:
             _guarded("registration", self.worker.register)
         _guarded("claiming", self.worker.claim_and_start)
@@ -134,6 +138,7 @@ class Service:
         elif now - self._last_stop_check >= STOP_CHECK_MS:
             _guarded("stop check", self.worker.stop_taken)
             self._last_stop_check = now
+        metrics.engine_round("worker", time.perf_counter() - started)
 
     def recover(self) -> int:
         """Fail (or retry) the attempts of dead workers: at once when the worker was a
@@ -177,6 +182,7 @@ class Service:
                 if alive and pid is not None:
                     kill_group(pid)
                 log.warning("recovered task_instance_id=%s: %s", claimed.id, note)
+                metrics.recovered_attempt()
                 recovered += 1
         return recovered
 

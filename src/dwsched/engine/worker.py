@@ -21,10 +21,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain.attempts import VIRTUAL_PER_CLAIM, Claimed
 from dwsched.domain.execution import retry_allowed
@@ -53,6 +55,8 @@ from dwsched.store import Store
 
 log = logging.getLogger("dwsched.worker")
 LOG_CAP = 1_000_000
+OTHER_TYPE = "other"  # the metrics' label of a task type no runner is registered for
+VIRTUAL_TYPE = "VIRTUAL"
 DEFAULT_TASK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -178,6 +182,8 @@ class Worker:
                             self._cancelled.add((claimed.id, earlier.claimed.run_number))
                     self._running[claimed.id] = _Running(thread, claimed)
                 thread.start()
+            for _ in range(virtual):  # ended in the claim: nothing ran
+                metrics.task_run(VIRTUAL_TYPE, "success", 0.0)
             started += len(claims) + virtual
             if len(claims) < free and virtual < VIRTUAL_PER_CLAIM:
                 break  # nothing more is waiting (or every group is full)
@@ -314,11 +320,12 @@ class Worker:
         calling thread (claim_and_start's, or a caller's own, which the attempt then holds
         only while it runs)."""
         caller = threading.current_thread()
+        started = time.perf_counter()
         with self._lock:
             found = self._running.get(claimed.id)
             borrowed = found is None or found.thread is not caller
         try:
-            self._execute(claimed)
+            self._execute(claimed, started)
             self.on_finish()
         except Exception:
             log.exception(
@@ -327,13 +334,14 @@ class Worker:
                 claimed.run_number,
             )
             try:
-                self.store.finish_task(
+                recorded = self.store.finish_task(
                     claimed,
                     Status.FAILURE,
                     None,
                     "dwsched: the worker failed (see its log)",
                     self.clock.now_ms(),
                 )
+                self._count(claimed, Status.FAILURE, None, recorded, started)
             except Exception:
                 # The database is unreachable too: recovery ends the attempt once this
                 # thread is gone (Service.recover).
@@ -363,9 +371,9 @@ class Worker:
             self.clock,
         )
 
-    def _execute(self, claimed: Claimed) -> None:
+    def _execute(self, claimed: Claimed, started: float) -> None:
         """Run the attempt by its type's runner, then the node's quality check, and record
-        how it ended."""
+        how it ended (and count it from `started`, perf_counter's time)."""
         node = claimed.node
         context = self.context(claimed)
         runner_type = self.runners.get(node.command)
@@ -375,19 +383,19 @@ class Worker:
             # whichever part of the attempt bash runs.
             made = quality_check(context)
             if isinstance(made, Refusal):
-                self._done(claimed, Status.FAILURE, None, made.message + "\n")
+                self._done(claimed, Status.FAILURE, None, made.message + "\n", started)
                 return
             check = made
         runner = runner_type.factory(context)
         if isinstance(runner, Refusal):
-            self._done(claimed, Status.FAILURE, None, runner.message + "\n")
+            self._done(claimed, Status.FAILURE, None, runner.message + "\n", started)
             return
         result = self._run(claimed, runner)
         if check is not None and node.quality_check is not None and result.succeeded:
             with self.store.write() as tx:
                 tx.attempts.set_checking(claimed, result.log, self.clock.now_ms())
             result = checked(result, self._run(claimed, check), node.quality_check.blocking)
-        self._record(claimed, result)
+        self._record(claimed, result, started)
 
     def _run(self, claimed: Claimed, runner: TaskRunner) -> RunResult:
         """Run `runner` for the attempt: registered (so that stops reach it), started, its
@@ -415,21 +423,54 @@ class Worker:
             running.ended = True
         return result
 
-    def _record(self, claimed: Claimed, result: RunResult) -> bool:
+    def _record(self, claimed: Claimed, result: RunResult, started: float) -> bool:
         """Record how the attempt ended: a failure is retried as the node allows, unless it
         is not retryable."""
         if result.succeeded or not result.retryable:
-            return self.store.finish_task(
+            status = Status.SUCCESS if result.succeeded else Status.FAILURE
+            recorded = self.store.finish_task(
                 claimed,
-                Status.SUCCESS if result.succeeded else Status.FAILURE,
+                status,
                 result.exit_code,
                 result.log,
                 self.clock.now_ms(),
                 unchosen_outputs=result.unchosen_outputs,
             )
-        return self._done(claimed, Status.FAILURE, result.exit_code, result.log)
+            self._count(claimed, status, None, recorded, started)
+            return recorded
+        return self._done(claimed, Status.FAILURE, result.exit_code, result.log, started)
 
-    def _done(self, claimed: Claimed, status: Status, exit_code: int | None, log_text: str) -> bool:
+    def _count(
+        self,
+        claimed: Claimed,
+        status: Status,
+        retry_at: int | None,
+        recorded: bool,
+        started: float,
+    ) -> None:
+        """Count the attempt's end (dwsched.metrics.task_run)."""
+        if not recorded:
+            outcome = "superseded"  # no longer ours: an operator stopped it, or recovery
+        elif status is Status.SUCCESS:
+            outcome = "success"
+        elif retry_at is None:
+            outcome = "failure"
+        else:
+            outcome = "interrupted" if self.stopping else "retry"
+        task_type = claimed.node.command
+        label = task_type if task_type in self.runners else OTHER_TYPE
+        metrics.task_run(label, outcome, time.perf_counter() - started)
+
+    def _done(
+        self,
+        claimed: Claimed,
+        status: Status,
+        exit_code: int | None,
+        log_text: str,
+        started: float | None = None,
+    ) -> bool:
+        """Record the attempt's end with its retry as the node allows; counted when
+        `started` (recovery's ends are counted as recovered attempts instead)."""
         now = self.clock.now_ms()
         node = claimed.node
         retry_at = None
@@ -444,4 +485,9 @@ class Worker:
             log_text += (
                 f"\ndwsched: attempt {claimed.run_number} failed; retrying in {wait_s:g}s.\n"
             )
-        return self.store.finish_task(claimed, status, exit_code, log_text, now, retry_at=retry_at)
+        recorded = self.store.finish_task(
+            claimed, status, exit_code, log_text, now, retry_at=retry_at
+        )
+        if started is not None:
+            self._count(claimed, status, retry_at, recorded, started)
+        return recorded

@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 import uvicorn
 from starlette.applications import Starlette
 
-from dwsched import config
+from dwsched import config, logs, metrics
 from dwsched.api.app import create_app
 from dwsched.api.calls import Calls
+from dwsched.api.health import DEFAULT_ACCESS, MetricsAccess, parse_access
 from dwsched.api.throttle import Throttle, ThrottleSettings, parse_throttle
 from dwsched.clock import SystemClock
 from dwsched.domain.calendar import zone
+from dwsched.engine.alerts import AlertSettings
 from dwsched.engine.runner import TaskUser
 from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
@@ -29,6 +31,12 @@ from dwsched.runtime.connections import (
 )
 from dwsched.runtime.isolation import task_base_environment
 from dwsched.runtime.keys import handover, take_over
+from dwsched.runtime.monitoring import (
+    DEFAULT_MONITORING,
+    MetricsDirectory,
+    MetricsListener,
+    Monitoring,
+)
 from dwsched.store import Store
 from dwsched.web.console import Console
 
@@ -40,6 +48,7 @@ def build_app(
     default_timezone: str,
     throttle: ThrottleSettings | None = None,
     body_timeout: float = config.DEFAULT_BODY_TIMEOUT,
+    metrics_access: MetricsAccess | None = DEFAULT_ACCESS,
 ) -> Starlette:
     zone(default_timezone, "--default-timezone")
     limiter = Throttle(store, throttle) if throttle is not None else None
@@ -47,12 +56,20 @@ def build_app(
     calls = Calls(store, clock, default_timezone)
     console = Console(store, clock, calls, limiter, body_timeout)
     return create_app(
-        store, clock, default_timezone, limiter, calls, console.routes(), body_timeout
+        store,
+        clock,
+        default_timezone,
+        limiter,
+        calls,
+        console.routes(),
+        body_timeout,
+        metrics_access,
     )
 
 
 # How `serve` hands its settings to its server processes (which import `process_app`).
 _PROCESS_ENV = "_DWSCHED_SERVER_PROCESS"
+_METRICS_TOKEN_ENV = "_DWSCHED_METRICS_TOKEN"
 RUNNER_PREFIX = "DWSCHED_RUNNER_"
 
 
@@ -97,6 +114,8 @@ def serve(
     service: WorkerSettings | None = None,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
+    monitoring: Monitoring = DEFAULT_MONITORING,
+    alerts: AlertSettings | None = None,
 ) -> None:
     """Serve until interrupted; the store is closed on the way out.
 
@@ -108,18 +127,39 @@ def serve(
     Nonces live in the database, so a request is accepted once whichever process receives
     it. `throttle`: the per-AccessKey request limits (None: unthrottled), one budget shared
     by every process on the database (api/throttle.py). `transport`: whom to believe about
-    a request's origin, and the limits of connections.
+    a request's origin, and the limits of connections. `monitoring`: the log format, and
+    where and to whom metrics are served (runtime/monitoring.py); with `processes` > 1
+    every process records its metrics in one directory of this server.
     """
-    _configure_logging(log_level)
+    logs.configure(log_level, monitoring.log_format)
+    directory = MetricsDirectory() if processes > 1 else None
+    listener = None
     running = None
-    if service is not None:
-        running = Service(store, SystemClock(), service)
-        running.start()
     try:
-        _serve(store, host, port, default_timezone, log_level, processes, throttle, transport)
+        if monitoring.listen is not None:
+            listener = MetricsListener(store, monitoring, state=True)
+            listener.start()
+        if service is not None:
+            running = Service(store, SystemClock(), service, alerts=alerts)
+            running.start()
+        _serve(
+            store,
+            host,
+            port,
+            default_timezone,
+            log_level,
+            processes,
+            throttle,
+            transport,
+            monitoring,
+        )
     finally:
         if running is not None:
             running.stop()
+        if listener is not None:
+            listener.close()
+        if directory is not None:
+            directory.close()
         store.close()
 
 
@@ -132,36 +172,63 @@ def _serve(
     processes: int,
     throttle: ThrottleSettings | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
+    monitoring: Monitoring = DEFAULT_MONITORING,
 ) -> None:
     options = uvicorn_options(transport, raise_fd_limit())
     options.update(host=host, port=port, log_level=log_level)
+    if monitoring.log_format == logs.JSON:
+        options.update(log_config=None)  # uvicorn's lines go through ours, as JSON
+    access = monitoring.api_access
     if processes > 1:
         build_app(store, default_timezone)  # validates the settings before any fork
         url = store.database.url.render_as_string(hide_password=False)
         limits = str(throttle) if throttle is not None else "off"
         os.environ[_PROCESS_ENV] = json.dumps(
-            [url, default_timezone, log_level, limits, transport.body_timeout]
+            [
+                url,
+                default_timezone,
+                log_level,
+                limits,
+                transport.body_timeout,
+                monitoring.log_format,
+                metrics.directory(),
+                None if access is None else str(access),
+            ]
         )
+        if access is not None and access.token is not None:
+            os.environ[_METRICS_TOKEN_ENV] = access.token
         os.environ.update(handover(store))  # where the server key is
         # The server processes are spawned with these options (the protocol's limits and
         # the trusted proxies included) and inherit the raised descriptor limit.
         uvicorn.run(f"{__name__}:process_app", factory=True, workers=processes, **options)
         return
-    app = build_app(store, default_timezone, throttle, transport.body_timeout)
+    app = build_app(store, default_timezone, throttle, transport.body_timeout, access)
     uvicorn.run(app, **options)
 
 
 def run_roles(
-    store: Store, log_level: str, scheduling: bool, settings: WorkerSettings | None
+    store: Store,
+    log_level: str,
+    scheduling: bool,
+    settings: WorkerSettings | None,
+    monitoring: Monitoring = DEFAULT_MONITORING,
+    alerts: AlertSettings | None = None,
 ) -> None:
-    """Run the scheduler role, or a worker (with `settings`), until SIGINT or SIGTERM."""
-    _configure_logging(log_level)
+    """Run the scheduler role, or a worker (with `settings`), until SIGINT or SIGTERM;
+    with `monitoring.listen`, this process's metrics are served there (without the
+    database's state, which the API's scrape says)."""
+    logs.configure(log_level, monitoring.log_format)
+    listener = None
+    if monitoring.listen is not None:
+        listener = MetricsListener(store, monitoring, state=False)
+        listener.start()
     service = Service(
         store,
         SystemClock(),
         settings,
         scheduling=scheduling,
         working=settings is not None,
+        alerts=alerts,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,18 +239,27 @@ def run_roles(
             pass
     finally:
         service.stop()
+        if listener is not None:
+            listener.close()
         store.close()
 
 
 def process_app() -> Starlette:
     """The app of one server process of `serve --workers N`."""
-    url, default_timezone, log_level, limits, body_timeout = json.loads(os.environ[_PROCESS_ENV])
-    _configure_logging(log_level)
+    (
+        url,
+        default_timezone,
+        log_level,
+        limits,
+        body_timeout,
+        log_format,
+        directory,
+        networks,
+    ) = json.loads(os.environ[_PROCESS_ENV])
+    logs.configure(log_level, log_format)
+    metrics.use_directory(directory)
+    access = None
+    if networks is not None:
+        access = parse_access(networks, os.environ.get(_METRICS_TOKEN_ENV))
     store = Store.open(url, migrate=False, secrets=take_over(os.environ))
-    return build_app(store, default_timezone, parse_throttle(limits), body_timeout)
-
-
-def _configure_logging(log_level: str) -> None:
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    return build_app(store, default_timezone, parse_throttle(limits), body_timeout, access)

@@ -93,18 +93,18 @@ class Facts:
     period_number: int
 
 
-def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: str) -> int:
-    """Judge the task changes after the `alerts` cursor; how many alerts were recorded.
+def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: str) -> list[str]:
+    """Judge the task changes after the `alerts` cursor; the trigger types of the alerts recorded.
     The caller's transaction commits the alerts with the cursor's move."""
     transitions.register(conn, CONSUMER, now_ms)
     events = transitions.events_after(conn, CONSUMER, EVENTS_PER_ROUND)
     if not events:
-        return 0
+        return []
     changes = [e for e in events if e.kind is Kind.TASK and e.old != e.new]
     facts = _facts(conn, {e.instance_id for e in changes})
     rules = AlertRules(conn, secrets)
     outbox = Outbox(conn, secrets)
-    recorded = 0
+    recorded: list[str] = []
     for e in changes:
         f = facts.get(e.instance_id)
         if f is None:
@@ -133,14 +133,14 @@ def _change(e: StatusEvent, f: Facts) -> TaskChange:
     )
 
 
-def check(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: str) -> int:
+def check(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: str) -> list[str]:
     """Look at the conditions of the enabled tick rules now; how many alerts were
     recorded."""
     rules = AlertRules(conn, secrets).enabled(list(alerting.ON_TICK))
     if not rules:
-        return 0
+        return []
     outbox = Outbox(conn, secrets)
-    recorded = 0
+    recorded: list[str] = []
     running: list[Facts] | None = None
     for rule in rules:
         trigger = rule.trigger.type
@@ -187,10 +187,10 @@ def _error_share(
     rule: AlertRule,
     now_ms: int,
     console: str,
-) -> int:
+) -> list[str]:
     """InstanceErrorCount / InstanceErrorPercentage over each target workspace's task
     instances of the BizDate now running (yesterday in its zone)."""
-    recorded = 0
+    recorded: list[str] = []
     trigger = rule.trigger.type
     for project_id, name, zone in _workspaces(conn, rule):
         today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
@@ -237,9 +237,9 @@ def _resource_groups(
     rule: AlertRule,
     now_ms: int,
     console: str,
-) -> int:
+) -> list[str]:
     """ResourceGroupWaitCount / ResourceGroupPercentage of each target resource group."""
-    recorded = 0
+    recorded: list[str] = []
     trigger = rule.trigger.type
     names = [str(i) for i in rule.trigger.target.ids]
     waiting: dict[str, int] = dict(
@@ -305,9 +305,9 @@ def _record(
     now_ms: int,
     console: str,
     at_ms: int,
-) -> int:
+) -> list[str]:
     if outbox.exists(key):
-        return 0
+        return []
     facts = NoticeFacts(
         rule_name=rule.name,
         trigger=rule.trigger.type.value,
@@ -357,9 +357,9 @@ def _record_facts(
     owner: str,
     now_ms: int,
     console: str,
-) -> int:
+) -> list[str]:
     if outbox.exists(key):
-        return 0
+        return []
     n = rule.notification
     zone = facts.zone
     verdict = alerting.verdict(
@@ -391,7 +391,7 @@ def _record_facts(
         ),
         now_ms,
     )
-    return 0 if made is None else 1
+    return [] if made is None else [rule.trigger.type.value]
 
 
 def _deliveries(

@@ -33,6 +33,15 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def stored_revision(engine: sa.Engine) -> str | None:
+    """The revision the database records, read without Alembic's context (which logs a
+    line each time): None when it records none. What the driver raises when unreachable."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade(engine: sa.Engine) -> None:
     """Apply every migration not yet applied; a no-op at head. Safe to run concurrently."""
     if current_revision(engine) == head_revision():

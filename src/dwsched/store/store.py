@@ -39,6 +39,7 @@ from dwsched.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
+from dwsched.domain.gauges import StateGauges
 from dwsched.domain.generation import GenerationPlan
 from dwsched.domain.models import (
     EnvType,
@@ -78,6 +79,7 @@ from dwsched.store import (
     projects,
     release,
     resource_groups,
+    summaries,
     task_instances,
     transitions,
     workflows,
@@ -86,7 +88,7 @@ from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.dialect import is_sqlite
 from dwsched.store.ids import advance_ids
-from dwsched.store.migrate import current_revision, upgrade
+from dwsched.store.migrate import current_revision, head_revision, stored_revision, upgrade
 from dwsched.store.outbox import Outbox
 from dwsched.store.secrets import SecretBox
 from dwsched.store.statements import HotConnections, raw_transaction
@@ -205,6 +207,18 @@ class Store:
     def ping(self) -> None:
         with self.database.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+    def at_head(self) -> bool:
+        """Whether the database's schema is the newest this code knows (every migration
+        applied); raises what the driver raises when the database cannot be reached."""
+        return stored_revision(self.database) == head_revision()
+
+    def state_gauges(self, first: date, last: date) -> StateGauges:
+        """What a metrics scrape shows of the database, in one read: instances of the
+        BizDates `first` to `last` by status, and per resource group the task instances
+        waiting for a slot, running, and its slots (store.summaries)."""
+        with self._reading() as conn:
+            return summaries.state_gauges(conn, first, last)
 
     # Workflow instances: the listing (on the raw cursor) and imports
 
@@ -447,13 +461,13 @@ class Store:
 
     # Alerts (docs/alerts.md): evaluation into the outbox, and its deliveries
 
-    def consume_alerts(self, now_ms: int, console: str) -> int:
-        """Judge the status changes after the alerts cursor (alert_eval.consume); how
-        many alerts were recorded, committed with the cursor's move."""
+    def consume_alerts(self, now_ms: int, console: str) -> list[str]:
+        """Judge the status changes after the alerts cursor (alert_eval.consume); the
+        trigger types of the alerts recorded, committed with the cursor's move."""
         with self._writing() as conn:
             return alert_eval.consume(conn, self._secrets, now_ms, console)
 
-    def check_alerts(self, now_ms: int, console: str) -> int:
+    def check_alerts(self, now_ms: int, console: str) -> list[str]:
         """Look at the conditions the tick rules watch (alert_eval.check)."""
         with self._writing() as conn:
             return alert_eval.check(conn, self._secrets, now_ms, console)

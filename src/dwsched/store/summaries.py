@@ -1,6 +1,9 @@
 """Aggregates the web console shows: instance counts by status over several BizDates, the
 latest instances of each workflow. Each reads only the partitions (workspace-days) asked
-for, through the (partition, status) and (partition, workflow) indexes."""
+for, through the (partition, status) and (partition, workflow) indexes. And what a metrics
+scrape reads (`state_gauges`): the same counts over every workspace's latest BizDates, and
+the task instances waiting for or holding a resource group's slot, through the status
+indexes; none of it grows with the history the database holds."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ from datetime import date
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
-from dwsched.domain.models import EnvType
-from dwsched.store.schema import partitions, workflow_instances
+from dwsched.domain.gauges import StateGauges
+from dwsched.domain.models import EnvType, Status
+from dwsched.domain.transitions import RUNNING_VALUES
+from dwsched.store.resource_groups import slot_limits
+from dwsched.store.schema import partitions, projects, task_instances, workflow_instances
 
 
 def _partitions(
@@ -26,6 +32,55 @@ def _partitions(
         )
     )
     return {int(r.id): day_from_key(int(r.biz_day)) for r in rows}
+
+
+def _instance_counts(conn: sa.Connection, first: date, last: date) -> dict[tuple[date, str], int]:
+    """(BizDate, status) -> instances over every workspace and environment, for the
+    BizDates from `first` to `last`: the partitions are found by the (project, env, day)
+    key, one range per workspace and environment, and counted on the (partition, status)
+    index."""
+    p, wi = partitions.c, workflow_instances.c
+    rows = conn.execute(
+        sa.select(p.id, p.biz_day).where(
+            p.project_id.in_(sa.select(projects.c.id).scalar_subquery()),
+            p.env_type.in_([e.value for e in EnvType]),
+            p.biz_day.between(day_key(first), day_key(last)),
+        )
+    )
+    parts = {int(r.id): day_from_key(int(r.biz_day)) for r in rows}
+    found: dict[tuple[date, str], int] = {}
+    if not parts:
+        return found
+    counted = conn.execute(
+        sa.select(wi.partition_id, wi.status, sa.func.count())
+        .where(wi.partition_id.in_(list(parts)))
+        .group_by(wi.partition_id, wi.status)
+    )
+    for partition_id, status, count in counted:
+        key = (parts[int(partition_id)], str(status))
+        found[key] = found.get(key, 0) + int(count)
+    return found
+
+
+def _tasks_by_group(conn: sa.Connection, statuses: list[str]) -> dict[str, int]:
+    """Resource group -> task instances in these statuses (the status index's slices)."""
+    ti = task_instances.c
+    rows = conn.execute(
+        sa.select(ti.resource_group, sa.func.count())
+        .where(ti.status.in_(statuses))
+        .group_by(ti.resource_group)
+    )
+    return {str(g): int(n) for g, n in rows}
+
+
+def state_gauges(conn: sa.Connection, first: date, last: date) -> StateGauges:
+    """The database's state a metrics scrape shows (domain.gauges)."""
+    return StateGauges(
+        instances=_instance_counts(conn, first, last),
+        waiting=_tasks_by_group(conn, [Status.WAIT_RESOURCE.value]),
+        running=_tasks_by_group(conn, list(RUNNING_VALUES)),
+        slots=slot_limits(conn),
+    )
 
 
 class Summaries:
