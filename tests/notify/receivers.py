@@ -50,7 +50,8 @@ class HttpReceiver:
     def url(self, path: str = "/hook", host: str | None = None) -> str:
         return f"http://{host or self.host}:{self.port}{path}"
 
-    def start(self) -> HttpReceiver:
+    def start(self, port: int = 0) -> HttpReceiver:
+        """Listen on `port` (0: a free one)."""
         receiver = self
 
         class Server(ThreadingHTTPServer):
@@ -60,7 +61,7 @@ class HttpReceiver:
                 receiver.connections += 1
                 return True
 
-        self.server = Server((self.host, 0), _handler(receiver))
+        self.server = Server((self.host, port), _handler(receiver))
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
