@@ -6,12 +6,15 @@ is recorded and not sent."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from dwsched.domain import alerts as a
+from dwsched.domain.models import InstanceType, Status
+from dwsched.domain.runs import RunRequest
 from dwsched.store import Store
 from tests.store.test_dependencies_store import RUN, TZ, deploy, node, plan, tasks_of
 from tests.support.factories import project
@@ -105,3 +108,38 @@ def test_silenced_and_over_maximum_alerts_are_recorded_not_sent(store: Store) ->
     with store.read() as tx:
         deliveries = tx.conn.execute(sa.text("SELECT count(*) FROM alert_deliveries")).scalar()
     assert deliveries == 1
+
+
+def test_a_runs_own_alert_tells_its_maker_by_mail_when_an_instance_fails(store: Store) -> None:
+    """CreateWorkflowInstances' DefaultRunProperties.Alert {Type: Failure, NoticeType: Sms}:
+    the instance it made fails, the user who made it is told (by Mail: no SMS gateway)."""
+    p = project(store)
+    shell = {"script": {"runtime": {"command": "SHELL"}, "content": "exit 1"}}
+    w = deploy(store, p.id, "00 00 01 * * ?", [{**node("boom"), **shell}])
+    with store.write() as tx:
+        tx.users.create("maker", "maker", NOW)
+        tx.users.set_email("maker", "maker@example.com")
+    request = RunRequest(
+        project_id=p.id,
+        name="by hand",
+        type=InstanceType.SUPPLEMENT_DATA,
+        workflow_id=w.id,
+        root_task_ids=(w.tasks[0].id,),
+        ranges=((RUN, RUN),),
+        alert=("Failure", "Sms"),
+    )
+    store.submit_run(uuid.uuid4().hex, request, "maker", NOW)
+    store.create_pending(NOW)
+    store.release_queued(NOW)
+    assert store.consume_alerts(NOW, CONSOLE) == []  # registers the alerts' cursor
+    store.plan(NOW + 1000)
+    claimed, _ = store.claim_tasks("w1", None, 10, NOW + 1000)
+    assert len(claimed) == 1
+    store.finish_task(claimed[0], Status.FAILURE, 1, "boom\n", NOW + 2000)
+    assert store.consume_alerts(NOW + 3000, CONSOLE) == ["Failure"]
+    assert store.consume_alerts(NOW + 4000, CONSOLE) == []
+    with store.read() as tx:
+        (event,) = tx.outbox.history([p.id], 10)
+    assert event["rule_id"] is None and event["state"] == "pending"
+    (delivery,) = event["deliveries"]
+    assert delivery["channel"] == "Mail" and "maker@example.com" in delivery["receiver"]

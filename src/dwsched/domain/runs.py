@@ -68,6 +68,12 @@ class RunPolicy(msgspec.Struct, frozen=True):
     immediately: bool = False
 
 
+# DefaultRunProperties.Alert's values: when the user who made the instances hears of them,
+# and how (a self-hosted dwsched has no SMS gateway: Sms and SmsMail are sent by Mail).
+RUN_ALERT_TYPES = ("Success", "Failure", "SuccessFailure")
+RUN_ALERT_NOTICES = ("Sms", "Mail", "SmsMail")
+
+
 class RunRequest(msgspec.Struct, frozen=True):
     """A validated CreateWorkflowInstances request, as stored with its operation."""
 
@@ -94,6 +100,9 @@ class RunRequest(msgspec.Struct, frozen=True):
     overwrite_tags: bool = False
     task_parameters: tuple[tuple[int, str], ...] = ()
     workflow_parameters: str = ""
+    # DefaultRunProperties.Alert: (Type, NoticeType); the instances it makes tell the user
+    # who made them when they end (docs/alerts.md "A run's own alert").
+    alert: tuple[str, str] | None = None
 
     @property
     def task_ids(self) -> set[int]:

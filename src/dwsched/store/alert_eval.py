@@ -16,7 +16,7 @@ Whether an alert is sent (silence window, daily Maximum) is decided when it is r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from dwsched.domain.calendar import day_from_key, day_key
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import Status
 from dwsched.domain.notices import NoticeFacts, compose, parse_target, redact
+from dwsched.domain.runs import RunRequest
 from dwsched.domain.transitions import Kind, StatusEvent
 from dwsched.store import transitions
 from dwsched.store.access import Users
@@ -54,12 +55,15 @@ from dwsched.store.outbox import (
 )
 from dwsched.store.schema import (
     access_keys,
+    operation_instances as oi,
+    operations,
     projects,
     resource_groups,
     task_attempts,
     task_instances as ti,
     tasks,
     users,
+    workflow_instances as wi,
     workflows,
 )
 from dwsched.store.secrets import SecretBox
@@ -116,7 +120,99 @@ def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console
                 continue
             key = alerting.event_key(rule.id, trigger, change)
             recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, e.at)
+    recorded += _run_alerts(conn, outbox, secrets, events, now_ms, console)
     transitions.advance(conn, CONSUMER, events[-1].id, now_ms)
+    return recorded
+
+
+_request = msgspec.json.Decoder(RunRequest).decode
+
+
+def _run_alerts(
+    conn: sa.Connection,
+    outbox: Outbox,
+    secrets: SecretBox | None,
+    events: Sequence[StatusEvent],
+    now_ms: int,
+    console: str,
+) -> list[str]:
+    """A run's own alert (CreateWorkflowInstances' DefaultRunProperties.Alert): a workflow
+    instance it made ends as its Type asks; the user who made it is told by Mail (Sms has
+    no gateway here: Sms and SmsMail go by Mail too)."""
+    ended = {
+        e.instance_id: e
+        for e in events
+        if e.kind is Kind.WORKFLOW and e.old != e.new and e.new in (Status.SUCCESS, Status.FAILURE)
+    }
+    if not ended:
+        return []
+    rows = conn.execute(
+        sa.select(
+            oi.c.workflow_instance_id,
+            operations.c.id,
+            operations.c.request,
+            operations.c.user,
+            wi.c.name,
+            wi.c.biz_day,
+            wi.c.workflow_id,
+            projects.c.name.label("workspace"),
+            projects.c.timezone,
+        )
+        .join(operations, operations.c.id == oi.c.operation_id)
+        .join(wi, wi.c.id == oi.c.workflow_instance_id)
+        .join(projects, projects.c.id == wi.c.project_id)
+        .where(oi.c.workflow_instance_id.in_(sorted(ended)))
+    ).all()
+    recorded: list[str] = []
+    for r in rows:
+        request = _request(r.request.encode())
+        if request.alert is None:
+            continue
+        kind, _ = request.alert
+        e = ended[int(r.workflow_instance_id)]
+        if kind != "SuccessFailure" and kind != e.new.value:
+            continue
+        key = f"run:{r.id}:{r.workflow_instance_id}:{e.new.value}"
+        if outbox.exists(key):
+            continue
+        facts = NoticeFacts(
+            rule_name=f"run {request.name}",
+            trigger=e.new.value,
+            workspace=r.workspace,
+            workflow=r.name,
+            task_name="(workflow instance)",
+            occurred_at=_at(e.at),
+            zone=r.timezone,
+            workspace_id=e.project_id,
+            workflow_id=int(r.workflow_id),
+            workflow_instance_id=int(r.workflow_instance_id),
+            biz_date=day_from_key(int(r.biz_day)),
+            status=e.new.value,
+        )
+        notice = compose(facts, _console_url(console, e.project_id, int(r.workflow_instance_id)))
+        user_id = _owner_user(conn, r.user)
+        contacts = Users(conn, secrets).contacts([user_id]) if user_id is not None else []
+        deliveries = tuple(
+            NewDelivery("Mail", f"{c.name} <{c.email}>", _target("Mail", c.email))
+            for c in contacts
+            if c.email
+        )
+        made = outbox.record(
+            NewAlert(
+                key,
+                None,
+                e.new.value,
+                e.project_id,
+                None,
+                int(r.workflow_instance_id),
+                _encode(notice).decode(),
+                PENDING if deliveries else UNREACHABLE,
+                deliveries,
+            ),
+            now_ms,
+        )
+        if made is not None:
+            recorded.append(e.new.value)
     return recorded
 
 

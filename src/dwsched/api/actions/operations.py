@@ -34,6 +34,8 @@ from dwsched.domain.queries import MAX_IDS, page
 from dwsched.domain.runs import (
     MAX_PARALLELISM,
     MAX_RANGES,
+    RUN_ALERT_NOTICES,
+    RUN_ALERT_TYPES,
     Mode,
     RunPolicy,
     RunRequest,
@@ -201,7 +203,19 @@ def run_request(p: Params) -> RunRequest:
         ),
         task_parameters=tuple((_task_key(k), v) for k, v in sorted(task_parameters.items())),
         workflow_parameters=p.text("WorkflowParameters", max_length=65_536) or "",
+        alert=_alert(props.alert),
     )
+
+
+def _alert(alert: _Alert | None) -> tuple[str, str] | None:
+    """DefaultRunProperties.Alert as (Type, NoticeType), or None: no alert."""
+    if alert is None or alert.type is None:
+        return None
+    kind = _choice("DefaultRunProperties.Alert.Type", alert.type, RUN_ALERT_TYPES)
+    notice = _choice(
+        "DefaultRunProperties.Alert.NoticeType", alert.notice_type or "Mail", RUN_ALERT_NOTICES
+    )
+    return kind, notice
 
 
 def _name(p: Params) -> str:
