@@ -619,3 +619,21 @@ def test_policies_from_the_cli_take_effect_on_the_api(live: LiveServer, db_url: 
     time.sleep(2.1)
     detail = forbidden(client, second.id).access_denied_detail
     assert detail is not None and detail["NoPermissionType"] == "ExplicitDeny"
+
+
+def test_users_contact_sets_checks_and_masks(db_url: str, tmp_path: Path) -> None:
+    db = db_url
+    create_user(db, "carol")
+    key = ["--secret-key-file", str(tmp_path / "server.key")]
+    hook = "https://open.feishu.cn/open-apis/bot/v2/hook/SECRET"
+    done = ok(
+        run(db, "users", "contact", "carol", *key, "--email", "c@example.com", "--webhook", hook)
+    )
+    assert done.stdout == (
+        "carol: email c@example.com, webhook https://open.feishu.cn/open-apis/bot/v2/hook/****\n"
+    )
+    assert "SECRET" not in ok(run(db, "users", "contact", "carol", *key)).stdout
+    refused(run(db, "users", "contact", "carol", *key, "--email", "not-an-address"), "--email")
+    refused(run(db, "users", "contact", "carol", *key, "--webhook", "ftp://x/y"), "--webhook")
+    cleared = ok(run(db, "users", "contact", "carol", *key, "--email", "", "--webhook", ""))
+    assert cleared.stdout == "carol: email -, webhook -\n"

@@ -30,6 +30,7 @@ from dwsched.api.context import Context
 from dwsched.api.params import Params
 from dwsched.api.registry import RULES
 from dwsched.clock import SystemClock
+from dwsched.domain import alerts
 from dwsched.domain.access import Where
 from dwsched.runtime.keys import create_key
 from dwsched.store import Store
@@ -44,6 +45,7 @@ from tests.support.specs import qualified
 CLOCK = SystemClock()
 MISSING = 8_000_000_000_001  # an id no test database reaches
 MISSING_OPERATION = "0" * 32
+NOTIFY = {"Channels": ["Mail"], "Receivers": [{"ReceiverType": "TaskOwner"}]}
 NOW = CLOCK.now_ms()
 RACE_SECONDS = 2.0
 
@@ -100,6 +102,7 @@ class Space:
     operation: str
     instance: int
     task_instances: list[int]
+    alert_rule: int = 0  # a custom alert rule watching the workspace
 
 
 def deploy(live: LiveServer, project_id: int) -> tuple[str, int, list[int]]:
@@ -138,7 +141,19 @@ def space(live: LiveServer) -> Space:
             sa.select(ti.id).where(ti.workflow_instance_id == made).order_by(ti.id)
         ).scalars()
         own = [int(i) for i in found]
-    return Space(project_id, definition, workflow, tasks, operation, int(made), own)
+    with store.write() as tx:
+        rule = alerts.NewRule(
+            "watch",
+            0,
+            True,
+            alerts.parse_trigger(
+                {"Type": "Error", "Target": {"Type": "Project", "Ids": [project_id]}}
+            ),
+            alerts.parse_notification(NOTIFY),
+            {project_id: project_id},
+        )
+        rule_id = tx.alerts.create(rule, "test", CLOCK.now_ms())
+    return Space(project_id, definition, workflow, tasks, operation, int(made), own, rule_id)
 
 
 def call(live: LiveServer, key: Key | None, action: str, params: dict[str, Any]) -> Any:
@@ -314,6 +329,21 @@ def _cases(w: World) -> list[tuple[str, str, dict[str, Any]]]:
     ]
     for action in ("Suspend", "Stop", "Rerun", "SetSuccess", "Resume"):
         cases.append((f"{action}TaskInstances", "task_instance", {"Ids": ["{id}"]}))
+    # Alert rules: a rule by its id, and the tasks or workspaces a new rule would watch.
+    cases += [
+        ("GetAlertRule", "alert_rule", {"Id": "{id}"}),
+        ("UpdateAlertRule", "alert_rule", {"Id": "{id}", "Name": "mine now"}),
+        ("DeleteAlertRule", "alert_rule", {"Id": "{id}"}),
+    ]
+    for kind, target in (("task", "Task"), ("project", "Project")):
+        condition = {"Type": "Error", "Target": {"Type": target, "Ids": ["{id}"]}}
+        cases.append(
+            (
+                "CreateAlertRule",
+                kind,
+                {"Name": "x", "TriggerCondition": condition, "Notification": NOTIFY},
+            )
+        )
     return cases
 
 
@@ -326,6 +356,7 @@ def _ids_of(s: Space) -> dict[str, Any]:
         "definition": s.definition,
         "task": s.tasks[0],
         "operation": s.operation,
+        "alert_rule": s.alert_rule,
     }
 
 
@@ -335,6 +366,8 @@ def _with(params: dict[str, Any], value: Any) -> dict[str, Any]:
             return value
         if isinstance(v, list):
             return [put_in(x) for x in v]
+        if isinstance(v, dict):
+            return {k: put_in(x) for k, x in v.items()}
         return v
 
     return {k: put_in(v) for k, v in params.items()}

@@ -61,25 +61,19 @@ def create_user(db_url: str, name: str, display_name: str) -> None:
 @users.command("list")
 @db_option()
 def list_users(db_url: str) -> None:
-    """List users with their ids, policies and contact fields (whether a webhook is set:
-    `dwsched users contact NAME` shows it masked)."""
+    """List users with their ids and policies (`dwsched users contact NAME` shows a user's
+    contact fields)."""
     with open_store(db_url) as store, store.read() as tx:
         found = tx.users.all()
         attached = tx.policies.attachments()
-        contacts = {c.user_id: c for c in tx.users.contacts(sealed=True)}
     table = Table("UserId")
     widest = max((len(u.name) for u in found), default=4)
     table.add_column("Name", no_wrap=True, min_width=min(widest, 64))
     table.add_column("Display name", overflow="fold")
     table.add_column("Policies", overflow="fold")
-    table.add_column("Email", overflow="fold")
-    table.add_column("Webhook")
     for u in found:
         names = [p for p, kind, who in attached if kind == PrincipalType.USER and who == u.name]
-        c = contacts.get(u.id)
-        email = c.email if c is not None and c.email else "-"
-        hook = "(set: dwsched users contact NAME)" if c is not None and c.webhook else "-"
-        table.add_row(str(u.id), u.name, u.display_name, ", ".join(names), email, hook)
+        table.add_row(str(u.id), u.name, u.display_name, ", ".join(names))
     Console().print(table)
 
 

@@ -91,11 +91,8 @@ class Users:
                 done += 1
         return done
 
-    def contacts(
-        self, user_ids: Iterable[int] | None = None, sealed: bool = False
-    ) -> list[Contact]:
-        """The contact fields of these users (all users: None), by id; webhooks opened
-        (left as stored with `sealed`: only whether one is set is wanted)."""
+    def contacts(self, user_ids: Iterable[int] | None = None) -> list[Contact]:
+        """The contact fields of these users (all users: None), by id; webhooks opened."""
         q = sa.select(users.c.id, users.c.name, users.c.email, users.c.webhook).order_by(users.c.id)
         if user_ids is not None:
             q = q.where(users.c.id.in_(list(user_ids)))
@@ -104,9 +101,7 @@ class Users:
                 int(r.id),
                 r.name,
                 r.email,
-                r.webhook
-                if r.webhook is None or sealed
-                else reveal(self.secrets, _WEBHOOK, r.webhook),
+                None if r.webhook is None else reveal(self.secrets, _WEBHOOK, r.webhook),
             )
             for r in self.conn.execute(q)
         ]
