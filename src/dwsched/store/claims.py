@@ -23,7 +23,7 @@ from dwsched.domain.transitions import RUNNING_VALUES, Cause
 from dwsched.store import transitions
 from dwsched.store.attempts import claimed_of, new_attempts
 from dwsched.store.dialect import CLAIM_LOCK, advisory_lock, skipping_locked
-from dwsched.store.planning import plan_instance, try_lock_instance
+from dwsched.store.planning import lock_instance, plan_instance, try_lock_instance
 from dwsched.store.schema import task_instances as ti, workflows
 
 VIRTUAL = "VIRTUAL"
@@ -92,6 +92,7 @@ def claim_many(
     found: list[Claimed] = []
     virtual = 0
     busy: set[int] = set()  # tasks whose instance another transaction holds: next time
+    held: set[int] = set()  # the workflow instances this transaction has locked
     # Read once, and again after VIRTUAL nodes end (they may have made downstream tasks of
     # a new priority ready).
     priorities: list[int] | None = None
@@ -101,7 +102,7 @@ def claim_many(
         row = next_waiting(conn, sorted(full), now_ms, priorities, groups, busy)
         if row is None:
             break
-        if not try_lock_instance(conn, row.workflow_instance_id):
+        if not _lock(conn, row.workflow_instance_id, held):
             busy.add(int(row.id))
             continue
         if row.type == VIRTUAL:
@@ -115,6 +116,7 @@ def claim_many(
                 groups,
                 busy,
                 ended_ids,
+                held,
             )
             priorities = None
             continue
@@ -125,6 +127,21 @@ def claim_many(
         if taken[group] >= free(group):
             full.add(group)
     return found, virtual
+
+
+def _lock(conn: sa.Connection, instance_id: int, held: set[int]) -> bool:
+    """Lock a claimed task's workflow instance. The first one a claim takes it waits for (it
+    holds no other yet, so no planner can be waiting for it); any further one only if free
+    (claims lock in the order of urgency, planners in id order: waiting there could
+    deadlock). False: another transaction holds it, the task waits for the next claim."""
+    if instance_id in held:
+        return True
+    if not held:
+        lock_instance(conn, instance_id)
+    elif not try_lock_instance(conn, instance_id):
+        return False
+    held.add(instance_id)
+    return True
 
 
 def waiting_priorities(conn: sa.Connection) -> list[int]:
@@ -215,6 +232,7 @@ def end_virtual(
     groups: Sequence[str] | None = None,
     busy: set[int] | None = None,
     ended_ids: list[int] | None = None,
+    held: set[int] | None = None,
 ) -> int:
     """End the VIRTUAL node `first` (the most urgent waiting task, locked with its
     instance) and up to `limit` in all of the VIRTUAL nodes waiting at its priority after
@@ -229,7 +247,8 @@ def end_virtual(
         .limit(limit)
     )
     rows = [first, *(r for r in conn.execute(skipping_locked(conn, query)) if r.id != first.id)]
-    held = {first.workflow_instance_id}
+    held = held if held is not None else set()
+    held.add(first.workflow_instance_id)
     for instance_id in sorted({r.workflow_instance_id for r in rows} - held):
         if try_lock_instance(conn, instance_id):
             held.add(instance_id)
