@@ -6,8 +6,8 @@ each receiver it reaches is a delivery row. A delivery is sent by whichever proc
 it: the lease is taken in a transaction of its own (PostgreSQL: FOR UPDATE SKIP LOCKED; two
 processes never hold one delivery), the notice is sent outside any transaction, and the
 outcome is written with the attempt, by the lease holder only. A process that dies while
-sending loses its lease when it runs out; the delivery is then tried again (at least once:
-the receiver sees the delivery's id, `X-Dwsched-Delivery`, to tell a repeat).
+sending loses its lease when it runs out; the delivery is then tried again (at least once
+in that window: the receiver may see it twice, never zero times).
 """
 
 from __future__ import annotations
