@@ -9,6 +9,7 @@ import click
 from dwsched import __version__
 from dwsched.cli import (
     access,
+    alerts,
     db,
     dependencies,
     instances,
@@ -43,6 +44,7 @@ for command in (*operations.INSTANCE_COMMANDS, logs.logs, *dependencies.DEPENDEN
     instances.instances.add_command(command)
 cli.add_command(instances.instances)
 cli.add_command(workflows.workflows)
+cli.add_command(alerts.alerts)
 cli.add_command(operations.backfill)
 cli.add_command(operations.run_)
 cli.add_command(db.db)

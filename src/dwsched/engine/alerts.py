@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -19,7 +20,15 @@ from dwsched import metrics
 from dwsched.clock import Clock
 from dwsched.domain import alerting
 from dwsched.domain.alerting import Leased
-from dwsched.domain.notices import ChannelKind, Notice, Target, WebhookFormat
+from dwsched.domain.notices import (
+    ChannelKind,
+    Notice,
+    NoticeFacts,
+    Outcome,
+    Target,
+    WebhookFormat,
+    compose,
+)
 from dwsched.engine.notify import NotifySettings, send
 from dwsched.store import Store
 
@@ -130,3 +139,24 @@ def target_of(delivery: Leased) -> Target:
         WebhookFormat(str(value["format"])),
         at_all=bool(value["atAll"]),
     )
+
+
+def send_test(
+    store: Store, rule_id: int, rule_name: str, settings: AlertSettings, now_ms: int
+) -> list[tuple[str, str, Outcome]]:
+    """Send a sample notice through each receiver the rule reaches now (`dwsched alerts
+    test`): (channel, receiver as shown, outcome) each, nothing recorded."""
+    facts = NoticeFacts(
+        rule_name=rule_name,
+        trigger="Test",
+        workspace="-",
+        workflow="-",
+        task_name="a test of this rule's receivers",
+        occurred_at=datetime.fromtimestamp(now_ms / 1000, UTC),
+    )
+    notice = compose(facts, settings.console_url)
+    sent = []
+    for channel, receiver, address in store.alert_targets(rule_id):
+        leased = Leased(0, 0, channel, receiver, address, 1, "")
+        sent.append((channel, receiver, send(notice, target_of(leased), settings.notify)))
+    return sent

@@ -714,3 +714,10 @@ def _console_url(console: str, project_id: int, workflow_instance_id: int | None
 
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def targets(conn: sa.Connection, secrets: SecretBox | None, rule_id: int) -> list[NewDelivery]:
+    """The receivers a rule reaches now (its task owners excepted: a test has no task);
+    addresses opened, as a delivery stores them (`dwsched alerts test`)."""
+    rule = AlertRules(conn, secrets).get(rule_id)
+    return list(_deliveries(conn, secrets, rule, ""))

@@ -472,6 +472,13 @@ class Store:
         with self._writing() as conn:
             return alert_eval.check(conn, self._secrets, now_ms, console)
 
+    def alert_targets(self, rule_id: int) -> list[tuple[str, str, str]]:
+        """(channel, receiver as shown, target JSON) of each receiver the rule reaches (its
+        task owners excepted), addresses opened: `dwsched alerts test`."""
+        with self._reading() as conn:
+            found = alert_eval.targets(conn, self._secrets, rule_id)
+        return [(d.channel, d.receiver, d.address) for d in found]
+
     def lease_deliveries(self, owner: str, now_ms: int, limit: int, lease_ms: int) -> list[Leased]:
         """Deliveries due now, leased to `owner` (committed before they are sent)."""
         with self._writing() as conn:

@@ -1,0 +1,150 @@
+"""`dwsched alerts`: the alert rules on a database, the alerts sent (and not sent, and
+why), and a test of a rule's receivers (docs/alerts.md).
+
+They work on the database directly, as `workers` and `users` do; `test` opens the rule's
+webhook URLs with the server key and sends as the scheduler would (the same options).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from dwsched import config
+from dwsched.cli.alerting import alert_options, served_alerts
+from dwsched.cli.keys import secret_key_file_option, unlock_store
+from dwsched.cli.options import db_option, open_store, option
+from dwsched.cli.terminal import cell
+from dwsched.clock import SystemClock
+from dwsched.domain.alerts import RuleQuery
+from dwsched.domain.errors import DwschedError
+from dwsched.engine.alerts import AlertSettings, send_test
+
+
+@click.group()
+def alerts() -> None:
+    """Alert rules, the alerts they raised, and a test of a rule's receivers."""
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@alerts.command("rules")
+@db_option()
+@option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def rules(db_url: str, as_json: bool) -> None:
+    """List the alert rules: what each watches, when it fires, where it goes."""
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.alerts.find(RuleQuery())
+    rows: list[dict[str, Any]] = [
+        {
+            "Id": r.id,
+            "Name": r.name,
+            "Enabled": r.enabled,
+            "Type": r.trigger.type.value,
+            "Target": f"{r.trigger.target.type.value} {','.join(map(str, r.trigger.target.ids))}",
+            "Channels": [c.value for c in r.notification.channels],
+        }
+        for r, _ in found
+    ]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo("No alert rules (CreateAlertRule makes them).")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for heading in ("Id", "Name", "Enabled", "Type", "Target", "Channels"):
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["Id"]),
+            cell(str(row["Name"])),
+            "yes" if row["Enabled"] else "no",
+            str(row["Type"]),
+            cell(str(row["Target"])),
+            ",".join(row["Channels"]),
+        )
+    Console().print(table)
+
+
+@alerts.command("history")
+@db_option()
+@option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def history(db_url: str, limit: int, as_json: bool) -> None:
+    """The newest alerts: their rule and trigger, whether they were sent (or why not), and
+    each delivery's outcome and tries."""
+    with open_store(db_url) as store, store.read() as tx:
+        found = tx.outbox.history(None, limit)
+    if as_json:
+        for event in found:
+            event = {k: v for k, v in event.items() if k != "notice"}
+            click.echo(json.dumps(event, default=str))
+        return
+    if not found:
+        click.echo("No alerts yet.")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for heading in ("Id", "At (UTC)", "Rule", "Trigger", "State", "Deliveries"):
+        table.add_column(heading, overflow="fold")
+    for event in found:
+        deliveries = "; ".join(_delivery(d) for d in event["deliveries"]) or "-"
+        table.add_row(
+            str(event["id"]),
+            _when(int(event["created_at"])),
+            str(event["rule_id"] or "run"),
+            str(event["trigger"]),
+            str(event["state"]),
+            cell(deliveries),
+        )
+    Console().print(table)
+
+
+def _delivery(d: dict[str, Any]) -> str:
+    tries = len(d["attempts_made"])
+    plural = "try" if tries == 1 else "tries"
+    detail = f": {d['detail']}" if d["detail"] and d["state"] != "sent" else ""
+    return f"{d['channel']} {d['receiver']} {d['state']} ({tries} {plural}){detail}"
+
+
+@alerts.command("test")
+@click.argument("rule_id", type=int, metavar="RULE_ID")
+@db_option()
+@secret_key_file_option
+@alert_options
+def test(db_url: str, rule_id: int, secret_key_file: Path | None, alerts: AlertSettings) -> None:
+    """Send a sample notice through each receiver of the alert rule RULE_ID (an alert
+    rule's id, as `dwsched alerts rules` lists them), with the scheduler's options; print
+    each outcome. Nothing is recorded."""
+    store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=True)
+    settings = served_alerts(alerts, config.DEFAULT_HOST, config.DEFAULT_PORT)
+    try:
+        with store.read() as tx:
+            rule = tx.alerts.get(rule_id)
+        sent = send_test(store, rule_id, rule.name, settings, SystemClock().now_ms())
+    except DwschedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if not sent:
+        raise click.ClickException(
+            f"The alert rule {rule_id} reaches no receiver now (a user without an e-mail "
+            "address or webhook, or Mail without --smtp)."
+        )
+    failed = 0
+    for channel, receiver, outcome in sent:
+        mark = "✓" if outcome.delivered else "✗"
+        click.echo(f"{mark} {channel} {receiver}: {outcome.detail}")
+        failed += not outcome.delivered
+    if failed:
+        raise click.exceptions.Exit(1)
