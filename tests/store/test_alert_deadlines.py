@@ -24,15 +24,20 @@ CONSOLE = "http://console.example"
 
 
 def rule(
-    store: Store, project_id: int, extension: dict[str, object], **notification: object
+    store: Store,
+    project_id: int,
+    extension: dict[str, object],
+    kind: str = "UnFinished",
+    target: dict[str, object] | None = None,
+    **notification: object,
 ) -> None:
     with store.write() as tx:
         owner = tx.users.create(f"owner{time.monotonic_ns()}", "owner", NOW)
         trigger = a.parse_trigger(
             {
-                "Type": "UnFinished",
-                "Target": {"Type": "Project", "Ids": [project_id]},
-                "Extension": {"UnFinished": extension},
+                "Type": kind,
+                "Target": target or {"Type": "Project", "Ids": [project_id]},
+                "Extension": extension if kind != "UnFinished" else {"UnFinished": extension},
             }
         )
         found = a.parse_notification(
@@ -44,9 +49,12 @@ def rule(
                 **notification,
             }
         )
-        tx.alerts.create(
-            a.NewRule("late", owner.id, True, trigger, found, {project_id: project_id}), "t", NOW
+        spaces: dict[int | str, int | None] = (
+            {project_id: project_id}
+            if trigger.target.type is a.TargetType.PROJECT
+            else dict.fromkeys(trigger.target.ids)
         )
+        tx.alerts.create(a.NewRule("late", owner.id, True, trigger, found, spaces), "t", NOW)
 
 
 def states(store: Store) -> list[str]:
@@ -143,3 +151,43 @@ def test_a_runs_own_alert_tells_its_maker_by_mail_when_an_instance_fails(store: 
     assert event["rule_id"] is None and event["state"] == "pending"
     (delivery,) = event["deliveries"]
     assert delivery["channel"] == "Mail" and "maker@example.com" in delivery["receiver"]
+
+
+def test_timeouts_error_counts_and_resource_group_queues_fire_on_the_tick(store: Store) -> None:
+    """A task Running longer than TimeoutInMinutes; a workspace-day with Count failures; a
+    resource group with Count tasks waiting: each fires once when it holds (under a manual
+    clock), and not before."""
+    p = project(store)
+    shell = {"script": {"runtime": {"command": "SHELL"}, "content": "sleep 1"}}
+    w = deploy(store, p.id, "00 00 01 * * ?", [{**node("slow"), **shell}])
+    store.generate_many([plan(w, RUN)], NOW)
+    rule(store, p.id, {"Timeout": {"TimeoutInMinutes": 30}}, kind="Timeout")
+    rule(
+        store,
+        p.id,
+        {"InstanceErrorCount": {"Count": 1}},
+        kind="ResourceGroupWaitCount",
+        target={"Type": "ResourceGroup", "Ids": ["etl"]},
+    )
+    due = tasks_of(store, w)[0].trigger_time
+    store.plan(due)
+    claimed, _ = store.claim_tasks("w1", None, 10, due)
+    assert len(claimed) == 1
+    assert store.check_alerts(due + 29 * 60_000, CONSOLE) == []
+    assert store.check_alerts(due + 30 * 60_000, CONSOLE) == ["Timeout"]
+    assert store.check_alerts(due + 31 * 60_000, CONSOLE) == []
+    store.finish_task(claimed[0], Status.FAILURE, 1, "", due + 32 * 60_000)
+
+    # A day with one failure in the workspace, and a task waiting for the group etl.
+    rule(store, p.id, {"InstanceErrorCount": {"Count": 1}}, kind="InstanceErrorCount")
+    busy = deploy(
+        store,
+        p.id,
+        "00 00 01 * * ?",
+        [{**node("queued"), **shell, "runtimeResource": {"resourceGroup": "etl"}}],
+    )
+    store.generate_many([plan(busy, RUN)], NOW)
+    store.plan(due + 33 * 60_000)
+    found = store.check_alerts(due + 33 * 60_000, CONSOLE)
+    assert sorted(found) == ["InstanceErrorCount", "ResourceGroupWaitCount"]
+    assert store.check_alerts(due + 34 * 60_000, CONSOLE) == []
