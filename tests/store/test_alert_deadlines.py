@@ -191,3 +191,33 @@ def test_timeouts_error_counts_and_resource_group_queues_fire_on_the_tick(store:
     found = store.check_alerts(due + 33 * 60_000, CONSOLE)
     assert sorted(found) == ["InstanceErrorCount", "ResourceGroupWaitCount"]
     assert store.check_alerts(due + 34 * 60_000, CONSOLE) == []
+
+
+def test_a_rule_that_no_longer_checks_out_holds_no_other_alert_back(store: Store) -> None:
+    """A receiver whose extension the rule's check let through but the sender refuses: its
+    alert is skipped (logged), the other rule's is recorded, the cursor moves on."""
+    p = project(store)
+    shell = {"script": {"runtime": {"command": "SHELL"}, "content": "exit 1"}}
+    w = deploy(store, p.id, "00 00 01 * * ?", [{**node("boom"), **shell}])
+    store.generate_many([plan(w, RUN)], NOW)
+    for extension in ("{oops}", None):
+        receiver: dict[str, object] = {
+            "ReceiverType": "WebhookUrl",
+            "ReceiverValues": ["http://127.0.0.1:9/hook"],
+        }
+        if extension is not None:
+            receiver["Extension"] = extension
+        with store.write() as tx:
+            owner = tx.users.create(f"owner{time.monotonic_ns()}", "owner", NOW)
+            trigger = a.parse_trigger(
+                {"Type": "Error", "Target": {"Type": "Project", "Ids": [p.id]}}
+            )
+            found = a.parse_notification({"Channels": ["Webhook"], "Receivers": [receiver]})
+            tx.alerts.create(a.NewRule("r", owner.id, True, trigger, found, {p.id: p.id}), "t", NOW)
+    assert store.consume_alerts(NOW, CONSOLE) == []  # registers the alerts' cursor
+    due = tasks_of(store, w)[0].trigger_time
+    store.plan(due)
+    claimed, _ = store.claim_tasks("w1", None, 10, due)
+    store.finish_task(claimed[0], Status.FAILURE, 1, "", due + 1000)
+    assert store.consume_alerts(due + 2000, CONSOLE) == ["Error"]
+    assert store.consume_alerts(due + 3000, CONSOLE) == []

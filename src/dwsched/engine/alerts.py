@@ -36,7 +36,7 @@ log = logging.getLogger("dwsched.alerts")
 
 CHECK_EVERY_MS = 15_000  # conditions (deadlines, timeouts, counts) are looked at this often
 LEASE_MS = 120_000  # longer than any one send may take (NotifySettings' total timeout)
-DELIVERIES_PER_LEASE = 20
+DELIVERIES_PER_LEASE = 1  # one at a time: a lease never outlives the send it covers
 _notice = msgspec.json.Decoder(Notice).decode
 _target = msgspec.json.Decoder(dict[str, object]).decode
 
@@ -67,7 +67,11 @@ class Alerter:
         """The status changes since the last round, and every CHECK_EVERY_MS the
         conditions; how many alerts were recorded (the delivery loop is woken for them)."""
         now = self.clock.now_ms()
-        made = self.store.consume_alerts(now, self.settings.console_url)
+        made: list[str] = []
+        try:
+            made += self.store.consume_alerts(now, self.settings.console_url)
+        except Exception:  # the conditions are still looked at
+            log.exception("judging the status changes for alerts failed; retrying")
         if self._last_check is None or now - self._last_check >= CHECK_EVERY_MS:
             made += self.store.check_alerts(now, self.settings.console_url)
             self._last_check = now

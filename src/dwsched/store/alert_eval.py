@@ -16,9 +16,11 @@ Whether an alert is sent (silence window, daily Maximum) is decided when it is r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +59,7 @@ from dwsched.store.schema import (
     access_keys,
     operation_instances as oi,
     operations,
+    partitions,
     projects,
     resource_groups,
     task_attempts,
@@ -69,6 +72,7 @@ from dwsched.store.schema import (
 from dwsched.store.secrets import SecretBox
 
 CONSUMER = "alerts"
+log = logging.getLogger("dwsched.alerts")
 EVENTS_PER_ROUND = 1000
 _node = msgspec.json.Decoder(NodeSpec).decode
 _encode = msgspec.json.Encoder().encode
@@ -119,7 +123,11 @@ def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console
             if not alerting.fires_on(trigger, change, rule.trigger.auto_rerun_alert_enabled):
                 continue
             key = alerting.event_key(rule.id, trigger, change)
-            recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, e.at)
+            recorded += _safely(
+                conn,
+                key,
+                partial(_record, conn, outbox, secrets, rule, key, f, now_ms, console, e.at, e),
+            )
     recorded += _run_alerts(conn, outbox, secrets, events, now_ms, console)
     transitions.advance(conn, CONSUMER, events[-1].id, now_ms)
     return recorded
@@ -216,6 +224,17 @@ def _run_alerts(
     return recorded
 
 
+def _safely(conn: sa.Connection, key: str, step: Callable[[], list[str]]) -> list[str]:
+    """Record one alert in a savepoint: one that cannot be recorded (a rule or a receiver
+    that no longer checks out) is logged and skipped, never holding the others back."""
+    try:
+        with conn.begin_nested():
+            return step()
+    except Exception:
+        log.exception("the alert %s could not be recorded; it is skipped", key)
+        return []
+
+
 def _change(e: StatusEvent, f: Facts) -> TaskChange:
     return TaskChange(
         e.instance_id,
@@ -237,43 +256,58 @@ def check(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: 
         return []
     outbox = Outbox(conn, secrets)
     recorded: list[str] = []
-    running: list[Facts] | None = None
     for rule in rules:
-        trigger = rule.trigger.type
-        interval = rule.notification.interval_minutes
-        if trigger is TriggerType.TIMEOUT:
-            if running is None:
-                running = _running(conn)
-            limit = (rule.trigger.timeout_minutes or 0) * alerting.MINUTE_MS
-            for f in running:
-                if not _watches(rule, f) or f.started is None:
-                    continue
-                due = f.started + limit
-                if now_ms < due:
-                    continue
-                repeat = alerting.repeat_of(due, now_ms, interval)
-                key = alerting.condition_key(rule.id, trigger, f"{f.id}:{f.run_number}", repeat)
-                recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, due)
-        elif trigger in (TriggerType.UNFINISHED, TriggerType.CYCLE_UNFINISHED):
-            for f, due in _late(conn, rule, now_ms):
-                repeat = alerting.repeat_of(due, now_ms, interval)
-                key = alerting.condition_key(rule.id, trigger, str(f.id), repeat)
-                recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, due)
-        elif trigger in (
-            TriggerType.INSTANCE_ERROR_COUNT,
-            TriggerType.INSTANCE_ERROR_PERCENTAGE,
-        ):
-            recorded += _error_share(conn, outbox, secrets, rule, now_ms, console)
-        else:
-            recorded += _resource_groups(conn, outbox, secrets, rule, now_ms, console)
+        recorded += _safely(
+            conn,
+            f"rule {rule.id}",
+            partial(_check_rule, conn, outbox, secrets, rule, now_ms, console),
+        )
     return recorded
 
 
-def _bucket(now_ms: int, interval: int | None) -> int:
+def _check_rule(
+    conn: sa.Connection,
+    outbox: Outbox,
+    secrets: SecretBox | None,
+    rule: AlertRule,
+    now_ms: int,
+    console: str,
+) -> list[str]:
+    """The alerts one tick rule's condition raises now."""
+    recorded: list[str] = []
+    trigger = rule.trigger.type
+    interval = rule.notification.interval_minutes
+    if trigger is TriggerType.TIMEOUT:
+        limit = (rule.trigger.timeout_minutes or 0) * alerting.MINUTE_MS
+        for f in _running(conn):
+            if not _watches(rule, f) or f.started is None:
+                continue
+            due = f.started + limit
+            if now_ms < due:
+                continue
+            repeat = alerting.repeat_of(due, now_ms, interval)
+            key = alerting.condition_key(rule.id, trigger, f"{f.id}:{f.run_number}", repeat)
+            recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, due)
+    elif trigger in (TriggerType.UNFINISHED, TriggerType.CYCLE_UNFINISHED):
+        for f, due in _late(conn, rule, now_ms):
+            repeat = alerting.repeat_of(due, now_ms, interval)
+            key = alerting.condition_key(rule.id, trigger, str(f.id), repeat)
+            recorded += _record(conn, outbox, secrets, rule, key, f, now_ms, console, due)
+    elif trigger in (TriggerType.INSTANCE_ERROR_COUNT, TriggerType.INSTANCE_ERROR_PERCENTAGE):
+        recorded += _error_share(conn, outbox, secrets, rule, now_ms, console)
+    else:
+        recorded += _resource_groups(conn, outbox, secrets, rule, now_ms, console)
+    return recorded
+
+
+def _bucket(now_ms: int, interval: int | None, zone: str = "UTC") -> int:
     """The repeat of a condition whose start is not known (a count, a share): one alert per
-    interval, or per day without one."""
-    size = (interval or 24 * 60) * alerting.MINUTE_MS
-    return now_ms // size
+    interval since the local day began, or one a local day without an interval (an
+    interval counts from midnight, not from when the condition began to hold)."""
+    day = alerting.day_start_ms(now_ms, zone)
+    if interval is None:
+        return day
+    return day + (now_ms - day) // (interval * alerting.MINUTE_MS)
 
 
 def _error_share(
@@ -293,7 +327,10 @@ def _error_share(
         biz = day_key(today - timedelta(days=1))
         rows = conn.execute(
             sa.select(ti.c.status, sa.func.count())
-            .where(ti.c.project_id == project_id, ti.c.biz_day == biz)
+            .where(
+                ti.c.partition_id.in_(_partitions(conn, project_id, [biz])),
+                ti.c.workflow_instance_type == "Normal",
+            )
             .group_by(ti.c.status)
         ).all()
         total = sum(int(n) for _, n in rows)
@@ -306,7 +343,7 @@ def _error_share(
             continue
         subject = f"{project_id}:{biz}"
         key = alerting.condition_key(
-            rule.id, trigger, subject, _bucket(now_ms, rule.notification.interval_minutes)
+            rule.id, trigger, subject, _bucket(now_ms, rule.notification.interval_minutes, zone)
         )
         facts = NoticeFacts(
             rule_name=rule.name,
@@ -401,9 +438,14 @@ def _record(
     now_ms: int,
     console: str,
     at_ms: int,
+    event: StatusEvent | None = None,
 ) -> list[str]:
+    """Record the alert about task instance `f` (as the status `event` left it, when one
+    caused it: a consumer that lags must not tell of a later attempt)."""
     if outbox.exists(key):
         return []
+    status = f.status if event is None else event.new.value
+    run_number = f.run_number if event is None or event.run_number is None else event.run_number
     facts = NoticeFacts(
         rule_name=rule.name,
         trigger=rule.trigger.type.value,
@@ -418,11 +460,11 @@ def _record(
         workflow_instance_id=f.workflow_instance_id,
         task_instance_id=f.id,
         biz_date=f.biz_day,
-        status=f.status,
-        run_number=f.run_number or None,
+        status=status,
+        run_number=run_number or None,
         started_at=None if f.started is None else _at(f.started),
         finished_at=None if f.finished is None else _at(f.finished),
-        log_tail=_log_tail(conn, f.id, f.run_number),
+        log_tail=_log_tail(conn, f.id, run_number),
     )
     return _record_facts(
         conn,
@@ -547,7 +589,7 @@ def _owner_user(conn: sa.Connection, owner: str) -> int | None:
     if not owner:
         return None
     found = conn.execute(sa.select(users.c.id).where(users.c.name == owner)).scalar()
-    if found is None and owner.isdigit():
+    if found is None and owner.isascii() and owner.isdigit() and len(owner) <= 18:
         found = conn.execute(sa.select(users.c.id).where(users.c.id == int(owner))).scalar()
     if found is None:
         found = conn.execute(
@@ -644,8 +686,7 @@ def _late(conn: sa.Connection, rule: AlertRule, now_ms: int) -> list[tuple[Facts
         today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
         days = [today - timedelta(days=k) for k in (1, 2)]  # hh up to 47: two days back
         query = _select_facts().where(
-            ti.c.project_id == project_id,
-            ti.c.biz_day.in_([day_key(d) for d in days]),
+            ti.c.partition_id.in_(_partitions(conn, project_id, [day_key(d) for d in days])),
             ti.c.workflow_instance_type == "Normal",
             ti.c.status != Status.SUCCESS.value,
         )
@@ -659,6 +700,19 @@ def _late(conn: sa.Connection, rule: AlertRule, now_ms: int) -> list[tuple[Facts
             if due is not None and now_ms >= due:
                 found.append((f, due))
     return found
+
+
+def _partitions(conn: sa.Connection, project_id: int, days: list[int]) -> list[int]:
+    """The partitions (workspace, environment, BizDate) of these days: a workspace-day's
+    task instances are read through them (ix_ti_part_id), never by scanning history."""
+    return [
+        int(i)
+        for i in conn.execute(
+            sa.select(partitions.c.id).where(
+                partitions.c.project_id == project_id, partitions.c.biz_day.in_(days)
+            )
+        ).scalars()
+    ]
 
 
 def _deadline(rule: AlertRule, f: Facts, zone: str) -> int | None:

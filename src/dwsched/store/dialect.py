@@ -211,6 +211,9 @@ def settled_horizon(conn: sa.Connection) -> int | None:
     reader). Transactions of the cluster's other databases (another application's, another
     dwsched's) do not hold it back."""
     if conn.dialect.name == "postgresql":
+        # pg_stat_activity is read once per transaction and kept; the snapshot is not: a
+        # second call would see new writers in the snapshot but not in a stale activity.
+        conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
         cluster, here, top, hidden = conn.exec_driver_sql(_HORIZON).one()
         if hidden:
             return int(cluster)

@@ -25,7 +25,7 @@ from dwsched.store.schema import (
     alert_delivery_attempts as attempts,
     alert_events as ae,
 )
-from dwsched.store.secrets import SecretBox, reveal
+from dwsched.store.secrets import SecretBox, UnreadableSecret, reveal
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 # An event's states beside those: nothing was sent, and why.
@@ -150,18 +150,35 @@ class Outbox:
             .where(ad.c.id.in_(ids))
             .order_by(ad.c.id)
         )
-        return [
-            Leased(
-                int(r.id),
-                int(r.event_id),
-                r.channel,
-                r.receiver,
-                reveal(self.secrets, f"alert-delivery:{r.id}", r.address),
-                int(r.attempts),
-                r.notice,
+        leased: list[Leased] = []
+        for r in rows:
+            try:
+                address = reveal(self.secrets, "alert-delivery", r.address)
+            except UnreadableSecret:  # sealed with a server key this process does not have
+                self.conn.execute(
+                    sa.update(ad)
+                    .where(ad.c.id == r.id)
+                    .values(
+                        state=FAILED,
+                        lease_owner=None,
+                        lease_until=None,
+                        detail="its address is sealed with another server key",
+                    )
+                )
+                self._settle(int(r.event_id))
+                continue
+            leased.append(
+                Leased(
+                    int(r.id),
+                    int(r.event_id),
+                    r.channel,
+                    r.receiver,
+                    address,
+                    int(r.attempts),
+                    r.notice,
+                )
             )
-            for r in rows
-        ]
+        return leased
 
     def finish(
         self,
