@@ -5,10 +5,8 @@ outbox records each alert once however many rounds or processes look at it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.clock import SystemClock
@@ -17,24 +15,12 @@ from dwsched.engine.notify import NotifySettings, SmtpSettings, SmtpTls
 from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from tests.engine.helpers import deploy_due, wait
+from tests.notify.conftest import receiver, smtp
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 from tests.support.server import LiveServer
 
 NOW = int(time.time() * 1000)
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    server = HttpReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver().start()
-    yield server
-    server.stop()
+__all__ = ["receiver", "smtp"]  # the real receivers' fixtures, shared with tests/notify
 
 
 def shell(node_id: str, content: str) -> dict[str, Any]:
