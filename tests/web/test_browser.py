@@ -24,10 +24,13 @@ from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.clock import SystemClock
 from dwsched.domain.models import InstanceType, Status
+from dwsched.engine.alerts import AlertSettings
+from dwsched.engine.notify import NotifySettings
 from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
 from dwsched.web import passwords
 from tests.engine.test_engine import flow, node
+from tests.notify.receivers import HttpReceiver
 from tests.support.factories import DAY, instance, project, put
 from tests.support.server import LiveServer, running_server
 from tests.web.helpers import deploy
@@ -63,6 +66,7 @@ class Site:
     daily_workflow: int
     listed_day: str  # a BizDate holding 45 listed instances
     running_instance: int  # one of them, Running
+    hooks: HttpReceiver  # the webhook the alert rules made in the tests send to
 
 
 def wait_for(check: Any, timeout: float = 30) -> Any:
@@ -78,16 +82,57 @@ def wait_for(check: Any, timeout: float = 30) -> Any:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("browser")
+    hooks = HttpReceiver().start()
     with running_server(f"sqlite:///{folder / 'console.db'}") as live:
-        service = Service(live.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
+        alerts = AlertSettings(NotifySettings(), f"http://{live.endpoint}")
+        service = Service(
+            live.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05, alerts=alerts
+        )
         service.start()
         try:
-            yield _populate(live, folder)
+            yield _populate(live, folder, hooks)
         finally:
             service.stop()
+            hooks.stop()
 
 
-def _populate(live: LiveServer, folder: Path) -> Site:
+def backfill(live: LiveServer, project_id: int, workflow: int, day: str) -> int:
+    """Backfill `workflow` for the BizDate `day` through the SDK; the instance, once made."""
+    operation = (
+        live.sdk()
+        .create_workflow_instances(
+            M.CreateWorkflowInstancesRequest(
+                project_id=project_id,
+                workflow_id=workflow,
+                type="SupplementData",
+                name=f"backfill of {day}",
+                periods=M.CreateWorkflowInstancesRequestPeriods(
+                    biz_dates=[
+                        M.CreateWorkflowInstancesRequestPeriodsBizDates(
+                            start_biz_date=day, end_biz_date=day
+                        )
+                    ]
+                ),
+            )
+        )
+        .body.operation_id
+    )
+
+    def created() -> list[int]:
+        result = (
+            live.sdk()
+            .get_create_workflow_instances_result(
+                M.GetCreateWorkflowInstancesResultRequest(operation_id=operation)
+            )
+            .body.result
+        )
+        return list(result.workflow_instance_ids or []) if result.status == "Created" else []
+
+    (made,) = wait_for(created)
+    return int(made)
+
+
+def _populate(live: LiveServer, folder: Path, hooks: HttpReceiver) -> Site:
     store = live.store
     pid = project(store, "shop", TZ).id
     flag = folder / "fixed"
@@ -113,37 +158,7 @@ def _populate(live: LiveServer, folder: Path) -> Site:
     )
     # One real failure: a backfill of the flaky workflow for one past BizDate.
     day = (date.today() - timedelta(days=3)).isoformat()
-    operation = (
-        live.sdk()
-        .create_workflow_instances(
-            M.CreateWorkflowInstancesRequest(
-                project_id=pid,
-                workflow_id=flaky,
-                type="SupplementData",
-                name="flaky backfill",
-                periods=M.CreateWorkflowInstancesRequestPeriods(
-                    biz_dates=[
-                        M.CreateWorkflowInstancesRequestPeriodsBizDates(
-                            start_biz_date=day, end_biz_date=day
-                        )
-                    ]
-                ),
-            )
-        )
-        .body.operation_id
-    )
-
-    def created() -> list[int]:
-        result = (
-            live.sdk()
-            .get_create_workflow_instances_result(
-                M.GetCreateWorkflowInstancesResultRequest(operation_id=operation)
-            )
-            .body.result
-        )
-        return list(result.workflow_instance_ids or []) if result.status == "Created" else []
-
-    (failed,) = wait_for(created)
+    failed = backfill(live, pid, flaky, day)
 
     def ended() -> bool:
         found = live.sdk().get_workflow_instance(M.GetWorkflowInstanceRequest(id=failed))
@@ -182,7 +197,15 @@ def _populate(live: LiveServer, folder: Path) -> Site:
             with store.write() as tx:
                 tx.members.add(pid, user.id, [role], NOW)
     return Site(
-        live, f"http://{live.endpoint}", pid, failed, flag, daily, DAY.isoformat(), items[2].id
+        live,
+        f"http://{live.endpoint}",
+        pid,
+        failed,
+        flag,
+        daily,
+        DAY.isoformat(),
+        items[2].id,
+        hooks,
     )
 
 
@@ -428,3 +451,84 @@ def test_the_workers_page_shows_the_engines_worker_to_administrators(
     sign_in(page, site, "viewer")
     page.goto(f"{site.base}/console/workers?project={site.project_id}")
     expect(page.locator("#main")).to_contain_text("AdministerWorkers")
+
+
+def test_alert_rules_are_checked_made_switched_edited_and_their_alerts_shown(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site, then=f"/console/alerts?project={site.project_id}")
+    expect(page.locator("h1")).to_have_text("Alerts")
+    expect(page.locator("nav a[data-page=alerts]")).to_have_attribute("aria-current", "page")
+    page.get_by_role("button", name="New rule…").click()
+    editor = page.locator("dialog.rule-editor")
+    page.fill("#rule-name", "shop failures")
+    page.select_option("#rule-type", "Timeout")
+    page.fill("#rule-timeout", "0")
+    page.check("#channel-Webhook")
+    page.fill("#receiver-WebhookUrl", site.hooks.url("/hook?access_token=s3cr3t"))
+    labelled(page)
+    editor.get_by_role("button", name="Create").click()
+    # The server's own check: the field is named and marked, the editor stays, nothing made.
+    problem = editor.locator(".rule-problem")
+    expect(problem).to_contain_text("InvalidParameter")
+    expect(problem).to_contain_text("TriggerCondition.Extension.Timeout.TimeoutInMinutes")
+    expect(page.locator("#rule-timeout")).to_have_attribute("aria-invalid", "true")
+    shot(page, "12-alert-rule-refused")
+    sdk = site.live.sdk()
+    assert sdk.list_alert_rules(M.ListAlertRulesRequest()).body.paging_info.total_count == 0
+    page.select_option("#rule-type", "Error")
+    expect(page.locator("#rule-timeout")).to_be_hidden()
+    editor.get_by_role("button", name="Create").click()
+    expect(editor).to_have_count(0)
+    row = page.locator("#rules tbody tr[data-id]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("shop failures")
+    expect(row).to_contain_text(f"Project {site.project_id}")
+    rule_id = int(str(row.get_attribute("data-id")))
+
+    def enabled() -> bool:
+        got = sdk.get_alert_rule(M.GetAlertRuleRequest(id=rule_id)).body.alert_rule
+        return bool(got.enabled)
+
+    assert enabled()
+    row.get_by_role("button", name="Disable shop failures").click()
+    expect(row.locator(".rule-toggle")).to_have_text("Disabled")
+    assert not enabled()
+    row.get_by_role("button", name="Enable shop failures").click()
+    expect(row.locator(".rule-toggle")).to_have_text("Enabled")
+    assert enabled()
+    # Editing shows the webhook masked and keeps the stored one when it comes back unchanged.
+    row.get_by_role("button", name="Edit shop failures").click()
+    shown = page.locator("#receiver-WebhookUrl").input_value()
+    assert "s3cr3t" not in shown and "****" in shown
+    page.fill("#rule-name", "shop failures (on call)")
+    editor.get_by_role("button", name="Save").click()
+    expect(editor).to_have_count(0)
+    expect(row).to_contain_text("shop failures (on call)")
+    # A real failure raises an alert, delivered to the stored (unmasked) address.
+    doomed = deploy(
+        site.live,
+        site.project_id,
+        flow([node("doomed_load", "DIDE_SHELL", "echo loading; exit 4")], rerunTimes=0),
+    )
+    backfill(site.live, site.project_id, doomed, (date.today() - timedelta(days=2)).isoformat())
+
+    def about_doomed() -> list[Any]:
+        return [r for r in site.hooks.requests if b"doomed_load" in r.body]
+
+    (received,) = wait_for(about_doomed, timeout=60)
+    assert "access_token=s3cr3t" in received.path
+    page.reload()
+    history = page.locator("#history tbody tr[data-id]", has_text="doomed_load")
+    expect(history).to_have_count(1)
+    expect(history).to_contain_text("shop failures (on call)")
+    expect(history).to_contain_text("Error")
+    expect(history.locator("li.delivery-sent")).to_contain_text("Webhook")
+    expect(history.locator("li.delivery-sent")).to_contain_text("(1 try)")
+    assert "s3cr3t" not in history.inner_text()
+    shot(page, "13-alerts")
+    # The editor's delete asks first.
+    row.get_by_role("button", name="Delete shop failures (on call)").click()
+    page.locator("dialog[open]").get_by_role("button", name="Delete").click()
+    expect(page.locator("#rules tbody tr[data-id]")).to_have_count(0)
+    expect(history).to_have_count(1)  # the alerts raised stay

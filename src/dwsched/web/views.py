@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import msgspec
+
 from dwsched.api import wire
 from dwsched.api.actions.operations import run_request
 from dwsched.api.actions.workflows import listed_workflows
@@ -28,6 +30,8 @@ MAX_DAYS = 31
 RECENT_DAYS = 7  # the workflows page shows each workflow's instances of this many BizDates
 LATEST_PER_WORKFLOW = 5
 NEXT_RUNS = 5
+MAX_ALERTS = 100  # alerts a history page shows
+_decode_notice = msgspec.json.Decoder().decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,58 @@ def workers_overview(ctx: Context, _p: Params) -> dict[str, Any]:
     }
 
 
+def alert_history(ctx: Context, p: Params) -> dict[str, Any]:
+    """The newest alerts raised about a workspace's instances, newest first (`PageSize` of
+    them, older than `BeforeId` when given): rule, trigger, what it is about, whether it was
+    sent (or why not), and each delivery's receiver (masked), outcome and tries."""
+    project_id = p.required_integer("ProjectId")
+    size = p.integer("PageSize", minimum=1, maximum=MAX_ALERTS) or 20
+    before = p.integer("BeforeId")
+    with ctx.store.read() as tx:
+        tz = tx.projects.get(project_id).timezone
+        found = tx.outbox.history([project_id], size + 1, before)
+    alerts = []
+    for event in found[:size]:
+        notice = _notice(event["notice"])
+        facts = notice.get("facts") or {}
+        alerts.append(
+            {
+                "Id": event["id"],
+                "CreateTime": event["created_at"],
+                "RuleId": event["rule_id"],
+                "RuleName": facts.get("rule_name"),
+                "Trigger": event["trigger"],
+                "State": event["state"],
+                "Summary": notice.get("summary"),
+                "TaskName": facts.get("task_name"),
+                "WorkflowName": facts.get("workflow"),
+                "TaskInstanceId": event["task_instance_id"],
+                "WorkflowInstanceId": event["workflow_instance_id"],
+                "Deliveries": [
+                    {
+                        "Channel": d["channel"],
+                        "Receiver": d["receiver"],
+                        "State": d["state"],
+                        "Detail": d["detail"],
+                        "Tries": len(d["attempts_made"]),
+                        "SentTime": d["sent_at"],
+                        "NextTryTime": d["next_try_at"] if d["state"] == "pending" else None,
+                    }
+                    for d in event["deliveries"]
+                ],
+            }
+        )
+    return {"TimeZone": tz, "Alerts": alerts, "More": len(found) > size}
+
+
+def _notice(text: str) -> dict[str, Any]:
+    try:
+        found = _decode_notice(text)
+    except msgspec.DecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 # ListWorkers shows hosts and process ids of the whole deployment: it is authorised as
 # `AdministerWorkers`, a tenant permission no workspace role and no built-in policy but
 # AdministratorAccess grants (domain.access.rule_of: an action without a rule).
@@ -157,4 +213,6 @@ VIEWS: dict[str, View] = {
     "GetCreateWorkflowInstancesPlan": View(create_plan, ("CreateWorkflowInstances",)),
     "ListWorkflowsOverview": View(workflows_overview, ("ListWorkflows", "ListWorkflowInstances")),
     "ListWorkers": View(workers_overview, ("AdministerWorkers",)),
+    # The alerts raised about a workspace are shown to whoever may list its instances.
+    "ListAlertHistory": View(alert_history, ("ListWorkflowInstances",)),
 }

@@ -11,6 +11,7 @@ const ROUTES = [
   [/^\/console\/instances\/(\d+)$/, "instance"],
   [/^\/console\/workflows$/, "workflows"],
   [/^\/console\/workers$/, "workers"],
+  [/^\/console\/alerts$/, "alerts"],
 ];
 
 let projects = [];
