@@ -2,10 +2,13 @@
 (both databases): a CycleUnfinished rule fires for the cycle it names when that cycle's
 time passes, once, and never for a cycle that succeeded in time or one it does not name;
 an InstanceErrorPercentage rule fires when the failed share of the workspace's instances of
-the running BizDate reaches its Percentage. Each honours IntervalInMinutes and Maximum."""
+the running BizDate reaches its Percentage; a ResourceGroupPercentage rule when the
+attempts holding the group's slots reach its Percentage of them. Each honours
+IntervalInMinutes and Maximum."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -152,3 +155,71 @@ def test_the_failed_share_of_the_running_bizdate_is_alerted_from_its_percentage(
     set_status(store, claimed[1].id, Status.SUCCESS)  # its rerun succeeded: 25 % again
     assert store.check_alerts(due + 90 * MINUTE, CONSOLE) == []
     assert len(states(store)) == 3
+
+
+def test_the_slots_a_resource_group_uses_are_alerted_from_its_percentage(store: Store) -> None:
+    """The group etl has 4 slots; the rule fires at 75 % of them. A branch node evaluating
+    its conditions (CheckingCondition) holds a slot as a Running attempt does; attempts of
+    another group and instances waiting for a slot use none."""
+    p = project(store)
+    with store.write() as tx:
+        tx.resource_groups.set_slots("etl", 4, NOW)
+    rule(
+        store,
+        p.id,
+        {"InstanceErrorPercentage": {"Percentage": 75}},
+        kind="ResourceGroupPercentage",
+        target={"Type": "ResourceGroup", "Ids": ["etl"]},
+        IntervalInMinutes=30,
+    )
+    branch = {
+        **node("pick"),
+        "script": {"runtime": {"command": "CONTROLLER_BRANCH"}},
+        "branch": {"branches": [{"when": "1 == 1", "output": {"data": uuid.uuid4().hex}}]},
+        "runtimeResource": {"resourceGroup": "etl"},
+    }
+    picks = deploy(store, p.id, "00 30 00 * * ?", [branch])
+    other = deploy(store, p.id, "00 30 00 * * ?", [shell("x", "other"), shell("y", "other")])
+    work = deploy(store, p.id, "00 00 01 * * ?", [shell(n, "etl") for n in ("a", "b", "c", "d")])
+    store.generate_many([plan(picks, RUN), plan(other, RUN), plan(work, RUN)], NOW)
+
+    store.plan(local(0, 30))
+    assert len(store.claim_tasks("w1", ["other"], 10, local(0, 30))[0]) == 2
+    (pick,) = store.claim_tasks("w1", ["etl"], 10, local(0, 30))[0]
+    assert pick.status is Status.CHECKING_CONDITION
+    assert store.check_alerts(local(0, 31), CONSOLE) == []  # 1 of 4 (other's 2 aside)
+    store.plan(local(1, 0))
+    assert len(store.claim_tasks("w1", ["etl"], 1, local(1, 0))[0]) == 1
+    assert store.check_alerts(local(1, 1), CONSOLE) == []  # 2 of 4, 3 waiting
+    (third,) = store.claim_tasks("w1", ["etl"], 1, local(1, 2))[0]
+    assert store.check_alerts(local(1, 2), CONSOLE) == ["ResourceGroupPercentage"]  # 3 of 4
+    assert store.check_alerts(local(1, 29), CONSOLE) == []  # the same interval
+    assert store.check_alerts(local(1, 30), CONSOLE) == ["ResourceGroupPercentage"]
+    assert store.finish_task(third, Status.SUCCESS, 0, "", local(1, 40))
+    assert store.check_alerts(local(2, 0), CONSOLE) == []  # 2 of 4 again
+    assert states(store) == ["pending", "pending"]
+    assert alerted(store) == [(None, "pending"), (None, "pending")]
+
+
+def test_a_group_without_a_row_takes_the_default_slots_then_the_star_rows(store: Store) -> None:
+    """adhoc has no row: 4 slots, so 1 attempt is 25 %, under the rule's 50 %; once `*`
+    gives every group without a row 2 slots, the same attempt is 50 %. Without an interval,
+    one alert a day."""
+    p = project(store)
+    rule(
+        store,
+        p.id,
+        {"InstanceErrorPercentage": {"Percentage": 50}},
+        kind="ResourceGroupPercentage",
+        target={"Type": "ResourceGroup", "Ids": ["adhoc"]},
+    )
+    w = deploy(store, p.id, "00 00 01 * * ?", [shell("a", "adhoc")])
+    store.generate_many([plan(w, RUN)], NOW)
+    store.plan(local(1, 0))
+    assert len(store.claim_tasks("w1", None, 10, local(1, 0))[0]) == 1
+    assert store.check_alerts(local(1, 1), CONSOLE) == []
+    with store.write() as tx:
+        tx.resource_groups.set_slots("*", 2, NOW)
+    assert store.check_alerts(local(1, 2), CONSOLE) == ["ResourceGroupPercentage"]
+    assert store.check_alerts(local(5, 0), CONSOLE) == []  # once a day
+    assert states(store) == ["pending"]
