@@ -42,7 +42,7 @@ from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import Status
 from dwsched.domain.notices import NoticeFacts, compose, parse_target, redact
 from dwsched.domain.runs import RunRequest
-from dwsched.domain.transitions import Kind, StatusEvent
+from dwsched.domain.transitions import RUNNING_VALUES, Kind, StatusEvent
 from dwsched.store import transitions
 from dwsched.store.access import Users
 from dwsched.store.alerts import AlertRules
@@ -371,7 +371,8 @@ def _resource_groups(
     now_ms: int,
     console: str,
 ) -> list[str]:
-    """ResourceGroupWaitCount / ResourceGroupPercentage of each target resource group."""
+    """ResourceGroupWaitCount / ResourceGroupPercentage of each target resource group (the
+    slots in use are the attempts holding one, counted as claims count them)."""
     recorded: list[str] = []
     trigger = rule.trigger.type
     names = [str(i) for i in rule.trigger.target.ids]
@@ -385,10 +386,7 @@ def _resource_groups(
     running: dict[str, int] = dict(
         conn.execute(
             sa.select(ti.c.resource_group, sa.func.count())
-            .where(
-                ti.c.status.in_([Status.RUNNING.value, Status.CHECKING.value]),
-                ti.c.resource_group.in_(names),
-            )
+            .where(ti.c.status.in_(RUNNING_VALUES), ti.c.resource_group.in_(names))
             .group_by(ti.c.resource_group)
         ).all()
     )
