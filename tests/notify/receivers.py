@@ -32,15 +32,26 @@ class Received:
 class HttpReceiver:
     """An HTTP server on `host` and a free port. Paths: `/hang` never answers, `/huge`
     sends an endless body, `/status/N` answers N, `/redirect?to=URL` answers 302, `/robot/`
-    + a JSON answer in `answers`; anything else answers 200 `ok`."""
+    + a JSON answer in `answers`; anything else answers 200 `ok`, but a path in `failing`
+    answers 500 as many times as it says first (a receiver down for a while)."""
 
     host: str = "127.0.0.1"
     connections: int = 0
     requests: list[Received] = field(default_factory=list)
     answers: dict[str, bytes] = field(default_factory=dict)
+    failing: dict[str, int] = field(default_factory=dict)
     huge_sent: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fails(self, path: str) -> bool:
+        """Whether this request to `path` is one of those `failing` says to refuse."""
+        with self.lock:
+            left = self.failing.get(path, 0)
+            if left > 0:
+                self.failing[path] = left - 1
+            return left > 0
 
     @property
     def port(self) -> int:
@@ -87,6 +98,8 @@ def _handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
                 self._endless()
             elif self.path.startswith("/status/"):
                 self._answer(int(self.path.rsplit("/", 1)[1]), b"nope")
+            elif receiver.fails(self.path):
+                self._answer(500, b"down for a while")
             elif self.path.startswith("/redirect?to="):
                 self.send_response(302)
                 self.send_header("Location", self.path.split("=", 1)[1])
