@@ -44,10 +44,12 @@ def user(live: LiveServer, name: str, email: str | None = None) -> int:
         return found.id
 
 
-def create_rule(live: LiveServer, trigger: dict[str, Any], notification: dict[str, Any]) -> int:
+def create_rule(
+    live: LiveServer, trigger: dict[str, Any], notification: dict[str, Any], name: str = ""
+) -> int:
     owner = user(live, "alert-owner")
     request = M.CreateAlertRuleRequest(
-        name=f"rule-{time.monotonic_ns()}",
+        name=name or f"rule-{time.monotonic_ns()}",
         owner=str(owner),
         enabled=True,
         trigger_condition=M.CreateAlertRuleRequestTriggerCondition().from_map(trigger),
