@@ -140,10 +140,11 @@ class _Keeper:
 
 
 class SmtpReceiver:
-    """An aiosmtpd server on 127.0.0.1 and a free port; with `password`, it requires a
-    login as `alerts` with that password (over plain SMTP: a test server)."""
+    """An aiosmtpd server on `host` (127.0.0.1; ::1 for IPv6) and a free port; with
+    `password`, it requires a login as `alerts` with that password (over plain SMTP: a test
+    server)."""
 
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(self, password: str | None = None, host: str = "127.0.0.1") -> None:
         self.keeper = _Keeper()
         options: dict[str, Any] = {}
         if password is not None:
@@ -152,7 +153,7 @@ class SmtpReceiver:
                 "auth_required": True,
                 "auth_require_tls": False,
             }
-        self.controller = Controller(self.keeper, hostname="127.0.0.1", port=free_port(), **options)
+        self.controller = Controller(self.keeper, hostname=host, port=free_port(host), **options)
 
     @property
     def port(self) -> int:
@@ -179,10 +180,10 @@ def _authenticator(password: str) -> Any:
     return check
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at `host` (bound and released)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
