@@ -37,7 +37,7 @@ def create_project(ctx: Context, p: Params) -> dict[str, Any]:
                 timezone=tz,
                 display_name=p.text("DisplayName", max_length=256) or name,
                 description=p.text("Description", max_length=4096) or "",
-                owner=ctx.access_key_id,
+                owner=ctx.account,
                 dev_environment_enabled=p.boolean("DevEnvironmentEnabled") is not False,
             ),
             ctx.now_ms,
