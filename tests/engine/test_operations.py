@@ -600,7 +600,7 @@ def test_task_operations_follow_the_transition_rules(live: LiveServer, tmp_path:
         M.ListTaskInstanceOperationLogsRequest(id=load.id)
     ).body.paging_info
     assert [entry.operation_content for entry in logs.operation_logs] == ["rerun: fixed"]
-    assert logs.operation_logs[0].user == live.key_id
+    assert logs.operation_logs[0].user == "0"  # the tenant's own key: its account id
     suspended_log = space.sdk.list_task_instance_operation_logs(
         M.ListTaskInstanceOperationLogsRequest(id=after.id)
     ).body.paging_info.operation_logs
