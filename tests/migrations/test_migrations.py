@@ -299,8 +299,9 @@ def test_owners_recorded_as_access_key_ids_or_user_names_become_account_ids(
             )
         )
         spec = json.loads(
-            conn.execute(sa.text("SELECT spec FROM workflows WHERE id = :i"), {"i": workflow})
-            .scalar_one()
+            conn.execute(
+                sa.text("SELECT spec FROM workflows WHERE id = :i"), {"i": workflow}
+            ).scalar_one()
         )
         conn.execute(
             sa.text("UPDATE workflows SET spec = :s WHERE id = :i"),
@@ -309,7 +310,7 @@ def test_owners_recorded_as_access_key_ids_or_user_names_become_account_ids(
         conn.execute(sa.text("UPDATE tasks SET owner = 'LTAIalice'"))
         conn.execute(
             sa.text(
-                "INSERT INTO task_operation_logs (task_instance_id, create_time, \"user\", "
+                'INSERT INTO task_operation_logs (task_instance_id, create_time, "user", '
                 "content) VALUES (1, 1, 'alice', 'rerun'), (1, 2, 'LTAIroot', 'stopped'), "
                 "(1, 3, 'LTAIgone', 'suspended')"
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dwsched.domain.errors import Conflict, NotFound, UserNotFound
+from dwsched.domain.errors import Conflict, MemberNotFound, NotFound, UserNotFound
 from dwsched.domain.users import Contact, Principal, PrincipalType, User, account_id
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import (
@@ -476,7 +476,7 @@ class Members:
     def _require(self, project_id: int, user_id: int) -> None:
         project_by_id(self.conn, project_id)
         if self.roles(project_id, user_id) is None:
-            raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            raise MemberNotFound(project_id, user_id)
 
     def _grant(self, project_id: int, user_id: int, roles: Iterable[str]) -> None:
         have = self.roles(project_id, user_id) or set()

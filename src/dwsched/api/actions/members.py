@@ -15,7 +15,13 @@ from dwsched.api import wire
 from dwsched.api.context import Context
 from dwsched.api.params import Params
 from dwsched.domain.access import ROLES, Kind, Role
-from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound, UserNotFound
+from dwsched.domain.errors import (
+    InvalidArgument,
+    MemberNotFound,
+    MissingArgument,
+    RoleNotFound,
+    UserNotFound,
+)
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PAGE = 100
@@ -112,7 +118,7 @@ def get_project_member(ctx: Context, p: Params) -> dict[str, Any]:
     with ctx.store.read() as tx:
         found = tx.members.find(project_id, [user_id], None)
     if not found:
-        raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+        raise MemberNotFound(project_id, user_id)
     user, status, roles = found[0]
     return {"ProjectMember": _member(project_id, user, status, roles)}
 
@@ -180,5 +186,5 @@ def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
         tx.projects.get(project_id)
     code = p.required_text("Code", max_length=64)
     if code not in ROLES:
-        raise NotFound(f"The workspace role {code!r} does not exist.")
+        raise RoleNotFound(code)
     return {"ProjectRole": _project_role(project_id, ROLES[code])}
