@@ -17,7 +17,7 @@ from darabonba.runtime import RuntimeOptions
 
 from tests.api.sdk_helpers import assert_sdk_error, sdk_error
 from tests.engine.test_engine import flow, node
-from tests.support.factories import project
+from tests.support.factories import SHANGHAI_DAY_MS, instance, project, put
 from tests.support.server import LiveServer
 
 
@@ -91,3 +91,68 @@ def test_a_run_of_a_workflow_without_tasks_says_it_has_none(live: LiveServer) ->
         assert f"the workflow {workflow_id}" in error.data["Message"]
         assert "has no tasks" in error.data["Message"]
         assert "ExcludeTaskIds" not in error.data["Message"]
+
+
+def test_the_sdk_sets_a_workspaces_zone_with_a_resource_tag(live: LiveServer) -> None:
+    sdk = live.sdk()
+    made = sdk.create_project(
+        M.CreateProjectRequest(
+            name="berlin_tagged",
+            aliyun_resource_tags=[
+                M.CreateProjectRequestAliyunResourceTags(
+                    key="dwsched:TimeZone", value="Europe/Berlin"
+                )
+            ],
+        )
+    ).body.id
+    assert raw(sdk, "GetProject", method="GET", Id=made)["Project"]["TimeZone"] == "Europe/Berlin"
+    for tags, words in (
+        ([("dwsched:TimeZone", "Mars/Olympus")], "AliyunResourceTags (dwsched:TimeZone)"),
+        ([("dwsched:TimeZone", "")], "AliyunResourceTags (dwsched:TimeZone)"),
+    ):
+        error = sdk_error(
+            lambda tags=tags: sdk.create_project(  # type: ignore[misc]
+                M.CreateProjectRequest(
+                    name="refused_zone",
+                    aliyun_resource_tags=[
+                        M.CreateProjectRequestAliyunResourceTags(key=k, value=v) for k, v in tags
+                    ],
+                )
+            )
+        )
+        assert_sdk_error(error, 400, "InvalidParameter", words)
+    error = sdk_error(
+        lambda: raw(
+            sdk,
+            "CreateProject",
+            Name="both_zones",
+            TimeZone="Asia/Tokyo",
+            AliyunResourceTags=json.dumps([{"Key": "dwsched:TimeZone", "Value": "UTC"}]),
+        )
+    )
+    assert_sdk_error(error, 400, "InvalidParameter", "differ")
+
+
+def test_extension_fields_are_read_through_call_api(live: LiveServer) -> None:
+    """The typed models drop what they do not declare; `call_api`'s body keeps it."""
+    sdk = live.sdk()
+    p = project(live.store)
+    put(live.store, [instance(p.id)])
+    typed = sdk.list_workflow_instances(
+        M.ListWorkflowInstancesRequest(project_id=p.id, biz_date=SHANGHAI_DAY_MS)
+    ).body
+    assert "TriggerTime" not in typed.to_map()["PagingInfo"]["WorkflowInstances"][0]
+    listed = raw(sdk, "ListWorkflowInstances", ProjectId=p.id, BizDate=SHANGHAI_DAY_MS)
+    (item,) = listed["PagingInfo"]["WorkflowInstances"]
+    assert item["TriggerTime"] == SHANGHAI_DAY_MS + 86_400_000 + 2 * 3_600_000
+    assert raw(sdk, "GetProject", method="GET", Id=p.id)["Project"]["TimeZone"] == "Asia/Shanghai"
+    spec = flow([node("a", "VIRTUAL"), node("b", "VIRTUAL", after="a")])
+    job = sdk.import_workflow_definition(
+        M.ImportWorkflowDefinitionRequest(project_id=p.id, spec=json.dumps(spec))
+    ).body.async_job
+    workflow_id = sdk.get_workflow_definition(
+        M.GetWorkflowDefinitionRequest(id=job.response)
+    ).body.workflow_definition.workflow_id
+    tasks = raw(sdk, "GetWorkflow", method="GET", Id=workflow_id)["Workflow"]["Tasks"]
+    ids = {t["Name"]: t["Id"] for t in tasks}
+    assert {t["Name"]: t["UpstreamTaskIds"] for t in tasks} == {"a": [], "b": [ids["a"]]}
