@@ -296,8 +296,8 @@ def _chosen(
     owner = {t.id: w.id for w in workflows.values() for t in w.tasks}
     if not owner and request.workflow_id != DEFAULT_WORKFLOW:
         # Nothing to choose from: say so, not what a selection would have left.
-        workflow = workflows.get(request.workflow_id)
-        named = "" if workflow is None else f" ({workflow.spec.name!r})"
+        empty = workflows.get(request.workflow_id)
+        named = "" if empty is None else f" ({empty.spec.name!r})"
         raise InvalidArgument(
             "WorkflowId",
             f"The parameter WorkflowId names the workflow {request.workflow_id}{named}, which "
