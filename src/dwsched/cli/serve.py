@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,7 @@ def serve(
     task_sandbox: bool,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
+    check_listen(host, port)
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.database.url.render_as_string()}")
     settings = (
@@ -267,6 +270,7 @@ def demo(
     task_sandbox: bool,
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key."""
+    check_listen(host, port)
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
@@ -311,6 +315,40 @@ def demo(
         monitoring,
         served_alerts(alerts, host, port),
     )
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail, before anything is created or printed, when `host:port` cannot be listened
+    on as the server will (uvicorn's socket, SO_REUSEADDR): a port in use names `--port`."""
+    try:
+        _bind(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"{host}:{port} is already in use (another dwsched serve or demo?): stop it, "
+                f"or listen on another port with --port {_free_port(host, port)}"
+            ) from exc
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _bind(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _free_port(host: str, port: int) -> str:
+    """A port near `port` that is free now, to suggest (`N` when none of the next few is)."""
+    for candidate in range(port + 1, min(port + 20, 65536)):
+        try:
+            _bind(host, candidate)
+        except OSError:
+            continue
+        return str(candidate)
+    return "N"
 
 
 _DEMO_TEXT = """
