@@ -15,6 +15,7 @@ import click
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
 from dwsched.cli.alerting import alert_options, served_alerts
+from dwsched.cli.banner import Banner
 from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
 from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
@@ -276,19 +277,17 @@ def demo(
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
     key = create_key(store, "demo", now)
     password = demo_data.console_user(store, now)
-    endpoint = f"{host}:{port}"
-    click.echo(
-        _DEMO_TEXT.format(
-            user=demo_data.CONSOLE_USER,
-            password=password,
-            endpoint=endpoint,
-            db=db_url,
-            key_id=key.id,
-            secret=key.secret,
-            project=project.id,
-            tz=project.timezone,
-        )
+    banner = Banner(
+        project.id,
+        project.timezone,
+        db_url,
+        f"{host}:{port}",
+        demo_data.CONSOLE_USER,
+        password,
+        key.id,
+        key.secret,
     )
+    click.echo(banner.text())
     settings = (
         task_settings(
             db_url,
@@ -349,41 +348,3 @@ def _free_port(host: str, port: int) -> str:
             continue
         return str(candidate)
     return "N"
-
-
-_DEMO_TEXT = """
-dwsched demo: workspace {project} ("demo", time zone {tz}) runs three example workflows
-(orders_chain every 5 minutes, hourly_rollup, flaky_load every 10 minutes). The last half
-hour's cycles run right away; watch them go Running, Checking, fail, retry, succeed.
-Database: {db}
-
-Web console: http://{endpoint}/console/   user {user}   password {password}
-
-  Endpoint          http://{endpoint}/
-  AccessKeyId       {key_id}
-  AccessKeySecret   {secret}
-
-Official SDK (pip install alibabacloud-dataworks-public20240518):
-
-  import time
-  from alibabacloud_tea_openapi.models import Config
-  from alibabacloud_dataworks_public20240518.client import Client
-  from alibabacloud_dataworks_public20240518 import models
-  client = Client(Config(access_key_id="{key_id}",
-                         access_key_secret="{secret}",
-                         endpoint="{endpoint}", protocol="http"))
-  yesterday_ms = int(time.time() * 1000) - 86_400_000  # today's runs have yesterday's BizDate
-  page = client.list_workflow_instances(models.ListWorkflowInstancesRequest(
-      project_id={project}, biz_date=yesterday_ms, sort_by="StartedTime Desc", page_size=5))
-  for i in page.body.paging_info.workflow_instances: print(i.id, i.name, i.status)
-
-CLI:
-
-  export ALIBABA_CLOUD_ACCESS_KEY_ID={key_id}
-  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}
-  .venv/bin/dwsched instances list --endpoint {endpoint} --project {project} \\
-      --biz-date yesterday --sort "StartedTime Desc"
-  .venv/bin/dwsched workflows list --endpoint {endpoint} --project {project}
-
-Press Ctrl-C to stop.
-"""
