@@ -1,5 +1,6 @@
 """A newcomer's first ten minutes (issue 16), against one `dwsched demo` process: what it
-prints works as printed (the SDK snippet, the README's example)."""
+prints works as printed (the SDK snippet, the README's example), and its terminal shows
+tasks run, fail and retry."""
 
 from __future__ import annotations
 
@@ -84,12 +85,42 @@ def test_the_readme_sdk_example_runs_as_written(demo: Demo) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_the_feed_shows_tasks_fail_and_retry(demo: Demo) -> None:
+    """flaky_load fails its first attempt and succeeds 15 s later, on its second."""
+    task = r"flaky_load/ods_payments_load\s+cycle \d\d:\d\d"
+    demo.process.wait_for(
+        lambda: (
+            re.search(rf"^\d\d:\d\d:\d\d  Running\s+{task}  attempt 1  #\d+$", demo.banner, re.M)
+            is not None
+        ),
+        "a first attempt in the feed",
+        timeout=30,
+    )
+    demo.process.wait_for(
+        lambda: (
+            re.search(rf"  Failure, retrying\s+{task}  attempt 1  #\d+$", demo.banner, re.M)
+            is not None
+        ),
+        "a failure and its retry in the feed",
+        timeout=30,
+    )
+    demo.process.wait_for(
+        lambda: re.search(rf"  Success\s+{task}  attempt 2  #\d+$", demo.banner, re.M) is not None,
+        "the retry's success in the feed",
+        timeout=40,
+    )
+    feed = demo.banner.split("--quiet: none):", 1)[1].strip().splitlines()
+    assert all(len(line) <= 110 for line in feed), feed
+    # planning (a task made ready, a dry run ending) and workflow statuses are left out
+    assert not [line for line in feed if "WaitResource" in line or "WaitTime" in line]
+
+
 # What the banner says, without a process
 
 
-def _banner() -> str:
+def _banner(feed: bool) -> str:
     return banner.Banner(
-        1, "Asia/Shanghai", "sqlite:///d.db", "127.0.0.1:1", "u", "p", "K", "S"
+        1, "Asia/Shanghai", "sqlite:///d.db", "127.0.0.1:1", "u", "p", "K", "S", feed
     ).text()
 
 
@@ -97,11 +128,13 @@ def test_the_banner_gives_the_pip_command_when_the_sdk_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(banner, "sdk_installed", lambda: False)
-    text = _banner()
+    text = _banner(feed=True)
     python = banner.shown_path(sys.executable)
     assert (
         f"install it first: {python} -m pip install alibabacloud-dataworks-public20240518" in text
     )
+    assert "Live, one line per task" in text
+    assert "Live" not in _banner(feed=False)
 
 
 def test_scripts_demo_installs_the_sdk() -> None:

@@ -24,6 +24,7 @@ class Banner:
     password: str
     key_id: str
     secret: str
+    feed: bool  # the live feed follows
 
     def text(self) -> str:
         python = shown_path(sys.executable)
@@ -33,6 +34,7 @@ class Banner:
             sdk=sdk_advice(python),
             python=python,
             dwsched=shown_path(str(script)) if script.exists() else "dwsched",
+            feed=_FEED.format(tz=self.timezone) if self.feed else "",
         )
 
 
@@ -55,11 +57,15 @@ def shown_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+_FEED = """
+Live, one line per task that starts, fails, retries or ends (times in {tz}; --quiet: none):
+"""
+
 # The snippet is flush left in a heredoc: pasted into a shell, it runs as printed.
 _TEXT = """
 dwsched demo: workspace {b.project_id} ("demo", time zone {b.timezone}) runs three example
 workflows (orders_chain every 5 minutes, hourly_rollup, flaky_load every 10 minutes). The last
-half hour's cycles run right away: watch them go Running, Checking, fail, retry, succeed.
+half hour's cycles run right away: watch them below go Running, Checking, fail, retry, succeed.
 Database: {b.database}
 
 Web console: http://{b.endpoint}/console/   user {b.console_user}   password {b.password}
@@ -93,4 +99,4 @@ CLI:
   {dwsched} workflows list --endpoint {b.endpoint} --project {b.project_id}
 
 Press Ctrl-C to stop.
-"""
+{feed}"""

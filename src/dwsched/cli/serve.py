@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import ipaddress
@@ -16,6 +17,7 @@ from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
 from dwsched.cli.alerting import alert_options, served_alerts
 from dwsched.cli.banner import Banner
+from dwsched.cli.feed import Feed
 from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
 from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
@@ -251,6 +253,14 @@ def serve(
 @monitoring_options
 @alert_options
 @task_options
+@option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar=config.DEMO_QUIET_ENV,
+    help="Print no live feed of the tasks that start, fail, retry and end after the banner "
+    "(the console shows them).",
+)
 def demo(
     db_url: str,
     secret_key_file: Path | None,
@@ -269,8 +279,10 @@ def demo(
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
+    quiet: bool,
 ) -> None:
-    """Serve a demo database: example workflows that really run, and a fresh key."""
+    """Serve a demo database: example workflows that really run, and a fresh key; then
+    print a line for each task that starts, fails, retries or ends."""
     check_listen(host, port)
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
@@ -286,6 +298,7 @@ def demo(
         password,
         key.id,
         key.secret,
+        feed=not quiet,
     )
     click.echo(banner.text())
     settings = (
@@ -301,19 +314,22 @@ def demo(
         if engine
         else None
     )
-    run_server(
-        store,
-        host,
-        port,
-        default_timezone,
-        log_level,
-        processes,
-        settings,
-        throttle,
-        transport,
-        monitoring,
-        served_alerts(alerts, host, port),
-    )
+    with contextlib.ExitStack() as feed:
+        if not quiet:
+            feed.enter_context(Feed(store, SystemClock(), click.echo))
+        run_server(
+            store,
+            host,
+            port,
+            default_timezone,
+            log_level,
+            processes,
+            settings,
+            throttle,
+            transport,
+            monitoring,
+            served_alerts(alerts, host, port),
+        )
 
 
 def check_listen(host: str, port: int) -> None:
