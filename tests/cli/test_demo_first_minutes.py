@@ -1,11 +1,12 @@
 """A newcomer's first ten minutes (issue 16), against one `dwsched demo` process: what it
-prints works as printed (the SDK snippet, the README's example), and its terminal shows
-tasks run, fail and retry."""
+prints works as printed (the SDK snippet, the README's example), its terminal shows tasks
+run, fail and retry, and git ignores every file the demo writes."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -113,6 +114,31 @@ def test_the_feed_shows_tasks_fail_and_retry(demo: Demo) -> None:
     assert all(len(line) <= 110 for line in feed), feed
     # planning (a task made ready, a dry run ending) and workflow statuses are left out
     assert not [line for line in feed if "WaitResource" in line or "WaitTime" in line]
+
+
+def test_git_ignores_every_file_the_demo_writes(demo: Demo, tmp_path: Path) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("no git")
+    written = sorted(p.name for p in demo.directory.iterdir())
+    assert {"dwsched-demo.db", "dwsched-demo.db.key"} <= set(written), written
+    # and what rotating its server key writes beside it
+    names = [*written, "dwsched-demo.db.key.old", "dwsched-demo.db.key.new"]
+    names.append(".dwsched-demo.db.key.123.abcd1234.tmp")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    for name in names:
+        (repo / name).write_text("x")
+    subprocess.run([git, "init", "-q"], cwd=repo, check=True)
+    status = subprocess.run(
+        [git, "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.splitlines() == ["?? .gitignore"], status.stdout
 
 
 # What the banner says, without a process
