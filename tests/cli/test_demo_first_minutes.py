@@ -18,6 +18,7 @@ import pytest
 
 from dwsched.cli import banner
 from tests.cli.helpers import ROOT, Process, dwsched_process
+from tests.cli.test_feed import LINE
 from tests.support.server import free_port
 
 
@@ -112,6 +113,7 @@ def test_the_feed_shows_tasks_fail_and_retry(demo: Demo) -> None:
     )
     feed = demo.banner.split("--quiet: none):", 1)[1].strip().splitlines()
     assert all(len(line) <= 110 for line in feed), feed
+    assert all(re.fullmatch(LINE, line) or line.lstrip().startswith("...") for line in feed), feed
     # planning (a task made ready, a dry run ending) and workflow statuses are left out
     assert not [line for line in feed if "WaitResource" in line or "WaitTime" in line]
 

@@ -3,11 +3,14 @@ short (the feed itself, in a demo: tests/cli/test_demo_first_minutes.py)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dwsched.cli.feed import label, shown
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import Cause, Kind, StatusEvent
+from tests.cli.helpers import ROOT
 
 
 def _event(old: Status, new: Status, cause: Cause, kind: Kind = Kind.TASK) -> StatusEvent:
@@ -55,3 +58,22 @@ def test_a_burst_keeps_failures_and_counts_the_rest() -> None:
     # both failures, then the earliest, in order; the fifth line says how many are left out
     assert kept == [0, 1, 10, 12]
     assert left == 9
+
+
+def test_the_readme_shows_the_feed_as_printed() -> None:
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"one line each in the demo's terminal:\n\n```text\n(.*?)```", readme, re.DOTALL)
+    assert m, "no feed example in the README"
+    for line in m.group(1).splitlines():
+        assert re.fullmatch(LINE, line), line
+        assert label_of(line) in {"Running", "Failure, retrying", "Success"}
+
+
+# A feed line: time, what happened (18 wide), workflow/task (32 wide), cycle, attempt, id.
+LINE = r"\d\d:\d\d:\d\d  (.{18})  \S.{31}  cycle \d\d:\d\d  attempt \d+  #\d+"
+
+
+def label_of(line: str) -> str:
+    m = re.fullmatch(LINE, line)
+    assert m
+    return m.group(1).strip()
