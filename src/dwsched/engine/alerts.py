@@ -38,6 +38,9 @@ log = logging.getLogger("dwsched.alerts")
 CHECK_EVERY_MS = 15_000  # conditions (deadlines, timeouts, counts) are looked at this often
 LEASE_MS = 120_000  # longer than any one send may take (NotifySettings' total timeout)
 DELIVERIES_PER_LEASE = 1  # one at a time: a lease never outlives the send it covers
+# Deliveries sent at once by a process: a burst of alerts goes out in parallel, and a
+# receiver that hangs (up to NotifySettings' total timeout) holds up one sender only.
+SENDERS = 4
 _notice = msgspec.json.Decoder(Notice).decode
 _target = msgspec.json.Decoder(dict[str, object]).decode
 
@@ -52,7 +55,7 @@ class AlertSettings:
 
 
 class Alerter:
-    """Judge (on the scheduler's round) and deliver (on a thread of its own)."""
+    """Judge (on the scheduler's round) and deliver (on SENDERS threads of its own)."""
 
     def __init__(self, store: Store, clock: Clock, settings: AlertSettings) -> None:
         self.store = store
@@ -62,7 +65,7 @@ class Alerter:
         self._last_check: int | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def evaluate(self) -> int:
         """The status changes since the last round, and every CHECK_EVERY_MS the
@@ -118,8 +121,10 @@ class Alerter:
             log.warning("alert delivery %s: the lease ran out while sending", delivery.id)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="dwsched-alerts", daemon=True)
-        self._thread.start()
+        for n in range(SENDERS):
+            thread = threading.Thread(target=self._loop, name=f"dwsched-alerts-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -133,8 +138,8 @@ class Alerter:
     def stop(self, timeout_s: float = 10) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
 
 
 def target_of(delivery: Leased) -> Target:

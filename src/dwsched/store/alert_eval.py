@@ -113,12 +113,15 @@ def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console
     rules = AlertRules(conn, secrets)
     outbox = Outbox(conn, secrets)
     recorded: list[str] = []
+    watching = rules.rules_for_tasks(
+        sorted({(f.task_id, f.project_id) for f in facts.values()}), ON_EVENTS
+    )
     for e in changes:
         f = facts.get(e.instance_id)
         if f is None:
             continue
         change = _change(e, f)
-        for rule in rules.rules_for(f.task_id, f.project_id, ON_EVENTS):
+        for rule in watching[(f.task_id, f.project_id)]:
             trigger = rule.trigger.type
             if not alerting.fires_on(trigger, change, rule.trigger.auto_rerun_alert_enabled):
                 continue

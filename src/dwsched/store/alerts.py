@@ -193,16 +193,54 @@ class AlertRules:
     ) -> list[a.AlertRule]:
         """The enabled rules that watch the task `task_id` of the workspace `project_id`
         (as a Task target, or as a task of a Project target that does not exclude it), of
-        `types` if given, by id: the evaluator's lookup for a task instance's event. One
-        indexed query on alert_rule_targets (target_type, target)."""
-        ids = self._watching([task_id], [project_id], enabled_only=True)
-        if not ids:
-            return []
-        q = sa.select(ar).where(ar.c.id.in_(ids)).order_by(ar.c.id)
+        `types` if given, by id: the evaluator's lookup for a task instance's event, on the
+        indexed alert_rule_targets (target_type, target)."""
+        return self.rules_for_tasks([(task_id, project_id)], types)[(task_id, project_id)]
+
+    def rules_for_tasks(
+        self, tasks: Sequence[tuple[int, int]], types: Sequence[a.TriggerType] | None = None
+    ) -> dict[tuple[int, int], list[a.AlertRule]]:
+        """rules_for of each (task id, workspace id) at once: two queries for a round's
+        status changes, each rule parsed (and its URLs opened) once."""
+        if not tasks:
+            return {}
+        c = art.c
+        task_ids = sorted({str(t) for t, _ in tasks})
+        project_ids = sorted({str(p) for _, p in tasks})
+        q = (
+            sa.select(c.rule_id, c.target_type, c.target)
+            .join(ar, ar.c.id == c.rule_id)
+            .where(
+                sa.or_(
+                    sa.and_(c.target_type == a.TargetType.TASK.value, c.target.in_(task_ids)),
+                    sa.and_(c.target_type == a.TargetType.PROJECT.value, c.target.in_(project_ids)),
+                ),
+                ar.c.enabled.is_(True),
+            )
+        )
         if types is not None:
             q = q.where(ar.c.trigger_type.in_([t.value for t in types]))
-        rules = [self._rule(r) for r in self.conn.execute(q)]
-        return [r for r in rules if task_id not in r.trigger.target.allow_tasks]
+        targets: dict[tuple[str, str], set[int]] = {}
+        for rule_id, kind, target in self.conn.execute(q):
+            targets.setdefault((kind, target), set()).add(int(rule_id))
+        ids = sorted(set().union(*targets.values())) if targets else []
+        parsed = {
+            r.id: r
+            for r in (
+                self._rule(row) for row in self.conn.execute(sa.select(ar).where(ar.c.id.in_(ids)))
+            )
+        }
+        found: dict[tuple[int, int], list[a.AlertRule]] = {}
+        for task_id, project_id in tasks:
+            watching = targets.get((a.TargetType.TASK.value, str(task_id)), set()) | targets.get(
+                (a.TargetType.PROJECT.value, str(project_id)), set()
+            )
+            found[(task_id, project_id)] = [
+                parsed[i]
+                for i in sorted(watching)
+                if i in parsed and task_id not in parsed[i].trigger.target.allow_tasks
+            ]
+        return found
 
     def enabled(self, types: Sequence[a.TriggerType]) -> list[a.AlertRule]:
         """Every enabled rule of these types, by id (the scheduler tick's deadline and
