@@ -453,7 +453,13 @@ stop.help = f"{stop.help}\n\n{RESULTS}"
 @instances.command("rerun")
 @client_options
 @comment_option
-@option("--all", "every", is_flag=True, help="Rerun every task instance, not only the failed.")
+@option(
+    "--all",
+    "every",
+    envvar="DWSCHED_INSTANCES_RERUN_ALL",
+    is_flag=True,
+    help="Rerun every task instance, not only the failed.",
+)
 @option("--latest-config", is_flag=True, help="Run with the tasks' latest deployed settings.")
 @_instance_ids
 def rerun(

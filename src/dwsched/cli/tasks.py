@@ -199,8 +199,8 @@ def rerun(
     latest_config: bool,
     ids: list[int],
 ) -> None:
-    """Rerun finished task instances: TASK_INSTANCE_ID... are task instance ids, space or
-    comma separated. A whole workflow instance: `dwsched instances rerun`."""
+    """Rerun finished task instances TASK_INSTANCE_ID... (task instance ids, space or comma
+    separated). A whole workflow instance's failed ones: `dwsched instances rerun`."""
     extra = {"Comment": comment, "UseLatestConfig": "true" if latest_config else None}
     args = (endpoint, access_key_id, access_key_secret, "rerun", "RerunTaskInstances")
     _batch(*args, ids, extra, "rerun")
