@@ -1,11 +1,15 @@
 """A small signed client for the DataWorks RPC protocol (ACS3-HMAC-SHA256), for the CLI.
 
-Arrays and objects are sent as JSON text, as the official SDK does.
+Arrays and objects are sent as JSON text, as the official SDK does. Every failure is a
+DwschedError of one line: a server that cannot be reached, an answer that is not dwsched's
+(an HTML page, a 404 of another server), or the server's error envelope (ApiError), with a
+hint for the errors a newcomer makes (a wrong AccessKeySecret, a skewed clock).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,24 +18,60 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from dwsched import signing
+from dwsched.config import ENDPOINT_ENV
 from dwsched.domain.errors import DwschedError
 
 VERSION = "2024-05-18"
+LOCALHOST = "127.0.0.1"
+
+# What to check when the server answers these codes: the mistakes of a first call.
+HINTS = {
+    "SignatureDoesNotMatch": "check the AccessKeySecret and this machine's clock",
+    "IncompleteSignature": "check the AccessKeySecret and this machine's clock",
+    "InvalidAccessKeyId.NotFound": "check the AccessKeyId (dwsched keys list)",
+    "InvalidAccessKeyId.Inactive": "the AccessKey is disabled (dwsched keys enable ID)",
+    "InvalidTimeStamp.Expired": "check this machine's clock",
+}
 
 
 class ApiError(DwschedError):
+    """The server's error envelope (`Code`, `Message`, `RequestId`)."""
+
     def __init__(self, status: int, code: str, message: str, request_id: str) -> None:
-        super().__init__(f"{code}: {message} (HTTP {status}, RequestId {request_id})")
+        text = f"{code}: {message} (HTTP {status}, RequestId {request_id})"
+        hint = HINTS.get(code)
+        super().__init__(f"{text}; {hint}" if hint else text)
         self.status = status
         self.code = code
         self.request_id = request_id
+
+
+def base_url(endpoint: str) -> str:
+    """The URL of `--endpoint`: a URL, `host:port` (http), or a bare port (`8765`,
+    `:8765`: this machine's, 127.0.0.1). DwschedError when it is none of these."""
+    text = endpoint.strip()
+    if re.fullmatch(r":?[0-9]+", text):
+        text = f"{LOCALHOST}:{text.lstrip(':')}"
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, or out of range
+        valid = False
+    if not valid:
+        raise DwschedError(
+            f"--endpoint {endpoint!r} is not an address: expected host:port, a URL "
+            f"(http://host:port/), or a port of this machine"
+        )
+    return url
 
 
 class Client:
     def __init__(
         self, endpoint: str, access_key_id: str, access_key_secret: str, timeout: float = 30
     ) -> None:
-        base = endpoint if "://" in endpoint else f"http://{endpoint}"
+        base = base_url(endpoint)
+        self.url = base
         self.host = urlsplit(base).netloc
         self.access_key_id = access_key_id
         self.secret = access_key_secret
@@ -74,9 +114,20 @@ class Client:
         )
         try:
             response = self.http.request(method, "/", params=query, content=body, headers=headers)
+        except httpx.ConnectError as exc:
+            raise DwschedError(
+                f"cannot reach {self.url}: {_reason(exc)} (is dwsched serving there? "
+                f"--endpoint or {ENDPOINT_ENV} names the server)"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise DwschedError(f"cannot reach {self.host}: {exc}") from exc
-        data: dict[str, Any] = response.json()
+            raise DwschedError(f"cannot reach {self.url}: {_reason(exc)}") from exc
+        data = _envelope(response)
+        if data is None:
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise DwschedError(
+                f"{self.url} is not a dwsched server: it answered HTTP {response.status_code} "
+                f"({kind}) without a DataWorks RequestId (check --endpoint or {ENDPOINT_ENV})"
+            )
         if response.status_code >= 400:
             raise ApiError(
                 response.status_code,
@@ -85,3 +136,25 @@ class Client:
                 str(data.get("RequestId")),
             )
         return data
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+    """The answer's JSON object if it is a DataWorks one (every answer, success or error,
+    carries a RequestId); None for anything else."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "RequestId" not in data:
+        return None
+    return data
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """The cause of a transport error in a few words (httpx's text, else its kind)."""
+    text = str(exc).strip()
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({text or type(exc).__name__})"
+    if "Connection refused" in text:
+        return "connection refused"
+    return text or type(exc).__name__

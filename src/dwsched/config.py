@@ -9,6 +9,7 @@ from __future__ import annotations
 DATABASE_URL_ENV = "DWSCHED_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///dwsched.db"
 DEMO_DATABASE_URL = "sqlite:///dwsched-demo.db"
+DEMO_QUIET_ENV = "DWSCHED_DEMO_QUIET"
 HOST_ENV = "DWSCHED_HOST"
 DEFAULT_HOST = "127.0.0.1"
 PORT_ENV = "DWSCHED_PORT"

@@ -291,7 +291,7 @@ def test_members_and_roles_actions(live: LiveServer) -> None:
     missing = sdk_error(
         lambda: admin.get_project_member(M.GetProjectMemberRequest(project_id=pid, user_id=reader))
     )
-    assert missing.code == "NotFound"
+    assert missing.code == "Invalid.ProjectMember.NotExist"
     # Bad inputs name the parameter.
     for call, param in (
         (

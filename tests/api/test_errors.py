@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from alibabacloud_dataworks_public20240518 import models
 
+from dwsched.api.errors import status_and_code
+from dwsched.domain import errors as e
 from tests.api.sdk_helpers import (
     ALGORITHMS,
     acs3,
@@ -381,3 +383,68 @@ def test_a_refused_list_leaves_the_data_as_it_was(live: LiveServer) -> None:
     sdk = live.sdk()
     sdk_error(lambda: sdk.list_workflow_instances(_request(p.id, {"filter": "{bad"})))
     assert list_instances(live, p.id).to_map() == before
+
+
+def test_every_not_found_names_its_noun_in_an_invalid_notexist_code(live: LiveServer) -> None:
+    """Unknown ids of every kind answer 404 `Invalid.<Noun>.NotExist`, as the workspace,
+    instance, workflow and definition lookups always did (docs/semantics.md, Errors)."""
+    sdk = live.sdk()
+    p = project(live.store)
+    M = models
+    for call, code, hint in (
+        (
+            lambda: sdk.get_create_workflow_instances_result(
+                M.GetCreateWorkflowInstancesResultRequest(operation_id="no-such-operation")
+            ),
+            "Invalid.Operation.NotExist",
+            "no-such-operation",
+        ),
+        (
+            lambda: sdk.get_rerun_workflow_instances_result(
+                M.GetRerunWorkflowInstancesResultRequest(operation_id="no-such-rerun")
+            ),
+            "Invalid.Operation.NotExist",
+            "no-such-rerun",
+        ),
+        (
+            lambda: sdk.get_project_member(
+                M.GetProjectMemberRequest(project_id=p.id, user_id="987654")
+            ),
+            "Invalid.ProjectMember.NotExist",
+            "987654",
+        ),
+        (
+            lambda: sdk.get_project_role(
+                M.GetProjectRoleRequest(project_id=p.id, code="role_nobody")
+            ),
+            "Invalid.ProjectRole.NotExist",
+            "role_nobody",
+        ),
+        (
+            lambda: sdk.trigger_scheduler_task_instance(
+                M.TriggerSchedulerTaskInstanceRequest(task_id=987654, trigger_time=SHANGHAI_DAY_MS)
+            ),
+            "Invalid.TaskInstance.NotExist",
+            "no Prod instance",
+        ),
+    ):
+        assert_sdk_error(sdk_error(call), 404, code, hint)
+
+
+def test_only_the_commands_not_found_errors_fall_back_to_the_generic_code() -> None:
+    """Each NotFound the API raises has a code of its own (api.errors.TABLE)."""
+    for error in (
+        e.OperationNotFound("x"),
+        e.MemberNotFound(1, 2),
+        e.RoleNotFound("r"),
+        e.RunNotFound("r"),
+        e.ScheduledInstanceNotFound(1, "Prod", 2),
+        e.UserNotFound(user_id=3),
+        e.InstanceNotFound(1),
+        e.TaskInstanceNotFound(1),
+        e.WorkflowNotFound(1),
+        e.DefinitionNotFound("1"),
+        e.AlertRuleNotFound(1),
+    ):
+        status, code = status_and_code(error)
+        assert status == 404 and code.startswith("Invalid.") and code.endswith(".NotExist")

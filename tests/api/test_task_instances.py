@@ -622,9 +622,11 @@ def test_logs_by_run_number(live: LiveServer, world: World) -> None:
 def test_log_errors(live: LiveServer, world: World) -> None:
     w = world
     error = sdk_error(lambda: log(live, w.id("flaky"), 3))
-    assert_sdk_error(error, 404, "NotFound", "has no run 3: its runs are 1 to 2")
+    assert_sdk_error(
+        error, 404, "Invalid.TaskInstanceRun.NotExist", "has no run 3: its runs are 1 to 2"
+    )
     error = sdk_error(lambda: log(live, w.id("hello", w.day2), 2))
-    assert_sdk_error(error, 404, "NotFound", "it has not run yet")
+    assert_sdk_error(error, 404, "Invalid.TaskInstanceRun.NotExist", "it has not run yet")
     error = sdk_error(lambda: log(live, 2**40))
     assert_sdk_error(error, 404, "Invalid.TaskInstance.NotExist")
     error = sdk_error(lambda: log(live, w.id("hello"), 0))

@@ -197,7 +197,7 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path, loose: int) -> No
 def test_a_bad_environment_key_is_a_clean_error(tmp_path: Path, bad: str) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
     env = {"DWSCHED_SECRET_KEY": bad}
-    for args in (("keys", "create", "--db", db), ("serve", "--db", db, "--port", "1")):
+    for args in (("keys", "create", "--db", db), ("serve", "--db", db, "--port", str(free_port()))):
         result = clean_error(invoke(*args, env=env), "DWSCHED_SECRET_KEY", "server key")
         assert bad not in result.output
     assert stored(db) == {}

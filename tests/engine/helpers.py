@@ -60,3 +60,17 @@ def wait(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+class AheadClock:
+    """The system clock, moved ahead when a test says: a retry's backoff (10 s) passes at
+    once instead of being waited for."""
+
+    def __init__(self) -> None:
+        self.ahead_ms = 0
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.ahead_ms
+
+    def skip(self, ms: int) -> None:
+        self.ahead_ms += ms

@@ -10,11 +10,18 @@ from typing import Any
 from alibabacloud_dataworks_public20240518 import models as M
 
 from dwsched.clock import SystemClock
+from dwsched.domain.alerting import retry_delay_ms
 from dwsched.engine.alerts import AlertSettings
-from dwsched.engine.notify import NotifySettings, SmtpSettings, SmtpTls
+from dwsched.engine.notify import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    NotifySettings,
+    SmtpSettings,
+    SmtpTls,
+)
 from dwsched.engine.service import Service
 from dwsched.engine.worker import WorkerSettings
-from tests.engine.helpers import deploy_due, wait
+from tests.engine.helpers import AheadClock, deploy_due, wait
 from tests.notify.conftest import receiver, smtp
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 from tests.support.server import LiveServer
@@ -37,10 +44,12 @@ def user(live: LiveServer, name: str, email: str | None = None) -> int:
         return found.id
 
 
-def create_rule(live: LiveServer, trigger: dict[str, Any], notification: dict[str, Any]) -> int:
+def create_rule(
+    live: LiveServer, trigger: dict[str, Any], notification: dict[str, Any], name: str = ""
+) -> int:
     owner = user(live, "alert-owner")
     request = M.CreateAlertRuleRequest(
-        name=f"rule-{time.monotonic_ns()}",
+        name=name or f"rule-{time.monotonic_ns()}",
         owner=str(owner),
         enabled=True,
         trigger_condition=M.CreateAlertRuleRequestTriggerCondition().from_map(trigger),
@@ -98,6 +107,57 @@ def test_a_failed_task_reaches_a_webhook_once_with_what_failed(
     (delivery,) = event["deliveries"]
     assert delivery["state"] == "sent" and len(delivery["attempts_made"]) == 1
     assert "s3cr3t" not in delivery["receiver"]  # shown masked
+
+
+def test_a_retried_delivery_names_itself_alike_on_each_try(
+    live: LiveServer, receiver: HttpReceiver
+) -> None:
+    """The receiver answers the first POST with 500: the delivery is tried again after its
+    backoff (skipped on the clock) with the same X-Dwsched-Delivery and X-Dwsched-Event."""
+    project_id, _, _ = deploy_due(live.store, [shell("boom", "exit 3")], "00 00 01 * * ?")
+    create_rule(
+        live,
+        {"Type": "Error", "Target": {"Type": "Project", "Ids": [project_id]}},
+        {
+            "Channels": ["Webhook"],
+            "Receivers": [{"ReceiverType": "WebhookUrl", "ReceiverValues": [receiver.url()]}],
+        },
+    )
+    receiver.failing["/hook"] = 1
+    clock = AheadClock()
+    service = Service(
+        live.store,
+        clock,
+        WorkerSettings(slots=4, default_group_slots=4),
+        alerts=AlertSettings(NotifySettings(), "http://console.example"),
+    )
+    service.start()
+    try:
+        wait(lambda: len(receiver.requests) >= 1, "the first try", timeout_s=120)
+        time.sleep(0.5)  # its outcome recorded: due again in retry_delay_ms(1)
+        assert len(receiver.requests) == 1
+        clock.skip(retry_delay_ms(1) + 1_000)
+        wait(lambda: len(receiver.requests) >= 2, "the second try", timeout_s=30)
+        time.sleep(1.5)  # more rounds: nothing more may be sent
+    finally:
+        service.stop()
+    first, second = receiver.requests
+    assert len(receiver.requests) == 2
+    with live.store.read() as tx:
+        (event,) = tx.outbox.history([project_id], 10)
+    (delivery,) = event["deliveries"]
+    for request in (first, second):
+        assert request.headers[DELIVERY_HEADER] == str(delivery["id"])
+        assert request.headers[EVENT_HEADER] == str(event["id"])
+        body = request.json()
+        assert (body["deliveryId"], body["eventId"]) == (delivery["id"], event["id"])
+    assert first.body == second.body
+    assert event["state"] == "sent" and delivery["state"] == "sent"
+    assert [(a["attempt"], a["outcome"]) for a in delivery["attempts_made"]] == [
+        (1, "failed"),
+        (2, "sent"),
+    ]
+    assert "HTTP 500" in delivery["attempts_made"][0]["detail"]
 
 
 def test_a_finished_task_is_mailed_to_its_owner_and_a_named_user(

@@ -524,7 +524,7 @@ def test_unknown_workflow_and_wrong_workflow_kind_are_invalid(refusing: LiveServ
             M.GetCreateWorkflowInstancesResultRequest(operation_id="nope")
         )
     )
-    assert missing.code == "NotFound"
+    assert missing.code == "Invalid.Operation.NotExist"
 
 
 # Operations on task instances
@@ -600,7 +600,7 @@ def test_task_operations_follow_the_transition_rules(live: LiveServer, tmp_path:
         M.ListTaskInstanceOperationLogsRequest(id=load.id)
     ).body.paging_info
     assert [entry.operation_content for entry in logs.operation_logs] == ["rerun: fixed"]
-    assert logs.operation_logs[0].user == live.key_id
+    assert logs.operation_logs[0].user == "0"  # the tenant's own key: its account id
     suspended_log = space.sdk.list_task_instance_operation_logs(
         M.ListTaskInstanceOperationLogsRequest(id=after.id)
     ).body.paging_info.operation_logs
@@ -791,7 +791,8 @@ def test_http_trigger_node_waits_for_its_trigger(db_url: str) -> None:
                 M.TriggerSchedulerTaskInstanceRequest(task_id=gate_id, trigger_time=trigger + 1)
             )
         )
-        assert missing.code == "NotFound" and "no Prod instance" in missing.message
+        assert missing.code == "Invalid.TaskInstance.NotExist"
+        assert "no Prod instance" in missing.message
         fired = sdk.trigger_scheduler_task_instance(
             M.TriggerSchedulerTaskInstanceRequest(
                 task_id=gate_id, trigger_time=trigger, env_type="Prod"

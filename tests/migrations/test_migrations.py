@@ -267,3 +267,67 @@ def _deploy(
         return tx.definitions.create(
             project_id, text, flowspec.parse(text, "UTC"), "t", 1, nodes=True
         )[1].id
+
+
+def test_owners_recorded_as_access_key_ids_or_user_names_become_account_ids(
+    engine: sa.Engine,
+) -> None:
+    """Revision 0013: owners, creators and operators recorded as AccessKeyIds (or, for
+    operations, user names) become account ids: the key's user's id, the tenant's `0` for a
+    key without a user; values that name neither stay as they are."""
+    upgrade(engine)
+    store = Store(engine)
+    with store.write() as tx:
+        alice = tx.users.create("alice", "", 1).id
+    p = project(store)
+    workflow = _deploy(store, p.id, [_node("a")])
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+        conn.execute(
+            sa.text(
+                "INSERT INTO access_keys (id, secret, name, status, create_time, user_id) "
+                "VALUES ('LTAIalice', 's', 'a', 'Enabled', 1, :alice), "
+                "('LTAIroot', 's', 'r', 'Enabled', 1, NULL)"
+            ),
+            {"alice": alice},
+        )
+        conn.execute(sa.text("UPDATE projects SET owner = 'LTAIroot'"))
+        conn.execute(
+            sa.text(
+                "UPDATE workflows SET owner = 'LTAIalice', create_user = 'LTAIroot', "
+                "modify_user = 'someone else'"
+            )
+        )
+        spec = json.loads(
+            conn.execute(
+                sa.text("SELECT spec FROM workflows WHERE id = :i"), {"i": workflow}
+            ).scalar_one()
+        )
+        conn.execute(
+            sa.text("UPDATE workflows SET spec = :s WHERE id = :i"),
+            {"s": json.dumps({**spec, "owner": "LTAIalice"}), "i": workflow},
+        )
+        conn.execute(sa.text("UPDATE tasks SET owner = 'LTAIalice'"))
+        conn.execute(
+            sa.text(
+                'INSERT INTO task_operation_logs (task_instance_id, create_time, "user", '
+                "content) VALUES (1, 1, 'alice', 'rerun'), (1, 2, 'LTAIroot', 'stopped'), "
+                "(1, 3, 'LTAIgone', 'suspended')"
+            )
+        )
+        command.upgrade(alembic_config(conn), "head")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT owner FROM projects")).scalars().all() == ["0"]
+        row = conn.execute(
+            sa.text("SELECT owner, create_user, modify_user, spec FROM workflows")
+        ).one()
+        assert row[:3] == (str(alice), "0", "someone else")
+        assert json.loads(row.spec)["owner"] == str(alice)
+        assert conn.execute(sa.text("SELECT owner FROM tasks")).scalars().all() == [str(alice)]
+        users = conn.execute(
+            sa.text('SELECT "user" FROM task_operation_logs ORDER BY create_time')
+        ).scalars()
+        assert list(users) == [str(alice), "0", "LTAIgone"]
+        assert "account_ids_0013" not in sa.inspect(conn).get_table_names()
+    with store.read() as tx:
+        assert tx.workflows.get(workflow).spec.owner == str(alice)

@@ -32,15 +32,26 @@ class Received:
 class HttpReceiver:
     """An HTTP server on `host` and a free port. Paths: `/hang` never answers, `/huge`
     sends an endless body, `/status/N` answers N, `/redirect?to=URL` answers 302, `/robot/`
-    + a JSON answer in `answers`; anything else answers 200 `ok`."""
+    + a JSON answer in `answers`; anything else answers 200 `ok`, but a path in `failing`
+    answers 500 as many times as it says first (a receiver down for a while)."""
 
     host: str = "127.0.0.1"
     connections: int = 0
     requests: list[Received] = field(default_factory=list)
     answers: dict[str, bytes] = field(default_factory=dict)
+    failing: dict[str, int] = field(default_factory=dict)
     huge_sent: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fails(self, path: str) -> bool:
+        """Whether this request to `path` is one of those `failing` says to refuse."""
+        with self.lock:
+            left = self.failing.get(path, 0)
+            if left > 0:
+                self.failing[path] = left - 1
+            return left > 0
 
     @property
     def port(self) -> int:
@@ -87,6 +98,8 @@ def _handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
                 self._endless()
             elif self.path.startswith("/status/"):
                 self._answer(int(self.path.rsplit("/", 1)[1]), b"nope")
+            elif receiver.fails(self.path):
+                self._answer(500, b"down for a while")
             elif self.path.startswith("/redirect?to="):
                 self.send_response(302)
                 self.send_header("Location", self.path.split("=", 1)[1])
@@ -127,10 +140,11 @@ class _Keeper:
 
 
 class SmtpReceiver:
-    """An aiosmtpd server on 127.0.0.1 and a free port; with `password`, it requires a
-    login as `alerts` with that password (over plain SMTP: a test server)."""
+    """An aiosmtpd server on `host` (127.0.0.1; ::1 for IPv6) and a free port; with
+    `password`, it requires a login as `alerts` with that password (over plain SMTP: a test
+    server)."""
 
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(self, password: str | None = None, host: str = "127.0.0.1") -> None:
         self.keeper = _Keeper()
         options: dict[str, Any] = {}
         if password is not None:
@@ -139,7 +153,7 @@ class SmtpReceiver:
                 "auth_required": True,
                 "auth_require_tls": False,
             }
-        self.controller = Controller(self.keeper, hostname="127.0.0.1", port=free_port(), **options)
+        self.controller = Controller(self.keeper, hostname=host, port=free_port(host), **options)
 
     @property
     def port(self) -> int:
@@ -166,10 +180,10 @@ def _authenticator(password: str) -> Any:
     return check
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at `host` (bound and released)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dwsched.domain.notices import ChannelKind, Notice, Target, WebhookFormat
-from dwsched.engine.notify import SCHEMA, NotifySettings, send
+from dwsched.domain.notices import ChannelKind, DeliveryIds, Notice, Target, WebhookFormat
+from dwsched.engine.notify import DELIVERY_HEADER, EVENT_HEADER, SCHEMA, NotifySettings, send
 from tests.notify.conftest import CONSOLE
 from tests.notify.receivers import HttpReceiver, free_port
 
@@ -35,6 +35,48 @@ def test_generic_webhook_gets_the_versioned_json_body(receiver: HttpReceiver, no
     assert body["logTail"][-1] == "ERROR: relation orders does not exist"
     assert body["consoleUrl"] == CONSOLE
     assert CONSOLE in body["text"] and body["summary"] in body["text"]
+
+
+def test_a_delivery_names_itself_in_headers_and_in_dwscheds_body(
+    receiver: HttpReceiver, notice: Notice
+):
+    target = Target(ChannelKind.WEBHOOK, receiver.url("/hook"))
+    ids = DeliveryIds(delivery_id=31, event_id=17)
+
+    assert send(notice, target, SETTINGS, ids).delivered
+    assert send(notice, target, SETTINGS, ids).delivered  # a second try of the same delivery
+    assert send(notice, target, SETTINGS).delivered  # a sample notice: no delivery
+
+    first, again, sample = receiver.requests
+    for request in (first, again):
+        assert request.headers[DELIVERY_HEADER] == "31" == request.headers["X-Dwsched-Delivery"]
+        assert request.headers[EVENT_HEADER] == "17" == request.headers["X-Dwsched-Event"]
+        assert (request.json()["deliveryId"], request.json()["eventId"]) == (31, 17)
+    assert first.body == again.body
+    assert DELIVERY_HEADER not in sample.headers and EVENT_HEADER not in sample.headers
+    assert sample.json()["deliveryId"] is None and sample.json()["eventId"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt", "fields"),
+    [
+        (ChannelKind.WEBHOOK, WebhookFormat.SLACK, {"text"}),
+        (ChannelKind.WEBHOOK, WebhookFormat.TEAMS, {"type", "attachments"}),
+        (ChannelKind.DINGDING, WebhookFormat.JSON, {"msgtype", "text", "at"}),
+        (ChannelKind.WEIXIN, WebhookFormat.JSON, {"msgtype", "text"}),
+        (ChannelKind.FEISHU, WebhookFormat.JSON, {"msg_type", "content"}),
+    ],
+)
+def test_vendor_webhooks_get_the_headers_and_their_own_body_unchanged(
+    receiver: HttpReceiver, notice: Notice, kind: ChannelKind, fmt: WebhookFormat, fields: set[str]
+):
+    receiver.answers["/robot/x"] = b'{"errcode":0,"errmsg":"ok"}'
+    target = Target(kind, receiver.url("/robot/x"), fmt)
+
+    assert send(notice, target, SETTINGS, DeliveryIds(delivery_id=5, event_id=4)).delivered
+    [request] = receiver.requests
+    assert request.headers[DELIVERY_HEADER] == "5" and request.headers[EVENT_HEADER] == "4"
+    assert set(request.json()) == fields  # the vendor's body, nothing of ours added
 
 
 def test_slack_gets_mrkdwn_text_with_the_console_link(receiver: HttpReceiver, notice: Notice):

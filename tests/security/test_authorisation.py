@@ -454,8 +454,18 @@ def test_a_tenant_administrator_gets_the_handlers_not_found_answers(world: World
         ("GetTaskInstance", {"Id": MISSING}, 404, "Invalid.TaskInstance.NotExist"),
         ("GetWorkflow", {"Id": MISSING}, 404, "Invalid.Workflow.NotExist"),
         ("GetWorkflowDefinition", {"Id": MISSING}, 404, "Invalid.WorkflowDefinition.NotExist"),
-        ("GetCreateWorkflowInstancesResult", {"OperationId": MISSING_OPERATION}, 404, "NotFound"),
-        ("TriggerSchedulerTaskInstance", {"TaskId": MISSING, "TriggerTime": NOW}, 404, "NotFound"),
+        (
+            "GetCreateWorkflowInstancesResult",
+            {"OperationId": MISSING_OPERATION},
+            404,
+            "Invalid.Operation.NotExist",
+        ),
+        (
+            "TriggerSchedulerTaskInstance",
+            {"TaskId": MISSING, "TriggerTime": NOW},
+            404,
+            "Invalid.TaskInstance.NotExist",
+        ),
     ):
         got, body = call(w.live, key, action, params)
         assert (got, body["Code"]) == (status, code), (action, body)

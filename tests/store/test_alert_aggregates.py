@@ -223,3 +223,32 @@ def test_a_group_without_a_row_takes_the_default_slots_then_the_star_rows(store:
     assert store.check_alerts(local(1, 2), CONSOLE) == ["ResourceGroupPercentage"]
     assert store.check_alerts(local(5, 0), CONSOLE) == []  # once a day
     assert states(store) == ["pending"]
+
+
+def test_failures_are_counted_over_the_watched_tasks_only(store: Store) -> None:
+    """InstanceErrorCount counts the failures of the tasks a rule watches: a Project
+    target's but its AllowTasks, a Task target's only."""
+    p = project(store)
+    w = deploy(store, p.id, "00 00 01 * * ?", [shell(n) for n in ("a", "b", "c", "d")])
+    store.generate_many([plan(w, RUN)], NOW)
+    due = local(1, 0)
+    store.plan(due)
+    claimed = sorted(store.claim_tasks("w1", None, 10, due)[0], key=lambda c: c.id)
+    with store.read() as tx:
+        task_of = {
+            int(i): int(t)
+            for i, t in tx.conn.execute(sa.text("SELECT id, task_id FROM task_instances"))
+        }
+    tasks = [task_of[c.id] for c in claimed]
+    allowed = {"Type": "Project", "Ids": [p.id], "AllowTasks": [tasks[0]]}
+    rule(store, p.id, {"InstanceErrorCount": {"Count": 2}}, "InstanceErrorCount", allowed)
+    only = {"Type": "Task", "Ids": [tasks[1], tasks[2]]}
+    rule(store, p.id, {"InstanceErrorCount": {"Count": 2}}, "InstanceErrorCount", only)
+    assert store.finish_task(claimed[0], Status.FAILURE, 1, "", due + MINUTE)  # unwatched
+    assert store.finish_task(claimed[3], Status.FAILURE, 1, "", due + MINUTE)
+    assert store.check_alerts(due + 2 * MINUTE, CONSOLE) == []  # 1 watched by each rule
+    assert store.finish_task(claimed[1], Status.FAILURE, 1, "", due + 3 * MINUTE)
+    # the Project rule: b and d; the Task rule: b only
+    assert store.check_alerts(due + 4 * MINUTE, CONSOLE) == ["InstanceErrorCount"]
+    assert store.finish_task(claimed[2], Status.FAILURE, 1, "", due + 5 * MINUTE)
+    assert store.check_alerts(due + 6 * MINUTE, CONSOLE) == ["InstanceErrorCount"]

@@ -15,9 +15,10 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alibabacloud_dataworks_public20240518 import models as M
@@ -67,6 +68,10 @@ class Site:
     listed_day: str  # a BizDate holding 45 listed instances
     running_instance: int  # one of them, Running
     hooks: HttpReceiver  # the webhook the alert rules made in the tests send to
+    dry_day: str  # a BizDate holding one dry-run instance (every task skipped) and one real
+    dry_instance: int
+    dry_workflow: int
+    real_instance: int
 
 
 def wait_for(check: Any, timeout: float = 30) -> Any:
@@ -165,6 +170,31 @@ def _populate(live: LiveServer, folder: Path, hooks: HttpReceiver) -> Site:
         return found.body.workflow_instance.status == "Failure"
 
     wait_for(ended)
+    # A dry run (a workflow whose tasks are all skipped) and a real run of one BizDate.
+    skipped = deploy(
+        live,
+        pid,
+        flow(
+            [
+                node("skipped_extract", "VIRTUAL", recurrence="Skip"),
+                node("skipped_publish", "VIRTUAL", after="skipped_extract", recurrence="Skip"),
+            ]
+        ),
+    )
+    dry_day = (date.today() - timedelta(days=6)).isoformat()
+    dry = backfill(live, pid, skipped, dry_day)
+    real = backfill(live, pid, daily, dry_day)
+
+    def succeeded() -> bool:
+        return all(
+            live.sdk()
+            .get_workflow_instance(M.GetWorkflowInstanceRequest(id=i))
+            .body.workflow_instance.status
+            == "Success"
+            for i in (dry, real)
+        )
+
+    wait_for(succeeded)
     # 45 listed instances on DAY: statuses, types and names to filter and sort by.
     statuses = [Status.SUCCESS, Status.FAILURE, Status.RUNNING, Status.WAIT_TIME, Status.NOT_RUN]
     items = [
@@ -174,8 +204,11 @@ def _populate(live: LiveServer, folder: Path, hooks: HttpReceiver) -> Site:
             status=statuses[n % 5],
             type=InstanceType.SUPPLEMENT_DATA if n % 3 == 0 else InstanceType.NORMAL,
             name=XSS if n == 7 else f"orders_{n:02d}",
-            started_time=None if statuses[n % 5] in (Status.WAIT_TIME, Status.NOT_RUN) else NOW,
-            finished_time=NOW + 1000
+            # started a minute apart, the smallest id the latest
+            started_time=None
+            if statuses[n % 5] in (Status.WAIT_TIME, Status.NOT_RUN)
+            else NOW - n * 60_000,
+            finished_time=NOW - n * 60_000 + 1000
             if statuses[n % 5] in (Status.SUCCESS, Status.FAILURE)
             else None,
         )
@@ -206,6 +239,10 @@ def _populate(live: LiveServer, folder: Path, hooks: HttpReceiver) -> Site:
         DAY.isoformat(),
         items[2].id,
         hooks,
+        dry_day,
+        dry,
+        skipped,
+        real,
     )
 
 
@@ -306,6 +343,17 @@ def test_list_filters_sorts_pages_and_keeps_the_query_in_the_address(
     )
     expect(page.locator("#total")).to_have_text("45")
     expect(page.locator("#instances tbody tr[data-id]")).to_have_count(45)
+    # Recent activity first (StartedTime Desc), not the API's Id Desc: the 27 started
+    # instances, the latest started first, then the 18 that wait (Id Desc would lead
+    # with those).
+    expect(page).to_have_url(re.compile(r"[?&]sort=StartedTime\+Desc(&|$)"))
+    expect(page.locator("#instances th[aria-sort]")).to_have_attribute("data-sort", "StartedTime")
+    listed = [int(i) for i in rows(page)]
+    started = [500_000 + n for n in range(45) if n % 5 in (0, 1, 2)]
+    assert listed[:27] == started  # started a minute apart, the smallest id the latest
+    assert set(listed[27:]) == {500_000 + n for n in range(45) if n % 5 in (3, 4)}
+    assert page.locator("#bizdate").get_attribute("type") == "text"
+    assert page.locator("#bizdate").input_value() == site.listed_day  # ISO, not mm/dd/yyyy
     # The injected name is text: no image, no alert (the page fixture fails on a dialog).
     expect(page.get_by_text(XSS, exact=True)).to_be_visible()
     assert page.locator("#instances img").count() == 0
@@ -322,9 +370,13 @@ def test_list_filters_sorts_pages_and_keeps_the_query_in_the_address(
     assert set(rows(page)).isdisjoint(first_page)
     page.get_by_label("Last page").click()
     expect(page.locator("#instances tbody tr[data-id]")).to_have_count(5)
-    # Sort: the list opens newest first (Id Desc); a click on Id turns it ascending.
+    # Sort: a click on Id sorts by it, newest first; a second click turns it ascending.
     page.get_by_label("First page").click()
+    page.locator("#instances th button", has_text="Id").first.click()
     expect(page).to_have_url(re.compile(r"[?&]sort=Id\+Desc(&|$)"))
+    expect(page.locator("#instances")).not_to_have_attribute("aria-busy", "true")
+    first_page = rows(page)
+    assert first_page == [str(500_044 - n) for n in range(10)]
     page.locator("#instances th button", has_text="Id").first.click()
     expect(page.locator("#instances th[aria-sort]").first).to_have_attribute(
         "aria-sort", "ascending"
@@ -411,10 +463,24 @@ def test_a_backfill_from_the_workflows_page(page: Page, site: Site) -> None:
     expect(dialog).to_be_visible()
     start = (date.today() - timedelta(days=5)).isoformat()
     end = (date.today() - timedelta(days=3)).isoformat()
+    # Dates are ISO (YYYY-MM-DD), as everywhere in the console, not the browser's locale.
+    for field in ("#range-start-0", "#range-end-0"):
+        assert page.locator(field).get_attribute("type") == "text"
+        assert page.locator(field).get_attribute("placeholder") == "YYYY-MM-DD"
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", page.locator(field).input_value())
+    page.fill("#range-start-0", "03/01/2025")
+    expect(page.locator("#range-start-0")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#plan")).to_contain_text("YYYY-MM-DD")
+    expect(dialog.get_by_role("button", name="Create backfill")).to_be_disabled()
+    page.fill("#range-end-0", "2999-01-01")  # after today
+    expect(page.locator("#range-end-0")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#plan")).to_contain_text("YYYY-MM-DD")
+    shot(page, "08-backfill-bad-dates")
     page.fill("#range-start-0", start)
     page.fill("#range-end-0", end)
     page.fill("#parallelism", "2")
     expect(page.locator("#plan")).to_contain_text("will create 3 instance", timeout=10_000)
+    expect(page.locator("#range-start-0")).not_to_have_attribute("aria-invalid", "true")
     labelled(page)
     shot(page, "08-backfill-plan")
     dialog.get_by_role("button", name="Create backfill").click()
@@ -532,3 +598,77 @@ def test_alert_rules_are_checked_made_switched_edited_and_their_alerts_shown(
     page.locator("dialog[open]").get_by_role("button", name="Delete").click()
     expect(page.locator("#rules tbody tr[data-id]")).to_have_count(0)
     expect(history).to_have_count(1)  # the alerts raised stay
+
+
+def test_dry_runs_are_marked_and_counted_apart_from_real_runs(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    # The list marks the instance whose tasks were all dry runs, not the real one.
+    page.goto(f"{site.base}/console/instances?project={site.project_id}&bizdate={site.dry_day}")
+    dry_row = page.locator(f"#instances tbody tr[data-id='{site.dry_instance}']")
+    real_row = page.locator(f"#instances tbody tr[data-id='{site.real_instance}']")
+    expect(dry_row.locator(".dry-mark")).to_have_text("dry run")
+    expect(dry_row.locator(".chip")).to_contain_text("Success")
+    expect(real_row.locator(".chip")).to_contain_text("Success")
+    expect(real_row.locator(".dry-mark")).to_have_count(0)
+    shot(page, "14-instances-dry-run")
+    # So does its page; its timeline shows the attempts that took no time.
+    dry_row.locator("a").first.click()
+    expect(page.locator("#instance-status .dry-mark")).to_have_text("dry run")
+    expect(page.locator("#instance-status .dry-mark")).to_have_attribute(
+        "title", re.compile("Skip")
+    )
+    marks = page.locator("#gantt rect.bar")
+    expect(marks).to_have_count(2)
+    widths = marks.evaluate_all("els => els.map(e => e.getBBox().width)")
+    assert all(w >= 8 for w in widths), widths  # not slivers
+    expect(page.locator("#gantt .bar-label").first).to_contain_text("run 1")
+    assert "run 1" in str(marks.first.locator("title").text_content())
+    shot(page, "15-instance-dry-run")
+    # The overview counts the dry run apart from the real success.
+    page.goto(f"{site.base}/console/overview?project={site.project_id}&bizdate={site.dry_day}")
+    counts = page.locator("#day-counts")
+    expect(counts.locator("li[data-status=DryRun]")).to_contain_text("dry run")
+    expect(counts.locator("li[data-status=DryRun] a")).to_have_text("1")
+    expect(counts.locator("li[data-status=Success] a")).to_have_text("1")
+    expect(page.locator("#status-chart rect.seg-dry")).to_have_count(1)
+    expect(page.locator("#status-chart rect.seg-dry title")).to_have_text(
+        f"{site.dry_day} Dry run: 1"
+    )
+    assert page.locator("#bizdate").get_attribute("type") == "text"
+    assert page.locator("#bizdate").input_value() == site.dry_day
+    shot(page, "16-overview-dry-runs")
+    # The workflows page marks the dry run among the latest instances and counts it apart.
+    page.goto(f"{site.base}/console/workflows?project={site.project_id}")
+    row = page.locator(f"#workflows [data-workflow-id='{site.dry_workflow}']")
+    expect(row.locator(f"a[href*='/instances/{site.dry_instance}?'] .dry-mark")).to_have_count(1)
+    expect(row.locator(".recent-tally")).to_have_text("7 days: 0 ✓ success · 1 dry run")
+    daily = page.locator(f"#workflows [data-workflow-id='{site.daily_workflow}']")
+    expect(daily.locator(f"a[href*='/instances/{site.real_instance}?']")).to_have_attribute(
+        "data-dry-run", "false"
+    )
+    shot(page, "17-workflows-dry-runs")
+
+
+def test_an_empty_list_for_today_explains_t_minus_1_and_offers_yesterday(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site)
+    today = datetime.now(ZoneInfo(TZ)).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    # Dev holds nothing: today's BizDate is empty there whatever the clock's hour.
+    page.goto(f"{site.base}/console/instances?project={site.project_id}&env=Dev&bizdate={today}")
+    hint = page.locator("#empty-hint")
+    expect(hint).to_contain_text("T-1")
+    expect(hint).to_contain_text(f"BizDate {yesterday}")
+    shot(page, "18-empty-today")
+    page.locator("#show-yesterday").click()
+    expect(page).to_have_url(re.compile(rf"[?&]bizdate={yesterday}(&|$)"))
+    expect(page).to_have_url(re.compile(r"[?&]env=Dev(&|$)"))
+    expect(page.locator("#bizdate")).to_have_value(yesterday)
+    expect(page.locator("#instances tbody tr.empty")).to_contain_text(yesterday)
+    expect(hint).to_have_count(0)  # a past BizDate needs no such hint
+    # A date typed the locale's way is refused, not guessed.
+    page.fill("#bizdate", "12/31/2024")
+    expect(page.locator("#bizdate")).to_have_attribute("aria-invalid", "true")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"[?&]bizdate={yesterday}(&|$)"))

@@ -195,7 +195,7 @@ def test_removing_a_dependency_from_the_console_is_an_audited_operation(
     assert [(e.operation_content, e.user) for e in logs] == [
         (
             f"RemoveTaskInstanceDependencies: no longer waits for {load} (load is <b>late</b>)",
-            operator,
+            _account(live, operator),  # the user's id (docs/access.md)
         )
     ]
 
@@ -337,3 +337,8 @@ def test_the_page_scripts_are_served_with_the_csp_and_build_no_markup(served: Li
     ):
         assert f'"{action}"' in page
     assert "fetch(" not in page  # every call goes through api.js (the session's CSRF token)
+
+
+def _account(live: LiveServer, name: str) -> str:
+    with live.store.read() as tx:
+        return str(tx.users.get(name).id)

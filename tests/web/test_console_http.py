@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -536,3 +538,115 @@ def test_refusals_before_authorisation_are_audited_under_the_user(web: LiveServe
     assert ("DeleteProject", "InvalidAction.NotFound") in entries
     assert ("StopWorkflowInstances", "OK") in entries
     assert ("ConsoleSignIn", "OK") in entries
+
+
+def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
+    """An instance whose task instances are all dry runs is marked `DryRun` in the list
+    view and on the workflows page, and its success is counted apart (`DryRun`,
+    `RecentDryRuns`); real runs and imported instances (no task instances) never are."""
+    store = live.store
+    pid = project(store).id
+    skipped = deploy(
+        live,
+        pid,
+        flow(
+            [
+                node("a", "VIRTUAL", recurrence="Skip"),
+                node("b", "VIRTUAL", after="a", recurrence="Skip"),
+            ]
+        ),
+    )
+    real = deploy(live, pid, flow([node("c", "VIRTUAL"), node("d", "VIRTUAL", after="c")]))
+    user(live, "ops", "AdministratorAccess")
+    b = sign_in(live, "ops")
+    now = SystemClock().now_ms()
+    # Two days ago in the workspace's zone (Asia/Shanghai): its 02:30 cycle is due.
+    day = (datetime.fromtimestamp(now / 1000, ZoneInfo("Asia/Shanghai")).date()) - timedelta(days=2)
+    made: dict[int, int] = {}
+    for workflow_id in (skipped, real):
+        created = b.call(
+            "CreateWorkflowInstances",
+            ProjectId=pid,
+            WorkflowId=workflow_id,
+            Type="SupplementData",
+            Name=f"backfill {workflow_id}",
+            Periods={
+                "BizDates": [{"StartBizDate": day.isoformat(), "EndBizDate": day.isoformat()}]
+            },
+        )
+        assert created.status_code == 200, created.text
+        store.create_pending(now)
+        result = b.call(
+            "GetCreateWorkflowInstancesResult", OperationId=created.json()["OperationId"]
+        )
+        [made[workflow_id]] = result.json()["Result"]["WorkflowInstanceIds"]
+    store.release_queued(now)
+    store.plan(now)  # the dry runs end at their time; the real one waits for a worker
+    biz_date = int(
+        datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000
+    )
+    imported = instance(pid, id=900_000_000 + made[real], biz_day=day, started_time=now)
+    put(store, [imported])
+
+    listed = b.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date)
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["PagingInfo"]["WorkflowInstances"]
+    assert {i["Id"]: i["DryRun"] for i in items} == {
+        made[skipped]: True,
+        made[real]: False,
+        imported.id: False,
+    }
+    statuses = {i["Id"]: i["Status"] for i in items}
+    assert statuses[made[skipped]] == "Success" and statuses[made[real]] != "Success"
+    # Otherwise the answer is ListWorkflowInstances' own, page and order included.
+    plain = b.call(
+        "ListWorkflowInstances", ProjectId=pid, BizDate=biz_date, SortBy="StartedTime Desc"
+    )
+    marked = b.call(
+        "ListWorkflowInstancesWithDryRuns",
+        ProjectId=pid,
+        BizDate=biz_date,
+        SortBy="StartedTime Desc",
+    )
+    unmarked = marked.json()["PagingInfo"]
+    for item in unmarked["WorkflowInstances"]:
+        del item["DryRun"]
+    assert unmarked == plain.json()["PagingInfo"]
+    bad = b.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date, SortBy="Nope")
+    same = b.call("ListWorkflowInstances", ProjectId=pid, BizDate=biz_date, SortBy="Nope")
+    assert bad.status_code == same.status_code == 400
+    assert bad.json()["Code"] == same.json()["Code"]
+
+    counts = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=biz_date, Days=2)
+    assert counts.status_code == 200, counts.text
+    before, shown = counts.json()["Days"]
+    assert shown["Date"] == day.isoformat()
+    assert shown["Counts"]["Success"] == 2 and shown["DryRun"] == 1  # the imported one is real
+    assert before["DryRun"] == 0
+
+    overview = b.call("ListWorkflowsOverview", ProjectId=pid)
+    assert overview.status_code == 200, overview.text
+    by_id = {w["Id"]: w for w in overview.json()["PagingInfo"]["Workflows"]}
+    [dry_latest] = by_id[skipped]["LatestInstances"]
+    assert (dry_latest["Id"], dry_latest["Status"], dry_latest["DryRun"]) == (
+        made[skipped],
+        "Success",
+        True,
+    )
+    assert by_id[skipped]["RecentCounts"] == {"Success": 1}
+    assert by_id[skipped]["RecentDryRuns"] == 1
+    [real_latest] = by_id[real]["LatestInstances"]
+    assert real_latest["DryRun"] is False and by_id[real]["RecentDryRuns"] == 0
+
+    # Authorised as ListWorkflowInstances: a guest of this workspace only is refused another.
+    other = project(store).id
+    user(live, "reader", "ReadOnlyAccess")
+    with store.write() as tx:
+        tx.members.add(pid, tx.users.get("reader").id, ["role_project_guest"], NOW)
+    reader = sign_in(live, "reader")
+    assert (
+        reader.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date).status_code
+        == 200
+    )
+    denied = reader.call("ListWorkflowInstancesWithDryRuns", ProjectId=other, BizDate=biz_date)
+    assert (denied.status_code, denied.json()["Code"]) == (403, "Forbidden.RAM")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dwsched.api.params import Params
+from dwsched.domain.users import account_id
 from dwsched.store import Store
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ class Context:
         if self.caller is None or self.caller.user_id is None:  # the tenant's own key
             return self.access_key_id
         return self.caller.name
+
+    @property
+    def account(self) -> str:
+        """The id `Owner`, `CreateUser`, `ModifyUser` and operation logs record: the user's
+        id, else (the tenant's own key) the tenant's account id (domain.users)."""
+        return account_id(None if self.caller is None else self.caller.user_id)
 
 
 Handler = Callable[[Context, Params], dict[str, Any]]

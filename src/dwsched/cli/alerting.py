@@ -5,6 +5,7 @@ ranges for webhooks; handed to the command as one `alerts: AlertSettings`."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,16 +48,17 @@ def alert_options(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.BadParameter(str(exc), param_hint="--alert-deny/--alert-allow") from exc
         mail = None
         if smtp:
-            host, _, port = smtp.rpartition(":") if ":" in smtp else (smtp, "", "")
-            if port and not port.isdigit():
-                raise click.BadParameter(f"{smtp!r} is not HOST[:PORT]", param_hint="--smtp")
+            try:
+                host, port = smtp_address(smtp)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--smtp") from exc
             if not smtp_from:
                 raise click.BadParameter("Mail needs a sender address", param_hint="--smtp-from")
             tls = SmtpTls(smtp_tls)
             default_port = {SmtpTls.SSL: 465, SmtpTls.STARTTLS: 587}.get(tls, 25)
             mail = SmtpSettings(
-                host=host or smtp,
-                port=int(port) if port else default_port,
+                host=host,
+                port=port or default_port,
                 from_address=smtp_from,
                 tls=tls,
                 user=smtp_user,
@@ -129,9 +131,43 @@ def alert_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def smtp_address(text: str) -> tuple[str, int | None]:
+    """`HOST[:PORT]` as (host, port or None): a name or an IPv4 address, with a port after a
+    colon; an IPv6 address in brackets, `[::1]:25` or `[::1]` (bare, `::1`, it is taken
+    whole as the host: its last group is no port). ValueError saying what is wrong."""
+    host, port = text, None
+    if text.startswith("["):
+        inside, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r} is not HOST[:PORT] (IPv6: [ADDRESS]:PORT)")
+        if not _is_ipv6(inside):
+            raise ValueError(f"{inside!r} in brackets is not an IPv6 address")
+        host, port = inside, (rest[1:] if rest else None)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif ":" in text and not _is_ipv6(text):
+        raise ValueError(f"{text!r} is not HOST[:PORT] (IPv6: [ADDRESS]:PORT)")
+    if not host:
+        raise ValueError(f"{text!r} names no host")
+    if port is None:
+        return host, None
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def served_alerts(alerts: AlertSettings, host: str, port: int) -> AlertSettings:
     """The settings with the console's address defaulting to the one served."""
     if alerts.console_url:
         return alerts
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address, in a URL
     return replace(alerts, console_url=f"http://{shown}:{port}")

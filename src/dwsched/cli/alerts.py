@@ -16,6 +16,7 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dwsched import config
 from dwsched.cli.alerting import alert_options, served_alerts
@@ -34,7 +35,8 @@ def alerts() -> None:
 
 
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    """The date over the time: the column stays narrow."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d\n%H:%M:%SZ")
 
 
 @alerts.command("rules")
@@ -86,35 +88,48 @@ def history(db_url: str, limit: int, as_json: bool) -> None:
     each delivery's outcome and tries."""
     with open_store(db_url) as store, store.read() as tx:
         found = tx.outbox.history(None, limit)
+    for event in found:  # the rule's name and what happened, from the notice sent
+        notice = json.loads(event.pop("notice") or "{}")
+        event["rule_name"] = notice.get("facts", {}).get("rule_name")
+        event["title"] = notice.get("title")
     if as_json:
         for event in found:
-            event = {k: v for k, v in event.items() if k != "notice"}
             click.echo(json.dumps(event, default=str))
         return
     if not found:
         click.echo("No alerts yet.")
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # Narrow edges and gaps: a delivery's address fits whole at 80 columns.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for heading in ("Id", "At (UTC)", "Rule", "Trigger", "State", "Deliveries"):
         table.add_column(heading, overflow="fold")
     for event in found:
-        deliveries = "; ".join(_delivery(d) for d in event["deliveries"]) or "-"
+        rule = cell(event["rule_name"] or "-")
+        if event["rule_id"] is not None:  # else a run's own alert (CreateWorkflowInstances)
+            rule.append(f" ({event['rule_id']})")
         table.add_row(
             str(event["id"]),
             _when(int(event["created_at"])),
-            str(event["rule_id"] or "run"),
+            rule,
             str(event["trigger"]),
             str(event["state"]),
-            cell(deliveries),
+            Text("\n").join(_delivery(d) for d in event["deliveries"]) or "-",
         )
     Console().print(table)
 
 
-def _delivery(d: dict[str, Any]) -> str:
+def _delivery(d: dict[str, Any]) -> Text:
+    """A delivery on its lines: its channel, outcome and tries; where it went; why it
+    failed."""
     tries = len(d["attempts_made"])
-    plural = "try" if tries == 1 else "tries"
-    detail = f": {d['detail']}" if d["detail"] and d["state"] != "sent" else ""
-    return f"{d['channel']} {d['receiver']} {d['state']} ({tries} {plural}){detail}"
+    after = ", " if d["state"] == "pending" else " after "  # pending: tried again later
+    lines = [
+        cell(f"{d['channel']}: {d['state']}{after}{tries} {'try' if tries == 1 else 'tries'}"),
+        cell(d["receiver"]),
+    ]
+    if d["detail"] and d["state"] != "sent":
+        lines.append(cell(d["detail"]))
+    return Text("\n").join(lines)
 
 
 @alerts.command("test")

@@ -80,7 +80,8 @@ def client_options(f: F) -> F:
         default=config.DEFAULT_ENDPOINT,
         show_default=True,
         show_envvar=True,
-        help="host:port (or URL) of a running dwsched server.",
+        help="A running dwsched server: host:port, a URL, or a port of this machine (8765 "
+        "means 127.0.0.1:8765).",
     )(f)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import ipaddress
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,8 @@ import click
 from dwsched import config
 from dwsched.api.throttle import ThrottleSettings, parse_throttle
 from dwsched.cli.alerting import alert_options, served_alerts
+from dwsched.cli.banner import Banner
+from dwsched.cli.feed import Feed
 from dwsched.cli.keys import key_file, secret_key_file_option, unlock_store
 from dwsched.cli.monitoring import monitoring_options
 from dwsched.cli.options import (
@@ -209,6 +214,7 @@ def serve(
     task_sandbox: bool,
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
+    check_listen(host, port)
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.database.url.render_as_string()}")
     settings = (
@@ -247,6 +253,14 @@ def serve(
 @monitoring_options
 @alert_options
 @task_options
+@option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar=config.DEMO_QUIET_ENV,
+    help="Print no live feed of the tasks that start, fail, retry and end after the banner "
+    "(the console shows them).",
+)
 def demo(
     db_url: str,
     secret_key_file: Path | None,
@@ -265,26 +279,28 @@ def demo(
     task_user: str | None,
     task_env: tuple[str, ...],
     task_sandbox: bool,
+    quiet: bool,
 ) -> None:
-    """Serve a demo database: example workflows that really run, and a fresh key."""
+    """Serve a demo database: example workflows that really run, and a fresh key; then
+    print a line for each task that starts, fails, retries or ends."""
+    check_listen(host, port)
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
     key = create_key(store, "demo", now)
     password = demo_data.console_user(store, now)
-    endpoint = f"{host}:{port}"
-    click.echo(
-        _DEMO_TEXT.format(
-            user=demo_data.CONSOLE_USER,
-            password=password,
-            endpoint=endpoint,
-            db=db_url,
-            key_id=key.id,
-            secret=key.secret,
-            project=project.id,
-            tz=project.timezone,
-        )
+    banner = Banner(
+        project.id,
+        project.timezone,
+        db_url,
+        f"{host}:{port}",
+        demo_data.CONSOLE_USER,
+        password,
+        key.id,
+        key.secret,
+        feed=not quiet,
     )
+    click.echo(banner.text())
     settings = (
         task_settings(
             db_url,
@@ -298,54 +314,53 @@ def demo(
         if engine
         else None
     )
-    run_server(
-        store,
-        host,
-        port,
-        default_timezone,
-        log_level,
-        processes,
-        settings,
-        throttle,
-        transport,
-        monitoring,
-        served_alerts(alerts, host, port),
-    )
+    with contextlib.ExitStack() as feed:
+        if not quiet:
+            feed.enter_context(Feed(store, SystemClock(), click.echo))
+        run_server(
+            store,
+            host,
+            port,
+            default_timezone,
+            log_level,
+            processes,
+            settings,
+            throttle,
+            transport,
+            monitoring,
+            served_alerts(alerts, host, port),
+        )
 
 
-_DEMO_TEXT = """
-dwsched demo: workspace {project} ("demo", time zone {tz}) runs three example workflows
-(orders_chain every 5 minutes, hourly_rollup, flaky_load every 10 minutes). The last half
-hour's cycles run right away; watch them go Running, Checking, fail, retry, succeed.
-Database: {db}
+def check_listen(host: str, port: int) -> None:
+    """Fail, before anything is created or printed, when `host:port` cannot be listened
+    on as the server will (uvicorn's socket, SO_REUSEADDR): a port in use names `--port`."""
+    try:
+        _bind(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"{host}:{port} is already in use (another dwsched serve or demo?): stop it, "
+                f"or listen on another port with --port {_free_port(host, port)}"
+            ) from exc
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
 
-Web console: http://{endpoint}/console/   user {user}   password {password}
 
-  Endpoint          http://{endpoint}/
-  AccessKeyId       {key_id}
-  AccessKeySecret   {secret}
+def _bind(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
-Official SDK (pip install alibabacloud-dataworks-public20240518):
 
-  import time
-  from alibabacloud_tea_openapi.models import Config
-  from alibabacloud_dataworks_public20240518.client import Client
-  from alibabacloud_dataworks_public20240518 import models
-  client = Client(Config(access_key_id="{key_id}",
-                         access_key_secret="{secret}",
-                         endpoint="{endpoint}", protocol="http"))
-  yesterday_ms = int(time.time() * 1000) - 86_400_000  # today's runs have yesterday's BizDate
-  page = client.list_workflow_instances(models.ListWorkflowInstancesRequest(
-      project_id={project}, biz_date=yesterday_ms, sort_by="StartedTime Desc", page_size=5))
-  for i in page.body.paging_info.workflow_instances: print(i.id, i.name, i.status)
-
-CLI:
-
-  export ALIBABA_CLOUD_ACCESS_KEY_ID={key_id}
-  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}
-  .venv/bin/dwsched instances list --endpoint {endpoint} --project {project} \\
-      --biz-date yesterday --sort "StartedTime Desc"
-  .venv/bin/dwsched workflows list --endpoint {endpoint} --project {project}
-
-Press Ctrl-C to stop.
-"""
+def _free_port(host: str, port: int) -> str:
+    """A port near `port` that is free now, to suggest (`N` when none of the next few is)."""
+    for candidate in range(port + 1, min(port + 20, 65536)):
+        try:
+            _bind(host, candidate)
+        except OSError:
+            continue
+        return str(candidate)
+    return "N"

@@ -63,6 +63,28 @@ class WorkflowNotFound(NotFound):
         super().__init__(f"The workflow {workflow_id} does not exist.")
 
 
+class ScheduledInstanceNotFound(NotFound):
+    """No instance of the task is scheduled at that time (TriggerSchedulerTaskInstance): the
+    task instance it names does not exist."""
+
+    def __init__(self, task_id: int, env: str, trigger_time: int) -> None:
+        super().__init__(f"The task {task_id} has no {env} instance scheduled at {trigger_time}.")
+
+
+class RunNotFound(NotFound):
+    """A task instance has not had the run (RunNumber) asked for."""
+
+
+class MemberNotFound(NotFound):
+    def __init__(self, project_id: int, user_id: int) -> None:
+        super().__init__(f"The user {user_id} is not a member of the workspace {project_id}.")
+
+
+class RoleNotFound(NotFound):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"The workspace role {code!r} does not exist.")
+
+
 class OperationNotFound(NotFound):
     def __init__(self, operation_id: str) -> None:
         super().__init__(f"The operation {operation_id!r} does not exist.")

@@ -6,8 +6,10 @@ workflow instance. Pure: the engine passes the time and the state, and writes th
     Running ──exit 0──▶ Checking (if the node has a quality check) ──▶ Success | Failure
     Running ──fails──▶ WaitResource again (a retry, after rerunInterval) | Failure
 
-An HTTP trigger node (SCHEDULER_TRIGGER) waits in WaitTrigger at its TriggerTime until
-TriggerSchedulerTaskInstance fires it (at once, if it was fired earlier), then succeeds. A
+An HTTP trigger node (SCHEDULER_TRIGGER) of a scheduled (Normal) instance waits in
+WaitTrigger at its TriggerTime until TriggerSchedulerTaskInstance fires it (at once, if it was
+fired earlier), then succeeds; in any other instance (a backfill, a smoke test, a manual run)
+it succeeds at its TriggerTime without waiting. A
 suspended (frozen) task does not move, so nothing below it runs.
 
 A dry run (TriggerRecurrence other than Normal: SkipCycle, ConditionUnchoose, Skip,
@@ -53,12 +55,15 @@ class TaskState:
     suspended: bool = False
     trigger_node: bool = False  # an HTTP trigger node (SCHEDULER_TRIGGER)
     triggered: bool = False  # fired by TriggerSchedulerTaskInstance already
+    # Of a scheduled (Normal) instance: only there does a trigger node wait for its trigger.
+    scheduled: bool = True
     # A task of another workflow instance that one of these waits for (another workflow, a
     # previous cycle): read for its status, never moved with them.
     elsewhere: bool = False
 
 
 TRIGGER_NODE = "SCHEDULER_TRIGGER"
+BRANCH_NODE = "CONTROLLER_BRANCH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,9 @@ def _after_upstream(t: TaskState, now_ms: int) -> Move:
 
 def _at_trigger_time(t: TaskState, now_ms: int) -> Move:
     if t.recurrence is Recurrence.NORMAL and t.trigger_node:
-        if t.triggered:
+        # TriggerSchedulerTaskInstance names a scheduled instance (task and scheduled time):
+        # in a backfill, smoke test or manual run nothing could fire the node, which passes.
+        if t.triggered or not t.scheduled:
             return Move(t.id, Status.SUCCESS, now_ms, dry_run=True, since=t.status)
         return Move(t.id, Status.WAIT_TRIGGER, now_ms, since=t.status)
     if t.recurrence is Recurrence.NORMAL:

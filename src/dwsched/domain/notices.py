@@ -79,6 +79,17 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryIds:
+    """Which recorded alert (`alert_events.id`) and which of its deliveries
+    (`alert_deliveries.id`) a notice is sent as: the same on every try of that delivery, so
+    that a receiver can recognise a notice it has had already. A sample notice (`dwsched
+    alerts test`) is recorded nowhere and has none."""
+
+    delivery_id: int
+    event_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The answer of one delivery: `detail` is short and safe to show and store (it never
     holds a whole webhook URL or a password); `retryable` says whether the same notice may

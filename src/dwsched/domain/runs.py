@@ -294,6 +294,16 @@ def _chosen(
     for workflow in workflows.values():
         check_workflow(request, workflow)
     owner = {t.id: w.id for w in workflows.values() for t in w.tasks}
+    if not owner and request.workflow_id != DEFAULT_WORKFLOW:
+        # Nothing to choose from: say so, not what a selection would have left.
+        empty = workflows.get(request.workflow_id)
+        named = "" if empty is None else f" ({empty.spec.name!r})"
+        raise InvalidArgument(
+            "WorkflowId",
+            f"The parameter WorkflowId names the workflow {request.workflow_id}{named}, which "
+            "has no tasks: it was deployed without nodes, so there is nothing to run. Deploy "
+            "it with nodes (ImportWorkflowDefinition) first.",
+        )
     for param, ids in (
         ("DefaultRunProperties.RootTaskIds", request.root_task_ids),
         ("DefaultRunProperties.IncludeTaskIds", request.include_task_ids),

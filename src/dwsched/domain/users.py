@@ -9,6 +9,11 @@ from enum import StrEnum
 from dwsched.domain.errors import InvalidArgument
 
 MAX_EMAIL = 254
+# The account id of the tenant itself: what `Owner`, `CreateUser`, `ModifyUser` and the
+# operation log's `User` hold for a request made with the tenant's own key (a key without a
+# user), as DataWorks shows an Alibaba Cloud account's UID. User ids start at 1, so it
+# names no user.
+TENANT_ACCOUNT_ID = "0"
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 
@@ -29,6 +34,12 @@ class Principal:
     user: User
     policy_names: tuple[str, ...]
     custom_documents: tuple[tuple[str, str], ...]
+
+
+def account_id(user_id: int | None) -> str:
+    """The id `Owner`, `CreateUser`, `ModifyUser` and operation logs show for a caller: its
+    user's id, or TENANT_ACCOUNT_ID for the tenant's own key (`user_id` None)."""
+    return TENANT_ACCOUNT_ID if user_id is None else str(user_id)
 
 
 class PrincipalType(StrEnum):

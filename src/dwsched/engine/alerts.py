@@ -22,6 +22,7 @@ from dwsched.domain import alerting
 from dwsched.domain.alerting import Leased
 from dwsched.domain.notices import (
     ChannelKind,
+    DeliveryIds,
     Notice,
     NoticeFacts,
     Outcome,
@@ -98,7 +99,9 @@ class Alerter:
     def _send(self, delivery: Leased) -> None:
         started = self.clock.now_ms()
         try:
-            outcome = send(_notice(delivery.notice), target_of(delivery), self.settings.notify)
+            ids = DeliveryIds(delivery.id, delivery.event_id)
+            notice = _notice(delivery.notice)
+            outcome = send(notice, target_of(delivery), self.settings.notify, ids)
             delivered, detail, retryable = outcome.delivered, outcome.detail, outcome.retryable
         except Exception:  # a bug in a channel must not stop the others
             log.exception("alert delivery %s failed", delivery.id)

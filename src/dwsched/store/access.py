@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dwsched.domain.errors import Conflict, NotFound, UserNotFound
-from dwsched.domain.users import Contact, Principal, PrincipalType, User
+from dwsched.domain.errors import Conflict, MemberNotFound, NotFound, UserNotFound
+from dwsched.domain.users import Contact, Principal, PrincipalType, User, account_id
 from dwsched.store.projects import project_by_id
 from dwsched.store.schema import (
     access_keys,
@@ -201,6 +201,18 @@ class Users:
             )
         )
         return {str(r.id): str(r.name) for r in rows}
+
+    def account_named(self, text: str) -> str | None:
+        """The account id (domain.users.account_id) that `text` named before owners were
+        account ids: an AccessKeyId (its user's id, or the tenant's for a key without a
+        user), else a user's name; None when it is neither."""
+        key = self.conn.execute(
+            sa.select(access_keys.c.user_id).where(access_keys.c.id == text)
+        ).first()
+        if key is not None:
+            return account_id(None if key.user_id is None else int(key.user_id))
+        found = self.conn.execute(sa.select(users.c.id).where(users.c.name == text)).scalar()
+        return None if found is None else str(found)
 
     def principal_of_key(self, access_key_id: str) -> Principal | None:
         """The user owning the key and the policies that apply to it; None for a key
@@ -464,7 +476,7 @@ class Members:
     def _require(self, project_id: int, user_id: int) -> None:
         project_by_id(self.conn, project_id)
         if self.roles(project_id, user_id) is None:
-            raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+            raise MemberNotFound(project_id, user_id)
 
     def _grant(self, project_id: int, user_id: int, roles: Iterable[str]) -> None:
         have = self.roles(project_id, user_id) or set()

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from dwsched.domain import operations as ops
 from dwsched.domain.calendar import day_key
-from dwsched.domain.execution import Recurrence
+from dwsched.domain.execution import BRANCH_NODE, Recurrence
 from dwsched.domain.flowspec import NodeSpec
 from dwsched.domain.models import EnvType, Status
 from dwsched.domain.operations import InstanceMatch, Operation, Result, TaskFilter
@@ -69,6 +69,8 @@ def task_operation(
             continue
         try:
             outcome = ops.decide(op, _current(row))
+            if op is Operation.RERUN:
+                _check_chosen(conn, row, set(ids))
         except ops.Refused as exc:
             results[task_instance_id] = Result(False, exc.message)
             continue
@@ -78,6 +80,37 @@ def task_operation(
         results[task_instance_id] = Result(True, _done(op, outcome))
     _replan(conn, touched, op, now_ms)
     return {i: results[i] for i in ids}  # in the request's order
+
+
+def _check_chosen(conn: sa.Connection, row: sa.Row[Any], rerun: set[int]) -> None:
+    """Refused when the task is a dry run because its branch node did not choose it
+    (ConditionUnchoose) and that branch node has decided (finished) and is not rerun with
+    it: rerun alone, the task would run code its branch skipped. Rerun with its branch node
+    (or while that node has yet to decide), the branch decides again."""
+    if row.trigger_recurrence != Recurrence.CONDITION_UNCHOOSE.value:
+        return
+    tasks = {int(r.id): r for r in instance_tasks(conn, row.workflow_instance_id)}
+    branches: list[sa.Row[Any]] = []
+    seen: set[int] = set()
+    todo = list(json.loads(row.upstream))
+    while todo:  # breadth first: the nearest branch node first
+        up = todo.pop(0)
+        found = tasks.get(up)
+        if found is None or up in seen:
+            continue
+        seen.add(up)
+        if found.type == BRANCH_NODE:
+            branches.append(found)
+        todo.extend(json.loads(found.upstream))
+    if not branches or any(b.id in rerun or b.status not in FINISHED_VALUES for b in branches):
+        return
+    branch = branches[0]
+    raise ops.Refused(
+        f"The task instance {row.id} ({row.name}) was not chosen by its branch node "
+        f"{branch.name} (task instance {branch.id}): it was a dry run, and rerun alone it "
+        f"would run code its branch skipped. Rerun the branch node {branch.id} together with "
+        "it (or RerunWorkflowInstances with RerunDownstreamEnabled): the branch decides again."
+    )
 
 
 def _done(op: Operation, outcome: ops.Outcome) -> str:
@@ -331,6 +364,7 @@ def rerun_instance(
     for row in picked:
         try:
             decided.append((row, ops.decide(Operation.RERUN, _current(row))))
+            _check_chosen(conn, row, chosen)
         except ops.Refused as exc:
             return Result(False, exc.message)
     for row, outcome in decided:

@@ -319,20 +319,23 @@ def _error_share(
     console: str,
 ) -> list[str]:
     """InstanceErrorCount / InstanceErrorPercentage over each target workspace's task
-    instances of the BizDate now running (yesterday in its zone)."""
+    instances of the BizDate now running (yesterday in its zone): the watched ones (a Task
+    target's tasks; a Project target's but its AllowTasks)."""
     recorded: list[str] = []
     trigger = rule.trigger.type
     for project_id, name, zone in _workspaces(conn, rule):
         today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone)).date()
         biz = day_key(today - timedelta(days=1))
-        rows = conn.execute(
-            sa.select(ti.c.status, sa.func.count())
-            .where(
-                ti.c.partition_id.in_(_partitions(conn, project_id, [biz])),
-                ti.c.workflow_instance_type == "Normal",
-            )
-            .group_by(ti.c.status)
-        ).all()
+        query = sa.select(ti.c.status, sa.func.count()).where(
+            ti.c.partition_id.in_(_partitions(conn, project_id, [biz])),
+            ti.c.workflow_instance_type == "Normal",
+        )
+        target = rule.trigger.target
+        if target.type is TargetType.TASK:
+            query = query.where(ti.c.task_id.in_([int(i) for i in target.ids]))
+        elif target.allow_tasks:
+            query = query.where(ti.c.task_id.not_in([int(i) for i in target.allow_tasks]))
+        rows = conn.execute(query.group_by(ti.c.status)).all()
         total = sum(int(n) for _, n in rows)
         failed = sum(int(n) for s, n in rows if s == Status.FAILURE.value)
         if trigger is TriggerType.INSTANCE_ERROR_COUNT:
@@ -669,10 +672,9 @@ def _facts(conn: sa.Connection, ids: Iterable[int]) -> dict[int, Facts]:
 
 
 def _running(conn: sa.Connection) -> list[Facts]:
-    """The task instances running now (as many as there are slots in use)."""
-    rows = conn.execute(
-        _select_facts().where(ti.c.status.in_([Status.RUNNING.value, Status.CHECKING.value]))
-    )
+    """The task instances running now (as many as there are slots in use; a branch node
+    deciding, CheckingCondition, holds one too)."""
+    rows = conn.execute(_select_facts().where(ti.c.status.in_(RUNNING_VALUES)))
     return [_fact(r) for r in rows]
 
 

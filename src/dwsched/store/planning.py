@@ -16,7 +16,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.execution import TRIGGER_NODE, Move, Recurrence, TaskState, plan
-from dwsched.domain.models import Status
+from dwsched.domain.models import InstanceType, Status
 from dwsched.domain.transitions import FINISHED_VALUES, Cause, Kind, StatusEvent
 from dwsched.store import transitions
 from dwsched.store.dialect import among, lock_row, try_lock_row, upstreams_succeeded
@@ -42,6 +42,7 @@ _STATE = (
     ti.c.suspended,
     ti.c.type,
     ti.c.triggered_at,
+    ti.c.workflow_instance_type,
 )
 
 
@@ -183,6 +184,7 @@ def _state(r: Any) -> TaskState:
         bool(r.suspended),
         r.type == TRIGGER_NODE,
         r.triggered_at is not None,
+        scheduled=r.workflow_instance_type == InstanceType.NORMAL.value,
     )
 
 

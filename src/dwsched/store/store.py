@@ -37,6 +37,7 @@ from dwsched.domain.errors import (
     InstancesMoved,
     InvalidArgument,
     NotFound,
+    ScheduledInstanceNotFound,
     StoreUnavailable,
 )
 from dwsched.domain.gauges import StateGauges
@@ -747,9 +748,7 @@ class Store:
             claims.lock_claims(conn)
             found = operator_actions.scheduled_task_instance(conn, task_id, trigger_time, env)
             if found is None:
-                raise NotFound(
-                    f"The task {task_id} has no {env} instance scheduled at {trigger_time}."
-                )
+                raise ScheduledInstanceNotFound(task_id, env.value, trigger_time)
             return operator_actions.task_operation(
                 conn, Operation.TRIGGER, [found], user, "", now_ms
             )[found]

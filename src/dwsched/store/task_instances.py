@@ -16,7 +16,7 @@ import msgspec
 import sqlalchemy as sa
 
 from dwsched.domain.calendar import day_from_key, day_key
-from dwsched.domain.errors import NotFound, TaskInstanceNotFound
+from dwsched.domain.errors import RunNotFound, TaskInstanceNotFound
 from dwsched.domain.flowspec import DependencyType, NodeSpec
 from dwsched.domain.models import EnvType, InstanceType
 from dwsched.domain.queries import SortField, SortKey
@@ -279,7 +279,7 @@ class TaskInstances:
         log = attempt_log(self.conn, task_instance_id, wanted)
         if log is None:
             runs = f"its runs are 1 to {latest}" if latest else "it has not run yet"
-            raise NotFound(f"The task instance {task_instance_id} has no run {wanted}: {runs}.")
+            raise RunNotFound(f"The task instance {task_instance_id} has no run {wanted}: {runs}.")
         return log
 
     def neighbours(

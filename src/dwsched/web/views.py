@@ -17,6 +17,7 @@ import msgspec
 
 from dwsched.api import wire
 from dwsched.api.actions.operations import run_request
+from dwsched.api.actions.workflow_instances import list_workflow_instances
 from dwsched.api.actions.workflows import listed_workflows
 from dwsched.api.context import Context, Handler
 from dwsched.api.params import Params
@@ -41,7 +42,9 @@ class View:
 
 
 def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
-    """Instances by status for the `Days` BizDates ending at `BizDate`, oldest first."""
+    """Instances by status for the `Days` BizDates ending at `BizDate`, oldest first, and
+    how many of each day's successes were dry runs (`DryRun`: every task instance a dry
+    run, nothing ran; counted in `Counts.Success` too, as the API lists them)."""
     project_id = p.required_integer("ProjectId")
     biz_date = p.required_integer("BizDate", minimum=MIN_MS, maximum=MAX_MS)
     days = p.integer("Days", minimum=1, maximum=MAX_DAYS) or 14
@@ -52,6 +55,7 @@ def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
     wanted = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
     with ctx.store.read() as tx:
         counts = tx.summaries.status_counts(project_id, env, wanted)
+        dry_runs = tx.summaries.dry_run_successes(project_id, env, wanted)
     return {
         "TimeZone": tz,
         "Statuses": [s.value for s in Status],
@@ -61,10 +65,30 @@ def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
                 "Date": day.isoformat(),
                 "Counts": counts[day],
                 "Total": sum(counts[day].values()),
+                "DryRun": dry_runs[day],
             }
             for day in wanted
         ],
     }
+
+
+def instances_with_dry_runs(ctx: Context, p: Params) -> dict[str, Any]:
+    """ListWorkflowInstances' answer (the same parameters, the same page), each instance
+    with `DryRun`: true when every task instance of it is a dry run (it runs nothing;
+    an imported instance has no task instances and is never one). One more query for the
+    page, on the listed workspace-day's instances."""
+    answer = list_workflow_instances(ctx, p)
+    items = answer["PagingInfo"]["WorkflowInstances"]
+    if items:
+        project_id = p.required_integer("ProjectId")
+        env = p.choice("EnvType", EnvType) or EnvType.PROD
+        with ctx.store.read() as tx:
+            tz = tx.projects.get(project_id).timezone
+            day = day_of(p.required_integer("BizDate"), tz)
+            dry = tx.summaries.dry_runs(project_id, env, day, [i["Id"] for i in items])
+        for item in items:
+            item["DryRun"] = item["Id"] in dry
+    return answer
 
 
 def create_plan(ctx: Context, p: Params) -> dict[str, Any]:
@@ -82,8 +106,11 @@ def create_plan(ctx: Context, p: Params) -> dict[str, Any]:
 
 def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
     """ListWorkflows' page, each workflow with its next run times, its latest instances
-    of the last RECENT_DAYS BizDates, and its definition's id (its FlowSpec, which shows
-    the tasks' code, is GetWorkflowDefinition's to show, under that action's permission)."""
+    of the last RECENT_DAYS BizDates (each marked `DryRun` when every task instance of it
+    is a dry run), its instances of those days by status (`RecentCounts`) with the dry-run
+    successes among them (`RecentDryRuns`), and its definition's id (its FlowSpec, which
+    shows the tasks' code, is GetWorkflowDefinition's to show, under that action's
+    permission)."""
     number, size, total, found = listed_workflows(ctx, p)
     project_id = p.required_integer("ProjectId")
     env = p.choice("EnvType", EnvType) or EnvType.PROD
@@ -92,12 +119,13 @@ def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
     today = day_of(ctx.now_ms, tz)
     days = [today - timedelta(days=n) for n in range(RECENT_DAYS)]
     with ctx.store.read() as tx:
-        latest = tx.summaries.latest_by_workflow(
+        recent = tx.summaries.recent_by_workflow(
             project_id, env, days, [w.id for w in found], LATEST_PER_WORKFLOW, ctx.now_ms
         )
     items = []
     for deployed in found:
         trigger = deployed.spec.trigger
+        mine = recent.get(deployed.id)
         runs: list[int] = []
         if trigger.cron:
             try:
@@ -115,9 +143,17 @@ def workflows_overview(ctx: Context, p: Params) -> dict[str, Any]:
                 "TimeZone": trigger.timezone or tz,
                 "NextRunTimes": runs,
                 "LatestInstances": [
-                    {"Id": i, "BizDate": day_start_ms(d, tz), "Status": s, "TriggerTime": t}
-                    for i, d, s, t in latest.get(deployed.id, [])
+                    {
+                        "Id": i.id,
+                        "BizDate": day_start_ms(i.biz_day, tz),
+                        "Status": i.status,
+                        "TriggerTime": i.trigger_time,
+                        "DryRun": i.dry_run,
+                    }
+                    for i in (mine.latest if mine else [])
                 ],
+                "RecentCounts": mine.counts if mine else {},
+                "RecentDryRuns": mine.dry_run_successes if mine else 0,
                 "DefinitionId": deployed.definition_id,
             }
         )
@@ -210,6 +246,7 @@ def _notice(text: str) -> dict[str, Any]:
 # AdministratorAccess grants (domain.access.rule_of: an action without a rule).
 VIEWS: dict[str, View] = {
     "GetInstanceStatusCounts": View(status_counts, ("ListWorkflowInstances",)),
+    "ListWorkflowInstancesWithDryRuns": View(instances_with_dry_runs, ("ListWorkflowInstances",)),
     "GetCreateWorkflowInstancesPlan": View(create_plan, ("CreateWorkflowInstances",)),
     "ListWorkflowsOverview": View(workflows_overview, ("ListWorkflows", "ListWorkflowInstances")),
     "ListWorkers": View(workers_overview, ("AdministerWorkers",)),

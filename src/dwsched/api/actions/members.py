@@ -15,21 +15,30 @@ from dwsched.api import wire
 from dwsched.api.context import Context
 from dwsched.api.params import Params
 from dwsched.domain.access import ROLES, Kind, Role
-from dwsched.domain.errors import InvalidArgument, MissingArgument, NotFound, UserNotFound
+from dwsched.domain.errors import (
+    InvalidArgument,
+    MemberNotFound,
+    MissingArgument,
+    RoleNotFound,
+    UserNotFound,
+)
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PAGE = 100
 _DIGITS = re.compile(r"[0-9]{1,19}")
 # What each kind of action grants, as DataWorks' ModulePermissions (module, permission).
+# A role's module permissions: (ModuleId, ModuleName, PermissionType). The SDK models
+# declare ModuleId an integer: dwsched numbers its three modules (docs/access.md).
+WORKSPACE_MODULE, DATA_STUDIO_MODULE, OPERATION_CENTER_MODULE = 1, 2, 3
 _MODULES = {
     Kind.READ: [
-        ("OperationCenter", "Operation Center", "Read"),
-        ("DataStudio", "Data Studio", "Read"),
+        (OPERATION_CENTER_MODULE, "Operation Center", "Read"),
+        (DATA_STUDIO_MODULE, "Data Studio", "Read"),
     ],
-    Kind.OPERATE: [("OperationCenter", "Operation Center", "Operate")],
-    Kind.DEVELOP: [("DataStudio", "Data Studio", "Develop")],
-    Kind.ADMINISTER: [("Workspace", "Workspace Management", "Administer")],
-    Kind.MONITOR: [("OperationCenter", "Operation Center", "Monitor")],
+    Kind.OPERATE: [(OPERATION_CENTER_MODULE, "Operation Center", "Operate")],
+    Kind.DEVELOP: [(DATA_STUDIO_MODULE, "Data Studio", "Develop")],
+    Kind.ADMINISTER: [(WORKSPACE_MODULE, "Workspace Management", "Administer")],
+    Kind.MONITOR: [(OPERATION_CENTER_MODULE, "Operation Center", "Monitor")],
 }
 
 
@@ -112,7 +121,7 @@ def get_project_member(ctx: Context, p: Params) -> dict[str, Any]:
     with ctx.store.read() as tx:
         found = tx.members.find(project_id, [user_id], None)
     if not found:
-        raise NotFound(f"The user {user_id} is not a member of the workspace {project_id}.")
+        raise MemberNotFound(project_id, user_id)
     user, status, roles = found[0]
     return {"ProjectMember": _member(project_id, user, status, roles)}
 
@@ -171,7 +180,12 @@ def list_project_roles(ctx: Context, p: Params) -> dict[str, Any]:
     ]
     items = [_project_role(project_id, r) for r in roles]
     chosen = items[(number - 1) * size : number * size]
-    return {"PagingInfo": wire.paging(number, size, len(items), "ProjectRoles", chosen)}
+    paging = wire.paging(number, size, len(items), "ProjectRoles", chosen)
+    # ListProjectRoles' SDK model declares its page numbers strings (ListProjectMembers'
+    # integers): each answer has the types its model declares.
+    for field in ("PageNumber", "PageSize", "TotalCount"):
+        paging[field] = str(paging[field])
+    return {"PagingInfo": paging}
 
 
 def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
@@ -180,5 +194,5 @@ def get_project_role(ctx: Context, p: Params) -> dict[str, Any]:
         tx.projects.get(project_id)
     code = p.required_text("Code", max_length=64)
     if code not in ROLES:
-        raise NotFound(f"The workspace role {code!r} does not exist.")
+        raise RoleNotFound(code)
     return {"ProjectRole": _project_role(project_id, ROLES[code])}

@@ -331,7 +331,7 @@ def _task_key(key: str) -> int:
 def create_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
     request = run_request(p)
     operation_id = uuid.uuid4().hex
-    ctx.store.submit_run(operation_id, request, ctx.user, ctx.now_ms)
+    ctx.store.submit_run(operation_id, request, ctx.account, ctx.now_ms)
     return {"OperationId": operation_id}
 
 
@@ -367,13 +367,13 @@ def _batch_ids(p: Params) -> list[int]:
 
 def start_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
     ids = _batch_ids(p)
-    return _success_info(ctx.store.start_instances(ids, ctx.user, ctx.now_ms))
+    return _success_info(ctx.store.start_instances(ids, ctx.account, ctx.now_ms))
 
 
 def stop_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
     ids = _batch_ids(p)
     comment = p.text("Comment") or ""
-    return _success_info(ctx.store.stop_instances(ids, ctx.user, comment, ctx.now_ms))
+    return _success_info(ctx.store.stop_instances(ids, ctx.account, comment, ctx.now_ms))
 
 
 def _task_action(op: Operation) -> Handler:
@@ -382,7 +382,7 @@ def _task_action(op: Operation) -> Handler:
         comment = p.text("Comment") or ""
         latest = bool(p.boolean("UseLatestConfig")) if op is Operation.RERUN else False
         results = ctx.store.task_operation(
-            op, ids, ctx.user, comment, ctx.now_ms, latest_config=latest
+            op, ids, ctx.account, comment, ctx.now_ms, latest_config=latest
         )
         return _success_info(results)
 
@@ -432,7 +432,7 @@ def rerun_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
     )
     wanted = _task_filter(p.json_object("Filter"))
     found = ctx.store.rerun_instances(
-        uuid.uuid4().hex, project_id, match, wanted, ctx.user, ctx.now_ms
+        uuid.uuid4().hex, project_id, match, wanted, ctx.account, ctx.now_ms
     )
     return {"OperationId": found.id}
 
@@ -501,7 +501,7 @@ def trigger_scheduler_task_instance(ctx: Context, p: Params) -> dict[str, Any]:
     task_id = p.required_integer("TaskId")
     trigger_time = p.required_integer("TriggerTime", minimum=MIN_MS, maximum=MAX_MS)
     env = p.choice("EnvType", EnvType) or EnvType.PROD
-    result = ctx.store.trigger_task(task_id, trigger_time, env, ctx.user, ctx.now_ms)
+    result = ctx.store.trigger_task(task_id, trigger_time, env, ctx.account, ctx.now_ms)
     if not result.success:
         raise InvalidArgument("TriggerTime", result.message)
     return {"Success": True}
@@ -515,7 +515,7 @@ def remove_task_instance_dependencies(ctx: Context, p: Params) -> dict[str, Any]
     if not upstream:
         raise MissingArgument("UpstreamTaskInstanceIds")
     comment = p.text("Comment", max_length=1024) or ""
-    ctx.store.remove_dependencies(task_instance_id, upstream, ctx.user, comment, ctx.now_ms)
+    ctx.store.remove_dependencies(task_instance_id, upstream, ctx.account, comment, ctx.now_ms)
     return {"Success": True}
 
 

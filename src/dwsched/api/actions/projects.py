@@ -1,7 +1,9 @@
 """Workspaces: CreateProject, GetProject, ListProjects, UpdateProject, DeleteProject.
 
 Each workspace has an IANA time zone, dwsched's extension: `TimeZone` on create and update
-(raw clients and the CLI send it; the SDK models have no such field and ignore it).
+(raw clients and the CLI send it; the SDK models have no such field and ignore it). The SDK's
+CreateProjectRequest carries it as the resource tag `dwsched:TimeZone` in
+`AliyunResourceTags` (docs/semantics.md).
 ListProjects takes `Names` (exact names, as the SDK sends them) and `Name`, a part of the
 name ignoring case, as DataWorks' other listings' `Name` filters do (the 2024-05-18 SDK model
 has no such field either: raw clients send it).
@@ -22,14 +24,14 @@ from dwsched.domain.projects import check_project_name
 from dwsched.domain.queries import MAX_PAGE_NUMBER
 
 MAX_PROJECT_PAGE = 100
+TIMEZONE_TAG = "dwsched:TimeZone"  # an AliyunResourceTags key: the zone, through the SDK
 OWNER_ROLE = "role_project_owner"
 SETTABLE_STATUSES = (ProjectStatus.AVAILABLE, ProjectStatus.FORBIDDEN)
 
 
 def create_project(ctx: Context, p: Params) -> dict[str, Any]:
     name = check_project_name(p.required_text("Name", max_length=64))
-    tz = p.text("TimeZone", max_length=64) or ctx.default_timezone
-    zone(tz)
+    tz = _timezone(p) or ctx.default_timezone
     with ctx.store.write() as tx:
         project = tx.projects.create(
             NewProject(
@@ -37,7 +39,7 @@ def create_project(ctx: Context, p: Params) -> dict[str, Any]:
                 timezone=tz,
                 display_name=p.text("DisplayName", max_length=256) or name,
                 description=p.text("Description", max_length=4096) or "",
-                owner=ctx.access_key_id,
+                owner=ctx.account,
                 dev_environment_enabled=p.boolean("DevEnvironmentEnabled") is not False,
             ),
             ctx.now_ms,
@@ -46,6 +48,39 @@ def create_project(ctx: Context, p: Params) -> dict[str, Any]:
         # As in DataWorks, the user who creates a workspace is its owner.
         add_member(ctx, project.id, ctx.caller.user_id, [OWNER_ROLE])
     return {"Id": project.id, "ProjectId": project.id}
+
+
+def _timezone(p: Params) -> str | None:
+    """The zone CreateProject asks for (checked): `TimeZone`, or the `dwsched:TimeZone` tag
+    of `AliyunResourceTags` (what the SDK's model can carry); both given must agree."""
+    given = p.text("TimeZone", max_length=64)
+    if given:
+        zone(given)
+    tagged = None
+    if "AliyunResourceTags" in p.values:
+        tags = p.json_value("AliyunResourceTags")
+        if not isinstance(tags, list) or not all(isinstance(t, dict) for t in tags):
+            raise InvalidArgument(
+                "AliyunResourceTags",
+                'The parameter AliyunResourceTags must be a JSON list of {"Key", "Value"}.',
+            )
+        for tag in tags:
+            if tag.get("Key") == TIMEZONE_TAG:
+                value = tag.get("Value")
+                if not isinstance(value, str):
+                    raise InvalidArgument(
+                        "AliyunResourceTags",
+                        f"The parameter AliyunResourceTags: the tag {TIMEZONE_TAG} needs an "
+                        "IANA time zone as its Value.",
+                    )
+                zone(value, f"AliyunResourceTags ({TIMEZONE_TAG})")
+                tagged = value
+    if given and tagged and given != tagged:
+        raise InvalidArgument(
+            "TimeZone",
+            f"The parameter TimeZone {given!r} and the tag {TIMEZONE_TAG} {tagged!r} differ.",
+        )
+    return given or tagged
 
 
 def get_project(ctx: Context, p: Params) -> dict[str, Any]:

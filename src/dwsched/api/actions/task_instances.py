@@ -12,6 +12,7 @@ from typing import Any
 
 from dwsched.api import wire
 from dwsched.api.context import Context
+from dwsched.api.owners import owner_filter
 from dwsched.api.params import INT64_MAX, Params, to_int
 from dwsched.domain.calendar import MAX_MS, MIN_MS
 from dwsched.domain.errors import InvalidArgument
@@ -38,7 +39,7 @@ def list_task_instances(ctx: Context, p: Params) -> dict[str, Any]:
         task_ids=tuple(p.int_list("TaskIds", MAX_IDS) or ()) or None,
         task_name=p.text("TaskName", max_length=512) or None,
         task_type=p.text("TaskType", max_length=64) or None,
-        owner=p.text("Owner", max_length=64) or None,
+        owner=owner_filter(ctx, p),
         resource_group=p.text("RuntimeResource", max_length=128) or None,
         status=p.text("Status", max_length=32) or None,
         trigger_type=p.choice("TriggerType", TriggerType),

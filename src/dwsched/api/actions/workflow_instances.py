@@ -6,6 +6,7 @@ from typing import Any
 
 from dwsched.api import wire
 from dwsched.api.context import Context
+from dwsched.api.owners import owner_filter
 from dwsched.api.params import INT64_MAX, Params, to_choice, to_int
 from dwsched.domain.calendar import MAX_MS, MIN_MS
 from dwsched.domain.errors import InvalidArgument
@@ -33,7 +34,7 @@ def list_workflow_instances(ctx: Context, p: Params) -> dict[str, Any]:
         unified_workflow_instance_id=p.integer("UnifiedWorkflowInstanceId"),
         name=p.text("Name", max_length=512) or None,
         ids=tuple(p.int_list("Ids", MAX_IDS) or ()) or None,
-        owner=p.text("Owner", max_length=64) or None,
+        owner=owner_filter(ctx, p),
         tags=tuple(parse_tag_match(t) for t in p.str_list("Tags", MAX_TAGS) or ()),
         statuses=statuses,
         execution_date_ms=execution_date,

@@ -14,6 +14,7 @@ from typing import Any
 
 from dwsched.api import wire
 from dwsched.api.context import Context
+from dwsched.api.owners import owner_filter
 from dwsched.api.params import Params, to_int
 from dwsched.domain import flowspec
 from dwsched.domain.errors import InvalidArgument, WorkflowNotFound
@@ -31,7 +32,7 @@ def _spec(ctx: Context, p: Params, project_id: int) -> tuple[str, flowspec.Workf
     text = p.required_text("Spec", max_length=MAX_SPEC)
     with ctx.store.read() as tx:
         tz = tx.projects.get(project_id).timezone
-    return text, flowspec.parse(text, tz, default_owner=ctx.access_key_id)
+    return text, flowspec.parse(text, tz, default_owner=ctx.account)
 
 
 class _RolledBack(Exception):
@@ -53,7 +54,7 @@ def create_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     text, spec = _spec(ctx, p, project_id)
     with ctx.store.write() as tx:
         definition, _ = tx.definitions.create(
-            project_id, text, spec, ctx.access_key_id, ctx.now_ms, False, _readable(ctx)
+            project_id, text, spec, ctx.account, ctx.now_ms, False, _readable(ctx)
         )
     return {"Id": str(definition.id)}
 
@@ -66,7 +67,7 @@ def import_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     try:
         with ctx.store.write() as tx:
             definition, _ = tx.definitions.create_or_replace(
-                project_id, text, spec, ctx.access_key_id, ctx.now_ms, _readable(ctx)
+                project_id, text, spec, ctx.account, ctx.now_ms, _readable(ctx)
             )
             if dry_run:  # every rule of a deploy checked (other workflows' outputs too)
                 raise _RolledBack
@@ -93,7 +94,7 @@ def update_workflow_definition(ctx: Context, p: Params) -> dict[str, Any]:
     text, spec = _spec(ctx, p, project_id)
     with ctx.store.write() as tx:
         tx.definitions.update(
-            definition_id, project_id, text, spec, ctx.access_key_id, ctx.now_ms, _readable(ctx)
+            definition_id, project_id, text, spec, ctx.account, ctx.now_ms, _readable(ctx)
         )
     return {"Success": True}
 
@@ -117,12 +118,13 @@ def list_workflow_definitions(ctx: Context, p: Params) -> dict[str, Any]:
     kind = p.choice("Type", flowspec.WorkflowKind)
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_DEFINITION_PAGE) or 10
+    owner = owner_filter(ctx, p)
     with ctx.store.read() as tx:
         total, found = tx.definitions.page(
             project_id,
             None if kind is None else kind.value,
             p.text("Name", max_length=512),
-            p.text("Owner", max_length=64),
+            owner,
             (number - 1) * size,
             size,
         )
@@ -142,13 +144,14 @@ def listed_workflows(ctx: Context, p: Params) -> tuple[int, int, int, list[Deplo
     number = p.integer("PageNumber", maximum=MAX_PAGE_NUMBER) or 1
     size = p.integer("PageSize", maximum=MAX_WORKFLOW_PAGE) or 10
     trigger_type = p.choice("TriggerType", flowspec.TriggerType)
+    owner = owner_filter(ctx, p)
     with ctx.store.read() as tx:
         total, found = tx.workflows.page(
             project_id,
             p.choice("EnvType", EnvType) or EnvType.PROD,
             p.int_list("Ids", 1000),
             p.text("Name", max_length=512),
-            p.text("Owner", max_length=64),
+            owner,
             trigger_type,
             _workflow_sort(p.text("SortBy", max_length=64)),
             (number - 1) * size,

@@ -7,7 +7,7 @@ its kind (`bodies.py`). Docs: docs/alerts.md, "Delivery".
 
 from __future__ import annotations
 
-from dwsched.engine.notify.bodies import SCHEMA, webhook_body
+from dwsched.engine.notify.bodies import DELIVERY_HEADER, EVENT_HEADER, SCHEMA, webhook_body
 from dwsched.engine.notify.channels import send
 from dwsched.engine.notify.guard import (
     DEFAULT_DENY,
@@ -25,6 +25,8 @@ from dwsched.engine.notify.settings import NotifySettings, SmtpSettings, SmtpTls
 
 __all__ = [
     "DEFAULT_DENY",
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
     "LINK_LOCAL",
     "LOOPBACK",
     "METADATA",

@@ -6,6 +6,10 @@ formats of Slack and Microsoft Teams (Workflows, an Adaptive Card); `DingdingUrl
 `WeixinUrl` and `FeishuUrl` the text message of each robot's documented API. The chat
 robots answer HTTP 200 with an error code in the body when they refuse a message, so their
 answers are read as well as their status.
+
+Every webhook kind also carries the delivery's identity in two headers
+(`identity_headers`), and dwsched's own body carries it as fields: a receiver can
+recognise a notice it has had already (a try repeated after a lost answer).
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime
 
-from dwsched.domain.notices import ChannelKind, Notice, Target, WebhookFormat, fact_rows
+from dwsched.domain.notices import (
+    ChannelKind,
+    DeliveryIds,
+    Notice,
+    Target,
+    WebhookFormat,
+    fact_rows,
+)
 from dwsched.engine.notify.errors import Undeliverable
 
 SCHEMA = "dwsched.alert/v1"
+DELIVERY_HEADER = "X-Dwsched-Delivery"
+EVENT_HEADER = "X-Dwsched-Event"
 
 # Robots' per-message limits, in UTF-8 bytes, with room left for the JSON around the text.
 _TEXT_LIMIT = {
@@ -29,12 +42,15 @@ _TEXT_LIMIT = {
 _RATE_LIMITED = frozenset({130101, 45009})
 
 
-def webhook_body(notice: Notice) -> dict[str, object]:
+def webhook_body(notice: Notice, ids: DeliveryIds | None = None) -> dict[str, object]:
     """dwsched's JSON body, version 1: fields are added within a version, never renamed or
-    removed (a breaking change is `dwsched.alert/v2`)."""
+    removed (a breaking change is `dwsched.alert/v2`). `eventId` and `deliveryId` are null
+    for a notice sent as no recorded delivery (a test)."""
     facts = notice.facts
     return {
         "schema": SCHEMA,
+        "eventId": None if ids is None else ids.event_id,
+        "deliveryId": None if ids is None else ids.delivery_id,
         "title": notice.title,
         "summary": notice.summary,
         "text": notice.body,
@@ -61,14 +77,25 @@ def _iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def payload(notice: Notice, target: Target) -> bytes:
-    """The request body `target` receives for `notice`."""
+def payload(notice: Notice, target: Target, ids: DeliveryIds | None = None) -> bytes:
+    """The request body `target` receives for `notice` sent as the delivery `ids`."""
     body: dict[str, object]
-    if target.kind is ChannelKind.WEBHOOK:
+    if target.kind is ChannelKind.WEBHOOK and target.format is WebhookFormat.JSON:
+        body = webhook_body(notice, ids)
+    elif target.kind is ChannelKind.WEBHOOK:
         body = _FORMATS[target.format](notice)
     else:
         body = _robot_body(notice, target)
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def identity_headers(ids: DeliveryIds | None) -> tuple[tuple[str, str], ...]:
+    """The headers naming the delivery and its alert, sent with every webhook kind (the
+    vendors' bodies are fixed, their servers ignore header fields they do not know); none
+    for a notice that is no recorded delivery."""
+    if ids is None:
+        return ()
+    return ((DELIVERY_HEADER, str(ids.delivery_id)), (EVENT_HEADER, str(ids.event_id)))
 
 
 def _chat_text(notice: Notice, kind: ChannelKind) -> str:
@@ -131,7 +158,6 @@ def _teams(notice: Notice) -> dict[str, object]:
 
 
 _FORMATS: dict[WebhookFormat, Callable[[Notice], dict[str, object]]] = {
-    WebhookFormat.JSON: webhook_body,
     WebhookFormat.SLACK: _slack,
     WebhookFormat.TEAMS: _teams,
 }

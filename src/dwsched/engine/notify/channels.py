@@ -8,12 +8,13 @@ from dwsched.domain.notices import (
     NO_GATEWAY,
     UNSUPPORTED_KINDS,
     ChannelKind,
+    DeliveryIds,
     Notice,
     Outcome,
     Target,
     redact,
 )
-from dwsched.engine.notify.bodies import payload, robot_refusal
+from dwsched.engine.notify.bodies import identity_headers, payload, robot_refusal
 from dwsched.engine.notify.errors import Undeliverable
 from dwsched.engine.notify.mail import send_mail
 from dwsched.engine.notify.outbound import post_json
@@ -22,12 +23,16 @@ from dwsched.engine.notify.settings import NotifySettings
 log = logging.getLogger("dwsched.notify")
 
 
-def send(notice: Notice, target: Target, settings: NotifySettings) -> Outcome:
+def send(
+    notice: Notice, target: Target, settings: NotifySettings, ids: DeliveryIds | None = None
+) -> Outcome:
     """Deliver `notice` to `target` once (no retry, no redirect), within the bounds and the
-    outbound guard of `settings`. Never raises for a delivery problem: the `Outcome` says
-    what happened, in words safe to store and show, and whether a retry may help."""
+    outbound guard of `settings`, as the recorded delivery `ids` (a webhook names it in its
+    headers, dwsched's JSON body in its fields; None: a sample notice, named nowhere).
+    Never raises for a delivery problem: the `Outcome` says what happened, in words safe to
+    store and show, and whether a retry may help."""
     try:
-        outcome = _deliver(notice, target, settings)
+        outcome = _deliver(notice, target, settings, ids)
     except Undeliverable as exc:
         outcome = Outcome.failed(exc.detail, retryable=exc.retryable)
     log.info(
@@ -41,12 +46,15 @@ def send(notice: Notice, target: Target, settings: NotifySettings) -> Outcome:
     return outcome
 
 
-def _deliver(notice: Notice, target: Target, settings: NotifySettings) -> Outcome:
+def _deliver(
+    notice: Notice, target: Target, settings: NotifySettings, ids: DeliveryIds | None
+) -> Outcome:
     if target.kind in UNSUPPORTED_KINDS:
         raise Undeliverable(NO_GATEWAY.format(kind=target.kind.value))
     if target.kind is ChannelKind.MAIL:
         return send_mail(notice, target.address, settings.smtp)
-    reply = post_json(target.address, payload(notice, target), settings)
+    body = payload(notice, target, ids)
+    reply = post_json(target.address, body, settings, identity_headers(ids))
     refusal = robot_refusal(target.kind, reply.body)
     if refusal is not None:
         raise refusal

@@ -37,7 +37,7 @@ def send_mail(notice: Notice, address: str, smtp: SmtpSettings | None) -> Outcom
     """Send `notice` to `address` through `smtp`."""
     if smtp is None:
         raise Undeliverable(NOT_CONFIGURED)
-    server = f"the SMTP server {smtp.host}:{smtp.port}"
+    server = f"the SMTP server {_literal(smtp.host)}:{smtp.port}"
     try:
         _deliver(notice, address, smtp)
     except smtplib.SMTPAuthenticationError as exc:
@@ -65,7 +65,7 @@ def _deliver(notice: Notice, address: str, smtp: SmtpSettings) -> None:
         body=notice.body,
         from_addr=(smtp.from_name, smtp.from_address),
         to=[("", address)],
-        smtp_host=smtp.host,
+        smtp_host=_literal(smtp.host),  # the Message-ID's right part
         notify_format=NotifyFormat.TEXT,
         headers={"X-Application": "dwsched", "Auto-Submitted": "auto-generated"},
     )
@@ -78,11 +78,15 @@ def _deliver(notice: Notice, address: str, smtp: SmtpSettings) -> None:
         verify_certificate=smtp.verify_certificate,
         socket_connect_timeout=smtp.timeout_s,  # type: ignore[arg-type]  # a float works
     )
+    server = f"the SMTP server {_literal(smtp.host)}:{smtp.port}"
     with session as connection:
         for message in messages:
             if not connection.sendmail(smtp.from_address, message.to_addrs, message.body):
                 raise Undeliverable(
-                    f"the SMTP server {smtp.host}:{smtp.port} did not accept the message "
-                    f"for {address}",
-                    retryable=True,
+                    f"{server} did not accept the message for {address}", retryable=True
                 )
+
+
+def _literal(host: str) -> str:
+    """`host` as a mail or URL authority spells it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host

@@ -15,7 +15,7 @@ import functools
 import ssl
 import time
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import httpcore
@@ -109,9 +109,12 @@ class _PinnedBackend(httpcore.NetworkBackend):
         raise failure
 
 
-def post_json(url: str, body: bytes, settings: NotifySettings) -> Reply:
-    """POST `body` to `url` under the guard and the bounds of `settings`; a 2xx `Reply`, or
-    `Undeliverable` saying why not and whether a retry may help."""
+def post_json(
+    url: str, body: bytes, settings: NotifySettings, headers: Sequence[tuple[str, str]] = ()
+) -> Reply:
+    """POST `body` to `url` under the guard and the bounds of `settings`, with `headers`
+    besides the standard ones; a 2xx `Reply`, or `Undeliverable` saying why not and whether
+    a retry may help."""
     if len(body) > settings.max_request_bytes:
         raise Undeliverable(
             f"the body is {len(body)} bytes, over the {settings.max_request_bytes}-byte limit"
@@ -120,7 +123,7 @@ def post_json(url: str, body: bytes, settings: NotifySettings) -> Reply:
     destination = check(url, settings.guard, settings.resolve, settings.connect_timeout_s)
     host = destination.url.host
     try:
-        reply = _exchange(destination, body, settings, deadline)
+        reply = _exchange(destination, body, settings, deadline, headers)
     except httpcore.TimeoutException:
         detail = f"{host} did not answer within {deadline.seconds:g}s"
         raise Undeliverable(detail, retryable=True) from None
@@ -135,7 +138,11 @@ def post_json(url: str, body: bytes, settings: NotifySettings) -> Reply:
 
 
 def _exchange(
-    destination: Destination, body: bytes, settings: NotifySettings, deadline: _Deadline
+    destination: Destination,
+    body: bytes,
+    settings: NotifySettings,
+    deadline: _Deadline,
+    extra: Sequence[tuple[str, str]],
 ) -> Reply:
     url = destination.url
     backend = _PinnedBackend(destination, deadline, settings.connect_timeout_s)
@@ -143,6 +150,7 @@ def _exchange(
         (b"Content-Type", b"application/json; charset=utf-8"),
         (b"User-Agent", settings.user_agent.encode("ascii")),
         (b"Accept", b"application/json, text/plain, */*"),
+        *((name.encode("ascii"), value.encode("ascii")) for name, value in extra),
     ]
     target = httpcore.URL(
         scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path

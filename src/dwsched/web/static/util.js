@@ -59,6 +59,16 @@ export function statusGroup(status) {
   return STATUS_GROUP[status] || "waiting";
 }
 
+// ◷ ▶ ✓ ✕: the mark of a status's group.
+export function statusMark(status) {
+  return MARK[statusGroup(status)];
+}
+
+// "dry run" beside a status: the instance (or task) ran nothing, every task a dry run.
+export function dryMark(title = "Every task of this instance is a dry run: nothing ran.") {
+  return h("span", { class: "dry-mark", title }, "dry run");
+}
+
 export function chip(status) {
   const group = statusGroup(status);
   return h("span", { class: `chip chip-${group}`, title: status }, h("span", { class: "mark", "aria-hidden": "true" }, MARK[group]), status);
@@ -206,6 +216,59 @@ export function confirmDialog(title, message, label = "Confirm") {
 
 export function link(href, ...children) {
   return h("a", { href, "data-nav": true }, ...children);
+}
+
+// --- ISO dates --------------------------------------------------------------------------
+// Dates are typed and shown as YYYY-MM-DD everywhere (an <input type=date> shows the
+// browser's locale, mm/dd/yyyy in en-US): text fields checked as real calendar days.
+export const ISO_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export function isIsoDay(text) {
+  if (!ISO_DAY.test(text)) return false;
+  const [y, m, d] = text.split("-").map(Number);
+  const t = new Date(Date.UTC(y, m - 1, d));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+}
+
+// A date field: `attrs` as for h("input") (id, value, required, max: "YYYY-MM-DD"). While
+// what is typed is not an ISO day (or is after `max`) the field is marked invalid
+// (aria-invalid, the browser's own validity with a message saying why); `dayValue(input)`
+// is the day, or "" when the field is empty or invalid.
+export function dayInput(attrs) {
+  const { max, ...rest } = attrs;
+  const input = h("input", {
+    type: "text",
+    inputmode: "numeric",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "YYYY-MM-DD",
+    pattern: "\\d{4}-\\d{2}-\\d{2}",
+    maxlength: 10,
+    size: 10,
+    class: "day-input",
+    ...rest,
+  });
+  const check = () => {
+    const v = input.value.trim();
+    let problem = "";
+    if (v === "") problem = input.required ? "Enter a date as YYYY-MM-DD." : "";
+    else if (!isIsoDay(v)) problem = "Enter a date as YYYY-MM-DD (e.g. 2025-03-31).";
+    else if (max && v > max) problem = `The latest date allowed is ${max}.`;
+    input.setCustomValidity(problem);
+    if (problem && v !== "") input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    input.title = problem || "YYYY-MM-DD";
+  };
+  input.addEventListener("input", check);
+  input.check = check;
+  check();
+  return input;
+}
+
+export function dayValue(input) {
+  if (input.check) input.check(); // the value may have been set, not typed
+  const v = input.value.trim();
+  return v !== "" && input.validity.valid ? v : "";
 }
 
 // The BizDate field of the list and the overview: a date input between previous-day and

@@ -4,7 +4,7 @@
 // created instances until all have finished. Closing the dialog stops the polling (the
 // backfill itself goes on).
 import { call } from "../api.js";
-import { h, clear, chip, statusGroup, finished, yesterday, today, dayToMs, errorBox, toast, link } from "../util.js";
+import { h, clear, chip, statusGroup, finished, yesterday, today, dayToMs, errorBox, toast, link, dayInput, dayValue } from "../util.js";
 
 const MAX_RANGES = 7;
 const PLAN_DELAY_MS = 350;
@@ -155,8 +155,9 @@ export function openBackfill(ctx, workflow) {
     const startId = `range-start-${rows}`;
     const endId = `range-end-${rows}`;
     const max = today(tz);
-    const startInput = h("input", { type: "date", id: startId, value: start, max, required: true, class: "range-start" });
-    const endInput = h("input", { type: "date", id: endId, value: end, max, required: true, class: "range-end" });
+    // ISO dates (YYYY-MM-DD) as everywhere in the console, not the browser's locale.
+    const startInput = dayInput({ id: startId, value: start, max, required: true, class: "day-input range-start" });
+    const endInput = dayInput({ id: endId, value: end, max, required: true, class: "day-input range-end" });
     const remove = h("button", { type: "button", class: "remove-range", onclick: () => removeRow(row) }, "Remove");
     const row = h(
       "div",
@@ -205,8 +206,8 @@ export function openBackfill(ctx, workflow) {
 
   function ranges() {
     return [...rangesBox.children].map((row) => ({
-      StartBizDate: row.querySelector(".range-start").value,
-      EndBizDate: row.querySelector(".range-end").value,
+      StartBizDate: dayValue(row.querySelector(".range-start")),
+      EndBizDate: dayValue(row.querySelector(".range-end")),
     }));
   }
 
@@ -218,7 +219,7 @@ export function openBackfill(ctx, workflow) {
   // The parameters, or a string saying what is missing.
   function request() {
     const list = ranges();
-    if (list.some((r) => !r.StartBizDate || !r.EndBizDate)) return "Choose a start and an end BizDate for every range.";
+    if (list.some((r) => !r.StartBizDate || !r.EndBizDate)) return `Enter a start and an end BizDate for every range, as YYYY-MM-DD (${today(tz)} at the latest).`;
     if (!nameEdited) nameInput.value = `backfill ${workflow.Name} ${datesText(list)}`.slice(0, 512);
     const name = nameInput.value.trim();
     if (!name) return "Give the backfill a name.";

@@ -8,7 +8,9 @@ import {
   h,
   clear,
   chip,
+  dryMark,
   statusGroup,
+  statusMark,
   finished,
   formatTime,
   formatDate,
@@ -28,6 +30,7 @@ const REFRESH_MS = 3000;
 const FOLLOW_MS = 1000;
 const PAGE_SIZE = 100;
 const MAX_PAGES = 50; // 5,000 task instances: beyond any real workflow
+const MIN_MARK = 8; // px: the narrowest attempt mark on the timeline
 const HISTORY_CALLS = 6; // attempt histories (and task upstreams) fetched at once
 const LINK_PAGES = 20; // 2,000 upstreams of one task instance: beyond any real node
 
@@ -432,7 +435,14 @@ class InstancePage {
   drawFacts(siblings) {
     const inst = this.inst;
     const tz = this.tz;
-    clear(this.statusBox, chip(inst.Status));
+    // An instance made only of dry runs ran nothing: its Success is not a real run's.
+    const dry = this.tasks.length > 0 && this.tasks.every((t) => t.TriggerRecurrence && t.TriggerRecurrence !== "Normal");
+    const kinds = [...new Set(this.tasks.map((t) => t.TriggerRecurrence))].join(", ");
+    clear(
+      this.statusBox,
+      chip(inst.Status),
+      dry ? dryMark(`Every task of this instance is a dry run (${kinds}): nothing ran.`) : null,
+    );
     this.title.textContent = inst.Name;
     const fact = (name, value, cls) => h("div", {}, h("dt", {}, name), h("dd", { class: cls }, value === "" || value == null ? "—" : value));
     const wf = this.workflow;
@@ -879,9 +889,14 @@ class InstancePage {
       const t = r.t;
       if (t.Id === this.selected) body.push(h("rect", { class: "row-selected", x: 0, y: y - 2, width, height: ROW }));
       body.push(h("text", { class: "label", x: 6, y: y + 14, onclick: () => this.select(t.Id) }, h("title", {}, `${t.TaskName} (${t.Id})`), clip(t.TaskName, 28)));
-      for (const a of r.attempts) {
+      r.attempts.forEach((a, k) => {
         const end = a.FinishedTime || now;
         const from = x(a.StartedTime);
+        // A mark at least MIN_MARK wide (an attempt of a second in an hour's timeline, a
+        // dry run of no time at all, would be a sliver), labelled when there is room before
+        // the next attempt.
+        const wide = Math.max(MIN_MARK, x(end) - from);
+        const nextFrom = k + 1 < r.attempts.length ? x(r.attempts[k + 1].StartedTime) : LABEL + PLOT + 40;
         const tip = `${t.TaskName} · run ${a.RunNumber} · ${a.Status}\n${formatTime(a.StartedTime, tz)} → ${a.FinishedTime ? formatTime(a.FinishedTime, tz) : "running"} (${formatDuration(a.StartedTime, a.FinishedTime)})`;
         body.push(
           h(
@@ -890,7 +905,7 @@ class InstancePage {
               class: `bar bar-${statusGroup(a.Status)}`,
               x: from,
               y: y + 2,
-              width: Math.max(2, x(end) - from),
+              width: wide,
               height: ROW - 8,
               rx: 2,
               dataset: { taskInstance: String(t.Id), run: String(a.RunNumber), status: a.Status },
@@ -899,6 +914,10 @@ class InstancePage {
             h("title", {}, tip),
           ),
         );
+        const text = `${statusMark(a.Status)} run ${a.RunNumber}`;
+        if (nextFrom - (from + wide) >= text.length * 6 + 8) {
+          body.push(h("text", { class: "bar-label", x: from + wide + 4, y: y + 13, "aria-hidden": "true" }, text));
+        }
         table.push(
           h(
             "tr",
@@ -911,7 +930,7 @@ class InstancePage {
             h("td", { class: "num" }, formatDuration(a.StartedTime, a.FinishedTime)),
           ),
         );
-      }
+      });
     });
     const nowLine = now <= t1 + 1 && rows.some((r) => r.attempts.some((a) => !a.FinishedTime)) ? h("line", { class: "now", x1: x(now), x2: x(now), y1: TOP - 6, y2: height - 4 }) : null;
     const count = table.length;

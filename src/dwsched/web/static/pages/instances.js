@@ -1,6 +1,10 @@
 // The instance list: one workspace's workflow instances of one BizDate, with every filter
 // of ListWorkflowInstances, sorting, paging and auto-refresh. The address holds the whole
 // query (bookmarkable); the server pages and counts, the page only draws one page of rows.
+// The rows come from the console view ListWorkflowInstancesWithDryRuns (ListWorkflowInstances'
+// page, each instance marked when it is made only of dry runs). The list opens on recent
+// activity (StartedTime Desc: the latest started first, then what has not started), not on
+// the API's default Id Desc, which puts the day's future cycles first.
 import { call } from "../api.js";
 import {
   h,
@@ -19,6 +23,11 @@ import {
   errorBox,
   link,
   dayPicker,
+  dayInput,
+  dayValue,
+  isIsoDay,
+  today,
+  dryMark,
 } from "../util.js";
 
 const TYPES = ["Normal", "Manual", "SmokeTest", "SupplementData", "ManualWorkflow", "TriggerWorkflow"];
@@ -27,7 +36,8 @@ const SIZES = [10, 20, 50, 100, 200];
 const DEFAULT_SIZE = 20;
 const REFRESH_MS = 5000;
 const DEBOUNCE_MS = 300;
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const DEFAULT_SORT = ["StartedTime", "Desc"];
+const LIST = "ListWorkflowInstancesWithDryRuns";
 const DIGITS = /^\d{1,16}$/; // ids: positive integers a JS number holds exactly
 const isId = (v) => DIGITS.test(v) && Number.isSafeInteger(Number(v)) && Number(v) > 0;
 const AUTO_KEY = "dwsched.instances.autorefresh";
@@ -36,11 +46,12 @@ const AUTO_KEY = "dwsched.instances.autorefresh";
 function readState(tz) {
   const q = query();
   const text = (name) => (q.get(name) || "").trim();
-  const day = (name) => (DAY.test(text(name)) ? text(name) : "");
+  const day = (name) => (isIsoDay(text(name)) ? text(name) : "");
   const digits = (name) => (isId(text(name)) ? text(name) : "");
   const [field, dir] = text("sort").split(/\s+/);
-  const sortField = SORT_FIELDS.find((f) => f.toLowerCase() === (field || "").toLowerCase()) || "Id";
-  const sortDir = (dir || "").toLowerCase() === "asc" ? "Asc" : "Desc";
+  const known = SORT_FIELDS.find((f) => f.toLowerCase() === (field || "").toLowerCase());
+  const sortField = known || DEFAULT_SORT[0];
+  const sortDir = known ? ((dir || "").toLowerCase() === "asc" ? "Asc" : "Desc") : DEFAULT_SORT[1];
   const size = Number(text("size"));
   const wanted = new Set(text("status").split(",").map((s) => s.trim()));
   return {
@@ -83,7 +94,7 @@ export async function render(main, ctx) {
   let auto = localStorage.getItem(AUTO_KEY) !== "off";
   // Ask for the rows and the workflows at once, before drawing anything: the first paint
   // waits for one round trip only.
-  const firstListing = call("ListWorkflowInstances", requestParams());
+  const firstListing = call(LIST, requestParams());
   const firstWorkflows = call("ListWorkflows", { ProjectId: project.Id, EnvType: state.env, PageSize: 100 });
 
   // --- Address ----------------------------------------------------------------------
@@ -135,18 +146,16 @@ export async function render(main, ctx) {
   // --- Controls ---------------------------------------------------------------------
   const field = (id, label, control, cls = "") => h("div", { class: `field ${cls}` }, h("label", { for: id }, label), control);
 
-  const bizdate = h("input", { id: "bizdate", type: "date", value: state.bizdate, required: true, onchange: () => {
-    if (!DAY.test(bizdate.value)) {
-      bizdate.value = state.bizdate;
-      return;
-    }
-    apply({ bizdate: bizdate.value });
+  const bizdate = dayInput({ id: "bizdate", value: state.bizdate, required: true, onchange: () => {
+    const day = dayValue(bizdate);
+    if (day) apply({ bizdate: day });
   } });
-  const shiftDay = (n) => {
-    const day = addDays(state.bizdate, n);
+  const showDay = (day) => {
     bizdate.value = day;
+    bizdate.check();
     apply({ bizdate: day });
   };
+  const shiftDay = (n) => showDay(addDays(state.bizdate, n));
   const env = h(
     "select",
     { id: "filter-env", onchange: () => {
@@ -178,8 +187,9 @@ export async function render(main, ctx) {
     else unified.setAttribute("aria-invalid", "true");
     if (ok) later(() => ({ unified: v }));
   } });
-  const exec = h("input", { id: "filter-exec", type: "date", value: state.exec, onchange: () => {
-    if (exec.value === "" || DAY.test(exec.value)) apply({ exec: exec.value });
+  const exec = dayInput({ id: "filter-exec", value: state.exec, onchange: () => {
+    const v = exec.value.trim();
+    if (v === "" || dayValue(exec)) apply({ exec: v });
   } });
 
   const statusBoxes = STATUSES.map((s) =>
@@ -238,7 +248,7 @@ export async function render(main, ctx) {
     { title: "Name", key: (it) => it.Name, cell: (it) => it.Name, cls: "name" },
     { title: "Workflow", key: (it) => `${it.WorkflowId}|${workflowNames.get(it.WorkflowId) || ""}`, cell: workflowCell },
     { title: "Type", key: (it) => it.Type, cell: (it) => it.Type },
-    { title: "Status", key: (it) => it.Status, cell: (it) => chip(it.Status) },
+    { title: "Status", key: (it) => `${it.Status}|${it.DryRun ? "dry" : ""}`, cell: (it) => (it.DryRun ? [chip(it.Status), dryMark()] : chip(it.Status)) },
     { title: "BizDate", key: (it) => String(it.BizDate), cell: (it) => time(it.BizDate).slice(0, 10) },
     { title: "TriggerTime", sort: "TriggerTime", key: (it) => String(it.TriggerTime), cell: (it) => time(it.TriggerTime), cls: "time" },
     { title: "StartedTime", sort: "StartedTime", key: (it) => String(it.StartedTime), cell: (it) => time(it.StartedTime), cls: "time" },
@@ -339,6 +349,7 @@ export async function render(main, ctx) {
 
   function reset() {
     name.value = owner.value = tags.value = unified.value = exec.value = "";
+    exec.check();
     type.value = workflow.value = "";
     for (const b of statusBoxes) b.checked = false;
     apply({ type: "", status: [], workflow: "", unified: "", name: "", owner: "", tags: "", exec: "" });
@@ -418,7 +429,7 @@ export async function render(main, ctx) {
     due = false;
     if (!quiet) table.setAttribute("aria-busy", "true");
     try {
-      const found = await (pending || call("ListWorkflowInstances", requestParams()));
+      const found = await (pending || call(LIST, requestParams()));
       if (!alive || mine !== seq) return;
       const paging = found.PagingInfo || {};
       items = paging.WorkflowInstances || [];
@@ -460,10 +471,7 @@ export async function render(main, ctx) {
 
   function drawRows(failed = false) {
     if (!items.length) {
-      clear(
-        tbody,
-        h("tr", { class: "empty" }, h("td", { colspan: COLUMNS.length }, failed ? "The instances could not be listed." : `No instances match these filters for BizDate ${state.bizdate}.`)),
-      );
+      clear(tbody, h("tr", { class: "empty" }, h("td", { colspan: COLUMNS.length }, failed ? "The instances could not be listed." : emptyText())));
       return;
     }
     const rows = tbody.rows;
@@ -503,6 +511,24 @@ export async function render(main, ctx) {
       const target = row && row.cells[focusAt[1]] && row.cells[focusAt[1]].querySelector("a, button");
       if (target) target.focus({ preventScroll: true });
     }
+  }
+
+  // Nothing listed. For today's BizDate (or a later one) say why: a day's runs carry the
+  // BizDate before it (T-1), so what runs today is listed under yesterday's.
+  function emptyText() {
+    const plain = `No instances match these filters for BizDate ${state.bizdate}.`;
+    const now = today(tz);
+    if (state.bizdate < now) return plain;
+    const previous = addDays(now, -1);
+    return [
+      plain,
+      h(
+        "p",
+        { class: "empty-hint", id: "empty-hint" },
+        `Runs carry the BizDate before their run date (T-1): today's runs (${now}) are listed under BizDate ${previous}.`,
+        h("button", { type: "button", id: "show-yesterday", onclick: () => showDay(previous) }, `Show BizDate ${previous}`),
+      ),
+    ];
   }
 
   // A cell's content (text as text, never markup) and the key it was drawn from.

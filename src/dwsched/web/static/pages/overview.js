@@ -1,6 +1,8 @@
 // The overview: one workspace's instances by status over the 14 BizDates ending at the
 // chosen one (one GetInstanceStatusCounts call), then that day's failures, what runs now,
-// and its counts by status, each linked to the filtered instance list.
+// and its counts by status, each linked to the filtered instance list. Successes that ran
+// nothing (instances made only of dry runs: GetInstanceStatusCounts' DryRun) are drawn and
+// counted apart from real successes.
 import { call } from "../api.js";
 import {
   h,
@@ -19,18 +21,23 @@ import {
   errorBox,
   link,
   dayPicker,
+  dayInput,
+  dayValue,
+  isIsoDay,
+  dryMark,
 } from "../util.js";
 
 const DAYS = 14;
 const REFRESH_MS = 10000;
 const FAILURES_SHOWN = 20;
 const RUNNING_SHOWN = 10;
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const DRY = "DryRun"; // the successes that ran nothing, drawn as a status of their own
 const AUTO_KEY = "dwsched.overview.autorefresh";
 // Stacking order, bottom first: finished work under what is still to come.
-const ORDER = ["Success", "Failure", "Checking", "Running", "WaitResource", "CheckingCondition", "WaitTime", "WaitTrigger", "NotRun"];
+const ORDER = ["Success", DRY, "Failure", "Checking", "Running", "WaitResource", "CheckingCondition", "WaitTime", "WaitTrigger", "NotRun"];
 const GROUPS = [
   ["success", "Success"],
+  ["dry", "Dry run (Success, nothing ran)"],
   ["failure", "Failure"],
   ["running", "Running, Checking"],
   ["waiting", "Waiting (NotRun, WaitTime, CheckingCondition, WaitResource)"],
@@ -45,7 +52,7 @@ export async function render(main, ctx) {
   const tz = project.TimeZone || "UTC";
   const q = query();
   const state = {
-    bizdate: DAY.test(q.get("bizdate") || "") ? q.get("bizdate") : yesterday(tz),
+    bizdate: isIsoDay(q.get("bizdate") || "") ? q.get("bizdate") : yesterday(tz),
     env: q.get("env") === "Dev" ? "Dev" : "Prod",
   };
   let alive = true;
@@ -60,12 +67,13 @@ export async function render(main, ctx) {
   const listUrl = (extra = {}) => `/console/instances?${new URLSearchParams({ project: project.Id, bizdate: state.bizdate, env: state.env, ...extra })}`;
 
   // --- Controls ---------------------------------------------------------------------
-  const bizdate = h("input", { id: "bizdate", type: "date", value: state.bizdate, required: true, onchange: () => {
-    if (DAY.test(bizdate.value)) change({ bizdate: bizdate.value });
-    else bizdate.value = state.bizdate;
+  const bizdate = dayInput({ id: "bizdate", value: state.bizdate, required: true, onchange: () => {
+    const day = dayValue(bizdate);
+    if (day) change({ bizdate: day });
   } });
   const shiftDay = (n) => {
     bizdate.value = addDays(state.bizdate, n);
+    bizdate.check();
     change({ bizdate: bizdate.value });
   };
   const env = h(
@@ -198,11 +206,12 @@ export async function render(main, ctx) {
       tile("waiting", h("path", { class: "pat-mark", d: "M-1 1 L1 -1 M0 6 L6 0 M5 7 L7 5" })),
       tile("running", h("circle", { class: "pat-dot", cx: 3, cy: 3, r: 1.1 })),
       tile("failure", h("path", { class: "pat-mark", d: "M0 0 L6 6 M6 0 L0 6" })),
+      tile("dry", h("path", { class: "pat-mark", d: "M0 3 L6 3" })),
     );
   }
 
   function drawChart(data) {
-    const days = data.Days || [];
+    const days = (data.Days || []).map((d) => ({ ...d, Counts: shownCounts(d) }));
     const signature = JSON.stringify([state.bizdate, state.env, days.map((d) => [d.Date, d.Counts])]);
     if (signature === lastChart) return;
     lastChart = signature;
@@ -240,9 +249,9 @@ export async function render(main, ctx) {
         const yTop = y(acc + n);
         const height = Math.max(2, y(acc) - yTop); // a few instances stay visible
         acc += n;
-        return h("rect", { class: `seg seg-${statusGroup(s)}`, x, y: yTop, width: barW, height }, h("title", {}, `${d.Date} ${s}: ${n}`));
+        return h("rect", { class: `seg seg-${groupOf(s)}`, x, y: yTop, width: barW, height }, h("title", {}, `${d.Date} ${nameOf(s)}: ${n}`));
       });
-      const summary = parts.map((s) => `${s} ${counts[s]}`).join(", ");
+      const summary = parts.map((s) => `${nameOf(s)} ${counts[s]}`).join(", ");
       const label = `${d.Date}: ${d.Total || 0} instances${summary ? ` (${summary})` : ""}. Open the instance list of this BizDate.`;
       const go = () => ctx.navigate(listUrl({ bizdate: d.Date }));
       return h(
@@ -295,7 +304,7 @@ export async function render(main, ctx) {
       "table",
       { class: "visually-hidden", id: "status-table" },
       h("caption", {}, `Workflow instances by status, BizDates ${days.length ? days[0].Date : ""} to ${state.bizdate}`),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "BizDate"), shown.map((s) => h("th", { scope: "col" }, s)), h("th", { scope: "col" }, "Total"))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "BizDate"), shown.map((s) => h("th", { scope: "col" }, nameOf(s))), h("th", { scope: "col" }, "Total"))),
       h(
         "tbody",
         {},
@@ -303,6 +312,25 @@ export async function render(main, ctx) {
       ),
     );
     clear(chartBox, svg, legend, table);
+  }
+
+  // A day's counts as drawn: its dry-run successes apart from the real ones.
+  function shownCounts(day) {
+    const counts = { ...(day.Counts || {}) };
+    const dry = Math.min(day.DryRun || 0, counts.Success || 0);
+    if (dry) {
+      counts.Success -= dry;
+      counts[DRY] = dry;
+    }
+    return counts;
+  }
+
+  function groupOf(s) {
+    return s === DRY ? "dry" : statusGroup(s);
+  }
+
+  function nameOf(s) {
+    return s === DRY ? "Dry run" : s;
   }
 
   // --- Lists ------------------------------------------------------------------------
@@ -383,8 +411,9 @@ export async function render(main, ctx) {
   }
 
   function drawCounts(day) {
-    const counts = day.Counts || {};
+    const counts = shownCounts(day);
     const statuses = [...STATUSES];
+    statuses.splice(statuses.indexOf("Success") + 1, 0, DRY);
     for (const s of Object.keys(counts)) if (!statuses.includes(s)) statuses.push(s);
     const all = link(listUrl(), `All ${day.Total || 0} instances`);
     all.dataset.fk = "count:all";
@@ -397,11 +426,13 @@ export async function render(main, ctx) {
           const n = counts[s] || 0;
           let value = String(n);
           if (n) {
-            value = link(listUrl({ status: s }), String(n));
+            // The list has no dry-run filter: dry runs are among its successes, marked.
+            value = link(listUrl({ status: s === DRY ? "Success" : s }), String(n));
             value.dataset.fk = `count:${s}`;
-            value.setAttribute("aria-label", `${n} ${s}`);
+            value.setAttribute("aria-label", s === DRY ? `${n} dry runs (successes that ran nothing)` : `${n} ${s}`);
           }
-          return h("li", { class: n ? "" : "zero", dataset: { status: s } }, chip(s), " ", value);
+          const label = s === DRY ? dryMark("Successes that ran nothing: every task of the instance is a dry run.") : chip(s);
+          return h("li", { class: n ? "" : "zero", dataset: { status: s } }, label, " ", value);
         }),
       ),
       h("p", {}, all),

@@ -1,8 +1,9 @@
 // Deployed workflows (the console view ListWorkflowsOverview): trigger, next run times in
 // the workflow's zone, the latest instances, the FlowSpec; Backfill… for scheduled
-// workflows, Run… for manual and trigger workflows.
+// workflows, Run… for manual and trigger workflows. An instance made only of dry runs is
+// marked, and the last days' successes are counted apart from the dry runs.
 import { call } from "../api.js";
-import { h, clear, chip, errorBox, formatTime, formatDate, toast, query, setQuery, dialog } from "../util.js";
+import { h, clear, chip, dryMark, errorBox, formatTime, formatDate, toast, query, setQuery, dialog } from "../util.js";
 import { openBackfill } from "./backfill.js";
 
 const PAGE_SIZE = 20;
@@ -88,6 +89,23 @@ export async function render(main, ctx) {
     drawPager(pages);
   }
 
+  // "7 days: 3 ✓ success · 430 dry runs · 1 ✕ failure · 2 unfinished": successes that ran
+  // nothing are not counted as successes.
+  function recentTally(w) {
+    const counts = w.RecentCounts || {};
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    if (!total) return null;
+    const dry = w.RecentDryRuns || 0;
+    const success = (counts.Success || 0) - dry;
+    const failure = counts.Failure || 0;
+    const other = total - success - dry - failure;
+    const parts = [`${success} ✓ success`];
+    if (dry) parts.push(`${dry} dry run${dry === 1 ? "" : "s"}`);
+    if (failure) parts.push(`${failure} ✕ failure${failure === 1 ? "" : "s"}`);
+    if (other) parts.push(`${other} unfinished`);
+    return h("div", { class: "note recent-tally", title: "Instances of the last 7 BizDates due by now; a dry run (every task a dry run) ran nothing." }, `7 days: ${parts.join(" · ")}`);
+  }
+
   function drawPager(pages) {
     const go = (n) => {
       pageNumber = n;
@@ -149,15 +167,18 @@ export async function render(main, ctx) {
                       {
                         href: `/console/instances/${i.Id}?project=${project.Id}`,
                         "data-nav": true,
-                        "aria-label": `Instance ${i.Id}, ${i.Status}, BizDate ${formatDate(i.BizDate, workspaceTz)}`,
-                        title: `Instance ${i.Id} · BizDate ${formatDate(i.BizDate, workspaceTz)} · trigger ${formatTime(i.TriggerTime, workspaceTz)} · ${i.Status}`,
+                        "aria-label": `Instance ${i.Id}, ${i.Status}${i.DryRun ? " (dry run)" : ""}, BizDate ${formatDate(i.BizDate, workspaceTz)}`,
+                        title: `Instance ${i.Id} · BizDate ${formatDate(i.BizDate, workspaceTz)} · trigger ${formatTime(i.TriggerTime, workspaceTz)} · ${i.Status}${i.DryRun ? " · dry run: nothing ran" : ""}`,
+                        dataset: { dryRun: i.DryRun ? "true" : "false" },
                       },
                       h("span", { class: "when" }, formatTime(i.TriggerTime, workspaceTz).slice(5, 16)),
                       chip(i.Status),
+                      i.DryRun ? dryMark() : null,
                     ),
                   ),
                 )
               : h("span", { class: "muted" }, "none in the last 7 days"),
+            recentTally(w),
           ),
           h("td", {}, w.Owner || ""),
           h(
