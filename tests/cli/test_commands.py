@@ -423,8 +423,18 @@ def test_instances_list_json(live: LiveServer, listed: dict[str, int]) -> None:
     assert paging["PageNumber"] == 1 and paging["PageSize"] == 20
     items = paging["WorkflowInstances"]
     day_names = [n for n in listed if n not in ("project", "next_day_only", "dev_only")]
-    assert [i["Id"] for i in items] == sorted((listed[n] for n in day_names), reverse=True)
+    # The CLI's default: the latest started first, those not started last (by Id Desc).
+    started = [i["StartedTime"] for i in items if i["StartedTime"] is not None]
+    assert started == sorted(started, reverse=True) and len(started) == 6, items
+    assert [i["StartedTime"] for i in items[6:]] == [None, None], items
     assert {i["BizDate"] for i in items} == {SHANGHAI_DAY_MS}
+    # The API's own default on asking for it.
+    by_id = _list(
+        live, listed["project"], "--biz-date", "2025-03-31", "--json", "--sort", "Id Desc"
+    )
+    assert [i["Id"] for i in by_id["PagingInfo"]["WorkflowInstances"]] == sorted(  # type: ignore[index]
+        (listed[n] for n in day_names), reverse=True
+    )
 
     nxt = _list(live, listed["project"], "--biz-date", "2025-04-01", "--json")
     assert _names(nxt) == ["next_day_only"]
@@ -535,11 +545,11 @@ def test_instances_list_table(live: LiveServer, listed: dict[str, int]) -> None:
         assert name in out, out
     assert "next_day_only" not in out and "dev_only" not in out
     assert "2025-03-31" in out and "Asia/Shanghai" in out
-    assert re.search(r"page 1 of 1 . 8 instances", out), out
+    assert re.search(r"page 1 of 1 . 8 workflow instances . the latest started first", out), out
     assert "Failure" in out and "Running" in out and "SupplementData" in out
 
     paged = _table(live, listed["project"], "160", "--page-size", "3", "--page", "2")
-    assert re.search(r"page 2 of 3 . 8 instances", paged), paged
+    assert re.search(r"page 2 of 3 . 8 workflow instances", paged), paged
 
 
 def test_instances_list_table_shows_whole_names_at_80_columns(

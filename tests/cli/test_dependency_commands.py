@@ -1,4 +1,4 @@
-"""`dwsched instances upstream|downstream|remove-dependency` against a live server, on both
+"""`dwsched tasks upstream|downstream|remove-dependency` against a live server, on both
 databases: two workflows deployed through the official SDK, the second's node waiting for
 the first's (another workflow, the same cycle) and for its own previous cycle
 (tests/cli/linked.py); the commands run in-process (and once as a real process), their
@@ -34,7 +34,7 @@ def env(live: LiveServer, columns: int = 80) -> dict[str, str]:
 
 
 def dw(live: LiveServer, *args: str, columns: int = 80) -> Result:
-    return invoke("instances", *args, env=env(live, columns))
+    return invoke("tasks", *args, env=env(live, columns))
 
 
 @pytest.fixture(scope="module")
@@ -224,19 +224,19 @@ def test_names_reach_the_terminal_escaped(live: LiveServer) -> None:
 
 def test_help_says_the_ids_are_task_instance_ids() -> None:
     for command in ("upstream", "downstream", "remove-dependency"):
-        text = ok(invoke("instances", command, "--help")).stdout
+        text = ok(invoke("tasks", command, "--help")).stdout
         assert "task instance id" in " ".join(text.split()), text
         assert "--endpoint" in option_blocks(text)
-    listing = " ".join(ok(invoke("instances", "upstream", "--help")).stdout.split())
+    listing = " ".join(ok(invoke("tasks", "upstream", "--help")).stdout.split())
     assert "CrossCycle: a previous cycle" in listing and "--json" in listing
-    group = ok(invoke("instances", "--help")).stdout
+    group = ok(invoke("tasks", "--help")).stdout
     for command in ("upstream", "downstream", "remove-dependency"):
         assert command in group
 
 
 def test_a_real_process_prints_json(live: LiveServer, linked: Linked) -> None:
     done = run_cli(
-        "instances",
+        "tasks",
         "upstream",
         str(linked.task("report")),
         "--json",

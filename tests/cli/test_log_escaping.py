@@ -1,5 +1,5 @@
 """What tasks print and what users name reaches an operator's terminal escaped: `dwsched
-instances logs` (whole and --follow), `instances list`, `workflows list|show` show control
+tasks logs` (whole and --follow), `instances list`, `workflows list|show` show control
 sequences (ESC, BEL, a bare carriage return, C1 controls, bidi overrides) as visible escapes,
 never raw; newlines and tabs of a log are kept. A real task on a live server (SQLite).
 """
@@ -15,7 +15,7 @@ from dwsched.cli.terminal import json_text, visible, visible_log
 from dwsched.clock import SystemClock
 from dwsched.domain.models import ProjectChanges
 from tests.cli.helpers import db_url_of, invoke, ok
-from tests.cli.test_operations import deploy, dw, live, shell, smoke_test
+from tests.cli.test_operations import deploy, dw, env, live, shell, smoke_test
 from tests.support.factories import project
 from tests.support.server import LiveServer
 
@@ -58,8 +58,8 @@ def test_logs_show_control_sequences_escaped(live: LiveServer) -> None:
     _, tasks = smoke_test(live, w, date(2025, 7, 1))
     ti = str(tasks["hostile"]["Id"])
 
-    followed = ok(dw(live, "instances", "logs", ti, "--follow")).stdout
-    whole = ok(dw(live, "instances", "logs", ti)).stdout
+    followed = ok(dw(live, "tasks", "logs", ti, "--follow")).stdout
+    whole = ok(dw(live, "tasks", "logs", ti)).stdout
     for out in (followed, whole):
         assert_no_raw(out)
         assert SHOWN + "\n" in out, out
@@ -77,9 +77,9 @@ def test_names_show_control_sequences_escaped(live: LiveServer) -> None:
     ran = ok(dw(live, *args))
     assert_no_raw(ran.output)
 
-    listed = ok(
-        dw(live, "instances", "list", "--project", str(p.id), "--biz-date", day.isoformat())
-    ).stdout
+    # Wide enough for the whole name on one line (at 80 columns a long name folds).
+    listing = ("instances", "list", "--project", str(p.id), "--biz-date", day.isoformat())
+    listed = ok(invoke(*listing, env={**env(live), "COLUMNS": "200"})).stdout
     assert_no_raw(listed)
     assert "\\x1b]8;;http://x\\x07[link=http://x]click[/link]\\r\\u202eevil" in listed, listed
 

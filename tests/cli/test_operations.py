@@ -1,8 +1,8 @@
-"""`dwsched backfill`, `dwsched run` and `dwsched instances start|stop|rerun|set-success|
-suspend|resume|logs` against a live server whose engine really runs the tasks (SQLite, the
-system clock): workflows deployed through the official SDK, the commands run in-process
-(and once as a real process, interrupted with Ctrl-C), the effects read back over HTTP.
-"""
+"""`dwsched backfill`, `dwsched run`, `dwsched instances start|stop` and `dwsched tasks
+rerun|stop|set-success|suspend|resume|logs` against a live server whose engine really runs
+the tasks (SQLite, the system clock): workflows deployed through the official SDK, the
+commands run in-process (and once as a real process, interrupted with Ctrl-C), the effects
+read back over HTTP."""
 
 from __future__ import annotations
 
@@ -440,7 +440,7 @@ def test_set_success_and_rerun_report_each_id(live: LiveServer) -> None:
     ti = tasks["fails"]["Id"]
     wait_until(lambda: task_instance(live, ti)["Status"] == "Failure", "the task to fail")
 
-    result = dw(live, "instances", "set-success", f"{ti},{MISSING}", "--comment", "fixed by hand")
+    result = dw(live, "tasks", "set-success", f"{ti},{MISSING}", "--comment", "fixed by hand")
     assert result.exit_code == 1, result.output
     found = results(result.stdout)
     assert found[ti][0] is True and found[MISSING][0] is False, result.stdout
@@ -448,13 +448,13 @@ def test_set_success_and_rerun_report_each_id(live: LiveServer) -> None:
     assert list(found) == [ti, MISSING]
     assert task_instance(live, ti)["Status"] == "Success"
 
-    result = ok(dw(live, "instances", "rerun", str(ti), "--latest-config"))
+    result = ok(dw(live, "tasks", "rerun", str(ti), "--latest-config"))
     assert results(result.stdout)[ti][0] is True
     wait_until(
         lambda: (t := task_instance(live, ti))["RunNumber"] == 2 and t["Status"] == "Failure",
         "the rerun to fail again",
     )
-    result = dw(live, "instances", "rerun", str(MISSING), str(ti))
+    result = dw(live, "tasks", "rerun", str(MISSING), str(ti))
     assert result.exit_code == 1
     found = results(result.stdout)
     assert found[MISSING][0] is False and found[ti][0] is True
@@ -466,7 +466,7 @@ def test_stop_task_and_workflow_instances(live: LiveServer) -> None:
     instance_id, tasks = smoke_test(live, w, date(2025, 5, 2))
     ti = tasks["long"]["Id"]
     wait_until(lambda: task_instance(live, ti)["Status"] == "Running", "the task to run")
-    result = dw(live, "instances", "stop", str(ti), str(MISSING))
+    result = dw(live, "tasks", "stop", str(ti), str(MISSING))
     assert result.exit_code == 1, result.output
     found = results(result.stdout)
     assert found[ti][0] is True and found[MISSING][0] is False
@@ -475,7 +475,7 @@ def test_stop_task_and_workflow_instances(live: LiveServer) -> None:
     instance_id, tasks = smoke_test(live, w, date(2025, 5, 3))
     ti = tasks["long"]["Id"]
     wait_until(lambda: task_instance(live, ti)["Status"] == "Running", "the task to run")
-    result = ok(dw(live, "instances", "stop", "--workflow-instances", str(instance_id)))
+    result = ok(dw(live, "instances", "stop", str(instance_id)))
     assert list(results(result.stdout)) == [instance_id]
     assert results(result.stdout)[instance_id][0] is True
     wait_until(
@@ -490,7 +490,7 @@ def test_suspend_and_resume(live: LiveServer, tmp_path: Path) -> None:
     w = deploy(live, p.id, [shell("first", until_exists(go)), shell("then", "echo then", "first")])
     _, tasks = smoke_test(live, w, date(2025, 5, 4))
     first, then = tasks["first"]["Id"], tasks["then"]["Id"]
-    result = dw(live, "instances", "suspend", f"{then} {MISSING}")
+    result = dw(live, "tasks", "suspend", f"{then} {MISSING}")
     go.touch()
     assert result.exit_code == 1, result.output
     found = results(result.stdout)
@@ -498,10 +498,10 @@ def test_suspend_and_resume(live: LiveServer, tmp_path: Path) -> None:
     wait_until(lambda: task_instance(live, first)["Status"] == "Success", "the first task")
     time.sleep(1.5)
     assert task_instance(live, then)["Status"] not in ("Running", "Success", "Failure")
-    result = ok(dw(live, "instances", "resume", str(then)))
+    result = ok(dw(live, "tasks", "resume", str(then)))
     assert results(result.stdout)[then][0] is True
     wait_until(lambda: task_instance(live, then)["Status"] == "Success", "the resumed task")
-    result = dw(live, "instances", "resume", str(MISSING))
+    result = dw(live, "tasks", "resume", str(MISSING))
     assert result.exit_code == 1 and results(result.stdout)[MISSING][0] is False
 
 
@@ -544,11 +544,18 @@ def test_start_instances_created_without_starting(live: LiveServer) -> None:
         wait_until(succeeded, "the started instance to succeed")
 
 
-@pytest.mark.parametrize("command", ["start", "stop", "rerun", "set-success", "suspend", "resume"])
-def test_batch_commands_check_their_ids(live: LiveServer, command: str) -> None:
-    clean_error(dw(live, "instances", command, "12,abc"), "'abc'", "positive integer")
-    clean_error(dw(live, "instances", command, "0"), "'0'")
-    clean_error(dw(live, "instances", command), "IDS")
+@pytest.mark.parametrize(
+    ("group", "command"),
+    [
+        *(("instances", c) for c in ("start", "stop", "rerun")),
+        *(("tasks", c) for c in ("stop", "rerun", "set-success", "suspend", "resume")),
+    ],
+)
+def test_batch_commands_check_their_ids(live: LiveServer, group: str, command: str) -> None:
+    clean_error(dw(live, group, command, "12,abc"), "'abc'", "positive integer")
+    clean_error(dw(live, group, command, "0"), "'0'")
+    kind = "WORKFLOW_INSTANCE_ID" if group == "instances" else "TASK_INSTANCE_ID"
+    clean_error(dw(live, group, command), kind)
 
 
 # logs
@@ -559,25 +566,25 @@ def test_logs_follow_prints_output_as_it_comes(live: LiveServer) -> None:
     w = deploy(live, p.id, [shell("talk", "for i in 1 2 3; do echo line $i; sleep 0.4; done")])
     _, tasks = smoke_test(live, w, date(2025, 6, 1))
     ti = tasks["talk"]["Id"]
-    result = ok(dw(live, "instances", "logs", str(ti), "--follow"))
+    result = ok(dw(live, "tasks", "logs", str(ti), "--follow"))
     for i in (1, 2, 3):
         assert result.stdout.count(f"line {i}\n") == 1, result.stdout
     assert result.stdout.index("line 1") < result.stdout.index("line 3")
     # Without --follow: the whole log, as the server has it.
     with client(live) as c:
         whole = c.call("GetTaskInstanceLog", {"Id": ti}, method="GET")["TaskInstanceLog"]
-    assert ok(dw(live, "instances", "logs", str(ti))).stdout == whole
-    assert ok(dw(live, "instances", "logs", str(ti), "--run", "1")).stdout == whole
+    assert ok(dw(live, "tasks", "logs", str(ti))).stdout == whole
+    assert ok(dw(live, "tasks", "logs", str(ti), "--run", "1")).stdout == whole
 
 
 def test_logs_follow_of_a_failing_task_exits_1(live: LiveServer) -> None:
     p = project(live.store)
     w = deploy(live, p.id, [shell("oops", "echo about to fail; sleep 0.5; exit 4")])
     _, tasks = smoke_test(live, w, date(2025, 6, 2))
-    result = dw(live, "instances", "logs", str(tasks["oops"]["Id"]), "-f")
+    result = dw(live, "tasks", "logs", str(tasks["oops"]["Id"]), "-f")
     assert result.exit_code == 1, result.output
     assert "about to fail" in result.stdout
-    clean_error(dw(live, "instances", "logs", str(MISSING)), "Error:")
+    clean_error(dw(live, "tasks", "logs", str(MISSING)), "Error:")
 
 
 def test_logs_follow_goes_on_to_a_retry(live: LiveServer) -> None:
@@ -596,13 +603,13 @@ def test_logs_follow_goes_on_to_a_retry(live: LiveServer) -> None:
     )
     _, tasks = smoke_test(live, w, date(2025, 6, 3))
     ti = str(tasks["flaky"]["Id"])
-    out = ok(dw(live, "instances", "logs", ti, "--follow")).stdout
+    out = ok(dw(live, "tasks", "logs", ti, "--follow")).stdout
     assert re.search(r"attempt 1\n(.*\n)*--- run 2 ---\n(.*\n)*attempt 2\n", out), out
     # One run alone: the first failed.
-    first = dw(live, "instances", "logs", ti, "--follow", "--run", "1")
+    first = dw(live, "tasks", "logs", ti, "--follow", "--run", "1")
     assert first.exit_code == 1, first.output
     assert "attempt 1" in first.stdout and "attempt 2" not in first.stdout
-    assert "attempt 2" in ok(dw(live, "instances", "logs", ti, "--run", "2")).stdout
+    assert "attempt 2" in ok(dw(live, "tasks", "logs", ti, "--run", "2")).stdout
 
 
 # help
@@ -616,10 +623,11 @@ def test_logs_follow_goes_on_to_a_retry(live: LiveServer) -> None:
             ["--from", "--to", "--parallelism", "--desc", "--tasks", "--name", "--wait"],
         ),
         (("run",), ["--biz-date", "--tasks", "--name", "--wait"]),
-        (("instances", "logs"), ["--run", "--follow"]),
-        (("instances", "stop"), ["--comment", "--workflow-instances"]),
-        (("instances", "rerun"), ["--comment", "--latest-config"]),
-        *((("instances", c), ["--comment"]) for c in ("start", "set-success", "suspend", "resume")),
+        (("tasks", "logs"), ["--run", "--follow"]),
+        (("instances", "rerun"), ["--comment", "--all", "--latest-config"]),
+        (("tasks", "rerun"), ["--comment", "--latest-config"]),
+        *((("instances", c), ["--comment"]) for c in ("start", "stop")),
+        *((("tasks", c), ["--comment"]) for c in ("stop", "set-success", "suspend", "resume")),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
 )

@@ -19,6 +19,7 @@ from dwsched.cli import (
     projects,
     roles,
     serve,
+    tasks,
     transfer,
     workers,
     workflows,
@@ -40,9 +41,10 @@ cli.add_command(keys.keys)
 cli.add_command(projects.projects)
 cli.add_command(transfer.import_)
 cli.add_command(transfer.export)
-for command in (*operations.INSTANCE_COMMANDS, logs.logs, *dependencies.DEPENDENCY_COMMANDS):
-    instances.instances.add_command(command)
+for command in (logs.logs, *dependencies.DEPENDENCY_COMMANDS):
+    tasks.tasks.add_command(command)
 cli.add_command(instances.instances)
+cli.add_command(tasks.tasks)
 cli.add_command(workflows.workflows)
 cli.add_command(alerts.alerts)
 cli.add_command(operations.backfill)

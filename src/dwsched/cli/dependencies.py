@@ -1,4 +1,4 @@
-"""`dwsched instances upstream|downstream|remove-dependency`: a task instance's dependencies
+"""`dwsched tasks upstream|downstream|remove-dependency`: a task instance's dependencies
 (inside its workflow instance, on other workflows' instances, on previous cycles) and
 making a waiting one stop waiting for chosen upstreams, through a running server.
 
@@ -20,9 +20,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dwsched.cli.instances import STATUS_STYLE
+from dwsched.cli import ids as kinds
 from dwsched.cli.operations import _integers
 from dwsched.cli.options import client_options, option
+from dwsched.cli.tables import STATUS_STYLE
+from dwsched.cli.tasks import TASK_INSTANCE_ID, the_task_instance
 from dwsched.cli.terminal import cell, json_text, visible
 from dwsched.client import Client
 
@@ -49,11 +51,9 @@ def _zone(client: Client, task: dict[str, Any]) -> ZoneInfo:
     return ZoneInfo(project.get("TimeZone") or "Asia/Shanghai")
 
 
-def _task(client: Client, task_instance_id: int) -> dict[str, Any]:
-    found: dict[str, Any] = client.call("GetTaskInstance", {"Id": task_instance_id}, method="GET")[
-        "TaskInstance"
-    ]
-    return found
+def _task(client: Client, task_instance_id: int, command: str) -> dict[str, Any]:
+    """The task instance; a clean error when the id names none (or a workflow instance)."""
+    return the_task_instance(client, kinds.Zones(client), task_instance_id, command)
 
 
 def neighbours(client: Client, task_instance_id: int, upstream: bool) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ def _list(
     upstream: bool,
 ) -> None:
     with Client(endpoint, access_key_id, access_key_secret) as client:
-        task = _task(client, task_instance_id)
+        task = _task(client, task_instance_id, "upstream" if upstream else "downstream")
         tz = _zone(client, task)
         items = neighbours(client, task_instance_id, upstream)
     name = "UpstreamTaskInstances" if upstream else "DownstreamTaskInstances"
@@ -160,7 +160,7 @@ you may not read are left out."""
     "instance, in other workflows' instances and in previous cycles." + _LIST_HELP,
 )
 @client_options
-@click.argument("task_instance_id", type=int)
+@click.argument("task_instance_id", type=int, metavar=TASK_INSTANCE_ID)
 @_json_option
 def upstream(
     endpoint: str, access_key_id: str, access_key_secret: str, task_instance_id: int, as_json: bool
@@ -174,7 +174,7 @@ def upstream(
     "workflow instance, in other workflows' instances and in later cycles." + _LIST_HELP,
 )
 @client_options
-@click.argument("task_instance_id", type=int)
+@click.argument("task_instance_id", type=int, metavar=TASK_INSTANCE_ID)
 @_json_option
 def downstream(
     endpoint: str, access_key_id: str, access_key_secret: str, task_instance_id: int, as_json: bool
@@ -194,7 +194,7 @@ def _upstream_ids(
 @click.command("remove-dependency")
 @client_options
 @option("--comment", default=None, help="Why (kept with the operation).")
-@click.argument("task_instance_id", type=int)
+@click.argument("task_instance_id", type=int, metavar=TASK_INSTANCE_ID)
 @click.argument("upstream_ids", nargs=-1, required=True, callback=_upstream_ids)
 def remove_dependency(
     endpoint: str,
@@ -205,7 +205,7 @@ def remove_dependency(
     upstream_ids: list[int],
 ) -> None:
     """Make the waiting task instance TASK_INSTANCE_ID stop waiting for the task instances
-    UPSTREAM_IDS (task instance ids, space or comma separated; see `dwsched instances
+    UPSTREAM_IDS (task instance ids, space or comma separated; see `dwsched tasks
     upstream`), of its own workflow instance, of other workflows or of previous cycles.
 
     Only a task instance that waits (NotRun or WaitTime) can have dependencies removed, and
@@ -213,7 +213,7 @@ def remove_dependency(
     reason is shown (exit code 1). Prints the task instance and each upstream it no longer
     waits for. The operation is logged with the comment and audited."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
-        task = _task(client, task_instance_id)
+        task = _task(client, task_instance_id, "remove-dependency")
         tz = _zone(client, task)
         known = {
             int(item["TaskInstance"]["Id"]): item
@@ -240,5 +240,5 @@ def remove_dependency(
         click.echo(f"comment: {visible(comment)}")
 
 
-# The commands of `dwsched instances` this module adds.
+# The commands of `dwsched tasks` this module adds.
 DEPENDENCY_COMMANDS = (upstream, downstream, remove_dependency)

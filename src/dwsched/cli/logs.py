@@ -1,4 +1,5 @@
-"""`dwsched instances logs`: a task instance's log, whole or followed as it grows."""
+"""`dwsched tasks logs`: a task instance's log, whole or followed as it grows; when there is
+none, why (a dry run, not started yet, ...), on standard error."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 import click
 
+from dwsched.cli import ids as kinds
 from dwsched.cli.operations import INTERRUPTED
 from dwsched.cli.options import client_options, option
-from dwsched.cli.terminal import visible_log
+from dwsched.cli.tasks import TASK_INSTANCE_ID, the_task_instance
+from dwsched.cli.terminal import visible, visible_log
 from dwsched.client import Client
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED
@@ -19,11 +22,11 @@ POLL_S = 0.5
 
 @click.command("logs")
 @client_options
-@click.argument("task_instance_id", type=int)
+@click.argument("task_instance_id", type=int, metavar=TASK_INSTANCE_ID)
 @option(
     "--run",
     "run_number",
-    envvar="DWSCHED_INSTANCES_LOGS_RUN",
+    envvar="DWSCHED_TASKS_LOGS_RUN",
     type=click.IntRange(1),
     default=None,
     help="Attempt number (default: the latest).",
@@ -32,7 +35,7 @@ POLL_S = 0.5
     "--follow",
     "-f",
     "follow_",
-    envvar="DWSCHED_INSTANCES_LOGS_FOLLOW",
+    envvar="DWSCHED_TASKS_LOGS_FOLLOW",
     is_flag=True,
     help="Print new output as it comes, until the run ends.",
 )
@@ -44,7 +47,9 @@ def logs(
     run_number: int | None,
     follow_: bool,
 ) -> None:
-    """Print the log of task instance TASK_INSTANCE_ID.
+    """Print the log of the task instance TASK_INSTANCE_ID (a task instance id, as `dwsched
+    tasks list` lists them). A task instance without a log (a dry run, one not started yet)
+    prints nothing, and why on standard error.
 
     With --follow, print new output every half second until the run has ended: exit 0
     when it succeeded, 1 when it failed. Without --run, a retry that starts is followed
@@ -52,15 +57,48 @@ def logs(
     sequences, carriage returns) are shown as escapes such as \\x1b, never sent to the
     terminal."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
+        the_task_instance(client, kinds.Zones(client), task_instance_id, "logs")
         if not follow_:
-            click.echo(visible_log(_log(client, task_instance_id, run_number)), nl=False)
+            text = _log(client, task_instance_id, run_number)
+            click.echo(visible_log(text), nl=False)
+            if not text:
+                _say_why_empty(client, task_instance_id)
             return
         try:
-            status = _follow_log(client, task_instance_id, run_number)
+            status, printed = _follow_log(client, task_instance_id, run_number)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(INTERRUPTED) from None
+        if not printed:
+            _say_why_empty(client, task_instance_id)
     if status != Status.SUCCESS:
         raise click.exceptions.Exit(1)
+
+
+def _say_why_empty(client: Client, task_instance_id: int) -> None:
+    task = kinds.task_instance(client, task_instance_id)
+    if task is not None:
+        click.echo(f"(no log: {why_no_log(task)})", err=True)
+
+
+def why_no_log(task: dict[str, Any]) -> str:
+    """Why a task instance's log is empty, from what GetTaskInstance says of it."""
+    status, recurrence = str(task["Status"]), str(task.get("TriggerRecurrence") or "Normal")
+    if recurrence == "Pause":
+        return "paused (TriggerRecurrence Pause): it ends Failure without running"
+    if kinds.dry_run(task):
+        return f"dry run ({visible(recurrence)}): nothing ran"
+    kind = str(task.get("TaskType") or "")
+    if kind in ("VIRTUAL", "SCHEDULER_TRIGGER"):
+        return f"a {visible(kind)} task runs nothing"
+    if task.get("StartedTime") is None:
+        if status in FINISHED:
+            operation = task.get("OperationType")
+            by = f", by {visible(str(operation))}" if operation else ""
+            return f"it never ran: it ended {visible(status)} without running{by}"
+        return f"not started yet ({visible(status)}): the log begins when it runs"
+    if status not in FINISHED:
+        return f"{visible(status)}: nothing printed yet"
+    return "the run printed nothing"
 
 
 def _log(client: Client, task_instance_id: int, run_number: int | None) -> str:
@@ -68,11 +106,11 @@ def _log(client: Client, task_instance_id: int, run_number: int | None) -> str:
     return str(client.call("GetTaskInstanceLog", params, method="GET")["TaskInstanceLog"] or "")
 
 
-def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -> str:
+def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -> tuple[str, bool]:
     """Print run `run_number`'s log (default the latest run, then each retry) as it
-    grows; the run's final status once it has ended."""
+    grows; the run's final status once it has ended, and whether anything was printed."""
     explicit = run_number is not None
-    run, printed = run_number, 0
+    run, printed, anything = run_number, 0, False
     while True:
         # The status first: a log read after the run has ended is the whole log.
         ti = client.call("GetTaskInstance", {"Id": task_instance_id}, method="GET")["TaskInstance"]
@@ -82,13 +120,14 @@ def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -
         if len(text) < printed:
             printed = 0  # the log was replaced: print it again
         click.echo(visible_log(text[printed:]), nl=False)
+        anything = anything or len(text) > printed
         printed = len(text)
         if latest == run and ti["Status"] in FINISHED:
-            return str(ti["Status"])
+            return str(ti["Status"]), anything
         if latest > run:  # run `run` has ended and its log is printed whole
             if explicit:
-                return _run_status(client, ti, run)
-            run, printed = latest, 0
+                return _run_status(client, ti, run), anything
+            run, printed, anything = latest, 0, True
             click.echo(f"--- run {run} ---")
             continue
         time.sleep(POLL_S)

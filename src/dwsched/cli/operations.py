@@ -1,6 +1,5 @@
-"""`dwsched backfill`, `dwsched run` and the operations on instances (`dwsched instances
-start|stop|rerun|set-success|suspend|resume`, INSTANCE_COMMANDS), through a running
-server."""
+"""`dwsched backfill` and `dwsched run` through a running server, and what the operations on
+workflow and task instances share: their ids, their batches and their ✓/✗ lines."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ from dwsched.client import Client
 from dwsched.domain.flowspec import TriggerType
 from dwsched.domain.models import InstanceType
 
-# What `dwsched run` makes, by the workflow's trigger type (a scheduled one: SmokeTest).
 # What `dwsched run` makes of each trigger type (a scheduled workflow: SmokeTest).
 RUN_TYPES = {
     TriggerType.MANUAL.value: InstanceType.MANUAL_WORKFLOW.value,
@@ -53,15 +51,6 @@ def _integers(values: tuple[str, ...], what: str) -> list[int]:
                 raise click.BadParameter(f"{part!r} is not {what} (a positive integer)")
             found.append(int(part))
     return list(dict.fromkeys(found))
-
-
-def _instance_ids(
-    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
-) -> list[int]:
-    found = _integers(values, "an instance id")
-    if not found:
-        raise click.BadParameter("give at least one instance id")
-    return found
 
 
 def _task_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[int]:
@@ -350,131 +339,55 @@ def run_(
             _follow_or_exit(op)
 
 
-# Batch operations
+# Batch operations (the commands are `dwsched instances start|stop|rerun` and `dwsched tasks
+# rerun|stop|set-success|suspend|resume`)
 
 
-def _apply(
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    action: str,
-    ids: list[int],
-    extra: dict[str, Any],
-) -> None:
-    """Send `action` for `ids` (in batches), print ✓/✗ per id, exit 1 if one failed."""
-    results: dict[str, Any] = {}
-    with Client(endpoint, access_key_id, access_key_secret) as client:
-        for begin in range(0, len(ids), BATCH_SIZE):
-            batch = ids[begin : begin + BATCH_SIZE]
-            results.update(client.call(action, {"Ids": batch, **extra}).get("SuccessInfo") or {})
-    failed = 0
-    for instance_id in ids:
-        found = results.get(str(instance_id)) or {"Success": False, "Message": "no answer"}
-        ok = found.get("Success") is True
-        failed += not ok
-        mark = click.style("✓", fg="green") if ok else click.style("✗", fg="red")
-        click.echo(f"{mark} {instance_id}  {visible(found.get('Message') or '')}".rstrip())
-    if failed:
-        raise click.exceptions.Exit(1)
+def ids_argument(metavar: str, what: str) -> Callable[[F], F]:
+    """A required argument of ids (space or comma separated, each once) named METAVAR..."""
+
+    def check(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[int]:
+        found = _integers(values, what)
+        if not found:
+            raise click.BadParameter(f"give at least one {what}")
+        return found
+
+    return click.argument("ids", nargs=-1, required=True, callback=check, metavar=f"{metavar}...")
 
 
-_RESULTS = "Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."
-_comment = option("--comment", default=None, help="Why (kept with the operation).")
-_ids = click.argument("ids", nargs=-1, required=True, callback=_instance_ids)
+comment_option = option("--comment", default=None, help="Why (kept with the operation).")
 
 
-@click.command("start")
-@client_options
-@_comment
-@_ids
-def start(
-    endpoint: str, access_key_id: str, access_key_secret: str, comment: str | None, ids: list[int]
-) -> None:
-    """Start workflow instances IDS (created without starting; space or comma separated).
-
-    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
-    _apply(
-        endpoint,
-        access_key_id,
-        access_key_secret,
-        "StartWorkflowInstances",
-        ids,
-        {"Comment": comment},
-    )
+def send(
+    client: Client, action: str, ids: list[int], extra: dict[str, Any]
+) -> dict[int, tuple[bool, str]]:
+    """Send `action` for `ids` (in batches): each id's success and the server's message."""
+    answers: dict[str, Any] = {}
+    for begin in range(0, len(ids), BATCH_SIZE):
+        batch = ids[begin : begin + BATCH_SIZE]
+        answers.update(client.call(action, {"Ids": batch, **extra}).get("SuccessInfo") or {})
+    found: dict[int, tuple[bool, str]] = {}
+    for i in ids:
+        answer = answers.get(str(i)) or {"Success": False, "Message": "no answer"}
+        found[i] = (answer.get("Success") is True, visible(str(answer.get("Message") or "")))
+    return found
 
 
-@click.command("stop")
-@client_options
-@_comment
-@option(
-    "--workflow-instances",
-    is_flag=True,
-    help="IDS are workflow instances: stop each whole (default: task instances).",
+def report(done: bool, instance_id: int, verb: str, about: str, why: str = "") -> None:
+    """`✓ 12 rerun: load (was Failure) · ...`, or `✗ 12 not rerun: ...: why`."""
+    if done:
+        click.echo(f"{click.style('✓', fg='green')} {instance_id} {verb}: {about}")
+        return
+    reason = f": {why}" if why else ""
+    click.echo(f"{click.style('✗', fg='red')} {instance_id} not {verb}: {about}{reason}")
+
+
+def missing(instance_id: int, kind: str) -> None:
+    """`✗ 12 no task instance has this id`."""
+    click.echo(f"{click.style('✗', fg='red')} {instance_id} no {kind} has this id")
+
+
+RESULTS = (
+    "Prints ✓ or ✗ per id with what it names (and why it was refused); exits 1 if one was "
+    "refused or names nothing."
 )
-@_ids
-def stop(
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    comment: str | None,
-    workflow_instances: bool,
-    ids: list[int],
-) -> None:
-    """Stop task instances IDS (space or comma separated), or with --workflow-instances
-    workflow instances: what runs is killed and ends as Failure.
-
-    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
-    action = "StopWorkflowInstances" if workflow_instances else "StopTaskInstances"
-    _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
-
-
-@click.command("rerun")
-@client_options
-@_comment
-@option("--latest-config", is_flag=True, help="Run with the task's latest deployed settings.")
-@_ids
-def rerun(
-    endpoint: str,
-    access_key_id: str,
-    access_key_secret: str,
-    comment: str | None,
-    latest_config: bool,
-    ids: list[int],
-) -> None:
-    """Rerun task instances IDS (space or comma separated).
-
-    Prints ✓ or ✗ per id with the server's message; exits 1 if one was refused."""
-    extra = {"Comment": comment, "UseLatestConfig": "true" if latest_config else None}
-    _apply(endpoint, access_key_id, access_key_secret, "RerunTaskInstances", ids, extra)
-
-
-def _simple(name: str, action: str, doc: str) -> click.Command:
-    """An `instances` command that sends `action` for IDS with a --comment."""
-
-    def command(
-        endpoint: str,
-        access_key_id: str,
-        access_key_secret: str,
-        comment: str | None,
-        ids: list[int],
-    ) -> None:
-        _apply(endpoint, access_key_id, access_key_secret, action, ids, {"Comment": comment})
-
-    command.__doc__ = f"{doc}\n\n{_RESULTS}"
-    return click.command(name)(client_options(_comment(_ids(command))))
-
-
-set_success = _simple(
-    "set-success",
-    "SetSuccessTaskInstances",
-    "Mark task instances IDS Success (space or comma separated); their downstream may run.",
-)
-suspend = _simple(
-    "suspend",
-    "SuspendTaskInstances",
-    "Suspend task instances IDS (space or comma separated): they do not run until resumed.",
-)
-resume = _simple("resume", "ResumeTaskInstances", "Resume suspended task instances IDS.")
-
-# The commands of `dwsched instances` this module adds.
-INSTANCE_COMMANDS = (start, stop, rerun, set_success, suspend, resume)

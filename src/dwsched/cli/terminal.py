@@ -63,3 +63,8 @@ def json_text(data: Any, indent: int | None = None) -> str:
     on are JSON escapes (`json` already escapes C0 controls; DEL, C1 controls and the bidi
     characters are escaped here, inside strings, where alone they can occur)."""
     return json.dumps(data, ensure_ascii=False, indent=indent).translate(_JSON_ESCAPES)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 task instance`, `2 task instances`: a count with its noun, singular or plural."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

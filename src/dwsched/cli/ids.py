@@ -1,0 +1,141 @@
+"""What an id names: a workflow instance or a task instance, and how each is described.
+
+The two are numbered apart, so one number may name an instance of each kind, or of one kind
+only. A command that takes ids reads each as the kind it acts on (GetWorkflowInstance,
+GetTaskInstance) before it acts. When no instance of that kind has the id but one of the
+other kind does, the command refuses, naming the command that fits, and does nothing: it
+never acts on an instance the user did not mean. Every operation then says what it acted on
+(the task, its workflow instance, the BizDate), not the id alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from dwsched.cli.terminal import visible
+from dwsched.client import ApiError, Client
+
+WORKFLOW_INSTANCE_MISSING = "Invalid.WorkflowInstance.NotExist"
+TASK_INSTANCE_MISSING = "Invalid.TaskInstance.NotExist"
+DEFAULT_ZONE = "Asia/Shanghai"
+
+# (a workflow instance id) -> the command line that fits it, e.g. `dwsched instances rerun 4`.
+Fits = Callable[[int], str]
+
+
+def workflow_instance(client: Client, instance_id: int) -> dict[str, Any] | None:
+    """GetWorkflowInstance's WorkflowInstance, or None when no workflow instance has the id."""
+    try:
+        found: dict[str, Any] = client.call("GetWorkflowInstance", {"Id": instance_id}, "GET")[
+            "WorkflowInstance"
+        ]
+    except ApiError as exc:
+        if exc.code == WORKFLOW_INSTANCE_MISSING:
+            return None
+        raise
+    return found
+
+
+def task_instance(client: Client, task_instance_id: int) -> dict[str, Any] | None:
+    """GetTaskInstance's TaskInstance, or None when no task instance has the id."""
+    try:
+        found: dict[str, Any] = client.call("GetTaskInstance", {"Id": task_instance_id}, "GET")[
+            "TaskInstance"
+        ]
+    except ApiError as exc:
+        if exc.code == TASK_INSTANCE_MISSING:
+            return None
+        raise
+    return found
+
+
+@dataclass
+class Zones:
+    """The workspaces' time zones, each read once (GetProject)."""
+
+    client: Client
+    found: dict[int, ZoneInfo] = field(default_factory=dict)
+
+    def of(self, project_id: int) -> ZoneInfo:
+        if project_id not in self.found:
+            project = self.client.call("GetProject", {"Id": project_id}, "GET")["Project"]
+            self.found[project_id] = ZoneInfo(project.get("TimeZone") or DEFAULT_ZONE)
+        return self.found[project_id]
+
+
+def day(ms: int | None, tz: ZoneInfo) -> str:
+    """A BizDate as YYYY-MM-DD in the workspace's zone."""
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).strftime("%Y-%m-%d")
+
+
+def dry_run(task: dict[str, Any]) -> bool:
+    """A task instance that ends without running: TriggerRecurrence other than Normal."""
+    return (task.get("TriggerRecurrence") or "Normal") != "Normal"
+
+
+def about_task(task: dict[str, Any], tz: ZoneInfo) -> str:
+    """`load (Failure) · workflow instance 4 orders_daily · BizDate 2025-06-09`, escaped."""
+    dry = ", dry run" if dry_run(task) else ""
+    return (
+        f"{visible(str(task['TaskName']))} ({visible(str(task['Status']))}{dry}) · "
+        f"workflow instance {task['WorkflowInstanceId']} "
+        f"{visible(str(task.get('WorkflowName') or ''))} · BizDate {day(task.get('Bizdate'), tz)}"
+    )
+
+
+def about_instance(instance: dict[str, Any], tz: ZoneInfo) -> str:
+    """`orders_daily (Failure) · SmokeTest · BizDate 2025-06-09`, escaped."""
+    return (
+        f"{visible(str(instance['Name']))} ({visible(str(instance['Status']))}) · "
+        f"{visible(str(instance['Type']))} · BizDate {day(instance.get('BizDate'), tz)}"
+    )
+
+
+def task_instances(
+    client: Client, zones: Zones, ids: Sequence[int], fits: Fits
+) -> dict[int, dict[str, Any] | None]:
+    """Each id's task instance (None: no instance of either kind has it).
+
+    Refuses (ClickException, nothing done) when an id names a workflow instance and no task
+    instance: `fits` gives the command line for it."""
+    found: dict[int, dict[str, Any] | None] = {}
+    wrong: list[str] = []
+    for i in ids:
+        found[i] = task_instance(client, i)
+        if found[i] is None and (other := workflow_instance(client, i)) is not None:
+            about = about_instance(other, zones.of(int(other["ProjectId"])))
+            wrong.append(f"{i} is a workflow instance, not a task instance ({about}): {fits(i)}")
+    if wrong:
+        raise click.ClickException(_refusal(wrong, len(ids)))
+    return found
+
+
+def workflow_instances(
+    client: Client, zones: Zones, ids: Sequence[int], fits: Fits
+) -> dict[int, dict[str, Any] | None]:
+    """Each id's workflow instance (None: no instance of either kind has it).
+
+    Refuses (ClickException, nothing done) when an id names a task instance and no workflow
+    instance: `fits` gives the command line for it."""
+    found: dict[int, dict[str, Any] | None] = {}
+    wrong: list[str] = []
+    for i in ids:
+        found[i] = workflow_instance(client, i)
+        if found[i] is None and (other := task_instance(client, i)) is not None:
+            about = about_task(other, zones.of(int(other["ProjectId"])))
+            wrong.append(f"{i} is a task instance, not a workflow instance ({about}): {fits(i)}")
+    if wrong:
+        raise click.ClickException(_refusal(wrong, len(ids)))
+    return found
+
+
+def _refusal(lines: list[str], given: int) -> str:
+    return "\n".join(lines if given == 1 else [*lines, "Nothing was done to any of the ids."])

@@ -1,0 +1,393 @@
+"""Workflow-instance ids and task-instance ids cannot be confused in the CLI (issue 16):
+`dwsched instances` acts on workflow instances, `dwsched tasks` on task instances; each
+command refuses an id of the other kind, naming the command that fits, and changes nothing;
+each operation says what it acted on. The listing opens on what happened and reads at 80
+columns; an empty log or listing says why.
+
+A live server with the engine beside it, on SQLite and PostgreSQL (one per backend for the
+module; tests keep to workspaces of their own). The workflow instances the tests import
+first have ids far above any task instance's, so that the engine's instances get ids that
+no task instance has: the refusals are then certain, whatever else the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import Result
+
+from dwsched.clock import SystemClock
+from dwsched.domain.models import InstanceType, Status
+from dwsched.engine.service import Service
+from dwsched.engine.worker import WorkerSettings
+from tests.cli.helpers import clean_error, invoke, ok
+from tests.cli.test_operations import (
+    TZ,
+    deploy,
+    shell,
+    smoke_test,
+    task_instance,
+    wait_until,
+)
+from tests.support.databases import BACKENDS, new_database_url
+from tests.support.factories import instance, project, put
+from tests.support.server import LiveServer, running_server
+
+# Workflow instances imported with these ids push the engine's own ids past them.
+FAR = 10**9
+MISSING = 987_654_321
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server and engine per backend, workflow instance ids starting past FAR."""
+    urls = new_database_url(request.param, tmp_path_factory.mktemp("ids"))
+    try:
+        with running_server(next(urls)) as server:
+            p = project(server.store)
+            put(server.store, [instance(p.id, id=FAR, name="far")])
+            service = Service(server.store, SystemClock(), WorkerSettings(slots=4), tick_s=0.05)
+            service.start()
+            try:
+                yield server
+            finally:
+                service.stop()
+    finally:
+        urls.close()
+
+
+def env(live: LiveServer, columns: int = 80) -> dict[str, str]:
+    return {
+        "DWSCHED_ENDPOINT": live.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": live.key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": live.secret,
+        "COLUMNS": str(columns),
+    }
+
+
+def dw(live: LiveServer, *args: str, columns: int = 80) -> Result:
+    return invoke(*args, env=env(live, columns))
+
+
+def workflow_instance(live: LiveServer, instance_id: int) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(ok(dw(live, "instances", "get", str(instance_id))).stdout)
+    return found
+
+
+@pytest.fixture(scope="module")
+def failed(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A workflow instance whose middle task failed (it needs a flag file): `extract`
+    succeeded, `load` failed, `report` waits; `skipped` of another workflow is a dry run."""
+    flag = tmp_path_factory.mktemp("flag") / "fixed"
+    p = project(live.store)
+    w = deploy(
+        live,
+        p.id,
+        [
+            shell("extract", "echo extracted"),
+            shell("load", f'[ -e {flag} ] || {{ echo "no {flag.name}"; exit 1; }}', "extract"),
+            shell("report", "echo reported", "load"),
+        ],
+    )
+    day = date(2025, 8, 1)
+    wi, tasks = smoke_test(live, w, day)
+    load = tasks["load"]["Id"]
+    wait_until(lambda: task_instance(live, load)["Status"] == "Failure", "load to fail")
+    assert wi > FAR and all(t["Id"] < FAR for t in tasks.values()), (wi, tasks)
+    # Only `one` of two tasks chosen: the other is a SkipUnchoose dry run.
+    other = deploy(live, p.id, [shell("one", "echo one"), shell("two", "echo two", "one")])
+    ids = {t["Name"]: t["Id"] for t in other["Tasks"]}
+    run = ok(
+        dw(
+            live,
+            "run",
+            str(other["Id"]),
+            "--biz-date",
+            day.isoformat(),
+            "--tasks",
+            str(ids["one"]),
+            "--wait",
+        )
+    )
+    m = re.search(r"^SmokeTest \S+: instances (\d+)$", run.stdout, re.MULTILINE)
+    assert m, run.stdout
+    listed = json.loads(ok(dw(live, "tasks", "list", m.group(1), "--json")).stdout)
+    dry = {t["TaskName"]: t for t in listed["TaskInstances"]}["two"]
+    return {
+        "project": p.id,
+        "flag": flag,
+        "day": day,
+        "instance": wi,
+        "name": workflow_instance(live, wi)["Name"],
+        "tasks": {n: t["Id"] for n, t in tasks.items()},
+        "dry": dry["Id"],
+    }
+
+
+def test_a_workflow_instance_id_is_refused_by_tasks_rerun_then_instances_rerun_fixes_it(
+    live: LiveServer, failed: dict[str, Any]
+) -> None:
+    wi, load = failed["instance"], failed["tasks"]["load"]
+    assert workflow_instance(live, wi)["Status"] == "Failure"
+
+    # The new user's mistake: the failed workflow instance's id given to a task command.
+    refused = clean_error(dw(live, "tasks", "rerun", str(wi)))
+    first = refused.output.splitlines()[0]
+    assert f"{wi} is a workflow instance" in first, refused.output
+    assert f"use dwsched instances rerun {wi}" in first, refused.output
+    assert failed["name"] in first and "BizDate 2025-08-01" in first, refused.output
+    # Nothing changed.
+    assert (task_instance(live, load)["Status"], task_instance(live, load)["RunNumber"]) == (
+        "Failure",
+        1,
+    )
+    assert workflow_instance(live, wi)["Status"] == "Failure"
+    # Among other ids too: none of them is acted on.
+    both = clean_error(dw(live, "tasks", "rerun", str(load), str(wi)))
+    assert "Nothing was done to any of the ids." in both.output, both.output
+    assert task_instance(live, load)["RunNumber"] == 1
+
+    # The cause fixed, the whole workflow instance is rerun: its failed task runs again,
+    # and what waited for it runs after.
+    failed["flag"].touch()
+    out = ok(dw(live, "instances", "rerun", str(wi), "--comment", "flag fixed")).stdout
+    assert re.fullmatch(
+        rf"✓ {wi} rerun: was \S+ \(Failure\) · SmokeTest · BizDate 2025-08-01 · "
+        rf"1 task instance: load \({load}\)\n",
+        out,
+    ), out
+    wait_until(lambda: workflow_instance(live, wi)["Status"] == "Success", "the rerun to succeed")
+    assert task_instance(live, load)["RunNumber"] == 2
+    assert task_instance(live, failed["tasks"]["report"])["Status"] == "Success"
+
+    # A finished, successful instance has nothing failed to rerun.
+    again = dw(live, "instances", "rerun", str(wi))
+    assert again.exit_code == 1, again.output
+    assert "no task instance failed (--all reruns every one)" in again.output
+    every = ok(dw(live, "instances", "rerun", str(wi), "--all")).stdout
+    assert "· 3 task instances: extract (" in every, every
+    wait_until(lambda: task_instance(live, failed["tasks"]["report"])["RunNumber"] == 2, "--all")
+    wait_until(lambda: workflow_instance(live, wi)["Status"] == "Success", "the second rerun")
+
+
+def test_a_task_instance_id_is_refused_by_instances_commands(
+    live: LiveServer, failed: dict[str, Any]
+) -> None:
+    extract = failed["tasks"]["extract"]
+    wi = failed["instance"]
+    before = task_instance(live, extract)
+    for command in ("rerun", "stop", "start"):
+        result = clean_error(dw(live, "instances", command, str(extract)))
+        assert f"{extract} is a task instance, not a workflow instance" in result.output
+        assert f"workflow instance {wi}" in result.output, result.output
+    assert (
+        "use dwsched tasks rerun"
+        in clean_error(dw(live, "instances", "rerun", str(extract))).output
+    )
+    shown = clean_error(dw(live, "instances", "show", str(extract)))
+    assert f"use dwsched tasks show {extract}" in shown.output, shown.output
+    listed = clean_error(dw(live, "tasks", "list", str(extract)))
+    assert f"dwsched tasks list {wi}" in listed.output, listed.output
+    logs = clean_error(dw(live, "tasks", "logs", str(wi)))
+    assert f"its task instances: dwsched tasks list {wi}" in logs.output, logs.output
+    assert task_instance(live, extract) == before
+    # An id of neither kind: said per id, exit 1.
+    gone = dw(live, "tasks", "set-success", str(MISSING))
+    assert gone.exit_code == 1 and f"✗ {MISSING} no task instance has this id" in gone.output
+
+
+def test_when_both_kinds_have_the_number_each_command_acts_on_its_own(
+    live: LiveServer, failed: dict[str, Any]
+) -> None:
+    extract = failed["tasks"]["extract"]
+    put(live.store, [instance(failed["project"], id=extract, name="same_number")])
+    task = ok(dw(live, "tasks", "show", str(extract))).stdout
+    assert "extract" in task and f"instance {failed['instance']}" in task, task
+    whole = ok(dw(live, "instances", "show", str(extract))).stdout
+    assert "same_number" in whole and "No task instances" in whole, whole
+
+
+def test_show_and_list_a_workflow_instances_task_instances(
+    live: LiveServer, failed: dict[str, Any]
+) -> None:
+    wi, dry = failed["instance"], failed["dry"]
+    wait_until(lambda: workflow_instance(live, wi)["Status"] in ("Success", "Failure"), "an end")
+    out = ok(dw(live, "instances", "show", str(wi))).stdout
+    assert f"workflow instance {wi} {failed['name']}" in out, out
+    for name, task_id in failed["tasks"].items():
+        assert re.search(rf"^\s*{task_id}\s+{name}\s+DIDE_SHELL\s+\w+", out, re.MULTILINE), out
+    assert re.search(r"^3 task instances · ", out, re.MULTILINE), out
+    data = json.loads(ok(dw(live, "tasks", "list", str(wi), "--json")).stdout)
+    assert data["WorkflowInstanceId"] == wi and data["TotalCount"] == 3
+    assert [t["Id"] for t in data["TaskInstances"]] == sorted(failed["tasks"].values())
+    both = json.loads(ok(dw(live, "instances", "show", str(wi), "--json")).stdout)
+    assert both["WorkflowInstance"]["Id"] == wi and len(both["TaskInstances"]) == 3
+    # A dry run is marked as one, and its empty log says why, exit 0.
+    dry_row = ok(dw(live, "tasks", "list", str(task_instance(live, dry)["WorkflowInstanceId"])))
+    assert re.search(r"two dry run\s+DIDE_SHELL\s+Success", dry_row.stdout), dry_row.stdout
+    logs = ok(dw(live, "tasks", "logs", str(dry)))
+    assert logs.stdout == ""
+    assert "dry run (SkipUnchoose): nothing ran" in logs.stderr, logs.stderr
+    followed = ok(dw(live, "tasks", "logs", str(dry), "--follow"))
+    assert followed.stdout == "" and "nothing ran" in followed.stderr
+
+
+def test_task_operations_say_what_they_acted_on(live: LiveServer) -> None:
+    p = project(live.store)
+    w = deploy(live, p.id, [shell("wait", "sleep 30"), shell("after", "echo after", "wait")])
+    wi, tasks = smoke_test(live, w, date(2025, 8, 2))
+    after = tasks["after"]["Id"]
+    name = workflow_instance(live, wi)["Name"]
+    # Not started yet: its log says so.
+    logs = ok(dw(live, "tasks", "logs", str(after)))
+    assert logs.stdout == "" and "not started yet (NotRun)" in logs.stderr, logs.stderr
+    out = ok(dw(live, "tasks", "suspend", str(after))).stdout
+    assert out == (
+        f"✓ {after} suspended: was after (NotRun) · workflow instance {wi} {w['Name']} · "
+        "BizDate 2025-08-02\n"
+    ), out
+    assert ok(dw(live, "instances", "stop", str(wi))).stdout.startswith(
+        f"✓ {wi} stopped: was {name} ("
+    )
+    wait_until(lambda: workflow_instance(live, wi)["Status"] == "Failure", "the stop")
+
+
+def test_moved_commands_point_to_dwsched_tasks() -> None:
+    for command in ("logs", "set-success", "suspend", "resume", "upstream", "downstream"):
+        result = invoke("instances", command, "12", "--follow")
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"Error: `dwsched instances {command}` acts on task instances: use "
+            f"`dwsched tasks {command} TASK_INSTANCE_ID` (`dwsched instances` acts on "
+            "workflow instances).\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        *((("instances", c), "WORKFLOW_INSTANCE_ID") for c in ("show", "rerun", "stop", "start")),
+        (("tasks", "list"), "WORKFLOW_INSTANCE_ID"),
+        *(
+            (("tasks", c), "TASK_INSTANCE_ID")
+            for c in (
+                "show",
+                "logs",
+                "rerun",
+                "stop",
+                "set-success",
+                "suspend",
+                "resume",
+                "upstream",
+                "downstream",
+                "remove-dependency",
+            )
+        ),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
+)
+def test_help_names_the_kind_of_id(command: tuple[str, ...], kind: str) -> None:
+    text = ok(invoke(*command, "--help")).stdout
+    usage = text.splitlines()[0]
+    assert kind in usage, usage
+    words = " ".join(text.split())
+    assert kind.lower().replace("_id", " id").replace("_", " ") in words, text
+
+
+# The listing
+
+
+def test_the_listing_leads_with_what_happened_and_reads_at_80_columns(live: LiveServer) -> None:
+    p = project(live.store)
+    yesterday = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1)
+    base = int(datetime.now(ZoneInfo(TZ)).timestamp() * 1000) - 3_600_000
+    rows = [
+        instance(
+            p.id,
+            id=FAR + 10,
+            name="old_success",
+            biz_day=yesterday,
+            started_time=base,
+            finished_time=base + 65_000,
+        ),
+        instance(
+            p.id,
+            id=FAR + 11,
+            name="recent_failure",
+            biz_day=yesterday,
+            status=Status.FAILURE,
+            started_time=base + 600_000,
+            finished_time=base + 605_000,
+        ),
+        instance(
+            p.id,
+            id=FAR + 12,
+            name="running_supplement",
+            biz_day=yesterday,
+            status=Status.CHECKING_CONDITION,
+            type=InstanceType.SUPPLEMENT_DATA,
+            started_time=base + 1_200_000,
+            finished_time=None,
+        ),
+        instance(
+            p.id,
+            id=FAR + 13,
+            name="later_tonight",
+            biz_day=yesterday,
+            status=Status.WAIT_TIME,
+            started_time=None,
+            finished_time=None,
+        ),
+    ]
+    put(live.store, rows)
+    args = ("instances", "list", "--project", str(p.id), "--biz-date", "yesterday")
+    out = ok(dw(live, *args)).stdout
+    # The latest started first; what has not started (a future WaitTime) last.
+    order = [r.name for r in rows]
+    positions = [out.index(n) for n in ("running_supplement", "recent_failure", "old_success")]
+    assert positions == sorted(positions) and out.index("later_tonight") > positions[-1], out
+    # One line per instance at 80 columns: id, whole status, start time unsplit.
+    for row in rows:
+        line = next(line for line in out.splitlines() if row.name in line)
+        assert len(line) <= 80 and str(row.id) in line and row.status.value in line, out
+        if row.started_time is not None:
+            assert re.search(r"\d\d-\d\d \d\d:\d\d", line), line
+    assert "page 1 of 1 · 4 workflow instances · the latest started first" in out, out
+    assert "1 failed · dwsched instances list" in out and "--status Failure" in out, out
+    assert len(order) == 4
+    # --json: the API's answer, on one line, in the same order.
+    data = json.loads(ok(dw(live, *args, "--json")).stdout)
+    names = [i["Name"] for i in data["PagingInfo"]["WorkflowInstances"]]
+    assert names == ["running_supplement", "recent_failure", "old_success", "later_tonight"]
+    # One instance: singular.
+    one = ok(dw(live, *args, "--name", "old_success")).stdout
+    assert "page 1 of 1 · 1 workflow instance ·" in one, one
+
+
+def test_an_empty_listing_of_today_says_why(live: LiveServer) -> None:
+    p = project(live.store)
+    out = ok(
+        dw(
+            live,
+            "instances",
+            "list",
+            "--project",
+            str(p.id),
+            "--biz-date",
+            "today",
+            "--type",
+            "Normal",
+        )
+    ).stdout
+    today = datetime.now(ZoneInfo(TZ)).date()
+    assert f"No workflow instances with BizDate {today} (Prod) match." in out, out
+    assert "Today's scheduled runs carry yesterday's BizDate" in out, out
+    assert f"dwsched instances list --project {p.id} --biz-date yesterday --type Normal" in out, out
