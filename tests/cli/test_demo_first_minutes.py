@@ -92,7 +92,9 @@ def test_the_feed_shows_tasks_fail_and_retry(demo: Demo) -> None:
     task = r"flaky_load/ods_payments_load\s+cycle \d\d:\d\d"
     demo.process.wait_for(
         lambda: (
-            re.search(rf"^\d\d:\d\d:\d\d  Running\s+{task}  attempt 1  #\d+$", demo.banner, re.M)
+            re.search(
+                rf"^\d\d:\d\d:\d\d  Running\s+{task}  attempt 1  task \d+$", demo.banner, re.M
+            )
             is not None
         ),
         "a first attempt in the feed",
@@ -100,14 +102,16 @@ def test_the_feed_shows_tasks_fail_and_retry(demo: Demo) -> None:
     )
     demo.process.wait_for(
         lambda: (
-            re.search(rf"  Failure, retrying\s+{task}  attempt 1  #\d+$", demo.banner, re.M)
+            re.search(rf"  Failure, retrying\s+{task}  attempt 1  task \d+$", demo.banner, re.M)
             is not None
         ),
         "a failure and its retry in the feed",
         timeout=30,
     )
     demo.process.wait_for(
-        lambda: re.search(rf"  Success\s+{task}  attempt 2  #\d+$", demo.banner, re.M) is not None,
+        lambda: (
+            re.search(rf"  Success\s+{task}  attempt 2  task \d+$", demo.banner, re.M) is not None
+        ),
         "the retry's success in the feed",
         timeout=40,
     )

@@ -70,7 +70,7 @@ def test_the_readme_shows_the_feed_as_printed() -> None:
 
 
 # A feed line: time, what happened (18 wide), workflow/task (32 wide), cycle, attempt, id.
-LINE = r"\d\d:\d\d:\d\d  (.{18})  \S.{31}  cycle \d\d:\d\d  attempt \d+  #\d+"
+LINE = r"\d\d:\d\d:\d\d  (.{18})  \S.{31}  cycle \d\d:\d\d  attempt \d+  task \d+"
 
 
 def label_of(line: str) -> str:

@@ -94,9 +94,11 @@ CLI:
 
   export ALIBABA_CLOUD_ACCESS_KEY_ID={b.key_id}
   export ALIBABA_CLOUD_ACCESS_KEY_SECRET={b.secret}
-  {dwsched} instances list --endpoint {b.endpoint} --project {b.project_id} \\
-      --biz-date yesterday --sort "StartedTime Desc"
-  {dwsched} workflows list --endpoint {b.endpoint} --project {b.project_id}
+  export DWSCHED_ENDPOINT={b.endpoint}
+  {dwsched} instances list --project {b.project_id} --biz-date yesterday
+  {dwsched} instances show WORKFLOW_INSTANCE_ID     # its tasks
+  {dwsched} tasks logs TASK_INSTANCE_ID             # a task's log
+  {dwsched} workflows list --project {b.project_id}
 
 Press Ctrl-C to stop.
 {feed}"""

@@ -2,8 +2,8 @@
 wants to see (a task starts, checks, fails, retries, ends), read from the status events
 (docs/events.md) under a cursor of its own.
 
-    01:20:14  Running             flaky_load/ods_payments_load   cycle 01:10  attempt 1  #2047
-    01:20:15  Failure, retrying   flaky_load/ods_payments_load   cycle 01:10  attempt 1  #2047
+    01:20:14  Running             flaky_load/ods_payments_load   cycle 01:10  attempt 1  task 2047
+    01:20:15  Failure, retrying   flaky_load/ods_payments_load   cycle 01:10  attempt 1  task 2047
 
 Times are the workspace's. A round reads what happened since the last one, once a second,
 and prints at most `max_lines` lines (failures and retries first); the rest is counted in
@@ -169,7 +169,7 @@ class Feed:
         cycle = datetime.fromtimestamp(task.cycle / 1000, tz).strftime("%H:%M")
         return (
             f"{at}  {text:<18}  {task.path:<32}  cycle {cycle}  "
-            f"attempt {event.run_number or 0}  #{event.instance_id}"
+            f"attempt {event.run_number or 0}  task {event.instance_id}"
         )
 
     def _task(self, tx: Tx, task_instance_id: int) -> _Task | None:

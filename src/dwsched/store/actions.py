@@ -371,7 +371,8 @@ def rerun_instance(
         _apply(conn, Operation.RERUN, row, outcome, user, now_ms, latest_config=False)
         log_operation(conn, row.id, user, "rerun (RerunWorkflowInstances)", now_ms)
     _replan(conn, [workflow_instance_id], Operation.RERUN, now_ms)
-    return Result(True, f"{len(decided)} task instances rerun")
+    n = len(decided)
+    return Result(True, f"{n} task instance{'' if n == 1 else 's'} rerun")
 
 
 def matching_instances(conn: sa.Connection, project_id: int, match: InstanceMatch) -> list[int]:
