@@ -391,3 +391,17 @@ def test_an_empty_listing_of_today_says_why(live: LiveServer) -> None:
     assert f"No workflow instances with BizDate {today} (Prod) match." in out, out
     assert "Today's scheduled runs carry yesterday's BizDate" in out, out
     assert f"dwsched instances list --project {p.id} --biz-date yesterday --type Normal" in out, out
+
+
+def test_an_instance_whose_tasks_all_dry_ran_says_so(live: LiveServer) -> None:
+    """A smoke test of a workflow whose only node is set to Skip: the task dry-runs, and
+    `instances show` says at instance level that nothing ran."""
+    p = project(live.store)
+    w = deploy(live, p.id, [{**shell("noop", "echo never"), "recurrence": "Skip"}])
+    wi, tasks = smoke_test(live, w, date(2025, 8, 2))
+    noop = tasks["noop"]["Id"]
+    wait_until(lambda: task_instance(live, noop)["Status"] == "Success", "the dry run")
+    shown = ok(dw(live, "instances", "show", str(wi))).stdout
+    assert "dry run: none of its tasks ran" in shown, shown
+    logs = dw(live, "tasks", "logs", str(noop))
+    assert logs.exit_code == 0 and "dry run" in logs.output, logs.output

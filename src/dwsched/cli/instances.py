@@ -296,8 +296,11 @@ def _show_instance(
     i = instance
     heading = Text(f"workflow instance {i['Id']} ", style="bold")
     out.print(heading.append_text(cell(i["Name"], "bold")))
+    status = cell(i["Status"], STATUS_STYLE.get(i["Status"], ""))
+    if tasks and all(kinds.dry_run(t) for t in tasks):
+        status.append(" · dry run: none of its tasks ran", style="dim")
     lines = [
-        ("status", cell(i["Status"], STATUS_STYLE.get(i["Status"], ""))),
+        ("status", status),
         ("type", cell(f"{i['Type']} · workflow {i['WorkflowId']} · {i.get('EnvType') or ''}")),
         ("BizDate", Text(f"{kinds.day(i.get('BizDate'), tz)} ({tz.key})")),
         ("triggered", Text(moment(i.get("TriggerTime"), tz, seconds=True))),
