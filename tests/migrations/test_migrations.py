@@ -23,8 +23,9 @@ from alembic.script import ScriptDirectory
 from dwsched.domain import flowspec
 from dwsched.store import Store
 from dwsched.store.connect import WRITE, create_engine
+from dwsched.store.dialect import advance_sequence, new_ids
 from dwsched.store.migrate import alembic_config, current_revision, head_revision, upgrade
-from dwsched.store.schema import metadata
+from dwsched.store.schema import metadata, task_instances, workflow_instances
 from tests.support.databases import new_database_url
 from tests.support.factories import project
 
@@ -331,3 +332,21 @@ def test_owners_recorded_as_access_key_ids_or_user_names_become_account_ids(
         assert "account_ids_0013" not in sa.inspect(conn).get_table_names()
     with store.read() as tx:
         assert tx.workflows.get(workflow).spec.owner == str(alice)
+
+
+@pytest.mark.parametrize("before", [0, 41, 10**9 + 500])
+def test_task_instance_ids_are_allocated_apart_from_workflow_instance_ids(
+    engine: sa.Engine, before: int
+) -> None:
+    """Revision 0014: the next task instance id is at least 10**9 (the workflow instances'
+    ids stay below), and a sequence already past it is not moved back."""
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        command.upgrade(alembic_config(conn), "0013")
+        if before:
+            advance_sequence(conn, task_instances, before)
+        command.upgrade(alembic_config(conn), "head")
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        (first,) = new_ids(conn, task_instances, 1)
+        (instance,) = new_ids(conn, workflow_instances, 1)
+    assert first == max(10**9, before + 1)
+    assert instance == 1

@@ -1,7 +1,8 @@
 """What an id names: a workflow instance or a task instance, and how each is described.
 
-The two are numbered apart, so one number may name an instance of each kind, or of one kind
-only. A command that takes ids reads each as the kind it acts on (GetWorkflowInstance,
+Task instance ids are allocated from 10**9 up (migration 0014), workflow instance ids below,
+so an id the engine handed out names one instance of one kind; ids allocated before that
+revision may name one of each. A command that takes ids reads each as the kind it acts on (GetWorkflowInstance,
 GetTaskInstance) before it acts. When no instance of that kind has the id but one of the
 other kind does, the command refuses, naming the command that fits, and does nothing: it
 never acts on an instance the user did not mean. Every operation then says what it acted on
