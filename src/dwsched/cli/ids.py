@@ -2,10 +2,10 @@
 
 Task instance ids are allocated from 10**9 up (migration 0014), workflow instance ids below,
 so an id the engine handed out names one instance of one kind; ids allocated before that
-revision may name one of each. A command that takes ids reads each as the kind it acts on (GetWorkflowInstance,
-GetTaskInstance) before it acts. When no instance of that kind has the id but one of the
-other kind does, the command refuses, naming the command that fits, and does nothing: it
-never acts on an instance the user did not mean. Every operation then says what it acted on
+revision may name one of each. A command that takes ids reads each as the kind it acts on
+(GetWorkflowInstance, GetTaskInstance) before it acts. When no instance of that kind has the
+id but one of the other kind does, the command refuses, naming the command that fits, and
+does nothing: it never acts on an instance the user did not mean. Every operation then says what it acted on
 (the task, its workflow instance, the BizDate), not the id alone.
 """
 
