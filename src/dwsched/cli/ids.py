@@ -5,8 +5,8 @@ so an id the engine handed out names one instance of one kind; ids allocated bef
 revision may name one of each. A command that takes ids reads each as the kind it acts on
 (GetWorkflowInstance, GetTaskInstance) before it acts. When no instance of that kind has the
 id but one of the other kind does, the command refuses, naming the command that fits, and
-does nothing: it never acts on an instance the user did not mean. Every operation then says what it acted on
-(the task, its workflow instance, the BizDate), not the id alone.
+does nothing: it never acts on an instance the user did not mean. Every operation then
+says what it acted on (the task, its workflow instance, the BizDate), not the id alone.
 """
 
 from __future__ import annotations
