@@ -370,6 +370,8 @@ def test_the_listing_leads_with_what_happened_and_reads_at_80_columns(live: Live
     # One instance: singular.
     one = ok(dw(live, *args, "--name", "old_success")).stdout
     assert "page 1 of 1 · 1 workflow instance ·" in one, one
+    # Without --biz-date: yesterday's, as DataWorks' Operation Center opens.
+    assert ok(dw(live, "instances", "list", "--project", str(p.id))).stdout == out
 
 
 def test_an_empty_listing_of_today_says_why(live: LiveServer) -> None:

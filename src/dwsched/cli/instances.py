@@ -119,10 +119,12 @@ def instances() -> None:
 )
 @option(
     "--biz-date",
-    required=True,
+    default="yesterday",
+    show_default=True,
     callback=_check_day,
     help="YYYY-MM-DD (in the workspace's zone), today, yesterday. Scheduled runs carry the "
-    "BizDate of the day before they run: today's are yesterday's.",
+    "BizDate of the day before they run: today's are yesterday's (the default, as in "
+    "DataWorks' Operation Center).",
 )
 @option("--env", type=click.Choice(ENVS), default=None, help="Environment.")
 @option(
