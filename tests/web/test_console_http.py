@@ -557,7 +557,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
         ),
     )
     real = deploy(live, pid, flow([node("c", "VIRTUAL"), node("d", "VIRTUAL", after="c")]))
-    user(live, "ops", "AdministratorAccess")
+    ops = str(user(live, "ops", "AdministratorAccess"))
     b = sign_in(live, "ops")
     now = SystemClock().now_ms()
     # Two days ago in the workspace's zone (Asia/Shanghai): its 02:30 cycle is due.
@@ -585,7 +585,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     biz_date = int(
         datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000
     )
-    imported = instance(pid, id=900_000_000 + made[real], biz_day=day, started_time=now)
+    imported = instance(pid, id=900_000_000 + made[real], biz_day=day, started_time=now, owner=ops)
     put(store, [imported])
 
     listed = b.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date)
@@ -598,6 +598,11 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     }
     statuses = {i["Id"]: i["Status"] for i in items}
     assert statuses[made[skipped]] == "Success" and statuses[made[real]] != "Success"
+    # The owner, an account id, is shown by its user's name (the workflows' own: the
+    # tenant's key deployed them).
+    owners = {i["Id"]: (i["Owner"], i["OwnerName"]) for i in items}
+    assert owners[made[skipped]] == owners[made[real]] == ("0", "tenant")
+    assert owners[imported.id] == (ops, "ops")
     # Otherwise the answer is ListWorkflowInstances' own, page and order included.
     plain = b.call(
         "ListWorkflowInstances", ProjectId=pid, BizDate=biz_date, SortBy="StartedTime Desc"
@@ -610,7 +615,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     )
     unmarked = marked.json()["PagingInfo"]
     for item in unmarked["WorkflowInstances"]:
-        del item["DryRun"]
+        del item["DryRun"], item["OwnerName"]
     assert unmarked == plain.json()["PagingInfo"]
     bad = b.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date, SortBy="Nope")
     same = b.call("ListWorkflowInstances", ProjectId=pid, BizDate=biz_date, SortBy="Nope")

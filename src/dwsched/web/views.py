@@ -25,7 +25,9 @@ from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
 from dwsched.domain.errors import DwschedError
 from dwsched.domain.models import EnvType, Status
 from dwsched.domain.schedule import Trigger, next_runs
+from dwsched.domain.users import TENANT_ACCOUNT_ID
 from dwsched.domain.workers import DEFAULT_GROUP_SLOTS, OTHER_GROUPS
+from dwsched.store import Tx
 
 MAX_DAYS = 31
 RECENT_DAYS = 7  # the workflows page shows each workflow's instances of this many BizDates
@@ -75,8 +77,9 @@ def status_counts(ctx: Context, p: Params) -> dict[str, Any]:
 def instances_with_dry_runs(ctx: Context, p: Params) -> dict[str, Any]:
     """ListWorkflowInstances' answer (the same parameters, the same page), each instance
     with `DryRun`: true when every task instance of it is a dry run (it runs nothing;
-    an imported instance has no task instances and is never one). One more query for the
-    page, on the listed workspace-day's instances."""
+    an imported instance has no task instances and is never one), and `OwnerName`: the
+    name of the user whose account id `Owner` is (None when no user has it). One more
+    query for the page, on the listed workspace-day's instances, and one per owner."""
     answer = list_workflow_instances(ctx, p)
     items = answer["PagingInfo"]["WorkflowInstances"]
     if items:
@@ -86,9 +89,25 @@ def instances_with_dry_runs(ctx: Context, p: Params) -> dict[str, Any]:
             tz = tx.projects.get(project_id).timezone
             day = day_of(p.required_integer("BizDate"), tz)
             dry = tx.summaries.dry_runs(project_id, env, day, [i["Id"] for i in items])
+            names = owner_names(tx, {str(i.get("Owner") or "") for i in items})
         for item in items:
             item["DryRun"] = item["Id"] in dry
+            item["OwnerName"] = names.get(str(item.get("Owner") or ""))
     return answer
+
+
+def owner_names(tx: Tx, owners: set[str]) -> dict[str, str]:
+    """Account id -> the name of its user (`tenant` for the tenant's own account), for the
+    ids that name one."""
+    names: dict[str, str] = {}
+    for owner in owners:
+        if owner == TENANT_ACCOUNT_ID:
+            names[owner] = "tenant"
+        elif owner.isdigit() and 0 < int(owner) < 2**63:
+            user = tx.users.by_id(int(owner))
+            if user is not None:
+                names[owner] = user.name
+    return names
 
 
 def create_plan(ctx: Context, p: Params) -> dict[str, Any]:

@@ -255,7 +255,7 @@ export async function render(main, ctx) {
     { title: "FinishedTime", sort: "FinishedTime", key: (it) => String(it.FinishedTime), cell: (it) => time(it.FinishedTime), cls: "time" },
     { title: "Duration", key: duration, cell: duration, cls: "num" },
     { title: "CreateTime", sort: "CreateTime", key: (it) => String(it.CreateTime), cell: (it) => time(it.CreateTime), cls: "time" },
-    { title: "Owner", key: (it) => it.Owner, cell: (it) => it.Owner },
+    { title: "Owner", key: (it) => `${it.Owner}|${it.OwnerName || ""}`, cell: (it) => (it.OwnerName ? h("span", { title: `account ${it.Owner}` }, it.OwnerName) : it.Owner) },
   ];
 
   // util.formatTime's answer without its cost per cell: a zone's offset changes on a
