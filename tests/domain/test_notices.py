@@ -113,14 +113,16 @@ def test_bad_targets_are_refused_naming_the_parameter(kind: str, address: str, m
     assert caught.value.param == "Receivers"
 
 
-def test_redact_keeps_host_and_path_start_never_the_token():
+def test_redact_keeps_host_and_path_never_the_token():
     assert redact("https://oapi.dingtalk.com/robot/send?access_token=abcdef") == (
-        "https://oapi.dingtalk.com/robot/send…"
+        "https://oapi.dingtalk.com/robot/****?access_token=****"
     )
     assert redact("https://open.feishu.cn/open-apis/bot/v2/hook/0f8e") == (
-        "https://open.feishu.cn/open-apis/b…"
+        "https://open.feishu.cn/open-apis/bot/v2/hook/****"
     )
-    assert redact("http://[::1]:8080/x") == "http://[::1]:8080/x"
+    # A token as the first segment of the path is masked too.
+    assert redact("https://hooks.example.com/T0KENsecret") == "https://hooks.example.com/****"
+    assert redact("http://[::1]:8080/x") == "http://[::1]:8080/****"
     assert redact("oncall@example.com") == "oncall@example.com"
     target = parse_target(
         "WeixinUrl", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", "R"

@@ -586,7 +586,14 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
         datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000
     )
     imported = instance(pid, id=900_000_000 + made[real], biz_day=day, started_time=now, owner=ops)
-    put(store, [imported])
+    # A user who is no member of the workspace: an owner field naming them shows no name.
+    outsider = str(user(live, "outsider_name"))
+    foreign = instance(
+        pid, id=900_000_001 + made[real], biz_day=day, started_time=now, owner=outsider
+    )
+    put(store, [imported, foreign])
+    with store.write() as tx:
+        tx.members.add(pid, int(ops), ["role_project_guest"], now)
 
     listed = b.call("ListWorkflowInstancesWithDryRuns", ProjectId=pid, BizDate=biz_date)
     assert listed.status_code == 200, listed.text
@@ -595,6 +602,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
         made[skipped]: True,
         made[real]: False,
         imported.id: False,
+        foreign.id: False,
     }
     statuses = {i["Id"]: i["Status"] for i in items}
     assert statuses[made[skipped]] == "Success" and statuses[made[real]] != "Success"
@@ -603,6 +611,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     owners = {i["Id"]: (i["Owner"], i["OwnerName"]) for i in items}
     assert owners[made[skipped]] == owners[made[real]] == ("0", "tenant")
     assert owners[imported.id] == (ops, "ops")
+    assert owners[foreign.id] == (outsider, None)
     # Otherwise the answer is ListWorkflowInstances' own, page and order included.
     plain = b.call(
         "ListWorkflowInstances", ProjectId=pid, BizDate=biz_date, SortBy="StartedTime Desc"
@@ -626,7 +635,7 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     assert counts.status_code == 200, counts.text
     before, shown = counts.json()["Days"]
     assert shown["Date"] == day.isoformat()
-    assert shown["Counts"]["Success"] == 2 and shown["DryRun"] == 1  # the imported one is real
+    assert shown["Counts"]["Success"] == 3 and shown["DryRun"] == 1  # the imported ones are real
     assert before["DryRun"] == 0
 
     overview = b.call("ListWorkflowsOverview", ProjectId=pid)

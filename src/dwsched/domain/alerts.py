@@ -608,6 +608,8 @@ def mask_url(url: str) -> str:
     replaced by ****, every query value replaced by ****; no credentials, no fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     segments = parts.path.split("/")

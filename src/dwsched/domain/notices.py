@@ -18,6 +18,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from dwsched.domain.alerts import mask_url
 from dwsched.domain.errors import InvalidArgument
 
 LOG_LINES = 20
@@ -276,15 +277,9 @@ def detected_format(url: str) -> WebhookFormat:
 
 
 def redact(address: str) -> str:
-    """An address safe to log or show: an e-mail address as is; a URL as its scheme, host,
-    port and the first characters of its path, never its query or the rest of its path (chat
-    robots carry their secret token there)."""
+    """An address safe to log or show: an e-mail address as is; a URL masked as answers
+    show it (domain.alerts.mask_url: its last path segment and every query value are
+    `****`, where chat robots carry their secret token)."""
     if "://" not in address:
         return address
-    parts = urlsplit(address)
-    path = parts.path[:12] + ("…" if len(parts.path) > 12 or parts.query else "")
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme}://{netloc}{path}"
+    return mask_url(address)

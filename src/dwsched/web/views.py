@@ -21,6 +21,7 @@ from dwsched.api.actions.workflow_instances import list_workflow_instances
 from dwsched.api.actions.workflows import listed_workflows
 from dwsched.api.context import Context, Handler
 from dwsched.api.params import Params
+from dwsched.domain.alerts import mask_url
 from dwsched.domain.calendar import MAX_MS, MIN_MS, day_of, day_start_ms
 from dwsched.domain.errors import DwschedError
 from dwsched.domain.models import EnvType, Status
@@ -89,21 +90,24 @@ def instances_with_dry_runs(ctx: Context, p: Params) -> dict[str, Any]:
             tz = tx.projects.get(project_id).timezone
             day = day_of(p.required_integer("BizDate"), tz)
             dry = tx.summaries.dry_runs(project_id, env, day, [i["Id"] for i in items])
-            names = owner_names(tx, {str(i.get("Owner") or "") for i in items})
+            names = owner_names(tx, project_id, {str(i.get("Owner") or "") for i in items})
         for item in items:
             item["DryRun"] = item["Id"] in dry
             item["OwnerName"] = names.get(str(item.get("Owner") or ""))
     return answer
 
 
-def owner_names(tx: Tx, owners: set[str]) -> dict[str, str]:
+def owner_names(tx: Tx, project_id: int, owners: set[str]) -> dict[str, str]:
     """Account id -> the name of its user (`tenant` for the tenant's own account), for the
-    ids that name one."""
+    ids that name a member of the workspace: its readers see its members' names
+    (ListProjectMembers), never those of other users an owner field may name."""
     names: dict[str, str] = {}
     for owner in owners:
         if owner == TENANT_ACCOUNT_ID:
             names[owner] = "tenant"
         elif owner.isdigit() and 0 < int(owner) < 2**63:
+            if tx.members.roles(project_id, int(owner)) is None:
+                continue
             user = tx.users.by_id(int(owner))
             if user is not None:
                 names[owner] = user.name
@@ -238,7 +242,7 @@ def alert_history(ctx: Context, p: Params) -> dict[str, Any]:
                 "Deliveries": [
                     {
                         "Channel": d["channel"],
-                        "Receiver": d["receiver"],
+                        "Receiver": _receiver(d["channel"], d["receiver"]),
                         "State": d["state"],
                         "Detail": d["detail"],
                         "Tries": len(d["attempts_made"]),
@@ -250,6 +254,18 @@ def alert_history(ctx: Context, p: Params) -> dict[str, Any]:
             }
         )
     return {"TimeZone": tz, "Alerts": alerts, "More": len(found) > size}
+
+
+def _receiver(channel: str, label: str) -> str:
+    """A delivery's receiver as the history shows it to readers of the workspace: a user by
+    name, without their e-mail address; a URL masked as GetAlertRule masks it (labels
+    recorded before masking kept the start of the path)."""
+    if channel == "Mail":
+        return label.split(" <", 1)[0]
+    name, sep, url = label.rpartition(": ")
+    if "://" in url:
+        return f"{name}{sep}{mask_url(url.rstrip('…'))}"
+    return label
 
 
 def _notice(text: str) -> dict[str, Any]:
