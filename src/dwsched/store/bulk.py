@@ -17,6 +17,7 @@ import msgspec
 
 from dwsched.domain.calendar import day_key
 from dwsched.domain.models import EnvType, InstanceType, NewProject, Status, WorkflowInstance
+from dwsched.store.ids import TASK_INSTANCE_ID_BASE
 
 # (project_id, env_type value, biz_day as yyyymmdd)
 PartitionKey = tuple[int, str, int]
@@ -45,9 +46,11 @@ class EncodedBatch:
         default_factory=dict
     )  # id → project, name, owner
     new_projects: list[NewProject] = field(default_factory=list)
-    # The largest instance id or UnifiedWorkflowInstanceId, and WorkflowTaskInstanceId:
-    # an import keeps the engine's ids past them.
+    # The largest instance id or UnifiedWorkflowInstanceId below TASK_INSTANCE_ID_BASE, the
+    # largest at or above it, and the largest WorkflowTaskInstanceId: an import keeps the
+    # engine's ids past them (store.ids.advance_ids).
     top_instance_id: int = 0
+    top_high_id: int = 0
     top_task_instance_id: int = 0
 
 
@@ -90,9 +93,12 @@ class RowBuilder:
             rows = b.rows[key] = []
             b.tags[key] = []
         b.ids.append(id)
-        top = id if id > unified_workflow_instance_id else unified_workflow_instance_id
-        if top > b.top_instance_id:
-            b.top_instance_id = top
+        for value in (id, unified_workflow_instance_id):
+            if value >= TASK_INSTANCE_ID_BASE:
+                if value > b.top_high_id:
+                    b.top_high_id = value
+            elif value > b.top_instance_id:
+                b.top_instance_id = value
         if workflow_task_instance_id > b.top_task_instance_id:
             b.top_task_instance_id = workflow_task_instance_id
         rows.append(

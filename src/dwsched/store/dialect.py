@@ -111,11 +111,14 @@ def skipping_locked(
     return query
 
 
-def new_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+def new_ids(
+    conn: sa.Connection, table: sa.Table, count: int, below: int | None = None
+) -> list[int]:
     """`count` new ids of `table` (its own autoincrementing `id`), inside a write
     transaction. PostgreSQL: from the table's sequence (not contiguous when sessions
     interleave). SQLite: past the largest id ever used (sqlite_sequence) and the largest
-    present; the write lock keeps others out until commit."""
+    present (`below`: the largest present below it; ids written above it by an import do
+    not count); the write lock keeps others out until commit."""
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
@@ -124,12 +127,33 @@ def new_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
             f"FROM generate_series(1, {int(count)})"
         ).scalars()
         return sorted(int(v) for v in values)
-    used = conn.exec_driver_sql(
-        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
-    ).scalar()
-    present = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
+    used = sqlite_sequence(conn, table)
+    top = sa.select(sa.func.max(table.c.id))
+    if below is not None:
+        top = top.where(table.c.id < below)
+    present = conn.execute(top).scalar()
     first = max(int(used or 0), int(present or 0)) + 1
     return list(range(first, first + count))
+
+
+def sqlite_sequence(conn: sa.Connection, table: sa.Table) -> int | None:
+    """The largest id SQLite's AUTOINCREMENT recorded for `table` (0 before a first row);
+    None on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return None
+    found = conn.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
+    ).scalar()
+    return int(found or 0)
+
+
+def restore_sqlite_sequence(conn: sa.Connection, table: sa.Table, value: int) -> None:
+    """Set SQLite's AUTOINCREMENT record of `table` back to `value` (in a write transaction),
+    after rows written with explicit ids moved it past a range it must stay below; nothing
+    on PostgreSQL, whose sequences explicit ids do not move."""
+    if conn.dialect.name == "postgresql":
+        return
+    conn.exec_driver_sql("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (value, table.name))
 
 
 def lock_against_writers(conn: sa.Connection, table: sa.Table) -> None:

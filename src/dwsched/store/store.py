@@ -88,7 +88,12 @@ from dwsched.store import (
 from dwsched.store.bulk import EncodedBatch, ImportBatch, encode
 from dwsched.store.connect import WRITE, create_engine
 from dwsched.store.dialect import is_sqlite
-from dwsched.store.ids import advance_ids
+from dwsched.store.ids import (
+    TASK_INSTANCE_ID_BASE,
+    advance_ids,
+    task_instance_ids_among,
+    workflow_numbering,
+)
 from dwsched.store.migrate import current_revision, head_revision, stored_revision, upgrade
 from dwsched.store.outbox import Outbox
 from dwsched.store.secrets import SecretBox
@@ -273,12 +278,23 @@ class Store:
         moved past the imported ids in the same transaction.
         """
         written = 0
-        top_instance_id = top_task_instance_id = 0
+        top_instance_id = top_task_instance_id = top_high_id = 0
         with self.write() as tx:
             conn = tx.conn
+            numbered = workflow_numbering(conn)
             for batch in batches:
                 top_instance_id = max(top_instance_id, batch.top_instance_id)
                 top_task_instance_id = max(top_task_instance_id, batch.top_task_instance_id)
+                if batch.top_high_id:
+                    top_high_id = max(top_high_id, batch.top_high_id)
+                    taken = task_instance_ids_among(conn, batch.ids)
+                    if taken:
+                        raise InvalidArgument(
+                            "Id",
+                            f"The parameter Id {taken[0]} is a task instance's id on this "
+                            "database: workflow instance ids at or above "
+                            f"{TASK_INSTANCE_ID_BASE} must name no task instance.",
+                        )
                 for new in batch.new_projects:
                     tx.projects.create(new, now_ms)
                 existing = instances.existing_instance_ids(conn, batch.ids)
@@ -294,7 +310,7 @@ class Store:
                 written += len(batch.ids)
                 on_progress(len(batch.ids))
             # The engine's later ids never collide with the imported ones.
-            advance_ids(conn, top_instance_id, top_task_instance_id)
+            advance_ids(conn, top_instance_id, top_task_instance_id, top_high_id, numbered)
         return written
 
     # The engine
