@@ -637,6 +637,13 @@ def test_dry_runs_are_told_apart_from_real_runs(live: LiveServer) -> None:
     assert shown["Date"] == day.isoformat()
     assert shown["Counts"]["Success"] == 3 and shown["DryRun"] == 1  # the imported ones are real
     assert before["DryRun"] == 0
+    # A refresh asks for the last day's dry runs only: the others are not looked at (null).
+    one = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=biz_date, Days=2, DryRunDays=1)
+    before, shown = one.json()["Days"]
+    assert (before["DryRun"], shown["DryRun"]) == (None, 1)
+    assert shown["Counts"] == counts.json()["Days"][1]["Counts"]
+    bad = b.call("GetInstanceStatusCounts", ProjectId=pid, BizDate=biz_date, DryRunDays=99)
+    assert bad.status_code == 400 and "DryRunDays" in bad.json()["Message"]
 
     overview = b.call("ListWorkflowsOverview", ProjectId=pid)
     assert overview.status_code == 200, overview.text

@@ -144,10 +144,22 @@ export async function render(main, ctx) {
   }
 
   // --- Loading ----------------------------------------------------------------------
-  function fetchAll() {
+  // Dry runs cost a look at each success's tasks: a quiet refresh asks for the chosen
+  // day's only and keeps the other days' from the last full load.
+  const dryRuns = new Map(); // `${env} ${date}` -> successes that ran nothing
+  function withDryRuns(answer) {
+    for (const day of answer.Days || []) {
+      const key = `${state.env} ${day.Date}`;
+      if (day.DryRun === null || day.DryRun === undefined) day.DryRun = dryRuns.get(key) ?? 0;
+      else dryRuns.set(key, day.DryRun);
+    }
+    return answer;
+  }
+
+  function fetchAll(quiet = false) {
     const base = { ProjectId: project.Id, BizDate: dayToMs(state.bizdate, tz), EnvType: state.env };
     return Promise.allSettled([
-      call("GetInstanceStatusCounts", { ...base, Days: DAYS }),
+      call("GetInstanceStatusCounts", { ...base, Days: DAYS, DryRunDays: quiet ? 1 : DAYS }).then(withDryRuns),
       call("ListWorkflowInstances", { ...base, Filter: { status: ["Failure"] }, SortBy: "FinishedTime Desc", PageSize: FAILURES_SHOWN }),
       call("ListWorkflowInstances", { ...base, Filter: { status: ["Running", "Checking"] }, SortBy: "StartedTime Asc", PageSize: RUNNING_SHOWN }),
     ]);
@@ -159,7 +171,7 @@ export async function render(main, ctx) {
     timer = null;
     due = false;
     if (!quiet) chartBox.setAttribute("aria-busy", "true");
-    const [counts, failures, running] = await (pending || fetchAll());
+    const [counts, failures, running] = await (pending || fetchAll(quiet));
     if (!alive || mine !== seq) return;
     chartBox.removeAttribute("aria-busy");
     const restore = focusKey();
