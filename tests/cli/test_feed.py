@@ -4,12 +4,16 @@ short (the feed itself, in a demo: tests/cli/test_demo_first_minutes.py)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from dwsched.cli.feed import label, shown
+from dwsched.cli.feed import CONSUMER, Feed, label, shown
+from dwsched.clock import SystemClock
 from dwsched.domain.models import Status
 from dwsched.domain.transitions import Cause, Kind, StatusEvent
+from dwsched.store import Store
 from tests.cli.helpers import ROOT
 
 
@@ -77,3 +81,21 @@ def label_of(line: str) -> str:
     m = re.fullmatch(LINE, line)
     assert m
     return m.group(1).strip()
+
+
+def test_a_closed_feed_holds_no_event_back(tmp_path: Path) -> None:
+    """The feed reads the status events with a cursor of its own; closed (the demo
+    stopped), it drops the cursor, so the sweep is not held back by a demo that no longer
+    runs."""
+    store = Store.open(f"sqlite:///{tmp_path / 'feed.db'}")
+
+    def cursors() -> list[str]:
+        with store.read() as tx:
+            return list(tx.conn.execute(sa.text("SELECT consumer FROM event_cursors")).scalars())
+
+    try:
+        with Feed(store, SystemClock(), lambda _: None, poll_seconds=0.05):
+            assert cursors() == [CONSUMER]
+        assert cursors() == []
+    finally:
+        store.close()

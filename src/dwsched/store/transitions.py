@@ -417,6 +417,11 @@ class StatusEvents:
         """`consumer` has handled the events up to `last_event_id`."""
         advance(self.conn, consumer, last_event_id, now_ms)
 
+    def forget(self, consumer: str) -> None:
+        """`consumer` reads no more: its cursor holds no event back from the sweep (a
+        consumer that reads again starts at the newest event)."""
+        self.conn.execute(sa.delete(event_cursors).where(event_cursors.c.consumer == consumer))
+
     def sweep(self, now_ms: int) -> int:
         """Delete the events past their retention (docs/events.md); how many."""
         return sweep(self.conn, now_ms)
