@@ -1,8 +1,9 @@
 """Workflow-instance ids and task-instance ids cannot be confused in the CLI (issue 16):
 `dwsched instances` acts on workflow instances, `dwsched tasks` on task instances; each
 command refuses an id of the other kind, naming the command that fits, and changes nothing;
-each operation says what it acted on. The listing opens on what happened and reads at 80
-columns; an empty log or listing says why.
+one that changes something refuses an id naming both kinds unless --yes, and one that reads
+notes the other kind; each operation says what it acted on. The listing opens on what
+happened and reads at 80 columns; an empty log or listing says why.
 
 A live server with the engine beside it, on SQLite and PostgreSQL (one per backend for the
 module; tests keep to workspaces of their own). The workflow instances the tests import
@@ -20,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from click.testing import Result
 
 from dwsched.clock import SystemClock
@@ -202,17 +204,6 @@ def test_a_task_instance_id_is_refused_by_instances_commands(
     # An id of neither kind: said per id, exit 1.
     gone = dw(live, "tasks", "set-success", str(MISSING))
     assert gone.exit_code == 1 and f"✗ {MISSING} no task instance has this id" in gone.output
-
-
-def test_when_both_kinds_have_the_number_each_command_acts_on_its_own(
-    live: LiveServer, failed: dict[str, Any]
-) -> None:
-    extract = failed["tasks"]["extract"]
-    put(live.store, [instance(failed["project"], id=extract, name="same_number")])
-    task = ok(dw(live, "tasks", "show", str(extract))).stdout
-    assert "extract" in task and f"instance {failed['instance']}" in task, task
-    whole = ok(dw(live, "instances", "show", str(extract))).stdout
-    assert "same_number" in whole and "No task instances" in whole, whole
 
 
 def test_show_and_list_a_workflow_instances_task_instances(
@@ -407,3 +398,127 @@ def test_an_instance_whose_tasks_all_dry_ran_says_so(live: LiveServer) -> None:
     assert "dry run: none of its tasks ran" in shown, shown
     logs = dw(live, "tasks", "logs", str(noop))
     assert logs.exit_code == 0 and "dry run" in logs.output, logs.output
+
+
+# Numbers that name both kinds, as a database from before migration 0014 holds them (its
+# task instances were numbered from 1 too). An import may no longer give a workflow instance
+# a task instance's id: the row is imported under another id and renumbered, as the old
+# numbering would have made it. These tests come last: the commands above would refuse the
+# numbers they share.
+
+
+def legacy_instance(live: LiveServer, project_id: int, n: int, **fields: Any) -> None:
+    """A workflow instance numbered `n`, the id of a task instance."""
+    stand_in = 900_000_000 + n % 100_000_000
+    put(live.store, [instance(project_id, id=stand_in, tags=(), **fields)])
+    with live.store.write() as tx:
+        tx.conn.execute(
+            sa.text(
+                "UPDATE workflow_instances SET id = :n, unified_workflow_instance_id = :n "
+                "WHERE id = :old"
+            ),
+            {"n": n, "old": stand_in},
+        )
+
+
+def test_when_both_kinds_have_the_number_reading_commands_act_on_their_own_and_say_so(
+    live: LiveServer, failed: dict[str, Any]
+) -> None:
+    extract, wi = failed["tasks"]["extract"], failed["instance"]
+    legacy_instance(live, failed["project"], extract, name="same_number")
+    task = ok(dw(live, "tasks", "show", str(extract)))
+    assert "extract" in task.stdout and f"instance {wi}" in task.stdout, task.stdout
+    assert task.stderr == (
+        f"Note: {extract} also names workflow instance {extract} (same_number (Success) · "
+        "Normal · BizDate 2025-03-31): this command reads the task instance; use "
+        f"`dwsched instances show {extract}` for the workflow instance.\n"
+    ), task.stderr
+    whole = ok(dw(live, "instances", "show", str(extract)))
+    assert "same_number" in whole.stdout and "No task instances" in whole.stdout, whole.stdout
+    note = whole.stderr.splitlines()
+    assert len(note) == 1, whole.stderr
+    assert note[0].startswith(
+        f"Note: {extract} also names task instance {extract} (extract (Success) · "
+        f"workflow instance {wi} "
+    ), whole.stderr
+    assert note[0].endswith(
+        "this command reads the workflow instance; use "
+        f"`dwsched tasks show {extract}` for the task instance."
+    ), whole.stderr
+    # --json keeps standard output JSON alone.
+    data = json.loads(ok(dw(live, "instances", "show", str(extract), "--json")).stdout)
+    assert data["WorkflowInstance"]["Name"] == "same_number"
+    for command in ("logs", "upstream", "downstream"):
+        read = ok(dw(live, "tasks", command, str(extract)))
+        assert f"Note: {extract} also names workflow instance" in read.stderr, read.stderr
+    listed = ok(dw(live, "tasks", "list", str(extract)))
+    assert f"use `dwsched tasks show {extract}` for the task instance" in listed.stderr
+
+
+# Each command that changes something, with what it acts on.
+CHANGING = [
+    *(("instances", c) for c in ("rerun", "stop", "start")),
+    *(("tasks", c) for c in ("rerun", "stop", "set-success", "suspend", "resume")),
+]
+
+
+def test_when_both_kinds_have_the_number_changing_commands_refuse_it_without_yes(
+    live: LiveServer,
+) -> None:
+    """Old scripts say `dwsched instances stop 7` for task instance 7: on a database where
+    workflow instance 7 exists too, nothing is stopped unless --yes says which is meant."""
+    p = project(live.store)
+    w = deploy(live, p.id, [shell("wait", "sleep 30"), shell("after", "echo after", "wait")])
+    wi, tasks = smoke_test(live, w, date(2025, 8, 3))
+    n, after = tasks["wait"]["Id"], tasks["after"]["Id"]
+    wait_until(lambda: task_instance(live, n)["Status"] == "Running", "wait to run")
+    legacy_instance(live, p.id, n, name="imported", status=Status.FAILURE)
+
+    def statuses() -> tuple[str, str, str, int]:
+        t = task_instance(live, n)
+        return (
+            workflow_instance(live, n)["Status"],
+            t["Status"],
+            task_instance(live, after)["Status"],
+            t["RunNumber"],
+        )
+
+    assert statuses() == ("Failure", "Running", "NotRun", 1)
+    both = (
+        f"{n} names both workflow instance {n} (imported (Failure) · Normal · BizDate "
+        f"2025-03-31) and task instance {n} (wait (Running) · workflow instance {wi} "
+        f"{w['Name']} · BizDate 2025-08-03): this command acts on the "
+    )
+    stop = clean_error(dw(live, "instances", "stop", str(n)))
+    assert stop.stdout == "" and stop.stderr == (
+        f"Error: {both}workflow instance; add --yes to go on, or use `dwsched tasks stop {n}` "
+        "for the task instance.\n"
+    ), stop.output
+    rerun = clean_error(dw(live, "tasks", "rerun", str(n)))
+    assert rerun.stderr == (
+        f"Error: {both}task instance; add --yes to go on, or use `dwsched instances rerun {n}` "
+        "for the workflow instance.\n"
+    ), rerun.output
+    for command in CHANGING:
+        clean_error(dw(live, *command, str(n)), both, "add --yes to go on")
+    clean_error(dw(live, "tasks", "remove-dependency", str(n), str(after)), both)
+    # In a batch: the whole batch is refused before anything is done.
+    batch = clean_error(dw(live, "tasks", "suspend", str(after), str(n)))
+    assert f"{n} names both " in batch.output and f"{after} names both " not in batch.output
+    assert "Nothing was done to any of the ids." in batch.output, batch.output
+    clean_error(dw(live, "instances", "stop", str(wi), str(n)), "Nothing was done")
+    assert statuses() == ("Failure", "Running", "NotRun", 1)
+    assert workflow_instance(live, wi)["Status"] == "Running"
+
+    # --yes: each command acts on its own kind. The imported workflow instance has no task
+    # instances to rerun (and the running task instance is not touched) ...
+    whole = dw(live, "instances", "rerun", str(n), "--yes")
+    assert whole.exit_code == 1 and whole.stdout == (
+        f"✗ {n} not rerun: was imported (Failure) · Normal · BizDate 2025-03-31: it has no "
+        "task instances (an imported record)\n"
+    ), whole.output
+    # ... and `tasks stop --yes` stops the task instance alone.
+    out = ok(dw(live, "tasks", "stop", str(n), "--yes")).stdout
+    assert out.startswith(f"✓ {n} stopped: was wait (Running) · workflow instance {wi} "), out
+    wait_until(lambda: task_instance(live, n)["Status"] == "Failure", "the stop")
+    assert statuses() == ("Failure", "Failure", "NotRun", 1)

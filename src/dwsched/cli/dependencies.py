@@ -51,9 +51,13 @@ def _zone(client: Client, task: dict[str, Any]) -> ZoneInfo:
     return ZoneInfo(project.get("TimeZone") or "Asia/Shanghai")
 
 
-def _task(client: Client, task_instance_id: int, command: str) -> dict[str, Any]:
-    """The task instance; a clean error when the id names none (or a workflow instance)."""
-    return the_task_instance(client, kinds.Zones(client), task_instance_id, command)
+def _task(
+    client: Client, task_instance_id: int, command: str, changes: bool = False, yes: bool = False
+) -> dict[str, Any]:
+    """The task instance; a clean error when the id names none (or a workflow instance, or
+    both kinds for a command that changes something, without --yes)."""
+    zones = kinds.Zones(client)
+    return the_task_instance(client, zones, task_instance_id, command, changes=changes, yes=yes)
 
 
 def neighbours(client: Client, task_instance_id: int, upstream: bool) -> list[dict[str, Any]]:
@@ -194,6 +198,7 @@ def _upstream_ids(
 @click.command("remove-dependency")
 @client_options
 @option("--comment", default=None, help="Why (kept with the operation).")
+@kinds.yes_option
 @click.argument("task_instance_id", type=int, metavar=TASK_INSTANCE_ID)
 @click.argument("upstream_ids", nargs=-1, required=True, callback=_upstream_ids)
 def remove_dependency(
@@ -201,6 +206,7 @@ def remove_dependency(
     access_key_id: str,
     access_key_secret: str,
     comment: str | None,
+    yes: bool,
     task_instance_id: int,
     upstream_ids: list[int],
 ) -> None:
@@ -213,7 +219,7 @@ def remove_dependency(
     reason is shown (exit code 1). Prints the task instance and each upstream it no longer
     waits for. The operation is logged with the comment and audited."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
-        task = _task(client, task_instance_id, "remove-dependency")
+        task = _task(client, task_instance_id, "remove-dependency", changes=True, yes=yes)
         tz = _zone(client, task)
         known = {
             int(item["TaskInstance"]["Id"]): item

@@ -5,8 +5,12 @@ so an id the engine handed out names one instance of one kind; ids allocated bef
 revision may name one of each. A command that takes ids reads each as the kind it acts on
 (GetWorkflowInstance, GetTaskInstance) before it acts. When no instance of that kind has the
 id but one of the other kind does, the command refuses, naming the command that fits, and
-does nothing: it never acts on an instance the user did not mean. Every operation then
-says what it acted on (the task, its workflow instance, the BizDate), not the id alone.
+does nothing: it never acts on an instance the user did not mean. When an instance of each
+kind has the id, a command that changes something refuses it too unless --yes is given
+(before this release `dwsched instances stop 7` stopped task instances, and old scripts
+still say so); a command that only reads acts on its own kind and notes the other on
+standard error. Every operation then says what it acted on (the task, its workflow
+instance, the BizDate), not the id alone.
 """
 
 from __future__ import annotations
@@ -28,6 +32,30 @@ DEFAULT_ZONE = "Asia/Shanghai"
 
 # (a workflow instance id) -> the command line that fits it, e.g. `dwsched instances rerun 4`.
 Fits = Callable[[int], str]
+# (an id) -> what to use for the other kind's instance of that id, e.g.
+# "`dwsched tasks stop 7` for the task instance".
+Other = Callable[[int], str]
+
+yes_option = click.option(
+    "--yes",
+    is_flag=True,
+    allow_from_autoenv=False,  # a confirmation given on the command line only
+    help="Go on when an id names both a workflow instance and a task instance (ids from "
+    "before task instance ids were numbered apart): act on the kind this command acts on.",
+)
+
+
+@dataclass(frozen=True)
+class Both:
+    """What a command does with an id that names an instance of each kind.
+
+    `other` says what to use for the other kind's instance. A command that changes
+    something refuses such an id (with the others, nothing done) unless `yes`; one that
+    only reads notes it on standard error and goes on."""
+
+    other: Other
+    changes: bool
+    yes: bool = False
 
 
 def workflow_instance(client: Client, instance_id: int) -> dict[str, Any] | None:
@@ -101,41 +129,75 @@ def about_instance(instance: dict[str, Any], tz: ZoneInfo) -> str:
 
 
 def task_instances(
-    client: Client, zones: Zones, ids: Sequence[int], fits: Fits
+    client: Client, zones: Zones, ids: Sequence[int], fits: Fits, both: Both
 ) -> dict[int, dict[str, Any] | None]:
     """Each id's task instance (None: no instance of either kind has it).
 
     Refuses (ClickException, nothing done) when an id names a workflow instance and no task
-    instance: `fits` gives the command line for it."""
+    instance (`fits` gives the command line for it), and as `both` says when it names one
+    of each."""
     found: dict[int, dict[str, Any] | None] = {}
     wrong: list[str] = []
     for i in ids:
-        found[i] = task_instance(client, i)
-        if found[i] is None and (other := workflow_instance(client, i)) is not None:
-            about = about_instance(other, zones.of(int(other["ProjectId"])))
+        task = found[i] = task_instance(client, i)
+        other = workflow_instance(client, i)
+        if other is None:
+            continue
+        about = about_instance(other, zones.of(int(other["ProjectId"])))
+        if task is None:
             wrong.append(f"{i} is a workflow instance, not a task instance ({about}): {fits(i)}")
+        else:
+            own = about_task(task, zones.of(int(task["ProjectId"])))
+            wrong += _both(i, about, own, "task instance", both)
     if wrong:
         raise click.ClickException(_refusal(wrong, len(ids)))
     return found
 
 
 def workflow_instances(
-    client: Client, zones: Zones, ids: Sequence[int], fits: Fits
+    client: Client, zones: Zones, ids: Sequence[int], fits: Fits, both: Both
 ) -> dict[int, dict[str, Any] | None]:
     """Each id's workflow instance (None: no instance of either kind has it).
 
     Refuses (ClickException, nothing done) when an id names a task instance and no workflow
-    instance: `fits` gives the command line for it."""
+    instance (`fits` gives the command line for it), and as `both` says when it names one
+    of each."""
     found: dict[int, dict[str, Any] | None] = {}
     wrong: list[str] = []
     for i in ids:
-        found[i] = workflow_instance(client, i)
-        if found[i] is None and (other := task_instance(client, i)) is not None:
-            about = about_task(other, zones.of(int(other["ProjectId"])))
+        instance = found[i] = workflow_instance(client, i)
+        other = task_instance(client, i)
+        if other is None:
+            continue
+        about = about_task(other, zones.of(int(other["ProjectId"])))
+        if instance is None:
             wrong.append(f"{i} is a task instance, not a workflow instance ({about}): {fits(i)}")
+        else:
+            own = about_instance(instance, zones.of(int(instance["ProjectId"])))
+            wrong += _both(i, own, about, "workflow instance", both)
     if wrong:
         raise click.ClickException(_refusal(wrong, len(ids)))
     return found
+
+
+def _both(i: int, workflow: str, task: str, acts_on: str, both: Both) -> list[str]:
+    """The refusal of an id that names the workflow instance and the task instance described
+    (none when the command only reads, its note then on standard error, or --yes)."""
+    if both.changes and both.yes:
+        return []
+    if both.changes:
+        return [
+            f"{i} names both workflow instance {i} ({workflow}) and task instance {i} ({task}): "
+            f"this command acts on the {acts_on}; add --yes to go on, or use {both.other(i)}."
+        ]
+    other = task if acts_on == "workflow instance" else workflow
+    kind = "task instance" if acts_on == "workflow instance" else "workflow instance"
+    click.echo(
+        f"Note: {i} also names {kind} {i} ({other}): this command reads the {acts_on}; "
+        f"use {both.other(i)}.",
+        err=True,
+    )
+    return []
 
 
 def _refusal(lines: list[str], given: int) -> str:

@@ -3,8 +3,9 @@ one with its task instances, start, stop and rerun whole ones.
 
 Task instances (the runs of a workflow instance's tasks) are numbered apart and have their
 own commands, `dwsched tasks`. Each command here reads its ids as workflow instances first
-and refuses one that names only a task instance (cli/ids.py); the task-instance commands
-that used to live here answer with a one-line pointer to `dwsched tasks`.
+and refuses one that names only a task instance (cli/ids.py); start, stop and rerun refuse
+one that names both unless --yes. The task-instance commands that used to live here answer
+with a one-line pointer to `dwsched tasks`.
 """
 
 from __future__ import annotations
@@ -333,7 +334,11 @@ def _workflow_instance(client: Client, zones: kinds.Zones, instance_id: int) -> 
     """The workflow instance, or a clean error (naming `dwsched tasks show` for a task
     instance's id)."""
     found = kinds.workflow_instances(
-        client, zones, [instance_id], lambda n: f"use dwsched tasks show {n}"
+        client,
+        zones,
+        [instance_id],
+        lambda n: f"use dwsched tasks show {n}",
+        kinds.Both(_for_task("dwsched tasks show"), changes=False),
     )[instance_id]
     if found is None:
         raise click.ClickException(f"No workflow instance has the id {instance_id}.")
@@ -384,11 +389,13 @@ def _batch(
     extra: dict[str, Any],
     verb: str,
     fits: str,
+    yes: bool,
 ) -> None:
     """Send `action` for the workflow instances `ids`; ✓/✗ per id with what it names."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
         zones = kinds.Zones(client)
-        found = kinds.workflow_instances(client, zones, ids, lambda n: f"use {fits} {n}")
+        both = kinds.Both(_for_task(fits), changes=True, yes=yes)
+        found = kinds.workflow_instances(client, zones, ids, lambda n: f"use {fits} {n}", both)
         known = [i for i in ids if found[i] is not None]
         results = send(client, action, known, extra) if known else {}
         failed = 0
@@ -405,6 +412,11 @@ def _batch(
         raise click.exceptions.Exit(1)
 
 
+def _for_task(command: str) -> kinds.Other:
+    """What to use for the task instance of an id: `command` with it."""
+    return lambda n: f"`{command} {n}` for the task instance"
+
+
 def _about(instance: dict[str, Any], zones: kinds.Zones) -> str:
     return "was " + kinds.about_instance(instance, zones.of(int(instance["ProjectId"])))
 
@@ -415,16 +427,22 @@ _instance_ids = ids_argument(WORKFLOW_INSTANCE_ID, "a workflow instance id")
 @instances.command("start")
 @client_options
 @comment_option
+@kinds.yes_option
 @_instance_ids
 def start(
-    endpoint: str, access_key_id: str, access_key_secret: str, comment: str | None, ids: list[int]
+    endpoint: str,
+    access_key_id: str,
+    access_key_secret: str,
+    comment: str | None,
+    yes: bool,
+    ids: list[int],
 ) -> None:
     """Start workflow instances created without starting (CreateWorkflowInstances with
     AutoStartEnabled=false): WORKFLOW_INSTANCE_ID... are workflow instance ids, space or
     comma separated."""
     extra = {"Comment": comment}
     args = (endpoint, access_key_id, access_key_secret, "StartWorkflowInstances", ids, extra)
-    _batch(*args, "started", "dwsched tasks show")
+    _batch(*args, "started", "dwsched tasks show", yes)
 
 
 start.help = f"{start.help}\n\n{RESULTS}"
@@ -434,6 +452,7 @@ start.help = f"{start.help}\n\n{RESULTS}"
 @client_options
 @comment_option
 @option("--workflow-instances", is_flag=True, hidden=True, help="What IDS always are now.")
+@kinds.yes_option
 @_instance_ids
 def stop(
     endpoint: str,
@@ -441,6 +460,7 @@ def stop(
     access_key_secret: str,
     comment: str | None,
     workflow_instances: bool,
+    yes: bool,
     ids: list[int],
 ) -> None:
     """Stop whole workflow instances: every unfinished task instance of each is stopped
@@ -449,7 +469,7 @@ def stop(
     stop`."""
     extra = {"Comment": comment}
     args = (endpoint, access_key_id, access_key_secret, "StopWorkflowInstances", ids, extra)
-    _batch(*args, "stopped", "dwsched tasks stop")
+    _batch(*args, "stopped", "dwsched tasks stop", yes)
 
 
 stop.help = f"{stop.help}\n\n{RESULTS}"
@@ -466,6 +486,7 @@ stop.help = f"{stop.help}\n\n{RESULTS}"
     help="Rerun every task instance, not only the failed.",
 )
 @option("--latest-config", is_flag=True, help="Run with the tasks' latest deployed settings.")
+@kinds.yes_option
 @_instance_ids
 def rerun(
     endpoint: str,
@@ -474,6 +495,7 @@ def rerun(
     comment: str | None,
     every: bool,
     latest_config: bool,
+    yes: bool,
     ids: list[int],
 ) -> None:
     """Rerun finished workflow instances: the failed task instances of each (with --all,
@@ -488,7 +510,11 @@ def rerun(
     with Client(endpoint, access_key_id, access_key_secret) as client:
         zones = kinds.Zones(client)
         found = kinds.workflow_instances(
-            client, zones, ids, lambda n: f"use dwsched tasks rerun {n}"
+            client,
+            zones,
+            ids,
+            lambda n: f"use dwsched tasks rerun {n}",
+            kinds.Both(_for_task("dwsched tasks rerun"), changes=True, yes=yes),
         )
         for i in ids:
             instance = found[i]

@@ -3,8 +3,9 @@ show one, and rerun, stop, set to Success, suspend or resume them (`logs`, `upst
 `downstream` and `remove-dependency` join the group from their own modules).
 
 Every command reads its ids as task instances first and refuses one that names only a
-workflow instance, naming the `dwsched instances` command that fits (cli/ids.py); each
-operation says what it acted on.
+workflow instance, naming the `dwsched instances` command that fits (cli/ids.py); those that
+change something refuse one that names both unless --yes. Each operation says what it
+acted on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ FITS = {
     "show": "use dwsched instances show {n}",
 }
 TASKS_OF = "its task instances: dwsched tasks list {n}"
+# A task-instance command given an id that names both kinds: what fits the workflow instance.
+OTHER = {
+    "rerun": "`dwsched instances rerun {n}` for the workflow instance",
+    "stop": "`dwsched instances stop {n}` for the workflow instance",
+    "show": "`dwsched instances show {n}` for the workflow instance",
+    "logs": "`dwsched instances show {n}` for the workflow instance",
+    "upstream": "`dwsched instances show {n}` for the workflow instance",
+    "downstream": "`dwsched instances show {n}` for the workflow instance",
+}
+TASKS_OF_OTHER = "`dwsched tasks list {n}` for the workflow instance's task instances"
 
 
 def fits(command: str) -> kinds.Fits:
@@ -39,12 +50,28 @@ def fits(command: str) -> kinds.Fits:
     return lambda n: FITS.get(command, TASKS_OF).format(n=n)
 
 
+def both(command: str, changes: bool, yes: bool = False) -> kinds.Both:
+    """What `command` does with an id that names a workflow instance too."""
+    return kinds.Both(
+        lambda n: OTHER.get(command, TASKS_OF_OTHER).format(n=n), changes=changes, yes=yes
+    )
+
+
 def the_task_instance(
-    client: Client, zones: kinds.Zones, task_instance_id: int, command: str
+    client: Client,
+    zones: kinds.Zones,
+    task_instance_id: int,
+    command: str,
+    *,
+    changes: bool = False,
+    yes: bool = False,
 ) -> dict[str, Any]:
     """The task instance, or a clean error (naming the command that fits a workflow
-    instance's id)."""
-    found = kinds.task_instances(client, zones, [task_instance_id], fits(command))
+    instance's id; for a command that `changes` something, refusing an id that names both
+    kinds unless `yes`)."""
+    found = kinds.task_instances(
+        client, zones, [task_instance_id], fits(command), both(command, changes, yes)
+    )
     task = found[task_instance_id]
     if task is None:
         raise click.ClickException(f"No task instance has the id {task_instance_id}.")
@@ -76,7 +103,11 @@ def list_(
     with Client(endpoint, access_key_id, access_key_secret) as client:
         zones = kinds.Zones(client)
         found = kinds.workflow_instances(
-            client, zones, [instance_id], lambda n: _instance_of(client, n)
+            client,
+            zones,
+            [instance_id],
+            lambda n: _instance_of(client, n),
+            kinds.Both(lambda n: f"`dwsched tasks show {n}` for the task instance", changes=False),
         )[instance_id]
         if found is None:
             raise click.ClickException(f"No workflow instance has the id {instance_id}.")
@@ -162,11 +193,14 @@ def _batch(
     ids: list[int],
     extra: dict[str, Any],
     verb: str,
+    yes: bool,
 ) -> None:
     """Send `action` for the task instances `ids`; ✓/✗ per id with what it names."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
         zones = kinds.Zones(client)
-        found = kinds.task_instances(client, zones, ids, fits(command))
+        found = kinds.task_instances(
+            client, zones, ids, fits(command), both(command, changes=True, yes=yes)
+        )
         known = [i for i in ids if found[i] is not None]
         results = send(client, action, known, extra) if known else {}
         failed = 0
@@ -190,6 +224,7 @@ _task_ids = ids_argument(TASK_INSTANCE_ID, "a task instance id")
 @client_options
 @comment_option
 @option("--latest-config", is_flag=True, help="Run with the task's latest deployed settings.")
+@kinds.yes_option
 @_task_ids
 def rerun(
     endpoint: str,
@@ -197,13 +232,14 @@ def rerun(
     access_key_secret: str,
     comment: str | None,
     latest_config: bool,
+    yes: bool,
     ids: list[int],
 ) -> None:
     """Rerun finished task instances TASK_INSTANCE_ID... (task instance ids, space or comma
     separated). A whole workflow instance's failed ones: `dwsched instances rerun`."""
     extra = {"Comment": comment, "UseLatestConfig": "true" if latest_config else None}
     args = (endpoint, access_key_id, access_key_secret, "rerun", "RerunTaskInstances")
-    _batch(*args, ids, extra, "rerun")
+    _batch(*args, ids, extra, "rerun", yes)
 
 
 def _simple(name: str, action: str, verb: str, doc: str) -> click.Command:
@@ -214,15 +250,16 @@ def _simple(name: str, action: str, verb: str, doc: str) -> click.Command:
         access_key_id: str,
         access_key_secret: str,
         comment: str | None,
+        yes: bool,
         ids: list[int],
     ) -> None:
         args = (endpoint, access_key_id, access_key_secret, name, action)
-        _batch(*args, ids, {"Comment": comment}, verb)
+        _batch(*args, ids, {"Comment": comment}, verb, yes)
 
     command.__doc__ = (
         f"{doc} TASK_INSTANCE_ID... are task instance ids, space or comma separated.\n\n{RESULTS}"
     )
-    return tasks.command(name)(client_options(comment_option(_task_ids(command))))
+    return tasks.command(name)(client_options(comment_option(kinds.yes_option(_task_ids(command)))))
 
 
 rerun.help = f"{rerun.help}\n\n{RESULTS}"
