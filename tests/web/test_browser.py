@@ -444,6 +444,16 @@ def test_instance_detail_log_and_rerun_of_a_failure(page: Page, site: Site) -> N
     expect(page.locator("#instance-status")).to_contain_text("Success", timeout=30_000)
     expect(page.locator("#dag [data-status=Success]")).to_have_count(2, timeout=10_000)
     shot(page, "06-instance-rerun")
+    # A task instance's id in a workflow instance's address: said, and linked to its instance.
+    task_id = page.locator("#dag [data-task-instance]").first.get_attribute("data-task-instance")
+    page.goto(f"{site.base}/console/instances/{task_id}?project={site.project_id}")
+    other = page.locator(".other-kind")
+    expect(other).to_contain_text(f"{task_id} is a task instance, not a workflow instance")
+    other.get_by_role("link").click()
+    expect(page).to_have_url(
+        re.compile(rf"/console/instances/{site.failed_instance}\?task={task_id}")
+    )
+    expect(page.locator("#instance-status")).to_contain_text("Success")
 
 
 def test_a_backfill_from_the_workflows_page(page: Page, site: Site) -> None:

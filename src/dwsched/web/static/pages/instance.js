@@ -117,6 +117,25 @@ class InstancePage {
     };
   }
 
+  // A task instance's id given where a workflow instance's is read: say so, and link to its
+  // workflow instance with the task selected (as the CLI names the command that fits).
+  async otherKind(e) {
+    if (e.code !== "Invalid.WorkflowInstance.NotExist") return null;
+    let task;
+    try {
+      task = (await call("GetTaskInstance", { Id: this.id })).TaskInstance;
+    } catch {
+      return null;
+    }
+    return h(
+      "p",
+      { class: "other-kind" },
+      `${this.id} is a task instance, not a workflow instance: the task ${task.TaskName} of `,
+      link(`/console/instances/${task.WorkflowInstanceId}?task=${task.Id}`, `workflow instance ${task.WorkflowInstanceId}`),
+      ".",
+    );
+  }
+
   async start() {
     clear(this.main, h("p", { class: "loading" }, "Loading instance…"));
     try {
@@ -124,7 +143,7 @@ class InstancePage {
       this.project = await this.findProject(this.inst.ProjectId);
       this.tz = this.project.TimeZone || "UTC";
     } catch (e) {
-      clear(this.main, h("h1", {}, `Instance ${this.id}`), errorBox(e));
+      clear(this.main, h("h1", {}, `Instance ${this.id}`), errorBox(e), await this.otherKind(e));
       return;
     }
     if (!this.alive) return;
