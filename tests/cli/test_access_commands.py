@@ -535,7 +535,7 @@ def test_audit_shows_sdk_calls_newest_first_with_filters(live: LiveServer, db_ur
         assert entry["Source"] == "127.0.0.1"
     assert [(e["User"], e["AccessKeyId"], e["Action"], e["Result"]) for e in entries] == [
         ("op", op_key, "StopWorkflowInstances", "Forbidden.RAM"),
-        ("op", op_key, "StopWorkflowInstances", "OK"),
+        ("op", op_key, "StopWorkflowInstances", "Refused (1 of 1 ids)"),
         (live.key_id, live.key_id, "CreateWorkflowDefinition", "OK"),  # a key without a user
         (live.key_id, live.key_id, "CreateWorkflowDefinition", "OK"),
     ]

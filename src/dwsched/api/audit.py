@@ -19,6 +19,20 @@ MAX_VALUE = 2_000
 MASKED = {"Notification": mask_document_text}
 
 
+def result_of(answer: Mapping[str, Any]) -> str:
+    """How a request that was answered ended: OK, or, for a batch whose ids were refused
+    one by one (`SuccessInfo`, HTTP 200 all the same), how many were."""
+    info = answer.get("SuccessInfo")
+    if not isinstance(info, Mapping) or not info:
+        return "OK"
+    refused = sum(1 for v in info.values() if isinstance(v, Mapping) and not v.get("Success"))
+    if not refused:
+        return "OK"
+    if refused == len(info):
+        return f"Refused ({refused} of {len(info)} ids)"
+    return f"Partial ({refused} of {len(info)} ids refused)"
+
+
 def entry(
     *,
     now_ms: int,

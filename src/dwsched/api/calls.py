@@ -105,7 +105,11 @@ class Calls:
         record is logged, not the client's problem. `user_name`: who, when no caller was
         established (a request refused before authorisation)."""
         failed = isinstance(outcome, DwschedError)
-        result = status_and_code(outcome)[1] if isinstance(outcome, DwschedError) else "OK"
+        result = (
+            status_and_code(outcome)[1]
+            if isinstance(outcome, DwschedError)
+            else audit.result_of(outcome)
+        )
         user = caller.name if caller is not None and caller.user_id is not None else access_key_id
         user = user_name or user
         workspaces = caller.workspaces if caller is not None else frozenset()
