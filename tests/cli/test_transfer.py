@@ -20,6 +20,7 @@ from dwsched.domain.schedule import Cycle, Trigger, cycles_on
 from dwsched.domain.workflows import DeployedWorkflow
 from dwsched.runtime.transfer import CHUNK, PARALLEL_FROM
 from dwsched.store import Store
+from dwsched.store.ids import TASK_INSTANCE_ID_BASE
 from tests.cli.helpers import (
     DAY_MS,
     HOUR_MS,
@@ -539,9 +540,11 @@ def _all_instances(store: Store, project_id: int) -> list[Any]:
 
 
 def test_imported_ids_ahead_of_the_engine_never_collide_with_its_later_ids(db_url: str) -> None:
-    """An import with ids far ahead of the engine's counters moves them, in its own
-    transaction: instances the engine makes afterwards get fresh ids (instance,
-    UnifiedWorkflowInstanceId, WorkflowTaskInstanceId) and are written."""
+    """An import with ids far ahead of the engine's counters never collides with its later
+    ids, in its own transaction: instances the engine makes afterwards get fresh ids
+    (instance, UnifiedWorkflowInstanceId, WorkflowTaskInstanceId) and are written. Ids at or
+    above the task instances' base (10**9) leave the workflow instances' numbering below it
+    (store.ids.advance_ids); those below move it."""
     project_id = create_project(db_url, "ids_ws")
     with Store.open(db_url) as store:
         deployed, run_date, cycles = _deploy_hourly(store, project_id)
@@ -566,7 +569,8 @@ def test_imported_ids_ahead_of_the_engine_never_collide_with_its_later_ids(db_ur
     new = [i for i in items if i.id not in engine_made and i.id not in {top, top - 1, 1000}]
     assert len(new) == len(cycles) - 2
     assert len({i.id for i in items}) == len(items) == len(cycles) + 3
-    assert min(i.id for i in new) > top + 7  # past the imported UnifiedWorkflowInstanceId too
+    # Below the base, past the import's ids there (1000), apart from those above it.
+    assert 1000 < min(i.id for i in new) and max(i.id for i in new) < TASK_INSTANCE_ID_BASE
     assert all(i.unified_workflow_instance_id == i.id for i in new)
     assert min(i.workflow_task_instance_id for i in new) > top * 3
 
