@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from dwsched import config
 from dwsched.domain.errors import DwschedError
@@ -66,11 +67,15 @@ def open_store(db_url: str, *, existing: bool = False) -> Store:
 
 
 def require_database(db_url: str) -> None:
-    """Fail in one line when `db_url` is a SQLite file that does not exist: a command run
-    in the wrong folder, or without the `--db` of the server it means, would otherwise
-    create an empty database and show nothing."""
+    """Fail in one line when `db_url`, the default or DWSCHED_DATABASE_URL's (not a --db
+    typed on the command line, which may name a new file), is a SQLite file that does not
+    exist: a command run in the wrong folder, or without the `--db` of the server it
+    means, would otherwise create an empty database and show nothing."""
     path = sqlite_file(db_url)
     if path in ("", ":memory:") or path.startswith("file:") or os.path.exists(path):
+        return
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source("db_url") is ParameterSource.COMMANDLINE:
         return
     shown = path if os.path.isabs(path) or path.startswith(".") else f"./{path}"
     raise click.ClickException(
