@@ -2,8 +2,9 @@
 
 Arrays and objects are sent as JSON text, as the official SDK does. Every failure is a
 DwschedError of one line: a server that cannot be reached, an answer that is not dwsched's
-(an HTML page, a 404 of another server), or the server's error envelope (ApiError), with a
-hint for the errors a newcomer makes (a wrong AccessKeySecret, a skewed clock).
+(an HTML page, a 404 of another server), an https:// endpoint of this plain-HTTP server,
+or the server's error envelope (ApiError), with a hint for the errors a newcomer makes (a
+wrong AccessKeySecret, a skewed clock).
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ HINTS = {
     "InvalidTimeStamp.Expired": "check this machine's clock",
 }
 
+# What the server's SignatureDoesNotMatch message adds for a signer to compare its own with:
+# noise in a one-line CLI error (the hint says what to check).
+_STRING_TO_SIGN = re.compile(r"\s*server StringToSign is \[[^\]]*\]")
+# What OpenSSL says when the server answers a TLS ClientHello in plain HTTP.
+_PLAIN_HTTP = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure")
+
 
 class ApiError(DwschedError):
     """The server's error envelope (`Code`, `Message`, `RequestId`)."""
 
     def __init__(self, status: int, code: str, message: str, request_id: str) -> None:
+        message = _STRING_TO_SIGN.sub("", message).rstrip()
         text = f"{code}: {message} (HTTP {status}, RequestId {request_id})"
         hint = HINTS.get(code)
         super().__init__(f"{text}; {hint}" if hint else text)
@@ -48,7 +56,8 @@ class ApiError(DwschedError):
 
 def base_url(endpoint: str) -> str:
     """The URL of `--endpoint`: a URL, `host:port` (http), or a bare port (`8765`,
-    `:8765`: this machine's, 127.0.0.1). DwschedError when it is none of these."""
+    `:8765`: this machine's, 127.0.0.1). DwschedError when it is none of these, or has a
+    path (`host:port/console/`: the API is at `/`)."""
     text = endpoint.strip()
     if re.fullmatch(r":?[0-9]+", text):
         text = f"{LOCALHOST}:{text.lstrip(':')}"
@@ -62,6 +71,12 @@ def base_url(endpoint: str) -> str:
         raise DwschedError(
             f"--endpoint {endpoint!r} is not an address: expected host:port, a URL "
             f"(http://host:port/), or a port of this machine"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        bare = f"{parts.scheme}://{parts.netloc}" if "://" in text else parts.netloc
+        raise DwschedError(
+            f"--endpoint {endpoint!r} has a path: the endpoint is host:port, without a path "
+            f"(--endpoint {bare})"
         )
     return url
 
@@ -115,6 +130,12 @@ class Client:
         try:
             response = self.http.request(method, "/", params=query, content=body, headers=headers)
         except httpx.ConnectError as exc:
+            if self.url.startswith("https://") and any(t in str(exc) for t in _PLAIN_HTTP):
+                plain = "http://" + self.url.removeprefix("https://")
+                raise DwschedError(
+                    f"cannot reach {self.url}: the TLS handshake failed, the server speaks "
+                    f"plain HTTP: use http:// (--endpoint {plain})"
+                ) from exc
             raise DwschedError(
                 f"cannot reach {self.url}: {_reason(exc)} (is dwsched serving there? "
                 f"--endpoint or {ENDPOINT_ENV} names the server)"

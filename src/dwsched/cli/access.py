@@ -63,7 +63,7 @@ def create_user(db_url: str, name: str, display_name: str) -> None:
 def list_users(db_url: str) -> None:
     """List users with their ids and policies (`dwsched users contact NAME` shows a user's
     contact fields)."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.users.all()
         attached = tx.policies.attachments()
     table = Table("UserId")
@@ -100,7 +100,7 @@ def contact(
         check_email(email)
     if webhook:
         alerts.check_url(webhook, "--webhook")
-    with open_store(db_url) as opened:
+    with open_store(db_url, existing=True) as opened:
         store = unlock_store(opened, db_url, secret_key_file, quiet=True)
         with store.write() as tx:
             user_id = tx.users.get(name).id
@@ -131,7 +131,7 @@ def set_password(db_url: str, name: str, password_stdin: bool) -> None:
             f"New password for {name}", hide_input=True, confirmation_prompt=True
         )
     hashed = passwords.hash_password(password)  # refuses a short one before any change
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.users.set_password(name, hashed)
     click.echo(f"password of {name} set; sign in at /console/")
 
@@ -142,7 +142,7 @@ def set_password(db_url: str, name: str, password_stdin: bool) -> None:
 def sign_out(db_url: str, name: str) -> None:
     """End every web console session of NAME (a lost laptop, a shared screen): the next
     request of each is refused and NAME signs in again."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         count = tx.users.end_sessions(name)
     click.echo(f"ended {count} console session(s) of {name}")
 
@@ -152,7 +152,7 @@ def sign_out(db_url: str, name: str) -> None:
 @click.argument("name")
 def delete_user(db_url: str, name: str) -> None:
     """Delete a user (its AccessKeys first), its memberships and attachments."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.users.delete(name)
     click.echo(f"deleted user {name}")
 
@@ -179,7 +179,7 @@ def create_group(db_url: str, name: str) -> None:
 @click.argument("user")
 def add_user(db_url: str, group: str, user: str) -> None:
     """Add USER to GROUP."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.groups.add(group, user)
     click.echo(f"{user} is in {group}")
 
@@ -188,7 +188,7 @@ def add_user(db_url: str, group: str, user: str) -> None:
 @db_option()
 def list_groups(db_url: str) -> None:
     """List groups and their users."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.groups.all()
     table = Table("Group", "Users")
     for name, members in found:
@@ -229,7 +229,7 @@ def create_policy(db_url: str, name: str, document_file: TextIO, description: st
 @db_option()
 def list_policies(db_url: str) -> None:
     """List built-in and custom policies, and where they are attached."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         custom = tx.policies.custom()
         attached = tx.policies.attachments()
     table = Table("Policy", "Type", "Attached to", "Description")
@@ -251,7 +251,7 @@ def show_policy(db_url: str, name: str) -> None:
     if policy_rules.is_builtin(name):
         click.echo(policy_rules.BUILTIN_DOCUMENTS[name])
         return
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = {n: doc for n, _, doc in tx.policies.custom()}
     if name not in found:
         raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
@@ -265,7 +265,7 @@ def delete_policy(db_url: str, name: str) -> None:
     """Delete a custom policy (detach it first)."""
     if policy_rules.is_builtin(name):
         raise InvalidArgument("NAME", f"{name!r} is a built-in policy: it cannot be deleted.")
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.policies.delete(name)
     click.echo(f"deleted policy {name}")
 
@@ -275,7 +275,7 @@ def _attach(db_url: str, name: str, user: str | None, group: str | None, attach:
         raise InvalidArgument("--user", "Give exactly one of --user and --group.")
     kind, who = (PrincipalType.USER, user) if user is not None else (PrincipalType.GROUP, group)
     assert who is not None
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         if not policy_rules.is_builtin(name) and not tx.policies.exists(name):
             raise InvalidArgument("NAME", f"The policy {name!r} does not exist.")
         tx.policies.attach(name, kind, who, attach)
@@ -336,7 +336,7 @@ def audit(
                 "--since", f"--since must be YYYY-MM-DD, got {since!r}."
             ) from None
         since_ms = int(day.timestamp() * 1000)
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.audit.entries(since_ms, user_name, list(actions) or None, project_id, limit)
     if as_json:
         for e in found:

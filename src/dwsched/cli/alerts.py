@@ -44,7 +44,7 @@ def _when(ms: int) -> str:
 @option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def rules(db_url: str, as_json: bool) -> None:
     """List the alert rules: what each watches, when it fires, where it goes."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.alerts.find(RuleQuery())
     rows: list[dict[str, Any]] = [
         {
@@ -86,7 +86,7 @@ def rules(db_url: str, as_json: bool) -> None:
 def history(db_url: str, limit: int, as_json: bool) -> None:
     """The newest alerts: their rule and trigger, whether they were sent (or why not), and
     each delivery's outcome and tries."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.outbox.history(None, limit)
     for event in found:  # the rule's name and what happened, from the notice sent
         notice = json.loads(event.pop("notice") or "{}")
@@ -141,7 +141,7 @@ def test(db_url: str, rule_id: int, secret_key_file: Path | None, alerts: AlertS
     """Send a sample notice through each receiver of the alert rule RULE_ID (an alert
     rule's id, as `dwsched alerts rules` lists them), with the scheduler's options; print
     each outcome. Nothing is recorded."""
-    store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=True)
+    store = unlock_store(open_store(db_url, existing=True), db_url, secret_key_file, quiet=True)
     settings = served_alerts(alerts, config.DEFAULT_HOST, config.DEFAULT_PORT)
     try:
         with store.read() as tx:

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from dwsched.config import DATABASE_URL_ENV
+from dwsched.store import sqlite_file
 
 SDK_MODULES = ("alibabacloud_dataworks_public20240518", "alibabacloud_tea_openapi")
 SDK_PACKAGE = "alibabacloud-dataworks-public20240518"
@@ -35,7 +39,17 @@ class Banner:
             python=python,
             dwsched=shown_path(str(script)) if script.exists() else "dwsched",
             feed=_FEED.format(tz=self.timezone) if self.feed else "",
+            db_env=DATABASE_URL_ENV,
+            db_url=shlex.quote(absolute_url(self.database)),
         )
+
+
+def absolute_url(db_url: str) -> str:
+    """`db_url` with its SQLite file as an absolute path: the same database from any folder."""
+    path = sqlite_file(db_url)
+    if path in ("", ":memory:") or path.startswith("file:") or os.path.isabs(path):
+        return db_url
+    return f"sqlite:///{os.path.abspath(path)}"
 
 
 def sdk_installed() -> bool:
@@ -95,10 +109,12 @@ CLI:
   export ALIBABA_CLOUD_ACCESS_KEY_ID={b.key_id}
   export ALIBABA_CLOUD_ACCESS_KEY_SECRET={b.secret}
   export DWSCHED_ENDPOINT={b.endpoint}
+  export {db_env}={db_url}
   {dwsched} instances list --project {b.project_id} --biz-date yesterday
   {dwsched} instances show WORKFLOW_INSTANCE_ID     # its tasks
   {dwsched} tasks logs TASK_INSTANCE_ID             # a task's log
   {dwsched} workflows list --project {b.project_id}
+  {dwsched} workers list        # reads the database ({db_env}): so do keys, users, alerts, audit
 
 Press Ctrl-C to stop.
 {feed}"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dwsched.cli.options import db_option, open_store
+from dwsched.cli.options import db_option, open_store, require_database
 from dwsched.store import Store, head_revision
 
 
@@ -25,5 +25,6 @@ def upgrade_(db_url: str) -> None:
 @db_option()
 def current(db_url: str) -> None:
     """Print the database's revision and the newest one."""
+    require_database(db_url)
     with Store.open(db_url, migrate=False) as store:
         click.echo(f"database: {store.revision()}  head: {head_revision()}")

@@ -131,7 +131,7 @@ def create(
 @db_option()
 def list_(db_url: str) -> None:
     """List keys (never their secrets)."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         found = tx.keys.all()
         owners = tx.users.key_users()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -150,7 +150,7 @@ def list_(db_url: str) -> None:
 @click.argument("access_key_id")
 def disable(db_url: str, access_key_id: str) -> None:
     """Disable a key: its requests get InvalidAccessKeyId.Inactive."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.keys.set_status(access_key_id, KeyStatus.DISABLED)
     click.echo(f"disabled {access_key_id}")
 
@@ -160,7 +160,7 @@ def disable(db_url: str, access_key_id: str) -> None:
 @click.argument("access_key_id")
 def enable(db_url: str, access_key_id: str) -> None:
     """Enable a disabled key again."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.keys.set_status(access_key_id, KeyStatus.ENABLED)
     click.echo(f"enabled {access_key_id}")
 
@@ -170,7 +170,7 @@ def enable(db_url: str, access_key_id: str) -> None:
 @click.argument("access_key_id")
 def delete(db_url: str, access_key_id: str) -> None:
     """Delete a key for good."""
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         tx.keys.delete(access_key_id)
     click.echo(f"deleted {access_key_id}")
 
@@ -202,7 +202,7 @@ def rotate_server_key(db_url: str, secret_key_file: Path | None, new_key_file: P
        then set DWSCHED_SECRET_KEY to that file's key everywhere.
     3. Start the servers again; delete KEYFILE.old once all is well.
     """
-    with open_store(db_url) as store:
+    with open_store(db_url, existing=True) as store:
         done = rotate(store, _secret_key(), key_file(db_url, secret_key_file), new_key_file)
     click.echo(
         f"Sealed {done.resealed} AccessKeySecret(s) with server key {done.new_key_id} "

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from dwsched import config
 from dwsched.domain.errors import DwschedError
 from dwsched.domain.workers import parse_groups
-from dwsched.store import Store
+from dwsched.store import Store, sqlite_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_PREFIX = "DWSCHED"
@@ -55,8 +57,30 @@ def timezone_option(f: F) -> F:
     )(f)
 
 
-def open_store(db_url: str) -> Store:
+def open_store(db_url: str, *, existing: bool = False) -> Store:
+    """The database of `--db`, migrated. `existing`: refuse a SQLite file that is not there
+    (require_database) instead of creating an empty database, as every command that only
+    reads or changes what is there does; those that create something may create it."""
+    if existing:
+        require_database(db_url)
     return Store.open(db_url)
+
+
+def require_database(db_url: str) -> None:
+    """Fail in one line when `db_url`, the default or DWSCHED_DATABASE_URL's (not a --db
+    typed on the command line, which may name a new file), is a SQLite file that does not
+    exist: a command run in the wrong folder, or without the `--db` of the server it
+    means, would otherwise create an empty database and show nothing."""
+    path = sqlite_file(db_url)
+    if path in ("", ":memory:") or path.startswith("file:") or os.path.exists(path):
+        return
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source("db_url") is ParameterSource.COMMANDLINE:
+        return
+    shown = path if os.path.isabs(path) or path.startswith(".") else f"./{path}"
+    raise click.ClickException(
+        f"no database at {shown}: give --db (or {config.DATABASE_URL_ENV}) the database's URL"
+    )
 
 
 def client_options(f: F) -> F:
@@ -85,15 +109,15 @@ def client_options(f: F) -> F:
     )(f)
 
 
-def log_level_option(f: F) -> F:
+def log_level_option(f: F, default: str = "info", help: str = "Log level.") -> F:
     return option(
         "--log-level",
         envvar=config.LOG_LEVEL_ENV,
-        default="info",
+        default=default,
         show_default=True,
         show_envvar=True,
         type=click.Choice(["debug", "info", "warning", "error"]),
-        help="Log level.",
+        help=help,
     )(f)
 
 

@@ -50,7 +50,7 @@ def create(
 @db_option()
 def list_(db_url: str) -> None:
     """List workspaces."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         Console().print(_table(tx.projects.all()))
 
 
@@ -59,7 +59,7 @@ def list_(db_url: str) -> None:
 @click.argument("project_id", type=int)
 def show(db_url: str, project_id: int) -> None:
     """Show one workspace."""
-    with open_store(db_url) as store, store.read() as tx:
+    with open_store(db_url, existing=True) as store, store.read() as tx:
         Console().print(_table([tx.projects.get(project_id)]))
 
 
@@ -70,7 +70,7 @@ def show(db_url: str, project_id: int) -> None:
 def set_timezone(db_url: str, project_id: int, timezone: str) -> None:
     """Change a workspace's time zone (BizDates keep their calendar days)."""
     zone(timezone, "TIMEZONE")
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         project = tx.projects.update(
             project_id, ProjectChanges(timezone=timezone), SystemClock().now_ms()
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import ipaddress
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from dwsched.runtime.connections import Transport
 from dwsched.runtime.keys import create_key
 from dwsched.runtime.monitoring import Monitoring
 from dwsched.runtime.server import serve as run_server
+from dwsched.store import sqlite_file
 
 
 def _throttle(_ctx: click.Context, param: click.Parameter, text: str) -> ThrottleSettings | None:
@@ -133,6 +136,18 @@ def _transport_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _server_options(f: click.decorators.FC) -> click.decorators.FC:
+    return _server_options_logging("info", "Log level.")(f)
+
+
+def _server_options_logging(
+    log_level: str, log_help: str
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    return functools.partial(_with_server_options, log_level=log_level, log_help=log_help)
+
+
+def _with_server_options(
+    f: click.decorators.FC, log_level: str, log_help: str
+) -> click.decorators.FC:
     f = option(
         "--throttle",
         envvar=config.THROTTLE_ENV,
@@ -165,7 +180,7 @@ def _server_options(f: click.decorators.FC) -> click.decorators.FC:
         help="Server processes sharing the port, each serving the API (uvicorn's workers, "
         "not task workers); one per core is a good start.",
     )(f)
-    f = log_level_option(f)
+    f = log_level_option(f, log_level, log_help)
     f = option(
         "--port",
         envvar=config.PORT_ENV,
@@ -215,6 +230,8 @@ def serve(
 ) -> None:
     """Serve the DataWorks API and run the engine (migrating the database first)."""
     check_listen(host, port)
+    claim = contextlib.ExitStack()
+    claim.enter_context(database_claim(db_url, demo=False))
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     click.echo(f"dwsched serving http://{host}:{port}/ on {store.database.url.render_as_string()}")
     settings = (
@@ -230,25 +247,30 @@ def serve(
         if engine
         else None
     )
-    run_server(
-        store,
-        host,
-        port,
-        default_timezone,
-        log_level,
-        processes,
-        settings,
-        throttle,
-        transport,
-        monitoring,
-        served_alerts(alerts, host, port),
-    )
+    with claim:
+        run_server(
+            store,
+            host,
+            port,
+            default_timezone,
+            log_level,
+            processes,
+            settings,
+            throttle,
+            transport,
+            monitoring,
+            served_alerts(alerts, host, port),
+        )
 
 
 @click.command()
 @db_option(config.DEMO_DATABASE_URL)
 @secret_key_file_option
-@_server_options
+@_server_options_logging(
+    "warning",
+    "Log level of the lines on stderr (UTC); the live feed tells what runs, in the "
+    "workspace's time zone.",
+)
 @_transport_options
 @monitoring_options
 @alert_options
@@ -283,7 +305,10 @@ def demo(
 ) -> None:
     """Serve a demo database: example workflows that really run, and a fresh key; then
     print a line for each task that starts, fails, retries or ends."""
-    check_listen(host, port)
+    check_free(db_url)
+    check_listen(host, port, demo=True)
+    claim = contextlib.ExitStack()
+    claim.enter_context(database_claim(db_url, demo=True))
     store = unlock_store(open_store(db_url), db_url, secret_key_file, quiet=False)
     now = SystemClock().now_ms()
     project = demo_data.find_demo_project(store) or demo_data.seed(store, now, default_timezone)
@@ -314,7 +339,7 @@ def demo(
         if engine
         else None
     )
-    with contextlib.ExitStack() as feed:
+    with claim, contextlib.ExitStack() as feed:
         if not quiet:
             feed.enter_context(Feed(store, SystemClock(), click.echo))
         run_server(
@@ -332,15 +357,21 @@ def demo(
         )
 
 
-def check_listen(host: str, port: int) -> None:
+def check_listen(host: str, port: int, demo: bool = False) -> None:
     """Fail, before anything is created or printed, when `host:port` cannot be listened
-    on as the server will (uvicorn's socket, SO_REUSEADDR): a port in use names `--port`."""
+    on as the server will (uvicorn's socket, SO_REUSEADDR): a port in use names `--port`
+    (and, to a demo, that a second demo needs a database of its own)."""
     try:
         _bind(host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
+            other = (
+                "another dwsched? a second demo needs its own --db too"
+                if demo
+                else "another dwsched serve or demo?"
+            )
             raise click.ClickException(
-                f"{host}:{port} is already in use (another dwsched serve or demo?): stop it, "
+                f"{host}:{port} is already in use ({other}): stop it, "
                 f"or listen on another port with --port {_free_port(host, port)}"
             ) from exc
         raise click.ClickException(
@@ -364,3 +395,101 @@ def _free_port(host: str, port: int) -> str:
             continue
         return str(candidate)
     return "N"
+
+
+# A running `serve` or `demo` holds an OS lock (flock) on its SQLite database file for its
+# lifetime: shared for `serve` (several may share a database), exclusive for `demo` (which
+# gives the console user a new password and runs its own engine). The lock is the file's
+# own, released by the OS however the process ends, and no other file is written. It is
+# not SQLite's: SQLite locks with fcntl() byte ranges, which flock() leaves alone on Linux.
+# Closing a descriptor of the file drops this process's fcntl() locks, SQLite's included,
+# so the lock's descriptor is closed only before the store opens or after it has closed.
+
+
+def _plain_file(db_url: str) -> str:
+    """The SQLite file of `db_url`; "" for another database, or SQLite in memory."""
+    path = sqlite_file(db_url)
+    return "" if path in ("", ":memory:") or path.startswith("file:") else path
+
+
+def check_free(db_url: str) -> None:
+    """Fail, before anything is created or printed, when a live `serve` or `demo` holds the
+    demo's SQLite database: one line naming it, and the --db that would not clash."""
+    path = _plain_file(db_url)
+    if not path or not os.path.exists(path):
+        return
+    with database_claim(db_url, demo=True):
+        pass
+
+
+@contextlib.contextmanager
+def database_claim(db_url: str, demo: bool) -> Iterator[None]:
+    """Hold the lock on the SQLite database of `db_url` until the end of the block (nothing
+    for another database), creating the file when missing as opening the store would (mode
+    0600). A demo fails (ClickException) when any serve or demo holds it; a serve goes on
+    without the lock when a demo holds it."""
+    path = _plain_file(db_url)
+    fd = -1
+    if path:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_CREAT, 0o600)
+        except OSError:
+            fd = -1  # not to be opened (no such folder, another user's): the store says why
+    if fd >= 0:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if demo else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            fd = -1
+            if demo:
+                raise click.ClickException(_in_use(path)) from exc
+    try:
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _in_use(path: str) -> str:
+    shown = path if os.path.isabs(path) or path.startswith(".") else f"./{path}"
+    return (
+        f"{shown} is the database of a running {_holder(path)}: stop it, or give this demo "
+        f"a database of its own with --db sqlite:///{_unused(path)}"
+    )
+
+
+def _holder(path: str) -> str:
+    """Who holds the lock of `path`: `dwsched demo (pid 123)` from /proc/locks and the
+    process's command line (Linux), else `dwsched serve or demo`."""
+    try:
+        inode = os.stat(path).st_ino
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return "dwsched serve or demo"
+    for line in locks.splitlines():
+        # `1: FLOCK  ADVISORY  WRITE 9622 08:01:1234567 0 EOF` (a waiter's id ends in ->)
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK" or "->" in fields[0]:
+            continue
+        if fields[5].rsplit(":", 1)[-1] != str(inode):
+            continue
+        pid = fields[4]
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            args = []
+        role = next((a.decode() for a in args[1:] if a in (b"demo", b"serve")), "serve or demo")
+        return f"dwsched {role} (pid {pid})"
+    return "dwsched serve or demo"
+
+
+def _unused(path: str) -> str:
+    """`dwsched-demo-2.db` beside `dwsched-demo.db`: the first such name without a file."""
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix:
+        stem, dot, suffix = path, "", ""
+    for n in range(2, 100):
+        candidate = f"{stem}-{n}{dot}{suffix}"
+        if not os.path.exists(candidate):
+            return candidate
+    return f"{stem}-new{dot}{suffix}"

@@ -65,7 +65,7 @@ def export(
     db_url: str, project_id: int, biz_date: date | None, env: str | None, output: BinaryIO
 ) -> None:
     """Export a workspace's instances as JSON Lines (the import format)."""
-    with open_store(db_url) as store:
+    with open_store(db_url, existing=True) as store:
         key = None if biz_date is None else day_key(biz_date)
         for line in export_lines(store, project_id, None if env is None else EnvType(env), key):
             output.write(line)

@@ -44,7 +44,7 @@ def workers() -> None:
 def list_workers(db_url: str, show_all: bool) -> None:
     """List workers: where each runs, the groups it serves, its last heartbeat, its state
     (Alive, Draining, Stopped, Silent: no heartbeat for a minute) and its attempts running."""
-    with open_store(db_url) as store:
+    with open_store(db_url, existing=True) as store:
         with store.read() as tx:
             found = tx.workers.all()
     now = SystemClock().now_ms()
@@ -80,7 +80,7 @@ def resource_groups() -> None:
 @db_option()
 def list_groups(db_url: str) -> None:
     """List the groups with a slot limit of their own (`*`: every other group)."""
-    with open_store(db_url) as store:
+    with open_store(db_url, existing=True) as store:
         with store.read() as tx:
             found = tx.resource_groups.all()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -127,7 +127,7 @@ def set_group(db_url: str, name: str, slots: int) -> None:
 def unset_group(db_url: str, name: str) -> None:
     """Remove the group's own limit: it takes the `*` limit (or the default) again."""
     group = _group_name(name)
-    with open_store(db_url) as store, store.write() as tx:
+    with open_store(db_url, existing=True) as store, store.write() as tx:
         if not tx.resource_groups.delete(group):
             raise InvalidArgument("NAME", f"The resource group {name!r} has no limit of its own.")
     click.echo(f"resource group {group_label(group)}: back to the default")
