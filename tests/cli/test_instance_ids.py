@@ -223,7 +223,7 @@ def test_show_and_list_a_workflow_instances_task_instances(
     assert both["WorkflowInstance"]["Id"] == wi and len(both["TaskInstances"]) == 3
     # A dry run is marked as one, and its empty log says why, exit 0.
     dry_row = ok(dw(live, "tasks", "list", str(task_instance(live, dry)["WorkflowInstanceId"])))
-    assert re.search(r"two dry run\s+DIDE_SHELL\s+Success", dry_row.stdout), dry_row.stdout
+    assert re.search(r"two\s+DIDE_SHELL\s+Success · dry run", dry_row.stdout), dry_row.stdout
     logs = ok(dw(live, "tasks", "logs", str(dry)))
     assert logs.stdout == ""
     assert "dry run (SkipUnchoose): nothing ran" in logs.stderr, logs.stderr
@@ -345,12 +345,16 @@ def test_the_listing_leads_with_what_happened_and_reads_at_80_columns(live: Live
     order = [r.name for r in rows]
     positions = [out.index(n) for n in ("running_supplement", "recent_failure", "old_success")]
     assert positions == sorted(positions) and out.index("later_tonight") > positions[-1], out
-    # One line per instance at 80 columns: id, whole status, start time unsplit.
+    # At 80 columns, with 9-digit ids, a long type and a long status, each instance takes
+    # two lines: id, whole status, cycle and start time unsplit, then its name and type.
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines if "dwsched" not in line), out  # a command
     for row in rows:
-        line = next(line for line in out.splitlines() if row.name in line)
-        assert len(line) <= 80 and str(row.id) in line and row.status.value in line, out
+        k = next(k for k, line in enumerate(lines) if line.lstrip().startswith(str(row.id)))
+        assert row.status.value in lines[k] and re.search(r" \d\d:\d\d ", lines[k]), out
         if row.started_time is not None:
-            assert re.search(r"\d\d-\d\d \d\d:\d\d", line), line
+            assert re.search(r"\d\d-\d\d \d\d:\d\d", lines[k]), lines[k]
+        assert lines[k + 1] == f"  {row.name} · {row.type.value}", out
     assert "page 1 of 1 · 4 workflow instances · the latest started first" in out, out
     assert "1 failed · dwsched instances list" in out and "--status Failure" in out, out
     assert len(order) == 4
