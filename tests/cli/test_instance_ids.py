@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
+from dwsched.client import Client
 from dwsched.clock import SystemClock
 from dwsched.domain.models import InstanceType, Status
 from dwsched.engine.service import Service
@@ -223,7 +224,7 @@ def test_show_and_list_a_workflow_instances_task_instances(
     assert both["WorkflowInstance"]["Id"] == wi and len(both["TaskInstances"]) == 3
     # A dry run is marked as one, and its empty log says why, exit 0.
     dry_row = ok(dw(live, "tasks", "list", str(task_instance(live, dry)["WorkflowInstanceId"])))
-    assert re.search(r"two dry run\s+DIDE_SHELL\s+Success", dry_row.stdout), dry_row.stdout
+    assert re.search(r"two\s+DIDE_SHELL\s+Success · dry run", dry_row.stdout), dry_row.stdout
     logs = ok(dw(live, "tasks", "logs", str(dry)))
     assert logs.stdout == ""
     assert "dry run (SkipUnchoose): nothing ran" in logs.stderr, logs.stderr
@@ -345,12 +346,16 @@ def test_the_listing_leads_with_what_happened_and_reads_at_80_columns(live: Live
     order = [r.name for r in rows]
     positions = [out.index(n) for n in ("running_supplement", "recent_failure", "old_success")]
     assert positions == sorted(positions) and out.index("later_tonight") > positions[-1], out
-    # One line per instance at 80 columns: id, whole status, start time unsplit.
+    # At 80 columns, with 9-digit ids, a long type and a long status, each instance takes
+    # two lines: id, whole status, cycle and start time unsplit, then its name and type.
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines if "dwsched" not in line), out  # a command
     for row in rows:
-        line = next(line for line in out.splitlines() if row.name in line)
-        assert len(line) <= 80 and str(row.id) in line and row.status.value in line, out
+        k = next(k for k, line in enumerate(lines) if line.lstrip().startswith(str(row.id)))
+        assert row.status.value in lines[k] and re.search(r" \d\d:\d\d ", lines[k]), out
         if row.started_time is not None:
-            assert re.search(r"\d\d-\d\d \d\d:\d\d", line), line
+            assert re.search(r"\d\d-\d\d \d\d:\d\d", lines[k]), lines[k]
+        assert lines[k + 1] == f"  {row.name} · {row.type.value}", out
     assert "page 1 of 1 · 4 workflow instances · the latest started first" in out, out
     assert "1 failed · dwsched instances list" in out and "--status Failure" in out, out
     assert len(order) == 4
@@ -398,6 +403,175 @@ def test_an_instance_whose_tasks_all_dry_ran_says_so(live: LiveServer) -> None:
     assert "dry run: none of its tasks ran" in shown, shown
     logs = dw(live, "tasks", "logs", str(noop))
     assert logs.exit_code == 0 and "dry run" in logs.output, logs.output
+
+
+# Read on a pipe at 80 columns and narrower (nothing is cut), dry runs told apart
+
+
+def _runs(live: LiveServer, project_id: int, nodes: list[dict[str, Any]], day: date) -> int:
+    """A smoke test of a workflow of `nodes`, ended; its workflow instance's id."""
+    wi, _ = smoke_test(live, deploy(live, project_id, nodes), day)
+    wait_until(lambda: workflow_instance(live, wi)["Status"] in ("Success", "Failure"), "an end")
+    return wi
+
+
+def test_task_tables_cut_nothing_at_80_columns_or_narrower(live: LiveServer) -> None:
+    p = project(live.store)
+    yes, no = f"yes_{p.id}", f"no_{p.id}"
+    branch = {
+        "id": "route",
+        "name": "route",
+        "script": {"runtime": {"command": "CONTROLLER_BRANCH"}},
+        "inputs": {"nodeOutputs": [{"data": "ods_orders_extract_out"}]},
+        "branch": {
+            "branches": [
+                {"when": "1 == 1", "output": {"data": yes}},
+                {"when": "1 == 2", "output": {"data": no}},
+            ]
+        },
+    }
+    nodes = [
+        shell("ods_orders_extract", "echo extracted"),
+        branch,
+        {**shell("dws_orders_daily_report_quality_checked", "echo ok"), "inputs": {}},
+        shell("not_taken", "echo never"),
+    ]
+    nodes[2]["inputs"] = {"nodeOutputs": [{"data": yes}]}
+    nodes[3]["inputs"] = {"nodeOutputs": [{"data": no}]}
+    wi = _runs(live, p.id, nodes, date(2025, 8, 4))
+    tasks = json.loads(ok(dw(live, "tasks", "list", str(wi), "--json")).stdout)["TaskInstances"]
+    assert len(tasks) == 4 and all(t["Id"] >= TASK_BASE for t in tasks), tasks
+    assert {t["TaskType"] for t in tasks} >= {"CONTROLLER_BRANCH"}, tasks
+    for columns in (80, 60):
+        for command in (("tasks", "list", str(wi)), ("instances", "show", str(wi))):
+            out = ok(dw(live, *command, columns=columns)).stdout
+            lines = out.splitlines()
+            assert all(len(line) <= columns for line in lines), out
+            header = next(line for line in lines if line.lstrip().startswith("Id "))
+            assert header.split()[-2:] == ["Started", "Took"], out
+            assert re.search(r"BizDate +2025-08-04", out), out  # a heading breaks between parts
+            for t in tasks:
+                k = next(k for k, line in enumerate(lines) if f"{t['Id']}  " in line)
+                row = lines[k] if columns == 80 else lines[k] + lines[k + 1]
+                status = t["Status"] + (" · dry run" if t["TaskName"] == "not_taken" else "")
+                assert f"  {status}  " in row, out
+                assert re.search(r"\d\d-\d\d \d\d:\d\d  +\dm\d\ds", row), out
+                kind = str(t["TaskType"])
+                assert re.search(rf"\b({kind}|{kind.removeprefix('CONTROLLER_')})\b", row), out
+            assert "CONTROLLER_BRANC\n" not in out and "Too\n" not in out, out
+    # At 80 columns, the branch task's type shortened and each row on one line.
+    at80 = ok(dw(live, "tasks", "list", str(wi))).stdout
+    route = next(t for t in tasks if t["TaskName"] == "route")
+    assert re.search(rf"^{route['Id']}  route +BRANCH  +Success ", at80, re.M), at80
+    # At 60, two lines a row: what never folds, then the name and the type.
+    at60 = ok(dw(live, "tasks", "list", str(wi), columns=60)).stdout
+    assert "\n  route · CONTROLLER_BRANCH\n" in at60, at60
+    # A task instance's id where a workflow instance's is wanted: the hint reads.
+    refused = clean_error(dw(live, "tasks", "list", str(route["Id"])))
+    assert f": its workflow instance's task instances: dwsched tasks list {wi}" in refused.output
+
+
+def _make_waiting(live: LiveServer, wi: int, trigger_ms: int) -> None:
+    """Turn the ended workflow instance `wi` and its task instances back to waiting for
+    `trigger_ms` (the engine leaves them alone until then)."""
+    with live.store.write() as tx:
+        tx.conn.execute(
+            sa.text(
+                "UPDATE task_instances SET status = 'WaitTime', trigger_time = :t, "
+                "started_time = NULL, finished_time = NULL, run_number = 0 "
+                "WHERE workflow_instance_id = :wi"
+            ),
+            {"t": trigger_ms, "wi": wi},
+        )
+        tx.conn.execute(
+            sa.text(
+                "UPDATE workflow_instances SET status = 'WaitTime', trigger_time = :t, "
+                "started_time = NULL, finished_time = NULL WHERE id = :wi"
+            ),
+            {"t": trigger_ms, "wi": wi},
+        )
+
+
+def test_dry_runs_are_told_apart_in_the_listing_and_logs(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = project(live.store)
+    day = date(2025, 8, 5)
+    skip = [{**shell("noop", "echo never"), "recurrence": "Skip"}]
+    dry = _runs(live, p.id, skip, day)
+    waiting = _runs(live, p.id, skip, day)
+    real = _runs(live, p.id, [shell("real", "echo real")], day)
+    later = _runs(live, p.id, [shell("later", "echo later")], day)
+    tomorrow = int(datetime.now(ZoneInfo(TZ)).timestamp() * 1000) + 86_400_000
+    _make_waiting(live, waiting, tomorrow)
+    _make_waiting(live, later, tomorrow)
+    put(live.store, [instance(p.id, id=LISTED + 20, name="imported", biz_day=day)])
+
+    calls: list[str] = []
+    real_call = Client.call
+
+    def counted(self: Client, action: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(action)
+        return real_call(self, action, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "call", counted)
+    args = ("instances", "list", "--project", str(p.id), "--biz-date", day.isoformat())
+    out = ok(dw(live, *args)).stdout
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines if "dwsched" not in line), out
+
+    def row(wi: int) -> str:
+        return next(line for line in lines if line.lstrip().startswith(f"{wi} "))
+
+    assert "Cycle" in out.splitlines()[1], out
+    assert re.search(r"  Success · dry run  +\d\d:\d\d  ", row(dry)), out
+    assert re.search(r"  WaitTime · dry run  +\d\d:\d\d  ", row(waiting)), out
+    for plain in (real, later, LISTED + 20):
+        assert "dry run" not in row(plain), out
+    cycle = datetime.fromtimestamp(tomorrow / 1000, ZoneInfo(TZ)).strftime("%H:%M")
+    assert f"  {cycle}  " in row(later), out
+    # One ListTaskInstances per Success or WaitTime instance of the page, no more.
+    assert calls.count("ListTaskInstances") <= 5, calls
+    calls.clear()
+    small = ok(dw(live, *args, "--page-size", "2")).stdout
+    assert "page 1 of 3 · 5 workflow instances" in small, small
+    assert calls.count("ListTaskInstances") <= 2, calls
+    # --json: the API's answer, nothing added.
+    data = json.loads(ok(dw(live, *args, "--json")).stdout)
+    assert set(data["PagingInfo"]["WorkflowInstances"][0]) == set(workflow_instance(live, real))
+    # A page past the last: a usage error, not an empty table.
+    past = dw(live, *args, "--page-size", "2", "--page", "999")
+    assert past.exit_code == 2 and past.stdout == "", past.output
+    assert "there are only 3 pages" in past.stderr, past.stderr
+
+    # A waiting dry run: its tasks will not run (not: did not).
+    shown = ok(dw(live, "instances", "show", str(waiting))).stdout
+    assert "dry run: its tasks will not run" in shown, shown
+    assert "dry run: none of its tasks ran" in ok(dw(live, "instances", "show", str(dry))).stdout
+    # Its log: the same message and exit code, followed or not.
+    noop = json.loads(ok(dw(live, "tasks", "list", str(waiting), "--json")).stdout)
+    noop_id = str(noop["TaskInstances"][0]["Id"])
+    plain_logs = ok(dw(live, "tasks", "logs", noop_id))
+    followed = ok(dw(live, "tasks", "logs", noop_id, "--follow"))
+    assert plain_logs.stderr == followed.stderr == "(no log: dry run (Skip): it will not run)\n"
+
+    # Following a task instance that waits for its time: said once, then it keeps following
+    # (here until Ctrl-C).
+    class Interrupting:
+        @staticmethod
+        def sleep(_: float) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("dwsched.cli.logs.time", Interrupting)
+    task = json.loads(ok(dw(live, "tasks", "list", str(later), "--json")).stdout)
+    task_id = task["TaskInstances"][0]["Id"]
+    stopped = dw(live, "tasks", "logs", str(task_id), "--follow")
+    assert stopped.exit_code == 130, stopped.output
+    when = datetime.fromtimestamp(tomorrow / 1000, ZoneInfo(TZ)).strftime("%m-%d %H:%M")
+    assert stopped.stderr == (
+        f"(following task instance {task_id}: WaitTime, it waits for its time, {when} "
+        f"({TZ}); the log begins when it runs)\n"
+    ), stopped.stderr
 
 
 # Numbers that name both kinds, as a database from before migration 0014 holds them (its

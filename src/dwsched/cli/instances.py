@@ -39,6 +39,7 @@ from dwsched.cli.tables import (
 )
 from dwsched.cli.terminal import cell, counted, json_text, visible
 from dwsched.client import Client
+from dwsched.domain.execution import Recurrence
 from dwsched.domain.models import EnvType, InstanceType, Status
 
 STATUSES = list(STATUS_STYLE)
@@ -49,6 +50,10 @@ FINISHED = (Status.SUCCESS.value, Status.FAILURE.value)
 DEFAULT_SORT = "StartedTime Desc"
 TASK_PAGE = 500  # ListTaskInstances' largest page
 WORKFLOW_INSTANCE_ID = "WORKFLOW_INSTANCE_ID"
+# A workflow instance whose task instances all dry-run ends Success, and waits as WaitTime.
+DRY_STATUSES = (Status.SUCCESS.value, Status.WAIT_TIME.value)
+DRY_PROBE = 50  # the task instances `dry_runs` reads of each
+CYCLE_DRY = (Recurrence.SKIP_CYCLE.value, Recurrence.REALTIME_DEPRECATED.value)
 
 
 def _check_day(_ctx: click.Context, _param: click.Parameter, text: str) -> str:
@@ -201,23 +206,32 @@ def list_(
             "PageSize": page_size,
         }
         data = client.call("ListWorkflowInstances", params)
+        if as_json:
+            click.echo(json_text(data))
+            return
+        paging = data["PagingInfo"]
+        number, size, total = paging["PageNumber"], paging["PageSize"], paging["TotalCount"]
+        pages = max(1, -(-total // size))
+        if total and not paging["WorkflowInstances"] and number > pages:
+            only = "there is only 1 page" if pages == 1 else f"there are only {pages} pages"
+            raise click.BadParameter(
+                f"{only} ({counted(total, 'workflow instance')}, {size} a page).",
+                param_hint="'--page'",
+            )
         failed = 0
-        if not as_json and not status and data["PagingInfo"]["TotalCount"]:
+        if not status and total:
             failures = {**params, "Filter": {"status": [Status.FAILURE.value]}, "PageSize": 1}
             failed = client.call("ListWorkflowInstances", failures)["PagingInfo"]["TotalCount"]
-    if as_json:
-        click.echo(json_text(data))
-        return
+        dry = dry_runs(client, paging["WorkflowInstances"])
     out = Console(highlight=False)
-    paging = data["PagingInfo"]
-    if not paging["TotalCount"]:
+    if not total:
         _say_none(out, project_id, day, tz, filters)
         return
     out.print(
-        instance_table(paging["WorkflowInstances"], tz, project.get("Name", ""), day, out.width)
+        instance_table(
+            paging["WorkflowInstances"], tz, project.get("Name", ""), day, out.width, dry
+        )
     )
-    number, size, total = paging["PageNumber"], paging["PageSize"], paging["TotalCount"]
-    pages = max(1, -(-total // size))
     order = " · the latest started first" if sort == DEFAULT_SORT else ""
     out.print(f"page {number} of {pages} · {counted(total, 'workflow instance')}{order}")
     if failed:
@@ -226,6 +240,38 @@ def list_(
             f"{counted(failed, 'failed', 'failed')} · {again} --status Failure", soft_wrap=True
         )
     out.print("its task instances: dwsched instances show WORKFLOW_INSTANCE_ID")
+
+
+def dry_runs(client: Client, items: list[dict[str, Any]]) -> set[int]:
+    """The workflow instances of `items` whose task instances are all dry runs (none will
+    run or ran): one ListTaskInstances per Success or WaitTime one (others cannot be), of
+    its first task instances. It is one when they are all dry runs and they are all it has,
+    or one of them is dry by its cycle (SkipCycle, RealtimeDeprecated: every task is)."""
+    found = set()
+    for item in items:
+        if item["Status"] not in DRY_STATUSES:
+            continue
+        params = {
+            "ProjectId": item["ProjectId"],
+            "Bizdate": item["BizDate"],
+            "ProjectEnv": item.get("EnvType"),
+            "WorkflowInstanceId": item["Id"],
+            "SortBy": "Id Asc",
+            "PageSize": DRY_PROBE,
+        }
+        paging = client.call("ListTaskInstances", params)["PagingInfo"]
+        tasks = paging.get("TaskInstances") or []
+        if not tasks or not all(_dry(t) for t in tasks):
+            continue
+        whole = len(tasks) >= int(paging["TotalCount"])
+        if whole or any(t.get("TriggerRecurrence") in CYCLE_DRY for t in tasks):
+            found.add(int(item["Id"]))
+    return found
+
+
+def _dry(task: dict[str, Any]) -> bool:
+    """A dry run: one that ends Success without running (a paused one ends Failure)."""
+    return kinds.dry_run(task) and task.get("TriggerRecurrence") != Recurrence.PAUSE.value
 
 
 def _say_none(
@@ -301,7 +347,9 @@ def _show_instance(
     out.print(heading.append_text(cell(i["Name"], "bold")))
     status = cell(i["Status"], STATUS_STYLE.get(i["Status"], ""))
     if tasks and all(kinds.dry_run(t) for t in tasks):
-        status.append(" · dry run: none of its tasks ran", style="dim")
+        done = i["Status"] in FINISHED
+        said = "none of its tasks ran" if done else "its tasks will not run"
+        status.append(f" · dry run: {said}", style="dim")
     lines = [
         ("status", status),
         ("type", cell(f"{i['Type']} · workflow {i['WorkflowId']} · {i.get('EnvType') or ''}")),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from dwsched.cli import ids as kinds
 from dwsched.cli.operations import INTERRUPTED
 from dwsched.cli.options import client_options, option
+from dwsched.cli.tables import moment
 from dwsched.cli.tasks import TASK_INSTANCE_ID, the_task_instance
 from dwsched.cli.terminal import visible, visible_log
 from dwsched.client import Client
@@ -18,6 +20,7 @@ from dwsched.domain.models import Status
 from dwsched.domain.transitions import FINISHED
 
 POLL_S = 0.5
+WAITING = (Status.WAIT_TIME.value, Status.NOT_RUN.value)  # what --follow says it waits for
 
 
 @click.command("logs")
@@ -52,20 +55,24 @@ def logs(
     prints nothing, and why on standard error.
 
     With --follow, print new output every half second until the run has ended: exit 0
-    when it succeeded, 1 when it failed. Without --run, a retry that starts is followed
-    too. Ctrl-C stops following (exit code 130). Control characters of the output (escape
+    when it succeeded, 1 when it failed; while it waits (WaitTime, NotRun), say once on
+    standard error what for. A dry run, which never runs, is not followed: as without
+    --follow, why on standard error and exit 0. Without --run, a retry that starts is
+    followed too. Ctrl-C stops following (exit code 130). Control characters of the output (escape
     sequences, carriage returns) are shown as escapes such as \\x1b, never sent to the
     terminal."""
     with Client(endpoint, access_key_id, access_key_secret) as client:
-        the_task_instance(client, kinds.Zones(client), task_instance_id, "logs")
-        if not follow_:
+        zones = kinds.Zones(client)
+        task = the_task_instance(client, zones, task_instance_id, "logs")
+        if not follow_ or _dry(task):  # a dry run never has a log to follow
             text = _log(client, task_instance_id, run_number)
             click.echo(visible_log(text), nl=False)
             if not text:
                 _say_why_empty(client, task_instance_id)
             return
+        tz = zones.of(int(task["ProjectId"]))
         try:
-            status, printed = _follow_log(client, task_instance_id, run_number)
+            status, printed = _follow_log(client, task_instance_id, run_number, tz)
         except KeyboardInterrupt:
             raise click.exceptions.Exit(INTERRUPTED) from None
         if not printed:
@@ -86,7 +93,8 @@ def why_no_log(task: dict[str, Any]) -> str:
     if recurrence == "Pause":
         return "paused (TriggerRecurrence Pause): it ends Failure without running"
     if kinds.dry_run(task):
-        return f"dry run ({visible(recurrence)}): nothing ran"
+        done = "nothing ran" if status in FINISHED else "it will not run"
+        return f"dry run ({visible(recurrence)}): {done}"
     kind = str(task.get("TaskType") or "")
     if kind in ("VIRTUAL", "SCHEDULER_TRIGGER"):
         return f"a {visible(kind)} task runs nothing"
@@ -106,14 +114,37 @@ def _log(client: Client, task_instance_id: int, run_number: int | None) -> str:
     return str(client.call("GetTaskInstanceLog", params, method="GET")["TaskInstanceLog"] or "")
 
 
-def _follow_log(client: Client, task_instance_id: int, run_number: int | None) -> tuple[str, bool]:
+def _dry(task: dict[str, Any]) -> bool:
+    """A dry run: it ends Success without running (a paused one ends Failure)."""
+    return kinds.dry_run(task) and task.get("TriggerRecurrence") != "Pause"
+
+
+def waiting(task: dict[str, Any], tz: ZoneInfo) -> str:
+    """What a followed task instance that has not started waits for, in one line."""
+    status = str(task["Status"])
+    if status == Status.WAIT_TIME.value:
+        when = f"{moment(task.get('TriggerTime'), tz)} ({tz.key})"
+        why = f"it waits for its time, {when}"
+    else:
+        why = "it waits for its upstream task instances"
+    about = f"following task instance {task['Id']}: {visible(status)}"
+    return f"({about}, {why}; the log begins when it runs)"
+
+
+def _follow_log(
+    client: Client, task_instance_id: int, run_number: int | None, tz: ZoneInfo
+) -> tuple[str, bool]:
     """Print run `run_number`'s log (default the latest run, then each retry) as it
-    grows; the run's final status once it has ended, and whether anything was printed."""
+    grows; the run's final status once it has ended, and whether anything was printed.
+    While it waits (WaitTime, NotRun), say once, on standard error, what for."""
     explicit = run_number is not None
-    run, printed, anything = run_number, 0, False
+    run, printed, anything, told = run_number, 0, False, False
     while True:
         # The status first: a log read after the run has ended is the whole log.
         ti = client.call("GetTaskInstance", {"Id": task_instance_id}, method="GET")["TaskInstance"]
+        if not told and ti["Status"] in WAITING:
+            click.echo(waiting(ti, tz), err=True)
+            told = True
         latest = int(ti["RunNumber"])
         run = latest if run is None else run
         text = _log(client, task_instance_id, run)

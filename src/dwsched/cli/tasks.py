@@ -21,7 +21,7 @@ from dwsched.cli import ids as kinds
 from dwsched.cli.instances import WORKFLOW_INSTANCE_ID, task_instances_of
 from dwsched.cli.operations import RESULTS, comment_option, ids_argument, missing, report, send
 from dwsched.cli.options import client_options, option
-from dwsched.cli.tables import STATUS_STYLE, moment, task_counts, task_table, took
+from dwsched.cli.tables import STATUS_STYLE, heading, moment, task_counts, task_table, took
 from dwsched.cli.terminal import cell, json_text
 from dwsched.client import Client
 
@@ -118,7 +118,7 @@ def list_(
         click.echo(json_text(data))
         return
     out = Console(highlight=False)
-    out.print(Text("Task instances of workflow instance ").append_text(_heading(found, tz)))
+    out.print(_heading(found, tz, out.width))
     if not items:
         out.print("none (an imported record: the engine never ran it).")
         return
@@ -129,11 +129,15 @@ def list_(
 def _instance_of(client: Client, task_instance_id: int) -> str:
     task = kinds.task_instance(client, task_instance_id)
     n = task["WorkflowInstanceId"] if task else "WORKFLOW_INSTANCE_ID"
-    return f"its workflow instance's: dwsched tasks list {n}"
+    return f"its workflow instance's task instances: dwsched tasks list {n}"
 
 
-def _heading(instance: dict[str, Any], tz: ZoneInfo) -> Text:
-    return Text(f"{instance['Id']} ").append_text(cell(kinds.about_instance(instance, tz)))
+def _heading(instance: dict[str, Any], tz: ZoneInfo, width: int) -> Text:
+    """`Task instances of workflow instance 4 orders_daily (Success) · Normal · BizDate
+    2025-06-09`, broken between its parts to fit `width`."""
+    about = kinds.about_instance(instance, tz).rsplit(" · ", 2)
+    first = f"Task instances of workflow instance {instance['Id']} {about[0]}"
+    return heading([cell(part) for part in [first, *about[1:]]], width)
 
 
 @tasks.command("show")
