@@ -128,6 +128,40 @@ def about_instance(instance: dict[str, Any], tz: ZoneInfo) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How a command reads the ids of the kind it acts on, and of the other kind."""
+
+    name: str
+    other: str
+    get: Callable[[Client, int], dict[str, Any] | None]
+    get_other: Callable[[Client, int], dict[str, Any] | None]
+    about: Callable[[dict[str, Any], ZoneInfo], str]
+    about_other: Callable[[dict[str, Any], ZoneInfo], str]
+
+
+def _read(
+    kind: _Kind, client: Client, zones: Zones, ids: Sequence[int], fits: Fits, both: Both
+) -> dict[int, dict[str, Any] | None]:
+    found: dict[int, dict[str, Any] | None] = {}
+    wrong: list[str] = []
+    for i in ids:
+        own = found[i] = kind.get(client, i)
+        other = kind.get_other(client, i)
+        if other is None:
+            continue
+        other_text = kind.about_other(other, zones.of(int(other["ProjectId"])))
+        if own is None:
+            wrong.append(f"{i} is a {kind.other}, not a {kind.name} ({other_text}): {fits(i)}")
+            continue
+        own_text = kind.about(own, zones.of(int(own["ProjectId"])))
+        workflow, task = (other_text, own_text) if kind is _TASKS else (own_text, other_text)
+        wrong += _both(i, workflow, task, kind.name, both)
+    if wrong:
+        raise click.ClickException(_refusal(wrong, len(ids)))
+    return found
+
+
 def task_instances(
     client: Client, zones: Zones, ids: Sequence[int], fits: Fits, both: Both
 ) -> dict[int, dict[str, Any] | None]:
@@ -136,22 +170,7 @@ def task_instances(
     Refuses (ClickException, nothing done) when an id names a workflow instance and no task
     instance (`fits` gives the command line for it), and as `both` says when it names one
     of each."""
-    found: dict[int, dict[str, Any] | None] = {}
-    wrong: list[str] = []
-    for i in ids:
-        task = found[i] = task_instance(client, i)
-        other = workflow_instance(client, i)
-        if other is None:
-            continue
-        about = about_instance(other, zones.of(int(other["ProjectId"])))
-        if task is None:
-            wrong.append(f"{i} is a workflow instance, not a task instance ({about}): {fits(i)}")
-        else:
-            own = about_task(task, zones.of(int(task["ProjectId"])))
-            wrong += _both(i, about, own, "task instance", both)
-    if wrong:
-        raise click.ClickException(_refusal(wrong, len(ids)))
-    return found
+    return _read(_TASKS, client, zones, ids, fits, both)
 
 
 def workflow_instances(
@@ -162,22 +181,7 @@ def workflow_instances(
     Refuses (ClickException, nothing done) when an id names a task instance and no workflow
     instance (`fits` gives the command line for it), and as `both` says when it names one
     of each."""
-    found: dict[int, dict[str, Any] | None] = {}
-    wrong: list[str] = []
-    for i in ids:
-        instance = found[i] = workflow_instance(client, i)
-        other = task_instance(client, i)
-        if other is None:
-            continue
-        about = about_task(other, zones.of(int(other["ProjectId"])))
-        if instance is None:
-            wrong.append(f"{i} is a task instance, not a workflow instance ({about}): {fits(i)}")
-        else:
-            own = about_instance(instance, zones.of(int(instance["ProjectId"])))
-            wrong += _both(i, own, about, "workflow instance", both)
-    if wrong:
-        raise click.ClickException(_refusal(wrong, len(ids)))
-    return found
+    return _read(_WORKFLOWS, client, zones, ids, fits, both)
 
 
 def _both(i: int, workflow: str, task: str, acts_on: str, both: Both) -> list[str]:
@@ -202,3 +206,21 @@ def _both(i: int, workflow: str, task: str, acts_on: str, both: Both) -> list[st
 
 def _refusal(lines: list[str], given: int) -> str:
     return "\n".join(lines if given == 1 else [*lines, "Nothing was done to any of the ids."])
+
+
+_TASKS = _Kind(
+    "task instance",
+    "workflow instance",
+    task_instance,
+    workflow_instance,
+    about_task,
+    about_instance,
+)
+_WORKFLOWS = _Kind(
+    "workflow instance",
+    "task instance",
+    workflow_instance,
+    task_instance,
+    about_instance,
+    about_task,
+)
