@@ -27,6 +27,7 @@ from dwsched.cli.operations import (
     missing,
     report,
     send,
+    send_and_report,
 )
 from dwsched.cli.options import client_options, option
 from dwsched.cli.tables import (
@@ -444,20 +445,16 @@ def _batch(
         zones = kinds.Zones(client)
         both = kinds.Both(_for_task(fits), changes=True, yes=yes)
         found = kinds.workflow_instances(client, zones, ids, lambda n: f"use {fits} {n}", both)
-        known = [i for i in ids if found[i] is not None]
-        results = send(client, action, known, extra) if known else {}
-        failed = 0
-        for i in ids:
-            instance = found[i]
-            if instance is None:
-                missing(i, "workflow instance")
-                failed += 1
-                continue
-            done, why = results[i]
-            failed += not done
-            report(done, i, verb, _about(instance, zones), why)
-    if failed:
-        raise click.exceptions.Exit(1)
+        send_and_report(
+            client,
+            action,
+            ids,
+            extra,
+            found,
+            "workflow instance",
+            verb,
+            lambda instance: _about(instance, zones),
+        )
 
 
 def _for_task(command: str) -> kinds.Other:

@@ -4,7 +4,7 @@ workflow and task instances share: their ids, their batches and their ✓/✗ li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -385,6 +385,34 @@ def report(done: bool, instance_id: int, verb: str, about: str, why: str = "") -
 def missing(instance_id: int, kind: str) -> None:
     """`✗ 12 no task instance has this id`."""
     click.echo(f"{click.style('✗', fg='red')} {instance_id} no {kind} has this id")
+
+
+def send_and_report(
+    client: Client,
+    action: str,
+    ids: list[int],
+    extra: dict[str, Any],
+    found: Mapping[int, dict[str, Any] | None],
+    kind: str,
+    verb: str,
+    about: Callable[[dict[str, Any]], str],
+) -> None:
+    """Send `action` for the ids `found` names (each read beforehand as `kind`), and print
+    ✓/✗ per id with `about` what it named; exit 1 when one was refused or names nothing."""
+    known = [i for i in ids if found[i] is not None]
+    results = send(client, action, known, extra) if known else {}
+    failed = 0
+    for i in ids:
+        item = found[i]
+        if item is None:
+            missing(i, kind)
+            failed += 1
+            continue
+        done, why = results[i]
+        failed += not done
+        report(done, i, verb, about(item), why)
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 RESULTS = (

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from dwsched.cli import ids as kinds
 from dwsched.cli.instances import WORKFLOW_INSTANCE_ID, task_instances_of
-from dwsched.cli.operations import RESULTS, comment_option, ids_argument, missing, report, send
+from dwsched.cli.operations import RESULTS, comment_option, ids_argument, send_and_report
 from dwsched.cli.options import client_options, option
 from dwsched.cli.tables import STATUS_STYLE, heading, moment, task_counts, task_table, took
 from dwsched.cli.terminal import cell, json_text
@@ -205,20 +205,16 @@ def _batch(
         found = kinds.task_instances(
             client, zones, ids, fits(command), both(command, changes=True, yes=yes)
         )
-        known = [i for i in ids if found[i] is not None]
-        results = send(client, action, known, extra) if known else {}
-        failed = 0
-        for i in ids:
-            t = found[i]
-            if t is None:
-                missing(i, "task instance")
-                failed += 1
-                continue
-            done, why = results[i]
-            failed += not done
-            report(done, i, verb, "was " + kinds.about_task(t, zones.of(int(t["ProjectId"]))), why)
-    if failed:
-        raise click.exceptions.Exit(1)
+        send_and_report(
+            client,
+            action,
+            ids,
+            extra,
+            found,
+            "task instance",
+            verb,
+            lambda t: "was " + kinds.about_task(t, zones.of(int(t["ProjectId"]))),
+        )
 
 
 _task_ids = ids_argument(TASK_INSTANCE_ID, "a task instance id")
