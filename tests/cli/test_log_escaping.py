@@ -102,6 +102,8 @@ def test_names_show_control_sequences_escaped(live: LiveServer) -> None:
     shown = ok(dw(live, "workflows", "show", str(w["Id"]))).stdout
     assert_no_raw(shown)
     assert "n\\x1b[31mred" in shown, shown
+    # A trigger without an effective period reads as such, not as 1970 → 9999.
+    assert "always in effect" in shown and "9999" not in shown, shown
 
 
 def test_audit_and_workspaces_show_typed_text_escaped(live: LiveServer) -> None:

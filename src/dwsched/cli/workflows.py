@@ -137,7 +137,7 @@ def show(
             cell(w["Name"], "bold"),
             f" (workflow {w['Id']}, workspace {w['ProjectId']}) · ",
             cell(f"{trigger['Type']} {trigger['Cron']} · "),
-            cell(f"{trigger['StartTime']} → {trigger['EndTime']}"),
+            cell(_period(trigger.get("StartTime"), trigger.get("EndTime"))),
         )
     )
     names = {t["Id"]: t["Name"] for t in w["Tasks"]}
@@ -155,3 +155,20 @@ def show(
             f"{t['Timeout']}s" if t["Timeout"] else "-",
         )
     console.print(table)
+
+
+# DataWorks' answer for a trigger without an effective period: from the epoch to 9999.
+OPEN_START, OPEN_END = "1970-01-01 00:00:00", "9999-01-01 00:00:00"
+
+
+def _period(start: str | None, end: str | None) -> str:
+    """The trigger's effective period, as people read it: `always`, `from ...`, `until ...`."""
+    opens = not start or start == OPEN_START
+    never_ends = not end or end.startswith("9999-")
+    if opens and never_ends:
+        return "always in effect"
+    if opens:
+        return f"in effect until {end}"
+    if never_ends:
+        return f"in effect from {start}"
+    return f"in effect {start} → {end}"
