@@ -431,6 +431,8 @@ def test_instance_detail_log_and_rerun_of_a_failure(page: Page, site: Site) -> N
     expect(failed).to_have_count(1)
     expect(page.locator("#dag [data-task-instance]")).to_have_count(2)
     expect(page.locator("#gantt")).to_be_visible()
+    # Owner and creator, account ids, named (the tenant's own key deployed and backfilled).
+    expect(page.locator("dd", has_text="tenant (0)")).to_have_count(2)
     failed.click()
     expect(page.locator("#log")).to_contain_text(f"loading {LOG_XSS}", timeout=10_000)
     assert page.locator("#log img").count() == 0
@@ -631,8 +633,10 @@ def test_dry_runs_are_marked_and_counted_apart_from_real_runs(page: Page, site: 
     expect(marks).to_have_count(2)
     widths = marks.evaluate_all("els => els.map(e => e.getBBox().width)")
     assert all(w >= 8 for w in widths), widths  # not slivers
-    expect(page.locator("#gantt .bar-label").first).to_contain_text("run 1")
-    assert "run 1" in str(marks.first.locator("title").text_content())
+    # Drawn as dry runs, not as successful runs: nothing ran.
+    expect(page.locator("#gantt .bar-label").first).to_contain_text("dry run")
+    assert "nothing ran" in str(marks.first.locator("title").text_content())
+    assert marks.evaluate_all("els => els.every(e => e.classList.contains('bar-dry'))")
     shot(page, "15-instance-dry-run")
     # The overview counts the dry run apart from the real success.
     page.goto(f"{site.base}/console/overview?project={site.project_id}&bizdate={site.dry_day}")

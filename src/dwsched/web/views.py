@@ -35,6 +35,7 @@ RECENT_DAYS = 7  # the workflows page shows each workflow's instances of this ma
 LATEST_PER_WORKFLOW = 5
 NEXT_RUNS = 5
 MAX_ALERTS = 100  # alerts a history page shows
+MAX_ACCOUNTS = 20  # account ids GetAccountNames names at once
 _decode_notice = msgspec.json.Decoder().decode
 
 
@@ -101,6 +102,18 @@ def instances_with_dry_runs(ctx: Context, p: Params) -> dict[str, Any]:
             item["DryRun"] = item["Id"] in dry
             item["OwnerName"] = names.get(str(item.get("Owner") or ""))
     return answer
+
+
+def account_names(ctx: Context, p: Params) -> dict[str, Any]:
+    """The names of the accounts `Ids` (account ids, as Owner and CreateUser hold them) that
+    are members of the workspace `ProjectId` (and `tenant` for the tenant's own account):
+    what ListProjectMembers shows of them; the others are left out."""
+    project_id = p.required_integer("ProjectId")
+    ids = p.str_list("Ids", MAX_ACCOUNTS, max_length=32) or []
+    with ctx.store.read() as tx:
+        tx.projects.get(project_id)
+        names = owner_names(tx, project_id, set(ids))
+    return {"Names": names}
 
 
 def owner_names(tx: Tx, project_id: int, owners: set[str]) -> dict[str, str]:
@@ -291,6 +304,8 @@ VIEWS: dict[str, View] = {
     "GetCreateWorkflowInstancesPlan": View(create_plan, ("CreateWorkflowInstances",)),
     "ListWorkflowsOverview": View(workflows_overview, ("ListWorkflows", "ListWorkflowInstances")),
     "ListWorkers": View(workers_overview, ("AdministerWorkers",)),
+    # A workspace's members' names are shown to whoever may list its members.
+    "GetAccountNames": View(account_names, ("ListProjectMembers",)),
     # The alerts raised about a workspace are shown to whoever may list its instances.
     "ListAlertHistory": View(alert_history, ("ListWorkflowInstances",)),
 }

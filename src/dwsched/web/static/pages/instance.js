@@ -142,6 +142,7 @@ class InstancePage {
       this.inst = (await call("GetWorkflowInstance", { Id: this.id })).WorkflowInstance;
       this.project = await this.findProject(this.inst.ProjectId);
       this.tz = this.project.TimeZone || "UTC";
+      await this.loadNames();
     } catch (e) {
       clear(this.main, h("h1", {}, `Instance ${this.id}`), errorBox(e), await this.otherKind(e));
       return;
@@ -451,6 +452,21 @@ class InstancePage {
   }
 
   // --- Facts ------------------------------------------------------------------------------
+  // An account id with its user's name, when the user is a member (GetAccountNames).
+  account(id) {
+    const name = this.names && this.names[id];
+    return name ? h("span", { title: `account ${id}` }, `${name} (${id})`) : id;
+  }
+
+  async loadNames() {
+    const ids = [...new Set([this.inst.Owner, this.inst.CreateUser].filter(Boolean))];
+    try {
+      this.names = (await call("GetAccountNames", { ProjectId: this.inst.ProjectId, Ids: ids })).Names;
+    } catch {
+      this.names = {}; // a reader without ListProjectMembers sees the ids
+    }
+  }
+
   drawFacts(siblings) {
     const inst = this.inst;
     const tz = this.tz;
@@ -475,13 +491,13 @@ class InstancePage {
       fact("Started", formatTime(inst.StartedTime, tz)),
       fact("Finished", formatTime(inst.FinishedTime, tz)),
       fact("Duration", formatDuration(inst.StartedTime, inst.FinishedTime)),
-      fact("Owner", inst.Owner),
+      fact("Owner", this.account(inst.Owner)),
       fact(
         "Workflow",
         link(`/console/workflows?project=${inst.ProjectId}&name=${encodeURIComponent(wf ? wf.Name : inst.Name)}`, `${wf ? wf.Name : inst.Name} (${inst.WorkflowId})`),
       ),
       fact("Environment", inst.EnvType),
-      fact("Created by", inst.CreateUser),
+      fact("Created by", this.account(inst.CreateUser)),
       fact("Parameters", inst.WorkflowParameters, "text"),
       fact("Tags", (inst.Tags || []).map((t) => (t.Value ? `${t.Key}=${t.Value}` : t.Key)).join(", "), "text"),
     );
@@ -908,6 +924,7 @@ class InstancePage {
       const t = r.t;
       if (t.Id === this.selected) body.push(h("rect", { class: "row-selected", x: 0, y: y - 2, width, height: ROW }));
       body.push(h("text", { class: "label", x: 6, y: y + 14, onclick: () => this.select(t.Id) }, h("title", {}, `${t.TaskName} (${t.Id})`), clip(t.TaskName, 28)));
+      const dry = t.TriggerRecurrence && t.TriggerRecurrence !== "Normal";
       r.attempts.forEach((a, k) => {
         const end = a.FinishedTime || now;
         const from = x(a.StartedTime);
@@ -916,12 +933,12 @@ class InstancePage {
         // the next attempt.
         const wide = Math.max(MIN_MARK, x(end) - from);
         const nextFrom = k + 1 < r.attempts.length ? x(r.attempts[k + 1].StartedTime) : LABEL + PLOT + 40;
-        const tip = `${t.TaskName} · run ${a.RunNumber} · ${a.Status}\n${formatTime(a.StartedTime, tz)} → ${a.FinishedTime ? formatTime(a.FinishedTime, tz) : "running"} (${formatDuration(a.StartedTime, a.FinishedTime)})`;
+        const tip = `${t.TaskName} · ${dry ? `dry run (${t.TriggerRecurrence}): nothing ran` : `run ${a.RunNumber}`} · ${a.Status}\n${formatTime(a.StartedTime, tz)} → ${a.FinishedTime ? formatTime(a.FinishedTime, tz) : "running"} (${formatDuration(a.StartedTime, a.FinishedTime)})`;
         body.push(
           h(
             "rect",
             {
-              class: `bar bar-${statusGroup(a.Status)}`,
+              class: `bar bar-${dry ? "dry" : statusGroup(a.Status)}`,
               x: from,
               y: y + 2,
               width: wide,
@@ -933,7 +950,7 @@ class InstancePage {
             h("title", {}, tip),
           ),
         );
-        const text = `${statusMark(a.Status)} run ${a.RunNumber}`;
+        const text = dry ? "dry run" : `${statusMark(a.Status)} run ${a.RunNumber}`;
         if (nextFrom - (from + wide) >= text.length * 6 + 8) {
           body.push(h("text", { class: "bar-label", x: from + wide + 4, y: y + 13, "aria-hidden": "true" }, text));
         }
