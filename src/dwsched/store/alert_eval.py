@@ -101,6 +101,14 @@ class Facts:
     period_number: int
 
 
+def has_events(conn: sa.Connection) -> bool:
+    """Whether consume has anything to do: its cursor to make, or events after it (read
+    first, so that an idle scheduler's every round takes no write lock)."""
+    return not transitions.registered(conn, CONSUMER) or bool(
+        transitions.events_after(conn, CONSUMER, 1)
+    )
+
+
 def consume(conn: sa.Connection, secrets: SecretBox | None, now_ms: int, console: str) -> list[str]:
     """Judge the task changes after the `alerts` cursor; the trigger types of the alerts recorded.
     The caller's transaction commits the alerts with the cursor's move."""

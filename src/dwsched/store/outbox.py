@@ -119,18 +119,17 @@ class Outbox:
             ).scalar_one()
         )
 
+    def any_due(self, now_ms: int) -> bool:
+        """Whether a delivery is due now and free (read first, so that an idle delivery
+        loop takes no write lock)."""
+        query = sa.select(ad.c.id).where(*_due(now_ms)).limit(1)
+        return self.conn.execute(query).first() is not None
+
     def lease(self, owner: str, now_ms: int, limit: int, lease_ms: int) -> list[Leased]:
         """Up to `limit` deliveries due now and not leased by a live holder, leased to
         `owner` until now + lease_ms (this transaction's commit makes it theirs)."""
         query = (
-            sa.select(ad.c.id)
-            .where(
-                ad.c.state == PENDING,
-                ad.c.next_try_at <= now_ms,
-                sa.or_(ad.c.lease_until.is_(None), ad.c.lease_until < now_ms),
-            )
-            .order_by(ad.c.next_try_at, ad.c.id)
-            .limit(limit)
+            sa.select(ad.c.id).where(*_due(now_ms)).order_by(ad.c.next_try_at, ad.c.id).limit(limit)
         )
         ids = [int(i) for i in self.conn.execute(skipping_locked(self.conn, query)).scalars()]
         if not ids:
@@ -275,3 +274,12 @@ class Outbox:
         if self.secrets is None:
             return address
         return self.secrets.seal("alert-delivery", address)
+
+
+def _due(now_ms: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """A delivery due now and not leased by a live holder."""
+    return (
+        ad.c.state == PENDING,
+        ad.c.next_try_at <= now_ms,
+        sa.or_(ad.c.lease_until.is_(None), ad.c.lease_until < now_ms),
+    )

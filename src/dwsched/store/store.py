@@ -480,7 +480,11 @@ class Store:
 
     def consume_alerts(self, now_ms: int, console: str) -> list[str]:
         """Judge the status changes after the alerts cursor (alert_eval.consume); the
-        trigger types of the alerts recorded, committed with the cursor's move."""
+        trigger types of the alerts recorded, committed with the cursor's move. Nothing to
+        judge is found in a read: no write lock is taken."""
+        with self._reading() as conn:
+            if not alert_eval.has_events(conn):
+                return []
         with self._writing() as conn:
             return alert_eval.consume(conn, self._secrets, now_ms, console)
 
@@ -497,7 +501,11 @@ class Store:
         return [(d.channel, d.receiver, d.address) for d in found]
 
     def lease_deliveries(self, owner: str, now_ms: int, limit: int, lease_ms: int) -> list[Leased]:
-        """Deliveries due now, leased to `owner` (committed before they are sent)."""
+        """Deliveries due now, leased to `owner` (committed before they are sent); none due
+        is found in a read, taking no write lock."""
+        with self._reading() as conn:
+            if not Outbox(conn, self._secrets).any_due(now_ms):
+                return []
         with self._writing() as conn:
             return Outbox(conn, self._secrets).lease(owner, now_ms, limit, lease_ms)
 

@@ -291,11 +291,16 @@ def _states(conn: sa.Connection, instance_id: int) -> list[TaskState]:
 # Consumers of the event stream
 
 
+def registered(conn: sa.Connection, consumer: str) -> bool:
+    """Whether `consumer` has a cursor."""
+    c = event_cursors.c
+    return conn.execute(sa.select(c.consumer).where(c.consumer == consumer)).first() is not None
+
+
 def register(conn: sa.Connection, consumer: str, now_ms: int, from_start: bool = False) -> None:
     """Make `consumer`'s cursor if it has none: after every event settled now (it reads
     what happens from now on), or before the oldest kept (`from_start`)."""
-    c = event_cursors.c
-    if conn.execute(sa.select(c.consumer).where(c.consumer == consumer)).first() is not None:
+    if registered(conn, consumer):
         return
     txid, event_id = 0, 0
     if not from_start:
